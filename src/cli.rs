@@ -1,0 +1,5 @@
+//! The command line (contract.md §4).
+
+pub fn main() -> i32 {
+    0
+}

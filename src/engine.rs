@@ -1,0 +1,270 @@
+//! The diagnosis engine: store → graph → rules → correlate → status. Pure: the same
+//! store, target and options always give the same report.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use sha2::{Digest, Sha256};
+
+use crate::api::{Affected, DiagnosisStatus, Finding, Phase, RemediationStep, Severity, Summary};
+use crate::correlate::correlate;
+use crate::graph::ObjectGraph;
+use crate::model::ObjRef;
+use crate::rules::{self, DiagnoseOptions, Draft, LogSource, RuleContext};
+use crate::store::Store;
+
+/// Bounds that keep a Diagnosis far below etcd's object size limit.
+pub const MAX_FINDINGS: usize = 100;
+pub const MAX_EVIDENCE: usize = 12;
+pub const MAX_LINE: usize = 1024;
+pub const MAX_STEPS: usize = 8;
+
+/// The outcome of one diagnosis.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub target: ObjRef,
+    pub status: DiagnosisStatus,
+    pub graph: ObjectGraph,
+}
+
+/// Diagnoses `target` from what `store` holds.
+pub fn diagnose(
+    store: &Store,
+    target: &ObjRef,
+    options: &DiagnoseOptions,
+    logs: Option<&dyn LogSource>,
+) -> Report {
+    let graph = ObjectGraph::build(store, target);
+    let ctx = RuleContext {
+        store,
+        graph: &graph,
+        options,
+        logs,
+    };
+    let drafts = rules::evaluate(&ctx);
+    let drafts = merge_same_findings(
+        drafts
+            .into_iter()
+            .filter(|d| !options.suppress.contains(d.rule.id))
+            .collect(),
+    );
+    let findings = build_findings(&graph, &drafts);
+    let mut findings: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| f.severity >= options.min_severity)
+        .collect();
+    // Findings filtered out cannot be named as causes.
+    let kept: std::collections::BTreeSet<String> = findings.iter().map(|f| f.id.clone()).collect();
+    for f in &mut findings {
+        f.caused_by.retain(|c| kept.contains(c));
+        f.root_cause = f.caused_by.is_empty();
+    }
+    let status = build_status(store, &graph, options, findings);
+    Report {
+        target: target.clone(),
+        status,
+        graph,
+    }
+}
+
+/// The stable id of a finding: the same rule on the same object gives the same id across runs.
+pub fn finding_id(rule_id: &str, object: &ObjRef, discriminator: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(rule_id.as_bytes());
+    h.update([0]);
+    h.update(object.to_string().as_bytes());
+    h.update([0]);
+    h.update(discriminator.as_bytes());
+    let d = h.finalize();
+    format!("f-{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+}
+
+/// Drafts of the same rule on the same object (and discriminator) become one.
+fn merge_same_findings(drafts: Vec<Draft>) -> Vec<Draft> {
+    let mut out: Vec<Draft> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for d in drafts {
+        let id = finding_id(d.rule.id, &d.object, &d.discriminator);
+        match index.get(&id) {
+            Some(&i) => {
+                let m = &mut out[i];
+                for e in d.evidence {
+                    if !m.evidence.contains(&e) {
+                        m.evidence.push(e);
+                    }
+                }
+                for s in d.scope {
+                    if !m.scope.contains(&s) {
+                        m.scope.push(s);
+                    }
+                }
+                m.events.extend(d.events);
+                m.severity = m.severity.max(d.severity);
+            }
+            None => {
+                index.insert(id, out.len());
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+fn build_findings(graph: &ObjectGraph, drafts: &[Draft]) -> Vec<Finding> {
+    let corr = correlate(graph, drafts);
+    let ids: Vec<String> = drafts
+        .iter()
+        .map(|d| finding_id(d.rule.id, &d.object, &d.discriminator))
+        .collect();
+    corr.order
+        .iter()
+        .map(|&i| {
+            let d = &drafts[i];
+            let mut steps: Vec<RemediationStep> = d.remediation.steps.clone();
+            steps.sort_by_key(|s| s.risk); // stable: keeps the rule's order within a risk
+            steps.truncate(MAX_STEPS);
+            for s in &mut steps {
+                s.description = clip(&s.description, MAX_LINE);
+            }
+            let mut evidence: Vec<String> = d.evidence.iter().map(|e| clip(e, MAX_LINE)).collect();
+            if evidence.len() > MAX_EVIDENCE {
+                let more = evidence.len() - MAX_EVIDENCE + 1;
+                evidence.truncate(MAX_EVIDENCE - 1);
+                evidence.push(format!("... {more} more evidence line(s) not shown"));
+            }
+            let mut caused_by: Vec<String> =
+                corr.causes[i].iter().map(|&c| ids[c].clone()).collect();
+            caused_by.sort();
+            caused_by.dedup();
+            Finding {
+                id: ids[i].clone(),
+                rule_id: d.rule.id.to_owned(),
+                rule_set: d.rule.set,
+                severity: d.severity,
+                layer: d.rule.layer,
+                object: d.object.to_reference(),
+                edge: d.edge.clone(),
+                affected: (d.affected_count > 1).then(|| Affected {
+                    count: d.affected_count,
+                    sample: d.affected.clone(),
+                }),
+                message: clip(&d.message, MAX_LINE),
+                evidence,
+                remediation: crate::api::Remediation {
+                    summary: clip(&d.remediation.summary, MAX_LINE),
+                    steps,
+                },
+                root_cause: caused_by.is_empty(),
+                caused_by,
+                first_seen: d.first_seen.map(|t| t.to_string()),
+                last_seen: d.last_seen.map(|t| t.to_string()),
+            }
+        })
+        .collect()
+}
+
+fn build_status(
+    store: &Store,
+    graph: &ObjectGraph,
+    options: &DiagnoseOptions,
+    mut findings: Vec<Finding>,
+) -> DiagnosisStatus {
+    let mut truncated = Vec::new();
+    if findings.len() > MAX_FINDINGS {
+        truncated.push(format!(
+            "{} findings, the {MAX_FINDINGS} most important shown",
+            findings.len()
+        ));
+        findings.truncate(MAX_FINDINGS);
+    }
+    if graph.truncated {
+        truncated.push(format!("object graph cut at {} objects", graph.nodes.len()));
+    }
+    let (timeline, tl_cut) = crate::timeline::build(store, graph, options.now);
+    if tl_cut {
+        truncated.push(format!(
+            "timeline limited to the newest {} entries",
+            crate::timeline::MAX_ENTRIES
+        ));
+    }
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as u32;
+    let summary = Summary {
+        critical: count(Severity::Critical),
+        warning: count(Severity::Warning),
+        info: count(Severity::Info),
+        objects_examined: graph.nodes.len() as u32,
+        rules_evaluated: rules::rules_evaluated(options),
+        truncated: (!truncated.is_empty()).then(|| truncated.join("; ")),
+    };
+    let unhealthy = summary.critical + summary.warning > 0;
+    let phase = if unhealthy {
+        Phase::Degraded
+    } else {
+        Phase::Healthy
+    };
+    let now = Time(options.now);
+    let conditions = vec![
+        Condition {
+            type_: "Ready".to_owned(),
+            status: "True".to_owned(),
+            reason: "Diagnosed".to_owned(),
+            message: format!("Diagnosed {} objects", summary.objects_examined),
+            last_transition_time: now.clone(),
+            observed_generation: None,
+        },
+        Condition {
+            type_: "Healthy".to_owned(),
+            status: if unhealthy { "False" } else { "True" }.to_owned(),
+            reason: if unhealthy {
+                findings
+                    .first()
+                    .map(|f| f.rule_id.clone())
+                    .unwrap_or_else(|| "FindingsActive".to_owned())
+            } else {
+                "NoFindings".to_owned()
+            },
+            message: if unhealthy {
+                format!(
+                    "{} critical, {} warning finding(s)",
+                    summary.critical, summary.warning
+                )
+            } else {
+                "No Warning or Critical finding is active".to_owned()
+            },
+            last_transition_time: now,
+            observed_generation: None,
+        },
+    ];
+    DiagnosisStatus {
+        phase,
+        observed_generation: None,
+        last_diagnosed_time: Some(options.now.to_string()),
+        conditions,
+        target_ref: Some(format!("{}/{}", graph.target.kind, graph.target.name)),
+        root_cause: findings
+            .first()
+            .filter(|f| f.severity > Severity::Info)
+            .map(|f| clip(&f.message, 256)),
+        summary: Some(summary),
+        findings,
+        timeline,
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a char boundary, marking the cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// The newest timestamp a snapshot holds, or the Unix epoch for an empty one.
+pub fn snapshot_now(store: &Store) -> Timestamp {
+    store.newest_timestamp().unwrap_or(Timestamp::UNIX_EPOCH)
+}

@@ -1,0 +1,1 @@
+//! Rendering a [`Report`](crate::engine::Report): table, json, yaml, markdown, dot.

@@ -1,0 +1,278 @@
+//! The rule engine: rule sets are pure functions from the object graph (and the
+//! store's indexes) to draft findings. One module per rule set of rules.md.
+//!
+//! A rule family is `fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>)`. It reads
+//! only `ctx`, never the clock or the network, so the same inputs give the same findings.
+
+pub mod catalog;
+pub mod diagnosis;
+pub mod events;
+pub mod logs;
+pub mod workload;
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+
+pub use catalog::{CATALOG, RuleMeta, rule};
+
+use crate::api::{ExpectedImage, Remediation, RemediationStep, Risk, RuleSetName, Severity};
+use crate::event::EventRecord;
+use crate::graph::ObjectGraph;
+use crate::model::ObjRef;
+use crate::store::Store;
+
+/// Where container logs come from (live mode reads the API; offline there are none
+/// unless a snapshot ships them). The `logs` rules read only through this.
+pub trait LogSource: Sync {
+    /// The last lines of a container's log; `previous` for the terminated instance.
+    /// `None` when not available (not enabled, not found, forbidden).
+    fn tail(&self, pod: &ObjRef, container: &str, previous: bool) -> Option<Vec<String>>;
+}
+
+/// How to diagnose.
+#[derive(Clone, Debug)]
+pub struct DiagnoseOptions {
+    pub rule_sets: BTreeSet<RuleSetName>,
+    pub min_severity: Severity,
+    pub suppress: BTreeSet<String>,
+    pub expected_images: Vec<ExpectedImage>,
+    /// The time age-based rules compare with.
+    pub now: Timestamp,
+}
+
+impl DiagnoseOptions {
+    pub fn new(now: Timestamp) -> DiagnoseOptions {
+        DiagnoseOptions {
+            rule_sets: RuleSetName::ALL.into_iter().collect(),
+            min_severity: Severity::Info,
+            suppress: BTreeSet::new(),
+            expected_images: Vec::new(),
+            now,
+        }
+    }
+
+    pub fn enabled(&self, set: RuleSetName) -> bool {
+        self.rule_sets.contains(&set)
+    }
+}
+
+/// What a rule family reads.
+pub struct RuleContext<'a> {
+    pub store: &'a Store,
+    pub graph: &'a ObjectGraph,
+    pub options: &'a DiagnoseOptions,
+    pub logs: Option<&'a dyn LogSource>,
+}
+
+impl<'a> RuleContext<'a> {
+    pub fn now(&self) -> Timestamp {
+        self.options.now
+    }
+
+    /// Events about an object, oldest first.
+    pub fn events(&self, r: &ObjRef) -> Vec<&'a std::sync::Arc<EventRecord>> {
+        self.store.events_for(r)
+    }
+}
+
+/// A finding before correlation: what a rule saw, on which object, with its evidence.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    pub rule: &'static RuleMeta,
+    /// Overrides the rule's default severity (e.g. a healed problem reported as Info).
+    pub severity: Severity,
+    pub object: ObjRef,
+    /// Distinguishes several findings of one rule on one object (a container, a key).
+    pub discriminator: String,
+    pub edge: Option<String>,
+    /// Names of the alike objects one finding covers, and how many there are.
+    pub affected: Vec<String>,
+    pub affected_count: u32,
+    /// The objects the finding is about (the object, the affected Pods, a missing
+    /// reference...): correlation links findings whose scopes are connected in the graph.
+    pub scope: Vec<ObjRef>,
+    pub message: String,
+    pub evidence: Vec<String>,
+    pub remediation: Remediation,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    /// Events this finding accounts for (so `WarningEvents` does not repeat them).
+    pub events: Vec<(String, String)>,
+    /// Tags symptom findings carry for conditional explanations (`dns`, ...).
+    pub tags: Vec<&'static str>,
+}
+
+impl Draft {
+    pub fn new(rule_id: &str, object: ObjRef) -> Draft {
+        let rule = rule(rule_id);
+        Draft {
+            rule,
+            severity: rule.severity,
+            scope: vec![object.clone()],
+            object,
+            discriminator: String::new(),
+            edge: None,
+            affected: Vec::new(),
+            affected_count: 0,
+            message: String::new(),
+            evidence: Vec::new(),
+            remediation: Remediation::default(),
+            first_seen: None,
+            last_seen: None,
+            events: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    pub fn message(mut self, m: impl Into<String>) -> Draft {
+        self.message = m.into();
+        self
+    }
+
+    pub fn severity(mut self, s: Severity) -> Draft {
+        self.severity = s;
+        self
+    }
+
+    pub fn discriminator(mut self, d: impl Into<String>) -> Draft {
+        self.discriminator = d.into();
+        self
+    }
+
+    pub fn edge(mut self, e: impl Into<String>) -> Draft {
+        self.edge = Some(e.into());
+        self
+    }
+
+    pub fn evidence(mut self, e: impl Into<String>) -> Draft {
+        let e = e.into();
+        if !self.evidence.contains(&e) {
+            self.evidence.push(e);
+        }
+        self
+    }
+
+    /// Adds an event as evidence and marks it accounted for.
+    pub fn event(mut self, e: &EventRecord) -> Draft {
+        self.events.push(e.key());
+        self.first_seen = min_ts(self.first_seen, e.first_time.or(e.time));
+        self.last_seen = max_ts(self.last_seen, e.time);
+        self.evidence(format!("event {}", e.describe()))
+    }
+
+    /// Marks an event accounted for without quoting it.
+    pub fn account(mut self, e: &EventRecord) -> Draft {
+        self.events.push(e.key());
+        self
+    }
+
+    pub fn scope(mut self, r: ObjRef) -> Draft {
+        if !self.scope.contains(&r) {
+            self.scope.push(r);
+        }
+        self
+    }
+
+    /// Records the alike objects one finding covers (Pods of one ReplicaSet...). They join the scope.
+    pub fn affected(mut self, objects: &[ObjRef]) -> Draft {
+        self.affected_count = objects.len() as u32;
+        self.affected = objects.iter().take(5).map(|r| r.name.clone()).collect();
+        for o in objects {
+            if !self.scope.contains(o) {
+                self.scope.push(o.clone());
+            }
+        }
+        self
+    }
+
+    pub fn tag(mut self, t: &'static str) -> Draft {
+        if !self.tags.contains(&t) {
+            self.tags.push(t);
+        }
+        self
+    }
+
+    pub fn seen(mut self, first: Option<Timestamp>, last: Option<Timestamp>) -> Draft {
+        self.first_seen = min_ts(self.first_seen, first);
+        self.last_seen = max_ts(self.last_seen, last);
+        self
+    }
+
+    pub fn summary(mut self, s: impl Into<String>) -> Draft {
+        self.remediation.summary = s.into();
+        self
+    }
+
+    /// Adds a remediation step; steps are sorted from least to most risky when the
+    /// finding is built.
+    pub fn step(
+        mut self,
+        description: impl Into<String>,
+        command: Option<String>,
+        risk: Risk,
+    ) -> Draft {
+        self.remediation.steps.push(RemediationStep {
+            description: description.into(),
+            command,
+            risk,
+        });
+        self
+    }
+
+    pub fn read_only(self, description: impl Into<String>, command: impl Into<String>) -> Draft {
+        self.step(description, Some(command.into()), Risk::ReadOnly)
+    }
+}
+
+fn min_ts(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_ts(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Runs every enabled rule set on the graph. `events` runs last: it reports the
+/// Warning events no other finding accounted for.
+pub fn evaluate(ctx: &RuleContext) -> Vec<Draft> {
+    let mut out = Vec::new();
+    let families: [(RuleSetName, fn(&RuleContext, &mut Vec<Draft>)); 3] = [
+        (RuleSetName::Diagnosis, diagnosis::evaluate),
+        (RuleSetName::Workload, workload::evaluate),
+        (RuleSetName::Logs, logs::evaluate),
+    ];
+    for (set, f) in families {
+        if ctx.options.enabled(set) {
+            f(ctx, &mut out);
+        }
+    }
+    if ctx.options.enabled(RuleSetName::Events) {
+        let accounted: BTreeSet<(String, String)> =
+            out.iter().flat_map(|d| d.events.iter().cloned()).collect();
+        events::evaluate(ctx, &accounted, &mut out);
+    }
+    out
+}
+
+/// How many rules the enabled rule sets hold (the `rulesEvaluated` of a summary).
+pub fn rules_evaluated(options: &DiagnoseOptions) -> u32 {
+    CATALOG
+        .iter()
+        .filter(|r| options.enabled(r.set) && implemented(r.set))
+        .count() as u32
+}
+
+/// Rule sets with an implementation in this build.
+pub fn implemented(set: RuleSetName) -> bool {
+    matches!(
+        set,
+        RuleSetName::Workload | RuleSetName::Events | RuleSetName::Diagnosis | RuleSetName::Logs
+    )
+}

@@ -1,0 +1,775 @@
+//! The indexed object store: every object the engine reads, indexed so that walking
+//! an edge of the object graph never scans the whole cluster.
+//!
+//! Indexes: by kind/namespace/name (ordered, so a namespace is a range), by UID, by
+//! owner UID, by Pod labels (for selector matching), Pods by Node, Pods by the PVCs
+//! they mount, EndpointSlices by Service, and Events by the object they are about.
+//! The store is filled by the snapshot loader, and later by watch reflectors
+//! ([`Store::apply`] / [`Store::delete`] keep every index consistent).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ResourceQuota, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use crate::event::EventRecord;
+use crate::model::{Kind, ObjRef};
+use crate::selector::Selector;
+
+/// Why an object could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object has no kind")]
+    MissingKind,
+    #[error("{kind} object has no metadata.name")]
+    MissingName { kind: String },
+    #[error("{kind} {name}: {source}")]
+    Decode {
+        kind: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One stored object.
+#[derive(Clone, Debug)]
+pub enum Object {
+    Namespace(Arc<Namespace>),
+    Node(Arc<Node>),
+    Pod(Arc<Pod>),
+    Deployment(Arc<Deployment>),
+    ReplicaSet(Arc<ReplicaSet>),
+    StatefulSet(Arc<StatefulSet>),
+    DaemonSet(Arc<DaemonSet>),
+    Job(Arc<Job>),
+    CronJob(Arc<CronJob>),
+    Service(Arc<Service>),
+    EndpointSlice(Arc<EndpointSlice>),
+    Ingress(Arc<Ingress>),
+    IngressClass(Arc<IngressClass>),
+    GatewayClass(Arc<DynamicObject>),
+    Gateway(Arc<DynamicObject>),
+    HttpRoute(Arc<DynamicObject>),
+    ConfigMap(Arc<ConfigMap>),
+    Secret(Arc<Secret>),
+    ServiceAccount(Arc<ServiceAccount>),
+    PersistentVolumeClaim(Arc<PersistentVolumeClaim>),
+    PersistentVolume(Arc<PersistentVolume>),
+    StorageClass(Arc<StorageClass>),
+    NetworkPolicy(Arc<NetworkPolicy>),
+    HorizontalPodAutoscaler(Arc<HorizontalPodAutoscaler>),
+    PodDisruptionBudget(Arc<PodDisruptionBudget>),
+    ResourceQuota(Arc<ResourceQuota>),
+    LimitRange(Arc<LimitRange>),
+    Event(Arc<EventRecord>),
+}
+
+/// Typed access to stored objects: `store.get::<Pod>(ns, name)`.
+pub trait Stored: Sized {
+    const KIND: Kind;
+    fn from_object(o: &Object) -> Option<&Arc<Self>>;
+    fn into_object(self: Arc<Self>) -> Object;
+}
+
+macro_rules! stored {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        $(
+            impl Stored for $ty {
+                const KIND: Kind = Kind::$variant;
+                fn from_object(o: &Object) -> Option<&Arc<Self>> {
+                    match o {
+                        Object::$variant(x) => Some(x),
+                        _ => None,
+                    }
+                }
+                fn into_object(self: Arc<Self>) -> Object {
+                    Object::$variant(self)
+                }
+            }
+        )*
+
+        impl Object {
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Object::$variant(_) => Kind::$variant,)*
+                    Object::GatewayClass(_) => Kind::GatewayClass,
+                    Object::Gateway(_) => Kind::Gateway,
+                    Object::HttpRoute(_) => Kind::HttpRoute,
+                    Object::Event(_) => Kind::Event,
+                }
+            }
+
+            /// The object's metadata (`None` for events, which are stored normalized).
+            pub fn meta(&self) -> Option<&ObjectMeta> {
+                match self {
+                    $(Object::$variant(x) => Some(&x.metadata),)*
+                    Object::GatewayClass(x) | Object::Gateway(x) | Object::HttpRoute(x) => Some(&x.metadata),
+                    Object::Event(_) => None,
+                }
+            }
+
+            fn decode(kind: Kind, v: Value) -> Result<Object, serde_json::Error> {
+                Ok(match kind {
+                    $(Kind::$variant => Object::$variant(Arc::new(serde_json::from_value(v)?)),)*
+                    Kind::GatewayClass => Object::GatewayClass(Arc::new(serde_json::from_value(v)?)),
+                    Kind::Gateway => Object::Gateway(Arc::new(serde_json::from_value(v)?)),
+                    Kind::HttpRoute => Object::HttpRoute(Arc::new(serde_json::from_value(v)?)),
+                    Kind::Event => unreachable!("events are normalized before decoding"),
+                })
+            }
+        }
+    };
+}
+
+stored! {
+    Namespace => Namespace,
+    Node => Node,
+    Pod => Pod,
+    Deployment => Deployment,
+    ReplicaSet => ReplicaSet,
+    StatefulSet => StatefulSet,
+    DaemonSet => DaemonSet,
+    Job => Job,
+    CronJob => CronJob,
+    Service => Service,
+    EndpointSlice => EndpointSlice,
+    Ingress => Ingress,
+    IngressClass => IngressClass,
+    ConfigMap => ConfigMap,
+    Secret => Secret,
+    ServiceAccount => ServiceAccount,
+    PersistentVolumeClaim => PersistentVolumeClaim,
+    PersistentVolume => PersistentVolume,
+    StorageClass => StorageClass,
+    NetworkPolicy => NetworkPolicy,
+    HorizontalPodAutoscaler => HorizontalPodAutoscaler,
+    PodDisruptionBudget => PodDisruptionBudget,
+    ResourceQuota => ResourceQuota,
+    LimitRange => LimitRange,
+}
+
+impl Stored for EventRecord {
+    const KIND: Kind = Kind::Event;
+    fn from_object(o: &Object) -> Option<&Arc<Self>> {
+        match o {
+            Object::Event(x) => Some(x),
+            _ => None,
+        }
+    }
+    fn into_object(self: Arc<Self>) -> Object {
+        Object::Event(self)
+    }
+}
+
+/// (namespace, name); namespace is "" for cluster-scoped objects.
+type Key = (String, String);
+
+/// The store. Cheap to read from many places; mutated only through `apply`/`delete`.
+#[derive(Default, Debug)]
+pub struct Store {
+    buckets: HashMap<Kind, BTreeMap<Key, Object>>,
+    by_uid: HashMap<String, ObjRef>,
+    /// owner UID -> objects whose ownerReferences name it
+    owned: HashMap<String, BTreeSet<ObjRef>>,
+    /// (namespace, label key, label value) -> Pod names
+    pod_labels: HashMap<(String, String, String), BTreeSet<String>>,
+    /// node name -> Pods bound to it
+    pods_by_node: HashMap<String, BTreeSet<ObjRef>>,
+    /// (namespace, claim name) -> Pods mounting it
+    pods_by_claim: HashMap<Key, BTreeSet<String>>,
+    /// (namespace, service name) -> EndpointSlice names
+    slices_by_service: HashMap<Key, BTreeSet<String>>,
+    /// the object an event is about -> event keys
+    events_by_object: HashMap<ObjRef, BTreeSet<Key>>,
+    /// newest timestamp seen in any stored object (the default `--now` of a snapshot)
+    newest: Option<Timestamp>,
+    /// kinds that could not be read (RBAC), with the reason
+    denied: BTreeMap<Kind, String>,
+    /// kinds read completely (a LIST or watch of the whole cluster): absence means non-existence
+    listed: BTreeSet<Kind>,
+    /// kinds read completely in some namespaces
+    listed_in: BTreeSet<(Kind, String)>,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// Decodes an object of any API shape (`apiVersion`, `kind`, `metadata`, ...) and stores it.
+    /// Returns `Ok(None)` for kinds the engine does not use, `Ok(Some(ref))` once stored.
+    pub fn insert_value(&mut self, mut v: Value) -> Result<Option<ObjRef>, StoreError> {
+        let kind_name = v
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or(StoreError::MissingKind)?
+            .to_owned();
+        let api_version = v
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let Some(kind) = Kind::from_api_kind(&kind_name) else {
+            return Ok(None);
+        };
+        if !api_group_matches(kind, &api_version) {
+            return Ok(None);
+        }
+        let name = v
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if kind == Kind::Event {
+            let Some(ev) = EventRecord::from_value(&v) else {
+                return Err(StoreError::MissingName { kind: kind_name });
+            };
+            if ev.name.is_empty() {
+                return Err(StoreError::MissingName { kind: kind_name });
+            }
+            let r = ObjRef::namespaced(Kind::Event, &ev.namespace, &ev.name);
+            self.apply(Object::Event(Arc::new(ev)));
+            return Ok(Some(r));
+        }
+        let Some(name) = name else {
+            return Err(StoreError::MissingName { kind: kind_name });
+        };
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        if kind == Kind::Secret {
+            // Secret data is never kept: only metadata and the type.
+            if let Some(o) = v.as_object_mut() {
+                o.remove("data");
+                o.remove("stringData");
+            }
+        }
+        let obj = Object::decode(kind, v).map_err(|source| StoreError::Decode {
+            kind: kind_name,
+            name,
+            source,
+        })?;
+        let r = object_ref(&obj);
+        self.apply(obj);
+        Ok(Some(r))
+    }
+
+    /// Inserts or replaces an object, keeping every index consistent.
+    pub fn apply(&mut self, obj: Object) {
+        let r = object_ref(&obj);
+        self.delete(&r);
+        self.index(&r, &obj, true);
+        self.observe_times(&obj);
+        self.buckets
+            .entry(r.kind)
+            .or_default()
+            .insert((r.ns().to_owned(), r.name.clone()), obj);
+    }
+
+    /// Removes an object and its index entries. Returns the removed object.
+    pub fn delete(&mut self, r: &ObjRef) -> Option<Object> {
+        let old = self
+            .buckets
+            .get_mut(&r.kind)?
+            .remove(&(r.ns().to_owned(), r.name.clone()))?;
+        self.index(r, &old, false);
+        Some(old)
+    }
+
+    /// Stores a typed object.
+    pub fn put<T: Stored>(&mut self, obj: T) {
+        self.apply(Arc::new(obj).into_object());
+    }
+
+    fn index(&mut self, r: &ObjRef, obj: &Object, add: bool) {
+        fn set<K: std::hash::Hash + Eq, V: Ord>(
+            m: &mut HashMap<K, BTreeSet<V>>,
+            k: K,
+            v: V,
+            add: bool,
+        ) {
+            if add {
+                m.entry(k).or_default().insert(v);
+            } else if let Some(s) = m.get_mut(&k) {
+                s.remove(&v);
+                if s.is_empty() {
+                    m.remove(&k);
+                }
+            }
+        }
+        if let Some(meta) = obj.meta() {
+            if let Some(uid) = &meta.uid {
+                if add {
+                    self.by_uid.insert(uid.clone(), r.clone());
+                } else {
+                    self.by_uid.remove(uid);
+                }
+            }
+            for o in meta.owner_references.iter().flatten() {
+                set(&mut self.owned, o.uid.clone(), r.clone(), add);
+            }
+        }
+        match obj {
+            Object::Pod(p) => {
+                let ns = r.ns().to_owned();
+                for (k, v) in p.metadata.labels.iter().flatten() {
+                    set(
+                        &mut self.pod_labels,
+                        (ns.clone(), k.clone(), v.clone()),
+                        r.name.clone(),
+                        add,
+                    );
+                }
+                if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                    set(&mut self.pods_by_node, node, r.clone(), add);
+                }
+                for vol in p.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+                    if let Some(c) = &vol.persistent_volume_claim {
+                        set(
+                            &mut self.pods_by_claim,
+                            (ns.clone(), c.claim_name.clone()),
+                            r.name.clone(),
+                            add,
+                        );
+                    }
+                }
+            }
+            Object::EndpointSlice(s) => {
+                if let Some(svc) = s
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                {
+                    set(
+                        &mut self.slices_by_service,
+                        (r.ns().to_owned(), svc.clone()),
+                        r.name.clone(),
+                        add,
+                    );
+                }
+            }
+            Object::Event(e) => {
+                if let Some(about) = e.regarding() {
+                    set(&mut self.events_by_object, about, e.key(), add);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn observe_times(&mut self, obj: &Object) {
+        let mut newest = self.newest;
+        let mut see = |t: Option<Timestamp>| {
+            if let Some(t) = t {
+                if newest.is_none_or(|n| t > n) {
+                    newest = Some(t);
+                }
+            }
+        };
+        if let Some(meta) = obj.meta() {
+            see(meta.creation_timestamp.as_ref().map(|t| t.0));
+            see(meta.deletion_timestamp.as_ref().map(|t| t.0));
+        }
+        match obj {
+            Object::Event(e) => see(e.time),
+            Object::Pod(p) => {
+                if let Some(st) = &p.status {
+                    for c in st.conditions.iter().flatten() {
+                        see(c.last_transition_time.as_ref().map(|t| t.0));
+                    }
+                    for cs in st
+                        .container_statuses
+                        .iter()
+                        .flatten()
+                        .chain(st.init_container_statuses.iter().flatten())
+                    {
+                        for s in [cs.state.as_ref(), cs.last_state.as_ref()]
+                            .into_iter()
+                            .flatten()
+                        {
+                            if let Some(r) = &s.running {
+                                see(r.started_at.as_ref().map(|t| t.0));
+                            }
+                            if let Some(t) = &s.terminated {
+                                see(t.finished_at.as_ref().map(|t| t.0));
+                            }
+                        }
+                    }
+                }
+            }
+            Object::Deployment(d) => {
+                for c in d.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
+                    see(c.last_update_time.as_ref().map(|t| t.0));
+                    see(c.last_transition_time.as_ref().map(|t| t.0));
+                }
+            }
+            Object::Node(n) => {
+                for c in n.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
+                    see(c.last_heartbeat_time.as_ref().map(|t| t.0));
+                    see(c.last_transition_time.as_ref().map(|t| t.0));
+                }
+            }
+            _ => {}
+        }
+        self.newest = newest;
+    }
+
+    /// The newest timestamp in any stored object: `--now` for a snapshot.
+    pub fn newest_timestamp(&self) -> Option<Timestamp> {
+        self.newest
+    }
+
+    /// Records that a kind could not be read (e.g. RBAC), so the diagnosis can say so.
+    pub fn mark_denied(&mut self, kind: Kind, reason: impl Into<String>) {
+        self.denied.insert(kind, reason.into());
+    }
+
+    pub fn denied(&self) -> &BTreeMap<Kind, String> {
+        &self.denied
+    }
+
+    /// Records that every object of `kind` was read (in `namespace`, or everywhere when `None`).
+    pub fn mark_listed(&mut self, kind: Kind, namespace: Option<&str>) {
+        match namespace {
+            Some(ns) => {
+                self.listed_in.insert((kind, ns.to_owned()));
+            }
+            None => {
+                self.listed.insert(kind);
+            }
+        }
+    }
+
+    /// Whether the absence of an object of `kind` in `namespace` means it does not exist:
+    /// the kind was listed there, or the store holds other objects of that kind there
+    /// (a snapshot that captured the namespace's ConfigMaps captured all of them).
+    pub fn kind_listed(&self, kind: Kind, namespace: &str) -> bool {
+        if self.denied.contains_key(&kind) {
+            return false;
+        }
+        let ns = if kind.namespaced() { namespace } else { "" };
+        self.listed.contains(&kind)
+            || self.listed_in.contains(&(kind, ns.to_owned()))
+            || self.list_objects(kind, ns).next().is_some()
+    }
+
+    // ---- lookups -------------------------------------------------------------------
+
+    pub fn object(&self, r: &ObjRef) -> Option<&Object> {
+        self.buckets
+            .get(&r.kind)?
+            .get(&(r.ns().to_owned(), r.name.clone()))
+    }
+
+    pub fn contains(&self, r: &ObjRef) -> bool {
+        self.object(r).is_some()
+    }
+
+    /// A typed object by namespace ("" for cluster-scoped) and name.
+    pub fn get<T: Stored>(&self, namespace: &str, name: &str) -> Option<&Arc<T>> {
+        let ns = if T::KIND.namespaced() { namespace } else { "" };
+        self.buckets
+            .get(&T::KIND)?
+            .get(&(ns.to_owned(), name.to_owned()))
+            .and_then(T::from_object)
+    }
+
+    pub fn get_ref<T: Stored>(&self, r: &ObjRef) -> Option<&Arc<T>> {
+        self.get::<T>(r.ns(), &r.name)
+    }
+
+    /// Every object of a kind in one namespace (a range of the ordered index).
+    pub fn list<'a, T: Stored + 'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a Arc<T>> {
+        self.list_objects(T::KIND, namespace)
+            .filter_map(|(_, o)| T::from_object(o))
+    }
+
+    /// Every object of a kind in the whole store.
+    pub fn all<'a, T: Stored + 'a>(&'a self) -> impl Iterator<Item = &'a Arc<T>> {
+        self.buckets
+            .get(&T::KIND)
+            .into_iter()
+            .flat_map(|b| b.values())
+            .filter_map(T::from_object)
+    }
+
+    /// Objects of a kind in a namespace, with their keys.
+    pub fn list_objects<'a>(
+        &'a self,
+        kind: Kind,
+        namespace: &str,
+    ) -> impl Iterator<Item = (&'a Key, &'a Object)> {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        let lo = (ns.to_owned(), String::new());
+        let ns_owned = ns.to_owned();
+        self.buckets.get(&kind).into_iter().flat_map(move |b| {
+            let ns = ns_owned.clone();
+            b.range((Bound::Included(lo.clone()), Bound::Unbounded))
+                .take_while(move |((n, _), _)| *n == ns)
+        })
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.buckets.get(&kind).map_or(0, BTreeMap::len)
+    }
+
+    pub fn total(&self) -> usize {
+        self.buckets.values().map(BTreeMap::len).sum()
+    }
+
+    /// Namespaces that hold at least one object of `kind`.
+    pub fn namespaces_with(&self, kind: Kind) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Some(b) = self.buckets.get(&kind) {
+            let mut cursor: Option<String> = None;
+            loop {
+                let next = match &cursor {
+                    None => b.keys().next(),
+                    Some(ns) => b
+                        .range((
+                            Bound::Excluded((ns.clone(), "\u{10FFFF}".repeat(4))),
+                            Bound::Unbounded,
+                        ))
+                        .next()
+                        .map(|(k, _)| k),
+                };
+                match next {
+                    Some((ns, _)) => {
+                        out.insert(ns.clone());
+                        cursor = Some(ns.clone());
+                    }
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    pub fn by_uid(&self, uid: &str) -> Option<&ObjRef> {
+        self.by_uid.get(uid)
+    }
+
+    /// Objects whose ownerReferences name `owner_uid`.
+    pub fn owned_by(&self, owner_uid: &str) -> impl Iterator<Item = &ObjRef> {
+        self.owned.get(owner_uid).into_iter().flatten()
+    }
+
+    /// Pods bound to a node.
+    pub fn pods_on_node(&self, node: &str) -> impl Iterator<Item = &ObjRef> {
+        self.pods_by_node.get(node).into_iter().flatten()
+    }
+
+    /// Pods in `namespace` that mount the claim.
+    pub fn pods_using_claim<'a>(
+        &'a self,
+        namespace: &'a str,
+        claim: &str,
+    ) -> impl Iterator<Item = &'a Arc<Pod>> {
+        self.pods_by_claim
+            .get(&(namespace.to_owned(), claim.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(move |n| self.get::<Pod>(namespace, n))
+    }
+
+    /// EndpointSlices of a Service (by the `kubernetes.io/service-name` label).
+    pub fn endpoint_slices<'a>(
+        &'a self,
+        namespace: &'a str,
+        service: &str,
+    ) -> impl Iterator<Item = &'a Arc<EndpointSlice>> {
+        self.slices_by_service
+            .get(&(namespace.to_owned(), service.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter_map(move |n| self.get::<EndpointSlice>(namespace, n))
+    }
+
+    /// Pods in `namespace` matching a selector. Uses the label index for equality
+    /// requirements; only a selector without any falls back to the namespace's Pods.
+    pub fn select_pods<'a>(&'a self, namespace: &str, sel: &Selector) -> Vec<&'a Arc<Pod>> {
+        if sel.matches_nothing() {
+            return Vec::new();
+        }
+        let mut candidates: Option<&BTreeSet<String>> = None;
+        for (k, v) in sel.equalities() {
+            let key = (namespace.to_owned(), k.to_owned(), v.to_owned());
+            match self.pod_labels.get(&key) {
+                // a required label no Pod has: nothing matches
+                None => return Vec::new(),
+                Some(s) if candidates.is_none_or(|c| s.len() < c.len()) => candidates = Some(s),
+                Some(_) => {}
+            }
+        }
+        match candidates {
+            Some(names) => names
+                .iter()
+                .filter_map(|n| self.get::<Pod>(namespace, n))
+                .filter(|p| sel.matches(p.metadata.labels.as_ref()))
+                .collect(),
+            None => self
+                .list::<Pod>(namespace)
+                .filter(|p| sel.matches(p.metadata.labels.as_ref()))
+                .collect(),
+        }
+    }
+
+    /// Events about an object, oldest first.
+    pub fn events_for(&self, r: &ObjRef) -> Vec<&Arc<EventRecord>> {
+        let mut v: Vec<&Arc<EventRecord>> = self
+            .events_by_object
+            .get(r)
+            .into_iter()
+            .flatten()
+            .filter_map(|(ns, n)| self.get::<EventRecord>(ns, n))
+            .collect();
+        v.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.name.cmp(&b.name)));
+        v
+    }
+}
+
+/// The reference of a stored object.
+pub fn object_ref(obj: &Object) -> ObjRef {
+    match obj {
+        Object::Event(e) => ObjRef::namespaced(Kind::Event, &e.namespace, &e.name),
+        o => {
+            let meta = o.meta().expect("non-event objects have metadata");
+            ObjRef::new(
+                o.kind(),
+                meta.namespace.as_deref(),
+                meta.name.as_deref().unwrap_or_default(),
+            )
+        }
+    }
+}
+
+/// Whether an apiVersion belongs to the kind's API group (so that, say, a `Gateway`
+/// of some other group is not mistaken for a Gateway API Gateway).
+fn api_group_matches(kind: Kind, api_version: &str) -> bool {
+    let group = match api_version.rsplit_once('/') {
+        Some((g, _)) => g,
+        None => "",
+    };
+    match kind {
+        Kind::HorizontalPodAutoscaler => group == "autoscaling",
+        Kind::Event => group.is_empty() || group == "events.k8s.io",
+        Kind::Ingress | Kind::IngressClass => group == "networking.k8s.io" || group == "extensions",
+        Kind::CronJob | Kind::Job => group == "batch",
+        Kind::PodDisruptionBudget => group == "policy",
+        k => api_version.is_empty() || group == k.group(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(ns: &str, name: &str, labels: Value, node: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": ns, "uid": format!("uid-{name}"), "labels": labels,
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "rs-uid", "controller": true}],
+                            "managedFields": [{"manager": "kubectl"}]},
+               "spec": {"nodeName": node, "containers": [{"name": "app", "image": "nginx"}],
+                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}})
+    }
+
+    #[test]
+    fn indexes_follow_updates_and_deletes() {
+        let mut s = Store::new();
+        s.insert_value(pod("shop", "a", json!({"app": "web"}), "n1"))
+            .unwrap();
+        s.insert_value(pod("shop", "b", json!({"app": "web", "tier": "api"}), "n2"))
+            .unwrap();
+        s.insert_value(pod("other", "c", json!({"app": "web"}), "n1"))
+            .unwrap();
+        let sel = Selector::from_map([("app", "web")]);
+        assert_eq!(s.select_pods("shop", &sel).len(), 2);
+        assert_eq!(s.pods_on_node("n1").count(), 2);
+        assert_eq!(s.owned_by("rs-uid").count(), 3);
+        assert_eq!(s.pods_using_claim("shop", "data").count(), 2);
+        // relabel b: the old label entry must go away
+        s.insert_value(pod("shop", "b", json!({"app": "api"}), "n3"))
+            .unwrap();
+        assert_eq!(s.select_pods("shop", &sel).len(), 1);
+        assert_eq!(s.pods_on_node("n2").count(), 0);
+        s.delete(&ObjRef::namespaced(Kind::Pod, "shop", "a"));
+        assert!(s.select_pods("shop", &sel).is_empty());
+        assert_eq!(s.owned_by("rs-uid").count(), 2);
+        assert!(s.by_uid("uid-a").is_none());
+        assert!(
+            s.get::<Pod>("shop", "b")
+                .unwrap()
+                .metadata
+                .managed_fields
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn namespace_listing_is_a_range() {
+        let mut s = Store::new();
+        for (ns, n) in [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")] {
+            s.insert_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "namespace": ns}}))
+                .unwrap();
+        }
+        assert_eq!(s.list::<ConfigMap>("b").count(), 2);
+        assert_eq!(s.list::<ConfigMap>("zz").count(), 0);
+        assert_eq!(
+            s.namespaces_with(Kind::ConfigMap)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["a", "b", "c"]
+        );
+    }
+
+    #[test]
+    fn secrets_keep_no_data_and_unknown_kinds_are_ignored() {
+        let mut s = Store::new();
+        s.insert_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "x"}, "data": {"k": "c2VjcmV0"}, "type": "kubernetes.io/tls"}))
+            .unwrap();
+        let sec = s.get::<Secret>("x", "tls").unwrap();
+        assert!(sec.data.is_none());
+        assert_eq!(
+            s.insert_value(
+                json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+            )
+            .unwrap(),
+            None
+        );
+        assert!(matches!(
+            s.insert_value(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}})),
+            Err(StoreError::MissingName { .. })
+        ));
+    }
+
+    #[test]
+    fn events_are_indexed_by_the_object_they_are_about() {
+        let mut s = Store::new();
+        s.insert_value(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": "shop"},
+            "involvedObject": {"kind": "Pod", "name": "a", "namespace": "shop"}, "reason": "BackOff", "message": "m", "type": "Warning",
+            "lastTimestamp": "2026-11-21T10:00:00Z"})).unwrap();
+        let evs = s.events_for(&ObjRef::namespaced(Kind::Pod, "shop", "a"));
+        assert_eq!(evs.len(), 1);
+        assert_eq!(
+            s.newest_timestamp().unwrap().to_string(),
+            "2026-11-21T10:00:00Z"
+        );
+    }
+}
