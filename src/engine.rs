@@ -60,7 +60,7 @@ pub fn diagnose(
         f.caused_by.retain(|c| kept.contains(c));
         f.root_cause = f.caused_by.is_empty();
     }
-    let status = build_status(store, &graph, options, findings);
+    let status = build_status(store, &graph, options, logs.is_some(), findings);
     Report {
         target: target.clone(),
         status,
@@ -168,6 +168,7 @@ fn build_status(
     store: &Store,
     graph: &ObjectGraph,
     options: &DiagnoseOptions,
+    with_logs: bool,
     mut findings: Vec<Finding>,
 ) -> DiagnosisStatus {
     let mut truncated = Vec::new();
@@ -194,7 +195,7 @@ fn build_status(
         warning: count(Severity::Warning),
         info: count(Severity::Info),
         objects_examined: graph.nodes.len() as u32,
-        rules_evaluated: rules::rules_evaluated(options),
+        rules_evaluated: rules::rules_evaluated(options, with_logs),
         truncated: (!truncated.is_empty()).then(|| truncated.join("; ")),
     };
     let unhealthy = summary.critical + summary.warning > 0;

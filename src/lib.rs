@@ -19,4 +19,5 @@ pub mod rules;
 pub mod selector;
 pub mod snapshot;
 pub mod store;
+pub mod testing;
 pub mod timeline;

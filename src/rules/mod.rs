@@ -8,6 +8,12 @@ pub mod catalog;
 pub mod diagnosis;
 pub mod events;
 pub mod logs;
+pub mod networking;
+pub mod node;
+pub mod resources;
+pub mod rollout;
+pub mod scheduling;
+pub mod storage;
 pub mod workload;
 
 use std::collections::BTreeSet;
@@ -243,9 +249,15 @@ fn max_ts(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 /// Warning events no other finding accounted for.
 pub fn evaluate(ctx: &RuleContext) -> Vec<Draft> {
     let mut out = Vec::new();
-    let families: [(RuleSetName, fn(&RuleContext, &mut Vec<Draft>)); 3] = [
+    let families: [(RuleSetName, fn(&RuleContext, &mut Vec<Draft>)); 9] = [
         (RuleSetName::Diagnosis, diagnosis::evaluate),
         (RuleSetName::Workload, workload::evaluate),
+        (RuleSetName::Scheduling, scheduling::evaluate),
+        (RuleSetName::Rollout, rollout::evaluate),
+        (RuleSetName::Networking, networking::evaluate),
+        (RuleSetName::Storage, storage::evaluate),
+        (RuleSetName::Node, node::evaluate),
+        (RuleSetName::Resources, resources::evaluate),
         (RuleSetName::Logs, logs::evaluate),
     ];
     for (set, f) in families {
@@ -262,17 +274,11 @@ pub fn evaluate(ctx: &RuleContext) -> Vec<Draft> {
 }
 
 /// How many rules the enabled rule sets hold (the `rulesEvaluated` of a summary).
-pub fn rules_evaluated(options: &DiagnoseOptions) -> u32 {
+/// The `logs` rules count only when a log source is given.
+pub fn rules_evaluated(options: &DiagnoseOptions, logs: bool) -> u32 {
     CATALOG
         .iter()
-        .filter(|r| options.enabled(r.set) && implemented(r.set))
+        .filter(|r| options.enabled(r.set) && (r.set != RuleSetName::Logs || logs))
+        .filter(|r| !options.suppress.contains(r.id))
         .count() as u32
-}
-
-/// Rule sets with an implementation in this build.
-pub fn implemented(set: RuleSetName) -> bool {
-    matches!(
-        set,
-        RuleSetName::Workload | RuleSetName::Events | RuleSetName::Diagnosis | RuleSetName::Logs
-    )
 }

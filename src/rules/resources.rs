@@ -1,0 +1,5 @@
+//! The `resources` rule set (rules.md).
+
+use crate::rules::{Draft, RuleContext};
+
+pub fn evaluate(_ctx: &RuleContext, _out: &mut Vec<Draft>) {}
