@@ -161,3 +161,115 @@ fn break_cycles(causes: &mut [Vec<usize>]) {
         causes[i].retain(|c| !cs.contains(c));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Kind;
+    use crate::snapshot::store_from_str;
+
+    const SHOP: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, uid: d1}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: web:1}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-1
+  namespace: shop
+  uid: r1
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: d1, controller: true}]
+spec:
+  selector: {matchLabels: {app: web}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1-a
+  namespace: shop
+  uid: p1
+  labels: {app: web}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-1, uid: r1, controller: true}]
+spec:
+  containers:
+  - name: app
+    image: web:1
+    envFrom: [{configMapRef: {name: web-config}}]
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: kube-root-ca.crt, namespace: shop}
+"#;
+
+    fn r(kind: Kind, name: &str) -> ObjRef {
+        ObjRef::namespaced(kind, "shop", name)
+    }
+
+    #[test]
+    fn deepest_broken_edge_is_the_root_and_links_are_reduced() {
+        let store = store_from_str(SHOP).unwrap();
+        let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
+        let cm = r(Kind::ConfigMap, "web-config");
+        assert_eq!(
+            graph.node(&cm).map(|n| n.exists),
+            Some(crate::graph::Existence::Missing)
+        );
+        let pod = r(Kind::Pod, "web-1-a");
+        let drafts = vec![
+            Draft::new("ReplicasUnavailable", r(Kind::Deployment, "web")),
+            Draft::new("ImageTagMutable", r(Kind::ReplicaSet, "web-1")),
+            Draft::new("CreateContainerConfigError", r(Kind::ReplicaSet, "web-1"))
+                .affected(&[pod.clone()]),
+            Draft::new("ConfigMapNotFound", cm.clone()).affected(&[pod.clone()]),
+        ];
+        let c = correlate(&graph, &drafts);
+        assert_eq!(c.order[0], 3, "the missing ConfigMap comes first");
+        assert_eq!(
+            c.causes[2],
+            vec![3],
+            "CreateContainerConfigError <- ConfigMapNotFound"
+        );
+        assert_eq!(
+            c.causes[0],
+            vec![2],
+            "ReplicasUnavailable <- CreateContainerConfigError only (reduced)"
+        );
+        assert!(c.causes[1].is_empty() && c.causes[3].is_empty());
+        // roots: ConfigMapNotFound (Critical) before ImageTagMutable (Info); then symptoms
+        assert_eq!(c.order, vec![3, 1, 2, 0]);
+    }
+
+    #[test]
+    fn unrelated_objects_are_not_linked() {
+        let store = store_from_str(SHOP).unwrap();
+        let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
+        // a missing ConfigMap no Pod of the graph references explains nothing
+        let drafts = vec![
+            Draft::new("ReplicasUnavailable", r(Kind::Deployment, "web")),
+            Draft::new("ConfigMapNotFound", r(Kind::ConfigMap, "other")),
+        ];
+        let c = correlate(&graph, &drafts);
+        assert!(c.causes[0].is_empty());
+    }
+
+    #[test]
+    fn tagged_explanations_need_the_tag() {
+        let store = store_from_str(SHOP).unwrap();
+        let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
+        let pod = r(Kind::Pod, "web-1-a");
+        let plain = Draft::new("ReadinessProbeFailing", pod.clone());
+        let dns = Draft::new("ReadinessProbeFailing", pod.clone()).tag("dns");
+        let cause = Draft::new("NetworkPolicyBlocksDNS", pod.clone());
+        assert!(!rule_explains(&cause, &plain));
+        assert!(rule_explains(&cause, &dns));
+        let c = correlate(&graph, &[plain, dns, cause]);
+        assert!(c.causes[0].is_empty());
+        assert_eq!(c.causes[1], vec![2]);
+    }
+}

@@ -971,3 +971,20 @@ pub fn is_default_class(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::O
             .is_some_and(|v| v == "true")
     })
 }
+
+/// The controller a Pod belongs to, for grouping alike Pods into one finding: its
+/// controlling owner (ReplicaSet, StatefulSet, DaemonSet, Job) when the store knows
+/// it or the reference names a known kind; `None` for a bare Pod.
+pub fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
+    let meta = &pod.metadata;
+    let owner = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))?;
+    if let Some(r) = store.by_uid(&owner.uid) {
+        return Some(r.clone());
+    }
+    let kind = Kind::from_api_kind(&owner.kind)?;
+    Some(ObjRef::new(kind, meta.namespace.as_deref(), &owner.name))
+}
