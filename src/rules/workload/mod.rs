@@ -1,0 +1,573 @@
+//! The `workload` rule set: Pods and containers.
+//!
+//! One concern per file:
+//!
+//! | file | rules |
+//! |---|---|
+//! | `images.rs` | ImagePullNotFound, ImagePullUnauthorized, ImagePullNetworkError, ImagePullBackOff, InvalidImageName, ImageDigestMismatch, ImageTagMutable |
+//! | `containers.rs` | ContainerOOMKilled, ContainerExitedZero, ContainerCommandNotFound, ContainerCommandNotExecutable, ContainerCrashing, CreateContainerConfigError |
+//! | `references.rs` | ConfigMapNotFound, ConfigMapKeyNotFound, SecretNotFound, SecretKeyNotFound, ServiceAccountNotFound |
+//! | `probes.rs` | LivenessProbeFailing, ReadinessProbeFailing, StartupProbeFailing, ProbePortMismatch, MissingStartupProbe |
+//! | `pods.rs` | InitContainerFailing, PodEvicted, PodStuckTerminating, PodSandboxCreationFailed, HighRestartCount, PodNotReady |
+//!
+//! Shared conventions (this file):
+//!
+//! - The Pods diagnosed are `ctx.graph.subjects(Kind::Pod)` (never Context Pods such as CoreDNS).
+//! - Pods of one controller in the same state are ONE finding: the object is the
+//!   controller (ReplicaSet, StatefulSet, DaemonSet, Job) or the bare Pod, `affected`
+//!   lists the Pods, the discriminator is the container when a rule can fire for several.
+//! - Current, not historical: a problem that healed is reported at most as Info.
+//! - Rules that need "no clearer cause" run last and read [`Claims`].
+
+mod containers;
+mod images;
+mod pods;
+mod probes;
+mod references;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    Container, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodSpec,
+};
+
+use crate::event::EventRecord;
+use crate::model::{Kind, ObjRef};
+use crate::rules::{Draft, RuleContext};
+use crate::store::Store;
+
+pub use images::{PullClass, classify_pull};
+pub use probes::is_dns_failure;
+
+/// A termination within this long of `now` is recent (restarts "growing now").
+pub(crate) const RECENT_SECS: i64 = 3600;
+
+pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    let pods = collect_pods(ctx);
+    let mut claims = Claims::default();
+    // Causes first: missing references and image problems explain the rest.
+    references::evaluate(ctx, &pods, &mut claims, out);
+    images::evaluate_pulls(ctx, &pods, &mut claims, out);
+    containers::evaluate(ctx, &pods, &mut claims, out);
+    pods::evaluate_failures(ctx, &pods, &mut claims, out);
+    probes::evaluate(ctx, &pods, &mut claims, out);
+    // "No clearer cause" rules read the claims of the rules above.
+    pods::high_restart_count(ctx, &pods, &claims, out);
+    pods::pod_not_ready(ctx, &pods, &claims, out);
+    // Supply-chain hygiene.
+    images::digest_mismatch(ctx, &pods, out);
+    images::tag_mutable(ctx, &pods, out);
+    references::service_account_not_found(ctx, out);
+}
+
+/// A Pod under diagnosis, with what the rules read of it.
+pub(crate) struct PodView<'a> {
+    pub r: ObjRef,
+    pub pod: &'a Pod,
+    pub spec: &'a PodSpec,
+    /// The controller the finding is reported on (ReplicaSet, StatefulSet, DaemonSet,
+    /// Job), or the Pod itself for a bare Pod (or a controller not in the store).
+    pub owner: ObjRef,
+    /// Events about the Pod, oldest first.
+    pub events: Vec<&'a Arc<EventRecord>>,
+}
+
+impl<'a> PodView<'a> {
+    pub fn phase(&self) -> &str {
+        self.pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("")
+    }
+
+    pub fn reason(&self) -> &str {
+        self.pod
+            .status
+            .as_ref()
+            .and_then(|s| s.reason.as_deref())
+            .unwrap_or("")
+    }
+
+    pub fn evicted(&self) -> bool {
+        self.phase() == "Failed" && self.reason() == "Evicted"
+    }
+
+    pub fn terminating(&self) -> bool {
+        self.pod.metadata.deletion_timestamp.is_some()
+    }
+
+    /// Pods whose containers the container rules look at: not evicted, not succeeded.
+    pub fn live(&self) -> bool {
+        !self.evicted() && self.phase() != "Succeeded"
+    }
+
+    pub fn restart_policy(&self) -> &str {
+        self.spec.restart_policy.as_deref().unwrap_or("Always")
+    }
+
+    /// The Pod's condition of a type.
+    pub fn condition(&self, t: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+        self.pod
+            .status
+            .as_ref()?
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == t)
+    }
+
+    pub fn ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    pub fn node(&self) -> Option<&'a str> {
+        self.spec.node_name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    /// Every container with its spec and status: init containers (native sidecars,
+    /// `restartPolicy: Always`, count as regular containers), then the app containers.
+    pub fn containers(&self) -> Vec<ContainerView<'a>> {
+        let st = self.pod.status.as_ref();
+        let find = |list: Option<&'a Vec<ContainerStatus>>, name: &str| {
+            list.into_iter().flatten().find(|s| s.name == name)
+        };
+        let mut out = Vec::new();
+        for c in self.spec.init_containers.iter().flatten() {
+            let sidecar = c.restart_policy.as_deref() == Some("Always");
+            out.push(ContainerView {
+                spec: c,
+                status: find(st.and_then(|s| s.init_container_statuses.as_ref()), &c.name),
+                init: !sidecar,
+            });
+        }
+        for c in &self.spec.containers {
+            out.push(ContainerView {
+                spec: c,
+                status: find(st.and_then(|s| s.container_statuses.as_ref()), &c.name),
+                init: false,
+            });
+        }
+        out
+    }
+
+    /// Events of a reason, oldest first.
+    pub fn events_with(&self, reason: &str) -> Vec<&'a Arc<EventRecord>> {
+        self.events
+            .iter()
+            .filter(|e| e.reason == reason)
+            .copied()
+            .collect()
+    }
+
+    pub fn describe_cmd(&self) -> String {
+        format!("kubectl describe pod {} -n {}", self.r.name, self.r.ns())
+    }
+
+    pub fn events_cmd(&self) -> String {
+        format!(
+            "kubectl get events -n {} --field-selector involvedObject.name={} --sort-by=.lastTimestamp",
+            self.r.ns(),
+            self.r.name
+        )
+    }
+
+    pub fn logs_cmd(&self, container: &str, previous: bool) -> String {
+        format!(
+            "kubectl logs {} -n {} -c {container}{} --tail=200",
+            self.r.name,
+            self.r.ns(),
+            if previous { " --previous" } else { "" }
+        )
+    }
+}
+
+/// One container of a Pod: its spec and (when reported) its status.
+#[derive(Clone, Copy)]
+pub(crate) struct ContainerView<'a> {
+    pub spec: &'a Container,
+    pub status: Option<&'a ContainerStatus>,
+    /// A classic init container (runs to completion before the app containers).
+    pub init: bool,
+}
+
+impl<'a> ContainerView<'a> {
+    pub fn name(&self) -> &'a str {
+        &self.spec.name
+    }
+
+    pub fn state(&self) -> Option<&'a ContainerState> {
+        self.status.and_then(|s| s.state.as_ref())
+    }
+
+    pub fn waiting(&self) -> Option<(&'a str, &'a str)> {
+        let w = self.state()?.waiting.as_ref()?;
+        Some((
+            w.reason.as_deref().unwrap_or(""),
+            w.message.as_deref().unwrap_or(""),
+        ))
+    }
+
+    pub fn waiting_reason(&self) -> &'a str {
+        self.waiting().map_or("", |(r, _)| r)
+    }
+
+    pub fn running_since(&self) -> Option<Timestamp> {
+        let r = self.state()?.running.as_ref()?;
+        Some(r.started_at.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0))
+    }
+
+    pub fn running(&self) -> bool {
+        self.state().is_some_and(|s| s.running.is_some())
+    }
+
+    pub fn ready(&self) -> bool {
+        self.status.is_some_and(|s| s.ready)
+    }
+
+    pub fn restarts(&self) -> i32 {
+        self.status.map_or(0, |s| s.restart_count)
+    }
+
+    /// The termination that tells why the container is not running: the current
+    /// `state.terminated`, else `lastState.terminated`.
+    pub fn termination(&self) -> Option<(&'a ContainerStateTerminated, &'static str)> {
+        if let Some(t) = self.state().and_then(|s| s.terminated.as_ref()) {
+            return Some((t, "state.terminated"));
+        }
+        self.status
+            .and_then(|s| s.last_state.as_ref())
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| (t, "lastState.terminated"))
+    }
+
+    /// `container app: lastState.terminated reason=OOMKilled exitCode=137 finishedAt=...; restartCount=7`
+    pub fn termination_evidence(&self) -> Option<String> {
+        let (t, field) = self.termination()?;
+        let mut s = format!(
+            "container {}: {field} reason={} exitCode={}",
+            self.name(),
+            t.reason.as_deref().unwrap_or("-"),
+            t.exit_code
+        );
+        if let Some(sig) = t.signal {
+            s.push_str(&format!(" signal={sig}"));
+        }
+        if let Some(f) = &t.finished_at {
+            s.push_str(&format!(" finishedAt={}", f.0));
+        }
+        if let Some(m) = t.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            s.push_str(&format!(" message={:?}", m.trim()));
+        }
+        s.push_str(&format!("; restartCount={}", self.restarts()));
+        Some(s)
+    }
+
+    pub fn waiting_evidence(&self) -> Option<String> {
+        let (reason, msg) = self.waiting()?;
+        Some(if msg.is_empty() {
+            format!("container {}: state.waiting reason={reason}", self.name())
+        } else {
+            format!(
+                "container {}: state.waiting reason={reason} message={:?}",
+                self.name(),
+                msg
+            )
+        })
+    }
+
+    pub fn image(&self) -> &'a str {
+        self.spec.image.as_deref().unwrap_or("")
+    }
+}
+
+/// What the rules that run first found, so "no clearer cause" rules stay silent.
+#[derive(Default)]
+pub(crate) struct Claims {
+    /// (Pod, container) with a failure finding (crash, OOM, probe, pull...).
+    containers: BTreeSet<(ObjRef, String)>,
+    /// Pods with any Warning/Critical workload finding.
+    pods: BTreeSet<ObjRef>,
+}
+
+impl Claims {
+    pub fn claim(&mut self, pod: &ObjRef, container: Option<&str>) {
+        self.pods.insert(pod.clone());
+        if let Some(c) = container {
+            self.containers.insert((pod.clone(), c.to_owned()));
+        }
+    }
+
+    pub fn container(&self, pod: &ObjRef, container: &str) -> bool {
+        self.containers
+            .contains(&(pod.clone(), container.to_owned()))
+    }
+
+    pub fn pod(&self, pod: &ObjRef) -> bool {
+        self.pods.contains(pod)
+    }
+}
+
+/// The Pods to diagnose, with their controllers and events.
+fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
+    let mut out = Vec::new();
+    for r in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+            continue;
+        };
+        let Some(spec) = pod.spec.as_ref() else {
+            continue;
+        };
+        let owner = controller_of(ctx.store, pod).unwrap_or_else(|| r.clone());
+        out.push(PodView {
+            r: r.clone(),
+            pod,
+            spec,
+            owner,
+            events: ctx.events(r),
+        });
+    }
+    out
+}
+
+/// The controller of an object (its `controller: true` owner), when the store holds it.
+pub(crate) fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
+    let meta = &pod.metadata;
+    let o = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))?;
+    if let Some(r) = store.by_uid(&o.uid) {
+        return Some(r.clone());
+    }
+    let kind = Kind::from_api_kind(&o.kind)?;
+    let r = ObjRef::new(kind, meta.namespace.as_deref(), &o.name);
+    store.contains(&r).then_some(r)
+}
+
+/// The object a person edits to change the Pods: the Deployment of a ReplicaSet, the
+/// CronJob of a Job, else the controller (or bare Pod) itself.
+pub(crate) fn workload_of(store: &Store, owner: &ObjRef) -> ObjRef {
+    let meta = match owner.kind {
+        Kind::ReplicaSet => store
+            .get_ref::<ReplicaSet>(owner)
+            .map(|x| x.metadata.clone()),
+        Kind::Job => store.get_ref::<Job>(owner).map(|x| x.metadata.clone()),
+        _ => None,
+    };
+    let Some(meta) = meta else {
+        return owner.clone();
+    };
+    for o in meta.owner_references.iter().flatten() {
+        if o.controller != Some(true) {
+            continue;
+        }
+        if let Some(r) = store.by_uid(&o.uid) {
+            return r.clone();
+        }
+        if let Some(k) = Kind::from_api_kind(&o.kind) {
+            return ObjRef::new(k, owner.namespace.as_deref(), &o.name);
+        }
+    }
+    owner.clone()
+}
+
+/// Groups observations by (controller, discriminator): Pods of one controller in the
+/// same state become one finding.
+pub(crate) struct Groups<'p, 'a, T> {
+    map: BTreeMap<(ObjRef, String), Vec<(&'p PodView<'a>, T)>>,
+}
+
+impl<'p, 'a, T> Groups<'p, 'a, T> {
+    pub fn new() -> Self {
+        Groups {
+            map: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, pod: &'p PodView<'a>, discriminator: impl Into<String>, data: T) {
+        self.map
+            .entry((pod.owner.clone(), discriminator.into()))
+            .or_default()
+            .push((pod, data));
+    }
+
+    pub fn into_groups(self) -> impl Iterator<Item = Group<'p, 'a, T>> {
+        self.map
+            .into_iter()
+            .map(|((owner, discriminator), hits)| Group {
+                owner,
+                discriminator,
+                hits,
+            })
+    }
+}
+
+/// Pods of one controller in one state.
+pub(crate) struct Group<'p, 'a, T> {
+    pub owner: ObjRef,
+    pub discriminator: String,
+    pub hits: Vec<(&'p PodView<'a>, T)>,
+}
+
+impl<'p, 'a, T> Group<'p, 'a, T> {
+    pub fn pods(&self) -> Vec<ObjRef> {
+        self.hits.iter().map(|(p, _)| p.r.clone()).collect()
+    }
+
+    /// The Pod whose evidence is quoted.
+    pub fn first(&self) -> &'p PodView<'a> {
+        self.hits[0].0
+    }
+
+    /// `Pod shop/web-1` or `3 of 3 Pods of ReplicaSet shop/web-7d4f`.
+    pub fn who(&self, all: &[PodView]) -> String {
+        who(&self.owner, self.hits.len(), all)
+    }
+
+    /// A draft on the group's controller with the Pods as affected.
+    pub fn draft(&self, rule: &str) -> Draft {
+        let mut d = Draft::new(rule, self.owner.clone()).affected(&self.pods());
+        if !self.discriminator.is_empty() {
+            d = d.discriminator(self.discriminator.clone());
+        }
+        d
+    }
+}
+
+/// How many Pods of `owner` are diagnosed (its live Pods).
+pub(crate) fn owned_count(owner: &ObjRef, all: &[PodView]) -> usize {
+    all.iter().filter(|p| &p.owner == owner && p.live()).count()
+}
+
+pub(crate) fn who(owner: &ObjRef, n: usize, all: &[PodView]) -> String {
+    if owner.kind == Kind::Pod {
+        return format!("Pod {}/{}", owner.ns(), owner.name);
+    }
+    let total = owned_count(owner, all).max(n);
+    format!(
+        "{n} of {total} Pod(s) of {} {}/{}",
+        owner.kind,
+        owner.ns(),
+        owner.name
+    )
+}
+
+/// Quotes events of the first Pod (up to `quote`) and accounts for all the group's
+/// events matching `pred`.
+pub(crate) fn with_events<T>(
+    mut d: Draft,
+    g: &Group<T>,
+    quote: usize,
+    pred: impl Fn(&EventRecord) -> bool,
+) -> Draft {
+    let mut quoted = 0;
+    let mut seen_msgs = BTreeSet::new();
+    for (i, (p, _)) in g.hits.iter().enumerate() {
+        // newest first: the most recent message is the most relevant
+        for e in p.events.iter().rev().filter(|e| pred(e)) {
+            if i == 0 && quoted < quote && seen_msgs.insert(e.message.clone()) {
+                d = d.event(e);
+                quoted += 1;
+            } else {
+                d = d.account(e).seen(e.first_time, e.time);
+            }
+        }
+    }
+    d
+}
+
+/// The usual meaning of a container exit code.
+pub fn exit_code_meaning(code: i32) -> &'static str {
+    match code {
+        0 => "success: the process finished",
+        1 => "general application error",
+        2 => "misuse of a shell builtin or an application-specific error (often bad arguments)",
+        125 => "the container runtime failed to run the container",
+        126 => "command found but not executable",
+        127 => "command not found",
+        128 => "the runtime could not start the process (StartError)",
+        130 => "SIGINT (interrupted)",
+        134 => "SIGABRT: the process aborted (assertion, abort(), fatal runtime error)",
+        137 => {
+            "SIGKILL: OOM kill, or killed by the kubelet (failed liveness probe, eviction, grace period exceeded)"
+        }
+        139 => "SIGSEGV: segmentation fault",
+        143 => "SIGTERM: asked to stop (liveness restart, deletion, rollout) and exited on it",
+        255 => "exit status out of range (exit(-1)) or a fatal error",
+        c if c > 128 && c < 160 => "killed by a signal (128 + signal number)",
+        _ => "application-specific exit code",
+    }
+}
+
+/// Seconds from `t` to `now` (negative when `t` is after `now`).
+pub(crate) fn age_secs(now: Timestamp, t: Timestamp) -> i64 {
+    now.as_second() - t.as_second()
+}
+
+/// A human duration: `45s`, `12m`, `3h10m`, `2d4h`.
+pub(crate) fn human_secs(s: i64) -> String {
+    let s = s.max(0);
+    if s < 120 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m", s / 60)
+    } else if s < 86400 {
+        format!("{}h{}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d{}h", s / 86400, (s % 86400) / 3600)
+    }
+}
+
+/// Whether the last termination of the container is recent, or it is not running:
+/// the problem is current rather than historical.
+pub(crate) fn termination_is_current(ctx: &RuleContext, c: &ContainerView) -> bool {
+    if !c.running() {
+        return true;
+    }
+    let Some((t, _)) = c.termination() else {
+        return false;
+    };
+    let finished = t.finished_at.as_ref().map(|t| t.0);
+    let started = c.running_since();
+    // Running steadily for an hour since the last termination: healed.
+    match (finished, started) {
+        (_, Some(s)) if age_secs(ctx.now(), s) > RECENT_SECS => false,
+        (Some(f), _) => age_secs(ctx.now(), f) <= RECENT_SECS,
+        _ => true,
+    }
+}
+
+/// `kubectl` commands on the workload a person edits.
+pub(crate) fn kubectl_ref(r: &ObjRef) -> String {
+    format!("{} -n {}", r.kubectl(), r.ns())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_have_their_usual_meaning() {
+        assert!(exit_code_meaning(137).contains("SIGKILL"));
+        assert!(exit_code_meaning(143).contains("SIGTERM"));
+        assert!(exit_code_meaning(1).contains("general"));
+        assert!(exit_code_meaning(255).contains("out of range"));
+        assert!(exit_code_meaning(139).contains("SIGSEGV"));
+        assert!(exit_code_meaning(134).contains("SIGABRT"));
+        assert!(exit_code_meaning(131).contains("signal"));
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_secs(45), "45s");
+        assert_eq!(human_secs(600), "10m");
+        assert_eq!(human_secs(3 * 3600 + 600), "3h10m");
+        assert_eq!(human_secs(2 * 86400 + 4 * 3600), "2d4h");
+    }
+}

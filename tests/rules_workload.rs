@@ -1,0 +1,621 @@
+//! The `workload` rule set on realistic object state (tests/fixtures/workload).
+
+use kubedx::api::Severity;
+use kubedx::testing::{
+    describe, diagnose_with, diagnose_yaml, explained_by, finding, findings, has, top, warnings,
+};
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/workload/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn evidence_has(f: &kubedx::api::Finding, needle: &str) -> bool {
+    f.evidence.iter().any(|e| e.contains(needle))
+}
+
+fn assert_evidence(f: &kubedx::api::Finding, needle: &str) {
+    assert!(
+        evidence_has(f, needle),
+        "{} evidence lacks {needle:?}: {:#?}",
+        f.rule_id,
+        f.evidence
+    );
+}
+
+// ---------------------------------------------------------------- images
+
+#[test]
+fn image_not_found_groups_three_pods_into_one_finding() {
+    let r = diagnose_yaml(&fixture("image_pull_not_found.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ImagePullNotFound");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.kind, "ReplicaSet");
+    assert_eq!(f.object.name, "web-7d4f9c8b6d");
+    assert_eq!(
+        f.affected.as_ref().map(|a| a.count),
+        Some(3),
+        "{}",
+        describe(&r)
+    );
+    assert!(f.message.contains("registry.example.com/shop/web:v2"));
+    assert!(f.message.contains("3 of 3"), "{}", f.message);
+    assert_evidence(f, "state.waiting reason=ImagePullBackOff");
+    assert_evidence(f, "Failed to pull image");
+    assert_eq!(top(&r).rule_id, "ImagePullNotFound", "{}", describe(&r));
+    // read-only first, then the reversible fix on the Deployment
+    let steps = &f.remediation.steps;
+    assert!(
+        steps[0]
+            .command
+            .as_deref()
+            .unwrap()
+            .starts_with("kubectl describe pod")
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.command.as_deref() == Some("kubectl rollout undo deployment/web -n shop"))
+    );
+    // the pull events are accounted for: no WarningEvents repeat them
+    assert!(!has(&r, "WarningEvents"), "{}", describe(&r));
+}
+
+#[test]
+fn pull_access_denied_without_pull_secret_is_unauthorized_or_missing() {
+    let r = diagnose_yaml(
+        &fixture("image_pull_unauthorized.yaml"),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "ImagePullUnauthorized");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(
+        f.message.contains("or the repository does not exist"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "the Pod has no imagePullSecrets");
+    assert_evidence(f, "ServiceAccount default has no imagePullSecrets");
+    assert!(!has(&r, "ImagePullNotFound"));
+    assert_eq!(top(&r).rule_id, "ImagePullUnauthorized");
+}
+
+#[test]
+fn missing_pull_secret_is_the_root_of_an_unauthorized_pull() {
+    let r = diagnose_yaml(
+        &fixture("image_pull_secret_missing.yaml"),
+        "Deployment/shop/web",
+    );
+    let secret = finding(&r, "SecretNotFound");
+    assert_eq!(secret.severity, Severity::Critical);
+    assert_eq!(secret.object.kind, "Secret");
+    assert_eq!(secret.object.name, "ghcr-pull");
+    assert_eq!(secret.edge.as_deref(), Some("Pod -> Secret"));
+    assert_eq!(secret.affected.as_ref().map(|a| a.count), Some(2));
+    let pull = finding(&r, "ImagePullUnauthorized");
+    assert_evidence(pull, "ghcr-pull (Secret does not exist)");
+    assert!(explained_by(&r, pull, secret), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "SecretNotFound", "{}", describe(&r));
+}
+
+#[test]
+fn registry_name_resolution_failure_is_a_network_error() {
+    let r = diagnose_yaml(&fixture("image_pull_network.yaml"), "Pod/shop/debug-tools");
+    let f = finding(&r, "ImagePullNetworkError");
+    assert_eq!(f.object.kind, "Pod");
+    assert_eq!(f.object.name, "debug-tools");
+    assert!(f.message.contains("no such host"), "{}", f.message);
+    assert_evidence(f, "pulls fail on node(s): worker-2");
+    assert!(f.remediation.summary.contains("platform team"));
+    assert_eq!(top(&r).rule_id, "ImagePullNetworkError");
+}
+
+#[test]
+fn unclassified_pull_failure_is_image_pull_backoff() {
+    let r = diagnose_yaml(
+        &fixture("image_pull_rate_limited.yaml"),
+        "Pod/shop/edge-proxy",
+    );
+    let f = finding(&r, "ImagePullBackOff");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_evidence(f, "toomanyrequests");
+    assert_eq!(top(&r).rule_id, "ImagePullBackOff");
+}
+
+#[test]
+fn invalid_image_name() {
+    let r = diagnose_yaml(&fixture("invalid_image_name.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "InvalidImageName");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.kind, "ReplicaSet");
+    assert!(f.message.contains("registry.example.com/Shop/Web:v2"));
+    assert_evidence(f, "must be lowercase");
+    assert_eq!(top(&r).rule_id, "InvalidImageName");
+    assert!(!has(&r, "ImagePullBackOff"));
+}
+
+#[test]
+fn healed_pull_failures_and_healthy_pods_are_not_warnings() {
+    let r = diagnose_yaml(&fixture("healed_image_pull.yaml"), "Deployment/shop/web");
+    let ours: Vec<String> = warnings(&r)
+        .into_iter()
+        .filter(|id| kubedx::rules::catalog::rule(id).set == kubedx::api::RuleSetName::Workload)
+        .collect();
+    assert!(ours.is_empty(), "{}", describe(&r));
+    let healed = finding(&r, "ImagePullNetworkError");
+    assert_eq!(healed.severity, Severity::Info);
+    assert!(healed.message.contains("recovered"), "{}", healed.message);
+    // numeric readiness port on a container that declares no ports: silent
+    assert!(!has(&r, "ProbePortMismatch"), "{}", describe(&r));
+    // one ImageTagMutable per template container, not per Pod
+    let tags = findings(&r, "ImageTagMutable");
+    assert_eq!(tags.len(), 1, "{}", describe(&r));
+    assert_eq!(tags[0].object.kind, "Deployment");
+    assert_eq!(tags[0].severity, Severity::Info);
+}
+
+// ---------------------------------------------------------------- containers
+
+#[test]
+fn oom_killed_shows_limit_and_request() {
+    let r = diagnose_yaml(&fixture("oom_killed.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ContainerOOMKilled");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains("256Mi"), "{}", f.message);
+    assert_evidence(f, "lastState.terminated reason=OOMKilled exitCode=137");
+    assert_evidence(
+        f,
+        "resources.limits.memory=256Mi, resources.requests.memory=128Mi",
+    );
+    let first = &f.remediation.steps[0];
+    assert!(first.command.as_deref().unwrap().contains("--previous"));
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref().is_some_and(|c| c.contains(
+                "kubectl set resources deployment/web -n shop -c web --limits=memory=512Mi"
+            )))
+    );
+    assert!(!has(&r, "ContainerCrashing"), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "ContainerOOMKilled");
+}
+
+#[test]
+fn exit_zero_under_restart_policy_always() {
+    let r = diagnose_yaml(&fixture("exited_zero.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ContainerExitedZero");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "reason=Completed exitCode=0");
+    assert!(f.remediation.summary.contains("Job"));
+    assert!(!has(&r, "ContainerCrashing"));
+    assert_eq!(top(&r).rule_id, "ContainerExitedZero");
+}
+
+#[test]
+fn command_not_found_from_start_error() {
+    let r = diagnose_yaml(&fixture("command_not_found.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ContainerCommandNotFound");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert_evidence(f, "executable file not found in $PATH");
+    assert_evidence(f, "command [\"gunicornn\", \"app:app\"]");
+    assert!(!has(&r, "ContainerCrashing"));
+    assert!(!has(&r, "WarningEvents"), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "ContainerCommandNotFound");
+}
+
+#[test]
+fn command_not_executable_exit_126() {
+    let r = diagnose_yaml(
+        &fixture("command_not_executable.yaml"),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "ContainerCommandNotExecutable");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_evidence(f, "exitCode=126");
+    assert!(f.remediation.summary.contains("0755"));
+    assert_eq!(top(&r).rule_id, "ContainerCommandNotExecutable");
+}
+
+#[test]
+fn crashing_three_pods_with_exit_code_meaning() {
+    let r = diagnose_yaml(&fixture("crashing.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ContainerCrashing");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.name, "web-7d4f9c8b6d");
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(3));
+    assert!(
+        f.message.contains("general application error"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("CrashLoopBackOff"));
+    assert_evidence(f, "lastState.terminated reason=Error exitCode=1");
+    assert_evidence(f, "restartCount=8");
+    assert_evidence(f, "24 restarts across the 3 Pods");
+    assert_evidence(f, "Back-off restarting failed container web");
+    assert_eq!(
+        f.remediation.steps[0].command.as_deref(),
+        Some("kubectl logs web-7d4f9c8b6d-bq7wm -n shop -c web --previous --tail=200")
+    );
+    assert!(
+        !has(&r, "HighRestartCount") && !has(&r, "PodNotReady"),
+        "{}",
+        describe(&r)
+    );
+    assert_eq!(top(&r).rule_id, "ContainerCrashing");
+}
+
+#[test]
+fn create_container_config_error_without_missing_reference() {
+    let r = diagnose_yaml(&fixture("run_as_non_root.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "CreateContainerConfigError");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(f.message.contains("runAsUser"), "{}", f.message);
+    assert!(f.caused_by.is_empty());
+    assert_eq!(top(&r).rule_id, "CreateContainerConfigError");
+}
+
+// ---------------------------------------------------------------- references
+
+#[test]
+fn missing_configmap_is_the_root_of_create_container_config_error() {
+    let r = diagnose_yaml(&fixture("configmap_not_found.yaml"), "Deployment/shop/web");
+    let cm = finding(&r, "ConfigMapNotFound");
+    assert_eq!(cm.severity, Severity::Critical);
+    assert_eq!(cm.object.kind, "ConfigMap");
+    assert_eq!(cm.object.name, "web-config");
+    assert_eq!(cm.edge.as_deref(), Some("Pod -> ConfigMap"));
+    assert_eq!(cm.affected.as_ref().map(|a| a.count), Some(3));
+    assert_evidence(cm, "no ConfigMap named web-config in namespace shop");
+    assert_evidence(cm, "envFrom of container web");
+    assert_evidence(cm, "configmap \\\"web-config\\\" not found");
+    assert!(cm.remediation.steps.iter().any(|s| {
+        s.command
+            .as_deref()
+            .is_some_and(|c| c.starts_with("kubectl create configmap web-config -n shop"))
+    }));
+    let symptom = finding(&r, "CreateContainerConfigError");
+    assert!(explained_by(&r, symptom, cm), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "ConfigMapNotFound", "{}", describe(&r));
+    assert!(!has(&r, "PodNotReady"));
+}
+
+#[test]
+fn optional_missing_references_stay_silent() {
+    let r = diagnose_yaml(
+        &fixture("optional_configmap_missing.yaml"),
+        "Deployment/shop/web",
+    );
+    assert!(!has(&r, "ConfigMapNotFound"), "{}", describe(&r));
+    assert!(!has(&r, "ConfigMapKeyNotFound"), "{}", describe(&r));
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+}
+
+#[test]
+fn configmap_key_not_found_lists_existing_keys() {
+    let r = diagnose_yaml(
+        &fixture("configmap_key_not_found.yaml"),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "ConfigMapKeyNotFound");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.kind, "ConfigMap");
+    assert_eq!(f.object.name, "web-config");
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert_evidence(f, "ConfigMap web-config has keys: DATABASE_URL, LOG_LEVEL");
+    assert!(!has(&r, "ConfigMapNotFound"));
+    let symptom = finding(&r, "CreateContainerConfigError");
+    assert!(explained_by(&r, symptom, f));
+    assert_eq!(top(&r).rule_id, "ConfigMapKeyNotFound");
+}
+
+#[test]
+fn missing_secret_volume_proven_by_the_kubelet() {
+    let r = diagnose_yaml(&fixture("secret_not_found.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "SecretNotFound");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.name, "web-tls");
+    assert_eq!(f.edge.as_deref(), Some("Pod -> Secret"));
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert_evidence(f, "volume tls");
+    assert_evidence(
+        f,
+        "MountVolume.SetUp failed for volume \"tls\" : secret \"web-tls\" not found",
+    );
+    assert_eq!(top(&r).rule_id, "SecretNotFound");
+    assert!(!has(&r, "WarningEvents"), "{}", describe(&r));
+}
+
+#[test]
+fn secret_key_not_found_from_the_kubelet() {
+    let r = diagnose_yaml(&fixture("secret_key_not_found.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "SecretKeyNotFound");
+    assert_eq!(f.object.kind, "Secret");
+    assert_eq!(f.object.name, "db-credentials");
+    assert!(f.message.contains("db-password"));
+    assert!(!has(&r, "SecretNotFound"));
+    let symptom = finding(&r, "CreateContainerConfigError");
+    assert!(explained_by(&r, symptom, f));
+    assert_eq!(top(&r).rule_id, "SecretKeyNotFound");
+}
+
+#[test]
+fn service_account_not_found_blocks_pod_creation() {
+    let r = diagnose_yaml(
+        &fixture("service_account_not_found.yaml"),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "ServiceAccountNotFound");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.kind, "ServiceAccount");
+    assert_eq!(f.object.name, "web-sa");
+    assert_evidence(f, "spec.template.spec.serviceAccountName=web-sa");
+    assert_evidence(f, "error looking up service account shop/web-sa");
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref() == Some("kubectl create serviceaccount web-sa -n shop"))
+    );
+    assert_eq!(
+        top(&r).rule_id,
+        "ServiceAccountNotFound",
+        "{}",
+        describe(&r)
+    );
+}
+
+// ---------------------------------------------------------------- probes
+
+/// The drafts of the workload rules (to see what findings do not show, e.g. tags).
+fn drafts(yaml: &str, target: &str) -> Vec<kubedx::rules::Draft> {
+    let store = kubedx::testing::store(yaml);
+    let target = kubedx::testing::target(target);
+    let graph = kubedx::graph::ObjectGraph::build(&store, &target);
+    let options = kubedx::rules::DiagnoseOptions::new(kubedx::engine::snapshot_now(&store));
+    let ctx = kubedx::rules::RuleContext {
+        store: &store,
+        graph: &graph,
+        options: &options,
+        logs: None,
+    };
+    let mut out = Vec::new();
+    kubedx::rules::workload::evaluate(&ctx, &mut out);
+    out
+}
+
+#[test]
+fn liveness_probe_failing_restarts_the_container() {
+    let r = diagnose_yaml(&fixture("liveness_failing.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "LivenessProbeFailing");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message.contains("context deadline exceeded"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "livenessProbe: httpGet http:http/healthz");
+    assert_evidence(f, "Container web failed liveness probe, will be restarted");
+    assert_evidence(f, "exitCode=137");
+    assert!(!has(&r, "HighRestartCount"), "{}", describe(&r));
+    assert!(!has(&r, "MissingStartupProbe"), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "LivenessProbeFailing", "{}", describe(&r));
+}
+
+#[test]
+fn readiness_probe_failing_on_name_resolution_is_tagged_dns() {
+    let yaml = fixture("readiness_failing_dns.yaml");
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    let f = finding(&r, "ReadinessProbeFailing");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains("DNS"), "{}", f.message);
+    assert_evidence(f, "condition Ready=False reason=ContainersNotReady");
+    assert!(!has(&r, "PodNotReady"), "{}", describe(&r));
+    let d = drafts(&yaml, "Deployment/shop/web");
+    let rd = d
+        .iter()
+        .find(|d| d.rule.id == "ReadinessProbeFailing")
+        .unwrap();
+    assert!(rd.tags.contains(&"dns"));
+    assert_eq!(top(&r).rule_id, "ReadinessProbeFailing");
+}
+
+#[test]
+fn startup_probe_failing() {
+    let r = diagnose_yaml(&fixture("startup_failing.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "StartupProbeFailing");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "started=false");
+    assert_evidence(f, "Container web failed startup probe");
+    assert!(
+        !has(&r, "HighRestartCount") && !has(&r, "PodNotReady"),
+        "{}",
+        describe(&r)
+    );
+    assert_eq!(top(&r).rule_id, "StartupProbeFailing");
+}
+
+#[test]
+fn named_probe_port_not_declared_explains_the_readiness_failure() {
+    let r = diagnose_yaml(&fixture("probe_port_mismatch.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ProbePortMismatch");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains("\"metrics\""), "{}", f.message);
+    assert_evidence(f, "declared ports http(8080)");
+    let rd = finding(&r, "ReadinessProbeFailing");
+    assert!(explained_by(&r, rd, f), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "ProbePortMismatch");
+}
+
+#[test]
+fn liveness_killing_a_slow_start_wants_a_startup_probe() {
+    let r = diagnose_yaml(
+        &fixture("missing_startup_probe.yaml"),
+        "Deployment/shop/web",
+    );
+    let m = finding(&r, "MissingStartupProbe");
+    assert_eq!(m.severity, Severity::Info);
+    assert!(
+        m.message.contains("lasted 42s; liveness allows 40s"),
+        "{}",
+        m.message
+    );
+    let l = finding(&r, "LivenessProbeFailing");
+    assert!(explained_by(&r, l, m), "{}", describe(&r));
+    let c = finding(&r, "ContainerCrashing");
+    assert!(explained_by(&r, c, l), "{}", describe(&r));
+    assert!(c.message.contains("SIGTERM"));
+}
+
+// ---------------------------------------------------------------- pods
+
+#[test]
+fn pod_not_ready_with_an_unsatisfied_readiness_gate() {
+    let r = diagnose_yaml(&fixture("pod_not_ready_gate.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "PodNotReady");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains("readiness gate"), "{}", f.message);
+    assert_evidence(f, "reason=ReadinessGatesNotReady");
+    assert_eq!(top(&r).rule_id, "PodNotReady");
+}
+
+#[test]
+fn init_container_failing() {
+    let r = diagnose_yaml(
+        &fixture("init_container_failing.yaml"),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "InitContainerFailing");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains("migrate") && f.message.contains("Init:CrashLoopBackOff"));
+    assert_evidence(
+        f,
+        "condition Initialized=False reason=ContainersNotInitialized",
+    );
+    assert!(
+        f.remediation.steps[0]
+            .command
+            .as_deref()
+            .unwrap()
+            .contains("-c migrate --previous")
+    );
+    assert!(
+        !has(&r, "ContainerCrashing") && !has(&r, "PodNotReady"),
+        "{}",
+        describe(&r)
+    );
+    assert_eq!(top(&r).rule_id, "InitContainerFailing");
+}
+
+#[test]
+fn evicted_pods_are_one_finding_with_the_eviction_message() {
+    let r = diagnose_yaml(&fixture("pod_evicted.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "PodEvicted");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(
+        f.message.contains("worker-3") && f.message.contains("low on memory"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "Threshold quantity: 100Mi, available: 91432Ki");
+    // evicted Pods are not crash findings
+    assert!(!has(&r, "ContainerCrashing"), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "PodEvicted");
+}
+
+#[test]
+fn pod_stuck_terminating_on_an_unreachable_node() {
+    let r = diagnose_yaml(
+        &fixture("pod_stuck_terminating.yaml"),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "PodStuckTerminating");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("40m"), "{}", f.message);
+    assert!(
+        f.message.contains("worker-4 is unreachable"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "metadata.finalizers: example.com/audit-flush");
+    assert_evidence(f, "node worker-4: Ready=Unknown (NodeStatusUnknown)");
+    let last = f.remediation.steps.last().unwrap();
+    assert_eq!(last.risk, kubedx::api::Risk::Destructive);
+    assert!(!has(&r, "PodNotReady"), "{}", describe(&r));
+}
+
+#[test]
+fn sandbox_creation_failure_is_a_platform_problem() {
+    let r = diagnose_yaml(&fixture("sandbox_failed.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "PodSandboxCreationFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(
+        f.message.contains("credentials") && f.message.contains("escalate"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "plugin type=\"calico\" failed (add)");
+    assert!(!has(&r, "WarningEvents"), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "PodSandboxCreationFailed");
+}
+
+#[test]
+fn high_restart_count_without_a_failure_rule() {
+    let r = diagnose_yaml(&fixture("high_restart_count.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "HighRestartCount");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("exit 2"), "{}", f.message);
+    assert_evidence(f, "restartCount=5");
+    assert!(!has(&r, "ContainerCrashing"));
+}
+
+#[test]
+fn image_digest_mismatch_against_expected_images() {
+    let yaml = fixture("image_digest.yaml");
+    let expected = "sha256:9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0";
+    let r = diagnose_with(&yaml, "Deployment/shop/web", |o| {
+        o.expected_images.push(kubedx::api::ExpectedImage {
+            container: "web".into(),
+            digest: expected.into(),
+        })
+    });
+    let f = finding(&r, "ImageDigestMismatch");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains(expected));
+    assert_evidence(f, "imageID registry.example.com/shop/web@sha256:1b2c3d4e");
+    // the running digest is the expected one: silent
+    let running = "sha256:1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001";
+    let ok = diagnose_with(&yaml, "Deployment/shop/web", |o| {
+        o.expected_images.push(kubedx::api::ExpectedImage {
+            container: "web".into(),
+            digest: running.into(),
+        })
+    });
+    assert!(!has(&ok, "ImageDigestMismatch"));
+    assert!(warnings(&ok).is_empty(), "{}", describe(&ok));
+}
+
+#[test]
+fn completed_job_pods_are_not_failures() {
+    let r = diagnose_yaml(
+        &fixture("completed_job.yaml"),
+        "Job/shop/nightly-export-29380440",
+    );
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+    // pinned by digest: no ImageTagMutable either
+    assert!(!has(&r, "ImageTagMutable"), "{}", describe(&r));
+}
