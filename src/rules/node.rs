@@ -1,5 +1,511 @@
-//! The `node` rule set (rules.md).
+//! The `node` rule set (rules.md): the health of the Nodes the graph's Pods run on
+//! (or the Node target), from the Node's conditions, taints and spec.
+//!
+//! A node finding's scope holds the Node and the graph's Pods bound to it, so that
+//! Pod-level symptoms (not ready, probe failures, replicas unavailable...) are linked
+//! to it. It also holds the Pending Pods of the graph that the scheduler keeps off
+//! the other nodes because of this node's health taints (`node.kubernetes.io/unreachable`
+//! ...), so the Node explains their `UntoleratedTaint` too.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
+
+use crate::api::{Risk, Severity};
+use crate::event::EventRecord;
+use crate::graph::{Existence, Role};
+use crate::model::{Kind, ObjRef};
+use crate::quantity::Quantity;
+use crate::rules::scheduling::{self, human_age, message::Reason, placement};
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(_ctx: &RuleContext, _out: &mut Vec<Draft>) {}
+pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for (r, n) in ctx.graph.of_kind(Kind::Node) {
+        if n.exists != Existence::Exists {
+            continue;
+        }
+        // nodes reached only through context Pods (the cluster DNS...) matter when
+        // those Pods suffer
+        if n.role == Role::Context
+            && !graph_pods_on(ctx, &r.name)
+                .iter()
+                .any(|p| !pod_ready(ctx, p))
+        {
+            continue;
+        }
+        names.insert(r.name.clone());
+    }
+    let blocked = pending_pods_blocked_by_node_taints(ctx);
+    names.extend(blocked.keys().cloned());
+    for name in names {
+        let Some(node) = ctx.store.get::<Node>("", &name) else {
+            continue;
+        };
+        let empty = Vec::new();
+        evaluate_node(ctx, node, blocked.get(&name).unwrap_or(&empty), out);
+    }
+}
+
+/// The Pods of the graph bound to a node.
+fn graph_pods_on(ctx: &RuleContext, node: &str) -> Vec<ObjRef> {
+    ctx.store
+        .pods_on_node(node)
+        .filter(|p| ctx.graph.contains(p))
+        .cloned()
+        .collect()
+}
+
+fn pod_ready(ctx: &RuleContext, r: &ObjRef) -> bool {
+    ctx.store
+        .get_ref::<Pod>(r)
+        .and_then(|p| scheduling::pod_condition(p, "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+/// node name -> Pending Pods of the graph the scheduler keeps off other nodes because
+/// this node carries a node-health taint the scheduler named.
+fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Vec<ObjRef>> {
+    let mut keys_by_pod: Vec<(ObjRef, BTreeSet<String>)> = Vec::new();
+    for r in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+            continue;
+        };
+        if scheduling::is_scheduled(pod) || pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(m) = scheduling::scheduler_says(ctx, r, pod) else {
+            continue;
+        };
+        let keys: BTreeSet<String> = m
+            .parts
+            .iter()
+            .filter_map(|p| match &p.reason {
+                Reason::Taint(ts) => Some(ts),
+                _ => None,
+            })
+            .flatten()
+            .filter(|t| placement::NODE_HEALTH_TAINTS.contains(&t.key.as_str()))
+            .map(|t| t.key.clone())
+            .collect();
+        if !keys.is_empty() {
+            keys_by_pod.push((r.clone(), keys));
+        }
+    }
+    let mut out: BTreeMap<String, Vec<ObjRef>> = BTreeMap::new();
+    if keys_by_pod.is_empty() {
+        return out;
+    }
+    for n in ctx.store.all::<Node>() {
+        let Some(name) = n.metadata.name.as_deref() else {
+            continue;
+        };
+        let taints = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or(&[]);
+        for (pod, keys) in &keys_by_pod {
+            if taints.iter().any(|t| keys.contains(&t.key)) {
+                out.entry(name.to_owned()).or_default().push(pod.clone());
+            }
+        }
+    }
+    out
+}
+
+fn condition<'n>(node: &'n Node, type_: &str) -> Option<&'n NodeCondition> {
+    node.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == type_)
+}
+
+fn describe_condition(c: &NodeCondition, now: jiff::Timestamp) -> String {
+    let since = c
+        .last_transition_time
+        .as_ref()
+        .map(|t| {
+            format!(
+                " since {} ({} ago)",
+                t.0,
+                human_age(now.as_second() - t.0.as_second())
+            )
+        })
+        .unwrap_or_default();
+    let reason = c
+        .reason
+        .as_deref()
+        .map(|r| format!(" reason {r}"))
+        .unwrap_or_default();
+    let msg = c
+        .message
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    format!("condition {}={}{reason}{since}{msg}", c.type_, c.status)
+}
+
+/// Node events that tell the story of a condition, newest last.
+fn node_events<'a>(
+    ctx: &RuleContext<'a>,
+    r: &ObjRef,
+    reasons: &[&str],
+) -> Vec<&'a Arc<EventRecord>> {
+    ctx.events(r)
+        .into_iter()
+        .filter(|e| reasons.contains(&e.reason.as_str()))
+        .collect()
+}
+
+struct NodeScope {
+    pods: Vec<ObjRef>,
+    blocked: Vec<ObjRef>,
+}
+
+fn base(rule: &str, r: &ObjRef, scope: &NodeScope) -> Draft {
+    let mut d = Draft::new(rule, r.clone());
+    for p in scope.pods.iter().chain(scope.blocked.iter()) {
+        d = d.scope(p.clone());
+    }
+    if !scope.pods.is_empty() {
+        let names: Vec<&str> = scope.pods.iter().take(5).map(|p| p.name.as_str()).collect();
+        let more = scope.pods.len().saturating_sub(5);
+        d = d.evidence(format!(
+            "{} Pod(s) of the graph run on it: {}{}",
+            scope.pods.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if !scope.blocked.is_empty() {
+        let names: Vec<&str> = scope
+            .blocked
+            .iter()
+            .take(5)
+            .map(|p| p.name.as_str())
+            .collect();
+        d = d.evidence(format!(
+            "{} Pending Pod(s) of the graph are kept off by its taints: {}",
+            scope.blocked.len(),
+            names.join(", ")
+        ));
+    }
+    d
+}
+
+fn inspect_steps(d: Draft, name: &str, reachable: bool) -> Draft {
+    let d = d
+        .read_only(
+            "Describe the node: conditions, taints, events",
+            format!("kubectl describe node {name}"),
+        )
+        .read_only(
+            "List the Pods bound to it",
+            format!("kubectl get pods -A -o wide --field-selector spec.nodeName={name}"),
+        );
+    if reachable {
+        d.read_only(
+            "Read the kubelet's and the container runtime's logs on the node",
+            format!(
+                "kubectl debug node/{name} -it --image=busybox -- chroot /host journalctl -u kubelet -u containerd --since '30 min ago'"
+            ),
+        )
+    } else {
+        d.step(
+            "The node does not answer: check the machine from the cloud console or over SSH (is it running? `systemctl status kubelet`, `journalctl -u kubelet`)",
+            None,
+            Risk::ReadOnly,
+        )
+    }
+}
+
+fn cordon_drain_steps(d: Draft, name: &str) -> Draft {
+    d.step(
+        "Cordon it so that no new Pods land there (running Pods stay)",
+        Some(format!("kubectl cordon {name}")),
+        Risk::Reversible,
+    )
+    .step(
+        "Drain it to move its Pods elsewhere. Not blindly during a capacity incident: draining removes capacity before the cluster is healthy; check spare capacity and PodDisruptionBudgets first",
+        Some(format!(
+            "kubectl drain {name} --ignore-daemonsets --delete-emptydir-data"
+        )),
+        Risk::Disruptive,
+    )
+}
+
+/// A hint from the kubelet's NotReady message.
+fn not_ready_hint(msg: &str) -> Option<&'static str> {
+    let l = msg.to_ascii_lowercase();
+    if l.contains("cni") || l.contains("networkpluginnotready") || l.contains("network plugin") {
+        Some(
+            "the CNI plugin is not ready on this node: check the network DaemonSet's Pod there (calico-node, cilium, aws-node, kube-flannel...) and its logs",
+        )
+    } else if l.contains("pleg is not healthy") {
+        Some(
+            "the kubelet's pod lifecycle event generator is stuck: the container runtime is hung or overloaded",
+        )
+    } else if l.contains("container runtime") || l.contains("runtimeready=false") {
+        Some("the container runtime (containerd / CRI-O) is down or not responding on this node")
+    } else if l.contains("csinode") || l.contains("csi") {
+        Some("a CSI node plugin is not registered on this node")
+    } else {
+        None
+    }
+}
+
+fn evaluate_node(ctx: &RuleContext, node: &Node, blocked: &[ObjRef], out: &mut Vec<Draft>) {
+    let Some(name) = node.metadata.name.as_deref() else {
+        return;
+    };
+    let r = ObjRef::cluster(Kind::Node, name);
+    let now = ctx.now();
+    let scope = NodeScope {
+        pods: graph_pods_on(ctx, name),
+        blocked: blocked.to_vec(),
+    };
+    let taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or(&[]);
+    let unreachable_taint = taints
+        .iter()
+        .find(|t| t.key == "node.kubernetes.io/unreachable");
+    let ready = condition(node, "Ready");
+    let ready_status = ready.map(|c| c.status.as_str());
+
+    if ready_status == Some("Unknown") || unreachable_taint.is_some() {
+        let mut d = base("NodeUnreachable", &r, &scope);
+        let since = ready
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| format!(" for {}", human_age(now.as_second() - t.0.as_second())))
+            .unwrap_or_default();
+        d = d.message(format!(
+            "Node {name} is unreachable{since}: the kubelet stopped posting node status; its Pods are not ready and will be evicted, their replacements need room elsewhere"
+        ));
+        if let Some(c) = ready {
+            d = d.evidence(describe_condition(c, now));
+            if let Some(hb) = &c.last_heartbeat_time {
+                d = d.evidence(format!(
+                    "last heartbeat {} ({} ago)",
+                    hb.0,
+                    human_age(now.as_second() - hb.0.as_second())
+                ));
+            }
+            d = d.seen(c.last_transition_time.as_ref().map(|t| t.0), None);
+        }
+        for t in taints
+            .iter()
+            .filter(|t| t.key.starts_with("node.kubernetes.io/"))
+        {
+            d = d.evidence(format!("taint {}", placement::taint_string(t)));
+        }
+        for e in node_events(ctx, &r, &["NodeNotReady", "NodeNotSchedulable", "Rebooted"]) {
+            d = d.event(e);
+        }
+        d = d.summary(
+            "Bring the node back (machine, network, kubelet) or replace it. Pods on an unreachable node stay Terminating until the node returns or its Node object is deleted.",
+        );
+        d = inspect_steps(d, name, false);
+        d = cordon_drain_steps(d, name);
+        // StatefulSet Pods are not replaced while the old instance might still run
+        let sts_pods: Vec<ObjRef> = scope
+            .pods
+            .iter()
+            .filter(|p| {
+                ctx.store
+                    .get_ref::<Pod>(p)
+                    .and_then(|pod| scheduling::controller_of(ctx.store, &pod.metadata))
+                    .is_some_and(|o| {
+                        o.kind == Kind::StatefulSet
+                            && ctx.store.get_ref::<StatefulSet>(&o).is_some()
+                    })
+            })
+            .cloned()
+            .collect();
+        for p in &sts_pods {
+            d = d.step(
+                format!(
+                    "StatefulSet Pod {} is not recreated elsewhere until the node is confirmed gone. Force-delete it only once the machine is known to be off, or two instances may write the same data",
+                    p.name
+                ),
+                Some(format!("kubectl delete pod {}{} --force --grace-period=0", p.name, p.ns_flag())),
+                Risk::Destructive,
+            );
+        }
+        d = d.step(
+            "If the machine is gone for good, delete the Node object so its Pods are released",
+            Some(format!("kubectl delete node {name}")),
+            Risk::Destructive,
+        );
+        out.push(d);
+    } else if ready_status == Some("False") {
+        let c = ready.expect("ready condition present");
+        let msg = c.message.as_deref().unwrap_or("");
+        let mut d = base("NodeNotReady", &r, &scope)
+            .message(format!(
+                "Node {name} is NotReady ({}): {}",
+                c.reason.as_deref().unwrap_or("no reason"),
+                if msg.is_empty() { "no message" } else { msg }
+            ))
+            .evidence(describe_condition(c, now))
+            .seen(c.last_transition_time.as_ref().map(|t| t.0), None);
+        if let Some(h) = not_ready_hint(msg) {
+            d = d.evidence(format!("hint: {h}"));
+        }
+        for e in node_events(ctx, &r, &["NodeNotReady", "Rebooted", "ContainerGCFailed"]) {
+            d = d.event(e);
+        }
+        d = d.summary(
+            "The kubelet reports the node cannot run Pods: fix what its message names (network plugin, container runtime, kubelet), or replace the node.",
+        );
+        d = inspect_steps(d, name, true);
+        if not_ready_hint(msg).is_some_and(|h| h.contains("CNI")) {
+            d = d.read_only(
+                "Check the network plugin's Pod on the node",
+                format!(
+                    "kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={name}"
+                ),
+            );
+        }
+        d = cordon_drain_steps(d, name);
+        out.push(d);
+    }
+
+    let reachable = ready_status != Some("Unknown") && unreachable_taint.is_none();
+    if reachable {
+        pressure(ctx, node, &r, &scope, out);
+    }
+    if node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false)
+    {
+        let running = scope.pods.len();
+        let d = Draft::new("NodeCordoned", r.clone())
+            .severity(Severity::Info)
+            .message(format!(
+                "Node {name} is cordoned (spec.unschedulable): no new Pods are scheduled on it{}",
+                if running > 0 {
+                    format!("; {running} Pod(s) of the graph still run there")
+                } else {
+                    String::new()
+                }
+            ))
+            .evidence("spec.unschedulable: true")
+            .summary("Expected during maintenance or a drain; uncordon it once the work is done, or it silently shrinks the cluster's capacity.")
+            .read_only("Describe the node", format!("kubectl describe node {name}"))
+            .step(
+                "Uncordon it when its maintenance is over",
+                Some(format!("kubectl uncordon {name}")),
+                Risk::Reversible,
+            );
+        out.push(d);
+    }
+}
+
+fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: &mut Vec<Draft>) {
+    let name = &r.name;
+    let now = ctx.now();
+    let alloc = |res: &str| {
+        node.status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| a.get(res))
+            .and_then(Quantity::from_k8s)
+            .map(|q| q.display_for(res))
+    };
+    let checks: [(&str, &str, &str, &[&str]); 4] = [
+        (
+            "MemoryPressure",
+            "NodeMemoryPressure",
+            "is under memory pressure: the kubelet evicts Pods (BestEffort first, then those above their memory requests)",
+            &[
+                "EvictionThresholdMet",
+                "SystemOOM",
+                "NodeHasInsufficientMemory",
+            ],
+        ),
+        (
+            "DiskPressure",
+            "NodeDiskPressure",
+            "is under disk pressure: the kubelet garbage-collects images and evicts Pods",
+            &[
+                "EvictionThresholdMet",
+                "FreeDiskSpaceFailed",
+                "ImageGCFailed",
+                "NodeHasDiskPressure",
+            ],
+        ),
+        (
+            "PIDPressure",
+            "NodePIDPressure",
+            "is running out of process ids: new processes fail and the kubelet evicts Pods",
+            &["EvictionThresholdMet", "NodeHasInsufficientPID"],
+        ),
+        (
+            "NetworkUnavailable",
+            "NodeNetworkUnavailable",
+            "has no configured network (NetworkUnavailable): Pods there cannot get a working network",
+            &[],
+        ),
+    ];
+    for (cond, rule, what, reasons) in checks {
+        let Some(c) = condition(node, cond).filter(|c| c.status == "True") else {
+            continue;
+        };
+        let mut d = base(rule, r, scope)
+            .message(format!("Node {name} {what}"))
+            .evidence(describe_condition(c, now))
+            .seen(c.last_transition_time.as_ref().map(|t| t.0), None);
+        for e in node_events(ctx, r, reasons) {
+            d = d.event(e);
+        }
+        d = match cond {
+            "MemoryPressure" => {
+                if let Some(m) = alloc("memory") {
+                    d = d.evidence(format!("allocatable memory {m}"));
+                }
+                d.summary("Find what uses the memory (Pods without limits, a leak) and give Pods realistic requests and limits; add capacity if the node is simply full.")
+                    .read_only("See the node's memory use", format!("kubectl top node {name}"))
+            }
+            "DiskPressure" => {
+                if let Some(m) = alloc("ephemeral-storage") {
+                    d = d.evidence(format!("allocatable ephemeral-storage {m}"));
+                }
+                d.summary("Free disk on the node: unused images, container logs, emptyDir volumes; set ephemeral-storage requests/limits on Pods that write a lot.")
+                    .read_only(
+                        "Check disk use on the node",
+                        format!("kubectl debug node/{name} -it --image=busybox -- df -h /host/var/lib/kubelet /host/var/lib/containerd"),
+                    )
+            }
+            "PIDPressure" => d
+                .summary("Find the Pod forking processes without bound (a fork bomb, leaked threads); set a pod PID limit in the kubelet configuration.")
+                .read_only("Describe the node", format!("kubectl describe node {name}")),
+            _ => d
+                .summary("The node's network is not set up (cloud routes, CNI): until it is, Pods there cannot communicate.")
+                .read_only(
+                    "Check the network plugin's Pods on the node",
+                    format!("kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={name}"),
+                ),
+        };
+        d = d.read_only(
+            "List the Pods bound to it",
+            format!("kubectl get pods -A -o wide --field-selector spec.nodeName={name}"),
+        );
+        d = cordon_drain_steps(d, name);
+        out.push(d);
+    }
+}

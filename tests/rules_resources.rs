@@ -1,0 +1,93 @@
+//! The `resources` rule set: requests and memory limits per template container,
+//! judged on what the API server admitted, and ResourceQuota pressure.
+
+use kubedx::api::Severity;
+use kubedx::testing::{describe, diagnose_yaml, finding, findings, has, warnings};
+
+const CLUSTER: &str = include_str!("fixtures/resources/cluster.yaml");
+
+fn has_evidence(f: &kubedx::api::Finding, needle: &str) -> bool {
+    f.evidence.iter().any(|e| e.contains(needle))
+}
+
+#[test]
+fn best_effort_container_is_one_finding_per_template_container_not_per_pod() {
+    let r = diagnose_yaml(CLUSTER, "Deployment/shop/legacy");
+    let f = finding(&r, "NoResourceRequests");
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.object.kind, "Deployment");
+    assert_eq!(f.object.name, "legacy");
+    assert!(f.message.contains("Container legacy"), "{}", f.message);
+    assert!(f.message.contains("cpu/memory"), "{}", f.message);
+    assert!(f.message.contains("BestEffort"), "{}", f.message);
+    assert!(
+        has_evidence(f, "requests none; limits none"),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(has_evidence(f, "qosClass BestEffort"));
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref().is_some_and(|c| c.starts_with(
+                "kubectl set resources deployment/legacy -n shop -c legacy --requests="
+            )))
+    );
+    let m = finding(&r, "NoMemoryLimit");
+    assert_eq!(m.severity, Severity::Info);
+    // the same holds when one Pod is the target: still reported on the template
+    let r = diagnose_yaml(CLUSTER, "Pod/shop/legacy-6f7d8c9b5-a1b2c");
+    assert_eq!(finding(&r, "NoResourceRequests").object.name, "legacy");
+}
+
+#[test]
+fn sized_containers_are_silent() {
+    let r = diagnose_yaml(CLUSTER, "Deployment/shop/api");
+    assert!(!has(&r, "NoResourceRequests"), "{}", describe(&r));
+    assert!(!has(&r, "NoMemoryLimit"), "{}", describe(&r));
+}
+
+#[test]
+fn limit_range_defaults_count_as_requests_and_limits() {
+    let r = diagnose_yaml(CLUSTER, "Deployment/tools/tool");
+    assert!(!has(&r, "NoResourceRequests"), "{}", describe(&r));
+    assert!(!has(&r, "NoMemoryLimit"), "{}", describe(&r));
+    // and the quota of tools at 50% is silent
+    assert!(!has(&r, "LimitRangeOrQuotaPressure"), "{}", describe(&r));
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+}
+
+#[test]
+fn quota_at_95_percent_is_a_warning_with_used_and_hard() {
+    let r = diagnose_yaml(CLUSTER, "Deployment/shop/api");
+    let f = finding(&r, "LimitRangeOrQuotaPressure");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.object.kind, "ResourceQuota");
+    assert_eq!(f.object.name, "compute");
+    assert_eq!(f.object.namespace.as_deref(), Some("shop"));
+    assert!(
+        f.message.contains("95% of its pods limit")
+            || f.message.contains("95% of its requests.cpu limit"),
+        "{}",
+        f.message
+    );
+    assert!(
+        has_evidence(f, "requests.cpu: used 3.8 of 4 (95%)"),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(
+        has_evidence(f, "pods: used 19 of 20 (95%)"),
+        "{:#?}",
+        f.evidence
+    );
+    // under 90 %, and a hard limit of 0 (a ban), are not pressure
+    assert!(!has_evidence(f, "limits.memory"), "{:#?}", f.evidence);
+    assert!(
+        !has_evidence(f, "services.loadbalancers"),
+        "{:#?}",
+        f.evidence
+    );
+    assert_eq!(findings(&r, "LimitRangeOrQuotaPressure").len(), 1);
+}
