@@ -1,0 +1,557 @@
+//! Services: selectors that match nothing (with the nearest-miss Pods), no ready
+//! endpoints, target ports no Pod declares, a single endpoint for a replicated workload.
+//!
+//! Services without a selector (manual EndpointSlices) and ExternalName Services
+//! have no Pods to check; headless Services are checked for selection and readiness
+//! but not for target ports (clients reach the Pods' ports directly).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::api::Risk;
+use crate::model::{Kind, ObjRef};
+use crate::rules::networking::{
+    MAX_PODS_SCANNED, container_ports, fmt_map, name_list, pod_name, pod_ready, pod_ref, pod_state,
+    pod_terminal, resolve_named_port,
+};
+use crate::rules::{Draft, RuleContext};
+use crate::selector::{Requirement, Selector};
+
+pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    for r in ctx.graph.subjects(Kind::Service) {
+        let Some(svc) = ctx.store.get_ref::<Service>(r) else {
+            continue;
+        };
+        let Some(spec) = &svc.spec else { continue };
+        if spec.type_.as_deref() == Some("ExternalName") {
+            continue;
+        }
+        let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+            // no selector: endpoints are managed by hand (or by another controller)
+            continue;
+        };
+        let sel = Selector::from_map(selector.iter());
+        let pods: Vec<&Pod> = ctx
+            .store
+            .select_pods(r.ns(), &sel)
+            .into_iter()
+            .map(|p| p.as_ref())
+            .collect();
+        let live: Vec<&Pod> = pods.iter().copied().filter(|p| !pod_terminal(p)).collect();
+        if pods.is_empty() {
+            selector_matches_no_pods(ctx, r, selector, &sel, out);
+            continue;
+        }
+        if live.is_empty() {
+            continue;
+        }
+        let slices: Vec<&EndpointSlice> = ctx
+            .store
+            .endpoint_slices(r.ns(), &r.name)
+            .map(|s| s.as_ref())
+            .collect();
+        let ready: Vec<&Pod> = live.iter().copied().filter(|p| pod_ready(p)).collect();
+        let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
+        if ready.is_empty() && !publish_not_ready {
+            no_ready_endpoints(r, &live, &slices, out);
+        } else if ready.len() == 1 && !publish_not_ready {
+            single_endpoint(ctx, r, &live, ready[0], out);
+        }
+        let headless = spec.cluster_ip.as_deref() == Some("None");
+        if !headless {
+            target_port_mismatch(r, svc, &live, out);
+        }
+    }
+}
+
+/// How a requirement a Pod fails reads: `app.kubernetes.io/name: "payments" vs "payment"`.
+pub fn describe_unmet(r: &Requirement, labels: Option<&BTreeMap<String, String>>) -> String {
+    let get = |k: &str| labels.and_then(|l| l.get(k));
+    match r {
+        Requirement::Equals(k, v) => match get(k) {
+            Some(have) => format!("{k}: \"{v}\" vs \"{have}\""),
+            None => format!("label {k} missing (selector wants {k}={v})"),
+        },
+        Requirement::In(k, vs) => match get(k) {
+            Some(have) => format!("{k}: \"{have}\" not in ({})", vs.join(", ")),
+            None => format!(
+                "label {k} missing (selector wants {k} in ({}))",
+                vs.join(", ")
+            ),
+        },
+        Requirement::NotIn(k, vs) => format!(
+            "{k}: \"{}\" is in ({})",
+            get(k).map(String::as_str).unwrap_or_default(),
+            vs.join(", ")
+        ),
+        Requirement::Exists(k) => format!("label {k} missing"),
+        Requirement::DoesNotExist(k) => format!("label {k} present"),
+        Requirement::Invalid(s) => format!("invalid requirement {s}"),
+    }
+}
+
+fn selector_matches_no_pods(
+    ctx: &RuleContext,
+    r: &ObjRef,
+    selector: &BTreeMap<String, String>,
+    sel: &Selector,
+    out: &mut Vec<Draft>,
+) {
+    let ns = r.ns();
+    if !ctx.store.kind_listed(Kind::Pod, ns) {
+        // Pods of the namespace were not read: absence proves nothing.
+        return;
+    }
+    let sel_text = fmt_map(selector);
+    let mut d = Draft::new("ServiceSelectorMatchesNoPods", r.clone())
+        .edge("Service -> Pod")
+        .evidence(format!("selector {sel_text}"));
+    // Nearest misses: the Pods failing the fewest requirements, grouped by how they differ.
+    let mut best = usize::MAX;
+    let mut near: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
+    let mut scanned = 0usize;
+    for p in ctx.store.list::<Pod>(ns).take(MAX_PODS_SCANNED) {
+        scanned += 1;
+        let unmet = sel.unmet(p.metadata.labels.as_ref());
+        // A Pod sharing no label with the selector is not a near miss.
+        if unmet.len() >= sel.requirements().len() && sel.requirements().len() > 1 {
+            continue;
+        }
+        let how: Vec<String> = unmet
+            .iter()
+            .map(|u| describe_unmet(u, p.metadata.labels.as_ref()))
+            .collect();
+        let how = how.join("; ");
+        if unmet.len() < best {
+            best = unmet.len();
+            near.clear();
+        }
+        if unmet.len() == best {
+            near.entry(how).or_default().push(p);
+        }
+    }
+    let mut message = format!(
+        "Service {} selects no Pods: no Pod of namespace {ns} has the labels {sel_text}",
+        r.name
+    );
+    if let Some((how, pods)) = near.iter().max_by_key(|(_, v)| v.len()) {
+        let names: Vec<&str> = pods.iter().map(|p| pod_name(p)).collect();
+        message.push_str(&format!(
+            "; nearest Pods ({}) differ in {how}",
+            name_list(&names, 2)
+        ));
+        for (how, pods) in near.iter().take(3) {
+            let names: Vec<&str> = pods.iter().map(|p| pod_name(p)).collect();
+            d = d.evidence(format!(
+                "{} Pod(s) {} differ from the selector only in {how}",
+                pods.len(),
+                name_list(&names, 3)
+            ));
+        }
+        // near misses are evidence, not the Service's Pods: they stay out of the scope
+    } else if scanned == 0 {
+        message.push_str(" (the namespace has no Pods)");
+    } else {
+        d = d.evidence(format!(
+            "none of the {scanned} Pods of the namespace shares the selector's labels"
+        ));
+    }
+    // Workloads whose Pod template matches: the Service is right, the Pods are missing.
+    let mut templates: Vec<(ObjRef, Option<i32>)> = Vec::new();
+    let tmatch = |labels: Option<&BTreeMap<String, String>>| sel.matches(labels);
+    for w in ctx.store.list::<Deployment>(ns).take(200) {
+        if tmatch(
+            w.spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref()),
+        ) {
+            templates.push((
+                ObjRef::namespaced(
+                    Kind::Deployment,
+                    ns,
+                    w.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                w.spec.replicas.or(Some(1)),
+            ));
+        }
+    }
+    for w in ctx.store.list::<StatefulSet>(ns).take(200) {
+        if tmatch(
+            w.spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref()),
+        ) {
+            templates.push((
+                ObjRef::namespaced(
+                    Kind::StatefulSet,
+                    ns,
+                    w.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                w.spec.replicas.or(Some(1)),
+            ));
+        }
+    }
+    for w in ctx.store.list::<DaemonSet>(ns).take(200) {
+        if tmatch(
+            w.spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref()),
+        ) {
+            templates.push((
+                ObjRef::namespaced(
+                    Kind::DaemonSet,
+                    ns,
+                    w.metadata.name.as_deref().unwrap_or_default(),
+                ),
+                None,
+            ));
+        }
+    }
+    for (w, replicas) in &templates {
+        match replicas {
+            Some(0) => {
+                message.push_str(&format!(
+                    "; {} {} matches but is scaled to 0",
+                    w.kind, w.name
+                ));
+                d = d.evidence(format!("{} {} has replicas: 0", w.kind, w.name));
+            }
+            _ => {
+                message.push_str(&format!(
+                    "; {} {}'s Pod template matches but it has no Pods",
+                    w.kind, w.name
+                ));
+                d = d.evidence(format!(
+                    "{} {}'s Pod template matches the selector but none of its Pods exist",
+                    w.kind, w.name
+                ));
+            }
+        }
+        // the workload (and what it owns) may explain why there are no Pods
+        d = d.scope(w.clone());
+        if let Some(uid) = ctx
+            .store
+            .object(w)
+            .and_then(|o| o.meta())
+            .and_then(|m| m.uid.clone())
+        {
+            for owned in ctx.store.owned_by(&uid) {
+                if owned.kind == Kind::ReplicaSet {
+                    d = d.scope(owned.clone());
+                }
+            }
+        }
+    }
+    let selector_args: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    d = d
+        .message(message)
+        .summary("Make the Service's selector and the Pods' labels agree (fix whichever is wrong).")
+        .read_only(
+            "List the Pods the selector matches (none) and the Pods' labels",
+            format!(
+                "kubectl get pods -n {ns} -l {} ; kubectl get pods -n {ns} --show-labels",
+                selector_args.join(",")
+            ),
+        )
+        .read_only(
+            "Check the Service's EndpointSlices",
+            format!(
+                "kubectl get endpointslice -n {ns} -l kubernetes.io/service-name={}",
+                r.name
+            ),
+        )
+        .step(
+            "Fix the selector of the Service (or the labels of the workload's Pod template)",
+            Some(format!("kubectl edit service -n {ns} {}", r.name)),
+            Risk::Reversible,
+        );
+    out.push(d);
+}
+
+fn slice_summary(slices: &[&EndpointSlice]) -> (usize, usize) {
+    let mut total = 0;
+    let mut ready = 0;
+    for s in slices {
+        for e in s.endpoints.iter().flatten() {
+            total += 1;
+            // nil `ready` is to be read as ready
+            if e.conditions.as_ref().and_then(|c| c.ready) != Some(false) {
+                ready += 1;
+            }
+        }
+    }
+    (total, ready)
+}
+
+fn no_ready_endpoints(r: &ObjRef, live: &[&Pod], slices: &[&EndpointSlice], out: &mut Vec<Draft>) {
+    let (total, ready) = slice_summary(slices);
+    if !slices.is_empty() && ready > 0 {
+        // The EndpointSlices still route to ready endpoints: trust them.
+        return;
+    }
+    let ns = r.ns();
+    let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
+    let mut d = Draft::new("ServiceNoReadyEndpoints", r.clone())
+        .edge("Service -> Pod")
+        .message(format!(
+            "Service {} has no ready endpoints: none of its {} Pod(s) is ready, so requests to it fail (an Ingress or Gateway in front answers 503)",
+            r.name,
+            live.len()
+        ))
+        .affected(&refs);
+    for p in live.iter().take(5) {
+        d = d.evidence(format!("Pod {}: {}", pod_name(p), pod_state(p)));
+    }
+    if slices.is_empty() {
+        d = d.evidence("no EndpointSlice lists a ready endpoint for the Service".to_owned());
+    } else {
+        let names: Vec<&str> = slices
+            .iter()
+            .map(|s| s.metadata.name.as_deref().unwrap_or_default())
+            .collect();
+        d = d.evidence(format!(
+            "EndpointSlice {}: {total} endpoint(s), {ready} ready",
+            name_list(&names, 3)
+        ));
+        for s in slices {
+            d = d.scope(ObjRef::namespaced(
+                Kind::EndpointSlice,
+                ns,
+                s.metadata.name.as_deref().unwrap_or_default(),
+            ));
+        }
+    }
+    d = d
+        .summary("Find out why the Pods are not ready: the findings that explain this one say why.")
+        .read_only(
+            "Check the endpoints and their readiness",
+            format!(
+                "kubectl get endpointslice -n {ns} -l kubernetes.io/service-name={} -o wide",
+                r.name
+            ),
+        )
+        .read_only(
+            "Look at the Pods' readiness and events",
+            format!(
+                "kubectl describe pods -n {ns} {}",
+                name_list(&refs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), 3)
+                    .replace(", ", " ")
+            ),
+        );
+    out.push(d);
+}
+
+/// The replicas a Pod's controlling workload wants (Deployment, StatefulSet, ReplicaSet).
+fn desired_replicas(ctx: &RuleContext, p: &Pod) -> Option<(ObjRef, i32)> {
+    let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+    let owner = p
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))?;
+    match owner.kind.as_str() {
+        "ReplicaSet" => {
+            let rs = ctx.store.get::<ReplicaSet>(ns, &owner.name)?;
+            let dep = rs
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true) && o.kind == "Deployment")
+                .and_then(|o| ctx.store.get::<Deployment>(ns, &o.name));
+            match dep {
+                Some(d) => Some((
+                    ObjRef::namespaced(
+                        Kind::Deployment,
+                        ns,
+                        d.metadata.name.as_deref().unwrap_or_default(),
+                    ),
+                    d.spec.replicas.unwrap_or(1),
+                )),
+                None => Some((
+                    ObjRef::namespaced(Kind::ReplicaSet, ns, &owner.name),
+                    rs.spec.replicas.unwrap_or(1),
+                )),
+            }
+        }
+        "StatefulSet" => {
+            let s = ctx.store.get::<StatefulSet>(ns, &owner.name)?;
+            Some((
+                ObjRef::namespaced(Kind::StatefulSet, ns, &owner.name),
+                s.spec.replicas.unwrap_or(1),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn single_endpoint(
+    ctx: &RuleContext,
+    r: &ObjRef,
+    live: &[&Pod],
+    ready: &Pod,
+    out: &mut Vec<Draft>,
+) {
+    let Some((workload, replicas)) = live.iter().find_map(|p| desired_replicas(ctx, p)) else {
+        return;
+    };
+    if replicas <= 1 {
+        return;
+    }
+    let not_ready: Vec<ObjRef> = live
+        .iter()
+        .filter(|p| !pod_ready(p))
+        .map(|p| pod_ref(p))
+        .collect();
+    let mut d = Draft::new("ServiceSingleEndpoint", r.clone())
+        .edge("Service -> Pod")
+        .message(format!(
+            "Service {} has a single ready endpoint ({}) although {} {} wants {replicas} replicas: one more failure and it serves nothing",
+            r.name,
+            pod_name(ready),
+            workload.kind,
+            workload.name
+        ))
+        .evidence(format!("{} of {} selected Pod(s) ready", 1, live.len()))
+        .scope(pod_ref(ready))
+        .summary("Find out why the other replicas are not ready (or not running).")
+        .read_only(
+            "Check the endpoints",
+            format!(
+                "kubectl get endpointslice -n {} -l kubernetes.io/service-name={}",
+                r.ns(),
+                r.name
+            ),
+        );
+    for p in live.iter().filter(|p| !pod_ready(p)).take(5) {
+        d = d.evidence(format!("Pod {}: {}", pod_name(p), pod_state(p)));
+    }
+    if !not_ready.is_empty() {
+        d = d.affected(&not_ready);
+    }
+    out.push(d);
+}
+
+fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<Draft>) {
+    let Some(spec) = &svc.spec else { return };
+    let ns = r.ns();
+    for sp in spec.ports.iter().flatten() {
+        let protocol = sp.protocol.as_deref().unwrap_or("TCP");
+        let port_label = match &sp.name {
+            Some(n) if !n.is_empty() => format!("{n} ({}/{protocol})", sp.port),
+            _ => format!("{}/{protocol}", sp.port),
+        };
+        let (target, problem): (String, Option<String>) = match &sp.target_port {
+            Some(IntOrString::String(name)) => {
+                let resolved = live
+                    .iter()
+                    .filter(|p| resolve_named_port(p, name, protocol).is_some())
+                    .count();
+                if resolved > 0 {
+                    (name.clone(), None)
+                } else {
+                    let declared: Vec<String> = live
+                        .iter()
+                        .flat_map(|p| container_ports(p))
+                        .map(|cp| match &cp.name {
+                            Some(n) => format!(
+                                "{n}={}/{}",
+                                cp.container_port,
+                                cp.protocol.as_deref().unwrap_or("TCP")
+                            ),
+                            None => format!(
+                                "{}/{}",
+                                cp.container_port,
+                                cp.protocol.as_deref().unwrap_or("TCP")
+                            ),
+                        })
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    (
+                        name.clone(),
+                        Some(format!(
+                            "targetPort \"{name}\" is a port name no container of the selected Pods declares ({protocol}); they declare: {}",
+                            if declared.is_empty() {
+                                "no ports".to_owned()
+                            } else {
+                                declared.join(", ")
+                            }
+                        )),
+                    )
+                }
+            }
+            other => {
+                let n = match other {
+                    Some(IntOrString::Int(n)) => *n,
+                    _ => sp.port,
+                };
+                let declared: Vec<(i32, String)> = live
+                    .iter()
+                    .flat_map(|p| container_ports(p))
+                    .map(|cp| {
+                        (
+                            cp.container_port,
+                            cp.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+                        )
+                    })
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if declared.is_empty()
+                    || declared
+                        .iter()
+                        .any(|(p, proto)| *p == n && proto == protocol)
+                {
+                    (n.to_string(), None)
+                } else {
+                    let list: Vec<String> =
+                        declared.iter().map(|(p, pr)| format!("{p}/{pr}")).collect();
+                    (
+                        n.to_string(),
+                        Some(format!(
+                            "targetPort {n}/{protocol} is not among the container ports the selected Pods declare: {}",
+                            list.join(", ")
+                        )),
+                    )
+                }
+            }
+        };
+        let Some(problem) = problem else { continue };
+        let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
+        let d = Draft::new("ServiceTargetPortMismatch", r.clone())
+            .discriminator(sp.name.clone().unwrap_or_else(|| sp.port.to_string()))
+            .edge("Service -> Pod")
+            .message(format!(
+                "Service {} port {port_label} sends traffic to target port {target}, which the selected Pods do not expose: connections are refused",
+                r.name
+            ))
+            .evidence(problem)
+            .affected(&refs)
+            .summary("Point targetPort at the port the container listens on (its number or its declared name).")
+            .read_only(
+                "Compare the Service's ports with the Pods' container ports",
+                format!(
+                    "kubectl get service -n {ns} {} -o jsonpath='{{.spec.ports}}' ; kubectl get pod -n {ns} {} -o jsonpath='{{.spec.containers[*].ports}}'",
+                    r.name, refs[0].name
+                ),
+            )
+            .step(
+                "Fix the Service's targetPort",
+                Some(format!("kubectl edit service -n {ns} {}", r.name)),
+                Risk::Reversible,
+            );
+        out.push(d);
+    }
+}

@@ -1,0 +1,633 @@
+//! The `networking` rule set on realistic object state (tests/fixtures/networking/).
+//!
+//! Scenarios are layered: `cluster.yaml` (a node, kube-system with CoreDNS behind
+//! kube-dns) + `web.yaml` (a healthy shop/web behind a Service and an Ingress) +
+//! the files of the scenario; a later object replaces an earlier one of the same name.
+
+use kubedx::api::{RuleSetName, Severity};
+use kubedx::model::Kind;
+use kubedx::testing::{describe, diagnose_yaml, explained_by, finding, findings, has, top};
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/networking/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// cluster.yaml + web.yaml + the given files, as one snapshot.
+fn scenario(files: &[&str]) -> String {
+    let mut docs = vec![fixture("cluster.yaml"), fixture("web.yaml")];
+    docs.extend(files.iter().map(|f| fixture(f)));
+    docs.join("\n---\n")
+}
+
+/// Networking findings at Warning or above.
+fn net_warnings(r: &kubedx::engine::Report) -> Vec<String> {
+    r.status
+        .findings
+        .iter()
+        .filter(|f| f.rule_set == RuleSetName::Networking && f.severity >= Severity::Warning)
+        .map(|f| format!("{} on {}/{}", f.rule_id, f.object.kind, f.object.name))
+        .collect()
+}
+
+fn assert_net_silent(r: &kubedx::engine::Report) {
+    assert!(
+        net_warnings(r).is_empty(),
+        "expected no networking Warning/Critical: {}",
+        describe(r)
+    );
+}
+
+/// The single finding of a rule about the object named `name`.
+fn on<'a>(r: &'a kubedx::engine::Report, rule: &str, name: &str) -> &'a kubedx::api::Finding {
+    let f: Vec<_> = findings(r, rule)
+        .into_iter()
+        .filter(|f| f.object.name == name)
+        .collect();
+    assert_eq!(f.len(), 1, "expected one {rule} on {name}: {}", describe(r));
+    f[0]
+}
+
+fn has_on(r: &kubedx::engine::Report, rule: &str, name: &str) -> bool {
+    findings(r, rule).iter().any(|f| f.object.name == name)
+}
+
+/// Networking Warning/Critical findings about the named objects. (The graph of a
+/// target holds its whole traffic path: sibling Services of the same Pods and what
+/// fronts them, whose own problems are reported too.)
+fn assert_net_silent_on(r: &kubedx::engine::Report, names: &[&str]) {
+    let bad: Vec<_> = r
+        .status
+        .findings
+        .iter()
+        .filter(|f| f.rule_set == RuleSetName::Networking && f.severity >= Severity::Warning)
+        .filter(|f| names.contains(&f.object.name.as_str()))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "expected no networking Warning/Critical on {names:?}: {}",
+        describe(r)
+    );
+}
+
+/// Drops the documents that contain any of `needles`.
+fn without(y: &str, needles: &[&str]) -> String {
+    y.split("\n---\n")
+        .filter(|d| !needles.iter().any(|n| d.contains(n)))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+// ---- healthy ---------------------------------------------------------------------------
+
+#[test]
+fn healthy_web_is_silent_from_every_angle() {
+    let y = scenario(&[]);
+    for t in [
+        "Deployment/shop/web",
+        "Service/shop/web",
+        "Ingress/shop/web",
+        "Pod/shop/web-7c9f8d6b5-abcde",
+        "Namespace/shop",
+    ] {
+        let r = diagnose_yaml(&y, t);
+        assert_net_silent(&r);
+        assert!(!has(&r, "ServiceSingleEndpoint"), "{t}: {}", describe(&r));
+    }
+}
+
+// ---- Services --------------------------------------------------------------------------
+
+#[test]
+fn selector_typo_names_the_nearest_pods_and_the_differing_label() {
+    let r = diagnose_yaml(&scenario(&["selector_typo.yaml"]), "Service/shop/payments");
+    let f = finding(&r, "ServiceSelectorMatchesNoPods");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.edge.as_deref(), Some("Service -> Pod"));
+    assert!(
+        f.message.contains(r#""payments" vs "payment""#),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("payment-6f7d9c8b4-"), "{}", f.message);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("2 Pod(s)")
+            && e.contains(r#"app.kubernetes.io/name: "payments" vs "payment""#)),
+        "{:?}",
+        f.evidence
+    );
+    // the component label matches: it is not reported as a difference
+    assert!(
+        !f.message
+            .split("differ in")
+            .nth(1)
+            .unwrap()
+            .contains("component"),
+        "{}",
+        f.message
+    );
+    assert!(!has(&r, "ServiceNoReadyEndpoints"));
+    assert_eq!(top(&r).rule_id, "ServiceSelectorMatchesNoPods");
+}
+
+#[test]
+fn selector_matching_a_workload_scaled_to_zero_says_so() {
+    let y = scenario(&["ports.yaml"]).replace(
+        "  replicas: 2\n  selector:\n    matchLabels: {app: web}",
+        "  replicas: 0\n  selector:\n    matchLabels: {app: web}",
+    );
+    // no Pods left
+    let y: String = y
+        .split("\n---\n")
+        .filter(|d| !(d.contains("kind: Pod\n") && d.contains("app: web")))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let r = diagnose_yaml(&y, "Service/shop/web");
+    let f = finding(&r, "ServiceSelectorMatchesNoPods");
+    assert!(
+        f.message
+            .contains("Deployment web matches but is scaled to 0"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn no_ready_endpoints_when_every_selected_pod_is_unready() {
+    let r = diagnose_yaml(&scenario(&["api_not_ready.yaml"]), "Service/shop/api");
+    let f = finding(&r, "ServiceNoReadyEndpoints");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("2 endpoint(s), 0 ready")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("api-5b6c7d8e9f-k4m2n")
+                && e.contains("not ready (ContainersNotReady)")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(!has(&r, "ServiceSelectorMatchesNoPods"));
+    assert!(!has(&r, "ServiceTargetPortMismatch"));
+}
+
+#[test]
+fn publish_not_ready_addresses_is_not_a_missing_endpoint() {
+    let y = scenario(&["api_not_ready.yaml"]).replace(
+        "  selector: {app: api}\n  type: ClusterIP",
+        "  selector: {app: api}\n  publishNotReadyAddresses: true\n  type: ClusterIP",
+    );
+    let r = diagnose_yaml(&y, "Service/shop/api");
+    assert!(!has(&r, "ServiceNoReadyEndpoints"), "{}", describe(&r));
+}
+
+#[test]
+fn target_port_name_and_number_that_no_container_declares() {
+    let y = scenario(&["ports.yaml"]);
+    let r = diagnose_yaml(&y, "Service/shop/web-named-typo");
+    let f = on(&r, "ServiceTargetPortMismatch", "web-named-typo");
+    assert!(
+        f.evidence[0].contains(r#"targetPort "web-http""#),
+        "{:?}",
+        f.evidence
+    );
+    assert!(f.evidence[0].contains("http=8080/TCP"), "{:?}", f.evidence);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+
+    let r = diagnose_yaml(&y, "Service/shop/web-wrong-number");
+    let f = on(&r, "ServiceTargetPortMismatch", "web-wrong-number");
+    assert!(
+        f.evidence[0].contains("targetPort 8081/TCP"),
+        "{:?}",
+        f.evidence
+    );
+}
+
+#[test]
+fn target_port_look_alikes_stay_silent() {
+    let y = scenario(&["ports.yaml"]);
+    for t in [
+        // named port that resolves (web.yaml's Service web: targetPort http)
+        "Service/shop/web",
+        // numeric port that the Pods declare
+        "Service/shop/web-by-number",
+        // numeric targetPort on Pods that declare no ports at all
+        "Service/shop/legacy",
+        // headless: clients reach the Pods' ports directly
+        "Service/shop/web-headless",
+        // no selector: endpoints managed by hand
+        "Service/shop/external-db",
+        // ExternalName: a DNS alias
+        "Service/shop/billing",
+    ] {
+        let r = diagnose_yaml(&y, t);
+        let name = t.rsplit('/').next().unwrap();
+        assert_net_silent_on(&r, &[name]);
+        assert!(
+            !has_on(&r, "ServiceTargetPortMismatch", name),
+            "{t}: {}",
+            describe(&r)
+        );
+        assert!(
+            !has_on(&r, "ServiceSelectorMatchesNoPods", name),
+            "{t}: {}",
+            describe(&r)
+        );
+    }
+}
+
+#[test]
+fn single_ready_endpoint_of_a_replicated_workload_is_info() {
+    let y = scenario(&[]).replace(
+        r#"{type: Ready, status: "True", lastTransitionTime: "2026-11-20T09:00:21Z"}"#,
+        r#"{type: Ready, status: "False", reason: ContainersNotReady, message: "containers with unready status: [web]", lastTransitionTime: "2026-11-21T09:50:00Z"}"#,
+    );
+    let r = diagnose_yaml(&y, "Service/shop/web");
+    let f = finding(&r, "ServiceSingleEndpoint");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.message.contains("web-7c9f8d6b5-abcde"), "{}", f.message);
+    assert!(f.message.contains("wants 2 replicas"), "{}", f.message);
+    assert!(!has(&r, "ServiceNoReadyEndpoints"));
+}
+
+// ---- Ingress ---------------------------------------------------------------------------
+
+#[test]
+fn ingress_class_missing_explicit_and_legacy_annotation() {
+    let y = scenario(&["ingress.yaml"]);
+    let r = diagnose_yaml(&y, "Ingress/shop/web-class-typo");
+    let f = on(&r, "IngressClassNotFound", "web-class-typo");
+    assert!(f.message.contains("ngnix"), "{}", f.message);
+    assert!(f.message.contains("did you mean nginx"), "{}", f.message);
+    assert_eq!(f.edge.as_deref(), Some("Ingress -> IngressClass"));
+
+    let r = diagnose_yaml(&y, "Ingress/shop/web-legacy-annotation");
+    let f = on(&r, "IngressClassNotFound", "web-legacy-annotation");
+    assert!(
+        f.message.contains("kubernetes.io/ingress.class"),
+        "{}",
+        f.message
+    );
+
+    // no class, but nginx is the default: fine
+    let r = diagnose_yaml(&y, "Ingress/shop/web-no-class");
+    assert!(
+        !has_on(&r, "IngressClassNotFound", "web-no-class"),
+        "{}",
+        describe(&r)
+    );
+    assert_net_silent_on(&r, &["web-no-class", "web"]);
+}
+
+#[test]
+fn ingress_without_class_and_without_default_class() {
+    let y = scenario(&["ingress.yaml"]).replace(
+        "  annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}\n",
+        "",
+    );
+    let r = diagnose_yaml(&y, "Ingress/shop/web-no-class");
+    let f = on(&r, "IngressClassNotFound", "web-no-class");
+    assert!(
+        f.message.contains("no IngressClass is marked default"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn ingress_backend_service_not_found() {
+    let r = diagnose_yaml(&scenario(&["ingress.yaml"]), "Ingress/shop/web-api");
+    let f = on(&r, "IngressBackendServiceNotFound", "web-api");
+    assert_eq!(f.object.kind, "Ingress");
+    assert_eq!(f.edge.as_deref(), Some("Ingress -> Service"));
+    assert!(f.message.contains("web-api"), "{}", f.message);
+    assert!(f.message.contains("d.example.com/api"), "{}", f.message);
+    assert!(f.message.contains("similar Services: web"), "{}", f.message);
+}
+
+#[test]
+fn ingress_backend_port_not_exposed_by_the_service() {
+    let y = scenario(&["ingress.yaml"]);
+    let r = diagnose_yaml(&y, "Ingress/shop/web-container-port");
+    let f = on(&r, "IngressBackendPortNotFound", "web-container-port");
+    assert!(f.message.contains("port 8080"), "{}", f.message);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("http: 80 -> http")),
+        "{:?}",
+        f.evidence
+    );
+    let r = diagnose_yaml(&y, "Ingress/shop/web-port-name-typo");
+    let f = on(&r, "IngressBackendPortNotFound", "web-port-name-typo");
+    assert!(f.message.contains("port https"), "{}", f.message);
+    // by name or number, the right port is silent
+    let r = diagnose_yaml(&y, "Ingress/shop/web");
+    assert!(!has_on(&r, "IngressBackendPortNotFound", "web"));
+}
+
+#[test]
+fn ingress_tls_secret_not_found_only_when_secrets_were_read() {
+    let y = scenario(&["ingress.yaml"]);
+    let r = diagnose_yaml(&y, "Ingress/shop/web-tls");
+    let f = on(&r, "IngressTLSSecretNotFound", "web-tls");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("f-example-com-tls"), "{}", f.message);
+    // a snapshot without any Secret of the namespace proves nothing
+    let y: String = y
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: Secret"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let r = diagnose_yaml(&y, "Ingress/shop/web-tls");
+    assert!(!has(&r, "IngressTLSSecretNotFound"), "{}", describe(&r));
+}
+
+#[test]
+fn ingress_over_a_service_with_no_ready_endpoints_is_explained_by_it() {
+    let r = diagnose_yaml(&scenario(&["api_not_ready.yaml"]), "Ingress/shop/api");
+    assert!(has(&r, "ServiceNoReadyEndpoints"), "{}", describe(&r));
+    assert!(!has(&r, "IngressBackendServiceNotFound"));
+    assert!(!has(&r, "IngressBackendPortNotFound"));
+}
+
+// ---- Gateway API -----------------------------------------------------------------------
+
+#[test]
+fn gateway_api_healthy_route_is_silent() {
+    // only the healthy route and its Gateway
+    let y = without(
+        &scenario(&["gateway.yaml"]),
+        &[
+            "name: internal",
+            "name: web-other-host",
+            "name: web-gateway-typo",
+            "name: web-v2",
+        ],
+    );
+    let r = diagnose_yaml(&y, "HTTPRoute/shop/web");
+    assert_net_silent(&r);
+}
+
+#[test]
+fn httproute_not_accepted_shows_the_reason() {
+    let r = diagnose_yaml(
+        &scenario(&["gateway.yaml"]),
+        "HTTPRoute/shop/web-other-host",
+    );
+    let f = on(&r, "HTTPRouteNotAccepted", "web-other-host");
+    assert!(
+        f.message.contains("NoMatchingListenerHostname"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("shop/public"), "{}", f.message);
+    assert!(!has_on(&r, "GatewayNotProgrammed", "public"));
+}
+
+#[test]
+fn gateway_not_found_when_gateways_were_read() {
+    let y = scenario(&["gateway.yaml"]);
+    let r = diagnose_yaml(&y, "HTTPRoute/shop/web-gateway-typo");
+    let f = on(&r, "GatewayNotFound", "web-gateway-typo");
+    assert!(f.message.contains("shop/pubilc"), "{}", f.message);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("internal, public")),
+        "{:?}",
+        f.evidence
+    );
+    // a snapshot holding no Gateway at all (no CRDs, or not captured): nothing to say
+    let y: String = y
+        .split("\n---\n")
+        .filter(|d| !d.contains("kind: Gateway\n"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let r = diagnose_yaml(&y, "HTTPRoute/shop/web-gateway-typo");
+    assert!(!has(&r, "GatewayNotFound"), "{}", describe(&r));
+}
+
+#[test]
+fn httproute_backend_not_found_from_status_and_spec() {
+    let r = diagnose_yaml(&scenario(&["gateway.yaml"]), "HTTPRoute/shop/web-v2");
+    let f = on(&r, "HTTPRouteBackendNotFound", "web-v2");
+    assert!(f.message.contains("BackendNotFound"), "{}", f.message);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("Service shop/web-v2 does not exist")),
+        "{:?}",
+        f.evidence
+    );
+}
+
+#[test]
+fn gateway_not_programmed_explains_its_routes() {
+    let r = diagnose_yaml(&scenario(&["gateway.yaml"]), "HTTPRoute/shop/web-internal");
+    let f = on(&r, "GatewayNotProgrammed", "internal");
+    // the route is accepted; its Gateway has no address: the Gateway is the finding
+    assert!(!has_on(&r, "HTTPRouteNotAccepted", "web-internal"));
+    assert!(f.message.contains("AddressNotAssigned"), "{}", f.message);
+}
+
+// ---- NetworkPolicy ---------------------------------------------------------------------
+
+#[test]
+fn default_deny_egress_without_dns_blocks_dns() {
+    let r = diagnose_yaml(&scenario(&["deny_egress.yaml"]), "Deployment/shop/web");
+    let f = finding(&r, "NetworkPolicyBlocksDNS");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.kind, "NetworkPolicy");
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(f.message.contains("default-deny-egress"), "{}", f.message);
+    assert!(f.message.contains("10.96.0.10"), "{}", f.message);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("web-to-postgres") && e.contains("TCP/5432")),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref().is_some_and(|c| c.contains("port: 53")))
+    );
+}
+
+#[test]
+fn dns_allowing_look_alikes_stay_silent() {
+    for allow in [
+        "allow_dns_seed.yaml",
+        "allow_dns_any_namespace.yaml",
+        "allow_dns_named_port.yaml",
+    ] {
+        let r = diagnose_yaml(
+            &scenario(&["deny_egress.yaml", allow]),
+            "Deployment/shop/web",
+        );
+        assert!(
+            !has(&r, "NetworkPolicyBlocksDNS"),
+            "{allow}: {}",
+            describe(&r)
+        );
+        assert_net_silent(&r);
+    }
+}
+
+#[test]
+fn pod_selector_without_namespace_selector_does_not_reach_kube_system() {
+    let r = diagnose_yaml(
+        &scenario(&["deny_egress.yaml", "allow_dns_wrong_namespace.yaml"]),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "NetworkPolicyBlocksDNS");
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("allow-dns") && e.contains("podSelector k8s-app=kube-dns")),
+        "{:?}",
+        f.evidence
+    );
+}
+
+#[test]
+fn ingress_controller_blocked_by_a_namespace_only_policy() {
+    let r = diagnose_yaml(
+        &scenario(&["ingress_nginx.yaml", "deny_ingress.yaml"]),
+        "Ingress/shop/web",
+    );
+    let f = finding(&r, "NetworkPolicyBlocksIngress");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message
+            .contains("ingress-nginx-controller-6b9d4f5c7-2mz8v"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("TCP/8080"), "{}", f.message);
+    // admitting the controller's namespace and Pods on the named port fixes it
+    let r = diagnose_yaml(
+        &scenario(&[
+            "ingress_nginx.yaml",
+            "deny_ingress.yaml",
+            "allow_from_ingress_nginx.yaml",
+        ]),
+        "Ingress/shop/web",
+    );
+    assert!(!has(&r, "NetworkPolicyBlocksIngress"), "{}", describe(&r));
+    assert_net_silent(&r);
+}
+
+#[test]
+fn unknown_ingress_controller_is_not_guessed() {
+    // Without controller Pods we can find, a policy that admits the namespace's own
+    // Pods may well be right: say nothing.
+    let r = diagnose_yaml(&scenario(&["deny_ingress.yaml"]), "Ingress/shop/web");
+    assert!(!has(&r, "NetworkPolicyBlocksIngress"), "{}", describe(&r));
+}
+
+#[test]
+fn deny_all_ingress_on_pods_behind_a_service() {
+    let r = diagnose_yaml(
+        &(scenario(&[])
+            + "\n---\n"
+            + fixture("deny_ingress.yaml")
+                .split("\n---\n")
+                .next()
+                .unwrap()),
+        "Service/shop/web",
+    );
+    let f = finding(&r, "NetworkPolicyBlocksIngress");
+    assert!(
+        f.message
+            .contains("no ingress rule admits any client on TCP/8080"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn policy_selecting_no_pods_is_info_with_the_nearest_miss() {
+    let r = diagnose_yaml(
+        &scenario(&["policy_selects_nothing.yaml"]),
+        "Deployment/shop/web",
+    );
+    let f = finding(&r, "NetworkPolicySelectsNoPods");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains(r#"app: "wbe" vs "web""#)),
+        "{:?}",
+        f.evidence
+    );
+    assert_net_silent(&r);
+}
+
+// ---- cluster DNS -----------------------------------------------------------------------
+
+#[test]
+fn cluster_dns_down_when_coredns_crashloops() {
+    let r = diagnose_yaml(&scenario(&["coredns_down.yaml"]), "Deployment/shop/web");
+    let f = finding(&r, "ClusterDNSUnavailable");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.kind, "Service");
+    assert_eq!(f.object.name, "kube-dns");
+    assert!(
+        f.message.contains("none of the 2 CoreDNS Pod(s)"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.evidence.iter().any(|e| e.contains("plugin/loop: Loop")),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(top(&r).rule_id, "ClusterDNSUnavailable");
+}
+
+#[test]
+fn cluster_dns_partly_down_is_a_warning() {
+    let down = fixture("coredns_down.yaml");
+    // keep only the first (broken) CoreDNS Pod
+    let one: Vec<&str> = down
+        .split("\n---\n")
+        .filter(|d| {
+            !d.contains("name: coredns-5d78c9869d-q7wzt\n") && !d.contains("kind: EndpointSlice")
+        })
+        .collect();
+    let y = scenario(&[]) + "\n---\n" + &one.join("\n---\n");
+    let r = diagnose_yaml(&y, "Deployment/shop/web");
+    let f = finding(&r, "ClusterDNSUnavailable");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("1 of 2"), "{}", f.message);
+}
+
+#[test]
+fn findings_name_real_objects() {
+    // every networking finding of every scenario is about an object of a known kind
+    let y = scenario(&[
+        "selector_typo.yaml",
+        "ports.yaml",
+        "ingress.yaml",
+        "gateway.yaml",
+        "deny_egress.yaml",
+    ]);
+    let r = diagnose_yaml(&y, "Namespace/shop");
+    for f in findings(&r, "NetworkPolicyBlocksDNS") {
+        assert!(Kind::from_api_kind(&f.object.kind).is_some());
+    }
+    assert!(has(&r, "ServiceSelectorMatchesNoPods"), "{}", describe(&r));
+    assert!(has(&r, "IngressBackendServiceNotFound"), "{}", describe(&r));
+    assert!(has(&r, "HTTPRouteNotAccepted"), "{}", describe(&r));
+    let dns = finding(&r, "NetworkPolicyBlocksDNS");
+    let _ = explained_by(&r, dns, dns);
+}
