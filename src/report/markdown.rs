@@ -1,0 +1,312 @@
+//! `-o markdown`: an incident report a person pastes into a ticket.
+//!
+//! Sections: title, Summary, Root cause, Evidence, Affected objects, Timeline,
+//! Next steps (ordered by risk, commands in code blocks), Other findings.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::text::{md_block, md_cell, md_code};
+use super::{Document, object_text};
+use crate::api::{Finding, Severity};
+
+pub fn render(doc: &Document) -> String {
+    let mut out = String::new();
+    let st = &doc.status;
+    let summary = st.summary.clone().unwrap_or_default();
+    let groups = doc.groups();
+    let primary = groups
+        .roots
+        .iter()
+        .find(|(r, _)| r.severity >= Severity::Warning)
+        .filter(|_| doc.unhealthy());
+
+    // title
+    let headline = match primary {
+        Some((r, _)) => format!("{}: {}", doc.title(), r.rule_id),
+        None => format!("{}: {}", doc.title(), st.phase.as_str()),
+    };
+    let _ = writeln!(out, "# {}\n", md_cell(&headline));
+
+    // summary
+    let _ = writeln!(out, "## Summary\n");
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| Target | {} |", md_cell(&doc.title()));
+    let _ = writeln!(out, "| Phase | **{}** |", st.phase.as_str());
+    let _ = writeln!(
+        out,
+        "| Findings | {} critical, {} warning, {} info |",
+        summary.critical, summary.warning, summary.info
+    );
+    let _ = writeln!(out, "| Objects examined | {} |", summary.objects_examined);
+    let _ = writeln!(out, "| Rules evaluated | {} |", summary.rules_evaluated);
+    let _ = writeln!(
+        out,
+        "| Diagnosed at | {} |",
+        st.last_diagnosed_time.as_deref().unwrap_or("-")
+    );
+    if let Some(t) = &summary.truncated {
+        let _ = writeln!(out, "| Truncated | {} |", md_cell(t));
+    }
+    out.push('\n');
+
+    // root cause
+    let _ = writeln!(out, "## Root cause\n");
+    match primary {
+        None => {
+            let _ = writeln!(
+                out,
+                "No Warning or Critical finding: the target is healthy.\n"
+            );
+        }
+        Some((r, _)) => {
+            let _ = writeln!(
+                out,
+                "**{}** ({}, {} layer) on {}{}\n",
+                r.rule_id,
+                r.severity.as_str(),
+                r.layer.as_str(),
+                md_code(&object_text(&r.object)),
+                r.edge
+                    .as_ref()
+                    .map(|e| format!(", broken edge {}", md_code(e)))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(out, "{}\n", quote(&r.message));
+            let others: Vec<&Finding> = groups
+                .roots
+                .iter()
+                .map(|(f, _)| *f)
+                .filter(|f| f.id != r.id && f.severity >= Severity::Warning)
+                .collect();
+            if !others.is_empty() {
+                let _ = writeln!(out, "Other root causes:\n");
+                for f in others {
+                    let _ = writeln!(
+                        out,
+                        "- **{}** ({}) on {}: {}",
+                        f.rule_id,
+                        f.severity.as_str(),
+                        md_code(&object_text(&f.object)),
+                        one_line(&f.message)
+                    );
+                }
+                out.push('\n');
+            }
+        }
+    }
+
+    // evidence
+    let _ = writeln!(out, "## Evidence\n");
+    match primary {
+        Some((r, _)) if !r.evidence.is_empty() => {
+            for e in &r.evidence {
+                let _ = writeln!(out, "- {}", md_code(&one_line(e)));
+            }
+            out.push('\n');
+        }
+        _ => {
+            let _ = writeln!(out, "None.\n");
+        }
+    }
+
+    // affected objects
+    let _ = writeln!(out, "## Affected objects\n");
+    match primary {
+        Some((r, symptoms)) => {
+            let _ = writeln!(out, "| Object | Finding | Severity | Affected |");
+            let _ = writeln!(out, "|---|---|---|---|");
+            for f in std::iter::once(r).chain(symptoms.iter()) {
+                let affected = f
+                    .affected
+                    .as_ref()
+                    .map(|a| {
+                        let mut s = format!("{}: {}", a.count, a.sample.join(", "));
+                        if (a.count as usize) > a.sample.len() {
+                            s.push_str(", ...");
+                        }
+                        s
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    md_cell(&object_text(&f.object)),
+                    md_cell(&f.rule_id),
+                    f.severity.as_str(),
+                    md_cell(&affected)
+                );
+            }
+            out.push('\n');
+        }
+        None => {
+            let _ = writeln!(out, "None.\n");
+        }
+    }
+
+    // timeline
+    let _ = writeln!(out, "## Timeline\n");
+    if st.timeline.is_empty() {
+        let _ = writeln!(out, "No events or changes recorded.\n");
+    } else {
+        let _ = writeln!(out, "| Time | Type | Object | Reason | Message |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for e in &st.timeline {
+            let count = match e.count {
+                Some(c) if c > 1 => format!(" (x{c})"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {}{} |",
+                md_cell(&e.time),
+                md_cell(&e.type_),
+                md_cell(&object_text(&e.object)),
+                md_cell(&e.reason),
+                md_cell(&e.message),
+                count
+            );
+        }
+        out.push('\n');
+    }
+
+    // next steps
+    let _ = writeln!(out, "## Next steps\n");
+    match primary {
+        Some((r, _)) if !r.remediation.steps.is_empty() || !r.remediation.summary.is_empty() => {
+            if !r.remediation.summary.is_empty() {
+                let _ = writeln!(out, "{}\n", r.remediation.summary);
+            }
+            let mut steps = r.remediation.steps.clone();
+            steps.sort_by_key(|s| s.risk); // already sorted by the engine; stable
+            for (i, s) in steps.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{}. **{}**: {}",
+                    i + 1,
+                    s.risk.as_str(),
+                    one_line(&s.description)
+                );
+                if let Some(c) = &s.command {
+                    out.push('\n');
+                    for l in md_block("sh", c).lines() {
+                        let _ = writeln!(out, "   {l}");
+                    }
+                }
+                out.push('\n');
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "Nothing to do.\n");
+        }
+    }
+
+    // other findings
+    let _ = writeln!(out, "## Other findings\n");
+    let mut listed: BTreeSet<&str> = BTreeSet::new();
+    if let Some((r, symptoms)) = primary {
+        listed.insert(r.id.as_str());
+        listed.extend(symptoms.iter().map(|f| f.id.as_str()));
+    }
+    let rest: Vec<&Finding> = doc
+        .findings()
+        .iter()
+        .filter(|f| !listed.contains(f.id.as_str()))
+        .collect();
+    if rest.is_empty() {
+        let _ = writeln!(out, "None.");
+    } else {
+        let _ = writeln!(
+            out,
+            "| Severity | Rule | Object | Root cause | Message |\n|---|---|---|---|---|"
+        );
+        for f in rest {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                f.severity.as_str(),
+                md_cell(&f.rule_id),
+                md_cell(&object_text(&f.object)),
+                if f.root_cause { "yes" } else { "no" },
+                md_cell(&f.message)
+            );
+        }
+    }
+    out
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn quote(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{DiagnosisStatus, RemediationStep, Risk, Summary};
+    use crate::report::tests::finding;
+    use crate::report::{Document, ReportTarget};
+
+    #[test]
+    fn sections_in_order_and_cells_escaped() {
+        use Severity::*;
+        let mut root = finding("a", "ConfigMapNotFound", Critical, &[]);
+        root.evidence = vec!["key a|b".into()];
+        root.remediation.steps = vec![
+            RemediationStep {
+                description: "Look".into(),
+                command: Some("kubectl get cm -n shop".into()),
+                risk: Risk::ReadOnly,
+            },
+            RemediationStep {
+                description: "Create".into(),
+                command: Some("kubectl create configmap x -n shop".into()),
+                risk: Risk::Reversible,
+            },
+        ];
+        let mut other = finding("c", "ImageTagMutable", Info, &[]);
+        other.message = "tag | latest".into();
+        let target = crate::model::ObjRef::namespaced(crate::model::Kind::Pod, "shop", "p");
+        let doc = Document {
+            target: ReportTarget::One(crate::report::target_ref(&target)),
+            targets: vec![target],
+            status: DiagnosisStatus {
+                summary: Some(Summary {
+                    critical: 1,
+                    info: 1,
+                    ..Default::default()
+                }),
+                findings: vec![root, other],
+                ..Default::default()
+            },
+            graphs: vec![],
+        };
+        let md = render(&doc);
+        let mut last = 0;
+        for h in [
+            "# Pod shop/p: ConfigMapNotFound",
+            "## Summary",
+            "## Root cause",
+            "## Evidence",
+            "## Affected objects",
+            "## Timeline",
+            "## Next steps",
+            "## Other findings",
+        ] {
+            let p = md.find(h).unwrap_or_else(|| panic!("{h} missing:\n{md}"));
+            assert!(p >= last, "{h} out of order:\n{md}");
+            last = p;
+        }
+        assert!(
+            md.contains("1. **ReadOnly**: Look\n\n   ```sh\n   kubectl get cm -n shop\n   ```")
+        );
+        assert!(md.find("**ReadOnly**").unwrap() < md.find("**Reversible**").unwrap());
+        assert!(md.contains("tag \\| latest"), "{md}");
+    }
+}
