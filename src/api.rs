@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
     plural = "diagnoses",
     singular = "diagnosis",
     shortname = "dx",
+    doc = "A diagnosis of one target: kubedx walks the target's object graph and reports its findings, their root cause and safe next steps.",
     namespaced,
     status = "DiagnosisStatus",
     printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.targetRef","description":"kind/name of the target"}"#,
@@ -34,9 +35,11 @@ pub struct DiagnosisSpec {
     pub rule_sets: Option<Vec<RuleSetName>>,
     /// Continuous (default): re-diagnose whenever the object graph changes. Once: diagnose each new spec generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = optional_enum)]
     pub mode: Option<Mode>,
     /// Drop findings below this severity (default Info).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = optional_enum)]
     pub min_severity: Option<Severity>,
     /// Rule ids to leave out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +53,29 @@ pub struct DiagnosisSpec {
     /// Also publish events on the target object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_on_target: Option<bool>,
+}
+
+/// The schema of an optional enum field: a plain `type: string` enum, not nullable.
+/// The apiserver refuses an explicit `null` for a nullable enum whatever its `enum`
+/// lists; a null in a field that is not nullable is dropped instead, so `mode: null`
+/// means "absent" (the default), as it does for the Rust types.
+fn optional_enum(schema: &mut schemars::Schema) {
+    use serde_json::Value;
+    let Some(o) = schema.as_object_mut() else {
+        return;
+    };
+    o.remove("nullable");
+    if let Some(Value::Array(values)) = o.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    if let Some(Value::Array(types)) = o.get("type") {
+        let types: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        let t = match types.as_slice() {
+            [one] => one.clone(),
+            _ => Value::Array(types),
+        };
+        o.insert("type".to_owned(), t);
+    }
 }
 
 /// The target of a diagnosis.
@@ -172,6 +198,7 @@ pub struct DiagnosisStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_diagnosed_time: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// `kind/name` of the target, for the printer column.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -86,9 +86,9 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
     break_cycles(&mut causes);
     // transitive reduction: drop a direct cause that is also an ancestor of another cause
     let ancestors: Vec<BTreeSet<usize>> = (0..n).map(|i| ancestors_of(&causes, i)).collect();
-    for i in 0..n {
-        let direct = causes[i].clone();
-        causes[i].retain(|&c| !direct.iter().any(|&o| o != c && ancestors[o].contains(&c)));
+    for direct in causes.iter_mut() {
+        let all = direct.clone();
+        direct.retain(|&c| !all.iter().any(|&o| o != c && ancestors[o].contains(&c)));
     }
     // order
     let explained_count: Vec<usize> = (0..n)
@@ -225,8 +225,8 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
             Draft::new("ReplicasUnavailable", r(Kind::Deployment, "web")),
             Draft::new("ImageTagMutable", r(Kind::ReplicaSet, "web-1")),
             Draft::new("CreateContainerConfigError", r(Kind::ReplicaSet, "web-1"))
-                .affected(&[pod.clone()]),
-            Draft::new("ConfigMapNotFound", cm.clone()).affected(&[pod.clone()]),
+                .affected(std::slice::from_ref(&pod)),
+            Draft::new("ConfigMapNotFound", cm.clone()).affected(std::slice::from_ref(&pod)),
         ];
         let c = correlate(&graph, &drafts);
         assert_eq!(c.order[0], 3, "the missing ConfigMap comes first");

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod event;
 pub mod graph;
 pub mod model;
+pub mod quantity;
 pub mod report;
 pub mod rules;
 pub mod selector;

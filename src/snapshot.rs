@@ -255,15 +255,15 @@ fn add_document(
     };
     for (j, mut item) in items.into_iter().enumerate() {
         if let Value::Object(o) = &mut item {
-            if !o.contains_key("kind") {
-                if let Some(k) = &item_kind {
-                    o.insert("kind".into(), Value::String(k.clone()));
-                }
+            if !o.contains_key("kind")
+                && let Some(k) = &item_kind
+            {
+                o.insert("kind".into(), Value::String(k.clone()));
             }
-            if !o.contains_key("apiVersion") {
-                if let Some(a) = &list_api {
-                    o.insert("apiVersion".into(), Value::String(a.clone()));
-                }
+            if !o.contains_key("apiVersion")
+                && let Some(a) = &list_api
+            {
+                o.insert("apiVersion".into(), Value::String(a.clone()));
             }
         } else {
             return Err(SnapshotError::Parse {

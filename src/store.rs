@@ -376,10 +376,10 @@ impl Store {
     fn observe_times(&mut self, obj: &Object) {
         let mut newest = self.newest;
         let mut see = |t: Option<Timestamp>| {
-            if let Some(t) = t {
-                if newest.is_none_or(|n| t > n) {
-                    newest = Some(t);
-                }
+            if let Some(t) = t
+                && newest.is_none_or(|n| t > n)
+            {
+                newest = Some(t);
             }
         };
         if let Some(meta) = obj.meta() {

@@ -97,10 +97,10 @@ pub fn explained_by(r: &Report, symptom: &Finding, cause: &Finding) -> bool {
         if id == cause.id {
             return true;
         }
-        if seen.insert(id) {
-            if let Some(f) = r.status.findings.iter().find(|f| f.id == id) {
-                stack.extend(f.caused_by.iter().map(String::as_str));
-            }
+        if seen.insert(id)
+            && let Some(f) = r.status.findings.iter().find(|f| f.id == id)
+        {
+            stack.extend(f.caused_by.iter().map(String::as_str));
         }
     }
     false

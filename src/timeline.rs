@@ -140,23 +140,23 @@ fn pod_changes(r: &ObjRef, p: &Pod, raw: &mut Vec<Raw>) {
         .flatten()
         .chain(st.container_statuses.iter().flatten())
     {
-        if let Some(t) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
-            if let Some(at) = t.finished_at.as_ref().map(|t| t.0) {
-                raw.push(Raw {
-                    time: at,
-                    type_: "Change",
-                    object: r.clone(),
-                    reason: "ContainerTerminated".to_owned(),
-                    message: format!(
-                        "container {} terminated: {} (exit code {}), restart count {}",
-                        cs.name,
-                        t.reason.as_deref().unwrap_or("Error"),
-                        t.exit_code,
-                        cs.restart_count
-                    ),
-                    count: None,
-                });
-            }
+        if let Some(t) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref())
+            && let Some(at) = t.finished_at.as_ref().map(|t| t.0)
+        {
+            raw.push(Raw {
+                time: at,
+                type_: "Change",
+                object: r.clone(),
+                reason: "ContainerTerminated".to_owned(),
+                message: format!(
+                    "container {} terminated: {} (exit code {}), restart count {}",
+                    cs.name,
+                    t.reason.as_deref().unwrap_or("Error"),
+                    t.exit_code,
+                    cs.restart_count
+                ),
+                count: None,
+            });
         }
     }
 }

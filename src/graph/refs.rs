@@ -42,17 +42,17 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
                 &via,
             );
         }
-        if let Some(s) = &v.secret {
-            if let Some(name) = &s.secret_name {
-                push_volume_items(
-                    &mut out,
-                    Kind::Secret,
-                    name,
-                    s.optional,
-                    s.items.iter().flatten().map(|i| i.key.as_str()),
-                    &via,
-                );
-            }
+        if let Some(s) = &v.secret
+            && let Some(name) = &s.secret_name
+        {
+            push_volume_items(
+                &mut out,
+                Kind::Secret,
+                name,
+                s.optional,
+                s.items.iter().flatten().map(|i| i.key.as_str()),
+                &via,
+            );
         }
         if let Some(p) = &v.projected {
             for src in p.sources.iter().flatten() {
@@ -176,6 +176,29 @@ fn container_references(c: &Container, out: &mut Vec<PodReference>) {
     }
     for e in c.env.iter().flatten() {
         let Some(vf) = &e.value_from else { continue };
+        // A key reference needs its object first: the object's edge, then the key.
+        for (kind, name, optional) in [
+            vf.config_map_key_ref
+                .as_ref()
+                .map(|k| (Kind::ConfigMap, &k.name, k.optional)),
+            vf.secret_key_ref
+                .as_ref()
+                .map(|k| (Kind::Secret, &k.name, k.optional)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !name.is_empty() {
+                out.push(PodReference {
+                    kind,
+                    name: name.clone(),
+                    key: None,
+                    optional: optional.unwrap_or(false),
+                    via: format!("env {} of container {}", e.name, c.name),
+                    container: Some(c.name.clone()),
+                });
+            }
+        }
         if let Some(k) = &vf.config_map_key_ref {
             out.push(PodReference {
                 kind: Kind::ConfigMap,

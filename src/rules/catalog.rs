@@ -121,6 +121,7 @@ const NODE_DOWN: &[&str] = &[
     "PodSandboxCreationFailed",
     "VolumeMountFailed",
     "ClusterDNSUnavailable",
+    "UntoleratedTaint",
 ];
 
 const DNS_FAILURE: &[&str] = &[
@@ -256,7 +257,21 @@ pub static CATALOG: &[RuleMeta] = &[
         Critical,
         Pod,
         "A Secret the Pod needs (env, envFrom, volume, projected, imagePullSecrets, Ingress TLS) does not exist.",
-        MISSING_REF,
+        &[
+            "CreateContainerConfigError",
+            "VolumeMountFailed",
+            "ContainerCrashing",
+            "PodNotReady",
+            "ReplicasUnavailable",
+            "RolloutStuck",
+            "DaemonSetPodsUnavailable",
+            "ServiceNoReadyEndpoints",
+            "ServiceSingleEndpoint",
+            "JobFailed",
+            "CronJobFailing",
+            "IngressTLSSecretNotFound",
+            "ImagePullUnauthorized",
+        ],
     ),
     r(
         "SecretKeyNotFound",

@@ -45,7 +45,7 @@ pub fn evaluate(ctx: &RuleContext, accounted: &BTreeSet<(String, String)>, out: 
         }
         // newest first: the most recent messages are the most relevant
         let mut sorted = evs.clone();
-        sorted.sort_by(|a, b| b.1.time.cmp(&a.1.time));
+        sorted.sort_by_key(|x| std::cmp::Reverse(x.1.time));
         let mut quoted = BTreeSet::new();
         for (r, e) in &sorted {
             if quoted.len() < MAX_QUOTED && quoted.insert(e.message.clone()) {

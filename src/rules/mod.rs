@@ -245,11 +245,14 @@ fn max_ts(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     }
 }
 
+/// A rule family's entry point.
+type Family = fn(&RuleContext, &mut Vec<Draft>);
+
 /// Runs every enabled rule set on the graph. `events` runs last: it reports the
 /// Warning events no other finding accounted for.
 pub fn evaluate(ctx: &RuleContext) -> Vec<Draft> {
     let mut out = Vec::new();
-    let families: [(RuleSetName, fn(&RuleContext, &mut Vec<Draft>)); 9] = [
+    let families: [(RuleSetName, Family); 9] = [
         (RuleSetName::Diagnosis, diagnosis::evaluate),
         (RuleSetName::Workload, workload::evaluate),
         (RuleSetName::Scheduling, scheduling::evaluate),
