@@ -9,10 +9,12 @@
 
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod correlate;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod live;
 pub mod model;
 pub mod quantity;
 pub mod report;

@@ -444,6 +444,20 @@ impl Store {
         &self.denied
     }
 
+    /// Forgets that a kind was denied (it could be read again).
+    pub fn clear_denied(&mut self, kind: Kind) {
+        self.denied.remove(&kind);
+    }
+
+    /// References of every stored object of a kind.
+    pub fn refs_of(&self, kind: Kind) -> impl Iterator<Item = ObjRef> + '_ {
+        self.buckets
+            .get(&kind)
+            .into_iter()
+            .flat_map(|b| b.values())
+            .map(object_ref)
+    }
+
     /// Records that every object of `kind` was read (in `namespace`, or everywhere when `None`).
     pub fn mark_listed(&mut self, kind: Kind, namespace: Option<&str>) {
         match namespace {

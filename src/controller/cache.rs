@@ -1,0 +1,356 @@
+//! The controller's cache: one watch per kind the graph reads, feeding the engine's
+//! indexed [`Store`]. A diagnosis then costs no API request.
+//!
+//! - managedFields are stripped before storing; Secrets are watched as metadata only.
+//! - A re-list (`Init` … `InitDone`) replaces the kind's objects, so deletions missed
+//!   while disconnected disappear.
+//! - A kind the identity may not read (403) is recorded as denied: the diagnoses say
+//!   what they could not see (`PermissionDenied`) instead of failing.
+//! - Every change is published as the [`ObjRef`] it touched, so Continuous
+//!   diagnoses whose graph holds it re-run.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event as CoreEvent, LimitRange, Namespace, Node, PersistentVolume,
+    PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::{broadcast, watch};
+
+use crate::event::EventRecord;
+use crate::model::{Kind, ObjRef};
+use crate::store::{Object, Store, Stored, object_ref};
+
+use super::metrics::Metrics;
+
+/// The shared cache.
+#[derive(Clone)]
+pub struct Cache {
+    pub store: Arc<RwLock<Store>>,
+    changes: broadcast::Sender<ObjRef>,
+    synced: Arc<watch::Sender<BTreeSet<Kind>>>,
+    expected: Arc<RwLock<BTreeSet<Kind>>>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache::new()
+    }
+}
+
+impl Cache {
+    pub fn new() -> Cache {
+        let (changes, _) = broadcast::channel(65536);
+        let (synced, _) = watch::channel(BTreeSet::new());
+        Cache {
+            store: Arc::new(RwLock::new(Store::new())),
+            changes,
+            synced: Arc::new(synced),
+            expected: Arc::new(RwLock::new(BTreeSet::new())),
+        }
+    }
+
+    /// Changed objects (an Event's change is published as the object it is about).
+    pub fn subscribe(&self) -> broadcast::Receiver<ObjRef> {
+        self.changes.subscribe()
+    }
+
+    /// Whether every started watch has listed its kind once (or been denied).
+    pub fn is_synced(&self) -> bool {
+        let expected = self.expected.read().expect("lock");
+        let synced = self.synced.borrow();
+        !expected.is_empty() && expected.iter().all(|k| synced.contains(k))
+    }
+
+    /// Waits until [`Cache::is_synced`].
+    pub async fn wait_synced(&self) {
+        let mut rx = self.synced.subscribe();
+        loop {
+            if self.is_synced() {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn mark_synced(&self, kind: Kind) {
+        self.synced.send_modify(|s| {
+            s.insert(kind);
+        });
+    }
+
+    /// Starts one watch per kind the graph reads; returns their tasks. Gateway API
+    /// kinds are watched only when the cluster serves them.
+    pub async fn start(
+        &self,
+        client: Client,
+        metrics: Metrics,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        macro_rules! typed {
+            ($($ty:ty),* $(,)?) => {
+                $(
+                    tasks.push(self.spawn_typed::<$ty>(client.clone(), metrics.clone()));
+                )*
+            };
+        }
+        typed!(
+            Namespace,
+            Node,
+            Pod,
+            Deployment,
+            ReplicaSet,
+            StatefulSet,
+            DaemonSet,
+            Job,
+            CronJob,
+            Service,
+            EndpointSlice,
+            Ingress,
+            IngressClass,
+            ConfigMap,
+            ServiceAccount,
+            PersistentVolumeClaim,
+            PersistentVolume,
+            StorageClass,
+            NetworkPolicy,
+            HorizontalPodAutoscaler,
+            PodDisruptionBudget,
+            ResourceQuota,
+            LimitRange,
+        );
+        tasks.push(self.spawn_secrets(client.clone(), metrics.clone()));
+        tasks.push(self.spawn_events(client.clone(), metrics.clone()));
+        for kind in [Kind::GatewayClass, Kind::Gateway, Kind::HttpRoute] {
+            if let Some(ar) = gateway_resource(&client, kind).await {
+                tasks.push(self.spawn_dynamic(client.clone(), metrics.clone(), kind, ar));
+            }
+        }
+        tasks
+    }
+
+    fn expect(&self, kind: Kind) {
+        self.expected.write().expect("lock").insert(kind);
+    }
+
+    fn spawn_typed<K>(&self, client: Client, metrics: Metrics) -> tokio::task::JoinHandle<()>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Stored,
+    {
+        self.expect(K::KIND);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let api: Api<K> = Api::all(client);
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .boxed();
+            cache
+                .consume(K::KIND, stream, &metrics, |o: K| {
+                    let mut o = o;
+                    o.meta_mut().managed_fields = None;
+                    Some(Arc::new(o).into_object())
+                })
+                .await;
+        })
+    }
+
+    /// Secrets as metadata only: their data is never requested.
+    fn spawn_secrets(&self, client: Client, metrics: Metrics) -> tokio::task::JoinHandle<()> {
+        self.expect(Kind::Secret);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let api: Api<PartialObjectMeta<Secret>> = Api::all(client);
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .boxed();
+            cache
+                .consume(Kind::Secret, stream, &metrics, |m| {
+                    let mut metadata = m.metadata;
+                    metadata.managed_fields = None;
+                    Some(Object::Secret(Arc::new(Secret {
+                        metadata,
+                        ..Secret::default()
+                    })))
+                })
+                .await;
+        })
+    }
+
+    fn spawn_events(&self, client: Client, metrics: Metrics) -> tokio::task::JoinHandle<()> {
+        self.expect(Kind::Event);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let api: Api<CoreEvent> = Api::all(client);
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .boxed();
+            cache
+                .consume(Kind::Event, stream, &metrics, |e: CoreEvent| {
+                    let mut v = serde_json::to_value(&e).ok()?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("apiVersion".into(), "v1".into());
+                        o.insert("kind".into(), "Event".into());
+                    }
+                    EventRecord::from_value(&v).map(|r| Object::Event(Arc::new(r)))
+                })
+                .await;
+        })
+    }
+
+    fn spawn_dynamic(
+        &self,
+        client: Client,
+        metrics: Metrics,
+        kind: Kind,
+        ar: ApiResource,
+    ) -> tokio::task::JoinHandle<()> {
+        self.expect(kind);
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let api: Api<DynamicObject> = Api::all_with(client, &ar);
+            let stream = watcher(api, watcher::Config::default().any_semantic())
+                .default_backoff()
+                .boxed();
+            cache
+                .consume(kind, stream, &metrics, move |mut o: DynamicObject| {
+                    o.metadata.managed_fields = None;
+                    Some(match kind {
+                        Kind::GatewayClass => Object::GatewayClass(Arc::new(o)),
+                        Kind::Gateway => Object::Gateway(Arc::new(o)),
+                        _ => Object::HttpRoute(Arc::new(o)),
+                    })
+                })
+                .await;
+        })
+    }
+
+    /// Applies a watch stream to the store until it ends.
+    async fn consume<T>(
+        &self,
+        kind: Kind,
+        mut stream: futures::stream::BoxStream<'static, Result<Event<T>, watcher::Error>>,
+        metrics: &Metrics,
+        convert: impl Fn(T) -> Option<Object>,
+    ) {
+        let mut relist: Option<HashSet<ObjRef>> = None;
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(Event::Init) => relist = Some(HashSet::new()),
+                Ok(Event::InitApply(o)) => {
+                    if let Some(obj) = convert(o) {
+                        let r = object_ref(&obj);
+                        self.store.write().expect("lock").apply(obj);
+                        if let Some(seen) = relist.as_mut() {
+                            seen.insert(r);
+                        }
+                    }
+                }
+                Ok(Event::InitDone) => {
+                    let seen = relist.take().unwrap_or_default();
+                    let changed = {
+                        let mut store = self.store.write().expect("lock");
+                        let stale: Vec<ObjRef> =
+                            store.refs_of(kind).filter(|r| !seen.contains(r)).collect();
+                        for r in &stale {
+                            store.delete(r);
+                        }
+                        store.clear_denied(kind);
+                        store.mark_listed(kind, None);
+                        stale.into_iter().chain(seen).collect::<Vec<_>>()
+                    };
+                    for r in changed {
+                        self.publish(r);
+                    }
+                    metrics.set_cache_objects(kind, self.count(kind));
+                    self.mark_synced(kind);
+                }
+                Ok(Event::Apply(o)) => {
+                    if let Some(obj) = convert(o) {
+                        let r = self.touched(&obj);
+                        self.store.write().expect("lock").apply(obj);
+                        self.publish(r);
+                        metrics.set_cache_objects(kind, self.count(kind));
+                    }
+                }
+                Ok(Event::Delete(o)) => {
+                    if let Some(obj) = convert(o) {
+                        let r = self.touched(&obj);
+                        self.store.write().expect("lock").delete(&object_ref(&obj));
+                        self.publish(r);
+                        metrics.set_cache_objects(kind, self.count(kind));
+                    }
+                }
+                Err(e) => {
+                    metrics.watch_error(kind);
+                    if let Some(reason) = forbidden(&e) {
+                        tracing::warn!(kind = kind.name(), %reason, "watch forbidden");
+                        self.store.write().expect("lock").mark_denied(kind, reason);
+                        // a denied kind does not hold readiness back
+                        self.mark_synced(kind);
+                    } else {
+                        tracing::warn!(kind = kind.name(), error = %e, "watch error, retrying");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The object a change is about: for an Event, the object it regards.
+    fn touched(&self, obj: &Object) -> ObjRef {
+        match obj {
+            Object::Event(e) => e.regarding().unwrap_or_else(|| object_ref(obj)),
+            _ => object_ref(obj),
+        }
+    }
+
+    fn publish(&self, r: ObjRef) {
+        // no receiver (no Continuous diagnosis yet) is fine
+        let _ = self.changes.send(r);
+    }
+
+    fn count(&self, kind: Kind) -> usize {
+        self.store.read().expect("lock").count(kind)
+    }
+}
+
+fn forbidden(e: &watcher::Error) -> Option<String> {
+    let status = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s,
+        watcher::Error::WatchError(s) => s,
+        _ => return None,
+    };
+    (status.code == 403).then(|| status.message.clone())
+}
+
+/// The ApiResource of a Gateway API kind, when the cluster serves it (v1, else v1beta1).
+async fn gateway_resource(client: &Client, kind: Kind) -> Option<ApiResource> {
+    for version in ["v1", "v1beta1"] {
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", version, kind.name());
+        if let Ok((ar, _caps)) = kube::discovery::pinned_kind(client, &gvk).await {
+            return Some(ar);
+        }
+    }
+    None
+}
+
+use kube::runtime::watcher::watcher;

@@ -1,0 +1,141 @@
+//! `kubedx controller` arguments and entry point.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Options, own_namespace, run};
+
+/// `kubedx controller [--metrics-addr ADDR] [--leader-election] [--admin-namespaces LIST]`
+#[derive(clap::Args, Debug, Clone)]
+pub struct ControllerArgs {
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Elect a leader on a Lease so several replicas can run; only the leader writes.
+    #[arg(long)]
+    pub leader_election: bool,
+    /// Namespaces whose Diagnoses may target any namespace, Nodes and Namespaces
+    /// (comma separated; default: the controller's own namespace).
+    #[arg(long, value_delimiter = ',')]
+    pub admin_namespaces: Vec<String>,
+    /// Allow Diagnoses that enable `spec.logs` to read container logs (needs pods/log).
+    #[arg(long)]
+    pub allow_logs: bool,
+    /// Name of the leader-election Lease (in the controller's namespace).
+    #[arg(long, default_value = "kubedx-controller")]
+    pub lease_name: String,
+    /// Lease duration in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Debounce of change-triggered re-diagnoses, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub debounce_ms: u64,
+    /// Kubeconfig file (default: in-cluster config, then $KUBECONFIG / ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Stop when standard input closes (lets a supervising process tie our lifetime to its own).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_close: bool,
+}
+
+/// Runs the controller; returns the process exit code.
+pub fn main(args: ControllerArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let client =
+            match crate::live::client(args.kubeconfig.as_deref(), args.context.as_deref()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return 1;
+                }
+            };
+        let namespace = own_namespace();
+        let mut admin: BTreeSet<String> = args
+            .admin_namespaces
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if admin.is_empty() {
+            admin.insert(namespace.clone());
+        }
+        let identity = std::env::var("POD_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("kubedx-{}", std::process::id()));
+        let opts = Options {
+            metrics_addr: args.metrics_addr,
+            leader_election: args.leader_election,
+            namespace,
+            admin_namespaces: admin,
+            logs_allowed: args.allow_logs,
+            identity,
+            lease_name: args.lease_name,
+            lease_duration: args.lease_duration.max(2),
+            lease_grace: (args.lease_duration / 3).max(1),
+            debounce: Duration::from_millis(args.debounce_ms),
+        };
+        let exit_on_stdin = args.exit_on_stdin_close;
+        let shutdown = async move {
+            let stdin_closed = async {
+                if exit_on_stdin {
+                    let _ = tokio::task::spawn_blocking(|| {
+                        let mut buf = [0u8; 64];
+                        use std::io::Read;
+                        let mut stdin = std::io::stdin();
+                        while let Ok(n) = stdin.read(&mut buf) {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = signal() => tracing::info!("signal received, shutting down"),
+                _ = stdin_closed => tracing::info!("standard input closed, shutting down"),
+            }
+        };
+        match run(client, opts, shutdown).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    })
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,301 @@
+//! Prometheus metrics (contract.md §3). Label values stay bounded: namespaces,
+//! Diagnosis names, rule ids, severities, kinds and a fixed set of error kinds; no
+//! Pod names, no free text. A deleted Diagnosis leaves no series behind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use prometheus::{
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::api::{DiagnosisStatus, Severity};
+use crate::model::Kind;
+
+/// The bounded set of reconcile error kinds (`kubedx_reconcile_errors_total{error}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Writing the status failed.
+    StatusPatch,
+    /// Publishing an Event failed.
+    EventPublish,
+    /// Reading logs failed.
+    Logs,
+    /// Any other API error.
+    Api,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::StatusPatch => "status_patch",
+            ErrorKind::EventPublish => "event_publish",
+            ErrorKind::Logs => "logs",
+            ErrorKind::Api => "api",
+        }
+    }
+}
+
+/// Series currently set for one Diagnosis, so they can be removed.
+#[derive(Default)]
+struct Series {
+    findings: BTreeSet<&'static str>,
+    active: BTreeSet<(String, &'static str)>,
+    healthy: Option<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    findings: IntGaugeVec,
+    finding_active: IntGaugeVec,
+    healthy: IntGaugeVec,
+    last_run: GaugeVec,
+    pub reconcile_duration: Histogram,
+    reconciliations: IntCounterVec,
+    errors: IntCounterVec,
+    cache_objects: IntGaugeVec,
+    watch_errors: IntCounterVec,
+    series: Arc<Mutex<BTreeMap<(String, String), Series>>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let findings = IntGaugeVec::new(
+            Opts::new(
+                "kubedx_diagnosis_findings",
+                "Active findings of a diagnosis by severity",
+            ),
+            &["namespace", "diagnosis", "severity"],
+        )
+        .expect("metric");
+        let finding_active = IntGaugeVec::new(
+            Opts::new(
+                "kubedx_finding_active",
+                "1 for each rule with an active finding in a diagnosis",
+            ),
+            &["namespace", "diagnosis", "rule", "severity"],
+        )
+        .expect("metric");
+        let healthy = IntGaugeVec::new(
+            Opts::new(
+                "kubedx_diagnosis_healthy",
+                "1 when the diagnosis has no Warning or Critical finding",
+            ),
+            &["namespace", "diagnosis", "target_kind", "target_name"],
+        )
+        .expect("metric");
+        let last_run = GaugeVec::new(
+            Opts::new(
+                "kubedx_diagnosis_last_run_timestamp_seconds",
+                "Unix time of the last completed diagnosis",
+            ),
+            &["namespace", "diagnosis"],
+        )
+        .expect("metric");
+        let reconcile_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "kubedx_reconcile_duration_seconds",
+                "Duration of a reconcile",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+        )
+        .expect("metric");
+        let reconciliations = IntCounterVec::new(
+            Opts::new("kubedx_reconciliations_total", "Reconciliations by result"),
+            &["result"],
+        )
+        .expect("metric");
+        let errors = IntCounterVec::new(
+            Opts::new("kubedx_reconcile_errors_total", "Reconcile errors by kind"),
+            &["error"],
+        )
+        .expect("metric");
+        let cache_objects = IntGaugeVec::new(
+            Opts::new(
+                "kubedx_cache_objects",
+                "Objects held in the watch cache by kind",
+            ),
+            &["kind"],
+        )
+        .expect("metric");
+        let watch_errors = IntCounterVec::new(
+            Opts::new(
+                "kubedx_watch_errors_total",
+                "Watch errors by kind (the watch retries with backoff)",
+            ),
+            &["kind"],
+        )
+        .expect("metric");
+        for c in [
+            Box::new(findings.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(finding_active.clone()),
+            Box::new(healthy.clone()),
+            Box::new(last_run.clone()),
+            Box::new(reconcile_duration.clone()),
+            Box::new(reconciliations.clone()),
+            Box::new(errors.clone()),
+            Box::new(cache_objects.clone()),
+            Box::new(watch_errors.clone()),
+        ] {
+            registry.register(c).expect("register metric");
+        }
+        for r in ["success", "error"] {
+            reconciliations.with_label_values(&[r]);
+        }
+        for e in [
+            ErrorKind::StatusPatch,
+            ErrorKind::EventPublish,
+            ErrorKind::Logs,
+            ErrorKind::Api,
+        ] {
+            errors.with_label_values(&[e.as_str()]);
+        }
+        Metrics {
+            registry,
+            findings,
+            finding_active,
+            healthy,
+            last_run,
+            reconcile_duration,
+            reconciliations,
+            errors,
+            cache_objects,
+            watch_errors,
+            series: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    pub fn set_cache_objects(&self, kind: Kind, n: usize) {
+        self.cache_objects
+            .with_label_values(&[kind.name()])
+            .set(n as i64);
+    }
+
+    pub fn watch_error(&self, kind: Kind) {
+        self.watch_errors.with_label_values(&[kind.name()]).inc();
+    }
+
+    pub fn reconciled(&self, ok: bool) {
+        self.reconciliations
+            .with_label_values(&[if ok { "success" } else { "error" }])
+            .inc();
+    }
+
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors.with_label_values(&[kind.as_str()]).inc();
+    }
+
+    /// Sets the series of one Diagnosis from its status, removing series that no longer apply.
+    pub fn record(
+        &self,
+        ns: &str,
+        name: &str,
+        target_kind: &str,
+        target_name: &str,
+        status: &DiagnosisStatus,
+        run_at: f64,
+    ) {
+        let mut all = self.series.lock().expect("lock");
+        let s = all.entry((ns.to_owned(), name.to_owned())).or_default();
+        for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
+            let n = status.findings.iter().filter(|f| f.severity == sev).count();
+            self.findings
+                .with_label_values(&[ns, name, sev.as_str()])
+                .set(n as i64);
+            s.findings.insert(sev.as_str());
+        }
+        let active: BTreeSet<(String, &'static str)> = status
+            .findings
+            .iter()
+            .map(|f| (f.rule_id.clone(), f.severity.as_str()))
+            .collect();
+        for (rule, sev) in s.active.difference(&active) {
+            let _ = self
+                .finding_active
+                .remove_label_values(&[ns, name, rule, sev]);
+        }
+        for (rule, sev) in &active {
+            self.finding_active
+                .with_label_values(&[ns, name, rule, sev])
+                .set(1);
+        }
+        s.active = active;
+        let target = (target_kind.to_owned(), target_name.to_owned());
+        if let Some((k, n)) = s.healthy.as_ref().filter(|t| **t != target) {
+            let _ = self.healthy.remove_label_values(&[ns, name, k, n]);
+        }
+        let healthy = status.phase == crate::api::Phase::Healthy;
+        self.healthy
+            .with_label_values(&[ns, name, target_kind, target_name])
+            .set(i64::from(healthy));
+        s.healthy = Some(target);
+        self.last_run.with_label_values(&[ns, name]).set(run_at);
+    }
+
+    /// Removes every series of a deleted Diagnosis.
+    pub fn forget(&self, ns: &str, name: &str) {
+        let mut all = self.series.lock().expect("lock");
+        if let Some(s) = all.remove(&(ns.to_owned(), name.to_owned())) {
+            for sev in s.findings {
+                let _ = self.findings.remove_label_values(&[ns, name, sev]);
+            }
+            for (rule, sev) in s.active {
+                let _ = self
+                    .finding_active
+                    .remove_label_values(&[ns, name, &rule, sev]);
+            }
+            if let Some((k, n)) = s.healthy {
+                let _ = self.healthy.remove_label_values(&[ns, name, &k, &n]);
+            }
+        }
+        let _ = self.last_run.remove_label_values(&[ns, name]);
+    }
+
+    /// Diagnoses that have series.
+    pub fn known(&self) -> Vec<(String, String)> {
+        self.series.lock().expect("lock").keys().cloned().collect()
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("encode metrics");
+        String::from_utf8(buf).expect("utf8 metrics")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::diagnose_yaml;
+
+    #[test]
+    fn series_of_a_deleted_diagnosis_disappear() {
+        let m = Metrics::new();
+        let r = diagnose_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+            "Deployment/shop/missing",
+        );
+        m.record("shop", "dx1", "Deployment", "missing", &r.status, 1.0);
+        let text = m.render();
+        assert!(text.contains(r#"kubedx_finding_active{diagnosis="dx1",namespace="shop",rule="TargetNotFound",severity="Critical"} 1"#), "{text}");
+        assert!(text.contains(r#"kubedx_diagnosis_healthy{diagnosis="dx1",namespace="shop",target_kind="Deployment",target_name="missing"} 0"#));
+        m.forget("shop", "dx1");
+        let text = m.render();
+        assert!(!text.contains("dx1"), "{text}");
+        assert!(text.contains("kubedx_reconciliations_total"));
+    }
+}

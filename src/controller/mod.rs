@@ -1,0 +1,264 @@
+//! `kubedx controller`: reconciles every `Diagnosis` with the engine, fed by watch
+//! caches. Status by server-side apply, Events on transitions, Prometheus metrics,
+//! leader election on a Lease, graceful shutdown on SIGTERM.
+
+pub mod cache;
+pub mod cmd;
+pub mod metrics;
+pub mod reconcile;
+pub mod server;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, ResourceExt};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::api::Diagnosis;
+
+pub use cache::Cache;
+pub use metrics::Metrics;
+pub use reconcile::{Context, Settings, TriggerIndex};
+
+/// How the controller runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub metrics_addr: SocketAddr,
+    pub leader_election: bool,
+    /// Namespace of the Lease (and default admin namespace): the controller's own.
+    pub namespace: String,
+    pub admin_namespaces: BTreeSet<String>,
+    pub logs_allowed: bool,
+    /// Identity of this replica (the Pod name).
+    pub identity: String,
+    pub lease_name: String,
+    pub lease_duration: u64,
+    pub lease_grace: u64,
+    /// Debounce of change-triggered reconciles.
+    pub debounce: Duration,
+}
+
+/// The controller's own namespace: `POD_NAMESPACE`, the service account's namespace
+/// file, else `default`.
+pub fn own_namespace() -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// Runs until SIGTERM/SIGINT (or `shutdown` resolves).
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let cache = Cache::new();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let server = server::serve(
+        opts.metrics_addr,
+        metrics.clone(),
+        cache.clone(),
+        stop_rx.clone(),
+    )
+    .await?;
+    tracing::info!(addr = %server.local_addr, "serving /metrics, /healthz, /readyz");
+    let watches = cache.start(client.clone(), metrics.clone()).await;
+    let reporter = Reporter {
+        controller: "kubedx".into(),
+        instance: Some(opts.identity.clone()),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        cache: cache.clone(),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        settings: Settings {
+            admin_namespaces: opts.admin_namespaces.clone(),
+            logs_allowed: opts.logs_allowed,
+        },
+        triggers: Mutex::new(TriggerIndex::default()),
+    });
+    let result = if opts.leader_election {
+        run_with_leader_election(client, opts, ctx, stop_rx).await
+    } else {
+        run_controller(client, opts, ctx, stop_rx).await;
+        Ok(())
+    };
+    for w in watches {
+        w.abort();
+    }
+    server.task.abort();
+    result
+}
+
+async fn run_with_leader_election(
+    client: Client,
+    opts: Options,
+    ctx: Arc<Context>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &opts.lease_name)
+        .with_namespace(&opts.namespace)
+        .with_identity(&opts.identity)
+        .with_duration(opts.lease_duration)
+        .with_grace(opts.lease_grace)
+        .build()
+        .await?;
+    let (mut leader, task) = manager.watch().await;
+    loop {
+        // wait to lead (or stop)
+        while !*leader.borrow_and_update() {
+            tokio::select! {
+                r = leader.changed() => if r.is_err() { return Ok(()) },
+                _ = stop.changed() => { drop(leader); let _ = task.await; return Ok(()); }
+            }
+        }
+        tracing::info!(identity = %opts.identity, "became leader");
+        // lead until the lease is lost or we stop
+        let (lost_tx, lost_rx) = watch::channel(false);
+        let mut leader2 = leader.clone();
+        let watcher_task = tokio::spawn(async move {
+            loop {
+                if leader2.changed().await.is_err() || !*leader2.borrow() {
+                    let _ = lost_tx.send(true);
+                    return;
+                }
+            }
+        });
+        let combined = merge_stops(stop.clone(), lost_rx);
+        run_controller(client.clone(), opts.clone(), ctx.clone(), combined).await;
+        watcher_task.abort();
+        if *stop.borrow() {
+            drop(leader);
+            // releases the lease so a follower takes over at once
+            let _ = task.await;
+            return Ok(());
+        }
+        tracing::warn!(identity = %opts.identity, "lost leadership");
+    }
+}
+
+fn merge_stops(
+    mut a: watch::Receiver<bool>,
+    mut b: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(*a.borrow() || *b.borrow());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = a.changed() => if r.is_err() || *a.borrow() { let _ = tx.send(true); return; },
+                r = b.changed() => if r.is_err() || *b.borrow() { let _ = tx.send(true); return; },
+            }
+        }
+    });
+    rx
+}
+
+/// Runs the Diagnosis controller until `stop` turns true.
+async fn run_controller(
+    client: Client,
+    opts: Options,
+    ctx: Arc<Context>,
+    mut stop: watch::Receiver<bool>,
+) {
+    ctx.cache.wait_synced().await;
+    tracing::info!("caches synced; reconciling");
+    let api: Api<Diagnosis> = Api::all(client);
+    let (reader, writer) = reflector::store::<Diagnosis>();
+    let metrics = ctx.metrics.clone();
+    let ctx_for_delete = ctx.clone();
+    let stream = reflector(
+        writer,
+        watcher::watcher(api, watcher::Config::default().any_semantic()),
+    )
+    .default_backoff()
+    .inspect(move |ev| {
+        if let Ok(Event::Delete(d)) = ev {
+            let ns = d.namespace().unwrap_or_default();
+            metrics.forget(&ns, &d.name_any());
+            ctx_for_delete
+                .triggers
+                .lock()
+                .expect("lock")
+                .forget(&ObjectRef::from_obj(d));
+        }
+    })
+    .applied_objects();
+    let (tx, rx) = mpsc::channel::<ObjectRef<Diagnosis>>(4096);
+    let forward = tokio::spawn(reconcile::forward_changes(ctx.clone(), tx));
+    let gc = tokio::spawn(collect_garbage(reader.clone(), ctx.clone()));
+    let shutdown = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    Controller::for_stream(stream, reader)
+        .with_config(
+            ControllerConfig::default()
+                .debounce(opts.debounce)
+                .concurrency(8),
+        )
+        .reconcile_on(ReceiverStream::new(rx))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+    forward.abort();
+    gc.abort();
+}
+
+/// Series and triggers of Diagnoses deleted while a watch was down (no Delete event
+/// seen) are dropped periodically.
+async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let live: std::collections::HashSet<ObjectRef<Diagnosis>> = reader
+            .state()
+            .iter()
+            .map(|d| ObjectRef::from_obj(d.as_ref()))
+            .collect();
+        let stale: Vec<ObjectRef<Diagnosis>> = ctx
+            .triggers
+            .lock()
+            .expect("lock")
+            .all()
+            .into_iter()
+            .filter(|r| !live.contains(r))
+            .collect();
+        for r in stale {
+            ctx.triggers.lock().expect("lock").forget(&r);
+        }
+        for (ns, name) in ctx.metrics.known() {
+            let r = ObjectRef::<Diagnosis>::new(&name).within(&ns);
+            if !live.contains(&r) {
+                ctx.metrics.forget(&ns, &name);
+            }
+        }
+    }
+}
+
+use kube::runtime::reflector::reflector;

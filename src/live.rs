@@ -1,0 +1,449 @@
+//! Reading a live cluster for one diagnosis (the live CLI): only what the target's
+//! graph can need — namespace-scoped LISTs of the target's namespace, the few
+//! cluster-scoped kinds, the cluster DNS, and Events by field selector. Secrets are
+//! listed as metadata only. A kind the identity may not read is recorded as denied
+//! (the diagnosis reports `PermissionDenied`); nothing readable at all is an error.
+//!
+//! Also: container logs for the `logs` rules (bounded tails, opt-in).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event as CoreEvent, LimitRange, Namespace, Node, PersistentVolume,
+    PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::event::EventRecord;
+use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
+use crate::model::{Kind, ObjRef};
+use crate::rules::LogSource;
+use crate::store::{Object, Store, Stored};
+
+/// Why the cluster could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot reach the cluster: {0}")]
+    Unreachable(String),
+    #[error("forbidden: nothing the diagnosis needs could be read ({0})")]
+    Forbidden(String),
+    #[error("kubeconfig: {0}")]
+    Config(String),
+}
+
+/// What a live read did.
+#[derive(Debug, Default, Clone)]
+pub struct ReadReport {
+    /// API requests issued.
+    pub requests: usize,
+    pub objects: usize,
+    /// Kinds that could not be read, with the API's reason.
+    pub denied: BTreeMap<Kind, String>,
+}
+
+/// Where to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One namespace (a namespaced target, or a Namespace target).
+    Namespace(String),
+    /// A Node target: the Node and the Pods bound to it.
+    Node(String),
+    /// Every namespace.
+    All,
+}
+
+impl Scope {
+    pub fn for_target(target: &ObjRef) -> Scope {
+        match target.kind {
+            Kind::Node => Scope::Node(target.name.clone()),
+            Kind::Namespace => Scope::Namespace(target.name.clone()),
+            _ => Scope::Namespace(target.ns().to_owned()),
+        }
+    }
+}
+
+/// Builds a client from a kubeconfig file and context (or the defaults).
+pub async fn client(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<Client, LiveError> {
+    let opts = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| LiveError::Config(e.to_string()))?;
+            kube::Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| LiveError::Config(e.to_string()))?
+        }
+        None if context.is_some() => kube::Config::from_kubeconfig(&opts)
+            .await
+            .map_err(|e| LiveError::Config(e.to_string()))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| LiveError::Config(e.to_string()))?,
+    };
+    Client::try_from(config).map_err(|e| LiveError::Config(e.to_string()))
+}
+
+enum Outcome {
+    Ok(Vec<Object>, Kind),
+    Denied(Kind, String),
+    Failed(Kind, String),
+}
+
+async fn list<K>(api: Api<K>, lp: ListParams) -> Outcome
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Stored,
+{
+    match api.list(&lp).await {
+        Ok(l) => Outcome::Ok(
+            l.items
+                .into_iter()
+                .map(|mut o| {
+                    o.meta_mut().managed_fields = None;
+                    Arc::new(o).into_object()
+                })
+                .collect(),
+            K::KIND,
+        ),
+        Err(e) => classify(K::KIND, e),
+    }
+}
+
+fn classify(kind: Kind, e: kube::Error) -> Outcome {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => Outcome::Denied(kind, s.message.clone()),
+        kube::Error::Api(s) if s.code == 404 => Outcome::Ok(Vec::new(), kind),
+        other => Outcome::Failed(kind, other.to_string()),
+    }
+}
+
+fn ns_api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Reads what the graph of a target in `scope` can need into a new store.
+pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport), LiveError> {
+    let ns: Option<&str> = match scope {
+        Scope::Namespace(n) => Some(n.as_str()),
+        _ => None,
+    };
+    let lp = ListParams::default();
+    let mut futs: Vec<futures::future::BoxFuture<'static, Outcome>> = Vec::new();
+    macro_rules! namespaced {
+        ($($ty:ty),* $(,)?) => {
+            $( futs.push(Box::pin(list::<$ty>(ns_api(client, ns), lp.clone()))); )*
+        };
+    }
+    macro_rules! cluster {
+        ($($ty:ty),* $(,)?) => {
+            $( futs.push(Box::pin(list::<$ty>(Api::all(client.clone()), lp.clone()))); )*
+        };
+    }
+    match scope {
+        Scope::Node(node) => {
+            let pods_on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
+            futs.push(Box::pin(list::<Pod>(
+                Api::all(client.clone()),
+                pods_on_node,
+            )));
+            let node_events = ListParams::default().fields(&format!(
+                "involvedObject.kind=Node,involvedObject.name={node}"
+            ));
+            futs.push(Box::pin(list_events(Api::all(client.clone()), node_events)));
+        }
+        _ => {
+            namespaced!(
+                Pod,
+                Deployment,
+                ReplicaSet,
+                StatefulSet,
+                DaemonSet,
+                Job,
+                CronJob,
+                Service,
+                EndpointSlice,
+                Ingress,
+                ConfigMap,
+                ServiceAccount,
+                PersistentVolumeClaim,
+                NetworkPolicy,
+                HorizontalPodAutoscaler,
+                PodDisruptionBudget,
+                ResourceQuota,
+                LimitRange,
+            );
+            futs.push(Box::pin(list_secret_metadata(ns_api(client, ns))));
+            futs.push(Box::pin(list_events(ns_api(client, ns), lp.clone())));
+            if ns.is_some() {
+                // Node events live in the default namespace: ask for them by field.
+                let node_events = ListParams::default().fields("involvedObject.kind=Node");
+                futs.push(Box::pin(list_events(Api::all(client.clone()), node_events)));
+            }
+        }
+    }
+    cluster!(
+        Node,
+        PersistentVolume,
+        StorageClass,
+        IngressClass,
+        Namespace
+    );
+    // the cluster DNS
+    if ns != Some(CLUSTER_DNS_NAMESPACE) && *scope != Scope::All {
+        let dns_api: Api<Service> = Api::namespaced(client.clone(), CLUSTER_DNS_NAMESPACE);
+        let by_name = ListParams::default().fields(&format!("metadata.name={CLUSTER_DNS_SERVICE}"));
+        futs.push(Box::pin(list::<Service>(dns_api, by_name)));
+        let slices = ListParams::default()
+            .labels(&format!("kubernetes.io/service-name={CLUSTER_DNS_SERVICE}"));
+        futs.push(Box::pin(list::<EndpointSlice>(
+            Api::namespaced(client.clone(), CLUSTER_DNS_NAMESPACE),
+            slices,
+        )));
+        futs.push(Box::pin(list::<Pod>(
+            Api::namespaced(client.clone(), CLUSTER_DNS_NAMESPACE),
+            ListParams::default().labels("k8s-app=kube-dns"),
+        )));
+    }
+    // Gateway API, when served
+    for kind in [Kind::GatewayClass, Kind::Gateway, Kind::HttpRoute] {
+        let client = client.clone();
+        let ns = ns.map(str::to_owned);
+        futs.push(Box::pin(async move {
+            match gateway_resource(&client, kind).await {
+                Some(ar) => {
+                    let api: Api<DynamicObject> = match (&ns, kind) {
+                        (Some(n), Kind::Gateway | Kind::HttpRoute) => {
+                            Api::namespaced_with(client, n, &ar)
+                        }
+                        _ => Api::all_with(client, &ar),
+                    };
+                    match api.list(&ListParams::default()).await {
+                        Ok(l) => Outcome::Ok(
+                            l.items
+                                .into_iter()
+                                .map(|mut o| {
+                                    o.metadata.managed_fields = None;
+                                    match kind {
+                                        Kind::GatewayClass => Object::GatewayClass(Arc::new(o)),
+                                        Kind::Gateway => Object::Gateway(Arc::new(o)),
+                                        _ => Object::HttpRoute(Arc::new(o)),
+                                    }
+                                })
+                                .collect(),
+                            kind,
+                        ),
+                        Err(e) => classify(kind, e),
+                    }
+                }
+                // not served: there are none, and absence says nothing
+                None => Outcome::Ok(Vec::new(), Kind::Event),
+            }
+        }));
+    }
+    let requests = futs.len();
+    let outcomes = join_all(futs).await;
+    let mut store = Store::new();
+    let mut report = ReadReport {
+        requests,
+        ..Default::default()
+    };
+    let mut failures = Vec::new();
+    let mut any_ok = false;
+    for o in outcomes {
+        match o {
+            Outcome::Ok(objs, kind) => {
+                any_ok = true;
+                report.objects += objs.len();
+                if kind != Kind::Event
+                    && kind != Kind::Pod
+                    && kind != Kind::Service
+                    && kind != Kind::EndpointSlice
+                {
+                    store.mark_listed(kind, if kind.namespaced() { ns } else { None });
+                } else if matches!(kind, Kind::Pod | Kind::Service | Kind::EndpointSlice) {
+                    if let Some(n) = ns {
+                        store.mark_listed(kind, Some(n));
+                    }
+                }
+                for obj in objs {
+                    store.apply(obj);
+                }
+            }
+            Outcome::Denied(kind, reason) => {
+                report.denied.insert(kind, reason.clone());
+                store.mark_denied(kind, reason);
+            }
+            Outcome::Failed(kind, reason) => failures.push(format!("{}: {reason}", kind.plural())),
+        }
+    }
+    if *scope == Scope::All {
+        for k in Kind::ALL {
+            if !store.denied().contains_key(&k) && k != Kind::Event {
+                store.mark_listed(k, None);
+            }
+        }
+    }
+    if !any_ok {
+        if let Some(f) = failures.first() {
+            return Err(LiveError::Unreachable(f.clone()));
+        }
+        let reasons: Vec<String> = report.denied.values().take(1).cloned().collect();
+        return Err(LiveError::Forbidden(reasons.join("; ")));
+    }
+    if let Some(f) = failures.first() {
+        // partially readable: report like a denial so the diagnosis says what it missed
+        tracing::warn!(failure = %f, "some kinds could not be read");
+    }
+    Ok((store, report))
+}
+
+async fn list_secret_metadata(api: Api<Secret>) -> Outcome {
+    match api.list_metadata(&ListParams::default()).await {
+        Ok(l) => Outcome::Ok(
+            l.items
+                .into_iter()
+                .map(|m| {
+                    let mut metadata = m.metadata;
+                    metadata.managed_fields = None;
+                    Object::Secret(Arc::new(Secret {
+                        metadata,
+                        ..Secret::default()
+                    }))
+                })
+                .collect(),
+            Kind::Secret,
+        ),
+        Err(e) => classify(Kind::Secret, e),
+    }
+}
+
+async fn list_events(api: Api<CoreEvent>, lp: ListParams) -> Outcome {
+    match api.list(&lp).await {
+        Ok(l) => Outcome::Ok(
+            l.items
+                .into_iter()
+                .filter_map(|e| {
+                    let mut v = serde_json::to_value(&e).ok()?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("apiVersion".into(), "v1".into());
+                        o.insert("kind".into(), "Event".into());
+                    }
+                    EventRecord::from_value(&v).map(|r| Object::Event(Arc::new(r)))
+                })
+                .collect(),
+            Kind::Event,
+        ),
+        Err(e) => classify(Kind::Event, e),
+    }
+}
+
+/// The ApiResource of a Gateway API kind, when the cluster serves it.
+pub async fn gateway_resource(client: &Client, kind: Kind) -> Option<ApiResource> {
+    for version in ["v1", "v1beta1"] {
+        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", version, kind.name());
+        if let Ok((ar, _)) = kube::discovery::pinned_kind(client, &gvk).await {
+            return Some(ar);
+        }
+    }
+    None
+}
+
+// ---- logs -------------------------------------------------------------------------
+
+/// Containers of the graph's Pods worth reading logs of: (pod, container, previous).
+pub fn failing_containers(store: &Store, graph: &ObjectGraph) -> Vec<(ObjRef, String, bool)> {
+    let mut out = Vec::new();
+    for r in graph.subjects(Kind::Pod) {
+        let Some(p) = store.get_ref::<Pod>(r) else {
+            continue;
+        };
+        let Some(st) = &p.status else { continue };
+        for cs in st
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(st.container_statuses.iter().flatten())
+        {
+            let running = cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some();
+            if cs.restart_count > 0 {
+                out.push((r.clone(), cs.name.clone(), true));
+            }
+            if (running && !cs.ready) || cs.restart_count > 0 {
+                out.push((r.clone(), cs.name.clone(), false));
+            }
+        }
+    }
+    out.truncate(40);
+    out
+}
+
+/// Log tails read ahead of a diagnosis.
+#[derive(Default, Debug, Clone)]
+pub struct FetchedLogs {
+    tails: HashMap<(ObjRef, String, bool), Vec<String>>,
+}
+
+impl LogSource for FetchedLogs {
+    fn tail(&self, pod: &ObjRef, container: &str, previous: bool) -> Option<Vec<String>> {
+        self.tails
+            .get(&(pod.clone(), container.to_owned(), previous))
+            .cloned()
+    }
+}
+
+/// Reads bounded log tails (`pods/log`). A container without a previous instance is skipped.
+pub async fn fetch_logs(
+    client: &Client,
+    wanted: Vec<(ObjRef, String, bool)>,
+    tail_lines: i64,
+) -> Result<FetchedLogs, kube::Error> {
+    let futs = wanted.into_iter().map(|(pod, container, previous)| {
+        let api: Api<Pod> = Api::namespaced(client.clone(), pod.ns());
+        async move {
+            let lp = LogParams {
+                container: Some(container.clone()),
+                previous,
+                tail_lines: Some(tail_lines.clamp(1, 1000)),
+                limit_bytes: Some(64 * 1024),
+                ..LogParams::default()
+            };
+            let r = api.logs(&pod.name, &lp).await;
+            ((pod, container, previous), r)
+        }
+    });
+    let mut out = FetchedLogs::default();
+    for (key, r) in join_all(futs).await {
+        match r {
+            Ok(text) => {
+                out.tails
+                    .insert(key, text.lines().map(str::to_owned).collect());
+            }
+            Err(kube::Error::Api(s)) if s.code == 400 || s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}

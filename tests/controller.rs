@@ -1,0 +1,329 @@
+//! The controller end to end against the real test control plane: the CRD applied,
+//! the controller running as a process with exactly the RBAC of `deploy/`, broken
+//! workloads made by kwok's kubelet stages.
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::events::v1::Event as NewEvent;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+use kubedx::api::{Diagnosis, Phase};
+
+use support::controller::ControllerProcess;
+use support::*;
+
+/// The controller process shared by the tests of this binary.
+static CONTROLLER: OnceLock<ControllerProcess> = OnceLock::new();
+
+fn controller() -> &'static ControllerProcess {
+    CONTROLLER.get_or_init(|| ControllerProcess::start("controller", &[]))
+}
+
+fn metrics(ctl: &ControllerProcess) -> String {
+    ctl.metrics()
+}
+
+fn diagnosis(name: &str, target_kind: &str, target: &str, target_ns: Option<&str>) -> Diagnosis {
+    let mut spec = json!({"target": {"kind": target_kind, "name": target}});
+    if let Some(ns) = target_ns {
+        spec["target"]["namespace"] = json!(ns);
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "kubedx.io/v1alpha1",
+        "kind": "Diagnosis",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn web_deployment(image: &str, simulate: Option<&str>) -> Deployment {
+    let mut annotations = serde_json::Map::new();
+    if let Some(m) = simulate {
+        annotations.insert("kubedx.io/simulate".into(), json!(m));
+    }
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}, "annotations": annotations},
+                "spec": {"containers": [{"name": "app", "image": image}]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+async fn wait_for_status(
+    api: &Api<Diagnosis>,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&Diagnosis) -> bool,
+) -> Diagnosis {
+    eventually(what, Duration::from_secs(90), || async {
+        let d = api.get(name).await.map_err(|e| e.to_string())?;
+        if pred(&d) {
+            Ok(d)
+        } else {
+            Err(format!(
+                "status: {}",
+                serde_json::to_string(&d.status).unwrap()
+            ))
+        }
+    })
+    .await
+}
+
+fn condition(d: &Diagnosis, type_: &str) -> Option<(String, String)> {
+    d.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_deployment_is_diagnosed_and_the_fix_resolves_it() {
+    let ctl = controller();
+    let ns = namespace("dx-e2e").await;
+    let client = client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &web_deployment("registry.example.com/shop/web:v2", Some("image-not-found")),
+        )
+        .await
+        .unwrap();
+    let dxs: Api<Diagnosis> = Api::namespaced(client.clone(), &ns);
+    dxs.create(
+        &PostParams::default(),
+        &diagnosis("web", "Deployment", "web", None),
+    )
+    .await
+    .unwrap();
+
+    // the root cause reaches the status
+    let d = wait_for_status(&dxs, "web", "ImagePullNotFound as the root cause", |d| {
+        d.status.as_ref().is_some_and(|s| {
+            s.phase == Phase::Degraded
+                && s.findings
+                    .first()
+                    .is_some_and(|f| f.rule_id == "ImagePullNotFound" && f.root_cause)
+        })
+    })
+    .await;
+    let status = d.status.clone().unwrap();
+    let top = &status.findings[0];
+    assert_eq!(top.affected.as_ref().map(|a| a.count), Some(2), "{top:?}");
+    assert!(
+        top.evidence.iter().any(|e| e.contains("not found")),
+        "{:?}",
+        top.evidence
+    );
+    assert_eq!(status.root_cause.as_deref(), Some(top.message.as_str()));
+    assert_eq!(status.observed_generation, d.metadata.generation);
+    assert_eq!(condition(&d, "Ready").map(|c| c.0), Some("True".into()));
+    assert_eq!(condition(&d, "Healthy").map(|c| c.0), Some("False".into()));
+    assert!(status.summary.as_ref().unwrap().critical >= 1);
+
+    // kubectl wait works on the Ready condition
+    kubectl_ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "diagnosis/web",
+        "-n",
+        &ns,
+        "--timeout=30s",
+    ]);
+
+    // a Warning Event with the rule id as reason, on the Diagnosis
+    let events: Api<NewEvent> = Api::namespaced(client.clone(), &ns);
+    let evs = eventually(
+        "the ImagePullNotFound event",
+        Duration::from_secs(30),
+        || async {
+            let l = events
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mine: Vec<NewEvent> = l
+                .items
+                .into_iter()
+                .filter(|e| {
+                    e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("Diagnosis")
+                })
+                .collect();
+            if mine
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("ImagePullNotFound"))
+            {
+                Ok(mine)
+            } else {
+                Err(format!("{} diagnosis events", mine.len()))
+            }
+        },
+    )
+    .await;
+    let ev = evs
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("ImagePullNotFound"))
+        .unwrap();
+    assert_eq!(ev.type_.as_deref(), Some("Warning"));
+    assert_eq!(ev.reporting_controller.as_deref(), Some("kubedx"));
+
+    // metrics
+    let text = eventually("metrics of the diagnosis", Duration::from_secs(10), || async {
+        let t = metrics(ctl);
+        if t.contains(&format!(
+            r#"kubedx_finding_active{{diagnosis="web",namespace="{ns}",rule="ImagePullNotFound",severity="Critical"}} 1"#
+        )) {
+            Ok(t)
+        } else {
+            Err(t)
+        }
+    })
+    .await;
+    assert!(text.contains(&format!(
+        r#"kubedx_diagnosis_healthy{{diagnosis="web",namespace="{ns}",target_kind="Deployment",target_name="web"}} 0"#
+    )));
+    assert!(text.contains("kubedx_reconciliations_total{result=\"success\"}"));
+    assert!(text.contains("kubedx_cache_objects{kind=\"Pod\"}"));
+
+    // fix: a good image, no failure stage
+    deployments
+        .patch(
+            "web",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(web_deployment("nginx:1.27", None)),
+        )
+        .await
+        .unwrap();
+    let d = wait_for_status(&dxs, "web", "the diagnosis to become Healthy", |d| {
+        d.status.as_ref().is_some_and(|s| s.phase == Phase::Healthy)
+    })
+    .await;
+    assert_eq!(condition(&d, "Healthy").map(|c| c.0), Some("True".into()));
+    eventually(
+        "FindingResolved and DiagnosisHealthy events",
+        Duration::from_secs(30),
+        || async {
+            let l = events
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let reasons: Vec<String> = l.items.iter().filter_map(|e| e.reason.clone()).collect();
+            if reasons.iter().any(|r| r == "FindingResolved")
+                && reasons.iter().any(|r| r == "DiagnosisHealthy")
+            {
+                Ok(())
+            } else {
+                Err(format!("{reasons:?}"))
+            }
+        },
+    )
+    .await;
+    eventually("healthy gauge 1", Duration::from_secs(10), || async {
+        let t = metrics(ctl);
+        if t.contains(&format!(
+            r#"kubedx_diagnosis_healthy{{diagnosis="web",namespace="{ns}",target_kind="Deployment",target_name="web"}} 1"#
+        )) {
+            Ok(())
+        } else {
+            Err(t)
+        }
+    })
+    .await;
+
+    // delete: no series left behind
+    dxs.delete("web", &DeleteParams::default()).await.unwrap();
+    eventually(
+        "series of the deleted diagnosis to go",
+        Duration::from_secs(20),
+        || async {
+            let t = metrics(ctl);
+            let leftover: Vec<&str> = t
+                .lines()
+                .filter(|l| l.contains(&format!("namespace=\"{ns}\"")))
+                .collect();
+            if leftover.is_empty() {
+                Ok(())
+            } else {
+                Err(leftover.join("\n"))
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_namespace_target_is_denied() {
+    let _ctl = controller();
+    let a = namespace("dx-tenant-a").await;
+    let b = namespace("dx-tenant-b").await;
+    let client = client().await;
+    let dxs: Api<Diagnosis> = Api::namespaced(client.clone(), &a);
+    dxs.create(
+        &PostParams::default(),
+        &diagnosis("peek", "Deployment", "web", Some(&b)),
+    )
+    .await
+    .unwrap();
+    let d = wait_for_status(&dxs, "peek", "phase Error", |d| {
+        d.status.as_ref().is_some_and(|s| s.phase == Phase::Error)
+    })
+    .await;
+    assert_eq!(
+        condition(&d, "Ready"),
+        Some(("False".into(), "CrossNamespaceTargetDenied".into()))
+    );
+    assert!(d.status.unwrap().findings.is_empty());
+    // a Node target is refused outside the admin namespaces too
+    dxs.create(
+        &PostParams::default(),
+        &diagnosis("node", "Node", "kubedx-worker-1", None),
+    )
+    .await
+    .unwrap();
+    let d = wait_for_status(&dxs, "node", "phase Error", |d| {
+        d.status.as_ref().is_some_and(|s| s.phase == Phase::Error)
+    })
+    .await;
+    assert_eq!(
+        condition(&d, "Ready").unwrap().1,
+        "CrossNamespaceTargetDenied"
+    );
+    let _ = d.name_any();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_namespace_may_diagnose_a_node() {
+    let _ctl = controller();
+    let client = client().await;
+    let dxs: Api<Diagnosis> = Api::namespaced(client.clone(), "kubedx-system");
+    dxs.create(
+        &PostParams::default(),
+        &diagnosis("cp", "Node", "kubedx-control-plane", None),
+    )
+    .await
+    .unwrap();
+    let d = wait_for_status(&dxs, "cp", "a healthy node", |d| {
+        d.status.as_ref().is_some_and(|s| s.phase == Phase::Healthy)
+    })
+    .await;
+    let s = d.status.unwrap();
+    assert!(s.summary.unwrap().objects_examined >= 1);
+    assert_eq!(s.target_ref.as_deref(), Some("Node/kubedx-control-plane"));
+    dxs.delete("cp", &DeleteParams::default()).await.unwrap();
+}
