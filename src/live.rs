@@ -103,6 +103,8 @@ pub async fn client(
 
 enum Outcome {
     Ok(Vec<Object>, Kind),
+    /// Not served by this cluster (Gateway API without its CRDs): nothing to read.
+    NotServed,
     Denied(Kind, String),
     Failed(Kind, String),
 }
@@ -258,8 +260,8 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
                         Err(e) => classify(kind, e),
                     }
                 }
-                // not served: there are none, and absence says nothing
-                None => Outcome::Ok(Vec::new(), Kind::Event),
+                // not served (or discovery failed): absence says nothing
+                None => Outcome::NotServed,
             }
         }));
     }
@@ -283,10 +285,10 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
                     && kind != Kind::EndpointSlice
                 {
                     store.mark_listed(kind, if kind.namespaced() { ns } else { None });
-                } else if matches!(kind, Kind::Pod | Kind::Service | Kind::EndpointSlice) {
-                    if let Some(n) = ns {
-                        store.mark_listed(kind, Some(n));
-                    }
+                } else if matches!(kind, Kind::Pod | Kind::Service | Kind::EndpointSlice)
+                    && let Some(n) = ns
+                {
+                    store.mark_listed(kind, Some(n));
                 }
                 for obj in objs {
                     store.apply(obj);
@@ -296,7 +298,11 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
                 report.denied.insert(kind, reason.clone());
                 store.mark_denied(kind, reason);
             }
-            Outcome::Failed(kind, reason) => failures.push(format!("{}: {reason}", kind.plural())),
+            Outcome::NotServed => {}
+            Outcome::Failed(kind, reason) => {
+                failures.push(format!("{}: {reason}", kind.plural()));
+                store.mark_denied(kind, format!("could not be read: {reason}"));
+            }
         }
     }
     if *scope == Scope::All {

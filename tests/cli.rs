@@ -587,26 +587,53 @@ fn malformed_snapshot_exits_1_naming_file_and_document() {
 }
 
 #[test]
-fn live_mode_is_not_available_yet() {
-    let o = run(&["diagnose", "deploy/storefront", "-n", "shop"], 1);
-    let err = stderr(&o);
-    assert!(
-        err.contains("live mode") && err.contains("--snapshot"),
-        "{err}"
+fn live_mode_without_a_reachable_cluster_exits_1_with_the_reason() {
+    // no kubeconfig at all
+    let o = run(
+        &[
+            "diagnose",
+            "deploy/storefront",
+            "-n",
+            "shop",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ],
+        1,
     );
-    // the live flags parse, for when live mode lands
-    run(
+    let err = stderr(&o);
+    assert!(err.contains("kubeconfig"), "{err}");
+    // a kubeconfig whose server refuses connections
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u, namespace: shop}\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let o = run(
         &[
             "diagnose",
             "deploy/storefront",
             "--kubeconfig",
-            "/dev/null",
-            "--context",
-            "prod",
-            "--logs",
+            kc.to_str().unwrap(),
         ],
         1,
     );
+    let err = stderr(&o);
+    assert!(err.contains("cannot reach the cluster"), "{err}");
+    // an unknown context is a kubeconfig error
+    let o = run(
+        &[
+            "diagnose",
+            "deploy/storefront",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "--context",
+            "prod",
+        ],
+        1,
+    );
+    assert!(stderr(&o).contains("kubeconfig"), "{}", stderr(&o));
 }
 
 #[test]
@@ -798,7 +825,7 @@ fn diagnostics_go_to_stderr_only() {
     let _: Value = serde_json::from_slice(&o.stdout).expect("stdout is only the JSON");
     let err = stderr(&o);
     assert!(err.contains("snapshot loaded"), "{err}");
-    assert!(err.contains("--logs has no effect"), "{err}");
+    assert!(err.contains("--logs: no logs/ directory"), "{err}");
 }
 
 #[test]

@@ -205,8 +205,11 @@ async fn broken_deployment_is_diagnosed_and_the_fix_resolves_it() {
     deployments
         .patch(
             "web",
-            &PatchParams::apply("test").force(),
-            &Patch::Apply(web_deployment("nginx:1.27", None)),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {
+                "metadata": {"annotations": {"kubedx.io/simulate": null}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}
+            }}})),
         )
         .await
         .unwrap();

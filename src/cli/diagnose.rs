@@ -92,30 +92,24 @@ pub fn all_targets(store: &mut Store) -> Vec<ObjRef> {
 }
 
 pub fn run(a: &DiagnoseArgs) -> i32 {
+    let live = a.snapshots.is_empty();
     // usage first, so that a bad command line is exit 2 whatever else is wrong
-    let target = if a.all_namespaces {
-        None
-    } else {
-        match parse_target(&a.target, &a.namespace) {
-            Ok(t) => Some(t),
-            Err(e) => return usage_error("diagnose", e),
-        }
-    };
-    if a.snapshots.is_empty() {
-        return fatal(
-            "live mode (reading a cluster) is not available in this build of kubedx: \
-             pass --snapshot PATH with the output of `kubectl get ... -o yaml` (a file or a directory)",
-        );
+    if !a.all_namespaces
+        && let Err(e) = parse_target(&a.target, a.namespace.as_deref().unwrap_or("default"))
+    {
+        return usage_error("diagnose", e);
+    }
+    if live {
+        return run_live(a);
     }
     if a.kubeconfig.is_some() || a.context.is_some() {
         tracing::warn!(
             "--kubeconfig and --context are ignored with --snapshot: no cluster is contacted"
         );
     }
-    if a.logs {
-        tracing::warn!("--logs has no effect with --snapshot: a snapshot holds no container logs");
-    }
-
+    let target = (!a.all_namespaces).then(|| {
+        parse_target(&a.target, a.namespace.as_deref().unwrap_or("default")).expect("checked above")
+    });
     let mut store = Store::new();
     let stats = match snapshot::load_paths(&a.snapshots, &mut store) {
         Ok(s) => s,
@@ -134,8 +128,100 @@ pub fn run(a: &DiagnoseArgs) -> i32 {
             stats.ignored
         );
     }
-
+    // Logs shipped with a snapshot: DIR/logs/<namespace>/<pod>/<container>[.previous].log
+    let log_dir = if a.logs {
+        let dir = a
+            .snapshots
+            .iter()
+            .map(|p| p.join("logs"))
+            .find(|p| p.is_dir());
+        if dir.is_none() {
+            tracing::warn!(
+                "--logs: no logs/ directory in the snapshot (logs/<namespace>/<pod>/<container>.log)"
+            );
+        }
+        dir.map(|d| crate::rules::logs::LogDir::new(d, 200))
+    } else {
+        None
+    };
     let now = a.now.unwrap_or_else(|| snapshot_now(&store));
+    let logs = log_dir.as_ref().map(|l| l as &dyn crate::rules::LogSource);
+    finish(a, &mut store, target, now, logs)
+}
+
+/// Reads the live cluster (only what the target's graph needs), then diagnoses.
+fn run_live(a: &DiagnoseArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fatal(format!("cannot start the runtime: {e}")),
+    };
+    let spinner = Spinner::start("reading the cluster");
+    let read = rt.block_on(async {
+        let client = crate::live::client(a.kubeconfig.as_deref(), a.context.as_deref()).await?;
+        let ns = a
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let target = if a.all_namespaces {
+            None
+        } else {
+            Some(parse_target(&a.target, &ns).expect("checked above"))
+        };
+        let scope = match &target {
+            Some(t) => crate::live::Scope::for_target(t),
+            None => crate::live::Scope::All,
+        };
+        let (store, report) = crate::live::read(&client, &scope).await?;
+        let logs = match (&target, a.logs) {
+            (Some(t), true) => {
+                let wanted = {
+                    let graph = crate::graph::ObjectGraph::build(&store, t);
+                    crate::live::failing_containers(&store, &graph)
+                };
+                match crate::live::fetch_logs(&client, wanted, 100).await {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        tracing::warn!("could not read logs: {e}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok::<_, crate::live::LiveError>((store, report, target, logs))
+    });
+    spinner.stop();
+    let (mut store, report, target, logs) = match read {
+        Ok(x) => x,
+        Err(e) => return fatal(e),
+    };
+    tracing::info!(
+        requests = report.requests,
+        objects = report.objects,
+        denied = report.denied.len(),
+        "cluster read"
+    );
+    for (kind, reason) in &report.denied {
+        tracing::warn!("cannot read {}: {reason}", kind.plural());
+    }
+    let now = a.now.unwrap_or_else(jiff::Timestamp::now);
+    let logs = logs.as_ref().map(|l| l as &dyn crate::rules::LogSource);
+    finish(a, &mut store, target, now, logs)
+}
+
+/// Diagnoses the target (or every target of `--all-namespaces`), renders, and
+/// returns the exit code.
+fn finish(
+    a: &DiagnoseArgs,
+    store: &mut Store,
+    target: Option<ObjRef>,
+    now: jiff::Timestamp,
+    logs: Option<&dyn crate::rules::LogSource>,
+) -> i32 {
     let mut options = DiagnoseOptions::new(now);
     if !a.rule_sets.is_empty() {
         options.rule_sets = a
@@ -150,14 +236,14 @@ pub fn run(a: &DiagnoseArgs) -> i32 {
     let doc = match target {
         Some(t) => {
             tracing::info!(target = %t, now = %now, "diagnosing");
-            Document::single(engine::diagnose(&store, &t, &options, None))
+            Document::single(engine::diagnose(store, &t, &options, logs))
         }
         None => {
-            let targets = all_targets(&mut store);
+            let targets = all_targets(store);
             tracing::info!(targets = targets.len(), now = %now, "diagnosing all namespaces");
             let reports = targets
                 .iter()
-                .map(|t| engine::diagnose(&store, t, &options, None))
+                .map(|t| engine::diagnose(store, t, &options, logs))
                 .collect();
             report::merge(reports, now)
         }
@@ -170,6 +256,56 @@ pub fn run(a: &DiagnoseArgs) -> i32 {
     match a.fail_on {
         Some(s) if doc.findings().iter().any(|f| f.severity >= s) => EXIT_FAIL_ON,
         _ => EXIT_OK,
+    }
+}
+
+/// A progress spinner on stderr, only when stderr is a terminal.
+struct Spinner {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(what: &'static str) -> Spinner {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Spinner {
+                stop: None,
+                handle: None,
+            };
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            let frames = ['|', '/', '-', '\\'];
+            let mut i = 0;
+            loop {
+                eprint!("\r{} {what}...", frames[i % frames.len()]);
+                i += 1;
+                if rx
+                    .recv_timeout(std::time::Duration::from_millis(100))
+                    .is_ok()
+                {
+                    break;
+                }
+                if i > 6000 {
+                    break;
+                }
+            }
+            eprint!("\r{}\r", " ".repeat(what.len() + 8));
+        });
+        Spinner {
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 

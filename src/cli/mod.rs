@@ -71,9 +71,10 @@ pub struct DiagnoseArgs {
     #[arg(value_name = "KIND/NAME", num_args = 1..=2)]
     pub target: Vec<String>,
 
-    /// Namespace of the target (unused for Node and Namespace targets)
-    #[arg(short = 'n', long, value_name = "NS", default_value = "default")]
-    pub namespace: String,
+    /// Namespace of the target (unused for Node and Namespace targets). Default: the
+    /// kubeconfig context's namespace when live, `default` for a snapshot
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
 
     /// Diagnose every Namespace, every Node and the cluster DNS, as one report
     #[arg(short = 'A', long)]
@@ -122,19 +123,7 @@ pub struct DiagnoseArgs {
     pub context: Option<String>,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct ControllerArgs {
-    /// Address to serve /metrics on
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
-    pub metrics_addr: String,
-    /// Elect a leader among replicas
-    #[arg(long)]
-    pub leader_election: bool,
-    /// Namespaces whose Diagnoses may target any namespace, Nodes and Namespaces
-    /// (default: the controller's own namespace)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub admin_namespaces: Vec<String>,
-}
+pub use crate::controller::cmd::ControllerArgs;
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
@@ -222,9 +211,9 @@ fn emit(s: &str) -> i32 {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
@@ -257,15 +246,15 @@ where
             return e.exit_code();
         }
     };
-    init_tracing();
+    init_tracing(match cli.command {
+        Command::Controller(_) => "info",
+        _ => "warn",
+    });
     match cli.command {
         Command::Diagnose(a) => diagnose::run(&a),
         Command::Crd => emit(&crd_yaml()),
         Command::Rules(a) => emit(&catalog::render(a.output)),
-        Command::Controller(_) => fatal(
-            "the controller is not available in this build of kubedx; \
-             `kubedx diagnose --snapshot PATH` diagnoses offline",
-        ),
+        Command::Controller(a) => crate::controller::cmd::main(a),
     }
 }
 
@@ -314,7 +303,7 @@ mod tests {
             "c",
         ]);
         assert_eq!(a.target, ["deploy/web"]);
-        assert_eq!(a.namespace, "shop");
+        assert_eq!(a.namespace.as_deref(), Some("shop"));
         assert_eq!(a.snapshots.len(), 2);
         assert_eq!(a.output, Format::Json);
         assert_eq!(
@@ -328,7 +317,7 @@ mod tests {
         assert!(a.logs);
         let b = diag(&["diagnose", "deploy", "web"]);
         assert_eq!(b.target, ["deploy", "web"]);
-        assert_eq!(b.namespace, "default");
+        assert_eq!(b.namespace, None);
         assert_eq!(b.output, Format::Table);
         assert!(diag(&["diagnose", "-A"]).all_namespaces);
     }

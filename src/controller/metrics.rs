@@ -58,7 +58,13 @@ pub struct Metrics {
     cache_objects: IntGaugeVec,
     watch_errors: IntCounterVec,
     series: Arc<Mutex<BTreeMap<(String, String), Series>>>,
+    /// UIDs of deleted Diagnoses: a reconcile still in flight when its Diagnosis was
+    /// deleted must not bring its series back.
+    deleted: Arc<Mutex<std::collections::VecDeque<String>>>,
 }
+
+/// How many deleted UIDs are remembered.
+const TOMBSTONES: usize = 4096;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -173,6 +179,7 @@ impl Metrics {
             cache_objects,
             watch_errors,
             series: Arc::new(Mutex::new(BTreeMap::new())),
+            deleted: Arc::new(Mutex::new(std::collections::VecDeque::new())),
         }
     }
 
@@ -196,17 +203,25 @@ impl Metrics {
         self.errors.with_label_values(&[kind.as_str()]).inc();
     }
 
-    /// Sets the series of one Diagnosis from its status, removing series that no longer apply.
+    /// Sets the series of one Diagnosis (`uid`) from its status, removing series that
+    /// no longer apply. Ignored for a Diagnosis already deleted.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         ns: &str,
         name: &str,
+        uid: Option<&str>,
         target_kind: &str,
         target_name: &str,
         status: &DiagnosisStatus,
         run_at: f64,
     ) {
         let mut all = self.series.lock().expect("lock");
+        if let Some(uid) = uid
+            && self.deleted.lock().expect("lock").iter().any(|d| d == uid)
+        {
+            return;
+        }
         let s = all.entry((ns.to_owned(), name.to_owned())).or_default();
         for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
             let n = status.findings.iter().filter(|f| f.severity == sev).count();
@@ -243,9 +258,16 @@ impl Metrics {
         self.last_run.with_label_values(&[ns, name]).set(run_at);
     }
 
-    /// Removes every series of a deleted Diagnosis.
-    pub fn forget(&self, ns: &str, name: &str) {
+    /// Removes every series of a deleted Diagnosis (`uid`, when known).
+    pub fn forget(&self, ns: &str, name: &str, uid: Option<&str>) {
         let mut all = self.series.lock().expect("lock");
+        if let Some(uid) = uid {
+            let mut d = self.deleted.lock().expect("lock");
+            d.push_back(uid.to_owned());
+            if d.len() > TOMBSTONES {
+                d.pop_front();
+            }
+        }
         if let Some(s) = all.remove(&(ns.to_owned(), name.to_owned())) {
             for sev in s.findings {
                 let _ = self.findings.remove_label_values(&[ns, name, sev]);
@@ -289,13 +311,43 @@ mod tests {
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
             "Deployment/shop/missing",
         );
-        m.record("shop", "dx1", "Deployment", "missing", &r.status, 1.0);
+        m.record(
+            "shop",
+            "dx1",
+            Some("u1"),
+            "Deployment",
+            "missing",
+            &r.status,
+            1.0,
+        );
         let text = m.render();
         assert!(text.contains(r#"kubedx_finding_active{diagnosis="dx1",namespace="shop",rule="TargetNotFound",severity="Critical"} 1"#), "{text}");
         assert!(text.contains(r#"kubedx_diagnosis_healthy{diagnosis="dx1",namespace="shop",target_kind="Deployment",target_name="missing"} 0"#));
-        m.forget("shop", "dx1");
+        m.forget("shop", "dx1", Some("u1"));
         let text = m.render();
         assert!(!text.contains("dx1"), "{text}");
+        // a reconcile still in flight for the deleted Diagnosis changes nothing
+        m.record(
+            "shop",
+            "dx1",
+            Some("u1"),
+            "Deployment",
+            "missing",
+            &r.status,
+            2.0,
+        );
+        assert!(!m.render().contains("dx1"));
+        // a new Diagnosis of the same name (another uid) records again
+        m.record(
+            "shop",
+            "dx1",
+            Some("u2"),
+            "Deployment",
+            "missing",
+            &r.status,
+            3.0,
+        );
+        assert!(m.render().contains("dx1"));
         assert!(text.contains("kubedx_reconciliations_total"));
     }
 }

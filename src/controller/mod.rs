@@ -196,7 +196,7 @@ async fn run_controller(
     .inspect(move |ev| {
         if let Ok(Event::Delete(d)) = ev {
             let ns = d.namespace().unwrap_or_default();
-            metrics.forget(&ns, &d.name_any());
+            metrics.forget(&ns, &d.name_any(), d.metadata.uid.as_deref());
             ctx_for_delete
                 .triggers
                 .lock()
@@ -255,7 +255,7 @@ async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>)
         for (ns, name) in ctx.metrics.known() {
             let r = ObjectRef::<Diagnosis>::new(&name).within(&ns);
             if !live.contains(&r) {
-                ctx.metrics.forget(&ns, &name);
+                ctx.metrics.forget(&ns, &name, None);
             }
         }
     }

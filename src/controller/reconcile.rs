@@ -159,6 +159,7 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
     ctx.metrics.record(
         &ns,
         &name,
+        dx.metadata.uid.as_deref(),
         target.kind.name(),
         &target.name,
         &status,
@@ -285,10 +286,10 @@ pub fn settle(
     }
     for c in &mut next.conditions {
         c.observed_generation = generation;
-        if let Some(p) = prev.conditions.iter().find(|p| p.type_ == c.type_) {
-            if p.status == c.status {
-                c.last_transition_time = p.last_transition_time.clone();
-            }
+        if let Some(p) = prev.conditions.iter().find(|p| p.type_ == c.type_)
+            && p.status == c.status
+        {
+            c.last_transition_time = p.last_transition_time.clone();
         }
     }
     next
@@ -514,15 +515,15 @@ impl TriggerIndex {
     ) -> HashSet<ObjectRef<Diagnosis>> {
         let mut out: HashSet<ObjectRef<Diagnosis>> =
             self.by_object.get(changed).cloned().unwrap_or_default();
-        if let Some(ns) = &changed.namespace {
-            if let Some(s) = self.by_namespace.get(ns) {
-                out.extend(s.iter().cloned());
-            }
+        if let Some(ns) = &changed.namespace
+            && let Some(s) = self.by_namespace.get(ns)
+        {
+            out.extend(s.iter().cloned());
         }
-        if let Some(node) = node_of_pod {
-            if let Some(s) = self.by_object.get(&ObjRef::cluster(Kind::Node, node)) {
-                out.extend(s.iter().cloned());
-            }
+        if let Some(node) = node_of_pod
+            && let Some(s) = self.by_object.get(&ObjRef::cluster(Kind::Node, node))
+        {
+            out.extend(s.iter().cloned());
         }
         out
     }

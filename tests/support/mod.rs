@@ -14,6 +14,8 @@
 //! running plane (e.g. one started by hand with `testcluster up`) instead.
 #![allow(dead_code)]
 
+pub mod controller;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
