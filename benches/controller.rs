@@ -36,11 +36,15 @@ fn audit_requests(log: &std::path::Path, user: &str, since: &str) -> BTreeMap<St
     let mut out = BTreeMap::new();
     let text = std::fs::read_to_string(log).unwrap_or_default();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if v["user"]["username"].as_str() != Some(user) {
             continue;
         }
-        if v["stage"].as_str() != Some("ResponseComplete") && v["stage"].as_str() != Some("ResponseStarted") {
+        if v["stage"].as_str() != Some("ResponseComplete")
+            && v["stage"].as_str() != Some("ResponseStarted")
+        {
             continue;
         }
         let ts = v["requestReceivedTimestamp"].as_str().unwrap_or("");
@@ -54,7 +58,10 @@ fn audit_requests(log: &std::path::Path, user: &str, since: &str) -> BTreeMap<St
             continue;
         }
         let res = v["objectRef"]["resource"].as_str().unwrap_or("");
-        let sub = v["objectRef"]["subresource"].as_str().map(|s| format!("/{s}")).unwrap_or_default();
+        let sub = v["objectRef"]["subresource"]
+            .as_str()
+            .map(|s| format!("/{s}"))
+            .unwrap_or_default();
         *out.entry(format!("{verb} {res}{sub}")).or_insert(0) += 1;
     }
     out
@@ -105,17 +112,24 @@ async fn main() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(bool, Instant)>();
     let watch_api = dxs.clone();
     tokio::spawn(async move {
-        let mut s = watcher(watch_api, watcher::Config::default().fields("metadata.name=web")).boxed();
+        let mut s = watcher(
+            watch_api,
+            watcher::Config::default().fields("metadata.name=web"),
+        )
+        .boxed();
         while let Some(Ok(ev)) = s.next().await {
-            if let Event::Apply(d) | Event::InitApply(d) = ev {
-                if let Some(st) = d.status {
-                    let missing = st.findings.iter().any(|f| f.rule_id == "ConfigMapNotFound");
-                    let _ = tx.send((missing, Instant::now()));
-                }
+            if let Event::Apply(d) | Event::InitApply(d) = ev
+                && let Some(st) = d.status
+            {
+                let missing = st.findings.iter().any(|f| f.rule_id == "ConfigMapNotFound");
+                let _ = tx.send((missing, Instant::now()));
             }
         }
     });
-    async fn wait_state(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(bool, Instant)>, want: bool) -> Instant {
+    async fn wait_state(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<(bool, Instant)>,
+        want: bool,
+    ) -> Instant {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -139,7 +153,10 @@ async fn main() {
         let t0 = Instant::now();
         cms.create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "web-config"}, "data": {"A": "1"}})).unwrap(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "web-config"}, "data": {"A": "1"}}),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -147,7 +164,9 @@ async fn main() {
         latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
         // break: delete it
         let t0 = Instant::now();
-        cms.delete("web-config", &DeleteParams::default()).await.unwrap();
+        cms.delete("web-config", &DeleteParams::default())
+            .await
+            .unwrap();
         let at = wait_state(&mut rx, true).await;
         latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
     }
@@ -162,7 +181,10 @@ async fn main() {
         &since,
     );
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("controller benchmark: {} status changes, debounce 200 ms", latencies.len());
+    println!(
+        "controller benchmark: {} status changes, debounce 200 ms",
+        latencies.len()
+    );
     println!(
         "graph change -> status written: p50 {:.0} ms, p99 {:.0} ms, min {:.0} ms, max {:.0} ms",
         percentile(&latencies, 50.0),
@@ -174,12 +196,17 @@ async fn main() {
     let total: u64 = requests.values().sum();
     println!("API requests by the controller in the window: {total}");
     for (k, n) in &requests {
-        println!("  {k}: {n} ({:.2} per reconcile)", *n as f64 / reconciles.max(1.0));
+        println!(
+            "  {k}: {n} ({:.2} per reconcile)",
+            *n as f64 / reconciles.max(1.0)
+        );
     }
     let other: u64 = requests
         .iter()
         .filter(|(k, _)| {
-            !(k.starts_with("patch diagnoses/status") || k.ends_with(" events") || k.starts_with("watch "))
+            !(k.starts_with("patch diagnoses/status")
+                || k.ends_with(" events")
+                || k.starts_with("watch "))
         })
         .map(|(_, n)| n)
         .sum();

@@ -177,6 +177,7 @@ impl ObjectGraph {
             },
             queue: VecDeque::new(),
             edge_set: BTreeSet::new(),
+            fronts: BTreeSet::new(),
         };
         let exists = if store.contains(target) {
             Existence::Exists
@@ -287,6 +288,9 @@ struct Walker<'a> {
     g: ObjectGraph,
     queue: VecDeque<ObjRef>,
     edge_set: BTreeSet<(ObjRef, ObjRef, EdgeKind)>,
+    /// Ingresses/HTTPRoutes reached from a Service they front: their other backends
+    /// belong to other workloads and are not walked.
+    fronts: BTreeSet<ObjRef>,
 }
 
 impl<'a> Walker<'a> {
@@ -674,6 +678,7 @@ impl<'a> Walker<'a> {
             .map(|n| ObjRef::namespaced(Kind::Ingress, &ns, &n))
             .collect();
         for i in ingresses {
+            self.fronts.insert(i.clone());
             self.link_dependent(i, r, EdgeKind::Backend, Role::Member);
         }
         let routes: Vec<ObjRef> = self
@@ -692,6 +697,7 @@ impl<'a> Walker<'a> {
             .map(|n| ObjRef::namespaced(Kind::HttpRoute, &ns, &n))
             .collect();
         for h in routes {
+            self.fronts.insert(h.clone());
             self.link_dependent(h, r, EdgeKind::Backend, Role::Member);
         }
     }
@@ -709,9 +715,13 @@ impl<'a> Walker<'a> {
             );
         }
         for (svc, port, path) in ingress_backends(i) {
+            let to = ObjRef::namespaced(Kind::Service, &ns, &svc);
+            if self.fronts.contains(r) && !self.g.nodes.contains_key(&to) {
+                continue;
+            }
             self.link(
                 r,
-                ObjRef::namespaced(Kind::Service, &ns, &svc),
+                to,
                 EdgeKind::Backend,
                 member,
                 false,
@@ -760,9 +770,13 @@ impl<'a> Walker<'a> {
         }
         for (bns, svc, port) in route_backends(h) {
             let bns = bns.unwrap_or_else(|| ns.clone());
+            let to = ObjRef::namespaced(Kind::Service, &bns, &svc);
+            if self.fronts.contains(r) && !self.g.nodes.contains_key(&to) {
+                continue;
+            }
             self.link(
                 r,
-                ObjRef::namespaced(Kind::Service, &bns, &svc),
+                to,
                 EdgeKind::Backend,
                 member,
                 false,
@@ -987,4 +1001,58 @@ pub fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
     }
     let kind = Kind::from_api_kind(&owner.kind)?;
     Some(ObjRef::new(kind, meta.namespace.as_deref(), &owner.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::store_from_str;
+
+    const TWO_BACKENDS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: app, image: web:1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cart-1, namespace: shop, labels: {app: cart}}
+spec: {containers: [{name: app, image: cart:1}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: shop}
+spec: {selector: {app: cart}, ports: [{port: 80}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: shop}
+spec:
+  rules:
+  - http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+      - {path: /cart, pathType: Prefix, backend: {service: {name: cart, port: {number: 80}}}}
+"#;
+
+    #[test]
+    fn an_ingress_in_front_is_in_the_graph_but_not_its_other_backends() {
+        let store = store_from_str(TWO_BACKENDS).unwrap();
+        let g = ObjectGraph::build(&store, &ObjRef::namespaced(Kind::Pod, "shop", "web-1"));
+        let ing = ObjRef::namespaced(Kind::Ingress, "shop", "shop");
+        assert!(g.contains(&ing));
+        assert!(g.contains(&ObjRef::namespaced(Kind::Service, "shop", "web")));
+        assert!(!g.contains(&ObjRef::namespaced(Kind::Service, "shop", "cart")));
+        assert!(!g.contains(&ObjRef::namespaced(Kind::Pod, "shop", "cart-1")));
+        // from the Ingress itself, every backend is walked
+        let g = ObjectGraph::build(&store, &ing);
+        assert!(g.contains(&ObjRef::namespaced(Kind::Pod, "shop", "cart-1")));
+        assert!(g.contains(&ObjRef::namespaced(Kind::Pod, "shop", "web-1")));
+        assert!(g.reaches(&ing, &ObjRef::namespaced(Kind::Pod, "shop", "web-1")));
+    }
 }
