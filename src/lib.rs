@@ -16,6 +16,7 @@ pub mod event;
 pub mod graph;
 pub mod live;
 pub mod model;
+pub mod owners;
 pub mod quantity;
 pub mod report;
 pub mod rules;

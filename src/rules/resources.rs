@@ -8,8 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Container, LimitRange, Pod, PodSpec, ResourceQuota};
 
 use crate::api::Risk;
@@ -38,39 +36,7 @@ const WORKLOAD_KINDS: [Kind; 7] = [
     Kind::CronJob,
 ];
 
-/// The Pod template of a workload object (the spec itself for a Pod).
-fn template_spec<'s>(store: &'s Store, r: &ObjRef) -> Option<&'s PodSpec> {
-    match r.kind {
-        Kind::Pod => store.get_ref::<Pod>(r)?.spec.as_ref(),
-        Kind::Deployment => store.get_ref::<Deployment>(r)?.spec.template.spec.as_ref(),
-        Kind::StatefulSet => store.get_ref::<StatefulSet>(r)?.spec.template.spec.as_ref(),
-        Kind::DaemonSet => store.get_ref::<DaemonSet>(r)?.spec.template.spec.as_ref(),
-        Kind::ReplicaSet => store
-            .get_ref::<ReplicaSet>(r)?
-            .spec
-            .template
-            .as_ref()?
-            .spec
-            .as_ref(),
-        Kind::Job => store
-            .get_ref::<Job>(r)?
-            .spec
-            .as_ref()?
-            .template
-            .spec
-            .as_ref(),
-        Kind::CronJob => store
-            .get_ref::<CronJob>(r)?
-            .spec
-            .job_template
-            .spec
-            .as_ref()?
-            .template
-            .spec
-            .as_ref(),
-        _ => None,
-    }
-}
+use crate::owners::template_spec;
 
 /// The containers that run alongside the app: regular containers and sidecars.
 fn long_running(spec: &PodSpec) -> impl Iterator<Item = &Container> {

@@ -25,7 +25,6 @@ use k8s_openapi::api::core::v1::{
     PersistentVolume, PersistentVolumeClaim, Pod, PodCondition, PodSpec,
 };
 use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
@@ -56,47 +55,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 // ---- shared helpers (also used by the node and resources rule sets) ---------------
 
-/// The controller owning an object (ownerReference with `controller: true`).
-pub fn controller_of(store: &Store, meta: &ObjectMeta) -> Option<ObjRef> {
-    let o = meta
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))?;
-    if let Some(r) = store.by_uid(&o.uid) {
-        return Some(r.clone());
-    }
-    let kind = Kind::from_api_kind(&o.kind)?;
-    Some(ObjRef::new(kind, meta.namespace.as_deref(), &o.name))
-}
-
-/// The object whose template made `r`: a Pod's Deployment (through its ReplicaSet),
-/// CronJob (through its Job), StatefulSet, DaemonSet; else the object itself.
-pub fn top_owner(store: &Store, r: &ObjRef) -> ObjRef {
-    let mut cur = r.clone();
-    for _ in 0..4 {
-        let Some(meta) = store.object(&cur).and_then(|o| o.meta()) else {
-            break;
-        };
-        match controller_of(store, meta) {
-            Some(o)
-                if matches!(
-                    o.kind,
-                    Kind::ReplicaSet
-                        | Kind::Deployment
-                        | Kind::StatefulSet
-                        | Kind::DaemonSet
-                        | Kind::Job
-                        | Kind::CronJob
-                ) =>
-            {
-                cur = o
-            }
-            _ => break,
-        }
-    }
-    cur
-}
+pub use crate::owners::{controller_of, top_owner};
 
 /// A condition of a Pod by type.
 pub fn pod_condition<'p>(pod: &'p Pod, type_: &str) -> Option<&'p PodCondition> {

@@ -15,9 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, PodSpec, ServiceAccount};
+use k8s_openapi::api::core::v1::ServiceAccount;
 
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
@@ -734,7 +732,7 @@ pub(crate) fn tag_mutable(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Dra
         workloads.insert(workload_of(ctx.store, &p.owner));
     }
     for w in workloads {
-        let Some(spec) = template_spec(ctx, &w) else {
+        let Some(spec) = crate::owners::template_spec(ctx.store, &w) else {
             continue;
         };
         let mut by_container: BTreeMap<String, String> = BTreeMap::new();
@@ -782,35 +780,6 @@ pub(crate) fn tag_mutable(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Dra
                 );
             out.push(d);
         }
-    }
-}
-
-/// The Pod spec a workload creates Pods from (a bare Pod's own spec).
-fn template_spec<'a>(ctx: &RuleContext<'a>, w: &ObjRef) -> Option<&'a PodSpec> {
-    let s = ctx.store;
-    match w.kind {
-        Kind::Deployment => s.get_ref::<Deployment>(w)?.spec.template.spec.as_ref(),
-        Kind::StatefulSet => s.get_ref::<StatefulSet>(w)?.spec.template.spec.as_ref(),
-        Kind::DaemonSet => s.get_ref::<DaemonSet>(w)?.spec.template.spec.as_ref(),
-        Kind::ReplicaSet => s
-            .get_ref::<ReplicaSet>(w)?
-            .spec
-            .template
-            .as_ref()?
-            .spec
-            .as_ref(),
-        Kind::Job => s.get_ref::<Job>(w)?.spec.as_ref()?.template.spec.as_ref(),
-        Kind::CronJob => s
-            .get_ref::<CronJob>(w)?
-            .spec
-            .job_template
-            .spec
-            .as_ref()?
-            .template
-            .spec
-            .as_ref(),
-        Kind::Pod => s.get_ref::<Pod>(w)?.spec.as_ref(),
-        _ => None,
     }
 }
 

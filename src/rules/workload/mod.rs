@@ -29,8 +29,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodSpec,
 };
@@ -334,48 +332,14 @@ fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
     out
 }
 
-/// The controller of an object (its `controller: true` owner), when the store holds it.
+/// The controller of a Pod (its `controller: true` owner), when the store holds it.
 pub(crate) fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
-    let meta = &pod.metadata;
-    let o = meta
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))?;
-    if let Some(r) = store.by_uid(&o.uid) {
-        return Some(r.clone());
-    }
-    let kind = Kind::from_api_kind(&o.kind)?;
-    let r = ObjRef::new(kind, meta.namespace.as_deref(), &o.name);
-    store.contains(&r).then_some(r)
+    crate::owners::controller_of(store, &pod.metadata).filter(|r| store.contains(r))
 }
 
 /// The object a person edits to change the Pods: the Deployment of a ReplicaSet, the
 /// CronJob of a Job, else the controller (or bare Pod) itself.
-pub(crate) fn workload_of(store: &Store, owner: &ObjRef) -> ObjRef {
-    let meta = match owner.kind {
-        Kind::ReplicaSet => store
-            .get_ref::<ReplicaSet>(owner)
-            .map(|x| x.metadata.clone()),
-        Kind::Job => store.get_ref::<Job>(owner).map(|x| x.metadata.clone()),
-        _ => None,
-    };
-    let Some(meta) = meta else {
-        return owner.clone();
-    };
-    for o in meta.owner_references.iter().flatten() {
-        if o.controller != Some(true) {
-            continue;
-        }
-        if let Some(r) = store.by_uid(&o.uid) {
-            return r.clone();
-        }
-        if let Some(k) = Kind::from_api_kind(&o.kind) {
-            return ObjRef::new(k, owner.namespace.as_deref(), &o.name);
-        }
-    }
-    owner.clone()
-}
+pub(crate) use crate::owners::top_owner as workload_of;
 
 /// Groups observations by (controller, discriminator): Pods of one controller in the
 /// same state become one finding.
