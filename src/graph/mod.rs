@@ -503,7 +503,9 @@ impl<'a> Walker<'a> {
             Object::Node(_) if r == &self.g.target => {
                 let pods: Vec<ObjRef> = self.store.pods_on_node(&r.name).cloned().collect();
                 for p in pods {
-                    self.link_dependent(p, r, EdgeKind::RunsOn, Role::Member);
+                    // the Pods on a Node are context: a Node diagnosis is about the Node and what
+                    // it affects, not about problems of the Pods' own making
+                    self.link_dependent(p, r, EdgeKind::RunsOn, Role::Context);
                 }
             }
             Object::Namespace(_) if r == &self.g.target => self.expand_namespace(r),
