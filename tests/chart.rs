@@ -1,0 +1,809 @@
+//! The Helm chart (charts/kubedx), with helm and kubeconform built from their Go
+//! modules (tests/tools/build):
+//!
+//! - `helm lint --strict` with several value sets; `helm template` renders what each
+//!   value promises (leader election with replicas > 1, `logs.enabled` → pods/log and
+//!   --allow-logs, monitoring objects, digests, admin namespaces), the ClusterRole is
+//!   deploy/'s, the Pod is hardened like deploy/'s, the CRD is crds/'s;
+//! - kubeconform validates every rendering, deploy/, crds/ and the example
+//!   Diagnoses against JSON schemas generated from the test apiserver's own
+//!   OpenAPI (no download). ServiceMonitor and PrometheusRule (prometheus-operator
+//!   CRDs, not installed here) are skipped by kubeconform and checked by this test;
+//! - `helm install --wait` on the test control plane: kwok runs the Pods, the
+//!   Deployment becomes Available, with no Pod Security warning in a `restricted`
+//!   namespace.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use support::*;
+
+fn tools() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(repo_root().join("tests/tools/build"))
+            .stdin(Stdio::null())
+            .status()
+            .expect("run tests/tools/build");
+        assert!(status.success(), "tests/tools/build failed (see above)");
+        let out = std::env::var_os("KUBEDX_TOOLS_OUT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join("target/tools"));
+        out.join("bin")
+    })
+}
+
+fn helm_home() -> &'static Path {
+    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    HOME.get_or_init(|| tempfile::tempdir().unwrap()).path()
+}
+
+fn helm(args: &[&str]) -> Output {
+    let home = helm_home();
+    Command::new(tools().join("helm"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run helm")
+}
+
+fn ok(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn docs(text: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).expect("YAML document"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The value sets the chart is tested with.
+const VALUE_SETS: &[(&str, &[&str])] = &[
+    ("defaults", &[]),
+    ("logs", &["logs.enabled=true"]),
+    (
+        "monitoring",
+        &[
+            "serviceMonitor.enabled=true",
+            "prometheusRule.enabled=true",
+            "dashboards.enabled=true",
+            "prometheusRule.staleDiagnosis.selector=namespace!=\"debug\"",
+        ],
+    ),
+    ("single", &["replicas=1", "networkPolicy.enabled=false"]),
+    (
+        "pinned",
+        &[
+            "image.digest=sha256:4f1c8a7c2b0f6f0e3f6f4b6d2a9a4a1b0f8e7d6c5b4a39281706f5e4d3c2b1a0",
+            "adminNamespaces={ops,platform}",
+            "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
+            "logLevel=debug",
+        ],
+    ),
+];
+
+fn set_args(sets: &[&str]) -> Vec<String> {
+    sets.iter()
+        .flat_map(|s| ["--set".to_string(), s.to_string()])
+        .collect()
+}
+
+fn render(sets: &[&str]) -> Vec<Value> {
+    let mut args: Vec<String> = ["template", "kx", "charts/kubedx", "-n", "kubedx-helm"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(set_args(sets));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    docs(&ok(&format!("helm {}", args.join(" ")), helm(&argv)))
+}
+
+fn by_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let v = by_kind(docs, kind);
+    assert_eq!(v.len(), 1, "{} {kind}", v.len());
+    v[0]
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn args_of(d: &[Value]) -> Vec<String> {
+    strs(&one(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"])
+}
+
+#[test]
+fn helm_lint_passes_for_every_value_set() {
+    for (name, sets) in VALUE_SETS {
+        let mut args = vec![
+            "lint".to_string(),
+            "--strict".into(),
+            "charts/kubedx".into(),
+        ];
+        args.extend(set_args(sets));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ok(&format!("helm lint ({name})"), helm(&argv));
+        assert!(out.contains("0 chart(s) failed"), "{name}: {out}");
+    }
+}
+
+#[test]
+fn chart_crd_is_the_generated_one() {
+    let chart =
+        std::fs::read_to_string(repo_root().join("charts/kubedx/crds/diagnosis.yaml")).unwrap();
+    let crds = std::fs::read_to_string(repo_root().join("crds/diagnosis.yaml")).unwrap();
+    assert!(
+        chart == crds,
+        "charts/kubedx/crds/diagnosis.yaml differs from crds/diagnosis.yaml. Copy it:\n\n    cp crds/diagnosis.yaml charts/kubedx/crds/diagnosis.yaml\n"
+    );
+    let c: Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo_root().join("charts/kubedx/Chart.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(c["apiVersion"], "v2");
+    assert_eq!(c["name"], "kubedx");
+    // the chart's appVersion is the crate's version (the default image tag)
+    assert_eq!(c["appVersion"], env!("CARGO_PKG_VERSION"));
+}
+
+fn rules(role: &Value) -> Vec<Value> {
+    role["rules"].as_array().unwrap().clone()
+}
+
+fn deploy_docs() -> Vec<Value> {
+    docs(&std::fs::read_to_string(repo_root().join("deploy/10-rbac.yaml")).unwrap())
+}
+
+/// The security settings of deploy/'s Pod, which the chart's must equal.
+fn security(d: &Value) -> (Value, Value, Value, Value, Value) {
+    let spec = &d["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    (
+        spec["securityContext"].clone(),
+        c["securityContext"].clone(),
+        c["livenessProbe"].clone(),
+        c["readinessProbe"].clone(),
+        c["resources"].clone(),
+    )
+}
+
+#[test]
+fn defaults_render_deploy_s_rbac_and_hardening() {
+    let d = render(&[]);
+    let kinds: BTreeSet<&str> = d.iter().map(|x| x["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Deployment",
+            "Service",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+        ])
+    );
+    // every object has the standard labels
+    for o in &d {
+        let l = &o["metadata"]["labels"];
+        for k in [
+            "helm.sh/chart",
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+        ] {
+            assert!(
+                l[k].is_string(),
+                "{} {} lacks {k}",
+                o["kind"],
+                o["metadata"]["name"]
+            );
+        }
+    }
+    // the ClusterRole is deploy/'s, rule for rule
+    let deploy = deploy_docs();
+    let deploy_cr = deploy.iter().find(|x| x["kind"] == "ClusterRole").unwrap();
+    assert_eq!(rules(one(&d, "ClusterRole")), rules(deploy_cr));
+    // the Lease Role: create, and get/patch of its own Lease only
+    let role = one(&d, "Role");
+    assert_eq!(
+        Value::Array(rules(role)),
+        json!([
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["kx-kubedx"], "verbs": ["get", "patch"]},
+        ])
+    );
+    // the Pod: deploy/'s security settings, probes and resources
+    let dep = one(&d, "Deployment");
+    let deploy_dep =
+        docs(&std::fs::read_to_string(repo_root().join("deploy/20-deployment.yaml")).unwrap());
+    assert_eq!(security(dep), security(&deploy_dep[0]));
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["serviceAccountName"],
+        "kx-kubedx"
+    );
+    let args = args_of(&d);
+    assert!(args.contains(&"--leader-election".into()), "{args:?}");
+    assert!(args.contains(&"--lease-name=kx-kubedx".into()), "{args:?}");
+    assert!(!args.contains(&"--allow-logs".into()));
+    assert!(
+        !args.iter().any(|a| a.starts_with("--admin-namespaces")),
+        "{args:?}"
+    );
+    let c = &dep["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["image"],
+        format!("ghcr.io/kubedx/kubedx:{}", env!("CARGO_PKG_VERSION"))
+    );
+    let env: BTreeMap<String, Value> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e.clone()))
+        .collect();
+    assert_eq!(env["RUST_LOG"]["value"], "info");
+    // the metrics Service and the NetworkPolicy select the controller
+    let selector = &dep["spec"]["selector"]["matchLabels"];
+    assert_eq!(&one(&d, "Service")["spec"]["selector"], selector);
+    let np = one(&d, "NetworkPolicy");
+    assert_eq!(&np["spec"]["podSelector"]["matchLabels"], selector);
+    assert_eq!(strs(&np["spec"]["policyTypes"]), ["Ingress", "Egress"]);
+    assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], 8080);
+    let egress_ports: Vec<i64> = np["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["port"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(egress_ports, [443, 6443, 53, 53]);
+    assert_eq!(
+        np["spec"]["egress"][1]["to"][0]["podSelector"]["matchLabels"]["k8s-app"],
+        "kube-dns"
+    );
+}
+
+#[test]
+fn values_do_what_they_say() {
+    // logs.enabled: pods/log get, --allow-logs
+    let d = render(&["logs.enabled=true"]);
+    let last = rules(one(&d, "ClusterRole")).pop().unwrap();
+    assert_eq!(
+        last,
+        json!({"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]})
+    );
+    assert!(args_of(&d).contains(&"--allow-logs".into()));
+    let defaults = render(&[]);
+    assert!(
+        !rules(one(&defaults, "ClusterRole"))
+            .iter()
+            .any(|r| strs(&r["resources"]).contains(&"pods/log".into())),
+        "no log access by default"
+    );
+
+    // replicas 1: no leader election, no Lease Role, no PDB
+    let d = render(&["replicas=1"]);
+    assert_eq!(one(&d, "Deployment")["spec"]["replicas"], 1);
+    assert!(
+        !args_of(&d)
+            .iter()
+            .any(|a| a.contains("leader") || a.contains("lease"))
+    );
+    assert!(by_kind(&d, "Role").is_empty() && by_kind(&d, "RoleBinding").is_empty());
+    assert!(by_kind(&d, "PodDisruptionBudget").is_empty());
+    let d = render(&["replicas=1", "leaderElection.enabled=true"]);
+    assert!(args_of(&d).contains(&"--leader-election".into()));
+    assert_eq!(by_kind(&d, "Role").len(), 1);
+
+    // pinned image, admin namespaces, log level, API CIDRs
+    let (_, pinned) = VALUE_SETS.iter().find(|(n, _)| *n == "pinned").unwrap();
+    let d = render(pinned);
+    let c = &one(&d, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["image"],
+        format!(
+            "ghcr.io/kubedx/kubedx:{}@sha256:4f1c8a7c2b0f6f0e3f6f4b6d2a9a4a1b0f8e7d6c5b4a39281706f5e4d3c2b1a0",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert!(args_of(&d).contains(&"--admin-namespaces=ops,platform".into()));
+    assert!(
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "RUST_LOG" && e["value"] == "debug")
+    );
+    assert_eq!(
+        one(&d, "NetworkPolicy")["spec"]["egress"][0]["to"],
+        json!([{"ipBlock": {"cidr": "10.0.0.1/32"}}])
+    );
+
+    // monitoring: ServiceMonitor, PrometheusRule, dashboard ConfigMap
+    let (_, monitoring) = VALUE_SETS.iter().find(|(n, _)| *n == "monitoring").unwrap();
+    let d = render(monitoring);
+    let sm = one(&d, "ServiceMonitor");
+    assert_eq!(sm["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(
+        sm["spec"]["selector"]["matchLabels"],
+        one(&d, "Service")["metadata"]["labels"]
+            .as_object()
+            .map(|l| {
+                let keys = [
+                    "app.kubernetes.io/name",
+                    "app.kubernetes.io/instance",
+                    "app.kubernetes.io/component",
+                ];
+                Value::Object(
+                    l.iter()
+                        .filter(|(k, _)| keys.contains(&k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<Map<_, _>>(),
+                )
+            })
+            .unwrap()
+    );
+    let pr = one(&d, "PrometheusRule");
+    let alerts: BTreeMap<String, Value> = pr["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["alert"].as_str().unwrap().to_string(), r.clone()))
+        .collect();
+    assert_eq!(
+        alerts.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "KubedxCriticalFinding",
+            "KubedxDiagnosisStale",
+            "KubedxReconcileErrors"
+        ]
+    );
+    let expr = |a: &str| alerts[a]["expr"].as_str().unwrap().to_string();
+    assert_eq!(
+        expr("KubedxCriticalFinding"),
+        r#"max by (namespace, diagnosis, rule) (kubedx_finding_active{severity="Critical"}) == 1"#
+    );
+    assert_eq!(alerts["KubedxCriticalFinding"]["for"], "10m");
+    assert_eq!(
+        alerts["KubedxCriticalFinding"]["labels"]["severity"],
+        "critical"
+    );
+    assert_eq!(
+        expr("KubedxDiagnosisStale"),
+        r#"time() - max by (namespace, diagnosis) (kubedx_diagnosis_last_run_timestamp_seconds{namespace!="debug"}) > 1800"#
+    );
+    assert_eq!(
+        expr("KubedxReconcileErrors"),
+        "rate(kubedx_reconcile_errors_total[5m]) > 0"
+    );
+    for a in alerts.values() {
+        let ann = &a["annotations"];
+        assert!(
+            ann["summary"].as_str().unwrap().contains("{{ $labels."),
+            "{ann}"
+        );
+        assert!(ann["description"].is_string());
+    }
+    let cm = by_kind(&d, "ConfigMap");
+    assert_eq!(cm.len(), 1);
+    assert_eq!(cm[0]["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped: Value =
+        serde_json::from_str(cm[0]["data"]["kubedx.json"].as_str().unwrap()).unwrap();
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("charts/kubedx/dashboards/kubedx.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(shipped, file);
+}
+
+// ---------------------------------------------------------------------------------
+// kubeconform, with schemas from the test apiserver's OpenAPI
+
+/// Definitions reachable from `root` through `$ref`s.
+fn reachable(defs: &Map<String, Value>, root: &str) -> BTreeSet<String> {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref"
+                        && let Some(r) = x.as_str().and_then(|s| s.strip_prefix("#/definitions/"))
+                    {
+                        out.push(r.to_string());
+                    }
+                    refs(x, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![root.to_string()];
+    while let Some(d) = todo.pop() {
+        if seen.insert(d.clone())
+            && let Some(v) = defs.get(&d)
+        {
+            refs(v, &mut todo);
+        }
+    }
+    seen
+}
+
+/// OpenAPI v2 → JSON Schema the way kubeconform's strict schemas are made:
+/// int-or-string and quantities accept numbers, objects with properties refuse
+/// unknown fields (unless they preserve unknown fields).
+fn to_json_schema(v: &mut Value) {
+    if let Value::Object(m) = v {
+        if m.get("format").and_then(Value::as_str) == Some("int-or-string") {
+            *v = json!({"oneOf": [{"type": "string"}, {"type": "integer"}]});
+            return;
+        }
+        if m.contains_key("properties")
+            && !m.contains_key("additionalProperties")
+            && m.get("x-kubernetes-preserve-unknown-fields") != Some(&Value::Bool(true))
+        {
+            m.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        for x in m.values_mut() {
+            to_json_schema(x);
+        }
+    } else if let Value::Array(a) = v {
+        a.iter_mut().for_each(to_json_schema);
+    }
+}
+
+/// Writes one schema file per (group, version, kind) of `wanted`, named the way
+/// the `-schema-location` template of [`kubeconform`] finds them.
+fn write_schemas(dir: &Path, wanted: &BTreeSet<(String, String)>) {
+    let raw = kubectl_ok(&["get", "--raw", "/openapi/v2"]);
+    let spec: Value = serde_json::from_str(&raw).unwrap();
+    let mut defs = spec["definitions"].as_object().unwrap().clone();
+    defs.insert(
+        "io.k8s.apimachinery.pkg.api.resource.Quantity".into(),
+        json!({"oneOf": [{"type": "string"}, {"type": "number"}]}),
+    );
+    for (api_version, kind) in wanted {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let Some((name, _)) = defs.iter().find(|(_, d)| {
+            d["x-kubernetes-group-version-kind"]
+                .as_array()
+                .is_some_and(|g| {
+                    g.iter().any(|g| {
+                        g["group"] == group && g["version"] == version && g["kind"] == kind.as_str()
+                    })
+                })
+        }) else {
+            continue; // no schema: kubeconform reports it (only the skipped kinds may lack one)
+        };
+        let mut sub = Map::new();
+        for r in reachable(&defs, name) {
+            sub.insert(r.clone(), defs[&r].clone());
+        }
+        let mut schema = json!({"$ref": format!("#/definitions/{name}"), "definitions": sub});
+        to_json_schema(&mut schema);
+        let tpl_group = api_version.split('/').next().unwrap();
+        let file = dir.join(format!(
+            "{}_{}_{}.json",
+            kind.to_lowercase(),
+            tpl_group,
+            version
+        ));
+        std::fs::write(file, serde_json::to_vec(&schema).unwrap()).unwrap();
+    }
+}
+
+fn kubeconform(schemas: &Path, files: &[PathBuf]) -> Output {
+    let location = format!(
+        "{}/{{{{ .ResourceKind }}}}_{{{{ .Group }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+        schemas.display()
+    );
+    Command::new(tools().join("kubeconform"))
+        .args(["-strict", "-summary", "-output", "text"])
+        .args(["-schema-location", &location])
+        // prometheus-operator kinds: their CRDs are not installed here (checked above)
+        .args(["-skip", "ServiceMonitor,PrometheusRule"])
+        .args(files)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kubeconform")
+}
+
+const RELEASE_NS: &str = "kubedx-helm";
+
+/// `helm install --wait` of the chart (CRD from crds/ included) into a `restricted`
+/// namespace, once: (stdout, stderr).
+fn release() -> &'static (String, String) {
+    static DONE: OnceLock<(String, String)> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let ns = RELEASE_NS;
+        kubectl_ok(&["create", "namespace", ns]);
+        kubectl_ok(&[
+            "label",
+            "namespace",
+            ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/warn=restricted",
+        ]);
+        let kubeconfig = cluster().kubeconfig.to_str().unwrap().to_string();
+        let out = helm(&[
+            "install",
+            "kx",
+            "charts/kubedx",
+            "-n",
+            ns,
+            "--kubeconfig",
+            &kubeconfig,
+            "--set",
+            "logs.enabled=true",
+            "--wait",
+            "--timeout",
+            "3m",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let stdout = ok("helm install --wait", out);
+        kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/diagnoses.kubedx.io",
+            "--timeout=60s",
+        ]);
+        (stdout, stderr)
+    })
+}
+
+#[test]
+fn kubeconform_validates_the_chart_deploy_and_examples() {
+    release(); // the Diagnosis CRD, so that the apiserver's OpenAPI has its schema
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, sets) in VALUE_SETS {
+        let mut args: Vec<String> = [
+            "template",
+            "kx",
+            "charts/kubedx",
+            "-n",
+            "kubedx-helm",
+            "--include-crds",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(set_args(sets));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let text = ok(&format!("helm template ({name})"), helm(&argv));
+        let f = dir.path().join(format!("chart-{name}.yaml"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+    }
+    for f in [
+        "00-namespace.yaml",
+        "10-rbac.yaml",
+        "20-deployment.yaml",
+        "30-service.yaml",
+    ] {
+        files.push(repo_root().join("deploy").join(f));
+    }
+    files.push(repo_root().join("crds/diagnosis.yaml"));
+    for f in ["debug-once.yaml", "watch-checkout.yaml"] {
+        files.push(repo_root().join("examples/gitops/diagnoses").join(f));
+    }
+    let mut wanted = BTreeSet::new();
+    for f in &files {
+        for d in docs(&std::fs::read_to_string(f).unwrap()) {
+            wanted.insert((
+                d["apiVersion"].as_str().unwrap().to_string(),
+                d["kind"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let schemas = dir.path().join("schemas");
+    std::fs::create_dir_all(&schemas).unwrap();
+    write_schemas(&schemas, &wanted);
+
+    let out = kubeconform(&schemas, &files);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kubeconform failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // e.g. "Summary: 60 resources found in 12 files - Valid: 55, Invalid: 0, Errors: 0, Skipped: 5"
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("Summary:"))
+        .expect("a summary");
+    eprintln!("kubeconform: {summary}");
+    assert!(summary.contains("Invalid: 0, Errors: 0"), "{summary}");
+    assert!(
+        summary.contains("Skipped: 2"),
+        "only ServiceMonitor and PrometheusRule are skipped: {summary}"
+    );
+
+    // the schemas are strict: a typo is caught
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(repo_root().join("deploy/20-deployment.yaml"))
+            .unwrap()
+            .replace("readOnlyRootFilesystem", "readOnlyRootFileSystem"),
+    )
+    .unwrap();
+    let out = kubeconform(&schemas, &[bad]);
+    assert!(
+        !out.status.success(),
+        "kubeconform accepted an unknown field"
+    );
+    let bad_dx = dir.path().join("bad-dx.yaml");
+    std::fs::write(
+        &bad_dx,
+        std::fs::read_to_string(repo_root().join("examples/gitops/diagnoses/debug-once.yaml"))
+            .unwrap()
+            .replace("mode: Once", "mode: Sometimes"),
+    )
+    .unwrap();
+    let out = kubeconform(&schemas, &[bad_dx]);
+    assert!(
+        !out.status.success(),
+        "kubeconform accepted mode: Sometimes"
+    );
+}
+
+#[test]
+fn helm_install_on_the_test_control_plane_becomes_available() {
+    let (stdout, stderr) = release();
+    let ns = RELEASE_NS;
+    let kubeconfig = cluster().kubeconfig.to_str().unwrap().to_string();
+    assert!(stdout.contains("STATUS: deployed"), "{stdout}");
+    assert!(
+        stdout.contains("kubectl wait --for=condition=Ready"),
+        "NOTES.txt: {stdout}"
+    );
+    assert!(
+        !stderr.contains("PodSecurity") && !stderr.contains("would violate"),
+        "Pod Security warnings: {stderr}"
+    );
+    // kwok runs the Pods: the Deployment is Available with both replicas ready
+    kubectl_ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/kx-kubedx",
+        "-n",
+        ns,
+        "--timeout=60s",
+    ]);
+    let dep: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "deployment",
+        "kx-kubedx",
+        "-n",
+        ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(dep["status"]["readyReplicas"], 2, "{}", dep["status"]);
+    let pods: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-l",
+        "app.kubernetes.io/instance=kx",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 2);
+    for p in pods {
+        assert_eq!(p["spec"]["securityContext"]["runAsUser"], 65532);
+        assert_eq!(p["spec"]["serviceAccountName"], "kx-kubedx");
+    }
+    // the ServiceAccount may do what the controller needs, and no more
+    let sa = format!("system:serviceaccount:{ns}:kx-kubedx");
+    let can = |args: &[&str]| {
+        let mut a = vec!["auth", "can-i"];
+        a.extend(args);
+        a.extend(["--as", sa.as_str()]);
+        String::from_utf8_lossy(&kubectl(&a).stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(can(&["watch", "pods", "-A"]), "yes");
+    assert_eq!(
+        can(&["get", "pods", "--subresource=log", "-n", "default"]),
+        "yes"
+    );
+    assert_eq!(
+        can(&[
+            "patch",
+            "diagnoses.kubedx.io",
+            "--subresource=status",
+            "-n",
+            "default"
+        ]),
+        "yes"
+    );
+    assert_eq!(can(&["get", "secrets", "-n", "default"]), "no");
+    assert_eq!(can(&["delete", "pods", "-n", "default"]), "no");
+    assert_eq!(can(&["patch", "deployments.apps", "-n", "default"]), "no");
+    assert_eq!(
+        can(&["patch", "leases.coordination.k8s.io/kx-kubedx", "-n", ns]),
+        "yes"
+    );
+    assert_eq!(
+        can(&["patch", "leases.coordination.k8s.io/other", "-n", ns]),
+        "no"
+    );
+    let status = ok(
+        "helm status",
+        helm(&["status", "kx", "-n", ns, "--kubeconfig", &kubeconfig]),
+    );
+    assert!(status.contains("STATUS: deployed"));
+    ok(
+        "helm uninstall",
+        helm(&[
+            "uninstall",
+            "kx",
+            "-n",
+            ns,
+            "--kubeconfig",
+            &kubeconfig,
+            "--wait",
+        ]),
+    );
+    // Helm keeps CRDs of crds/ on uninstall
+    kubectl_ok(&["get", "crd", "diagnoses.kubedx.io"]);
+}
+
+#[test]
+fn values_schema_refuses_typos() {
+    for bad in [
+        "replica=3",
+        "image.pullPolicy=Sometimes",
+        "image.digest=latest",
+        "logs.enable=true",
+    ] {
+        let out = helm(&["template", "kx", "charts/kubedx", "--set", bad]);
+        assert!(!out.status.success(), "values.schema.json accepted {bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("schema"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
