@@ -19,6 +19,15 @@ pub const MAX_FINDINGS: usize = 100;
 pub const MAX_EVIDENCE: usize = 12;
 pub const MAX_LINE: usize = 1024;
 pub const MAX_STEPS: usize = 8;
+/// The serialized findings of one status stay under this many bytes (the least
+/// important are left out beyond it), and the whole status under
+/// [`MAX_STATUS_BYTES`]: far below etcd's 1.5 MiB object limit whatever the cluster
+/// holds (100 findings of 12 evidence lines of 1 KiB would be 1.3 MiB otherwise).
+pub const MAX_FINDINGS_BYTES: usize = 160 * 1024;
+/// Upper bound of a serialized status (findings + timeline + the rest).
+pub const MAX_STATUS_BYTES: usize = 256 * 1024;
+/// Timeline entries: reason and message bounds.
+pub const MAX_REASON: usize = 128;
 
 /// The outcome of one diagnosis.
 #[derive(Clone, Debug)]
@@ -126,6 +135,9 @@ fn build_findings(graph: &ObjectGraph, drafts: &[Draft]) -> Vec<Finding> {
             steps.truncate(MAX_STEPS);
             for s in &mut steps {
                 s.description = clip(&s.description, MAX_LINE);
+                if let Some(c) = &mut s.command {
+                    *c = clip(c, MAX_LINE);
+                }
             }
             let mut evidence: Vec<String> = d.evidence.iter().map(|e| clip(e, MAX_LINE)).collect();
             if evidence.len() > MAX_EVIDENCE {
@@ -144,10 +156,10 @@ fn build_findings(graph: &ObjectGraph, drafts: &[Draft]) -> Vec<Finding> {
                 severity: d.severity,
                 layer: d.rule.layer,
                 object: d.object.to_reference(),
-                edge: d.edge.clone(),
+                edge: d.edge.as_deref().map(|e| clip(e, 256)),
                 affected: (d.affected_count > 1).then(|| Affected {
                     count: d.affected_count,
-                    sample: d.affected.clone(),
+                    sample: d.affected.iter().take(5).map(|n| clip(n, 253)).collect(),
                 }),
                 message: clip(&d.message, MAX_LINE),
                 evidence,
@@ -179,10 +191,22 @@ fn build_status(
         ));
         findings.truncate(MAX_FINDINGS);
     }
+    let fit = fit_findings(&findings, MAX_FINDINGS_BYTES);
+    if fit < findings.len() {
+        truncated.push(format!(
+            "{} findings left out to keep the status small",
+            findings.len() - fit
+        ));
+        findings.truncate(fit);
+    }
     if graph.truncated {
         truncated.push(format!("object graph cut at {} objects", graph.nodes.len()));
     }
-    let (timeline, tl_cut) = crate::timeline::build(store, graph, options.now);
+    let (mut timeline, tl_cut) = crate::timeline::build(store, graph, options.now);
+    for e in &mut timeline {
+        e.reason = clip(&e.reason, MAX_REASON);
+        e.message = clip(&e.message, 512);
+    }
     if tl_cut {
         truncated.push(format!(
             "timeline limited to the newest {} entries",
@@ -251,6 +275,18 @@ fn build_status(
         findings,
         timeline,
     }
+}
+
+/// How many of the first findings fit in `budget` bytes of JSON (at least one).
+fn fit_findings(findings: &[Finding], budget: usize) -> usize {
+    let mut used = 0;
+    for (i, f) in findings.iter().enumerate() {
+        used += serde_json::to_vec(f).map(|v| v.len()).unwrap_or(0) + 1;
+        if used > budget && i > 0 {
+            return i;
+        }
+    }
+    findings.len()
 }
 
 /// Cuts a string to at most `max` bytes on a char boundary, marking the cut.

@@ -79,6 +79,26 @@ pub async fn client(
     kubeconfig: Option<&std::path::Path>,
     context: Option<&str>,
 ) -> Result<Client, LiveError> {
+    client_as(kubeconfig, context, &user_agent("cli")).await
+}
+
+/// `kubedx/VERSION (ROLE)`: the User-Agent of kubedx's requests, so the apiserver's
+/// audit log tells the CLI and each controller replica apart.
+pub fn user_agent(role: &str) -> String {
+    let role: String = role
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(200)
+        .collect();
+    format!("kubedx/{} ({role})", env!("CARGO_PKG_VERSION"))
+}
+
+/// Like [`client`], with the given User-Agent.
+pub async fn client_as(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+    user_agent: &str,
+) -> Result<Client, LiveError> {
     let opts = kube::config::KubeConfigOptions {
         context: context.map(str::to_owned),
         ..Default::default()
@@ -98,6 +118,13 @@ pub async fn client(
             .await
             .map_err(|e| LiveError::Config(e.to_string()))?,
     };
+    let mut config = config;
+    if let Ok(v) = axum::http::HeaderValue::from_str(user_agent) {
+        config
+            .headers
+            .retain(|(k, _)| k != axum::http::header::USER_AGENT);
+        config.headers.push((axum::http::header::USER_AGENT, v));
+    }
     Client::try_from(config).map_err(|e| LiveError::Config(e.to_string()))
 }
 

@@ -251,7 +251,14 @@ impl Cache {
         convert: impl Fn(T) -> Option<Object>,
     ) {
         let mut relist: Option<HashSet<ObjRef>> = None;
+        // A 403 after the kind was listed once is believed only when it lasts: a
+        // restarting kube-apiserver answers 403 until its RBAC caches are filled.
+        let mut listed_once = false;
+        let mut forbidden_since: Option<std::time::Instant> = None;
         while let Some(ev) = stream.next().await {
+            if ev.is_ok() {
+                forbidden_since = None;
+            }
             match ev {
                 Ok(Event::Init) => relist = Some(HashSet::new()),
                 Ok(Event::InitApply(o)) => {
@@ -281,12 +288,15 @@ impl Cache {
                     }
                     metrics.set_cache_objects(kind, self.count(kind));
                     self.mark_synced(kind);
+                    listed_once = true;
                 }
                 Ok(Event::Apply(o)) => {
                     if let Some(obj) = convert(o) {
                         let r = self.touched(&obj);
                         self.store.write().expect("lock").apply(obj);
-                        self.publish(r);
+                        if let Some(r) = r {
+                            self.publish(r);
+                        }
                         metrics.set_cache_objects(kind, self.count(kind));
                     }
                 }
@@ -294,17 +304,24 @@ impl Cache {
                     if let Some(obj) = convert(o) {
                         let r = self.touched(&obj);
                         self.store.write().expect("lock").delete(&object_ref(&obj));
-                        self.publish(r);
+                        if let Some(r) = r {
+                            self.publish(r);
+                        }
                         metrics.set_cache_objects(kind, self.count(kind));
                     }
                 }
                 Err(e) => {
                     metrics.watch_error(kind);
                     if let Some(reason) = forbidden(&e) {
-                        tracing::warn!(kind = kind.name(), %reason, "watch forbidden");
-                        self.store.write().expect("lock").mark_denied(kind, reason);
-                        // a denied kind does not hold readiness back
-                        self.mark_synced(kind);
+                        let since = *forbidden_since.get_or_insert_with(std::time::Instant::now);
+                        if !listed_once || since.elapsed() >= DENIED_AFTER {
+                            tracing::warn!(kind = kind.name(), %reason, "watch forbidden");
+                            self.store.write().expect("lock").mark_denied(kind, reason);
+                            // a denied kind does not hold readiness back
+                            self.mark_synced(kind);
+                        } else {
+                            tracing::warn!(kind = kind.name(), %reason, "watch forbidden; keeping what was listed unless it lasts");
+                        }
                     } else {
                         tracing::warn!(kind = kind.name(), error = %e, "watch error, retrying");
                     }
@@ -313,11 +330,15 @@ impl Cache {
         }
     }
 
-    /// The object a change is about: for an Event, the object it regards.
-    fn touched(&self, obj: &Object) -> ObjRef {
+    /// The object a change is about: for an Event, the object it regards. An Event
+    /// about a kind the engine does not read (a Diagnosis: kubedx's own Events) is
+    /// about nothing a diagnosis holds: without this, every Event kubedx published
+    /// re-ran every Continuous diagnosis of its namespace (1000 Diagnoses in one
+    /// namespace: a million reconciles).
+    fn touched(&self, obj: &Object) -> Option<ObjRef> {
         match obj {
-            Object::Event(e) => e.regarding().unwrap_or_else(|| object_ref(obj)),
-            _ => object_ref(obj),
+            Object::Event(e) => e.regarding(),
+            _ => Some(object_ref(obj)),
         }
     }
 
@@ -330,6 +351,9 @@ impl Cache {
         self.store.read().expect("lock").count(kind)
     }
 }
+
+/// How long a kind that was readable must stay forbidden before diagnoses say so.
+pub const DENIED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn forbidden(e: &watcher::Error) -> Option<String> {
     let status = match e {

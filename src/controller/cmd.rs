@@ -56,14 +56,24 @@ pub fn main(args: ControllerArgs) -> i32 {
         }
     };
     rt.block_on(async move {
-        let client =
-            match crate::live::client(args.kubeconfig.as_deref(), args.context.as_deref()).await {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return 1;
-                }
-            };
+        let identity = std::env::var("POD_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("kubedx-{}", std::process::id()));
+        let user_agent = crate::live::user_agent(&format!("controller {identity}"));
+        let client = match crate::live::client_as(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            &user_agent,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
         let namespace = own_namespace();
         let mut admin: BTreeSet<String> = args
             .admin_namespaces
@@ -74,10 +84,6 @@ pub fn main(args: ControllerArgs) -> i32 {
         if admin.is_empty() {
             admin.insert(namespace.clone());
         }
-        let identity = std::env::var("POD_NAME")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| format!("kubedx-{}", std::process::id()));
         let opts = Options {
             metrics_addr: args.metrics_addr,
             leader_election: args.leader_election,
@@ -86,8 +92,8 @@ pub fn main(args: ControllerArgs) -> i32 {
             logs_allowed: args.allow_logs,
             identity,
             lease_name: args.lease_name,
-            lease_duration: args.lease_duration.max(2),
-            lease_grace: (args.lease_duration / 3).max(1),
+            lease_duration: args.lease_duration.max(4),
+            lease_grace: (args.lease_duration / 3).max(2),
             debounce: Duration::from_millis(args.debounce_ms),
         };
         let exit_on_stdin = args.exit_on_stdin_close;

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::api::{DiagnosisStatus, Severity};
@@ -57,6 +57,11 @@ pub struct Metrics {
     errors: IntCounterVec,
     cache_objects: IntGaugeVec,
     watch_errors: IntCounterVec,
+    /// Internal gauges (not in the contract): what the controller tracks, to show
+    /// that nothing leaks as Diagnoses come and go.
+    tracked: IntGauge,
+    series_diagnoses: IntGauge,
+    tasks: IntGauge,
     series: Arc<Mutex<BTreeMap<(String, String), Series>>>,
     /// UIDs of deleted Diagnoses: a reconcile still in flight when its Diagnosis was
     /// deleted must not bring its series back.
@@ -143,8 +148,26 @@ impl Metrics {
             &["kind"],
         )
         .expect("metric");
+        let tracked = IntGauge::new(
+            "kubedx_internal_tracked_diagnoses",
+            "Continuous diagnoses in the trigger index (re-run on changes)",
+        )
+        .expect("metric");
+        let series_diagnoses = IntGauge::new(
+            "kubedx_internal_series_diagnoses",
+            "Diagnoses with metric series",
+        )
+        .expect("metric");
+        let tasks = IntGauge::new(
+            "kubedx_internal_tasks",
+            "Alive tasks of the controller's async runtime",
+        )
+        .expect("metric");
         for c in [
             Box::new(findings.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(tracked.clone()),
+            Box::new(series_diagnoses.clone()),
+            Box::new(tasks.clone()),
             Box::new(finding_active.clone()),
             Box::new(healthy.clone()),
             Box::new(last_run.clone()),
@@ -178,6 +201,9 @@ impl Metrics {
             errors,
             cache_objects,
             watch_errors,
+            tracked,
+            series_diagnoses,
+            tasks,
             series: Arc::new(Mutex::new(BTreeMap::new())),
             deleted: Arc::new(Mutex::new(std::collections::VecDeque::new())),
         }
@@ -187,6 +213,11 @@ impl Metrics {
         self.cache_objects
             .with_label_values(&[kind.name()])
             .set(n as i64);
+    }
+
+    /// How many Continuous diagnoses the trigger index holds.
+    pub fn set_tracked(&self, n: usize) {
+        self.tracked.set(n as i64);
     }
 
     pub fn watch_error(&self, kind: Kind) {
@@ -291,6 +322,11 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        self.series_diagnoses
+            .set(self.series.lock().expect("lock").len() as i64);
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            self.tasks.set(h.metrics().num_alive_tasks() as i64);
+        }
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)

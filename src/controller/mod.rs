@@ -11,9 +11,10 @@ pub mod server;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -126,6 +127,7 @@ async fn run_with_leader_election(
         .build()
         .await?;
     let (mut leader, task) = manager.watch().await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &opts.namespace);
     loop {
         // wait to lead (or stop)
         while !*leader.borrow_and_update() {
@@ -134,21 +136,36 @@ async fn run_with_leader_election(
                 _ = stop.changed() => { drop(leader); let _ = task.await; return Ok(()); }
             }
         }
+        // The lease manager keeps believing it leads while the API is unreachable;
+        // lead only on a Lease that says so and is fresh.
+        let confirmed = tokio::select! {
+            c = confirm_lease(&leases, &opts) => c,
+            r = leader.changed() => { if r.is_err() { return Ok(()) } continue; }
+            _ = stop.changed() => { drop(leader); let _ = task.await; return Ok(()); }
+        };
         tracing::info!(identity = %opts.identity, "became leader");
         // lead until the lease is lost or we stop
         let (lost_tx, lost_rx) = watch::channel(false);
         let mut leader2 = leader.clone();
+        let lost_by_manager = lost_tx.clone();
         let watcher_task = tokio::spawn(async move {
             loop {
                 if leader2.changed().await.is_err() || !*leader2.borrow() {
-                    let _ = lost_tx.send(true);
+                    let _ = lost_by_manager.send(true);
                     return;
                 }
             }
         });
+        let checker = tokio::spawn(check_lease(
+            leases.clone(),
+            opts.clone(),
+            confirmed,
+            lost_tx,
+        ));
         let combined = merge_stops(stop.clone(), lost_rx);
         run_controller(client.clone(), opts.clone(), ctx.clone(), combined).await;
         watcher_task.abort();
+        checker.abort();
         if *stop.borrow() {
             drop(leader);
             // releases the lease so a follower takes over at once
@@ -158,6 +175,70 @@ async fn run_with_leader_election(
         tracing::warn!(identity = %opts.identity, "lost leadership");
     }
 }
+
+/// When our hold on the Lease expires (local clock), if the Lease names us as holder.
+async fn lease_expiry(leases: &Api<Lease>, opts: &Options) -> Result<Option<Instant>, kube::Error> {
+    let lease = leases.get(&opts.lease_name).await?;
+    let Some(spec) = lease.spec else {
+        return Ok(None);
+    };
+    if spec.holder_identity.as_deref() != Some(opts.identity.as_str()) {
+        return Ok(None);
+    }
+    let Some(renewed) = spec.renew_time.map(|t| t.0) else {
+        return Ok(None);
+    };
+    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
+    let expires = renewed.as_millisecond() + duration * 1000;
+    let left = expires - jiff::Timestamp::now().as_millisecond();
+    Ok((left > 0).then(|| Instant::now() + Duration::from_millis(left as u64)))
+}
+
+/// Waits until the Lease names us as holder and is fresh; returns its expiry.
+async fn confirm_lease(leases: &Api<Lease>, opts: &Options) -> Instant {
+    loop {
+        match lease_expiry(leases, opts).await {
+            Ok(Some(expiry)) if expiry > Instant::now() + LEASE_MARGIN => return expiry,
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "reading the lease"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Steps down (sends on `lost`) shortly before our hold on the Lease would expire
+/// unless a renewal is seen: with the API unreachable the lease manager cannot tell,
+/// and another replica may take over once the API is back.
+async fn check_lease(
+    leases: Api<Lease>,
+    opts: Options,
+    mut expiry: Instant,
+    lost: watch::Sender<bool>,
+) {
+    loop {
+        tokio::time::sleep(LEASE_CHECK).await;
+        match lease_expiry(&leases, &opts).await {
+            Ok(Some(e)) => expiry = e,
+            Ok(None) => {
+                tracing::warn!(identity = %opts.identity, "the Lease names another holder or expired");
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "reading the lease"),
+        }
+        if Instant::now() + LEASE_MARGIN >= expiry {
+            tracing::warn!(identity = %opts.identity, "lease not renewed in time: stepping down");
+            let _ = lost.send(true);
+            return;
+        }
+    }
+}
+
+/// Stop leading this long before the lease would expire (more than a check period
+/// plus a request; less than the lease manager's grace, when it renews).
+const LEASE_MARGIN: Duration = Duration::from_millis(1000);
+/// How often the leader reads its Lease.
+const LEASE_CHECK: Duration = Duration::from_millis(500);
 
 fn merge_stops(
     mut a: watch::Receiver<bool>,
@@ -197,11 +278,9 @@ async fn run_controller(
         if let Ok(Event::Delete(d)) = ev {
             let ns = d.namespace().unwrap_or_default();
             metrics.forget(&ns, &d.name_any(), d.metadata.uid.as_deref());
-            ctx_for_delete
-                .triggers
-                .lock()
-                .expect("lock")
-                .forget(&ObjectRef::from_obj(d));
+            let mut triggers = ctx_for_delete.triggers.lock().expect("lock");
+            triggers.forget(&ObjectRef::from_obj(d));
+            ctx_for_delete.metrics.set_tracked(triggers.len());
         }
     })
     .applied_objects();
@@ -249,8 +328,12 @@ async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>)
             .into_iter()
             .filter(|r| !live.contains(r))
             .collect();
-        for r in stale {
-            ctx.triggers.lock().expect("lock").forget(&r);
+        {
+            let mut triggers = ctx.triggers.lock().expect("lock");
+            for r in stale {
+                triggers.forget(&r);
+            }
+            ctx.metrics.set_tracked(triggers.len());
         }
         for (ns, name) in ctx.metrics.known() {
             let r = ObjectRef::<Diagnosis>::new(&name).within(&ns);

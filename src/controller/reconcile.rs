@@ -109,16 +109,24 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
         Err(refusal) => {
             let status = error_status(&prev, generation, now, &refusal);
             write_status(ctx, dx, &prev, status).await?;
-            ctx.triggers
-                .lock()
-                .expect("lock")
-                .forget(&ObjectRef::from_obj(dx));
+            let mut triggers = ctx.triggers.lock().expect("lock");
+            triggers.forget(&ObjectRef::from_obj(dx));
+            ctx.metrics.set_tracked(triggers.len());
             return Ok(Action::await_change());
         }
     };
     // diagnose from the cache
     let options = options(dx, now);
-    let logs = if dx.spec.logs.as_ref().is_some_and(|l| l.enabled) && ctx.settings.logs_allowed {
+    let logs_wanted = dx.spec.logs.as_ref().is_some_and(|l| l.enabled);
+    let mut logs_condition: Option<(&str, &str, String)> = None;
+    if logs_wanted && !ctx.settings.logs_allowed {
+        logs_condition = Some((
+            "False",
+            "LogsNotAllowed",
+            "spec.logs.enabled is set, but this controller runs without --allow-logs: no container log was read".to_owned(),
+        ));
+    }
+    let logs = if logs_wanted && ctx.settings.logs_allowed {
         let tail = dx
             .spec
             .logs
@@ -130,11 +138,24 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
             let graph = ObjectGraph::build(&store, &target);
             crate::live::failing_containers(&store, &graph)
         };
+        let n = wanted.len();
         match crate::live::fetch_logs(&ctx.client, wanted, tail).await {
-            Ok(l) => Some(l),
+            Ok(l) => {
+                logs_condition = Some((
+                    "True",
+                    "LogsRead",
+                    format!("read the logs of {n} failing container(s)"),
+                ));
+                Some(l)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "reading logs failed");
                 ctx.metrics.error(ErrorKind::Logs);
+                logs_condition = Some((
+                    "False",
+                    "LogsUnreadable",
+                    clip(&format!("reading container logs failed: {e}"), 1024),
+                ));
                 None
             }
         }
@@ -150,7 +171,18 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
             logs.as_ref().map(|l| l as &dyn crate::rules::LogSource),
         )
     };
-    let status = settle(&prev, report.status, generation);
+    let mut status = report.status;
+    if let Some((st, reason, message)) = logs_condition {
+        status.conditions.push(Condition {
+            type_: "Logs".to_owned(),
+            status: st.to_owned(),
+            reason: reason.to_owned(),
+            message,
+            last_transition_time: Time(now),
+            observed_generation: None,
+        });
+    }
+    let status = settle(&prev, status, generation);
     // transitions → Events
     for ev in transitions(&prev, &status) {
         publish(ctx, dx, &target, ev).await?;
@@ -167,16 +199,18 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
     );
     let me = ObjectRef::from_obj(dx);
     let mut triggers = ctx.triggers.lock().expect("lock");
-    match mode {
+    let action = match mode {
         Mode::Continuous => {
             triggers.watch(me, &report.graph);
-            Ok(Action::requeue(RESYNC))
+            Action::requeue(RESYNC)
         }
         Mode::Once => {
             triggers.forget(&me);
-            Ok(Action::await_change())
+            Action::await_change()
         }
-    }
+    };
+    ctx.metrics.set_tracked(triggers.len());
+    Ok(action)
 }
 
 /// The target as an [`ObjRef`], after the tenancy check (contract.md §5): a Diagnosis
@@ -219,6 +253,39 @@ pub fn dereference(dx: &Diagnosis, settings: &Settings) -> Result<ObjRef, Refusa
         return Err(Refusal {
             reason: "InvalidSpec",
             message: "spec.target.name is empty".to_owned(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    let dup: BTreeSet<&str> = dx
+        .spec
+        .expected_images
+        .iter()
+        .flatten()
+        .filter(|e| !seen.insert(e.container.as_str()))
+        .map(|e| e.container.as_str())
+        .collect();
+    if !dup.is_empty() {
+        return Err(Refusal {
+            reason: "InvalidSpec",
+            message: format!(
+                "spec.expectedImages names container(s) more than once: {}",
+                dup.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
+    if let Some(t) = dx.spec.logs.as_ref().and_then(|l| l.tail_lines)
+        && !(1..=1000).contains(&t)
+    {
+        return Err(Refusal {
+            reason: "InvalidSpec",
+            message: format!("spec.logs.tailLines is {t}: it must be within 1..1000"),
+        });
+    }
+    if dx.spec.rule_sets.as_ref().is_some_and(Vec::is_empty) {
+        return Err(Refusal {
+            reason: "InvalidSpec",
+            message: "spec.ruleSets is empty: no rule would run (omit it for every rule set)"
+                .to_owned(),
         });
     }
     let unknown: Vec<&String> = dx
@@ -301,6 +368,11 @@ fn error_status(
     now: Timestamp,
     refusal: &Refusal,
 ) -> DiagnosisStatus {
+    // A refusal quotes the spec (unknown rule ids ...): bounded, like every message.
+    let refusal = &Refusal {
+        reason: refusal.reason,
+        message: clip(&refusal.message, engine::MAX_LINE),
+    };
     let cond = |type_: &str, status: &str| Condition {
         type_: type_.to_owned(),
         status: status.to_owned(),
@@ -542,31 +614,55 @@ impl TriggerIndex {
 }
 
 /// Forwards cache changes to the controller as reconcile requests for the Continuous
-/// diagnoses they affect (the controller debounces them).
+/// diagnoses they affect (the controller debounces them). Changes that arrive
+/// together (a re-list publishes every object of a kind) are batched, so each
+/// affected diagnosis is requested once per batch, not once per object.
 pub async fn forward_changes(ctx: Arc<Context>, tx: mpsc::Sender<ObjectRef<Diagnosis>>) {
     let mut rx = ctx.cache.subscribe();
     loop {
-        let targets: Vec<ObjectRef<Diagnosis>> = match rx.recv().await {
-            Ok(r) => {
-                let node = if r.kind == Kind::Pod {
-                    let store = ctx.cache.store.read().expect("lock");
-                    store
-                        .get_ref::<k8s_openapi::api::core::v1::Pod>(&r)
-                        .and_then(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
-                } else {
-                    None
-                };
-                ctx.triggers
-                    .lock()
-                    .expect("lock")
-                    .affected(&r, node.as_deref())
-                    .into_iter()
-                    .collect()
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                ctx.triggers.lock().expect("lock").all()
-            }
+        let mut changed: Vec<ObjRef> = Vec::new();
+        let mut everything = false;
+        match rx.recv().await {
+            Ok(r) => changed.push(r),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => everything = true,
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+        while changed.len() < 65536 {
+            match rx.try_recv() {
+                Ok(r) => changed.push(r),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => everything = true,
+                Err(_) => break,
+            }
+        }
+        let targets: HashSet<ObjectRef<Diagnosis>> = if everything {
+            ctx.triggers
+                .lock()
+                .expect("lock")
+                .all()
+                .into_iter()
+                .collect()
+        } else {
+            let nodes: Vec<Option<String>> = {
+                let store = ctx.cache.store.read().expect("lock");
+                changed
+                    .iter()
+                    .map(|r| {
+                        (r.kind == Kind::Pod)
+                            .then(|| {
+                                store
+                                    .get_ref::<k8s_openapi::api::core::v1::Pod>(r)
+                                    .and_then(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+                            })
+                            .flatten()
+                    })
+                    .collect()
+            };
+            let triggers = ctx.triggers.lock().expect("lock");
+            changed
+                .iter()
+                .zip(&nodes)
+                .flat_map(|(r, node)| triggers.affected(r, node.as_deref()))
+                .collect()
         };
         for t in targets {
             if tx.send(t).await.is_err() {
@@ -640,6 +736,46 @@ mod tests {
         let mut bad = dx("shop", TargetKind::Deployment, None);
         bad.spec.suppress = Some(vec!["NoSuchRule".into()]);
         assert_eq!(dereference(&bad, &s).unwrap_err().reason, "InvalidSpec");
+    }
+
+    #[test]
+    fn invalid_specs_the_schema_cannot_refuse() {
+        let s = settings();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let mut d = dx("shop", TargetKind::Deployment, None);
+        d.spec.expected_images = Some(vec![
+            crate::api::ExpectedImage {
+                container: "app".into(),
+                digest: digest.clone(),
+            },
+            crate::api::ExpectedImage {
+                container: "app".into(),
+                digest,
+            },
+        ]);
+        let r = dereference(&d, &s).unwrap_err();
+        assert_eq!(r.reason, "InvalidSpec");
+        assert!(r.message.contains("app"), "{}", r.message);
+        let mut d = dx("shop", TargetKind::Deployment, None);
+        d.spec.logs = Some(crate::api::LogsSpec {
+            enabled: true,
+            tail_lines: Some(0),
+        });
+        assert_eq!(dereference(&d, &s).unwrap_err().reason, "InvalidSpec");
+        let mut d = dx("shop", TargetKind::Deployment, None);
+        d.spec.rule_sets = Some(vec![]);
+        assert_eq!(dereference(&d, &s).unwrap_err().reason, "InvalidSpec");
+        // a refusal quoting a huge spec stays bounded
+        let mut d = dx("shop", TargetKind::Deployment, None);
+        d.spec.suppress = Some((0..5000).map(|i| format!("NoSuchRule{i}")).collect());
+        let r = dereference(&d, &s).unwrap_err();
+        let st = error_status(&DiagnosisStatus::default(), Some(1), Timestamp::now(), &r);
+        assert!(
+            st.conditions
+                .iter()
+                .all(|c| c.message.len() <= engine::MAX_LINE)
+        );
+        assert!(st.root_cause.unwrap().len() <= engine::MAX_LINE);
     }
 
     fn status(findings: &[(&str, Severity)], phase: Phase) -> DiagnosisStatus {

@@ -6,6 +6,8 @@
 //	testcluster up DIR [--owner-pid PID] [--timeout 5m]
 //	testcluster down DIR
 //	testcluster status DIR
+//	testcluster stop DIR COMPONENT
+//	testcluster start DIR COMPONENT
 //
 // "up" generates certificates and configuration under DIR, starts a detached
 // supervisor process (its own session and process group) that runs every
@@ -35,6 +37,12 @@ const usage = `usage:
       stop every process "up" started for DIR
   testcluster status DIR
       print the plane's state ("ready", "failed: ...", "stopped")
+  testcluster stop DIR COMPONENT
+      stop one component of a running plane on purpose (a fault to test against);
+      COMPONENT: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok
+  testcluster start DIR COMPONENT
+      start a component stopped with "stop" again (same arguments, ports and data);
+      returns once it serves again
 `
 
 func main() {
@@ -68,6 +76,15 @@ func main() {
 			fatal(err)
 		}
 		fmt.Println(strings.TrimSpace(string(b)))
+	case "stop", "start":
+		if len(args) != 1 {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		if err := request(abs, cmd+" "+args[0]); err != nil {
+			fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "testcluster: %s %s: ok\n", cmd, args[0])
 	case "supervise": // internal: run by "up", detached
 		fs := flag.NewFlagSet("supervise", flag.ExitOnError)
 		owner := fs.Int("owner-pid", 0, "")
@@ -128,7 +145,7 @@ func upOnce(dir string, owner int, timeout time.Duration) error {
 		ownerStart = st
 	}
 	// Fresh state every time: a plane is disposable.
-	for _, sub := range []string{"etcd", "logs", "pki", "kwok-home", "state", "pids", "supervisor.pid", "audit.log", "cluster.env"} {
+	for _, sub := range []string{"etcd", "logs", "pki", "kwok-home", "state", "pids", "supervisor.pid", "audit.log", "cluster.env", "control.sock"} {
 		_ = os.RemoveAll(filepath.Join(dir, sub))
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {

@@ -44,6 +44,12 @@ type component struct {
 	log  string
 	done chan struct{}
 	err  error
+	// how it was started, to start it again
+	env  []string
+	args []string
+	// deliberate is set (under supervisor.mu) before a requested stop: its exit is
+	// then expected, not a failure.
+	deliberate bool
 }
 
 type supervisor struct {
@@ -54,6 +60,13 @@ type supervisor struct {
 	// exited receives every component that exits, expectedly or not.
 	exited chan *component
 	ports  map[string]int
+	// Components stopped on request (`testcluster stop`), and when the last one
+	// was started again: while an outage is in effect or recent, components that
+	// lose the apiserver and exit (leader election lost) are restarted, as a
+	// kubelet restarts a static Pod, instead of failing the plane.
+	stopped     map[string]bool
+	lastRestart time.Time
+	server      string
 }
 
 func (s *supervisor) logf(format string, a ...any) {
@@ -66,7 +79,7 @@ func writeState(dir, state string) {
 }
 
 func supervise(dir string, owner int, ownerStart string) int {
-	s := &supervisor{dir: dir, bin: binDir(), exited: make(chan *component, 16), ports: map[string]int{}}
+	s := &supervisor{dir: dir, bin: binDir(), exited: make(chan *component, 16), ports: map[string]int{}, stopped: map[string]bool{}}
 	st, err := procStart(os.Getpid())
 	if err != nil {
 		s.logf("%v", err)
@@ -120,9 +133,18 @@ loop:
 				break loop
 			}
 			ready = true
+			if err := s.serveControl(ctx); err != nil {
+				s.logf("control socket: %v", err)
+				writeState(dir, "failed: control socket: "+err.Error())
+				code = 1
+				break loop
+			}
 			writeState(dir, "ready")
 			s.logf("plane ready")
 		case c := <-s.exited:
+			if s.expectedExit(ctx, c) {
+				continue
+			}
 			msg := fmt.Sprintf("%s exited unexpectedly (%v); last lines of %s:\n%s", c.name, c.err, c.log, tail(c.log, 30))
 			s.logf("%s", msg)
 			writeState(dir, "failed: "+msg)
@@ -172,7 +194,7 @@ func (s *supervisor) spawn(name string, env []string, args ...string) (*componen
 		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &component{name: name, cmd: cmd, log: log, done: make(chan struct{})}
+	c := &component{name: name, cmd: cmd, log: log, done: make(chan struct{}), env: env, args: args}
 	if st, err := procStart(cmd.Process.Pid); err == nil {
 		pf, err := os.OpenFile(s.path("pids"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err == nil {
@@ -295,6 +317,7 @@ func (s *supervisor) start(ctx context.Context) error {
 		s.ports[name] = p
 	}
 	server := fmt.Sprintf("https://127.0.0.1:%d", s.ports["apiserver"])
+	s.server = server
 	if err := writePKI(s.dir, server); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -400,6 +423,10 @@ func (s *supervisor) start(ctx context.Context) error {
 		"--client-ca-file="+pki("ca.crt"),
 		"--cluster-name=kubedx",
 		"--controllers=*,-node-ipam-controller",
+		// Ride out a deliberate apiserver/etcd outage of a minute (testcluster stop/start)
+		// instead of exiting on a lost leader election.
+		"--leader-elect-lease-duration=90s",
+		"--leader-elect-renew-deadline=75s",
 		"--allocate-node-cidrs=false",
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--use-service-account-credentials=true",
@@ -418,6 +445,8 @@ func (s *supervisor) start(ctx context.Context) error {
 		"--bind-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", s.ports["scheduler"]),
 		"--cert-dir="+s.path("pki", "scheduler-generated"),
+		"--leader-elect-lease-duration=90s",
+		"--leader-elect-renew-deadline=75s",
 		"--client-ca-file="+pki("ca.crt"),
 		"--profiling=false",
 	); err != nil {
