@@ -16,6 +16,9 @@ fi
 step "test control plane: build (cached under target/testcluster/)"
 tests/cluster/testcluster build
 
+step "packaging tools: helm and kubeconform (built from tests/tools/go.mod, cached under target/tools/)"
+tests/tools/build
+
 step "tests/cluster: gofmt, go vet, go test"
 unformatted="$(gofmt -l tests/cluster)"
 if [[ -n "$unformatted" ]]; then
@@ -33,3 +36,9 @@ cargo clippy --all-targets -- -D warnings
 
 step "cargo test"
 cargo test
+
+if [[ -n "${KUBEDX_FUZZ_SECONDS:-}" ]]; then
+  # opt-in: needs cargo-fuzz and nightly; CI's fuzzing is tests/reliability.rs (docs/reliability.md)
+  step "cargo fuzz: ${KUBEDX_FUZZ_SECONDS}s per target"
+  fuzz/run.sh "$KUBEDX_FUZZ_SECONDS"
+fi

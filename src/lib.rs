@@ -23,5 +23,6 @@ pub mod rules;
 pub mod selector;
 pub mod snapshot;
 pub mod store;
+pub mod synth;
 pub mod testing;
 pub mod timeline;

@@ -180,6 +180,105 @@ impl Stored for EventRecord {
 /// (namespace, name); namespace is "" for cluster-scoped objects.
 type Key = (String, String);
 
+/// A (namespace, name) seen through a reference, so that the maps keyed by [`Key`]
+/// are searched with borrowed strings (`&(ns, name) as &dyn KeyView`) instead of
+/// allocating two Strings per lookup. Orders and hashes exactly like `(String, String)`.
+#[doc(hidden)]
+pub trait KeyView {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl KeyView for (String, String) {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl KeyView for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyView + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+impl PartialOrd for dyn KeyView + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn KeyView + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl std::hash::Hash for dyn KeyView + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // as (String, String) hashes: each str in turn
+        let (a, b) = self.parts();
+        a.hash(state);
+        b.hash(state);
+    }
+}
+
+fn key<'k>(ns: &'k str, name: &'k str) -> (&'k str, &'k str) {
+    (ns, name)
+}
+
+/// namespace -> label key -> label value -> names
+type LabelIndex = HashMap<String, HashMap<String, HashMap<String, BTreeSet<String>>>>;
+
+fn label_index_set(m: &mut LabelIndex, ns: &str, k: &str, v: &str, name: &str, add: bool) {
+    if add {
+        m.entry(ns.to_owned())
+            .or_default()
+            .entry(k.to_owned())
+            .or_default()
+            .entry(v.to_owned())
+            .or_default()
+            .insert(name.to_owned());
+        return;
+    }
+    let Some(by_key) = m.get_mut(ns) else { return };
+    if let Some(by_value) = by_key.get_mut(k) {
+        if let Some(names) = by_value.get_mut(v) {
+            names.remove(name);
+            if names.is_empty() {
+                by_value.remove(v);
+            }
+        }
+        if by_value.is_empty() {
+            by_key.remove(k);
+        }
+    }
+    if by_key.is_empty() {
+        m.remove(ns);
+    }
+}
+
+fn label_index_get<'m>(
+    m: &'m LabelIndex,
+    ns: &str,
+    k: &str,
+    v: &str,
+) -> Option<&'m BTreeSet<String>> {
+    m.get(ns)?.get(k)?.get(v)
+}
+
 /// The store. Cheap to read from many places; mutated only through `apply`/`delete`.
 #[derive(Default, Debug)]
 pub struct Store {
@@ -188,7 +287,10 @@ pub struct Store {
     /// owner UID -> objects whose ownerReferences name it
     owned: HashMap<String, BTreeSet<ObjRef>>,
     /// (namespace, label key, label value) -> Pod names
-    pod_labels: HashMap<(String, String, String), BTreeSet<String>>,
+    pod_labels: LabelIndex,
+    /// (namespace, first pair of the selector) -> Services with that selector: the
+    /// Services that may select a Pod are found from the Pod's labels.
+    service_selectors: LabelIndex,
     /// node name -> Pods bound to it
     pods_by_node: HashMap<String, BTreeSet<ObjRef>>,
     /// (namespace, claim name) -> Pods mounting it
@@ -286,7 +388,7 @@ impl Store {
         let old = self
             .buckets
             .get_mut(&r.kind)?
-            .remove(&(r.ns().to_owned(), r.name.clone()))?;
+            .remove(&key(r.ns(), &r.name) as &dyn KeyView)?;
         self.index(r, &old, false);
         Some(old)
     }
@@ -325,15 +427,20 @@ impl Store {
             }
         }
         match obj {
+            Object::Service(svc) => {
+                if let Some((k, v)) = svc
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.selector.as_ref())
+                    .and_then(|m| m.iter().next())
+                {
+                    label_index_set(&mut self.service_selectors, r.ns(), k, v, &r.name, add);
+                }
+            }
             Object::Pod(p) => {
                 let ns = r.ns().to_owned();
                 for (k, v) in p.metadata.labels.iter().flatten() {
-                    set(
-                        &mut self.pod_labels,
-                        (ns.clone(), k.clone(), v.clone()),
-                        r.name.clone(),
-                        add,
-                    );
+                    label_index_set(&mut self.pod_labels, &ns, k, v, &r.name, add);
                 }
                 if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
                     set(&mut self.pods_by_node, node, r.clone(), add);
@@ -479,8 +586,8 @@ impl Store {
         }
         let ns = if kind.namespaced() { namespace } else { "" };
         self.listed.contains(&kind)
-            || self.listed_in.contains(&(kind, ns.to_owned()))
-            || self.list_objects(kind, ns).next().is_some()
+            || (!self.listed_in.is_empty() && self.listed_in.contains(&(kind, ns.to_owned())))
+            || self.holds_any(kind, ns)
     }
 
     // ---- lookups -------------------------------------------------------------------
@@ -488,7 +595,7 @@ impl Store {
     pub fn object(&self, r: &ObjRef) -> Option<&Object> {
         self.buckets
             .get(&r.kind)?
-            .get(&(r.ns().to_owned(), r.name.clone()))
+            .get(&key(r.ns(), &r.name) as &dyn KeyView)
     }
 
     pub fn contains(&self, r: &ObjRef) -> bool {
@@ -500,7 +607,7 @@ impl Store {
         let ns = if T::KIND.namespaced() { namespace } else { "" };
         self.buckets
             .get(&T::KIND)?
-            .get(&(ns.to_owned(), name.to_owned()))
+            .get(&key(ns, name) as &dyn KeyView)
             .and_then(T::from_object)
     }
 
@@ -528,14 +635,30 @@ impl Store {
         &'a self,
         kind: Kind,
         namespace: &str,
-    ) -> impl Iterator<Item = (&'a Key, &'a Object)> {
+    ) -> impl Iterator<Item = (&'a Key, &'a Object)> + use<'a> {
         let ns = if kind.namespaced() { namespace } else { "" };
-        let lo = (ns.to_owned(), String::new());
+        let range = self.buckets.get(&kind).map(|b| {
+            b.range::<dyn KeyView, _>((
+                Bound::Included(&key(ns, "") as &dyn KeyView),
+                Bound::Unbounded,
+            ))
+        });
         let ns_owned = ns.to_owned();
-        self.buckets.get(&kind).into_iter().flat_map(move |b| {
-            let ns = ns_owned.clone();
-            b.range((Bound::Included(lo.clone()), Bound::Unbounded))
-                .take_while(move |((n, _), _)| *n == ns)
+        range
+            .into_iter()
+            .flatten()
+            .take_while(move |((n, _), _)| *n == ns_owned)
+    }
+
+    /// Whether the store holds an object of `kind` in `ns` (a range probe, no allocation).
+    fn holds_any(&self, kind: Kind, ns: &str) -> bool {
+        self.buckets.get(&kind).is_some_and(|b| {
+            b.range::<dyn KeyView, _>((
+                Bound::Included(&key(ns, "") as &dyn KeyView),
+                Bound::Unbounded,
+            ))
+            .next()
+            .is_some_and(|((n, _), _)| n == ns)
         })
     }
 
@@ -596,7 +719,7 @@ impl Store {
         claim: &str,
     ) -> impl Iterator<Item = &'a Arc<Pod>> {
         self.pods_by_claim
-            .get(&(namespace.to_owned(), claim.to_owned()))
+            .get(&key(namespace, claim) as &dyn KeyView)
             .into_iter()
             .flatten()
             .filter_map(move |n| self.get::<Pod>(namespace, n))
@@ -609,7 +732,7 @@ impl Store {
         service: &str,
     ) -> impl Iterator<Item = &'a Arc<EndpointSlice>> {
         self.slices_by_service
-            .get(&(namespace.to_owned(), service.to_owned()))
+            .get(&key(namespace, service) as &dyn KeyView)
             .into_iter()
             .flatten()
             .filter_map(move |n| self.get::<EndpointSlice>(namespace, n))
@@ -623,8 +746,7 @@ impl Store {
         }
         let mut candidates: Option<&BTreeSet<String>> = None;
         for (k, v) in sel.equalities() {
-            let key = (namespace.to_owned(), k.to_owned(), v.to_owned());
-            match self.pod_labels.get(&key) {
+            match label_index_get(&self.pod_labels, namespace, k, v) {
                 // a required label no Pod has: nothing matches
                 None => return Vec::new(),
                 Some(s) if candidates.is_none_or(|c| s.len() < c.len()) => candidates = Some(s),
@@ -644,6 +766,36 @@ impl Store {
         }
     }
 
+    /// The Services of `namespace` whose selector selects a Pod with these labels,
+    /// by name. Found through the index of the Services' selectors (one probe per
+    /// label of the Pod), never by listing the namespace's Services.
+    pub fn services_selecting<'a>(
+        &'a self,
+        namespace: &str,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> Vec<&'a Arc<Service>> {
+        let Some(labels) = labels else {
+            return Vec::new();
+        };
+        let mut names: BTreeSet<&'a str> = BTreeSet::new();
+        let Some(by_key) = self.service_selectors.get(namespace) else {
+            return Vec::new();
+        };
+        for (k, v) in labels {
+            if let Some(svcs) = by_key.get(k).and_then(|m| m.get(v)) {
+                names.extend(svcs.iter().map(String::as_str));
+            }
+        }
+        names
+            .into_iter()
+            .filter_map(|n| self.get::<Service>(namespace, n))
+            .filter(|s| {
+                Selector::from_service_selector(s.spec.as_ref().and_then(|s| s.selector.as_ref()))
+                    .matches(Some(labels))
+            })
+            .collect()
+    }
+
     /// Events about an object, oldest first.
     pub fn events_for(&self, r: &ObjRef) -> Vec<&Arc<EventRecord>> {
         let mut v: Vec<&Arc<EventRecord>> = self
@@ -653,6 +805,9 @@ impl Store {
             .flatten()
             .filter_map(|(ns, n)| self.get::<EventRecord>(ns, n))
             .collect();
+        if v.len() < 2 {
+            return v;
+        }
         v.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.name.cmp(&b.name)));
         v
     }

@@ -8,7 +8,11 @@
 //! kubedx controller [--metrics-addr ADDR] [--leader-election] [--admin-namespaces LIST]
 //! kubedx crd
 //! kubedx rules [-o table|json|markdown]
+//! kubedx completion bash|zsh|fish|elvish|powershell
 //! ```
+//!
+//! Installed as `kubectl-dx` it is the kubectl plugin `kubectl dx ...`: the name in
+//! usage and completions comes from argv[0].
 //!
 //! Exit codes: 0 the diagnosis ran; 1 it could not run; 2 usage error; 3 a finding
 //! at or above `--fail-on`. Diagnostics go to stderr through `tracing` (`RUST_LOG`);
@@ -61,6 +65,11 @@ pub enum Command {
     Crd,
     /// Print the rule catalog
     Rules(RulesArgs),
+    /// Print a shell completion script (e.g. `source <(kubedx completion bash)`)
+    Completion {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -239,7 +248,12 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut cmd = Cli::command().bin_name(bin_name(args.first()));
+    let cli = match cmd
+        .try_get_matches_from_mut(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -255,6 +269,32 @@ where
         Command::Crd => emit(&crd_yaml()),
         Command::Rules(a) => emit(&catalog::render(a.output)),
         Command::Controller(a) => crate::controller::cmd::main(a),
+        Command::Completion { shell } => {
+            let mut out = Vec::new();
+            // the executable's name: `kubectl dx` completes as `kubectl-dx`
+            let name = cmd.get_bin_name().unwrap_or("kubedx").replace(' ', "-");
+            clap_complete::generate(shell, &mut Cli::command(), name, &mut out);
+            emit(&String::from_utf8_lossy(&out))
+        }
+    }
+}
+
+/// The program name for usage and completions: `kubectl dx` when installed as the
+/// kubectl plugin `kubectl-dx` (kubectl runs it with its path as argv[0]), else `kubedx`.
+fn bin_name(argv0: Option<&OsString>) -> String {
+    let file = argv0
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match file
+        .strip_suffix(".exe")
+        .unwrap_or(&file)
+        .strip_prefix("kubectl-")
+    {
+        // kubectl maps `_` in a plugin's file name to `-` in its command
+        Some(plugin) if !plugin.is_empty() => format!("kubectl {}", plugin.replace('_', "-")),
+        _ => "kubedx".to_owned(),
     }
 }
 
@@ -338,6 +378,15 @@ mod tests {
             let e = parse(args).expect_err(&format!("{args:?} should not parse"));
             assert_eq!(e.exit_code(), EXIT_USAGE, "{args:?}");
         }
+    }
+
+    #[test]
+    fn bin_name_follows_argv0() {
+        let name = |s: &str| bin_name(Some(&OsString::from(s)));
+        assert_eq!(name("/usr/local/bin/kubectl-dx"), "kubectl dx");
+        assert_eq!(name("kubectl-dx"), "kubectl dx");
+        assert_eq!(name("target/debug/kubedx"), "kubedx");
+        assert_eq!(bin_name(None), "kubedx");
     }
 
     #[test]

@@ -9,7 +9,9 @@
 
 pub mod refs;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -158,9 +160,47 @@ pub struct ObjectGraph {
     pub edges: Vec<Edge>,
     /// The walk stopped at [`MAX_NODES`] or [`MAX_DEPTH`].
     pub truncated: bool,
-    out: HashMap<ObjRef, Vec<usize>>,
-    inc: HashMap<ObjRef, Vec<usize>>,
+    out: HashMap<ObjRef, Vec<usize>, FastHash>,
+    inc: HashMap<ObjRef, Vec<usize>, FastHash>,
 }
+
+/// A fast non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash)
+/// for the walk's private maps: their keys are object references, and a collision
+/// costs only a comparison.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
 impl ObjectGraph {
     /// Walks the graph of `target` through the store's indexes.
@@ -172,12 +212,13 @@ impl ObjectGraph {
                 nodes: BTreeMap::new(),
                 edges: Vec::new(),
                 truncated: false,
-                out: HashMap::new(),
-                inc: HashMap::new(),
+                out: HashMap::default(),
+                inc: HashMap::default(),
             },
             queue: VecDeque::new(),
-            edge_set: BTreeSet::new(),
+            edge_hashes: HashSet::default(),
             fronts: BTreeSet::new(),
+            pod_selectors: HashMap::new(),
         };
         let exists = if store.contains(target) {
             Existence::Exists
@@ -269,6 +310,11 @@ impl ObjectGraph {
         false
     }
 
+    fn edge_between_kind(&self, from: &ObjRef, to: &ObjRef, kind: EdgeKind) -> bool {
+        self.dependencies(from)
+            .any(|e| &e.to == to && e.kind == kind)
+    }
+
     /// The first edge from `from` to `to`, if they are adjacent.
     pub fn edge_between(&self, from: &ObjRef, to: &ObjRef) -> Option<&Edge> {
         self.dependencies(from).find(|e| &e.to == to)
@@ -283,11 +329,18 @@ impl ObjectGraph {
     }
 }
 
+/// The NetworkPolicies or PDBs of one namespace, with their parsed Pod selectors.
+type PodSelectors = Rc<Vec<(String, Selector)>>;
+
 struct Walker<'a> {
     store: &'a Store,
     g: ObjectGraph,
     queue: VecDeque<ObjRef>,
-    edge_set: BTreeSet<(ObjRef, ObjRef, EdgeKind)>,
+    /// Hashes of the edges added (from, to, kind): a new edge is told from a
+    /// duplicate without cloning its ends; a hash seen before is checked exactly.
+    edge_hashes: HashSet<u64, FastHash>,
+    /// Per namespace and kind (NetworkPolicy, PodDisruptionBudget), parsed once per walk.
+    pod_selectors: HashMap<(Kind, String), PodSelectors>,
     /// Ingresses/HTTPRoutes reached from a Service they front: their other backends
     /// belong to other workloads and are not walked.
     fronts: BTreeSet<ObjRef>,
@@ -378,12 +431,27 @@ impl<'a> Walker<'a> {
         optional: bool,
         detail: Option<String>,
     ) {
-        if !self.edge_set.insert((from.clone(), to.clone(), kind)) {
+        let h = {
+            let mut h = FxHasher::default();
+            (&from, &to, kind).hash(&mut h);
+            h.finish()
+        };
+        if !self.edge_hashes.insert(h) && self.g.edge_between_kind(&from, &to, kind) {
             return;
         }
         let i = self.g.edges.len();
-        self.g.out.entry(from.clone()).or_default().push(i);
-        self.g.inc.entry(to.clone()).or_default().push(i);
+        match self.g.out.get_mut(&from) {
+            Some(v) => v.push(i),
+            None => {
+                self.g.out.insert(from.clone(), vec![i]);
+            }
+        }
+        match self.g.inc.get_mut(&to) {
+            Some(v) => v.push(i),
+            None => {
+                self.g.inc.insert(to.clone(), vec![i]);
+            }
+        }
         self.g.edges.push(Edge {
             from,
             to,
@@ -588,43 +656,34 @@ impl<'a> Walker<'a> {
             );
         }
         let labels = p.metadata.labels.as_ref();
-        // NetworkPolicies and PDBs that select the Pod: one namespace of one kind.
+        // NetworkPolicies and PDBs that select the Pod: their selectors are parsed once
+        // per namespace and walk.
         let policies: Vec<ObjRef> = self
-            .store
-            .list::<NetworkPolicy>(&ns)
-            .filter(|np| {
-                let sel = np.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
-                Selector::from_label_selector(sel).matches(labels)
-            })
-            .filter_map(|np| np.metadata.name.clone())
-            .map(|n| ObjRef::namespaced(Kind::NetworkPolicy, &ns, &n))
+            .pod_selectors_of(Kind::NetworkPolicy, &ns)
+            .iter()
+            .filter(|(_, sel)| sel.matches(labels))
+            .map(|(n, _)| ObjRef::namespaced(Kind::NetworkPolicy, &ns, n))
             .collect();
         for np in policies {
             self.link(r, np, EdgeKind::Policy, Role::Dependency, false, None);
         }
         let pdbs: Vec<ObjRef> = self
-            .store
-            .list::<PodDisruptionBudget>(&ns)
-            .filter(|b| {
-                let sel = b.spec.as_ref().and_then(|s| s.selector.as_ref());
-                Selector::from_label_selector(sel).matches(labels)
-            })
-            .filter_map(|b| b.metadata.name.clone())
-            .map(|n| ObjRef::namespaced(Kind::PodDisruptionBudget, &ns, &n))
+            .pod_selectors_of(Kind::PodDisruptionBudget, &ns)
+            .iter()
+            .filter(|(_, sel)| sel.matches(labels))
+            .map(|(n, _)| ObjRef::namespaced(Kind::PodDisruptionBudget, &ns, n))
             .collect();
         for b in pdbs {
             self.link(r, b, EdgeKind::Budget, Role::Dependency, false, None);
         }
-        // Services that select the Pod depend on it.
+        // Services that select the Pod depend on it (found through the store's index
+        // of Service selectors, in name order).
         let services: Vec<ObjRef> = self
             .store
-            .list::<Service>(&ns)
-            .filter(|s| {
-                Selector::from_service_selector(s.spec.as_ref().and_then(|s| s.selector.as_ref()))
-                    .matches(labels)
-            })
-            .filter_map(|s| s.metadata.name.clone())
-            .map(|n| ObjRef::namespaced(Kind::Service, &ns, &n))
+            .services_selecting(&ns, labels)
+            .into_iter()
+            .filter_map(|s| s.metadata.name.as_deref())
+            .map(|n| ObjRef::namespaced(Kind::Service, &ns, n))
             .collect();
         for s in services {
             self.link_dependent(s, r, EdgeKind::Selects, Role::Member);
@@ -643,6 +702,38 @@ impl<'a> Walker<'a> {
                 self.link(r, dns, EdgeKind::Dns, Role::Context, false, None);
             }
         }
+    }
+
+    /// The NetworkPolicies or PodDisruptionBudgets of a namespace with their Pod
+    /// selectors, in name order, parsed once per walk.
+    fn pod_selectors_of(&mut self, kind: Kind, ns: &str) -> PodSelectors {
+        if let Some(v) = self.pod_selectors.get(&(kind, ns.to_owned())) {
+            return v.clone();
+        }
+        let v: Vec<(String, Selector)> = match kind {
+            Kind::NetworkPolicy => self
+                .store
+                .list::<NetworkPolicy>(ns)
+                .filter_map(|np| {
+                    let sel = np.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
+                    Some((
+                        np.metadata.name.clone()?,
+                        Selector::from_label_selector(sel),
+                    ))
+                })
+                .collect(),
+            _ => self
+                .store
+                .list::<PodDisruptionBudget>(ns)
+                .filter_map(|b| {
+                    let sel = b.spec.as_ref().and_then(|s| s.selector.as_ref());
+                    Some((b.metadata.name.clone()?, Selector::from_label_selector(sel)))
+                })
+                .collect(),
+        };
+        let v = Rc::new(v);
+        self.pod_selectors.insert((kind, ns.to_owned()), v.clone());
+        v
     }
 
     fn expand_service(&mut self, r: &ObjRef, s: &Service, member: Role) {

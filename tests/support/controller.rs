@@ -94,20 +94,51 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How to run a controller process other than with deploy/'s identity
+/// (see [`ControllerProcess::start_as`]).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// Kubeconfig the controller authenticates with.
+    pub kubeconfig: PathBuf,
+    /// Its own namespace (`POD_NAMESPACE`): the Lease's namespace and the default
+    /// admin namespace.
+    pub namespace: String,
+}
+
 impl ControllerProcess {
     /// Starts a controller with deploy/'s identity and `extra` arguments, and waits
     /// until `/readyz` answers 200 (caches synced).
     pub fn start(name: &str, extra: &[&str]) -> ControllerProcess {
-        let kubeconfig = install();
+        let identity = Identity {
+            kubeconfig: install().to_path_buf(),
+            namespace: CONTROLLER_NAMESPACE.to_string(),
+        };
+        ControllerProcess::start_as(name, &identity, extra)
+    }
+
+    /// Starts a controller with another identity (its kubeconfig and namespace,
+    /// which is also its admin namespace), and waits until `/readyz` answers 200.
+    pub fn start_as(name: &str, identity: &Identity, extra: &[&str]) -> ControllerProcess {
+        let mut p = ControllerProcess::spawn_as(name, identity, extra);
+        if let Err(e) = p.wait_ready(Duration::from_secs(90)) {
+            panic!("kubedx controller {name}: {e}");
+        }
+        p
+    }
+
+    /// Spawns a controller like [`ControllerProcess::start_as`] without waiting for
+    /// it (it may exit, or never become ready: see [`ControllerProcess::wait_ready`]).
+    pub fn spawn_as(name: &str, identity: &Identity, extra: &[&str]) -> ControllerProcess {
         let port = free_port();
         let log = cluster().dir.join("kubedx").join(format!("{name}.log"));
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
         let logf = std::fs::File::create(&log).unwrap();
         let mut args = vec![
             "controller".to_string(),
             "--metrics-addr".to_string(),
             format!("127.0.0.1:{port}"),
             "--admin-namespaces".to_string(),
-            CONTROLLER_NAMESPACE.to_string(),
+            identity.namespace.clone(),
             "--debounce-ms".to_string(),
             "200".to_string(),
             "--exit-on-stdin-close".to_string(),
@@ -115,8 +146,8 @@ impl ControllerProcess {
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_kubedx"))
             .args(&args)
-            .env("KUBECONFIG", kubeconfig)
-            .env("POD_NAMESPACE", CONTROLLER_NAMESPACE)
+            .env("KUBECONFIG", &identity.kubeconfig)
+            .env("POD_NAMESPACE", &identity.namespace)
             .env("POD_NAME", name)
             .env("RUST_LOG", "info,kubedx=debug")
             .stdin(Stdio::piped())
@@ -125,31 +156,35 @@ impl ControllerProcess {
             .spawn()
             .expect("start kubedx controller");
         let stdin = child.stdin.take();
-        let mut p = ControllerProcess {
+        ControllerProcess {
             metrics_port: port,
             log,
             child,
             stdin,
-        };
-        let deadline = Instant::now() + Duration::from_secs(90);
+        }
+    }
+
+    /// Waits until `/readyz` answers 200; an error if the process exits first or
+    /// `timeout` passes.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = p.child.try_wait().unwrap() {
-                panic!(
-                    "kubedx controller {name} exited ({status}):\n{}",
-                    p.log_text()
-                );
+            if let Some(status) = self.exited() {
+                return Err(format!("exited ({status}):\n{}", self.log_text()));
             }
-            if p.get("/readyz").is_some_and(|(code, _)| code == 200) {
-                return p;
+            if self.get("/readyz").is_some_and(|(code, _)| code == 200) {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "kubedx controller {name} not ready after 90s:\n{}",
-                    p.log_text()
-                );
+                return Err(format!("not ready after {timeout:?}:\n{}", self.log_text()));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     pub fn log_text(&self) -> String {

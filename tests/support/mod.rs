@@ -59,6 +59,21 @@ impl Cluster {
     pub fn log(&self, component: &str) -> PathBuf {
         self.dir.join("logs").join(format!("{component}.log"))
     }
+
+    /// Stops one component (etcd, kube-apiserver, kube-controller-manager,
+    /// kube-scheduler, kwok) on purpose, a fault to test against; the plane's
+    /// supervisor does not count it as a failure. Undo with [`Cluster::start_component`].
+    pub fn stop_component(&self, component: &str) {
+        let dir = self.dir.to_string_lossy().into_owned();
+        run_script(&["stop", &dir, component]).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts a component stopped with [`Cluster::stop_component`] again (same
+    /// arguments, ports and data); returns once it serves again.
+    pub fn start_component(&self, component: &str) {
+        let dir = self.dir.to_string_lossy().into_owned();
+        run_script(&["start", &dir, component]).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();

@@ -40,7 +40,18 @@ use placement::{Nodes, Verdict};
 pub const SCHEDULER_SILENCE_SECS: i64 = 5 * 60;
 
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    let nodes = Nodes::new(ctx.store);
+    // The cluster's Nodes are summarised only when some Pod waits for one: a graph of
+    // scheduled Pods costs nothing proportional to the cluster's size.
+    let unscheduled = ctx.graph.subjects(Kind::Pod).any(|r| {
+        ctx.store
+            .get_ref::<Pod>(r)
+            .is_some_and(|p| !is_scheduled(p))
+    });
+    let nodes = if unscheduled {
+        Nodes::new(ctx.store)
+    } else {
+        Nodes::none(ctx.store)
+    };
     let mut hits: Vec<Hit> = Vec::new();
     let mut silent: BTreeMap<String, Vec<(ObjRef, ObjRef, i64)>> = BTreeMap::new();
     for r in ctx.graph.subjects(Kind::Pod) {

@@ -78,6 +78,15 @@ impl<'a> Nodes<'a> {
         }
     }
 
+    /// No Node read: for graphs whose Pods are all scheduled (nothing asks).
+    pub fn none(store: &'a Store) -> Nodes<'a> {
+        Nodes {
+            nodes: Vec::new(),
+            store,
+            requested: OnceCell::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
