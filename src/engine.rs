@@ -229,38 +229,12 @@ fn build_status(
         Phase::Healthy
     };
     let now = Time(options.now);
-    let conditions = vec![
-        Condition {
-            type_: "Ready".to_owned(),
-            status: "True".to_owned(),
-            reason: "Diagnosed".to_owned(),
-            message: format!("Diagnosed {} objects", summary.objects_examined),
-            last_transition_time: now.clone(),
-            observed_generation: None,
-        },
-        Condition {
-            type_: "Healthy".to_owned(),
-            status: if unhealthy { "False" } else { "True" }.to_owned(),
-            reason: if unhealthy {
-                findings
-                    .first()
-                    .map(|f| f.rule_id.clone())
-                    .unwrap_or_else(|| "FindingsActive".to_owned())
-            } else {
-                "NoFindings".to_owned()
-            },
-            message: if unhealthy {
-                format!(
-                    "{} critical, {} warning finding(s)",
-                    summary.critical, summary.warning
-                )
-            } else {
-                "No Warning or Critical finding is active".to_owned()
-            },
-            last_transition_time: now,
-            observed_generation: None,
-        },
-    ];
+    let conditions = conditions(
+        format!("Diagnosed {} objects", summary.objects_examined),
+        &summary,
+        &findings,
+        now,
+    );
     DiagnosisStatus {
         phase,
         observed_generation: None,
@@ -287,6 +261,48 @@ fn fit_findings(findings: &[Finding], budget: usize) -> usize {
         }
     }
     findings.len()
+}
+
+/// The `Ready` and `Healthy` conditions of a diagnosed status (kstatus-compatible).
+pub fn conditions(
+    ready_message: String,
+    summary: &Summary,
+    findings: &[Finding],
+    at: Time,
+) -> Vec<Condition> {
+    let unhealthy = summary.critical + summary.warning > 0;
+    vec![
+        Condition {
+            type_: "Ready".to_owned(),
+            status: "True".to_owned(),
+            reason: "Diagnosed".to_owned(),
+            message: ready_message,
+            last_transition_time: at.clone(),
+            observed_generation: None,
+        },
+        Condition {
+            type_: "Healthy".to_owned(),
+            status: if unhealthy { "False" } else { "True" }.to_owned(),
+            reason: if unhealthy {
+                findings
+                    .first()
+                    .map(|f| f.rule_id.clone())
+                    .unwrap_or_else(|| "FindingsActive".to_owned())
+            } else {
+                "NoFindings".to_owned()
+            },
+            message: if unhealthy {
+                format!(
+                    "{} critical, {} warning finding(s)",
+                    summary.critical, summary.warning
+                )
+            } else {
+                "No Warning or Critical finding is active".to_owned()
+            },
+            last_transition_time: at,
+            observed_generation: None,
+        },
+    ]
 }
 
 /// Cuts a string to at most `max` bytes on a char boundary, marking the cut.

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{AllTargets, Document, ReportTarget, target_ref};
 use crate::api::{DiagnosisStatus, Finding, Phase, Severity, Summary, TimelineEntry};
@@ -92,42 +92,16 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
     };
     let unhealthy = summary.critical + summary.warning > 0;
     let when = Time(now);
-    let conditions = vec![
-        Condition {
-            type_: "Ready".to_owned(),
-            status: "True".to_owned(),
-            reason: "Diagnosed".to_owned(),
-            message: format!(
-                "Diagnosed {} objects of {} targets",
-                summary.objects_examined,
-                targets.len()
-            ),
-            last_transition_time: when.clone(),
-            observed_generation: None,
-        },
-        Condition {
-            type_: "Healthy".to_owned(),
-            status: if unhealthy { "False" } else { "True" }.to_owned(),
-            reason: if unhealthy {
-                findings
-                    .first()
-                    .map(|f| f.rule_id.clone())
-                    .unwrap_or_else(|| "FindingsActive".to_owned())
-            } else {
-                "NoFindings".to_owned()
-            },
-            message: if unhealthy {
-                format!(
-                    "{} critical, {} warning finding(s)",
-                    summary.critical, summary.warning
-                )
-            } else {
-                "No Warning or Critical finding is active".to_owned()
-            },
-            last_transition_time: when,
-            observed_generation: None,
-        },
-    ];
+    let conditions = crate::engine::conditions(
+        format!(
+            "Diagnosed {} objects of {} targets",
+            summary.objects_examined,
+            targets.len()
+        ),
+        &summary,
+        &findings,
+        when,
+    );
     let status = DiagnosisStatus {
         phase: if unhealthy {
             Phase::Degraded
