@@ -564,6 +564,7 @@ async fn main() {
     let since = now_rfc3339();
     let t_churn = Instant::now();
     let mut latencies = Vec::new();
+    let mut timeouts = 0usize;
     let fg: Vec<(usize, &synth::Workload)> = healthy
         .iter()
         .take(a.churn.min(healthy.len() / 2).max(1))
@@ -595,8 +596,9 @@ async fn main() {
                     latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
                     break;
                 }
-                if t0.elapsed() > Duration::from_secs(30) {
-                    eprintln!("scale: {name}: PodNotReady={} not reached in 30s", !ready);
+                if t0.elapsed() > Duration::from_secs(60) {
+                    eprintln!("scale: {name}: PodNotReady={} not reached in 60s", !ready);
+                    timeouts += 1;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -628,7 +630,7 @@ async fn main() {
     );
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "\n## churn ({churn_secs:.0}s; {} measured flips, {bg_flips} background flips at 5/s)",
+        "\n## churn ({churn_secs:.0}s; {} measured flips, {timeouts} not seen within 60 s, {bg_flips} background flips at 5/s)",
         latencies.len()
     );
     println!(
@@ -771,11 +773,7 @@ async fn main() {
             use std::io::{Read, Write};
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
             s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-            write!(
-                s,
-                "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-            )
-            .ok()?;
+            write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
             let mut buf = String::new();
             s.read_to_string(&mut buf).ok()?;
             Some(buf)
