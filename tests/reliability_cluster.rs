@@ -552,11 +552,47 @@ async fn invalid_specs_are_refused_by_the_schema_or_end_in_error() {
 
 // ---- 6. churn ------------------------------------------------------------------------
 
+/// Deletes every Diagnosis of the plane and waits until none is left.
+async fn remove_every_diagnosis() {
+    let client = client().await;
+    let all: Api<Diagnosis> = Api::all(client.clone());
+    for d in all.list(&ListParams::default()).await.unwrap().items {
+        let ns = d.metadata.namespace.clone().unwrap_or_default();
+        let name = d.metadata.name.clone().unwrap_or_default();
+        match Api::<Diagnosis>::namespaced(client.clone(), &ns)
+            .delete(&name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => panic!("delete Diagnosis {ns}/{name}: {e}"),
+        }
+    }
+    eventually("no Diagnosis left", Duration::from_secs(60), || async {
+        let n = all
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len();
+        if n == 0 {
+            Ok(())
+        } else {
+            Err(format!("{n} left"))
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[allow(clippy::await_holding_lock)]
 async fn churn_of_1000_diagnoses_leaks_nothing() {
     let _serial = serial();
-    let kc = deploy_identity();
+    let kc = deploy_identity(); // the CRD and deploy/'s RBAC
+    // The controller watches every namespace, and the gauges read below count every
+    // Diagnosis it holds: those the other tests of this plane left behind (they run
+    // first, in any order) are removed first.
+    remove_every_diagnosis().await;
     let ctl = Controller::start("churn", &kc, &[]);
     let ns = namespace("dx-churn").await;
     let client = client().await;
@@ -631,22 +667,41 @@ async fn churn_of_1000_diagnoses_leaks_nothing() {
     let settle = |what: &'static str| {
         let ctl = &ctl;
         async move {
-            eventually(what, Duration::from_secs(90), || async {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            loop {
                 let (t, s) = (tracked(ctl), series(ctl));
-                let leftover = ctl
+                let leftover: Vec<String> = ctl
                     .metrics()
                     .lines()
                     .filter(|l| l.starts_with("kubedx_") && l.contains("namespace=\""))
-                    .count();
-                if t == 0.0 && s == 0.0 && leftover == 0 {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "tracked {t}, series {s}, {leftover} labelled series"
-                    ))
+                    .map(str::to_owned)
+                    .collect();
+                if t == 0.0 && s == 0.0 && leftover.is_empty() {
+                    return;
                 }
-            })
-            .await
+                if Instant::now() > deadline {
+                    // what the controller did with the Diagnoses it still holds
+                    let names: Vec<&str> = leftover
+                        .iter()
+                        .filter_map(|l| l.split("diagnosis=\"").nth(1)?.split('"').next())
+                        .collect();
+                    let log = ctl.log_text();
+                    let about: Vec<&str> = log
+                        .lines()
+                        .filter(|l| {
+                            names.iter().any(|n| l.contains(n))
+                                || l.contains("WARN")
+                                || l.contains("ERROR")
+                        })
+                        .collect();
+                    panic!(
+                        "timed out waiting for {what}: tracked {t}, series {s}, labelled series:\n{}\ncontroller log about them:\n{}",
+                        leftover.join("\n"),
+                        about.join("\n")
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     };
     // warm-up round, then the baseline

@@ -293,8 +293,18 @@ impl Cache {
                 Ok(Event::Apply(o)) => {
                     if let Some(obj) = convert(o) {
                         let r = self.touched(&obj);
-                        self.store.write().expect("lock").apply(obj);
-                        if let Some(r) = r {
+                        let quiet = {
+                            let mut store = self.store.write().expect("lock");
+                            let quiet = match &obj {
+                                Object::Node(new) => store
+                                    .get_ref::<Node>(&object_ref(&obj))
+                                    .is_some_and(|old| heartbeat_only(old, new)),
+                                _ => false,
+                            };
+                            store.apply(obj);
+                            quiet
+                        };
+                        if let Some(r) = r.filter(|_| !quiet) {
                             self.publish(r);
                         }
                         metrics.set_cache_objects(kind, self.count(kind));
@@ -352,6 +362,25 @@ impl Cache {
     }
 }
 
+/// Whether a Node update only moves heartbeat timestamps (the kubelet's periodic
+/// status report, or kwok's): stored, but not published, so it re-runs no diagnosis
+/// — every graph holds the Nodes of its Pods, and a cluster of a few hundred Nodes
+/// reports several times a second.
+fn heartbeat_only(old: &Node, new: &Node) -> bool {
+    fn without_heartbeats(n: &Node) -> Node {
+        let mut n = n.clone();
+        n.metadata.resource_version = None;
+        n.metadata.managed_fields = None;
+        if let Some(conditions) = n.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+            for c in conditions {
+                c.last_heartbeat_time = None;
+            }
+        }
+        n
+    }
+    without_heartbeats(old) == without_heartbeats(new)
+}
+
 /// How long a kind that was readable must stay forbidden before diagnoses say so.
 pub const DENIED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -378,3 +407,58 @@ async fn gateway_resource(client: &Client, kind: Kind) -> Option<ApiResource> {
 }
 
 use kube::runtime::watcher::watcher;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(ready: &str, heartbeat: &str, rv: &str) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "worker-1", "resourceVersion": rv,
+                         "labels": {"kubernetes.io/hostname": "worker-1"}},
+            "spec": {},
+            "status": {
+                "conditions": [
+                    {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+                     "message": "kubelet has sufficient memory available",
+                     "lastHeartbeatTime": heartbeat, "lastTransitionTime": "2026-11-20T08:00:00Z"},
+                    {"type": "Ready", "status": ready, "reason": "KubeletReady",
+                     "message": "kubelet is posting ready status",
+                     "lastHeartbeatTime": heartbeat, "lastTransitionTime": "2026-11-20T08:00:00Z"}
+                ],
+                "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_node_heartbeat_is_not_a_change() {
+        let old = node("True", "2026-11-21T10:00:00Z", "100");
+        assert!(heartbeat_only(
+            &old,
+            &node("True", "2026-11-21T10:00:40Z", "101")
+        ));
+        // a condition that flips is
+        assert!(!heartbeat_only(
+            &old,
+            &node("False", "2026-11-21T10:00:40Z", "101")
+        ));
+        // so is a taint, a label, or allocatable
+        let mut tainted = node("True", "2026-11-21T10:00:40Z", "102");
+        tainted.spec.as_mut().unwrap().taints = Some(vec![serde_json::from_value(
+            serde_json::json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}),
+        )
+        .unwrap()]);
+        assert!(!heartbeat_only(&old, &tainted));
+        let mut relabelled = node("True", "2026-11-21T10:00:40Z", "103");
+        relabelled
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("topology.kubernetes.io/zone".into(), "zone-b".into());
+        assert!(!heartbeat_only(&old, &relabelled));
+    }
+}

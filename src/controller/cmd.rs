@@ -29,7 +29,8 @@ pub struct ControllerArgs {
     /// Lease duration in seconds.
     #[arg(long, default_value_t = 15)]
     pub lease_duration: u64,
-    /// Debounce of change-triggered re-diagnoses, in milliseconds.
+    /// Debounce of change-triggered re-diagnoses, in milliseconds: a Continuous
+    /// diagnosis re-runs at most this long after the first change of its graph.
     #[arg(long, default_value_t = 500)]
     pub debounce_ms: u64,
     /// Kubeconfig file (default: in-cluster config, then $KUBECONFIG / ~/.kube/config).

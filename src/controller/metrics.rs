@@ -315,6 +315,19 @@ impl Metrics {
         let _ = self.last_run.remove_label_values(&[ns, name]);
     }
 
+    /// Whether the Diagnosis with this uid was deleted (a Delete event was seen).
+    pub fn is_deleted(&self, uid: Option<&str>) -> bool {
+        uid.is_some_and(|uid| self.deleted.lock().expect("lock").iter().any(|d| d == uid))
+    }
+
+    /// Removes the series of every Diagnosis: a replica that stops leading must not
+    /// keep exporting what the new leader now owns.
+    pub fn forget_all(&self) {
+        for (ns, name) in self.known() {
+            self.forget(&ns, &name, None);
+        }
+    }
+
     /// Diagnoses that have series.
     pub fn known(&self) -> Vec<(String, String)> {
         self.series.lock().expect("lock").keys().cloned().collect()

@@ -173,6 +173,12 @@ async fn run_with_leader_election(
             return Ok(());
         }
         tracing::warn!(identity = %opts.identity, "lost leadership");
+        // the new leader owns the Diagnoses now: stop exporting their series
+        ctx.metrics.forget_all();
+        let mut triggers = ctx.triggers.lock().expect("lock");
+        *triggers = TriggerIndex::default();
+        ctx.metrics.set_tracked(0);
+        drop(triggers);
     }
 }
 
@@ -277,6 +283,7 @@ async fn run_controller(
     .inspect(move |ev| {
         if let Ok(Event::Delete(d)) = ev {
             let ns = d.namespace().unwrap_or_default();
+            tracing::debug!(diagnosis = %format!("{ns}/{}", d.name_any()), "deleted; forgetting it");
             metrics.forget(&ns, &d.name_any(), d.metadata.uid.as_deref());
             let mut triggers = ctx_for_delete.triggers.lock().expect("lock");
             triggers.forget(&ObjectRef::from_obj(d));
@@ -285,7 +292,7 @@ async fn run_controller(
     })
     .applied_objects();
     let (tx, rx) = mpsc::channel::<ObjectRef<Diagnosis>>(4096);
-    let forward = tokio::spawn(reconcile::forward_changes(ctx.clone(), tx));
+    let forward = tokio::spawn(reconcile::forward_changes(ctx.clone(), tx, opts.debounce));
     let gc = tokio::spawn(collect_garbage(reader.clone(), ctx.clone()));
     let shutdown = async move {
         while !*stop.borrow() {
@@ -296,9 +303,10 @@ async fn run_controller(
     };
     Controller::for_stream(stream, reader)
         .with_config(
-            ControllerConfig::default()
-                .debounce(opts.debounce)
-                .concurrency(8),
+            // no debounce here: kube-runtime's restarts with every request, so under
+            // a steady stream of changes a diagnosis would wait for a lull; changes
+            // are debounced with a bounded delay by forward_changes instead
+            ControllerConfig::default().concurrency(8),
         )
         .reconcile_on(ReceiverStream::new(rx))
         .graceful_shutdown_on(shutdown)
@@ -309,10 +317,17 @@ async fn run_controller(
     gc.abort();
 }
 
+/// How often series and triggers are checked against the Diagnoses that exist.
+const GC_PERIOD: Duration = Duration::from_secs(15);
+
 /// Series and triggers of Diagnoses deleted while a watch was down (no Delete event
 /// seen) are dropped periodically.
 async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    // before the first list, every Diagnosis would look deleted
+    if reader.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut tick = tokio::time::interval(GC_PERIOD);
     loop {
         tick.tick().await;
         let live: std::collections::HashSet<ObjectRef<Diagnosis>> = reader
@@ -331,6 +346,7 @@ async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>)
         {
             let mut triggers = ctx.triggers.lock().expect("lock");
             for r in stale {
+                tracing::debug!(diagnosis = %r, "gone without a Delete event; forgetting its triggers");
                 triggers.forget(&r);
             }
             ctx.metrics.set_tracked(triggers.len());
@@ -338,6 +354,7 @@ async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>)
         for (ns, name) in ctx.metrics.known() {
             let r = ObjectRef::<Diagnosis>::new(&name).within(&ns);
             if !live.contains(&r) {
+                tracing::debug!(diagnosis = %r, "gone without a Delete event; forgetting its series");
                 ctx.metrics.forget(&ns, &name, None);
             }
         }

@@ -200,6 +200,10 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
     let me = ObjectRef::from_obj(dx);
     let mut triggers = ctx.triggers.lock().expect("lock");
     let action = match mode {
+        // deleted while this reconcile ran: its Delete already cleaned the index
+        Mode::Continuous if ctx.metrics.is_deleted(dx.metadata.uid.as_deref()) => {
+            Action::await_change()
+        }
         Mode::Continuous => {
             triggers.watch(me, &report.graph);
             Action::requeue(RESYNC)
@@ -210,6 +214,7 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
         }
     };
     ctx.metrics.set_tracked(triggers.len());
+    tracing::debug!(diagnosis = %format!("{ns}/{name}"), phase = ?status.phase, findings = status.findings.len(), "diagnosed");
     Ok(action)
 }
 
@@ -614,25 +619,47 @@ impl TriggerIndex {
 }
 
 /// Forwards cache changes to the controller as reconcile requests for the Continuous
-/// diagnoses they affect (the controller debounces them). Changes that arrive
-/// together (a re-list publishes every object of a kind) are batched, so each
-/// affected diagnosis is requested once per batch, not once per object.
-pub async fn forward_changes(ctx: Arc<Context>, tx: mpsc::Sender<ObjectRef<Diagnosis>>) {
+/// diagnoses they affect, debounced with a bounded delay: the first change opens a
+/// window of `window` (`--debounce-ms`); everything that changes within it is
+/// collected, and when it closes each affected diagnosis is requested once. A steady
+/// stream of changes (Pods flipping, Events counting up) therefore delays a
+/// re-diagnosis by at most one window — a trailing debounce would wait for a quiet
+/// moment that a busy cluster never has.
+pub async fn forward_changes(
+    ctx: Arc<Context>,
+    tx: mpsc::Sender<ObjectRef<Diagnosis>>,
+    window: Duration,
+) {
     let mut rx = ctx.cache.subscribe();
     loop {
-        let mut changed: Vec<ObjRef> = Vec::new();
+        let mut changed: HashSet<ObjRef> = HashSet::new();
         let mut everything = false;
         match rx.recv().await {
-            Ok(r) => changed.push(r),
+            Ok(r) => {
+                changed.insert(r);
+            }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => everything = true,
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
-        while changed.len() < 65536 {
-            match rx.try_recv() {
-                Ok(r) => changed.push(r),
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => everything = true,
-                Err(_) => break,
+        let closes = tokio::time::Instant::now() + window;
+        loop {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(r) => {
+                        if changed.len() < 65536 {
+                            changed.insert(r);
+                        } else {
+                            everything = true;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => everything = true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tokio::time::sleep_until(closes) => break,
             }
+        }
+        if everything {
+            changed.clear();
         }
         let targets: HashSet<ObjectRef<Diagnosis>> = if everything {
             ctx.triggers
