@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kubedx::engine::diagnose;
+use k8s_openapi::api::core::v1::Pod;
+use kubedx::engine::{all_targets, diagnose, diagnose_many};
 use kubedx::model::{Kind, ObjRef};
 use kubedx::rules::DiagnoseOptions;
 use kubedx::store::{Object, Store};
@@ -78,23 +78,6 @@ fn fixture(pods: usize) -> Fixture {
     }
 }
 
-/// The targets of `kubedx diagnose --all-namespaces`.
-fn all_targets(store: &Store) -> Vec<ObjRef> {
-    let mut t: Vec<ObjRef> = store
-        .all::<Namespace>()
-        .filter_map(|n| n.metadata.name.as_deref())
-        .map(|n| ObjRef::cluster(Kind::Namespace, n))
-        .collect();
-    t.extend(
-        store
-            .all::<Node>()
-            .filter_map(|n| n.metadata.name.as_deref())
-            .map(|n| ObjRef::cluster(Kind::Node, n)),
-    );
-    t.push(ObjRef::namespaced(Kind::Service, "kube-system", "kube-dns"));
-    t
-}
-
 fn config(
     c: &mut Criterion,
     pods: usize,
@@ -151,11 +134,14 @@ fn engine(c: &mut Criterion) {
             })
         });
 
-        let targets = all_targets(&store);
+        let targets = all_targets(&mut store);
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(if big { 30 } else { 10 }));
         g.bench_with_input(
-            BenchmarkId::new(format!("full_scan_{}_targets", targets.len()), pods),
+            BenchmarkId::new(
+                format!("full_scan_{}_targets_one_thread", targets.len()),
+                pods,
+            ),
             &targets,
             |b, targets| {
                 b.iter(|| {
@@ -164,6 +150,12 @@ fn engine(c: &mut Criterion) {
                     }
                 })
             },
+        );
+        // what `diagnose --all-namespaces` runs: every core
+        g.bench_with_input(
+            BenchmarkId::new(format!("full_scan_{}_targets", targets.len()), pods),
+            &targets,
+            |b, targets| b.iter(|| black_box(diagnose_many(&store, targets, &f.options, None))),
         );
         g.finish();
     }

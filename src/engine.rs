@@ -1,16 +1,17 @@
 //! The diagnosis engine: store → graph → rules → correlate → status. Pure: the same
 //! store, target and options always give the same report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sha2::{Digest, Sha256};
 
 use crate::api::{Affected, DiagnosisStatus, Finding, Phase, RemediationStep, Severity, Summary};
 use crate::correlate::correlate;
-use crate::graph::ObjectGraph;
-use crate::model::ObjRef;
+use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
+use crate::model::{Kind, ObjRef};
 use crate::rules::{self, DiagnoseOptions, Draft, LogSource, RuleContext};
 use crate::store::Store;
 
@@ -35,6 +36,107 @@ pub struct Report {
     pub target: ObjRef,
     pub status: DiagnosisStatus,
     pub graph: ObjectGraph,
+}
+
+/// Every target of `--all-namespaces`: each Namespace, each Node, and the cluster DNS
+/// Service when the snapshot holds the Services of its namespace.
+///
+/// A namespace that holds objects but whose Namespace object is not in the input
+/// (e.g. `kubectl get all -A -o yaml`) is given a bare Namespace object, with a
+/// warning, so that its workloads are diagnosed too.
+pub fn all_targets(store: &mut Store) -> Vec<ObjRef> {
+    let mut namespaces: BTreeSet<String> = store
+        .all::<Namespace>()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    let mut held: BTreeSet<String> = BTreeSet::new();
+    for k in Kind::ALL {
+        if k.namespaced() && k != Kind::Event {
+            held.extend(store.namespaces_with(k));
+        }
+    }
+    for ns in held.difference(&namespaces.clone()) {
+        tracing::warn!(
+            "namespace {ns} holds objects but the input has no Namespace object for it: \
+             diagnosing it as if it existed (add `kubectl get namespace {ns} -o yaml` to the snapshot)"
+        );
+        let v = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": ns},
+        });
+        if let Err(e) = store.insert_value(v) {
+            tracing::warn!("namespace {ns}: {e}");
+            continue;
+        }
+        namespaces.insert(ns.clone());
+    }
+    let mut targets: Vec<ObjRef> = namespaces
+        .iter()
+        .map(|n| ObjRef::cluster(Kind::Namespace, n))
+        .collect();
+    let mut nodes: Vec<String> = store
+        .all::<Node>()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
+    nodes.sort();
+    targets.extend(nodes.iter().map(|n| ObjRef::cluster(Kind::Node, n)));
+    if store.kind_listed(Kind::Service, CLUSTER_DNS_NAMESPACE) {
+        targets.push(ObjRef::namespaced(
+            Kind::Service,
+            CLUSTER_DNS_NAMESPACE,
+            CLUSTER_DNS_SERVICE,
+        ));
+    } else {
+        tracing::warn!(
+            "the input holds no Service of namespace {CLUSTER_DNS_NAMESPACE}: the cluster DNS is not diagnosed"
+        );
+    }
+    targets
+}
+
+/// Diagnoses each of `targets` (independent: the store is only read), on as many
+/// threads as the machine has cores; the reports come back in the order of
+/// `targets`. What `--all-namespaces` runs.
+pub fn diagnose_many(
+    store: &Store,
+    targets: &[ObjRef],
+    options: &DiagnoseOptions,
+    logs: Option<&dyn LogSource>,
+) -> Vec<Report> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(targets.len());
+    if threads <= 1 {
+        return targets
+            .iter()
+            .map(|t| diagnose(store, t, options, logs))
+            .collect();
+    }
+    // targets differ widely in cost (a Namespace of 600 objects, a Node of 50 Pods,
+    // the DNS): threads take the next target from a shared counter
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut done: Vec<(usize, Report)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(t) = targets.get(i) else { break };
+                        out.push((i, diagnose(store, t, options, logs)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a diagnosis thread panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Diagnoses `target` from what `store` holds.

@@ -2,12 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Namespace, Node};
-
 use super::{DiagnoseArgs, EXIT_FAIL_ON, EXIT_OK, emit, fatal, usage_error};
 use crate::api::RuleSetName;
 use crate::engine::{self, snapshot_now};
-use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE};
 use crate::model::{Kind, ObjRef};
 use crate::report::{self, Document};
 use crate::rules::DiagnoseOptions;
@@ -32,63 +29,6 @@ pub fn parse_target(words: &[String], namespace: &str) -> Result<ObjRef, String>
         return Err(format!("invalid name {name:?}"));
     }
     Ok(ObjRef::new(k, Some(namespace), name))
-}
-
-/// Every target of `--all-namespaces`: each Namespace, each Node, and the cluster DNS
-/// Service when the snapshot holds the Services of its namespace.
-///
-/// A namespace that holds objects but whose Namespace object is not in the input
-/// (e.g. `kubectl get all -A -o yaml`) is given a bare Namespace object, with a
-/// warning, so that its workloads are diagnosed too.
-pub fn all_targets(store: &mut Store) -> Vec<ObjRef> {
-    let mut namespaces: BTreeSet<String> = store
-        .all::<Namespace>()
-        .filter_map(|n| n.metadata.name.clone())
-        .collect();
-    let mut held: BTreeSet<String> = BTreeSet::new();
-    for k in Kind::ALL {
-        if k.namespaced() && k != Kind::Event {
-            held.extend(store.namespaces_with(k));
-        }
-    }
-    for ns in held.difference(&namespaces.clone()) {
-        tracing::warn!(
-            "namespace {ns} holds objects but the input has no Namespace object for it: \
-             diagnosing it as if it existed (add `kubectl get namespace {ns} -o yaml` to the snapshot)"
-        );
-        let v = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": ns},
-        });
-        if let Err(e) = store.insert_value(v) {
-            tracing::warn!("namespace {ns}: {e}");
-            continue;
-        }
-        namespaces.insert(ns.clone());
-    }
-    let mut targets: Vec<ObjRef> = namespaces
-        .iter()
-        .map(|n| ObjRef::cluster(Kind::Namespace, n))
-        .collect();
-    let mut nodes: Vec<String> = store
-        .all::<Node>()
-        .filter_map(|n| n.metadata.name.clone())
-        .collect();
-    nodes.sort();
-    targets.extend(nodes.iter().map(|n| ObjRef::cluster(Kind::Node, n)));
-    if store.kind_listed(Kind::Service, CLUSTER_DNS_NAMESPACE) {
-        targets.push(ObjRef::namespaced(
-            Kind::Service,
-            CLUSTER_DNS_NAMESPACE,
-            CLUSTER_DNS_SERVICE,
-        ));
-    } else {
-        tracing::warn!(
-            "the input holds no Service of namespace {CLUSTER_DNS_NAMESPACE}: the cluster DNS is not diagnosed"
-        );
-    }
-    targets
 }
 
 pub fn run(a: &DiagnoseArgs) -> i32 {
@@ -239,12 +179,9 @@ fn finish(
             Document::single(engine::diagnose(store, &t, &options, logs))
         }
         None => {
-            let targets = all_targets(store);
+            let targets = engine::all_targets(store);
             tracing::info!(targets = targets.len(), now = %now, "diagnosing all namespaces");
-            let reports = targets
-                .iter()
-                .map(|t| engine::diagnose(store, t, &options, logs))
-                .collect();
+            let reports = engine::diagnose_many(store, &targets, &options, logs);
             report::merge(reports, now)
         }
     };

@@ -1,7 +1,9 @@
 //! The controller's cache: one watch per kind the graph reads, feeding the engine's
 //! indexed [`Store`]. A diagnosis then costs no API request.
 //!
-//! - managedFields are stripped before storing; Secrets are watched as metadata only.
+//! - What no rule reads is dropped before storing ([`slim`]: managedFields, kubectl's
+//!   last-applied annotation, ConfigMap values, Node image lists); Secrets are
+//!   watched as metadata only.
 //! - A re-list (`Init` … `InitDone`) replaces the kind's objects, so deletions missed
 //!   while disconnected disappear.
 //! - A kind the identity may not read (403) is recorded as denied: the diagnoses say
@@ -165,7 +167,7 @@ impl Cache {
             cache
                 .consume(K::KIND, stream, &metrics, |o: K| {
                     let mut o = o;
-                    o.meta_mut().managed_fields = None;
+                    slim(&mut o);
                     Some(Arc::new(o).into_object())
                 })
                 .await;
@@ -362,6 +364,34 @@ impl Cache {
     }
 }
 
+/// The annotation `kubectl apply` (client-side) keeps a full copy of the object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no rule reads before an object is cached: managedFields, kubectl's
+/// last-applied copy of the object, ConfigMap values (the rules check which keys
+/// exist, never what they hold — and a values-free cache cannot leak them), and
+/// the image lists of Nodes.
+fn slim<K: Resource + 'static>(o: &mut K) {
+    let meta = o.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+    let any = o as &mut dyn std::any::Any;
+    if let Some(cm) = any.downcast_mut::<ConfigMap>() {
+        for v in cm.data.iter_mut().flat_map(|d| d.values_mut()) {
+            *v = String::new();
+        }
+        for v in cm.binary_data.iter_mut().flat_map(|d| d.values_mut()) {
+            v.0 = Vec::new();
+        }
+    } else if let Some(node) = any.downcast_mut::<Node>()
+        && let Some(status) = node.status.as_mut()
+    {
+        status.images = None;
+    }
+}
+
 /// Whether a Node update only moves heartbeat timestamps (the kubelet's periodic
 /// status report, or kwok's): stored, but not published, so it re-runs no diagnosis
 /// — every graph holds the Nodes of its Pods, and a cluster of a few hundred Nodes
@@ -431,6 +461,47 @@ mod tests {
             }
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn cached_objects_keep_what_rules_read_and_nothing_else() {
+        let mut cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app-config", "namespace": "shop",
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"v1\"}",
+                    "team": "payments"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "data": {"DATABASE_URL": "postgres://shop:hunter2@db/shop", "LOG_LEVEL": "info"},
+            "binaryData": {"cert.der": "AAEC"}
+        }))
+        .unwrap();
+        slim(&mut cm);
+        let data = cm.data.as_ref().unwrap();
+        assert_eq!(
+            data.keys().collect::<Vec<_>>(),
+            ["DATABASE_URL", "LOG_LEVEL"]
+        );
+        assert!(data.values().all(String::is_empty), "{data:?}");
+        assert!(cm.binary_data.as_ref().unwrap()["cert.der"].0.is_empty());
+        let annotations = cm.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
+        assert!(cm.metadata.managed_fields.is_none());
+
+        let mut n = node("True", "2026-11-21T10:00:00Z", "1");
+        n.status.as_mut().unwrap().images =
+            Some(vec![serde_json::from_value(
+            serde_json::json!({"names": ["registry.k8s.io/pause:3.10"], "sizeBytes": 320368}),
+        )
+        .unwrap()]);
+        slim(&mut n);
+        let status = n.status.as_ref().unwrap();
+        assert!(status.images.is_none());
+        assert_eq!(
+            status.conditions.as_ref().unwrap().len(),
+            2,
+            "conditions stay"
+        );
     }
 
     #[test]

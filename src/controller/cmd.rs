@@ -46,6 +46,7 @@ pub struct ControllerArgs {
 
 /// Runs the controller; returns the process exit code.
 pub fn main(args: ControllerArgs) -> i32 {
+    super::memory::tune();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod cmd;
+pub mod memory;
 pub mod metrics;
 pub mod reconcile;
 pub mod server;
@@ -84,7 +85,8 @@ pub async fn run(
     )
     .await?;
     tracing::info!(addr = %server.local_addr, "serving /metrics, /healthz, /readyz");
-    let watches = cache.start(client.clone(), metrics.clone()).await;
+    let mut watches = cache.start(client.clone(), metrics.clone()).await;
+    watches.push(tokio::spawn(memory::trim_periodically()));
     let reporter = Reporter {
         controller: "kubedx".into(),
         instance: Some(opts.identity.clone()),

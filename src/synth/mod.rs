@@ -1048,6 +1048,29 @@ mod tests {
     use crate::rules::DiagnoseOptions;
 
     #[test]
+    fn diagnosing_many_targets_in_parallel_equals_one_by_one() {
+        let cfg = Config {
+            broken: 0.3,
+            ..Config::with_pods(600)
+        };
+        let mut store = generate(&cfg).store();
+        let targets = crate::engine::all_targets(&mut store);
+        assert!(targets.len() > 10, "{}", targets.len());
+        let options = DiagnoseOptions::new("2026-11-21T12:00:00Z".parse().unwrap());
+        let parallel = crate::engine::diagnose_many(&store, &targets, &options, None);
+        assert_eq!(parallel.len(), targets.len());
+        for (t, r) in targets.iter().zip(&parallel) {
+            assert_eq!(&r.target, t);
+            let one = diagnose(&store, t, &options, None);
+            assert_eq!(
+                serde_json::to_string(&one.status).unwrap(),
+                serde_json::to_string(&r.status).unwrap(),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
     fn deterministic_and_exact_pod_count() {
         let cfg = Config::with_pods(600);
         let a = generate(&cfg);
