@@ -258,16 +258,21 @@ impl ObjectGraph {
     /// Objects of a kind in the graph, optionally only those with a role at most `max_role`
     /// (Target < Member < Dependency < Context).
     pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = (&ObjRef, &GraphNode)> {
-        self.nodes.iter().filter(move |(r, _)| r.kind == kind)
+        // ObjRefs order by kind first: the kind's objects are one range of the map
+        let first = ObjRef {
+            kind,
+            namespace: None,
+            name: String::new(),
+        };
+        self.nodes
+            .range(first..)
+            .take_while(move |(r, _)| r.kind == kind)
     }
 
     /// Existing objects of a kind that are diagnosed for themselves (not mere context).
     pub fn subjects(&self, kind: Kind) -> impl Iterator<Item = &ObjRef> {
-        self.nodes
-            .iter()
-            .filter(move |(r, n)| {
-                r.kind == kind && n.exists == Existence::Exists && n.role != Role::Context
-            })
+        self.of_kind(kind)
+            .filter(|(_, n)| n.exists == Existence::Exists && n.role != Role::Context)
             .map(|(r, _)| r)
     }
 

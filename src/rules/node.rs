@@ -7,7 +7,7 @@
 //! the other nodes because of this node's health taints (`node.kubernetes.io/unreachable`
 //! ...), so the Node explains their `UntoleratedTaint` too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -22,6 +22,8 @@ use crate::rules::scheduling::{self, human_age, message::Reason, placement};
 use crate::rules::{Draft, RuleContext};
 
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    let pods_on = graph_pods_by_node(ctx);
+    let no_pods = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
     for (r, n) in ctx.graph.of_kind(Kind::Node) {
         if n.exists != Existence::Exists {
@@ -30,7 +32,9 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         // nodes reached only through context Pods (the cluster DNS...) matter when
         // those Pods suffer
         if n.role == Role::Context
-            && !graph_pods_on(ctx, &r.name)
+            && !pods_on
+                .get(r.name.as_str())
+                .unwrap_or(&no_pods)
                 .iter()
                 .any(|p| !pod_ready(ctx, p))
         {
@@ -44,18 +48,29 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let Some(node) = ctx.store.get::<Node>("", &name) else {
             continue;
         };
-        let empty = Vec::new();
-        evaluate_node(ctx, node, blocked.get(&name).unwrap_or(&empty), out);
+        let pods = pods_on.get(name.as_str()).unwrap_or(&no_pods);
+        evaluate_node(ctx, node, pods, blocked.get(&name).unwrap_or(&no_pods), out);
     }
 }
 
-/// The Pods of the graph bound to a node.
-fn graph_pods_on(ctx: &RuleContext, node: &str) -> Vec<ObjRef> {
-    ctx.store
-        .pods_on_node(node)
-        .filter(|p| ctx.graph.contains(p))
-        .cloned()
-        .collect()
+/// The Pods of the graph by the node they are bound to, in the graph's order: one
+/// pass over the graph's Pods (a Namespace's graph reaches hundreds of Nodes; asking
+/// the store for each Node's Pods and the graph for each of those costs ~50 lookups
+/// per Node).
+fn graph_pods_by_node<'g>(ctx: &RuleContext<'g>) -> HashMap<&'g str, Vec<ObjRef>> {
+    let mut out: HashMap<&'g str, Vec<ObjRef>> = HashMap::new();
+    for (r, _) in ctx.graph.of_kind(Kind::Pod) {
+        if let Some(node) = ctx
+            .store
+            .get_ref::<Pod>(r)
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+        {
+            out.entry(node).or_default().push(r.clone());
+        }
+    }
+    out
 }
 
 fn pod_ready(ctx: &RuleContext, r: &ObjRef) -> bool {
@@ -264,14 +279,20 @@ fn not_ready_hint(msg: &str) -> Option<&'static str> {
     }
 }
 
-fn evaluate_node(ctx: &RuleContext, node: &Node, blocked: &[ObjRef], out: &mut Vec<Draft>) {
+fn evaluate_node(
+    ctx: &RuleContext,
+    node: &Node,
+    pods: &[ObjRef],
+    blocked: &[ObjRef],
+    out: &mut Vec<Draft>,
+) {
     let Some(name) = node.metadata.name.as_deref() else {
         return;
     };
     let r = ObjRef::cluster(Kind::Node, name);
     let now = ctx.now();
     let scope = NodeScope {
-        pods: graph_pods_on(ctx, name),
+        pods: pods.to_vec(),
         blocked: blocked.to_vec(),
     };
     let taints = node
