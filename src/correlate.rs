@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::graph::ObjectGraph;
+use crate::graph::{FastHash, ObjectGraph};
 use crate::model::ObjRef;
 use crate::rules::Draft;
 
@@ -30,13 +30,13 @@ pub fn rule_explains(cause: &Draft, symptom: &Draft) -> bool {
 }
 
 /// Everything the scope of a draft reaches along dependency edges (the scope included).
-fn reach(graph: &ObjectGraph, scope: &[ObjRef]) -> HashSet<ObjRef> {
-    let mut seen: HashSet<ObjRef> = scope.iter().cloned().collect();
-    let mut stack: Vec<ObjRef> = scope.to_vec();
+fn reach<'a>(graph: &'a ObjectGraph, scope: &'a [ObjRef]) -> HashSet<&'a ObjRef, FastHash> {
+    let mut seen: HashSet<&ObjRef, FastHash> = scope.iter().collect();
+    let mut stack: Vec<&ObjRef> = scope.iter().collect();
     while let Some(r) = stack.pop() {
-        for e in graph.dependencies(&r) {
-            if seen.insert(e.to.clone()) {
-                stack.push(e.to.clone());
+        for e in graph.dependencies(r) {
+            if seen.insert(&e.to) {
+                stack.push(&e.to);
             }
         }
     }
@@ -45,7 +45,18 @@ fn reach(graph: &ObjectGraph, scope: &[ObjRef]) -> HashSet<ObjRef> {
 
 pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
     let n = drafts.len();
-    let reaches: Vec<HashSet<ObjRef>> = drafts.iter().map(|d| reach(graph, &d.scope)).collect();
+    // the reach of a draft matters only if another draft's rule may explain it
+    let reaches: Vec<Option<HashSet<&ObjRef, FastHash>>> = drafts
+        .iter()
+        .enumerate()
+        .map(|(s, symptom)| {
+            drafts
+                .iter()
+                .enumerate()
+                .any(|(c, cause)| c != s && rule_explains(cause, symptom))
+                .then(|| reach(graph, &symptom.scope))
+        })
+        .collect();
     // candidate links cause -> symptom
     let mut links: BTreeSet<(usize, usize)> = BTreeSet::new();
     for (c, cause) in drafts.iter().enumerate() {
@@ -53,7 +64,9 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
             if c == s || !rule_explains(cause, symptom) {
                 continue;
             }
-            if cause.scope.iter().any(|o| reaches[s].contains(o)) {
+            if let Some(reach) = &reaches[s]
+                && cause.scope.iter().any(|o| reach.contains(o))
+            {
                 links.insert((c, s));
             }
         }

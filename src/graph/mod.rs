@@ -200,7 +200,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+pub(crate) type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
 impl ObjectGraph {
     /// Walks the graph of `target` through the store's indexes.
