@@ -114,15 +114,23 @@ async fn broken_deployment_is_diagnosed_and_the_fix_resolves_it() {
     .await
     .unwrap();
 
-    // the root cause reaches the status
-    let d = wait_for_status(&dxs, "web", "ImagePullNotFound as the root cause", |d| {
-        d.status.as_ref().is_some_and(|s| {
-            s.phase == Phase::Degraded
-                && s.findings
-                    .first()
-                    .is_some_and(|f| f.rule_id == "ImagePullNotFound" && f.root_cause)
-        })
-    })
+    // the root cause reaches the status (first diagnosed while kwok fails the first
+    // Pod: the status follows until both Pods fail)
+    let d = wait_for_status(
+        &dxs,
+        "web",
+        "ImagePullNotFound as the root cause, for both Pods",
+        |d| {
+            d.status.as_ref().is_some_and(|s| {
+                s.phase == Phase::Degraded
+                    && s.findings.first().is_some_and(|f| {
+                        f.rule_id == "ImagePullNotFound"
+                            && f.root_cause
+                            && f.affected.as_ref().is_some_and(|a| a.count == 2)
+                    })
+            })
+        },
+    )
     .await;
     let status = d.status.clone().unwrap();
     let top = &status.findings[0];
@@ -329,4 +337,109 @@ async fn admin_namespace_may_diagnose_a_node() {
     assert!(s.summary.unwrap().objects_examined >= 1);
     assert_eq!(s.target_ref.as_deref(), Some("Node/kubedx-control-plane"));
     dxs.delete("cp", &DeleteParams::default()).await.unwrap();
+}
+
+/// A ConfigMap of the graph that changes every 50 ms (an annotation a sidecar bumps,
+/// a Deployment's Pods flapping: a busy cluster never goes quiet) must not hold a
+/// re-diagnosis back: the debounce window (200 ms here) bounds the delay. With a
+/// trailing debounce each change restarted the window and the new finding waited for
+/// the noise to stop.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_steady_stream_of_changes_does_not_hold_a_rediagnosis_back() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let _ctl = controller();
+    let ns = namespace("dx-busy").await;
+    let client = client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    for name in ["web-config", "web-flags"] {
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name}, "data": {"MODE": "on"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "app", "image": "nginx:1.27",
+                            "envFrom": [{"configMapRef": {"name": "web-config"}},
+                                        {"configMapRef": {"name": "web-flags"}}]}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let dxs: Api<Diagnosis> = Api::namespaced(client.clone(), &ns);
+    dxs.create(
+        &PostParams::default(),
+        &diagnosis("web", "Deployment", "web", None),
+    )
+    .await
+    .unwrap();
+    wait_for_status(&dxs, "web", "the Deployment diagnosed healthy", |d| {
+        d.status.as_ref().is_some_and(|s| s.phase == Phase::Healthy)
+    })
+    .await;
+
+    // the noise: web-flags changes every 50 ms until the test ends
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let (cms, stop) = (cms.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let patch =
+                    json!({"metadata": {"annotations": {"example.com/tick": i.to_string()}}});
+                cms.patch("web-flags", &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            i
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deleted = std::time::Instant::now();
+    cms.delete("web-config", &DeleteParams::default())
+        .await
+        .unwrap();
+    let seen = eventually(
+        "ConfigMapNotFound while web-flags keeps changing",
+        Duration::from_secs(15),
+        || async {
+            let d = dxs.get("web").await.map_err(|e| e.to_string())?;
+            let found = d
+                .status
+                .as_ref()
+                .is_some_and(|s| s.findings.iter().any(|f| f.rule_id == "ConfigMapNotFound"));
+            if found {
+                Ok(deleted.elapsed())
+            } else {
+                Err(format!(
+                    "status: {}",
+                    serde_json::to_string(&d.status).unwrap()
+                ))
+            }
+        },
+    )
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ticks = noise.await.unwrap();
+    eprintln!("ConfigMapNotFound {seen:?} after the delete, under {ticks} changes of web-flags");
+    assert!(
+        ticks >= 20,
+        "the noise did not run while the finding was awaited ({ticks} changes)"
+    );
 }

@@ -43,18 +43,37 @@ async fn broken_namespace(prefix: &str) -> String {
         .create(&PostParams::default(), &broken_web())
         .await
         .unwrap();
-    // wait until the kubelet (kwok) reports the pull failure
-    eventually("ImagePullBackOff", Duration::from_secs(60), || {
-        let ns = ns.clone();
-        async move {
-            let out = kubectl_ok(&["get", "pods", "-n", &ns, "-o", "json"]);
-            if out.contains("ImagePullBackOff") {
-                Ok(())
-            } else {
-                Err(out)
+    // wait until the kubelet (kwok) reports the pull failure of both Pods
+    eventually(
+        "ImagePullBackOff of both Pods",
+        Duration::from_secs(60),
+        || {
+            let ns = ns.clone();
+            async move {
+                let out = kubectl_ok(&["get", "pods", "-n", &ns, "-o", "json"]);
+                let pods: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+                let backing_off = pods["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| {
+                        p["status"]["containerStatuses"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["state"]["waiting"]["reason"] == "ImagePullBackOff")
+                    })
+                    .count();
+                if backing_off == 2 {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{backing_off} of 2 Pods in ImagePullBackOff: {out}"
+                    ))
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     ns
 }
