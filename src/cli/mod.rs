@@ -220,15 +220,24 @@ fn emit(s: &str) -> i32 {
     }
 }
 
-fn init_tracing(default_level: &str) {
+/// Logs go to standard error, coloured only on a terminal (a controller's log read
+/// with `kubectl logs` or shipped to a log store carries no escape codes) and
+/// timestamped for the long-running controller.
+fn init_tracing(default_level: &str, timestamps: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .with_target(false)
-        .without_time()
-        .try_init();
+        .with_ansi(ansi);
+    let _ = if timestamps {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
 /// The CRD YAML generated from [`crate::api::Diagnosis`].
@@ -260,10 +269,10 @@ where
             return e.exit_code();
         }
     };
-    init_tracing(match cli.command {
-        Command::Controller(_) => "info",
-        _ => "warn",
-    });
+    match cli.command {
+        Command::Controller(_) => init_tracing("info", true),
+        _ => init_tracing("warn", false),
+    }
     match cli.command {
         Command::Diagnose(a) => diagnose::run(&a),
         Command::Crd => emit(&crd_yaml()),
