@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use kubedx::api::Diagnosis;
 
+use crate::support::controller::{CONTROLLER_NAMESPACE, ControllerProcess, Identity};
 use crate::support::eventually;
 
 pub fn diagnosis(name: &str, spec: Value) -> Diagnosis {
@@ -176,106 +177,31 @@ pub fn panics(log: &str) -> Vec<&str> {
         .collect()
 }
 
-/// A `kubedx controller` process with any kubeconfig (the packaging-owned
-/// `support::controller::ControllerProcess` always uses deploy/'s identity).
+/// A `kubedx controller` process (`support::controller::ControllerProcess`) with
+/// any kubeconfig and deploy/'s namespace, plus what the reliability tests read:
+/// summed metrics, resident memory, and a stop that asserts a clean exit.
 pub struct Controller {
     pub name: String,
-    pub metrics_port: u16,
-    pub log: std::path::PathBuf,
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
+    process: ControllerProcess,
+}
+
+impl std::ops::Deref for Controller {
+    type Target = ControllerProcess;
+    fn deref(&self) -> &ControllerProcess {
+        &self.process
+    }
 }
 
 impl Controller {
     pub fn start(name: &str, kubeconfig: &std::path::Path, extra: &[&str]) -> Controller {
-        use std::process::{Command, Stdio};
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = crate::support::cluster().dir.join("kubedx");
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join(format!("{name}.log"));
-        let logf = std::fs::File::create(&log).unwrap();
-        let mut args: Vec<String> = [
-            "controller",
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--admin-namespaces",
-            crate::support::controller::CONTROLLER_NAMESPACE,
-            "--debounce-ms",
-            "200",
-            "--exit-on-stdin-close",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kubedx"))
-            .args(&args)
-            .env("KUBECONFIG", kubeconfig)
-            .env(
-                "POD_NAMESPACE",
-                crate::support::controller::CONTROLLER_NAMESPACE,
-            )
-            .env("POD_NAME", name)
-            .env("RUST_LOG", "info,kubedx=debug")
-            .stdin(Stdio::piped())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf)
-            .spawn()
-            .expect("start kubedx controller");
-        let stdin = child.stdin.take();
-        let mut c = Controller {
-            name: name.to_owned(),
-            metrics_port: port,
-            log,
-            child,
-            stdin,
+        let identity = Identity {
+            kubeconfig: kubeconfig.to_path_buf(),
+            namespace: CONTROLLER_NAMESPACE.to_owned(),
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            if let Some(status) = c.child.try_wait().unwrap() {
-                panic!("controller {name} exited ({status}):\n{}", c.log_text());
-            }
-            if c.get("/readyz").is_some_and(|(code, _)| code == 200) {
-                return c;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "controller {name} not ready after 90s:\n{}",
-                c.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
+        Controller {
+            name: name.to_owned(),
+            process: ControllerProcess::start_as(name, &identity, extra),
         }
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-        let body = buf
-            .split_once("\r\n\r\n")
-            .map(|x| x.1.to_owned())
-            .unwrap_or_default();
-        Some((code, body))
-    }
-
-    pub fn metrics(&self) -> String {
-        self.get("/metrics").map(|(_, b)| b).unwrap_or_default()
     }
 
     /// Sum of a metric's samples.
@@ -284,10 +210,6 @@ impl Controller {
             .iter()
             .map(|s| s.value)
             .sum()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Resident memory (VmRSS) in KiB.
@@ -302,23 +224,10 @@ impl Controller {
 
     /// Graceful stop (standard input closes, like SIGTERM); asserts a clean exit.
     pub fn stop(mut self) -> String {
-        self.stdin.take();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                assert!(st.success(), "controller {} exited {st}", self.name);
-                return self.log_text();
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        match self.process.stop() {
+            Some(st) => assert!(st.success(), "controller {} exited {st}", self.name),
+            None => panic!("controller {} did not stop in 20s", self.name),
         }
-        panic!("controller {} did not stop in 20s", self.name);
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        self.stdin.take();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.log_text()
     }
 }

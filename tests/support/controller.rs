@@ -231,17 +231,19 @@ impl ControllerProcess {
         let _ = self.child.wait();
     }
 
-    /// A graceful stop: close standard input (like SIGTERM) and wait.
-    pub fn stop(&mut self) {
+    /// A graceful stop: close standard input (like SIGTERM) and wait; its exit
+    /// status, or None when it did not stop within 20 s (it is then killed).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         self.stdin.take();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         self.kill();
+        None
     }
 }
 
