@@ -427,6 +427,11 @@ func (s *supervisor) start(ctx context.Context) error {
 		// instead of exiting on a lost leader election.
 		"--leader-elect-lease-duration=90s",
 		"--leader-elect-renew-deadline=75s",
+		// kwok cannot renew the Node Leases while the plane is stopped, and it resumes
+		// only some seconds after it is back: with the default grace (50 s) a 30 s
+		// outage can make the node lifecycle controller mark every Node Unknown and
+		// its Pods (CoreDNS too) NotReady — a second fault the outage tests do not ask for.
+		"--node-monitor-grace-period=120s",
 		"--allocate-node-cidrs=false",
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--use-service-account-credentials=true",
