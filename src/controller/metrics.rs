@@ -65,11 +65,36 @@ pub struct Metrics {
     series: Arc<Mutex<BTreeMap<(String, String), Series>>>,
     /// UIDs of deleted Diagnoses: a reconcile still in flight when its Diagnosis was
     /// deleted must not bring its series back.
-    deleted: Arc<Mutex<std::collections::VecDeque<String>>>,
+    deleted: Arc<Mutex<Tombstones>>,
 }
 
 /// How many deleted UIDs are remembered.
 const TOMBSTONES: usize = 4096;
+
+/// The UIDs of the last [`TOMBSTONES`] deleted Diagnoses: a set to ask, a queue to
+/// forget the oldest.
+#[derive(Default)]
+struct Tombstones {
+    order: std::collections::VecDeque<String>,
+    uids: std::collections::HashSet<String>,
+}
+
+impl Tombstones {
+    fn insert(&mut self, uid: &str) {
+        if self.uids.insert(uid.to_owned()) {
+            self.order.push_back(uid.to_owned());
+            if self.order.len() > TOMBSTONES
+                && let Some(old) = self.order.pop_front()
+            {
+                self.uids.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, uid: &str) -> bool {
+        self.uids.contains(uid)
+    }
+}
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -205,7 +230,7 @@ impl Metrics {
             series_diagnoses,
             tasks,
             series: Arc::new(Mutex::new(BTreeMap::new())),
-            deleted: Arc::new(Mutex::new(std::collections::VecDeque::new())),
+            deleted: Arc::new(Mutex::new(Tombstones::default())),
         }
     }
 
@@ -249,7 +274,7 @@ impl Metrics {
     ) {
         let mut all = self.series.lock().expect("lock");
         if let Some(uid) = uid
-            && self.deleted.lock().expect("lock").iter().any(|d| d == uid)
+            && self.deleted.lock().expect("lock").contains(uid)
         {
             return;
         }
@@ -293,11 +318,7 @@ impl Metrics {
     pub fn forget(&self, ns: &str, name: &str, uid: Option<&str>) {
         let mut all = self.series.lock().expect("lock");
         if let Some(uid) = uid {
-            let mut d = self.deleted.lock().expect("lock");
-            d.push_back(uid.to_owned());
-            if d.len() > TOMBSTONES {
-                d.pop_front();
-            }
+            self.deleted.lock().expect("lock").insert(uid);
         }
         if let Some(s) = all.remove(&(ns.to_owned(), name.to_owned())) {
             for sev in s.findings {
@@ -317,7 +338,7 @@ impl Metrics {
 
     /// Whether the Diagnosis with this uid was deleted (a Delete event was seen).
     pub fn is_deleted(&self, uid: Option<&str>) -> bool {
-        uid.is_some_and(|uid| self.deleted.lock().expect("lock").iter().any(|d| d == uid))
+        uid.is_some_and(|uid| self.deleted.lock().expect("lock").contains(uid))
     }
 
     /// Removes the series of every Diagnosis: a replica that stops leading must not
@@ -352,6 +373,19 @@ impl Metrics {
 mod tests {
     use super::*;
     use crate::testing::diagnose_yaml;
+
+    #[test]
+    fn tombstones_remember_the_last_deleted_uids_only() {
+        let mut t = Tombstones::default();
+        for i in 0..TOMBSTONES + 10 {
+            t.insert(&format!("uid-{i}"));
+        }
+        t.insert("uid-20"); // already remembered: not counted twice
+        assert_eq!(t.order.len(), TOMBSTONES);
+        assert_eq!(t.uids.len(), TOMBSTONES);
+        assert!(!t.contains("uid-0") && !t.contains("uid-9"));
+        assert!(t.contains("uid-10") && t.contains(&format!("uid-{}", TOMBSTONES + 9)));
+    }
 
     #[test]
     fn series_of_a_deleted_diagnosis_disappear() {
