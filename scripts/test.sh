@@ -35,7 +35,8 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
 step "cargo test"
-cargo test
+# every test binary runs even after one failed: one run reports every failure
+cargo test --no-fail-fast
 
 if [[ -n "${KUBEDX_FUZZ_SECONDS:-}" ]]; then
   # opt-in: needs cargo-fuzz and nightly; CI's fuzzing is tests/reliability.rs (docs/reliability.md)
