@@ -8,7 +8,6 @@
 //! ([`Store::apply`] / [`Store::delete`] keep every index consistent).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -279,10 +278,60 @@ fn label_index_get<'m>(
     m.get(ns)?.get(k)?.get(v)
 }
 
+/// The objects of one kind: namespace ("" for cluster-scoped) -> name -> object.
+/// A point lookup hashes the namespace and searches the names of that namespace
+/// only; listing a namespace is an ordered walk of its names; the whole kind is
+/// walked namespace by namespace in order.
+#[derive(Default, Debug)]
+struct Bucket {
+    by_ns: HashMap<String, BTreeMap<String, Object>, crate::graph::FastHash>,
+    len: usize,
+}
+
+impl Bucket {
+    fn get(&self, ns: &str, name: &str) -> Option<&Object> {
+        self.by_ns.get(ns)?.get(name)
+    }
+
+    fn insert(&mut self, ns: &str, name: &str, obj: Object) {
+        let names = match self.by_ns.get_mut(ns) {
+            Some(names) => names,
+            None => self.by_ns.entry(ns.to_owned()).or_default(),
+        };
+        if names.insert(name.to_owned(), obj).is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, ns: &str, name: &str) -> Option<Object> {
+        let names = self.by_ns.get_mut(ns)?;
+        let old = names.remove(name)?;
+        if names.is_empty() {
+            self.by_ns.remove(ns);
+        }
+        self.len -= 1;
+        Some(old)
+    }
+
+    /// Namespaces holding objects, in order.
+    fn namespaces(&self) -> Vec<&String> {
+        let mut v: Vec<&String> = self.by_ns.keys().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every object, ordered by (namespace, name).
+    fn values(&self) -> impl Iterator<Item = &Object> {
+        self.namespaces()
+            .into_iter()
+            .flat_map(|ns| self.by_ns[ns].values())
+    }
+}
+
 /// The store. Cheap to read from many places; mutated only through `apply`/`delete`.
 #[derive(Default, Debug)]
 pub struct Store {
-    buckets: HashMap<Kind, BTreeMap<Key, Object>>,
+    buckets: HashMap<Kind, Bucket>,
     by_uid: HashMap<String, ObjRef>,
     /// owner UID -> objects whose ownerReferences name it
     owned: HashMap<String, BTreeSet<ObjRef>>,
@@ -380,15 +429,12 @@ impl Store {
         self.buckets
             .entry(r.kind)
             .or_default()
-            .insert((r.ns().to_owned(), r.name.clone()), obj);
+            .insert(r.ns(), &r.name, obj);
     }
 
     /// Removes an object and its index entries. Returns the removed object.
     pub fn delete(&mut self, r: &ObjRef) -> Option<Object> {
-        let old = self
-            .buckets
-            .get_mut(&r.kind)?
-            .remove(&key(r.ns(), &r.name) as &dyn KeyView)?;
+        let old = self.buckets.get_mut(&r.kind)?.remove(r.ns(), &r.name)?;
         self.index(r, &old, false);
         Some(old)
     }
@@ -561,7 +607,7 @@ impl Store {
         self.buckets
             .get(&kind)
             .into_iter()
-            .flat_map(|b| b.values())
+            .flat_map(Bucket::values)
             .map(object_ref)
     }
 
@@ -593,9 +639,7 @@ impl Store {
     // ---- lookups -------------------------------------------------------------------
 
     pub fn object(&self, r: &ObjRef) -> Option<&Object> {
-        self.buckets
-            .get(&r.kind)?
-            .get(&key(r.ns(), &r.name) as &dyn KeyView)
+        self.buckets.get(&r.kind)?.get(r.ns(), &r.name)
     }
 
     pub fn contains(&self, r: &ObjRef) -> bool {
@@ -607,7 +651,7 @@ impl Store {
         let ns = if T::KIND.namespaced() { namespace } else { "" };
         self.buckets
             .get(&T::KIND)?
-            .get(&key(ns, name) as &dyn KeyView)
+            .get(ns, name)
             .and_then(T::from_object)
     }
 
@@ -615,7 +659,7 @@ impl Store {
         self.get::<T>(r.ns(), &r.name)
     }
 
-    /// Every object of a kind in one namespace (a range of the ordered index).
+    /// Every object of a kind in one namespace, by name.
     pub fn list<'a, T: Stored + 'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a Arc<T>> {
         self.list_objects(T::KIND, namespace)
             .filter_map(|(_, o)| T::from_object(o))
@@ -626,76 +670,45 @@ impl Store {
         self.buckets
             .get(&T::KIND)
             .into_iter()
-            .flat_map(|b| b.values())
+            .flat_map(Bucket::values)
             .filter_map(T::from_object)
     }
 
-    /// Objects of a kind in a namespace, with their keys.
+    /// Objects of a kind in a namespace, with their names, by name.
     pub fn list_objects<'a>(
         &'a self,
         kind: Kind,
         namespace: &str,
-    ) -> impl Iterator<Item = (&'a Key, &'a Object)> + use<'a> {
+    ) -> impl Iterator<Item = (&'a String, &'a Object)> + use<'a> {
         let ns = if kind.namespaced() { namespace } else { "" };
-        let range = self.buckets.get(&kind).map(|b| {
-            b.range::<dyn KeyView, _>((
-                Bound::Included(&key(ns, "") as &dyn KeyView),
-                Bound::Unbounded,
-            ))
-        });
-        let ns_owned = ns.to_owned();
-        range
+        self.buckets
+            .get(&kind)
+            .and_then(|b| b.by_ns.get(ns))
             .into_iter()
             .flatten()
-            .take_while(move |((n, _), _)| *n == ns_owned)
     }
 
-    /// Whether the store holds an object of `kind` in `ns` (a range probe, no allocation).
+    /// Whether the store holds an object of `kind` in `ns` (no allocation).
     fn holds_any(&self, kind: Kind, ns: &str) -> bool {
-        self.buckets.get(&kind).is_some_and(|b| {
-            b.range::<dyn KeyView, _>((
-                Bound::Included(&key(ns, "") as &dyn KeyView),
-                Bound::Unbounded,
-            ))
-            .next()
-            .is_some_and(|((n, _), _)| n == ns)
-        })
+        self.buckets
+            .get(&kind)
+            .is_some_and(|b| b.by_ns.contains_key(ns))
     }
 
     pub fn count(&self, kind: Kind) -> usize {
-        self.buckets.get(&kind).map_or(0, BTreeMap::len)
+        self.buckets.get(&kind).map_or(0, |b| b.len)
     }
 
     pub fn total(&self) -> usize {
-        self.buckets.values().map(BTreeMap::len).sum()
+        self.buckets.values().map(|b| b.len).sum()
     }
 
     /// Namespaces that hold at least one object of `kind`.
     pub fn namespaces_with(&self, kind: Kind) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        if let Some(b) = self.buckets.get(&kind) {
-            let mut cursor: Option<String> = None;
-            loop {
-                let next = match &cursor {
-                    None => b.keys().next(),
-                    Some(ns) => b
-                        .range((
-                            Bound::Excluded((ns.clone(), "\u{10FFFF}".repeat(4))),
-                            Bound::Unbounded,
-                        ))
-                        .next()
-                        .map(|(k, _)| k),
-                };
-                match next {
-                    Some((ns, _)) => {
-                        out.insert(ns.clone());
-                        cursor = Some(ns.clone());
-                    }
-                    None => break,
-                }
-            }
-        }
-        out
+        self.buckets
+            .get(&kind)
+            .map(|b| b.by_ns.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn by_uid(&self, uid: &str) -> Option<&ObjRef> {
