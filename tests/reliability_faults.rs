@@ -164,10 +164,16 @@ async fn outage(ctl: &ControllerProcess, component: &str, ns: &str, round: &str)
     eprintln!(
         "{component} outage: {watch_errors} watch errors, {reconcile_errors} reconcile errors in total; events {after:?}"
     );
-    assert!(
-        watch_errors >= 1.0,
-        "the watches noticed the {component} outage"
-    );
+    // A stopped kube-apiserver cuts every watch. A stopped etcd may go unnoticed by
+    // the watches: the apiserver keeps their connections open and its watch cache
+    // resumes from etcd's preserved revision; only a watch re-opened during the
+    // outage gets an error. So only the first is required.
+    if component == "kube-apiserver" {
+        assert!(
+            watch_errors >= 1.0,
+            "the watches noticed the {component} outage"
+        );
+    }
     assert!(panics(&ctl.log_text()).is_empty(), "{}", ctl.log_text());
 }
 
