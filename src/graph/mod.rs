@@ -21,7 +21,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::DynamicObject;
 
-pub use refs::{PodReference, pod_references};
+pub use refs::{PodReference, Via, pod_references};
 
 use crate::model::{Kind, ObjRef};
 use crate::selector::Selector;
@@ -653,11 +653,11 @@ impl<'a> Walker<'a> {
             }
             self.link(
                 r,
-                ObjRef::namespaced(pr.kind, &ns, &pr.name),
+                ObjRef::namespaced(pr.kind, &ns, pr.name),
                 kind,
                 Role::Dependency,
                 pr.optional,
-                Some(pr.via),
+                Some(pr.via.to_string()),
             );
         }
         let labels = p.metadata.labels.as_ref();

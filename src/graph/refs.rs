@@ -1,26 +1,73 @@
 //! What a Pod spec refers to: ConfigMaps, Secrets, PVCs, the ServiceAccount.
 
+use std::fmt;
+
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 
 use crate::model::Kind;
 
-/// One reference from a Pod spec to another object.
+/// One reference from a Pod spec to another object, borrowed from the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodReference {
+pub struct PodReference<'a> {
     pub kind: Kind,
-    pub name: String,
+    pub name: &'a str,
     /// A single key of a ConfigMap/Secret (env `valueFrom`, or an `items` entry of a volume).
-    pub key: Option<String>,
+    pub key: Option<&'a str>,
     /// `optional: true` on the reference: its absence does not stop the Pod.
     pub optional: bool,
-    /// Where the reference is, e.g. `env DB_URL of container app`, `volume config`.
-    pub via: String,
+    /// Where the reference is; displayed as `env DB_URL of container app`, `volume config`, ...
+    pub via: Via<'a>,
     /// The container the reference belongs to (None for volumes and pull secrets).
-    pub container: Option<String>,
+    pub container: Option<&'a str>,
+}
+
+/// Where in a Pod spec a reference is. Rendered only when shown (an edge's detail,
+/// a finding's evidence), so that walking a Pod's references allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via<'a> {
+    EnvFrom {
+        container: &'a str,
+    },
+    Env {
+        var: &'a str,
+        container: &'a str,
+    },
+    Volume {
+        volume: &'a str,
+        projected: bool,
+        item: Option<&'a str>,
+    },
+    ImagePullSecrets,
+    ServiceAccountName,
+}
+
+impl fmt::Display for Via<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Via::EnvFrom { container } => write!(f, "envFrom of container {container}"),
+            Via::Env { var, container } => write!(f, "env {var} of container {container}"),
+            Via::Volume {
+                volume,
+                projected,
+                item,
+            } => {
+                if *projected {
+                    f.write_str("projected ")?;
+                }
+                write!(f, "volume {volume}")?;
+                if let Some(k) = item {
+                    write!(f, " item {k}")?;
+                }
+                Ok(())
+            }
+            Via::ImagePullSecrets => f.write_str("imagePullSecrets"),
+            Via::ServiceAccountName => f.write_str("serviceAccountName"),
+        }
+    }
 }
 
 /// All references of a Pod spec, in spec order.
-pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
+pub fn pod_references(spec: &PodSpec) -> Vec<PodReference<'_>> {
     let mut out = Vec::new();
     let containers = spec
         .init_containers
@@ -31,7 +78,6 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
         container_references(c, &mut out);
     }
     for v in spec.volumes.iter().flatten() {
-        let via = format!("volume {}", v.name);
         if let Some(cm) = &v.config_map {
             push_volume_items(
                 &mut out,
@@ -39,7 +85,8 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
                 &cm.name,
                 cm.optional,
                 cm.items.iter().flatten().map(|i| i.key.as_str()),
-                &via,
+                &v.name,
+                false,
             );
         }
         if let Some(s) = &v.secret
@@ -51,7 +98,8 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
                 name,
                 s.optional,
                 s.items.iter().flatten().map(|i| i.key.as_str()),
-                &via,
+                &v.name,
+                false,
             );
         }
         if let Some(p) = &v.projected {
@@ -63,7 +111,8 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
                         &cm.name,
                         cm.optional,
                         cm.items.iter().flatten().map(|i| i.key.as_str()),
-                        &format!("projected {via}"),
+                        &v.name,
+                        true,
                     );
                 }
                 if let Some(s) = &src.secret {
@@ -73,7 +122,8 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
                         &s.name,
                         s.optional,
                         s.items.iter().flatten().map(|i| i.key.as_str()),
-                        &format!("projected {via}"),
+                        &v.name,
+                        true,
                     );
                 }
             }
@@ -81,10 +131,14 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
         if let Some(c) = &v.persistent_volume_claim {
             out.push(PodReference {
                 kind: Kind::PersistentVolumeClaim,
-                name: c.claim_name.clone(),
+                name: &c.claim_name,
                 key: None,
                 optional: false,
-                via: via.clone(),
+                via: Via::Volume {
+                    volume: &v.name,
+                    projected: false,
+                    item: None,
+                },
                 container: None,
             });
         }
@@ -93,12 +147,12 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
         if !s.name.is_empty() {
             out.push(PodReference {
                 kind: Kind::Secret,
-                name: s.name.clone(),
+                name: &s.name,
                 key: None,
                 // a missing pull secret does not stop the Pod by itself: the pull fails
                 // only if the registry needs it.
                 optional: true,
-                via: "imagePullSecrets".to_owned(),
+                via: Via::ImagePullSecrets,
                 container: None,
             });
         }
@@ -110,22 +164,23 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference> {
         .unwrap_or("default");
     out.push(PodReference {
         kind: Kind::ServiceAccount,
-        name: sa.to_owned(),
+        name: sa,
         key: None,
         optional: false,
-        via: "serviceAccountName".to_owned(),
+        via: Via::ServiceAccountName,
         container: None,
     });
     out
 }
 
 fn push_volume_items<'a>(
-    out: &mut Vec<PodReference>,
+    out: &mut Vec<PodReference<'a>>,
     kind: Kind,
-    name: &str,
+    name: &'a str,
     optional: Option<bool>,
     keys: impl Iterator<Item = &'a str>,
-    via: &str,
+    volume: &'a str,
+    projected: bool,
 ) {
     if name.is_empty() {
         return;
@@ -133,49 +188,62 @@ fn push_volume_items<'a>(
     let optional = optional.unwrap_or(false);
     out.push(PodReference {
         kind,
-        name: name.to_owned(),
+        name,
         key: None,
         optional,
-        via: via.to_owned(),
+        via: Via::Volume {
+            volume,
+            projected,
+            item: None,
+        },
         container: None,
     });
     for k in keys {
         out.push(PodReference {
             kind,
-            name: name.to_owned(),
-            key: Some(k.to_owned()),
+            name,
+            key: Some(k),
             optional,
-            via: format!("{via} item {k}"),
+            via: Via::Volume {
+                volume,
+                projected,
+                item: Some(k),
+            },
             container: None,
         });
     }
 }
 
-fn container_references(c: &Container, out: &mut Vec<PodReference>) {
+fn container_references<'a>(c: &'a Container, out: &mut Vec<PodReference<'a>>) {
+    let container = c.name.as_str();
     for ef in c.env_from.iter().flatten() {
         if let Some(cm) = &ef.config_map_ref {
             out.push(PodReference {
                 kind: Kind::ConfigMap,
-                name: cm.name.clone(),
+                name: &cm.name,
                 key: None,
                 optional: cm.optional.unwrap_or(false),
-                via: format!("envFrom of container {}", c.name),
-                container: Some(c.name.clone()),
+                via: Via::EnvFrom { container },
+                container: Some(container),
             });
         }
         if let Some(s) = &ef.secret_ref {
             out.push(PodReference {
                 kind: Kind::Secret,
-                name: s.name.clone(),
+                name: &s.name,
                 key: None,
                 optional: s.optional.unwrap_or(false),
-                via: format!("envFrom of container {}", c.name),
-                container: Some(c.name.clone()),
+                via: Via::EnvFrom { container },
+                container: Some(container),
             });
         }
     }
     for e in c.env.iter().flatten() {
         let Some(vf) = &e.value_from else { continue };
+        let via = Via::Env {
+            var: &e.name,
+            container,
+        };
         // A key reference needs its object first: the object's edge, then the key.
         for (kind, name, optional) in [
             vf.config_map_key_ref
@@ -191,33 +259,75 @@ fn container_references(c: &Container, out: &mut Vec<PodReference>) {
             if !name.is_empty() {
                 out.push(PodReference {
                     kind,
-                    name: name.clone(),
+                    name,
                     key: None,
                     optional: optional.unwrap_or(false),
-                    via: format!("env {} of container {}", e.name, c.name),
-                    container: Some(c.name.clone()),
+                    via,
+                    container: Some(container),
                 });
             }
         }
         if let Some(k) = &vf.config_map_key_ref {
             out.push(PodReference {
                 kind: Kind::ConfigMap,
-                name: k.name.clone(),
-                key: Some(k.key.clone()),
+                name: &k.name,
+                key: Some(&k.key),
                 optional: k.optional.unwrap_or(false),
-                via: format!("env {} of container {}", e.name, c.name),
-                container: Some(c.name.clone()),
+                via,
+                container: Some(container),
             });
         }
         if let Some(k) = &vf.secret_key_ref {
             out.push(PodReference {
                 kind: Kind::Secret,
-                name: k.name.clone(),
-                key: Some(k.key.clone()),
+                name: &k.name,
+                key: Some(&k.key),
                 optional: k.optional.unwrap_or(false),
-                via: format!("env {} of container {}", e.name, c.name),
-                container: Some(c.name.clone()),
+                via,
+                container: Some(container),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_place_a_reference_can_be_is_named_as_before() {
+        let spec: PodSpec = serde_json::from_value(serde_json::json!({
+            "serviceAccountName": "api",
+            "imagePullSecrets": [{"name": "regcred"}],
+            "containers": [{
+                "name": "app",
+                "envFrom": [{"configMapRef": {"name": "env"}}],
+                "env": [{"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
+            }],
+            "volumes": [
+                {"name": "config", "configMap": {"name": "cfg", "items": [{"key": "a.yaml", "path": "a"}]}},
+                {"name": "all", "projected": {"sources": [{"secret": {"name": "tls"}}]}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}
+            ]
+        }))
+        .unwrap();
+        let shown: Vec<String> = pod_references(&spec)
+            .iter()
+            .map(|r| format!("{} {} {:?} {}", r.kind.name(), r.name, r.key, r.via))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "ConfigMap env None envFrom of container app",
+                "Secret db None env DB_URL of container app",
+                "Secret db Some(\"url\") env DB_URL of container app",
+                "ConfigMap cfg None volume config",
+                "ConfigMap cfg Some(\"a.yaml\") volume config item a.yaml",
+                "Secret tls None projected volume all",
+                "PersistentVolumeClaim data None volume data",
+                "Secret regcred None imagePullSecrets",
+                "ServiceAccount api None serviceAccountName",
+            ]
+        );
     }
 }

@@ -15,7 +15,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
 
 use crate::api::{Risk, Severity};
-use crate::graph::{Existence, pod_references};
+use crate::graph::{Existence, Via, pod_references};
 use crate::model::{Kind, ObjRef};
 use crate::rules::{Draft, RuleContext};
 
@@ -180,17 +180,17 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
             if !matches!(pr.kind, Kind::ConfigMap | Kind::Secret) || pr.key.is_some() {
                 continue;
             }
-            let pull_secret = pr.via == "imagePullSecrets";
+            let pull_secret = pr.via == Via::ImagePullSecrets;
             if pr.optional && !pull_secret {
                 continue;
             }
-            let r = ObjRef::namespaced(pr.kind, ns, &pr.name);
+            let r = ObjRef::namespaced(pr.kind, ns, pr.name);
             let by_graph = existence(ctx, &r) == Existence::Missing;
-            let by_kubelet = said.contains(&(pr.kind, pr.name.clone()))
+            let by_kubelet = (!said.is_empty() && said.contains(&(pr.kind, pr.name.to_owned())))
                 || (pull_secret
                     && retrieve_failed
                         .iter()
-                        .any(|m| m.contains(&format!("({})", pr.name)) || m.contains(&pr.name)));
+                        .any(|m| m.contains(&format!("({})", pr.name)) || m.contains(pr.name)));
             if existence(ctx, &r) == Existence::Exists || !(by_graph || by_kubelet) {
                 continue;
             }
@@ -199,8 +199,9 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
                 vias: Vec::new(),
                 pull_secret,
             });
-            if !h.vias.contains(&pr.via) {
-                h.vias.push(pr.via.clone());
+            let via = pr.via.to_string();
+            if !h.vias.contains(&via) {
+                h.vias.push(via);
             }
             h.pull_secret &= pull_secret;
         }
@@ -439,26 +440,24 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
         }
         let mut seen: BTreeSet<(ObjRef, String)> = BTreeSet::new();
         for pr in pod_references(p.spec) {
-            let Some(key) = pr.key.clone() else { continue };
+            let Some(key) = pr.key else { continue };
             if pr.optional || !matches!(pr.kind, Kind::ConfigMap | Kind::Secret) {
                 continue;
             }
-            let r = ObjRef::namespaced(pr.kind, ns, &pr.name);
-            let by_kubelet = said.contains(&(pr.kind, pr.name.clone(), key.clone()));
+            let r = ObjRef::namespaced(pr.kind, ns, pr.name);
+            let by_kubelet =
+                !said.is_empty() && said.contains(&(pr.kind, pr.name.to_owned(), key.to_owned()));
             let by_data = pr.kind == Kind::ConfigMap
                 && ctx.store.get_ref::<ConfigMap>(&r).is_some_and(|cm| {
-                    !cm.data.as_ref().is_some_and(|d| d.contains_key(&key))
-                        && !cm
-                            .binary_data
-                            .as_ref()
-                            .is_some_and(|d| d.contains_key(&key))
+                    !cm.data.as_ref().is_some_and(|d| d.contains_key(key))
+                        && !cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
                 });
-            if !(by_kubelet || by_data) || !seen.insert((r.clone(), key.clone())) {
+            if !(by_kubelet || by_data) || !seen.insert((r.clone(), key.to_owned())) {
                 continue;
             }
-            hits.entry((r, key)).or_default().push(KeyHit {
+            hits.entry((r, key.to_owned())).or_default().push(KeyHit {
                 pod: p,
-                via: pr.via.clone(),
+                via: pr.via.to_string(),
                 by_kubelet,
             });
         }
