@@ -239,7 +239,10 @@ fn key<'k>(ns: &'k str, name: &'k str) -> (&'k str, &'k str) {
 }
 
 /// namespace -> label key -> label value -> names
-type LabelIndex = HashMap<String, HashMap<String, HashMap<String, BTreeSet<String>>>>;
+type LabelIndex = Map<String, Map<String, Map<String, BTreeSet<String>>>>;
+
+/// The store's hash maps: foldhash (fast on short strings, seeded per process).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 fn label_index_set(m: &mut LabelIndex, ns: &str, k: &str, v: &str, name: &str, add: bool) {
     if add {
@@ -284,7 +287,7 @@ fn label_index_get<'m>(
 /// walked namespace by namespace in order.
 #[derive(Default, Debug)]
 struct Bucket {
-    by_ns: HashMap<String, BTreeMap<String, Object>, crate::graph::FastHash>,
+    by_ns: Map<String, BTreeMap<String, Object>>,
     len: usize,
 }
 
@@ -331,23 +334,23 @@ impl Bucket {
 /// The store. Cheap to read from many places; mutated only through `apply`/`delete`.
 #[derive(Default, Debug)]
 pub struct Store {
-    buckets: HashMap<Kind, Bucket>,
-    by_uid: HashMap<String, ObjRef>,
+    buckets: Map<Kind, Bucket>,
+    by_uid: Map<String, ObjRef>,
     /// owner UID -> objects whose ownerReferences name it
-    owned: HashMap<String, BTreeSet<ObjRef>>,
+    owned: Map<String, BTreeSet<ObjRef>>,
     /// (namespace, label key, label value) -> Pod names
     pod_labels: LabelIndex,
     /// (namespace, first pair of the selector) -> Services with that selector: the
     /// Services that may select a Pod are found from the Pod's labels.
     service_selectors: LabelIndex,
     /// node name -> Pods bound to it
-    pods_by_node: HashMap<String, BTreeSet<ObjRef>>,
+    pods_by_node: Map<String, BTreeSet<ObjRef>>,
     /// (namespace, claim name) -> Pods mounting it
-    pods_by_claim: HashMap<Key, BTreeSet<String>>,
+    pods_by_claim: Map<Key, BTreeSet<String>>,
     /// (namespace, service name) -> EndpointSlice names
-    slices_by_service: HashMap<Key, BTreeSet<String>>,
+    slices_by_service: Map<Key, BTreeSet<String>>,
     /// the object an event is about -> event keys
-    events_by_object: HashMap<ObjRef, BTreeSet<Key>>,
+    events_by_object: Map<ObjRef, BTreeSet<Key>>,
     /// newest timestamp seen in any stored object (the default `--now` of a snapshot)
     newest: Option<Timestamp>,
     /// kinds that could not be read (RBAC), with the reason
@@ -446,7 +449,7 @@ impl Store {
 
     fn index(&mut self, r: &ObjRef, obj: &Object, add: bool) {
         fn set<K: std::hash::Hash + Eq, V: Ord>(
-            m: &mut HashMap<K, BTreeSet<V>>,
+            m: &mut Map<K, BTreeSet<V>>,
             k: K,
             v: V,
             add: bool,
