@@ -403,6 +403,11 @@ fn error_status(
 /// What is new since the last status: a new Warning/Critical finding publishes a
 /// Warning event (reason = rule id), a finding that disappeared publishes
 /// `FindingResolved`, becoming healthy publishes `DiagnosisHealthy`. Nothing else.
+///
+/// A finding's events carry its id in `action` (`Diagnose/f-…`): kube's `Recorder`
+/// folds events of equal type, reason, action and object into one series within six
+/// minutes whatever their notes say, so two findings of one rule (two images not
+/// found), or two different findings resolved, must not share an action.
 pub fn transitions(prev: &DiagnosisStatus, next: &DiagnosisStatus) -> Vec<Event> {
     let mut out = Vec::new();
     let before: BTreeMap<&str, &Finding> =
@@ -415,7 +420,7 @@ pub fn transitions(prev: &DiagnosisStatus, next: &DiagnosisStatus) -> Vec<Event>
                 type_: EventType::Warning,
                 reason: f.rule_id.clone(),
                 note: Some(clip(&format!("{}: {}", object_name(f), f.message), 1000)),
-                action: "Diagnose".to_owned(),
+                action: finding_action(f),
                 secondary: None,
             });
         }
@@ -434,7 +439,7 @@ pub fn transitions(prev: &DiagnosisStatus, next: &DiagnosisStatus) -> Vec<Event>
                     ),
                     1000,
                 )),
-                action: "Diagnose".to_owned(),
+                action: finding_action(f),
                 secondary: None,
             });
         }
@@ -449,6 +454,10 @@ pub fn transitions(prev: &DiagnosisStatus, next: &DiagnosisStatus) -> Vec<Event>
         });
     }
     out
+}
+
+fn finding_action(f: &Finding) -> String {
+    clip(&format!("Diagnose/{}", f.id), 128)
 }
 
 fn object_name(f: &Finding) -> String {
@@ -853,6 +862,29 @@ mod tests {
         let evs = transitions(&a, &healed);
         let reasons: Vec<&str> = evs.iter().map(|e| e.reason.as_str()).collect();
         assert_eq!(reasons, ["FindingResolved", "DiagnosisHealthy"]);
+    }
+
+    #[test]
+    fn every_finding_has_its_own_event_series() {
+        // two findings of one rule (two containers' images not found), then each
+        // resolved: four events the Recorder must not fold into two series
+        let mut two = status(
+            &[
+                ("ImagePullNotFound", Severity::Critical),
+                ("ImagePullNotFound", Severity::Critical),
+            ],
+            Phase::Degraded,
+        );
+        two.findings[1].id = "f-other".into();
+        let mut evs = transitions(&DiagnosisStatus::default(), &two);
+        evs.extend(transitions(&two, &status(&[], Phase::Healthy)));
+        let keys: BTreeSet<(String, String)> = evs
+            .iter()
+            .map(|e| (e.reason.clone(), e.action.clone()))
+            .collect();
+        assert_eq!(evs.len(), 5, "{keys:?}");
+        assert_eq!(keys.len(), 5, "{keys:?}");
+        assert_eq!(evs[0].action, "Diagnose/f-ImagePullNotFound");
     }
 
     #[test]
