@@ -378,6 +378,7 @@ fn slim<K: Resource + 'static>(o: &mut K) {
         a.remove(LAST_APPLIED);
     }
     let any = o as &mut dyn std::any::Any;
+    super::compact::compact(any);
     if let Some(cm) = any.downcast_mut::<ConfigMap>() {
         for v in cm.data.iter_mut().flat_map(|d| d.values_mut()) {
             *v = String::new();

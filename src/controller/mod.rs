@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod cmd;
+pub mod compact;
 pub mod memory;
 pub mod metrics;
 pub mod reconcile;
