@@ -600,7 +600,17 @@ async fn churn_of_1000_diagnoses_leaks_nothing() {
     broken_web(&ns, "image-not-found").await;
     let tracked = |c: &Controller| c.metric("kubedx_internal_tracked_diagnoses");
     let series = |c: &Controller| c.metric("kubedx_internal_series_diagnoses");
-    let tasks = |c: &Controller| c.metric("kubedx_internal_tasks");
+    // Alive tasks of the controller's runtime, at their lowest over 5 s: the count
+    // includes short-lived ones (the scrape's own connection, a pooled API
+    // connection, an Event being published) that come and go with the traffic.
+    async fn tasks(c: &Controller) -> f64 {
+        let mut low = f64::MAX;
+        for _ in 0..10 {
+            low = low.min(c.metric("kubedx_internal_tasks"));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        low
+    }
 
     async fn round(dxs: &Api<Diagnosis>, ctl: &Controller, prefix: &str, n: usize) {
         let started = Instant::now();
@@ -708,25 +718,28 @@ async fn churn_of_1000_diagnoses_leaks_nothing() {
     round(&dxs, &ctl, "warm", 100).await;
     settle("the warm-up to be forgotten").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (rss0, tasks0) = (ctl.rss_kib(), tasks(&ctl));
+    let (rss0, tasks0) = (ctl.rss_kib(), tasks(&ctl).await);
     round(&dxs, &ctl, "churn", 1000).await;
     settle("every trace of 1000 deleted Diagnoses to go").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (rss1, tasks1) = (ctl.rss_kib(), tasks(&ctl));
+    let (rss1, tasks1) = (ctl.rss_kib(), tasks(&ctl).await);
     // a second round: a leak grows with every round, the allocator's high-water
     // mark does not
     round(&dxs, &ctl, "again", 1000).await;
     settle("every trace of 1000 more deleted Diagnoses to go").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (rss2, tasks2) = (ctl.rss_kib(), tasks(&ctl));
+    let (rss2, tasks2) = (ctl.rss_kib(), tasks(&ctl).await);
     eprintln!(
         "churn: rss {} -> {} -> {} MiB, tasks {tasks0} -> {tasks1} -> {tasks2}",
         rss0 / 1024,
         rss1 / 1024,
         rss2 / 1024
     );
+    // A task kept per Diagnosis would leave ~1000 behind each round; a few more idle
+    // pooled connections after the rounds' traffic are not a leak (CI once saw
+    // 95 -> 96 -> 98 with single samples).
     assert!(
-        tasks1 <= tasks0 + 2.0 && tasks2 <= tasks0 + 2.0,
+        tasks1 <= tasks0 + 10.0 && tasks2 <= tasks0 + 10.0,
         "tasks leaked: {tasks0} -> {tasks1} -> {tasks2}"
     );
     assert!(
