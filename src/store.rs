@@ -1,7 +1,7 @@
 //! The indexed object store: every object the engine reads, indexed so that walking
 //! an edge of the object graph never scans the whole cluster.
 //!
-//! Indexes: by kind/namespace/name (ordered, so a namespace is a range), by UID, by
+//! Indexes: by kind, then namespace (hashed), then name (ordered), by UID, by
 //! owner UID, by Pod labels (for selector matching), Pods by Node, Pods by the PVCs
 //! they mount, EndpointSlices by Service, and Events by the object they are about.
 //! The store is filled by the snapshot loader, and later by watch reflectors
