@@ -21,12 +21,13 @@ pub struct Correlation {
     pub order: Vec<usize>,
 }
 
-/// Whether `cause`'s rule explains `symptom`'s rule (honouring `Id#tag` entries).
+/// Whether `cause`'s rule explains `symptom`'s rule (honouring tagged entries).
 pub fn rule_explains(cause: &Draft, symptom: &Draft) -> bool {
-    cause.rule.explains.iter().any(|e| match e.split_once('#') {
-        Some((id, tag)) => id == symptom.rule.id && symptom.tags.contains(&tag),
-        None => *e == symptom.rule.id,
-    })
+    cause
+        .rule
+        .explains
+        .iter()
+        .any(|explained| explained.covers(symptom.rule.id, &symptom.tags))
 }
 
 /// Everything the scope of a draft reaches along dependency edges (the scope included).
@@ -73,13 +74,7 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
     }
     // Break mutual explanations: keep the link from the more severe finding, then the
     // one earlier in the catalog.
-    let rank = |i: usize| {
-        let idx = crate::rules::CATALOG
-            .iter()
-            .position(|r| r.id == drafts[i].rule.id)
-            .unwrap_or(usize::MAX);
-        (std::cmp::Reverse(drafts[i].severity), idx)
-    };
+    let rank = |i: usize| (std::cmp::Reverse(drafts[i].severity), drafts[i].rule.id);
     let mutual: Vec<(usize, usize)> = links
         .iter()
         .filter(|(c, s)| c < s && links.contains(&(*s, *c)))
@@ -107,12 +102,6 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
     let explained_count: Vec<usize> = (0..n)
         .map(|i| (0..n).filter(|&j| ancestors[j].contains(&i)).count())
         .collect();
-    let catalog_index = |i: usize| {
-        crate::rules::CATALOG
-            .iter()
-            .position(|r| r.id == drafts[i].rule.id)
-            .unwrap_or(usize::MAX)
-    };
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| {
         let root_a = causes[a].is_empty();
@@ -122,7 +111,7 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
             .then(drafts[b].severity.cmp(&drafts[a].severity))
             .then(explained_count[b].cmp(&explained_count[a]))
             .then(ancestors[a].len().cmp(&ancestors[b].len()))
-            .then(catalog_index(a).cmp(&catalog_index(b)))
+            .then(drafts[a].rule.id.cmp(&drafts[b].rule.id))
             .then(drafts[a].object.cmp(&drafts[b].object))
             .then(drafts[a].discriminator.cmp(&drafts[b].discriminator))
     });
@@ -179,6 +168,7 @@ fn break_cycles(causes: &mut [Vec<usize>]) {
 mod tests {
     use super::*;
     use crate::model::Kind;
+    use crate::rules::{RuleId, Tag};
     use crate::snapshot::store_from_str;
 
     const SHOP: &str = r#"
@@ -235,11 +225,14 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
         );
         let pod = r(Kind::Pod, "web-1-a");
         let drafts = vec![
-            Draft::new("ReplicasUnavailable", r(Kind::Deployment, "web")),
-            Draft::new("ImageTagMutable", r(Kind::ReplicaSet, "web-1")),
-            Draft::new("CreateContainerConfigError", r(Kind::ReplicaSet, "web-1"))
-                .affected(std::slice::from_ref(&pod)),
-            Draft::new("ConfigMapNotFound", cm.clone()).affected(std::slice::from_ref(&pod)),
+            Draft::new(RuleId::ReplicasUnavailable, r(Kind::Deployment, "web")),
+            Draft::new(RuleId::ImageTagMutable, r(Kind::ReplicaSet, "web-1")),
+            Draft::new(
+                RuleId::CreateContainerConfigError,
+                r(Kind::ReplicaSet, "web-1"),
+            )
+            .affected(std::slice::from_ref(&pod)),
+            Draft::new(RuleId::ConfigMapNotFound, cm.clone()).affected(std::slice::from_ref(&pod)),
         ];
         let c = correlate(&graph, &drafts);
         assert_eq!(c.order[0], 3, "the missing ConfigMap comes first");
@@ -264,8 +257,8 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
         let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
         // a missing ConfigMap no Pod of the graph references explains nothing
         let drafts = vec![
-            Draft::new("ReplicasUnavailable", r(Kind::Deployment, "web")),
-            Draft::new("ConfigMapNotFound", r(Kind::ConfigMap, "other")),
+            Draft::new(RuleId::ReplicasUnavailable, r(Kind::Deployment, "web")),
+            Draft::new(RuleId::ConfigMapNotFound, r(Kind::ConfigMap, "other")),
         ];
         let c = correlate(&graph, &drafts);
         assert!(c.causes[0].is_empty());
@@ -276,9 +269,9 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
         let store = store_from_str(SHOP).unwrap();
         let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
         let pod = r(Kind::Pod, "web-1-a");
-        let plain = Draft::new("ReadinessProbeFailing", pod.clone());
-        let dns = Draft::new("ReadinessProbeFailing", pod.clone()).tag("dns");
-        let cause = Draft::new("NetworkPolicyBlocksDNS", pod.clone());
+        let plain = Draft::new(RuleId::ReadinessProbeFailing, pod.clone());
+        let dns = Draft::new(RuleId::ReadinessProbeFailing, pod.clone()).tag(Tag::Dns);
+        let cause = Draft::new(RuleId::NetworkPolicyBlocksDNS, pod.clone());
         assert!(!rule_explains(&cause, &plain));
         assert!(rule_explains(&cause, &dns));
         let c = correlate(&graph, &[plain, dns, cause]);

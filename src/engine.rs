@@ -12,7 +12,7 @@ use crate::api::{Affected, DiagnosisStatus, Finding, Phase, RemediationStep, Sev
 use crate::correlate::correlate;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
 use crate::model::{Kind, ObjRef};
-use crate::rules::{self, DiagnoseOptions, Draft, LogSource, RuleContext};
+use crate::rules::{self, DiagnoseOptions, Draft, LogSource, RuleContext, RuleId};
 use crate::store::Store;
 
 /// Bounds that keep a Diagnosis far below etcd's object size limit.
@@ -157,7 +157,7 @@ pub fn diagnose(
     let drafts = merge_same_findings(
         drafts
             .into_iter()
-            .filter(|d| !options.suppress.contains(d.rule.id))
+            .filter(|d| !options.suppress.contains(&d.rule.id))
             .collect(),
     );
     let findings = build_findings(&graph, &drafts);
@@ -180,9 +180,9 @@ pub fn diagnose(
 }
 
 /// The stable id of a finding: the same rule on the same object gives the same id across runs.
-pub fn finding_id(rule_id: &str, object: &ObjRef, discriminator: &str) -> String {
+pub fn finding_id(rule_id: RuleId, object: &ObjRef, discriminator: &str) -> String {
     let mut h = Sha256::new();
-    h.update(rule_id.as_bytes());
+    h.update(rule_id.as_str().as_bytes());
     h.update([0]);
     h.update(object.to_string().as_bytes());
     h.update([0]);
@@ -253,7 +253,7 @@ fn build_findings(graph: &ObjectGraph, drafts: &[Draft]) -> Vec<Finding> {
             caused_by.dedup();
             Finding {
                 id: ids[i].clone(),
-                rule_id: d.rule.id.to_owned(),
+                rule_id: d.rule.id.to_string(),
                 rule_set: d.rule.set,
                 severity: d.severity,
                 layer: d.rule.layer,

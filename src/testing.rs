@@ -4,7 +4,7 @@
 use crate::api::{Finding, Severity};
 use crate::engine::{Report, diagnose, snapshot_now};
 use crate::model::{Kind, ObjRef};
-use crate::rules::DiagnoseOptions;
+use crate::rules::{DiagnoseOptions, RuleId};
 use crate::snapshot::store_from_str;
 use crate::store::Store;
 
@@ -46,8 +46,18 @@ pub fn diagnose_with(
     diagnose(&s, &target(target_spec), &opts, None)
 }
 
+/// Panics unless `rule_id` names a rule: a misspelt id in a test must fail the
+/// test, not make `!has(...)` pass.
+fn known(rule_id: &str) -> &str {
+    if let Err(e) = rule_id.parse::<RuleId>() {
+        panic!("{e}");
+    }
+    rule_id
+}
+
 /// Findings of a rule.
 pub fn findings<'a>(r: &'a Report, rule_id: &str) -> Vec<&'a Finding> {
+    let rule_id = known(rule_id);
     r.status
         .findings
         .iter()
@@ -67,7 +77,9 @@ pub fn finding<'a>(r: &'a Report, rule_id: &str) -> &'a Finding {
     f[0]
 }
 
+/// Whether the report has a finding of the rule.
 pub fn has(r: &Report, rule_id: &str) -> bool {
+    let rule_id = known(rule_id);
     r.status.findings.iter().any(|f| f.rule_id == rule_id)
 }
 

@@ -986,7 +986,10 @@ fn rules_lists_the_whole_catalog() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    let catalog: Vec<&str> = kubedx::rules::CATALOG.iter().map(|r| r.id).collect();
+    let catalog: Vec<&str> = kubedx::rules::CATALOG
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
     assert_eq!(ids, catalog);
     let first = &j["rules"][0];
     for k in ["id", "ruleSet", "severity", "layer", "summary", "explains"] {

@@ -426,7 +426,7 @@ fn event_notes_and_reasons_fit_the_events_api() {
     use kubedx::controller::reconcile::transitions;
     for r in kubedx::rules::catalog::CATALOG {
         assert!(
-            r.id.len() <= 128,
+            r.id.as_str().len() <= 128,
             "rule id {} is longer than an Event reason may be",
             r.id
         );

@@ -143,7 +143,10 @@ fn healed_pull_failures_and_healthy_pods_are_not_warnings() {
     let r = diagnose_yaml(&fixture("healed_image_pull.yaml"), "Deployment/shop/web");
     let ours: Vec<String> = warnings(&r)
         .into_iter()
-        .filter(|id| kubedx::rules::catalog::rule(id).set == kubedx::api::RuleSetName::Workload)
+        .filter(|id| {
+            id.parse::<kubedx::rules::RuleId>().unwrap().meta().set
+                == kubedx::api::RuleSetName::Workload
+        })
         .collect();
     assert!(ours.is_empty(), "{}", describe(&r));
     let healed = finding(&r, "ImagePullNetworkError");
@@ -422,9 +425,9 @@ fn readiness_probe_failing_on_name_resolution_is_tagged_dns() {
     let d = drafts(&yaml, "Deployment/shop/web");
     let rd = d
         .iter()
-        .find(|d| d.rule.id == "ReadinessProbeFailing")
+        .find(|d| d.rule.id == kubedx::rules::RuleId::ReadinessProbeFailing)
         .unwrap();
-    assert!(rd.tags.contains(&"dns"));
+    assert!(rd.tags.contains(&kubedx::rules::Tag::Dns));
     assert_eq!(top(&r).rule_id, "ReadinessProbeFailing");
 }
 

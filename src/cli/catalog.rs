@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::api::{Layer, RuleSetName, Severity};
-use crate::rules::CATALOG;
+use crate::rules::{CATALOG, Explains};
 
 /// Output formats of `kubedx rules -o`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -40,7 +40,7 @@ struct RuleOut {
     severity: Severity,
     layer: Layer,
     summary: &'static str,
-    explains: &'static [&'static str],
+    explains: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -66,12 +66,12 @@ fn json() -> String {
         rules: CATALOG
             .iter()
             .map(|r| RuleOut {
-                id: r.id,
+                id: r.id.as_str(),
                 rule_set: r.set,
                 severity: r.severity,
                 layer: r.layer,
                 summary: r.summary,
-                explains: r.explains,
+                explains: r.explains.iter().map(ToString::to_string).collect(),
             })
             .collect(),
     };
@@ -81,7 +81,12 @@ fn json() -> String {
 }
 
 fn table(width: usize) -> String {
-    let id_w = CATALOG.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
+    let id_w = CATALOG
+        .iter()
+        .map(|r| r.id.as_str().len())
+        .max()
+        .unwrap_or(2)
+        .max(2);
     let set_w = "networking".len().max(3);
     let sev_w = "SEVERITY".len();
     let layer_w = CATALOG
@@ -103,7 +108,7 @@ fn table(width: usize) -> String {
         let mut lines = crate::report::wrap_text(r.summary, col);
         if !r.explains.is_empty() {
             lines.extend(crate::report::wrap_text(
-                &format!("explains: {}", r.explains.join(", ")),
+                &format!("explains: {}", explains_text(r.explains)),
                 col,
             ));
         }
@@ -125,6 +130,15 @@ fn table(width: usize) -> String {
     out
 }
 
+/// `A, B#dns, C`.
+fn explains_text(explains: &[Explains]) -> String {
+    explains
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn markdown() -> String {
     let mut out = String::from("# kubedx rule catalog\n");
     for set in RuleSetName::ALL {
@@ -143,7 +157,7 @@ fn markdown() -> String {
                 r.severity.as_str(),
                 r.layer.as_str(),
                 crate::report::md_cell(r.summary),
-                crate::report::md_cell(&r.explains.join(", "))
+                crate::report::md_cell(&explains_text(r.explains))
             );
         }
     }
@@ -161,7 +175,7 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&json()).unwrap();
         assert_eq!(j["rules"].as_array().unwrap().len(), CATALOG.len());
         for r in CATALOG {
-            assert!(t.contains(r.id), "{}", r.id);
+            assert!(t.contains(r.id.as_str()), "{}", r.id);
             assert!(m.contains(&format!("| {} |", r.id)), "{}", r.id);
         }
     }

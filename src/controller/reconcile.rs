@@ -19,7 +19,7 @@ use crate::api::{Diagnosis, DiagnosisStatus, Finding, Mode, Phase, Severity, Tar
 use crate::engine::{self, clip};
 use crate::graph::ObjectGraph;
 use crate::model::{Kind, ObjRef};
-use crate::rules::{DiagnoseOptions, catalog};
+use crate::rules::{DiagnoseOptions, RuleId};
 
 use super::cache::Cache;
 use super::metrics::{ErrorKind, Metrics};
@@ -298,7 +298,7 @@ pub fn dereference(dx: &Diagnosis, settings: &Settings) -> Result<ObjRef, Refusa
         .suppress
         .iter()
         .flatten()
-        .filter(|id| catalog::find(id).is_none())
+        .filter(|id| id.parse::<RuleId>().is_err())
         .collect();
     if !unknown.is_empty() {
         return Err(Refusal {
@@ -329,7 +329,14 @@ pub fn options(dx: &Diagnosis, now: Timestamp) -> DiagnoseOptions {
     if let Some(s) = dx.spec.min_severity {
         o.min_severity = s;
     }
-    o.suppress = dx.spec.suppress.iter().flatten().cloned().collect();
+    // unknown ids never get here: validation refuses them
+    o.suppress = dx
+        .spec
+        .suppress
+        .iter()
+        .flatten()
+        .filter_map(|id| id.parse().ok())
+        .collect();
     o.expected_images = dx.spec.expected_images.clone().unwrap_or_default();
     o
 }

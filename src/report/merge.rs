@@ -17,6 +17,7 @@ use super::{AllTargets, Document, ReportTarget, target_ref};
 use crate::api::{DiagnosisStatus, Finding, Phase, Severity, Summary, TimelineEntry};
 use crate::engine::{MAX_FINDINGS, Report, clip};
 use crate::model::ObjRef;
+use crate::rules::RuleId;
 
 /// The `targetRef` of a merged status.
 pub const ALL_NAMESPACES_REF: &str = "all-namespaces";
@@ -243,12 +244,8 @@ fn order(findings: &mut [Finding]) {
     let explained: Vec<usize> = (0..findings.len())
         .map(|i| ancestors.iter().filter(|a| a.contains(&i)).count())
         .collect();
-    let catalog = |id: &str| {
-        crate::rules::CATALOG
-            .iter()
-            .position(|r| r.id == id)
-            .unwrap_or(usize::MAX)
-    };
+    // unknown ids (from another version's report) sort last
+    let catalog = |id: &str| id.parse::<RuleId>().map_or(usize::MAX, |id| id as usize);
     let keys: BTreeMap<String, _> = findings
         .iter()
         .enumerate()

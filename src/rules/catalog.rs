@@ -1,1188 +1,1086 @@
-//! The rule catalog (rules.md): every rule id with its rule set, default severity,
-//! layer, what it detects and which findings it explains. Ids are the contract.
+//! The rule catalog: every rule with its stable id, rule set, default severity,
+//! layer, what it detects and which findings it explains — one table, [`rules!`]
+//! below. The table defines the [`RuleId`] enum and [`CATALOG`] together, so an id
+//! is a type the compiler checks: `Draft::new(RuleId::ConfigMapNotFound, ...)`.
+//! The ids' spellings (`RuleId`'s `Display`/`FromStr`) are what the Diagnosis
+//! status, the Events, the metrics and the CLI show; they never change.
+//!
+//! Adding a rule: one row here, the family code that emits it, and a test.
 
-use crate::api::{Layer, RuleSetName as S, Severity};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::api::{Layer, RuleSetName, Severity};
 
 /// Static description of one rule.
 #[derive(Debug)]
 pub struct RuleMeta {
-    pub id: &'static str,
-    pub set: S,
+    /// The rule's stable id.
+    pub id: RuleId,
+    /// The rule set it belongs to (`spec.ruleSets`, `--rule-sets`).
+    pub set: RuleSetName,
+    /// Its default severity (a rule may report a healed problem as Info).
     pub severity: Severity,
+    /// The layer of the stack its findings are about.
     pub layer: Layer,
     /// What the rule detects, in one line.
     pub summary: &'static str,
-    /// Rule ids of the findings this rule's finding explains. `Id#tag` restricts the
-    /// link to symptom findings carrying `tag` (e.g. readiness failures that are DNS errors).
-    pub explains: &'static [&'static str],
+    /// The findings this rule's finding explains (correlation links a cause to a
+    /// symptom only along these, and only when their objects are connected).
+    pub explains: &'static [Explains],
 }
 
-use Layer::*;
-use Severity::*;
+/// Marks a symptom finding for conditional explanations: a cause may explain a
+/// symptom only when it carries the tag (a readiness failure that is a DNS error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tag {
+    /// The failure is a name-resolution failure.
+    Dns,
+}
 
-const fn r(
-    id: &'static str,
-    set: S,
-    severity: Severity,
-    layer: Layer,
-    summary: &'static str,
-    explains: &'static [&'static str],
-) -> RuleMeta {
-    RuleMeta {
-        id,
-        set,
-        severity,
-        layer,
-        summary,
-        explains,
+impl Tag {
+    /// The tag as the catalog writes it after `#`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tag::Dns => "dns",
+        }
+    }
+}
+
+/// One entry of a rule's `explains` list: a rule whose findings it explains, and
+/// optionally the tag those findings must carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Explains {
+    /// The explained rule.
+    pub rule: RuleId,
+    /// Only findings carrying this tag are explained.
+    pub when: Option<Tag>,
+}
+
+impl Explains {
+    /// Whether a finding of `rule` carrying `tags` is explained by this entry.
+    pub fn covers(&self, rule: RuleId, tags: &[Tag]) -> bool {
+        self.rule == rule && self.when.is_none_or(|tag| tags.contains(&tag))
+    }
+}
+
+/// `Id` or `Id#tag`, as `kubedx rules` prints it.
+impl fmt::Display for Explains {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.when {
+            Some(tag) => write!(f, "{}#{}", self.rule, tag.as_str()),
+            None => f.write_str(self.rule.as_str()),
+        }
+    }
+}
+
+/// `explains![PodNotReady, ReadinessProbeFailing when Dns]`: a `&[Explains]`.
+macro_rules! explains {
+    ($($rule:ident $(when $tag:ident)?),* $(,)?) => {
+        &[$(Explains { rule: RuleId::$rule, when: explains!(@tag $($tag)?) }),*]
+    };
+    (@tag) => { None };
+    (@tag $tag:ident) => { Some(Tag::$tag) };
+}
+
+/// The catalog table: defines [`RuleId`] (variants in table order) and [`CATALOG`]
+/// (one [`RuleMeta`] per variant, at the variant's index).
+macro_rules! rules {
+    ($(
+        $id:ident {
+            set: $set:ident,
+            severity: $severity:ident,
+            layer: $layer:ident,
+            summary: $summary:literal,
+            explains: $explains:expr,
+        }
+    )*) => {
+        /// The stable id of a rule. Its order is the catalog's order, which is also
+        /// the order correlation breaks ties in.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RuleId {
+            $(
+                #[doc = $summary]
+                $id,
+            )*
+        }
+
+        impl RuleId {
+            /// Every rule id, in catalog order.
+            pub const ALL: &[RuleId] = &[$(RuleId::$id),*];
+
+            /// The id as the status, the Events, the metrics and the CLI write it.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$id => stringify!($id),)*
+                }
+            }
+        }
+
+        /// Every rule, in catalog order: `CATALOG[id as usize].id == id`.
+        pub static CATALOG: &[RuleMeta] = &[$(
+            RuleMeta {
+                id: RuleId::$id,
+                set: RuleSetName::$set,
+                severity: Severity::$severity,
+                layer: Layer::$layer,
+                summary: $summary,
+                explains: $explains,
+            },
+        )*];
+    };
+}
+
+impl RuleId {
+    /// The rule's catalog entry.
+    pub fn meta(self) -> &'static RuleMeta {
+        &CATALOG[self as usize]
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A string that names no rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule id {0:?}")]
+pub struct UnknownRuleId(pub String);
+
+impl FromStr for RuleId {
+    type Err = UnknownRuleId;
+    fn from_str(s: &str) -> Result<RuleId, UnknownRuleId> {
+        RuleId::ALL
+            .iter()
+            .copied()
+            .find(|id| id.as_str() == s)
+            .ok_or_else(|| UnknownRuleId(s.to_owned()))
     }
 }
 
 /// What a Pod that cannot start or serve explains upward.
-const POD_DOWN: &[&str] = &[
-    "PodNotReady",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "DaemonSetPodsUnavailable",
-    "ServiceNoReadyEndpoints",
-    "ServiceSingleEndpoint",
-    "JobFailed",
-    "CronJobFailing",
-    "HighRestartCount",
-    "PDBBlocksDisruption",
+const POD_DOWN: &[Explains] = explains![
+    PodNotReady,
+    ReplicasUnavailable,
+    RolloutStuck,
+    DaemonSetPodsUnavailable,
+    ServiceNoReadyEndpoints,
+    ServiceSingleEndpoint,
+    JobFailed,
+    CronJobFailing,
+    HighRestartCount,
+    PDBBlocksDisruption,
 ];
 
-const CRASH: &[&str] = &[
-    "ContainerCrashing",
-    "HighRestartCount",
-    "PodNotReady",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "DaemonSetPodsUnavailable",
-    "ServiceNoReadyEndpoints",
-    "ServiceSingleEndpoint",
-    "JobFailed",
-    "CronJobFailing",
-    "LivenessProbeFailing",
-    "ReadinessProbeFailing",
-    "StartupProbeFailing",
+const CRASH: &[Explains] = explains![
+    ContainerCrashing,
+    HighRestartCount,
+    PodNotReady,
+    ReplicasUnavailable,
+    RolloutStuck,
+    DaemonSetPodsUnavailable,
+    ServiceNoReadyEndpoints,
+    ServiceSingleEndpoint,
+    JobFailed,
+    CronJobFailing,
+    LivenessProbeFailing,
+    ReadinessProbeFailing,
+    StartupProbeFailing,
 ];
 
-const MISSING_REF: &[&str] = &[
-    "CreateContainerConfigError",
-    "VolumeMountFailed",
-    "ContainerCrashing",
-    "PodNotReady",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "DaemonSetPodsUnavailable",
-    "ServiceNoReadyEndpoints",
-    "ServiceSingleEndpoint",
-    "JobFailed",
-    "CronJobFailing",
-    "IngressTLSSecretNotFound",
+const MISSING_REF: &[Explains] = explains![
+    CreateContainerConfigError,
+    VolumeMountFailed,
+    ContainerCrashing,
+    PodNotReady,
+    ReplicasUnavailable,
+    RolloutStuck,
+    DaemonSetPodsUnavailable,
+    ServiceNoReadyEndpoints,
+    ServiceSingleEndpoint,
+    JobFailed,
+    CronJobFailing,
+    IngressTLSSecretNotFound,
 ];
 
-const PENDING: &[&str] = &[
-    "FailedScheduling",
-    "PodNotReady",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "DaemonSetPodsUnavailable",
-    "ServiceNoReadyEndpoints",
-    "ServiceSingleEndpoint",
-    "JobFailed",
-    "SchedulerNotRunning",
+const PENDING: &[Explains] = explains![
+    FailedScheduling,
+    PodNotReady,
+    ReplicasUnavailable,
+    RolloutStuck,
+    DaemonSetPodsUnavailable,
+    ServiceNoReadyEndpoints,
+    ServiceSingleEndpoint,
+    JobFailed,
+    SchedulerNotRunning,
 ];
 
-const CREATE_FAILED: &[&str] = &[
-    "ReplicaSetCreateFailed",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "DaemonSetPodsUnavailable",
-    "ServiceSelectorMatchesNoPods",
-    "ServiceNoReadyEndpoints",
-    "JobFailed",
-    "CronJobFailing",
+const CREATE_FAILED: &[Explains] = explains![
+    ReplicaSetCreateFailed,
+    ReplicasUnavailable,
+    RolloutStuck,
+    DaemonSetPodsUnavailable,
+    ServiceSelectorMatchesNoPods,
+    ServiceNoReadyEndpoints,
+    JobFailed,
+    CronJobFailing,
 ];
 
-const NODE_DOWN: &[&str] = &[
-    "PodNotReady",
-    "PodStuckTerminating",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "DaemonSetPodsUnavailable",
-    "ServiceNoReadyEndpoints",
-    "ServiceSingleEndpoint",
-    "ReadinessProbeFailing",
-    "LivenessProbeFailing",
-    "ContainerCrashing",
-    "HighRestartCount",
-    "PodSandboxCreationFailed",
-    "VolumeMountFailed",
-    "ClusterDNSUnavailable",
-    "UntoleratedTaint",
+const NODE_DOWN: &[Explains] = explains![
+    PodNotReady,
+    PodStuckTerminating,
+    ReplicasUnavailable,
+    RolloutStuck,
+    DaemonSetPodsUnavailable,
+    ServiceNoReadyEndpoints,
+    ServiceSingleEndpoint,
+    ReadinessProbeFailing,
+    LivenessProbeFailing,
+    ContainerCrashing,
+    HighRestartCount,
+    PodSandboxCreationFailed,
+    VolumeMountFailed,
+    ClusterDNSUnavailable,
+    UntoleratedTaint,
 ];
 
-const DNS_FAILURE: &[&str] = &[
-    "ReadinessProbeFailing#dns",
-    "LivenessProbeFailing#dns",
-    "StartupProbeFailing#dns",
-    "LogsDNSResolutionFailure",
-    "ContainerCrashing#dns",
+const DNS_FAILURE: &[Explains] = explains![
+    ReadinessProbeFailing when Dns,
+    LivenessProbeFailing when Dns,
+    StartupProbeFailing when Dns,
+    LogsDNSResolutionFailure,
+    ContainerCrashing when Dns,
 ];
 
-const STORAGE_PENDING: &[&str] = &[
-    "PVCPending",
-    "UnboundPersistentVolumeClaim",
-    "FailedScheduling",
-    "VolumeMountFailed",
-    "PodNotReady",
-    "ReplicasUnavailable",
-    "RolloutStuck",
-    "ServiceNoReadyEndpoints",
-    "ServiceSingleEndpoint",
+const STORAGE_PENDING: &[Explains] = explains![
+    PVCPending,
+    UnboundPersistentVolumeClaim,
+    FailedScheduling,
+    VolumeMountFailed,
+    PodNotReady,
+    ReplicasUnavailable,
+    RolloutStuck,
+    ServiceNoReadyEndpoints,
+    ServiceSingleEndpoint,
 ];
 
-/// Every rule of rules.md, in catalog order.
-pub static CATALOG: &[RuleMeta] = &[
+rules! {
     // ---- workload ----
-    r(
-        "ImagePullNotFound",
-        S::Workload,
-        Critical,
-        Container,
-        "The image or tag does not exist in the registry (manifest unknown / not found).",
-        POD_DOWN,
-    ),
-    r(
-        "ImagePullUnauthorized",
-        S::Workload,
-        Critical,
-        Container,
-        "The registry refused the pull: missing or wrong credentials (imagePullSecrets, workload identity).",
-        POD_DOWN,
-    ),
-    r(
-        "ImagePullNetworkError",
-        S::Workload,
-        Critical,
-        Container,
-        "The node cannot reach the registry (i/o timeout, dial tcp, no such host, x509).",
-        POD_DOWN,
-    ),
-    r(
-        "ImagePullBackOff",
-        S::Workload,
-        Critical,
-        Container,
-        "An image pull failure whose message matches no known cause.",
-        POD_DOWN,
-    ),
-    r(
-        "InvalidImageName",
-        S::Workload,
-        Critical,
-        Container,
-        "The image reference cannot be parsed.",
-        POD_DOWN,
-    ),
-    r(
-        "ContainerOOMKilled",
-        S::Workload,
-        Critical,
-        Container,
-        "The container was killed for exceeding its memory limit (OOMKilled, exit 137).",
-        CRASH,
-    ),
-    r(
-        "ContainerExitedZero",
-        S::Workload,
-        Warning,
-        Container,
-        "A container exits 0 and is restarted under restartPolicy Always: a batch program run as a long-running workload.",
-        CRASH,
-    ),
-    r(
-        "ContainerCommandNotFound",
-        S::Workload,
-        Critical,
-        Container,
-        "The container's command does not exist in the image (exit 127, executable file not found).",
-        CRASH,
-    ),
-    r(
-        "ContainerCommandNotExecutable",
-        S::Workload,
-        Critical,
-        Container,
-        "The container's command is not executable (exit 126, permission denied).",
-        CRASH,
-    ),
-    r(
-        "ContainerCrashing",
-        S::Workload,
-        Critical,
-        Container,
-        "The container keeps exiting with a non-zero code (CrashLoopBackOff).",
-        POD_DOWN,
-    ),
-    r(
-        "CreateContainerConfigError",
-        S::Workload,
-        Critical,
-        Container,
-        "The kubelet cannot build the container's configuration.",
-        POD_DOWN,
-    ),
-    r(
-        "ConfigMapNotFound",
-        S::Workload,
-        Critical,
-        Pod,
-        "A ConfigMap the Pod needs (env, envFrom, volume, projected; not optional) does not exist.",
-        MISSING_REF,
-    ),
-    r(
-        "ConfigMapKeyNotFound",
-        S::Workload,
-        Critical,
-        Pod,
-        "A key the Pod needs is absent from an existing ConfigMap.",
-        MISSING_REF,
-    ),
-    r(
-        "SecretNotFound",
-        S::Workload,
-        Critical,
-        Pod,
-        "A Secret the Pod needs (env, envFrom, volume, projected, imagePullSecrets, Ingress TLS) does not exist.",
-        &[
-            "CreateContainerConfigError",
-            "VolumeMountFailed",
-            "ContainerCrashing",
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "DaemonSetPodsUnavailable",
-            "ServiceNoReadyEndpoints",
-            "ServiceSingleEndpoint",
-            "JobFailed",
-            "CronJobFailing",
-            "IngressTLSSecretNotFound",
-            "ImagePullUnauthorized",
+    ImagePullNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The image or tag does not exist in the registry (manifest unknown / not found).",
+        explains: POD_DOWN,
+    }
+    ImagePullUnauthorized {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The registry refused the pull: missing or wrong credentials (imagePullSecrets, workload identity).",
+        explains: POD_DOWN,
+    }
+    ImagePullNetworkError {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The node cannot reach the registry (i/o timeout, dial tcp, no such host, x509).",
+        explains: POD_DOWN,
+    }
+    ImagePullBackOff {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "An image pull failure whose message matches no known cause.",
+        explains: POD_DOWN,
+    }
+    InvalidImageName {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The image reference cannot be parsed.",
+        explains: POD_DOWN,
+    }
+    ContainerOOMKilled {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The container was killed for exceeding its memory limit (OOMKilled, exit 137).",
+        explains: CRASH,
+    }
+    ContainerExitedZero {
+        set: Workload,
+        severity: Warning,
+        layer: Container,
+        summary: "A container exits 0 and is restarted under restartPolicy Always: a batch program run as a long-running workload.",
+        explains: CRASH,
+    }
+    ContainerCommandNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The container's command does not exist in the image (exit 127, executable file not found).",
+        explains: CRASH,
+    }
+    ContainerCommandNotExecutable {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The container's command is not executable (exit 126, permission denied).",
+        explains: CRASH,
+    }
+    ContainerCrashing {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The container keeps exiting with a non-zero code (CrashLoopBackOff).",
+        explains: POD_DOWN,
+    }
+    CreateContainerConfigError {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The kubelet cannot build the container's configuration.",
+        explains: POD_DOWN,
+    }
+    ConfigMapNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Pod,
+        summary: "A ConfigMap the Pod needs (env, envFrom, volume, projected; not optional) does not exist.",
+        explains: MISSING_REF,
+    }
+    ConfigMapKeyNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Pod,
+        summary: "A key the Pod needs is absent from an existing ConfigMap.",
+        explains: MISSING_REF,
+    }
+    SecretNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Pod,
+        summary: "A Secret the Pod needs (env, envFrom, volume, projected, imagePullSecrets, Ingress TLS) does not exist.",
+        explains: explains![
+            CreateContainerConfigError,
+            VolumeMountFailed,
+            ContainerCrashing,
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            DaemonSetPodsUnavailable,
+            ServiceNoReadyEndpoints,
+            ServiceSingleEndpoint,
+            JobFailed,
+            CronJobFailing,
+            IngressTLSSecretNotFound,
+            ImagePullUnauthorized,
         ],
-    ),
-    r(
-        "SecretKeyNotFound",
-        S::Workload,
-        Critical,
-        Pod,
-        "A key the Pod needs is absent from an existing Secret.",
-        MISSING_REF,
-    ),
-    r(
-        "ServiceAccountNotFound",
-        S::Workload,
-        Critical,
-        Pod,
-        "The Pod template's serviceAccountName does not exist, so no Pod can be created.",
-        CREATE_FAILED,
-    ),
-    r(
-        "LivenessProbeFailing",
-        S::Workload,
-        Warning,
-        Container,
-        "The liveness probe fails and the kubelet restarts the container.",
-        &[
-            "ContainerCrashing",
-            "HighRestartCount",
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "ServiceNoReadyEndpoints",
+    }
+    SecretKeyNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Pod,
+        summary: "A key the Pod needs is absent from an existing Secret.",
+        explains: MISSING_REF,
+    }
+    ServiceAccountNotFound {
+        set: Workload,
+        severity: Critical,
+        layer: Pod,
+        summary: "The Pod template's serviceAccountName does not exist, so no Pod can be created.",
+        explains: CREATE_FAILED,
+    }
+    LivenessProbeFailing {
+        set: Workload,
+        severity: Warning,
+        layer: Container,
+        summary: "The liveness probe fails and the kubelet restarts the container.",
+        explains: explains![
+            ContainerCrashing,
+            HighRestartCount,
+            PodNotReady,
+            ReplicasUnavailable,
+            ServiceNoReadyEndpoints,
         ],
-    ),
-    r(
-        "ReadinessProbeFailing",
-        S::Workload,
-        Warning,
-        Container,
-        "The readiness probe fails: the Pod runs but receives no traffic.",
-        &[
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "ServiceNoReadyEndpoints",
-            "ServiceSingleEndpoint",
-            "DaemonSetPodsUnavailable",
+    }
+    ReadinessProbeFailing {
+        set: Workload,
+        severity: Warning,
+        layer: Container,
+        summary: "The readiness probe fails: the Pod runs but receives no traffic.",
+        explains: explains![
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            ServiceNoReadyEndpoints,
+            ServiceSingleEndpoint,
+            DaemonSetPodsUnavailable,
         ],
-    ),
-    r(
-        "StartupProbeFailing",
-        S::Workload,
-        Warning,
-        Container,
-        "The startup probe fails: the container is restarted before it finishes starting.",
-        &[
-            "ContainerCrashing",
-            "HighRestartCount",
-            "PodNotReady",
-            "ReplicasUnavailable",
+    }
+    StartupProbeFailing {
+        set: Workload,
+        severity: Warning,
+        layer: Container,
+        summary: "The startup probe fails: the container is restarted before it finishes starting.",
+        explains: explains![ContainerCrashing, HighRestartCount, PodNotReady, ReplicasUnavailable],
+    }
+    ProbePortMismatch {
+        set: Workload,
+        severity: Warning,
+        layer: Container,
+        summary: "A probe targets a port (number or name) that no container declares.",
+        explains: explains![
+            LivenessProbeFailing,
+            ReadinessProbeFailing,
+            StartupProbeFailing,
+            ContainerCrashing,
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            ServiceNoReadyEndpoints,
         ],
-    ),
-    r(
-        "ProbePortMismatch",
-        S::Workload,
-        Warning,
-        Container,
-        "A probe targets a port (number or name) that no container declares.",
-        &[
-            "LivenessProbeFailing",
-            "ReadinessProbeFailing",
-            "StartupProbeFailing",
-            "ContainerCrashing",
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "ServiceNoReadyEndpoints",
+    }
+    MissingStartupProbe {
+        set: Workload,
+        severity: Info,
+        layer: Container,
+        summary: "A liveness-probe restart loop during start-up with no startupProbe to protect it.",
+        explains: explains![LivenessProbeFailing],
+    }
+    PodNotReady {
+        set: Workload,
+        severity: Warning,
+        layer: Pod,
+        summary: "The Pod runs but is not Ready, with no clearer cause.",
+        explains: explains![
+            ReplicasUnavailable,
+            RolloutStuck,
+            ServiceNoReadyEndpoints,
+            ServiceSingleEndpoint,
+            DaemonSetPodsUnavailable,
         ],
-    ),
-    r(
-        "MissingStartupProbe",
-        S::Workload,
-        Info,
-        Container,
-        "A liveness-probe restart loop during start-up with no startupProbe to protect it.",
-        &["LivenessProbeFailing"],
-    ),
-    r(
-        "PodNotReady",
-        S::Workload,
-        Warning,
-        Pod,
-        "The Pod runs but is not Ready, with no clearer cause.",
-        &[
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "ServiceNoReadyEndpoints",
-            "ServiceSingleEndpoint",
-            "DaemonSetPodsUnavailable",
-        ],
-    ),
-    r(
-        "InitContainerFailing",
-        S::Workload,
-        Critical,
-        Container,
-        "An init container fails, so the Pod never starts.",
-        POD_DOWN,
-    ),
-    r(
-        "PodEvicted",
-        S::Workload,
-        Warning,
-        Pod,
-        "The Pod was evicted (node pressure).",
-        &["ReplicasUnavailable", "DaemonSetPodsUnavailable"],
-    ),
-    r(
-        "PodStuckTerminating",
-        S::Workload,
-        Warning,
-        Pod,
-        "The Pod has been terminating far longer than its grace period.",
-        &["ReplicasUnavailable", "RolloutStuck"],
-    ),
-    r(
-        "PodSandboxCreationFailed",
-        S::Workload,
-        Critical,
-        Node,
-        "The runtime cannot create the Pod sandbox (CNI, IP exhaustion): a platform problem.",
-        POD_DOWN,
-    ),
-    r(
-        "HighRestartCount",
-        S::Workload,
-        Warning,
-        Container,
-        "A container restarted recently, with no failure rule explaining it.",
-        &[],
-    ),
-    r(
-        "ImageDigestMismatch",
-        S::Workload,
-        Critical,
-        Container,
-        "The running image digest differs from spec.expectedImages (stale rollout).",
-        &[],
-    ),
-    r(
-        "ImageTagMutable",
-        S::Workload,
-        Info,
-        Container,
-        "The image is referenced by a tag (or :latest, or no tag) rather than by digest.",
-        &[],
-    ),
+    }
+    InitContainerFailing {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "An init container fails, so the Pod never starts.",
+        explains: POD_DOWN,
+    }
+    PodEvicted {
+        set: Workload,
+        severity: Warning,
+        layer: Pod,
+        summary: "The Pod was evicted (node pressure).",
+        explains: explains![ReplicasUnavailable, DaemonSetPodsUnavailable],
+    }
+    PodStuckTerminating {
+        set: Workload,
+        severity: Warning,
+        layer: Pod,
+        summary: "The Pod has been terminating far longer than its grace period.",
+        explains: explains![ReplicasUnavailable, RolloutStuck],
+    }
+    PodSandboxCreationFailed {
+        set: Workload,
+        severity: Critical,
+        layer: Node,
+        summary: "The runtime cannot create the Pod sandbox (CNI, IP exhaustion): a platform problem.",
+        explains: POD_DOWN,
+    }
+    HighRestartCount {
+        set: Workload,
+        severity: Warning,
+        layer: Container,
+        summary: "A container restarted recently, with no failure rule explaining it.",
+        explains: explains![],
+    }
+    ImageDigestMismatch {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The running image digest differs from spec.expectedImages (stale rollout).",
+        explains: explains![],
+    }
+    ImageTagMutable {
+        set: Workload,
+        severity: Info,
+        layer: Container,
+        summary: "The image is referenced by a tag (or :latest, or no tag) rather than by digest.",
+        explains: explains![],
+    }
     // ---- scheduling ----
-    r(
-        "InsufficientResources",
-        S::Scheduling,
-        Critical,
-        Resource,
-        "The scheduler finds no node with enough free cpu/memory/pods/extended resources.",
-        PENDING,
-    ),
-    r(
-        "RequestsExceedNodeCapacity",
-        S::Scheduling,
-        Critical,
-        Resource,
-        "A container requests more than any node can allocate: never schedulable.",
-        PENDING,
-    ),
-    r(
-        "NodeSelectorMatchesNoNode",
-        S::Scheduling,
-        Critical,
-        Node,
-        "nodeSelector / required node affinity that no node satisfies.",
-        PENDING,
-    ),
-    r(
-        "UntoleratedTaint",
-        S::Scheduling,
-        Critical,
-        Node,
-        "Every otherwise-fitting node has a taint the Pod does not tolerate.",
-        PENDING,
-    ),
-    r(
-        "PodAffinityUnsatisfiable",
-        S::Scheduling,
-        Warning,
-        Pod,
-        "Pod affinity, anti-affinity or topology spread constraints cannot be met.",
-        PENDING,
-    ),
-    r(
-        "UnboundPersistentVolumeClaim",
-        S::Scheduling,
-        Critical,
-        Storage,
-        "The Pod waits for a PersistentVolumeClaim that is not bound.",
-        PENDING,
-    ),
-    r(
-        "VolumeNodeAffinityConflict",
-        S::Scheduling,
-        Critical,
-        Storage,
-        "The bound volume's topology excludes every node the Pod may use.",
-        PENDING,
-    ),
-    r(
-        "SchedulingGated",
-        S::Scheduling,
-        Info,
-        Pod,
-        "The Pod is held back by scheduling gates.",
-        &["PodNotReady"],
-    ),
-    r(
-        "FailedScheduling",
-        S::Scheduling,
-        Critical,
-        Pod,
-        "The scheduler cannot place the Pod, for a reason no other rule explains.",
-        &[
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "DaemonSetPodsUnavailable",
-            "ServiceNoReadyEndpoints",
-            "JobFailed",
+    InsufficientResources {
+        set: Scheduling,
+        severity: Critical,
+        layer: Resource,
+        summary: "The scheduler finds no node with enough free cpu/memory/pods/extended resources.",
+        explains: PENDING,
+    }
+    RequestsExceedNodeCapacity {
+        set: Scheduling,
+        severity: Critical,
+        layer: Resource,
+        summary: "A container requests more than any node can allocate: never schedulable.",
+        explains: PENDING,
+    }
+    NodeSelectorMatchesNoNode {
+        set: Scheduling,
+        severity: Critical,
+        layer: Node,
+        summary: "nodeSelector / required node affinity that no node satisfies.",
+        explains: PENDING,
+    }
+    UntoleratedTaint {
+        set: Scheduling,
+        severity: Critical,
+        layer: Node,
+        summary: "Every otherwise-fitting node has a taint the Pod does not tolerate.",
+        explains: PENDING,
+    }
+    PodAffinityUnsatisfiable {
+        set: Scheduling,
+        severity: Warning,
+        layer: Pod,
+        summary: "Pod affinity, anti-affinity or topology spread constraints cannot be met.",
+        explains: PENDING,
+    }
+    UnboundPersistentVolumeClaim {
+        set: Scheduling,
+        severity: Critical,
+        layer: Storage,
+        summary: "The Pod waits for a PersistentVolumeClaim that is not bound.",
+        explains: PENDING,
+    }
+    VolumeNodeAffinityConflict {
+        set: Scheduling,
+        severity: Critical,
+        layer: Storage,
+        summary: "The bound volume's topology excludes every node the Pod may use.",
+        explains: PENDING,
+    }
+    SchedulingGated {
+        set: Scheduling,
+        severity: Info,
+        layer: Pod,
+        summary: "The Pod is held back by scheduling gates.",
+        explains: explains![PodNotReady],
+    }
+    FailedScheduling {
+        set: Scheduling,
+        severity: Critical,
+        layer: Pod,
+        summary: "The scheduler cannot place the Pod, for a reason no other rule explains.",
+        explains: explains![
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            DaemonSetPodsUnavailable,
+            ServiceNoReadyEndpoints,
+            JobFailed,
         ],
-    ),
-    r(
-        "SchedulerNotRunning",
-        S::Scheduling,
-        Critical,
-        ControlPlane,
-        "Pods stay Pending with nobody trying to schedule them: the scheduler is down.",
-        &[
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "DaemonSetPodsUnavailable",
-            "ServiceNoReadyEndpoints",
-            "ServiceSelectorMatchesNoPods",
+    }
+    SchedulerNotRunning {
+        set: Scheduling,
+        severity: Critical,
+        layer: ControlPlane,
+        summary: "Pods stay Pending with nobody trying to schedule them: the scheduler is down.",
+        explains: explains![
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            DaemonSetPodsUnavailable,
+            ServiceNoReadyEndpoints,
+            ServiceSelectorMatchesNoPods,
         ],
-    ),
+    }
     // ---- rollout ----
-    r(
-        "RolloutStuck",
-        S::Rollout,
-        Critical,
-        Controller,
-        "The Deployment exceeded its progress deadline.",
-        &["ReplicasUnavailable"],
-    ),
-    r(
-        "ReplicasUnavailable",
-        S::Rollout,
-        Warning,
-        Controller,
-        "Fewer replicas are available than desired.",
-        &[],
-    ),
-    r(
-        "ReplicaSetCreateFailed",
-        S::Rollout,
-        Critical,
-        Controller,
-        "The controller cannot create Pods (quota, admission webhook, Pod Security, missing ServiceAccount).",
-        &[
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "DaemonSetPodsUnavailable",
-            "ServiceSelectorMatchesNoPods",
-            "ServiceNoReadyEndpoints",
-            "JobFailed",
+    RolloutStuck {
+        set: Rollout,
+        severity: Critical,
+        layer: Controller,
+        summary: "The Deployment exceeded its progress deadline.",
+        explains: explains![ReplicasUnavailable],
+    }
+    ReplicasUnavailable {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "Fewer replicas are available than desired.",
+        explains: explains![],
+    }
+    ReplicaSetCreateFailed {
+        set: Rollout,
+        severity: Critical,
+        layer: Controller,
+        summary: "The controller cannot create Pods (quota, admission webhook, Pod Security, missing ServiceAccount).",
+        explains: explains![
+            ReplicasUnavailable,
+            RolloutStuck,
+            DaemonSetPodsUnavailable,
+            ServiceSelectorMatchesNoPods,
+            ServiceNoReadyEndpoints,
+            JobFailed,
         ],
-    ),
-    r(
-        "QuotaExceeded",
-        S::Rollout,
-        Critical,
-        Resource,
-        "Pod creation is refused by a ResourceQuota.",
-        CREATE_FAILED,
-    ),
-    r(
-        "AdmissionDenied",
-        S::Rollout,
-        Critical,
-        ControlPlane,
-        "Pod creation is refused by an admission webhook or Pod Security.",
-        CREATE_FAILED,
-    ),
-    r(
-        "StatefulSetServiceNotFound",
-        S::Rollout,
-        Warning,
-        Controller,
-        "The StatefulSet's serviceName names no Service.",
-        &[],
-    ),
-    r(
-        "DaemonSetPodsUnavailable",
-        S::Rollout,
-        Warning,
-        Controller,
-        "DaemonSet Pods are not ready or misscheduled.",
-        &[],
-    ),
-    r(
-        "JobFailed",
-        S::Rollout,
-        Critical,
-        Controller,
-        "The Job failed (BackoffLimitExceeded, DeadlineExceeded).",
-        &["CronJobFailing"],
-    ),
-    r(
-        "CronJobFailing",
-        S::Rollout,
-        Warning,
-        Controller,
-        "The most recent Jobs of the CronJob failed.",
-        &[],
-    ),
-    r(
-        "CronJobSuspended",
-        S::Rollout,
-        Info,
-        Controller,
-        "The CronJob is suspended.",
-        &[],
-    ),
-    r(
-        "CronJobInvalidSchedule",
-        S::Rollout,
-        Critical,
-        Controller,
-        "The CronJob's schedule does not parse.",
-        &[],
-    ),
-    r(
-        "HPAMaxedOut",
-        S::Rollout,
-        Warning,
-        Controller,
-        "The HPA is at maxReplicas and wants more.",
-        &[],
-    ),
-    r(
-        "HPAMetricsUnavailable",
-        S::Rollout,
-        Warning,
-        Controller,
-        "The HPA cannot read its metrics, or its target has no resource requests.",
-        &[],
-    ),
-    r(
-        "HPATargetNotFound",
-        S::Rollout,
-        Critical,
-        Controller,
-        "The HPA's scaleTargetRef names nothing.",
-        &[],
-    ),
-    r(
-        "PDBBlocksDisruption",
-        S::Rollout,
-        Warning,
-        Controller,
-        "The PodDisruptionBudget allows no disruption although all its Pods are healthy: drains will hang.",
-        &[],
-    ),
-    r(
-        "ControllerNotProgressing",
-        S::Rollout,
-        Critical,
-        ControlPlane,
-        "observedGeneration lags generation: the controller-manager is not running or stuck.",
-        &[
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "DaemonSetPodsUnavailable",
-            "ServiceSelectorMatchesNoPods",
+    }
+    QuotaExceeded {
+        set: Rollout,
+        severity: Critical,
+        layer: Resource,
+        summary: "Pod creation is refused by a ResourceQuota.",
+        explains: CREATE_FAILED,
+    }
+    AdmissionDenied {
+        set: Rollout,
+        severity: Critical,
+        layer: ControlPlane,
+        summary: "Pod creation is refused by an admission webhook or Pod Security.",
+        explains: CREATE_FAILED,
+    }
+    StatefulSetServiceNotFound {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "The StatefulSet's serviceName names no Service.",
+        explains: explains![],
+    }
+    DaemonSetPodsUnavailable {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "DaemonSet Pods are not ready or misscheduled.",
+        explains: explains![],
+    }
+    JobFailed {
+        set: Rollout,
+        severity: Critical,
+        layer: Controller,
+        summary: "The Job failed (BackoffLimitExceeded, DeadlineExceeded).",
+        explains: explains![CronJobFailing],
+    }
+    CronJobFailing {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "The most recent Jobs of the CronJob failed.",
+        explains: explains![],
+    }
+    CronJobSuspended {
+        set: Rollout,
+        severity: Info,
+        layer: Controller,
+        summary: "The CronJob is suspended.",
+        explains: explains![],
+    }
+    CronJobInvalidSchedule {
+        set: Rollout,
+        severity: Critical,
+        layer: Controller,
+        summary: "The CronJob's schedule does not parse.",
+        explains: explains![],
+    }
+    HPAMaxedOut {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "The HPA is at maxReplicas and wants more.",
+        explains: explains![],
+    }
+    HPAMetricsUnavailable {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "The HPA cannot read its metrics, or its target has no resource requests.",
+        explains: explains![],
+    }
+    HPATargetNotFound {
+        set: Rollout,
+        severity: Critical,
+        layer: Controller,
+        summary: "The HPA's scaleTargetRef names nothing.",
+        explains: explains![],
+    }
+    PDBBlocksDisruption {
+        set: Rollout,
+        severity: Warning,
+        layer: Controller,
+        summary: "The PodDisruptionBudget allows no disruption although all its Pods are healthy: drains will hang.",
+        explains: explains![],
+    }
+    ControllerNotProgressing {
+        set: Rollout,
+        severity: Critical,
+        layer: ControlPlane,
+        summary: "observedGeneration lags generation: the controller-manager is not running or stuck.",
+        explains: explains![
+            ReplicasUnavailable,
+            RolloutStuck,
+            DaemonSetPodsUnavailable,
+            ServiceSelectorMatchesNoPods,
         ],
-    ),
+    }
     // ---- networking ----
-    r(
-        "ServiceSelectorMatchesNoPods",
-        S::Networking,
-        Critical,
-        ServiceDiscovery,
-        "The Service's selector matches no Pod in its namespace.",
-        &[
-            "ServiceNoReadyEndpoints",
-            "IngressBackendServiceNotFound",
-            "HTTPRouteBackendNotFound",
+    ServiceSelectorMatchesNoPods {
+        set: Networking,
+        severity: Critical,
+        layer: ServiceDiscovery,
+        summary: "The Service's selector matches no Pod in its namespace.",
+        explains: explains![
+            ServiceNoReadyEndpoints,
+            IngressBackendServiceNotFound,
+            HTTPRouteBackendNotFound,
         ],
-    ),
-    r(
-        "ServiceNoReadyEndpoints",
-        S::Networking,
-        Critical,
-        ServiceDiscovery,
-        "Pods match the Service but none is ready.",
-        &[],
-    ),
-    r(
-        "ServiceTargetPortMismatch",
-        S::Networking,
-        Critical,
-        ServiceDiscovery,
-        "The Service's targetPort matches no container port of its Pods.",
-        &[],
-    ),
-    r(
-        "ServiceSingleEndpoint",
-        S::Networking,
-        Info,
-        ServiceDiscovery,
-        "Only one ready endpoint behind a Service of a replicated workload.",
-        &[],
-    ),
-    r(
-        "IngressClassNotFound",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "The Ingress names no existing IngressClass, or has no class and there is no default.",
-        &[],
-    ),
-    r(
-        "IngressBackendServiceNotFound",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "An Ingress backend Service does not exist.",
-        &[],
-    ),
-    r(
-        "IngressBackendPortNotFound",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "An Ingress backend port is not exposed by the Service.",
-        &[],
-    ),
-    r(
-        "IngressTLSSecretNotFound",
-        S::Networking,
-        Warning,
-        TrafficEntry,
-        "An Ingress TLS secretName does not exist.",
-        &[],
-    ),
-    r(
-        "GatewayNotFound",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "An HTTPRoute parentRef names no Gateway.",
-        &["HTTPRouteNotAccepted"],
-    ),
-    r(
-        "HTTPRouteNotAccepted",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "A parent Gateway did not accept the HTTPRoute.",
-        &[],
-    ),
-    r(
-        "HTTPRouteBackendNotFound",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "An HTTPRoute backendRef does not resolve.",
-        &[],
-    ),
-    r(
-        "GatewayNotProgrammed",
-        S::Networking,
-        Critical,
-        TrafficEntry,
-        "The Gateway is not Accepted or not Programmed.",
-        &["HTTPRouteNotAccepted"],
-    ),
-    r(
-        "NetworkPolicyBlocksDNS",
-        S::Networking,
-        Critical,
-        Network,
-        "An egress policy selects the Pods and allows no DNS to the cluster DNS.",
-        DNS_FAILURE,
-    ),
-    r(
-        "NetworkPolicyBlocksIngress",
-        S::Networking,
-        Warning,
-        Network,
-        "An ingress policy selects the Pods and admits nothing that fronts them.",
-        &["ReadinessProbeFailing"],
-    ),
-    r(
-        "NetworkPolicySelectsNoPods",
-        S::Networking,
-        Info,
-        Network,
-        "A NetworkPolicy's podSelector matches no Pod.",
-        &[],
-    ),
-    r(
-        "ClusterDNSUnavailable",
-        S::Networking,
-        Critical,
-        Network,
-        "The cluster DNS (kube-system/kube-dns) has no ready endpoints or its Pods are failing.",
-        DNS_FAILURE,
-    ),
+    }
+    ServiceNoReadyEndpoints {
+        set: Networking,
+        severity: Critical,
+        layer: ServiceDiscovery,
+        summary: "Pods match the Service but none is ready.",
+        explains: explains![],
+    }
+    ServiceTargetPortMismatch {
+        set: Networking,
+        severity: Critical,
+        layer: ServiceDiscovery,
+        summary: "The Service's targetPort matches no container port of its Pods.",
+        explains: explains![],
+    }
+    ServiceSingleEndpoint {
+        set: Networking,
+        severity: Info,
+        layer: ServiceDiscovery,
+        summary: "Only one ready endpoint behind a Service of a replicated workload.",
+        explains: explains![],
+    }
+    IngressClassNotFound {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "The Ingress names no existing IngressClass, or has no class and there is no default.",
+        explains: explains![],
+    }
+    IngressBackendServiceNotFound {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "An Ingress backend Service does not exist.",
+        explains: explains![],
+    }
+    IngressBackendPortNotFound {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "An Ingress backend port is not exposed by the Service.",
+        explains: explains![],
+    }
+    IngressTLSSecretNotFound {
+        set: Networking,
+        severity: Warning,
+        layer: TrafficEntry,
+        summary: "An Ingress TLS secretName does not exist.",
+        explains: explains![],
+    }
+    GatewayNotFound {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "An HTTPRoute parentRef names no Gateway.",
+        explains: explains![HTTPRouteNotAccepted],
+    }
+    HTTPRouteNotAccepted {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "A parent Gateway did not accept the HTTPRoute.",
+        explains: explains![],
+    }
+    HTTPRouteBackendNotFound {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "An HTTPRoute backendRef does not resolve.",
+        explains: explains![],
+    }
+    GatewayNotProgrammed {
+        set: Networking,
+        severity: Critical,
+        layer: TrafficEntry,
+        summary: "The Gateway is not Accepted or not Programmed.",
+        explains: explains![HTTPRouteNotAccepted],
+    }
+    NetworkPolicyBlocksDNS {
+        set: Networking,
+        severity: Critical,
+        layer: Network,
+        summary: "An egress policy selects the Pods and allows no DNS to the cluster DNS.",
+        explains: DNS_FAILURE,
+    }
+    NetworkPolicyBlocksIngress {
+        set: Networking,
+        severity: Warning,
+        layer: Network,
+        summary: "An ingress policy selects the Pods and admits nothing that fronts them.",
+        explains: explains![ReadinessProbeFailing],
+    }
+    NetworkPolicySelectsNoPods {
+        set: Networking,
+        severity: Info,
+        layer: Network,
+        summary: "A NetworkPolicy's podSelector matches no Pod.",
+        explains: explains![],
+    }
+    ClusterDNSUnavailable {
+        set: Networking,
+        severity: Critical,
+        layer: Network,
+        summary: "The cluster DNS (kube-system/kube-dns) has no ready endpoints or its Pods are failing.",
+        explains: DNS_FAILURE,
+    }
     // ---- storage ----
-    r(
-        "StorageClassNotFound",
-        S::Storage,
-        Critical,
-        Storage,
-        "A PVC names a StorageClass that does not exist.",
-        STORAGE_PENDING,
-    ),
-    r(
-        "NoDefaultStorageClass",
-        S::Storage,
-        Critical,
-        Storage,
-        "A PVC names no StorageClass and there is no default.",
-        STORAGE_PENDING,
-    ),
-    r(
-        "MultipleDefaultStorageClasses",
-        S::Storage,
-        Warning,
-        Storage,
-        "More than one StorageClass is marked default.",
-        &[],
-    ),
-    r(
-        "ProvisioningFailed",
-        S::Storage,
-        Critical,
-        Storage,
-        "The provisioner failed to create a volume for the PVC.",
-        STORAGE_PENDING,
-    ),
-    r(
-        "PVCPending",
-        S::Storage,
-        Critical,
-        Storage,
-        "A PVC stays Pending.",
-        &[
-            "UnboundPersistentVolumeClaim",
-            "FailedScheduling",
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "ServiceNoReadyEndpoints",
+    StorageClassNotFound {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "A PVC names a StorageClass that does not exist.",
+        explains: STORAGE_PENDING,
+    }
+    NoDefaultStorageClass {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "A PVC names no StorageClass and there is no default.",
+        explains: STORAGE_PENDING,
+    }
+    MultipleDefaultStorageClasses {
+        set: Storage,
+        severity: Warning,
+        layer: Storage,
+        summary: "More than one StorageClass is marked default.",
+        explains: explains![],
+    }
+    ProvisioningFailed {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "The provisioner failed to create a volume for the PVC.",
+        explains: STORAGE_PENDING,
+    }
+    PVCPending {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "A PVC stays Pending.",
+        explains: explains![
+            UnboundPersistentVolumeClaim,
+            FailedScheduling,
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            ServiceNoReadyEndpoints,
         ],
-    ),
-    r(
-        "PVCLost",
-        S::Storage,
-        Critical,
-        Storage,
-        "The PVC lost its PersistentVolume.",
-        &["VolumeMountFailed", "PodNotReady", "ReplicasUnavailable"],
-    ),
-    r(
-        "VolumeMultiAttach",
-        S::Storage,
-        Critical,
-        Storage,
-        "A ReadWriteOnce volume is still attached to another node.",
-        &[
-            "VolumeMountFailed",
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "ServiceNoReadyEndpoints",
+    }
+    PVCLost {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "The PVC lost its PersistentVolume.",
+        explains: explains![VolumeMountFailed, PodNotReady, ReplicasUnavailable],
+    }
+    VolumeMultiAttach {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "A ReadWriteOnce volume is still attached to another node.",
+        explains: explains![
+            VolumeMountFailed,
+            PodNotReady,
+            ReplicasUnavailable,
+            RolloutStuck,
+            ServiceNoReadyEndpoints,
         ],
-    ),
-    r(
-        "VolumeMountFailed",
-        S::Storage,
-        Critical,
-        Storage,
-        "Attaching or mounting a volume fails.",
-        &[
-            "PodNotReady",
-            "ReplicasUnavailable",
-            "RolloutStuck",
-            "ServiceNoReadyEndpoints",
-        ],
-    ),
-    r(
-        "ReadWriteOnceShared",
-        S::Storage,
-        Warning,
-        Storage,
-        "One ReadWriteOnce claim is shared by replicas that may land on several nodes.",
-        &["VolumeMultiAttach"],
-    ),
-    r(
-        "PVReleasedOrFailed",
-        S::Storage,
-        Warning,
-        Storage,
-        "A PersistentVolume in the graph is Released or Failed.",
-        &["PVCLost", "PVCPending"],
-    ),
+    }
+    VolumeMountFailed {
+        set: Storage,
+        severity: Critical,
+        layer: Storage,
+        summary: "Attaching or mounting a volume fails.",
+        explains: explains![PodNotReady, ReplicasUnavailable, RolloutStuck, ServiceNoReadyEndpoints],
+    }
+    ReadWriteOnceShared {
+        set: Storage,
+        severity: Warning,
+        layer: Storage,
+        summary: "One ReadWriteOnce claim is shared by replicas that may land on several nodes.",
+        explains: explains![VolumeMultiAttach],
+    }
+    PVReleasedOrFailed {
+        set: Storage,
+        severity: Warning,
+        layer: Storage,
+        summary: "A PersistentVolume in the graph is Released or Failed.",
+        explains: explains![PVCLost, PVCPending],
+    }
     // ---- node ----
-    r(
-        "NodeNotReady",
-        S::Node,
-        Critical,
-        Layer::Node,
-        "The node is NotReady.",
-        NODE_DOWN,
-    ),
-    r(
-        "NodeUnreachable",
-        S::Node,
-        Critical,
-        Layer::Node,
-        "The kubelet stopped reporting (Ready=Unknown, unreachable taint).",
-        NODE_DOWN,
-    ),
-    r(
-        "NodeMemoryPressure",
-        S::Node,
-        Warning,
-        Layer::Node,
-        "The node is under memory pressure.",
-        &["PodEvicted", "ContainerOOMKilled"],
-    ),
-    r(
-        "NodeDiskPressure",
-        S::Node,
-        Warning,
-        Layer::Node,
-        "The node is under disk pressure.",
-        &["PodEvicted"],
-    ),
-    r(
-        "NodePIDPressure",
-        S::Node,
-        Warning,
-        Layer::Node,
-        "The node is running out of process ids.",
-        &["PodEvicted"],
-    ),
-    r(
-        "NodeNetworkUnavailable",
-        S::Node,
-        Critical,
-        Layer::Node,
-        "The node's network is not configured.",
-        &[
-            "PodSandboxCreationFailed",
-            "PodNotReady",
-            "ReadinessProbeFailing",
-        ],
-    ),
-    r(
-        "NodeCordoned",
-        S::Node,
-        Info,
-        Layer::Node,
-        "The node is cordoned (unschedulable).",
-        &[],
-    ),
+    NodeNotReady {
+        set: Node,
+        severity: Critical,
+        layer: Node,
+        summary: "The node is NotReady.",
+        explains: NODE_DOWN,
+    }
+    NodeUnreachable {
+        set: Node,
+        severity: Critical,
+        layer: Node,
+        summary: "The kubelet stopped reporting (Ready=Unknown, unreachable taint).",
+        explains: NODE_DOWN,
+    }
+    NodeMemoryPressure {
+        set: Node,
+        severity: Warning,
+        layer: Node,
+        summary: "The node is under memory pressure.",
+        explains: explains![PodEvicted, ContainerOOMKilled],
+    }
+    NodeDiskPressure {
+        set: Node,
+        severity: Warning,
+        layer: Node,
+        summary: "The node is under disk pressure.",
+        explains: explains![PodEvicted],
+    }
+    NodePIDPressure {
+        set: Node,
+        severity: Warning,
+        layer: Node,
+        summary: "The node is running out of process ids.",
+        explains: explains![PodEvicted],
+    }
+    NodeNetworkUnavailable {
+        set: Node,
+        severity: Critical,
+        layer: Node,
+        summary: "The node's network is not configured.",
+        explains: explains![PodSandboxCreationFailed, PodNotReady, ReadinessProbeFailing],
+    }
+    NodeCordoned {
+        set: Node,
+        severity: Info,
+        layer: Node,
+        summary: "The node is cordoned (unschedulable).",
+        explains: explains![],
+    }
     // ---- resources ----
-    r(
-        "NoResourceRequests",
-        S::Resources,
-        Info,
-        Resource,
-        "A container has no cpu/memory requests (BestEffort).",
-        &[],
-    ),
-    r(
-        "NoMemoryLimit",
-        S::Resources,
-        Info,
-        Resource,
-        "A container has no memory limit.",
-        &[],
-    ),
-    r(
-        "LimitRangeOrQuotaPressure",
-        S::Resources,
-        Warning,
-        Resource,
-        "A ResourceQuota of the namespace is at 90 % or more of a hard limit.",
-        &["QuotaExceeded"],
-    ),
+    NoResourceRequests {
+        set: Resources,
+        severity: Info,
+        layer: Resource,
+        summary: "A container has no cpu/memory requests (BestEffort).",
+        explains: explains![],
+    }
+    NoMemoryLimit {
+        set: Resources,
+        severity: Info,
+        layer: Resource,
+        summary: "A container has no memory limit.",
+        explains: explains![],
+    }
+    LimitRangeOrQuotaPressure {
+        set: Resources,
+        severity: Warning,
+        layer: Resource,
+        summary: "A ResourceQuota of the namespace is at 90 % or more of a hard limit.",
+        explains: explains![QuotaExceeded],
+    }
     // ---- events ----
-    r(
-        "WarningEvents",
-        S::Events,
-        Info,
-        Pod,
-        "Warning events on objects of the graph that no other rule accounted for, grouped by reason.",
-        &[],
-    ),
+    WarningEvents {
+        set: Events,
+        severity: Info,
+        layer: Pod,
+        summary: "Warning events on objects of the graph that no other rule accounted for, grouped by reason.",
+        explains: explains![],
+    }
     // ---- diagnosis ----
-    r(
-        "TargetNotFound",
-        S::Diagnosis,
-        Critical,
-        Controller,
-        "The target does not exist.",
-        &[],
-    ),
-    r(
-        "PermissionDenied",
-        S::Diagnosis,
-        Warning,
-        ControlPlane,
-        "A kind needed for the graph could not be read (RBAC).",
-        &[],
-    ),
+    TargetNotFound {
+        set: Diagnosis,
+        severity: Critical,
+        layer: Controller,
+        summary: "The target does not exist.",
+        explains: explains![],
+    }
+    PermissionDenied {
+        set: Diagnosis,
+        severity: Warning,
+        layer: ControlPlane,
+        summary: "A kind needed for the graph could not be read (RBAC).",
+        explains: explains![],
+    }
     // ---- logs ----
-    r(
-        "LogsDNSResolutionFailure",
-        S::Logs,
-        Warning,
-        Network,
-        "Container logs show name resolution failures.",
-        &[
-            "ContainerCrashing",
-            "ReadinessProbeFailing",
-            "LivenessProbeFailing",
-        ],
-    ),
-    r(
-        "LogsConnectionRefused",
-        S::Logs,
-        Warning,
-        Network,
-        "Container logs show connections refused by a dependency.",
-        &[
-            "ContainerCrashing",
-            "ReadinessProbeFailing",
-            "LivenessProbeFailing",
-        ],
-    ),
-    r(
-        "LogsPermissionDenied",
-        S::Logs,
-        Warning,
-        Container,
-        "Container logs show permission denied on a path (fsGroup / runAsUser).",
-        &["ContainerCrashing"],
-    ),
-    r(
-        "LogsMissingConfiguration",
-        S::Logs,
-        Warning,
-        Container,
-        "Container logs show a missing environment variable or configuration file.",
-        &["ContainerCrashing"],
-    ),
-];
-
-/// The rule with this id. Panics on an unknown id: rule ids are compile-time constants
-/// of this crate, and a test checks every id used exists.
-pub fn rule(id: &str) -> &'static RuleMeta {
-    find(id).unwrap_or_else(|| panic!("unknown rule id {id}"))
-}
-
-pub fn find(id: &str) -> Option<&'static RuleMeta> {
-    CATALOG.iter().find(|r| r.id == id)
+    LogsDNSResolutionFailure {
+        set: Logs,
+        severity: Warning,
+        layer: Network,
+        summary: "Container logs show name resolution failures.",
+        explains: explains![ContainerCrashing, ReadinessProbeFailing, LivenessProbeFailing],
+    }
+    LogsConnectionRefused {
+        set: Logs,
+        severity: Warning,
+        layer: Network,
+        summary: "Container logs show connections refused by a dependency.",
+        explains: explains![ContainerCrashing, ReadinessProbeFailing, LivenessProbeFailing],
+    }
+    LogsPermissionDenied {
+        set: Logs,
+        severity: Warning,
+        layer: Container,
+        summary: "Container logs show permission denied on a path (fsGroup / runAsUser).",
+        explains: explains![ContainerCrashing],
+    }
+    LogsMissingConfiguration {
+        set: Logs,
+        severity: Warning,
+        layer: Container,
+        summary: "Container logs show a missing environment variable or configuration file.",
+        explains: explains![ContainerCrashing],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     #[test]
-    fn ids_are_unique_and_explains_name_real_rules() {
-        let mut seen = BTreeSet::new();
-        for r in CATALOG {
-            assert!(seen.insert(r.id), "duplicate id {}", r.id);
-        }
-        for r in CATALOG {
-            for e in r.explains {
-                let id = e.split('#').next().unwrap();
-                assert!(find(id).is_some(), "{} explains unknown {id}", r.id);
-                assert_ne!(id, r.id, "{} explains itself", r.id);
-            }
+    fn the_catalog_is_indexed_by_rule_id() {
+        assert_eq!(CATALOG.len(), RuleId::ALL.len());
+        for (index, meta) in CATALOG.iter().enumerate() {
+            assert_eq!(meta.id as usize, index);
+            assert_eq!(meta.id.meta().id, meta.id);
         }
     }
 
     #[test]
-    fn catalog_has_every_rule_of_rules_md() {
-        // The ids of rules.md, family by family (the contract).
-        let expected = [
-            "ImagePullNotFound",
-            "ImagePullUnauthorized",
-            "ImagePullNetworkError",
-            "ImagePullBackOff",
-            "InvalidImageName",
-            "ContainerOOMKilled",
-            "ContainerExitedZero",
-            "ContainerCommandNotFound",
-            "ContainerCommandNotExecutable",
-            "ContainerCrashing",
-            "CreateContainerConfigError",
-            "ConfigMapNotFound",
-            "ConfigMapKeyNotFound",
-            "SecretNotFound",
-            "SecretKeyNotFound",
-            "ServiceAccountNotFound",
-            "LivenessProbeFailing",
-            "ReadinessProbeFailing",
-            "StartupProbeFailing",
-            "ProbePortMismatch",
-            "MissingStartupProbe",
-            "PodNotReady",
-            "InitContainerFailing",
-            "PodEvicted",
-            "PodStuckTerminating",
-            "PodSandboxCreationFailed",
-            "HighRestartCount",
-            "ImageDigestMismatch",
-            "ImageTagMutable",
-            "InsufficientResources",
-            "RequestsExceedNodeCapacity",
-            "NodeSelectorMatchesNoNode",
-            "UntoleratedTaint",
-            "PodAffinityUnsatisfiable",
-            "UnboundPersistentVolumeClaim",
-            "VolumeNodeAffinityConflict",
-            "SchedulingGated",
-            "FailedScheduling",
-            "SchedulerNotRunning",
-            "RolloutStuck",
-            "ReplicasUnavailable",
-            "ReplicaSetCreateFailed",
-            "QuotaExceeded",
-            "AdmissionDenied",
-            "StatefulSetServiceNotFound",
-            "DaemonSetPodsUnavailable",
-            "JobFailed",
-            "CronJobFailing",
-            "CronJobSuspended",
-            "CronJobInvalidSchedule",
-            "HPAMaxedOut",
-            "HPAMetricsUnavailable",
-            "HPATargetNotFound",
-            "PDBBlocksDisruption",
-            "ControllerNotProgressing",
-            "ServiceSelectorMatchesNoPods",
-            "ServiceNoReadyEndpoints",
-            "ServiceTargetPortMismatch",
-            "ServiceSingleEndpoint",
-            "IngressClassNotFound",
-            "IngressBackendServiceNotFound",
-            "IngressBackendPortNotFound",
-            "IngressTLSSecretNotFound",
-            "GatewayNotFound",
-            "HTTPRouteNotAccepted",
-            "HTTPRouteBackendNotFound",
-            "GatewayNotProgrammed",
-            "NetworkPolicyBlocksDNS",
-            "NetworkPolicyBlocksIngress",
-            "NetworkPolicySelectsNoPods",
-            "ClusterDNSUnavailable",
-            "StorageClassNotFound",
-            "NoDefaultStorageClass",
-            "MultipleDefaultStorageClasses",
-            "ProvisioningFailed",
-            "PVCPending",
-            "PVCLost",
-            "VolumeMultiAttach",
-            "VolumeMountFailed",
-            "ReadWriteOnceShared",
-            "PVReleasedOrFailed",
-            "NodeNotReady",
-            "NodeUnreachable",
-            "NodeMemoryPressure",
-            "NodeDiskPressure",
-            "NodePIDPressure",
-            "NodeNetworkUnavailable",
-            "NodeCordoned",
-            "NoResourceRequests",
-            "NoMemoryLimit",
-            "LimitRangeOrQuotaPressure",
-            "WarningEvents",
-            "TargetNotFound",
-            "PermissionDenied",
-            "LogsDNSResolutionFailure",
-            "LogsConnectionRefused",
-            "LogsPermissionDenied",
-            "LogsMissingConfiguration",
-        ];
-        let ids: Vec<&str> = CATALOG.iter().map(|r| r.id).collect();
-        assert_eq!(ids, expected);
+    fn ids_round_trip_through_their_strings() {
+        for &id in RuleId::ALL {
+            assert_eq!(id.as_str().parse::<RuleId>(), Ok(id));
+            assert_eq!(id.to_string(), id.as_str());
+        }
+        assert_eq!(
+            "ConfigMapNotFund".parse::<RuleId>(),
+            Err(UnknownRuleId("ConfigMapNotFund".into()))
+        );
+    }
+
+    #[test]
+    fn no_rule_explains_itself() {
+        for meta in CATALOG {
+            for explained in meta.explains {
+                assert_ne!(explained.rule, meta.id, "{} explains itself", meta.id);
+            }
+        }
     }
 }

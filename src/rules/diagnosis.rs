@@ -4,6 +4,7 @@
 use crate::api::Risk;
 use crate::graph::Existence;
 use crate::model::Kind;
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
@@ -27,7 +28,7 @@ fn target_not_found(ctx: &RuleContext, out: &mut Vec<Draft>) {
         Some(ns) => format!(" in namespace {ns}"),
         None => String::new(),
     };
-    let mut d = Draft::new("TargetNotFound", t.clone())
+    let mut d = Draft::new(RuleId::TargetNotFound, t.clone())
         .message(format!("{} {} does not exist{where_}", t.kind, t.name))
         .summary("Check the target's kind, name and namespace.");
     // Nearest names of the same kind help with typos.
@@ -98,7 +99,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 fn permission_denied(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for (kind, reason) in ctx.store.denied() {
         let t = &ctx.graph.target;
-        let d = Draft::new("PermissionDenied", t.clone())
+        let d = Draft::new(RuleId::PermissionDenied, t.clone())
             .discriminator(kind.name())
             .message(format!(
                 "Could not read {}: the diagnosis does not see them and may miss what they would explain",

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::api::Risk;
 use crate::graph::Role;
 use crate::model::ObjRef;
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 /// How many messages of one group are quoted as evidence.
@@ -33,7 +34,7 @@ pub fn evaluate(ctx: &RuleContext, accounted: &BTreeSet<(String, String)>, out: 
         objects.dedup();
         let total: i64 = evs.iter().map(|(_, e)| e.count as i64).sum();
         let first = &objects[0];
-        let mut d = Draft::new("WarningEvents", first.clone())
+        let mut d = Draft::new(RuleId::WarningEvents, first.clone())
             .discriminator(reason.clone())
             .message(format!(
                 "{total} Warning event(s) {reason} on {} object(s) that no other rule explains",

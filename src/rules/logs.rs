@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use crate::api::Risk;
 use crate::model::{Kind, ObjRef};
 use crate::rules::{Draft, LogSource, RuleContext};
+use crate::rules::{RuleId, Tag};
 
 /// How many matching lines of one container are quoted.
 const MAX_QUOTED: usize = 3;
@@ -21,13 +22,13 @@ const MAX_LINE: usize = 300;
 /// One log pattern family: the rule it feeds and the fragments that reveal it
 /// (matched case-insensitively).
 struct Pattern {
-    rule: &'static str,
+    rule: RuleId,
     fragments: &'static [&'static str],
 }
 
 const PATTERNS: &[Pattern] = &[
     Pattern {
-        rule: "LogsDNSResolutionFailure",
+        rule: RuleId::LogsDNSResolutionFailure,
         fragments: &[
             "no such host",
             "temporary failure in name resolution",
@@ -43,11 +44,11 @@ const PATTERNS: &[Pattern] = &[
         ],
     },
     Pattern {
-        rule: "LogsConnectionRefused",
+        rule: RuleId::LogsConnectionRefused,
         fragments: &["connection refused", "econnrefused"],
     },
     Pattern {
-        rule: "LogsPermissionDenied",
+        rule: RuleId::LogsPermissionDenied,
         fragments: &[
             "permission denied",
             "eacces",
@@ -57,7 +58,7 @@ const PATTERNS: &[Pattern] = &[
         ],
     },
     Pattern {
-        rule: "LogsMissingConfiguration",
+        rule: RuleId::LogsMissingConfiguration,
         fragments: &[
             "environment variable",
             "env var",
@@ -76,14 +77,14 @@ const PATTERNS: &[Pattern] = &[
 ];
 
 /// Rules a line matches. A line about a missing variable must also say it is missing.
-fn classify(line: &str) -> Vec<&'static str> {
+fn classify(line: &str) -> Vec<RuleId> {
     let l = line.to_ascii_lowercase();
     let mut out = Vec::new();
     for p in PATTERNS {
         if !p.fragments.iter().any(|f| l.contains(f)) {
             continue;
         }
-        if p.rule == "LogsMissingConfiguration" {
+        if p.rule == RuleId::LogsMissingConfiguration {
             let names_config = [
                 "env",
                 "config",
@@ -117,7 +118,7 @@ fn classify(line: &str) -> Vec<&'static str> {
                 continue;
             }
         }
-        if p.rule == "LogsPermissionDenied" && l.contains("connection refused") {
+        if p.rule == RuleId::LogsPermissionDenied && l.contains("connection refused") {
             continue;
         }
         out.push(p.rule);
@@ -128,7 +129,7 @@ fn classify(line: &str) -> Vec<&'static str> {
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let Some(logs) = ctx.logs else { return };
     // (rule, controller, container) -> (pods, quoted lines)
-    type Key = (&'static str, ObjRef, String);
+    type Key = (RuleId, ObjRef, String);
     let mut groups: BTreeMap<Key, (Vec<ObjRef>, Vec<String>)> = BTreeMap::new();
     for r in ctx.graph.subjects(Kind::Pod) {
         let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
@@ -156,9 +157,9 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for ((rule, owner, container), (pods, lines)) in groups {
         let first = &pods[0];
         let what = match rule {
-            "LogsDNSResolutionFailure" => "cannot resolve names",
-            "LogsConnectionRefused" => "gets connections refused by a dependency",
-            "LogsPermissionDenied" => "is denied access to a path",
+            RuleId::LogsDNSResolutionFailure => "cannot resolve names",
+            RuleId::LogsConnectionRefused => "gets connections refused by a dependency",
+            RuleId::LogsPermissionDenied => "is denied access to a path",
             _ => "reports missing configuration",
         };
         let mut d = Draft::new(rule, owner.clone())
@@ -169,13 +170,13 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             ))
             .affected(&pods)
             .summary(match rule {
-                "LogsDNSResolutionFailure" => "Check the cluster DNS and NetworkPolicy egress to it, and the name the application resolves.",
-                "LogsConnectionRefused" => "Check that the dependency the application connects to is running and listening on that port.",
-                "LogsPermissionDenied" => "Check the Pod's securityContext (runAsUser, fsGroup) and the volume's ownership and read-only flags.",
+                RuleId::LogsDNSResolutionFailure => "Check the cluster DNS and NetworkPolicy egress to it, and the name the application resolves.",
+                RuleId::LogsConnectionRefused => "Check that the dependency the application connects to is running and listening on that port.",
+                RuleId::LogsPermissionDenied => "Check the Pod's securityContext (runAsUser, fsGroup) and the volume's ownership and read-only flags.",
                 _ => "Provide the configuration the application asks for (ConfigMap, Secret, env).",
             });
-        if rule == "LogsDNSResolutionFailure" {
-            d = d.tag("dns");
+        if rule == RuleId::LogsDNSResolutionFailure {
+            d = d.tag(Tag::Dns);
         }
         for l in lines {
             d = d.evidence(l);
@@ -189,7 +190,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             )),
             Risk::ReadOnly,
         );
-        if rule == "LogsDNSResolutionFailure" {
+        if rule == RuleId::LogsDNSResolutionFailure {
             d = d.step(
                 "Test name resolution from the Pod's namespace",
                 Some(format!(
@@ -238,7 +239,7 @@ fn scan(
     pod: &ObjRef,
     container: &str,
     previous: bool,
-    mut found: impl FnMut(&'static str, &str),
+    mut found: impl FnMut(RuleId, &str),
 ) {
     let Some(lines) = logs.tail(pod, container, previous) else {
         return;
@@ -290,40 +291,43 @@ mod tests {
         let cases = [
             (
                 "dial tcp: lookup postgres.shop.svc.cluster.local on 10.96.0.10:53: no such host",
-                "LogsDNSResolutionFailure",
+                RuleId::LogsDNSResolutionFailure,
             ),
             (
                 "psycopg2.OperationalError: could not translate host name \"db\" to address: Temporary failure in name resolution",
-                "LogsDNSResolutionFailure",
+                RuleId::LogsDNSResolutionFailure,
             ),
             (
                 "Error: getaddrinfo ENOTFOUND redis",
-                "LogsDNSResolutionFailure",
+                RuleId::LogsDNSResolutionFailure,
             ),
             (
                 "dial tcp 10.96.12.4:5432: connect: connection refused",
-                "LogsConnectionRefused",
+                RuleId::LogsConnectionRefused,
             ),
             (
                 "Error: connect ECONNREFUSED 10.0.0.12:6379",
-                "LogsConnectionRefused",
+                RuleId::LogsConnectionRefused,
             ),
             (
                 "open /data/db.lock: permission denied",
-                "LogsPermissionDenied",
+                RuleId::LogsPermissionDenied,
             ),
             (
                 "mkdir /var/lib/app: read-only file system",
-                "LogsPermissionDenied",
+                RuleId::LogsPermissionDenied,
             ),
             (
                 "FATAL: environment variable DATABASE_URL is not set",
-                "LogsMissingConfiguration",
+                RuleId::LogsMissingConfiguration,
             ),
-            ("KeyError: 'PAYMENT_DB_URL'", "LogsMissingConfiguration"),
+            (
+                "KeyError: 'PAYMENT_DB_URL'",
+                RuleId::LogsMissingConfiguration,
+            ),
             (
                 "open /etc/app/config.yaml: no such file or directory",
-                "LogsMissingConfiguration",
+                RuleId::LogsMissingConfiguration,
             ),
         ];
         for (line, rule) in cases {

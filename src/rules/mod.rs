@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
-pub use catalog::{CATALOG, RuleMeta, rule};
+pub use catalog::{CATALOG, Explains, RuleId, RuleMeta, Tag};
 
 use crate::api::{ExpectedImage, Remediation, RemediationStep, Risk, RuleSetName, Severity};
 use crate::event::EventRecord;
@@ -41,7 +41,7 @@ pub trait LogSource: Sync {
 pub struct DiagnoseOptions {
     pub rule_sets: BTreeSet<RuleSetName>,
     pub min_severity: Severity,
-    pub suppress: BTreeSet<String>,
+    pub suppress: BTreeSet<RuleId>,
     pub expected_images: Vec<ExpectedImage>,
     /// The time age-based rules compare with.
     pub now: Timestamp,
@@ -105,13 +105,13 @@ pub struct Draft {
     pub last_seen: Option<Timestamp>,
     /// Events this finding accounts for (so `WarningEvents` does not repeat them).
     pub events: Vec<(String, String)>,
-    /// Tags symptom findings carry for conditional explanations (`dns`, ...).
-    pub tags: Vec<&'static str>,
+    /// Tags symptom findings carry for conditional explanations.
+    pub tags: Vec<Tag>,
 }
 
 impl Draft {
-    pub fn new(rule_id: &str, object: ObjRef) -> Draft {
-        let rule = rule(rule_id);
+    pub fn new(rule_id: RuleId, object: ObjRef) -> Draft {
+        let rule = rule_id.meta();
         Draft {
             rule,
             severity: rule.severity,
@@ -192,7 +192,7 @@ impl Draft {
         self
     }
 
-    pub fn tag(mut self, t: &'static str) -> Draft {
+    pub fn tag(mut self, t: Tag) -> Draft {
         if !self.tags.contains(&t) {
             self.tags.push(t);
         }
@@ -282,6 +282,6 @@ pub fn rules_evaluated(options: &DiagnoseOptions, logs: bool) -> u32 {
     CATALOG
         .iter()
         .filter(|r| options.enabled(r.set) && (r.set != RuleSetName::Logs || logs))
-        .filter(|r| !options.suppress.contains(r.id))
+        .filter(|r| !options.suppress.contains(&r.id))
         .count() as u32
 }

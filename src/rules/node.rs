@@ -18,6 +18,7 @@ use crate::event::EventRecord;
 use crate::graph::{Existence, Role};
 use crate::model::{Kind, ObjRef};
 use crate::quantity::Quantity;
+use crate::rules::RuleId;
 use crate::rules::scheduling::{self, human_age, message::Reason, placement};
 use crate::rules::{Draft, RuleContext};
 
@@ -183,7 +184,7 @@ struct NodeScope {
     blocked: Vec<ObjRef>,
 }
 
-fn base(rule: &str, r: &ObjRef, scope: &NodeScope) -> Draft {
+fn base(rule: RuleId, r: &ObjRef, scope: &NodeScope) -> Draft {
     let mut d = Draft::new(rule, r.clone());
     for p in scope.pods.iter().chain(scope.blocked.iter()) {
         d = d.scope(p.clone());
@@ -307,7 +308,7 @@ fn evaluate_node(
     let ready_status = ready.map(|c| c.status.as_str());
 
     if ready_status == Some("Unknown") || unreachable_taint.is_some() {
-        let mut d = base("NodeUnreachable", &r, &scope);
+        let mut d = base(RuleId::NodeUnreachable, &r, &scope);
         let since = ready
             .and_then(|c| c.last_transition_time.as_ref())
             .map(|t| format!(" for {}", human_age(now.as_second() - t.0.as_second())))
@@ -374,7 +375,7 @@ fn evaluate_node(
     } else if ready_status == Some("False") {
         let c = ready.expect("ready condition present");
         let msg = c.message.as_deref().unwrap_or("");
-        let mut d = base("NodeNotReady", &r, &scope)
+        let mut d = base(RuleId::NodeNotReady, &r, &scope)
             .message(format!(
                 "Node {name} is NotReady ({}): {}",
                 c.reason.as_deref().unwrap_or("no reason"),
@@ -415,7 +416,7 @@ fn evaluate_node(
         .unwrap_or(false)
     {
         let running = scope.pods.len();
-        let d = Draft::new("NodeCordoned", r.clone())
+        let d = Draft::new(RuleId::NodeCordoned, r.clone())
             .severity(Severity::Info)
             .message(format!(
                 "Node {name} is cordoned (spec.unschedulable): no new Pods are scheduled on it{}",
@@ -448,10 +449,10 @@ fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: 
             .and_then(Quantity::from_k8s)
             .map(|q| q.display_for(res))
     };
-    let checks: [(&str, &str, &str, &[&str]); 4] = [
+    let checks: [(&str, RuleId, &str, &[&str]); 4] = [
         (
             "MemoryPressure",
-            "NodeMemoryPressure",
+            RuleId::NodeMemoryPressure,
             "is under memory pressure: the kubelet evicts Pods (BestEffort first, then those above their memory requests)",
             &[
                 "EvictionThresholdMet",
@@ -461,7 +462,7 @@ fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: 
         ),
         (
             "DiskPressure",
-            "NodeDiskPressure",
+            RuleId::NodeDiskPressure,
             "is under disk pressure: the kubelet garbage-collects images and evicts Pods",
             &[
                 "EvictionThresholdMet",
@@ -472,13 +473,13 @@ fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: 
         ),
         (
             "PIDPressure",
-            "NodePIDPressure",
+            RuleId::NodePIDPressure,
             "is running out of process ids: new processes fail and the kubelet evicts Pods",
             &["EvictionThresholdMet", "NodeHasInsufficientPID"],
         ),
         (
             "NetworkUnavailable",
-            "NodeNetworkUnavailable",
+            RuleId::NodeNetworkUnavailable,
             "has no configured network (NetworkUnavailable): Pods there cannot get a working network",
             &[],
         ),

@@ -14,6 +14,7 @@ use crate::api::Risk;
 use crate::graph::{Existence, Role};
 use crate::model::{Kind, ObjRef};
 use crate::quantity::{self, Quantity, Resources};
+use crate::rules::RuleId;
 use crate::rules::scheduling::top_owner;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
@@ -129,7 +130,7 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
             let settable = !matches!(holder.kind, Kind::Pod | Kind::Job | Kind::CronJob);
             if !missing.is_empty() {
                 let best_effort = req.is_empty() && lim.is_empty();
-                let mut d = Draft::new("NoResourceRequests", holder.clone())
+                let mut d = Draft::new(RuleId::NoResourceRequests, holder.clone())
                     .discriminator(c.name.clone())
                     .message(format!(
                         "Container {} of {} has no {} request: the scheduler places it as if it used nothing{}",
@@ -169,7 +170,7 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 out.push(d);
             }
             if !lim.contains_key("memory") {
-                let mut d = Draft::new("NoMemoryLimit", holder.clone())
+                let mut d = Draft::new(RuleId::NoMemoryLimit, holder.clone())
                     .discriminator(c.name.clone())
                     .message(format!(
                         "Container {} of {} has no memory limit: a leak or spike can take the node's memory and get other Pods evicted",
@@ -251,7 +252,7 @@ fn quota_pressure(ctx: &RuleContext, out: &mut Vec<Draft>) {
             lines.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let (top_ratio, top_res, _) = &lines[0];
             let r = ObjRef::namespaced(Kind::ResourceQuota, &ns, name);
-            let mut d = Draft::new("LimitRangeOrQuotaPressure", r.clone())
+            let mut d = Draft::new(RuleId::LimitRangeOrQuotaPressure, r.clone())
                 .message(format!(
                     "ResourceQuota {ns}/{name} is at {:.0}% of its {top_res} limit{}",
                     top_ratio * 100.0,

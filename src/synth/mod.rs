@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 
 /// How a broken Deployment is broken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,13 +63,13 @@ impl Fault {
     }
 
     /// The rule kubedx names as the root cause.
-    pub fn expected_rule(self) -> &'static str {
+    pub fn expected_rule(self) -> RuleId {
         match self {
-            Fault::MissingConfigMap => "ConfigMapNotFound",
-            Fault::ImageNotFound => "ImagePullNotFound",
-            Fault::CrashLoop => "ContainerCrashing",
-            Fault::Unschedulable => "RequestsExceedNodeCapacity",
-            Fault::ReadinessFail => "ReadinessProbeFailing",
+            Fault::MissingConfigMap => RuleId::ConfigMapNotFound,
+            Fault::ImageNotFound => RuleId::ImagePullNotFound,
+            Fault::CrashLoop => RuleId::ContainerCrashing,
+            Fault::Unschedulable => RuleId::RequestsExceedNodeCapacity,
+            Fault::ReadinessFail => RuleId::ReadinessProbeFailing,
         }
     }
 }
@@ -1106,7 +1107,7 @@ mod tests {
                         .collect();
                     assert_eq!(
                         top.map(|f| f.rule_id.as_str()),
-                        Some(f.expected_rule()),
+                        Some(f.expected_rule().as_str()),
                         "{} {:?}: {ids:?}",
                         w.name,
                         f

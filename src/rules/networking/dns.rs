@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use crate::api::{Risk, Severity};
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::networking::{name_list, pod_name, pod_ready, pod_ref, pod_state, pod_terminal};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
@@ -96,7 +97,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     } else {
         return;
     };
-    let mut d = Draft::new("ClusterDNSUnavailable", svc_ref.clone())
+    let mut d = Draft::new(RuleId::ClusterDNSUnavailable, svc_ref.clone())
         .severity(severity)
         .edge("Service -> Pod")
         .message(message);

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::api::Risk;
 use crate::graph::route_backends;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Object;
 
@@ -83,7 +84,7 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
             .filter_map(|(_, o)| o.meta().and_then(|m| m.name.clone()))
             .take(5)
             .collect();
-        let d = Draft::new("GatewayNotFound", r.clone())
+        let d = Draft::new(RuleId::GatewayNotFound, r.clone())
             .discriminator(format!("{pns}/{name}"))
             .edge("HTTPRoute -> Gateway")
             .message(format!(
@@ -136,7 +137,7 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
             }
             _ => "",
         };
-        let mut d = Draft::new("HTTPRouteNotAccepted", r.clone())
+        let mut d = Draft::new(RuleId::HTTPRouteNotAccepted, r.clone())
             .discriminator(format!("{pns}/{pname}"))
             .edge("HTTPRoute -> Gateway")
             .message(format!(
@@ -225,7 +226,7 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
     }
     if !evidence.is_empty() {
         let reason = first_reason.map(|r| format!(" ({r})")).unwrap_or_default();
-        let mut d = Draft::new("HTTPRouteBackendNotFound", r.clone())
+        let mut d = Draft::new(RuleId::HTTPRouteBackendNotFound, r.clone())
             .edge("HTTPRoute -> Service")
             .message(format!(
                 "HTTPRoute {} has backendRefs that do not resolve{reason}: requests matching those rules get 500/503",
@@ -271,7 +272,7 @@ fn gateway_not_programmed(ctx: &RuleContext, r: &ObjRef, g: &DynamicObject, out:
         .unwrap_or_default()
         .to_owned();
     let first = bad[0];
-    let mut d = Draft::new("GatewayNotProgrammed", r.clone())
+    let mut d = Draft::new(RuleId::GatewayNotProgrammed, r.clone())
         .message(format!(
             "Gateway {} is not {}: {}={} reason {}{}",
             r.name,

@@ -7,6 +7,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use crate::api::Risk;
 use crate::graph::ingress_backends;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::diagnosis::edit_distance;
 use crate::rules::{Draft, RuleContext};
 
@@ -88,7 +89,7 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
                 .filter_map(|c| c.metadata.name.as_deref())
                 .filter(|c| edit_distance(c, &name) <= 3)
                 .collect();
-            d = Draft::new("IngressClassNotFound", r.clone())
+            d = Draft::new(RuleId::IngressClassNotFound, r.clone())
                 .edge("Ingress -> IngressClass")
                 .message(format!(
                     "Ingress {} uses IngressClass {name} ({source}), which does not exist: no controller serves it{}",
@@ -112,7 +113,7 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
             if classes.iter().any(|c| is_default(c)) {
                 return;
             }
-            d = Draft::new("IngressClassNotFound", r.clone())
+            d = Draft::new(RuleId::IngressClassNotFound, r.clone())
                 .edge("Ingress -> IngressClass")
                 .message(format!(
                     "Ingress {} names no IngressClass and no IngressClass is marked default: no controller is bound to serve it",
@@ -158,7 +159,7 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                     })
                     .take(3)
                     .collect();
-                let d = Draft::new("IngressBackendServiceNotFound", r.clone())
+                let d = Draft::new(RuleId::IngressBackendServiceNotFound, r.clone())
                     .discriminator(svc_name.clone())
                     .edge("Ingress -> Service")
                     .message(format!(
@@ -215,7 +216,7 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                         }
                     })
                     .collect();
-                let mut d = Draft::new("IngressBackendPortNotFound", r.clone())
+                let mut d = Draft::new(RuleId::IngressBackendPortNotFound, r.clone())
                     .discriminator(format!("{svc_name}:{port}"))
                     .edge("Ingress -> Service")
                     .message(format!(
@@ -268,7 +269,7 @@ fn tls(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
             continue;
         }
         let hosts = t.hosts.clone().unwrap_or_default();
-        let d = Draft::new("IngressTLSSecretNotFound", r.clone())
+        let d = Draft::new(RuleId::IngressTLSSecretNotFound, r.clone())
             .discriminator(secret.to_owned())
             .edge("Ingress -> Secret")
             .message(format!(

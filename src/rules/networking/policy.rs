@@ -34,6 +34,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::api::Risk;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, EdgeKind};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::networking::{container_ports, fmt_map, name_list, pod_ref, pod_terminal};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::{Requirement, Selector};
@@ -798,7 +799,7 @@ fn blocks_dns(ctx: &RuleContext, out: &mut Vec<Draft>) {
         } else {
             ""
         };
-        let mut d = Draft::new("NetworkPolicyBlocksDNS", object.clone())
+        let mut d = Draft::new(RuleId::NetworkPolicyBlocksDNS, object.clone())
             .message(format!(
                 "NetworkPolicy {} isolate{} egress of {} Pod(s) ({}) and no egress rule allows UDP/53 to {}: name resolution times out{tcp_note}",
                 names.join(", "),
@@ -1106,7 +1107,7 @@ fn blocks_ingress(ctx: &RuleContext, out: &mut Vec<Draft>) {
         for (names, (pods, reasons, scope)) in groups {
             let object = ObjRef::namespaced(Kind::NetworkPolicy, ns, &names[0]);
             let pod_names: Vec<&str> = pods.iter().map(|r| r.name.as_str()).collect();
-            let mut d = Draft::new("NetworkPolicyBlocksIngress", object)
+            let mut d = Draft::new(RuleId::NetworkPolicyBlocksIngress, object)
                 .discriminator(svc_ref.name.clone())
                 .edge("Pod -> NetworkPolicy")
                 .message(format!(
@@ -1198,7 +1199,7 @@ fn selects_no_pods(ctx: &RuleContext, out: &mut Vec<Draft>) {
         }
         let name = np.metadata.name.clone().unwrap_or_default();
         let r = ObjRef::namespaced(Kind::NetworkPolicy, ns, &name);
-        let mut d = Draft::new("NetworkPolicySelectsNoPods", r)
+        let mut d = Draft::new(RuleId::NetworkPolicySelectsNoPods, r)
             .message(format!(
                 "NetworkPolicy {name} selects no Pod of namespace {ns} (podSelector {sel}): it has no effect"
             ))

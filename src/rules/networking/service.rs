@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::Risk;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::networking::{
     MAX_PODS_SCANNED, container_ports, fmt_map, name_list, pod_name, pod_ready, pod_ref, pod_state,
     pod_terminal, resolve_named_port,
@@ -107,7 +108,7 @@ fn selector_matches_no_pods(
         return;
     }
     let sel_text = fmt_map(selector);
-    let mut d = Draft::new("ServiceSelectorMatchesNoPods", r.clone())
+    let mut d = Draft::new(RuleId::ServiceSelectorMatchesNoPods, r.clone())
         .edge("Service -> Pod")
         .evidence(format!("selector {sel_text}"));
     // Nearest misses: the Pods failing the fewest requirements, grouped by how they differ.
@@ -301,7 +302,7 @@ fn no_ready_endpoints(r: &ObjRef, live: &[&Pod], slices: &[&EndpointSlice], out:
     }
     let ns = r.ns();
     let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
-    let mut d = Draft::new("ServiceNoReadyEndpoints", r.clone())
+    let mut d = Draft::new(RuleId::ServiceNoReadyEndpoints, r.clone())
         .edge("Service -> Pod")
         .message(format!(
             "Service {} has no ready endpoints: none of its {} Pod(s) is ready, so requests to it fail (an Ingress or Gateway in front answers 503)",
@@ -414,7 +415,7 @@ fn single_endpoint(
         .filter(|p| !pod_ready(p))
         .map(|p| pod_ref(p))
         .collect();
-    let mut d = Draft::new("ServiceSingleEndpoint", r.clone())
+    let mut d = Draft::new(RuleId::ServiceSingleEndpoint, r.clone())
         .edge("Service -> Pod")
         .message(format!(
             "Service {} has a single ready endpoint ({}) although {} {} wants {replicas} replicas: one more failure and it serves nothing",
@@ -530,7 +531,7 @@ fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<
         };
         let Some(problem) = problem else { continue };
         let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
-        let d = Draft::new("ServiceTargetPortMismatch", r.clone())
+        let d = Draft::new(RuleId::ServiceTargetPortMismatch, r.clone())
             .discriminator(sp.name.clone().unwrap_or_else(|| sp.port.to_string()))
             .edge("Service -> Pod")
             .message(format!(

@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::util::{human, pod_ready, secs, ts};
 use crate::api::Risk;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
@@ -145,7 +146,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             continue;
         }
         let observed = lag.observed.map_or("none".to_owned(), |o| o.to_string());
-        let mut d = Draft::new("ControllerNotProgressing", r.clone())
+        let mut d = Draft::new(RuleId::ControllerNotProgressing, r.clone())
             .message(format!(
                 "{} {} has generation {} but its controller last observed generation {observed}, and nothing about it changed for {}: the {} controller in kube-controller-manager is not running or is stuck",
                 r.kind, r.name, lag.generation, human(age), lag.controller

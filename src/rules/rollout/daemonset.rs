@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::Node;
 use super::util::{not_ready_lines, pod_active, pod_ready, pod_starting, pods_of, selector_arg};
 use crate::api::Severity;
 use crate::model::Kind;
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
@@ -50,7 +51,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             && current >= desired
             && !unready.is_empty()
             && unready.iter().all(|(_, p)| pod_starting(p, now));
-        let mut d = Draft::new("DaemonSetPodsUnavailable", r.clone())
+        let mut d = Draft::new(RuleId::DaemonSetPodsUnavailable, r.clone())
             .message(format!("DaemonSet {}: {}", r.name, parts.join("; ")))
             .evidence(format!(
                 "status: desiredNumberScheduled {desired}, currentNumberScheduled {current}, numberReady {ready}, numberAvailable {}, updatedNumberScheduled {}, numberMisscheduled {misscheduled}",

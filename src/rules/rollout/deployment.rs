@@ -11,6 +11,7 @@ use super::util::{
 };
 use crate::api::{Risk, Severity};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 /// One ReplicaSet of a Deployment, with its revision.
@@ -271,7 +272,7 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
         (Some(_), Some(PreviousHealth::Unknown(why))) => msg.push_str(&format!("; {why}")),
         _ => msg.push_str("; there is no previous revision to roll back to"),
     }
-    let mut dr = Draft::new("RolloutStuck", r.clone())
+    let mut dr = Draft::new(RuleId::RolloutStuck, r.clone())
         .message(msg)
         .evidence(cond_line(c))
         .evidence(format!(
@@ -403,7 +404,7 @@ fn replicas_unavailable(
     } else {
         (Severity::Warning, "")
     };
-    let mut dr = Draft::new("ReplicasUnavailable", r.clone())
+    let mut dr = Draft::new(RuleId::ReplicasUnavailable, r.clone())
         .severity(severity)
         .message(format!(
             "Deployment {} has {available} of {desired} replicas available{why}",

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use super::util::{known_missing, ts};
 use crate::api::Risk;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 fn condition<'a>(
@@ -110,7 +111,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         });
         let missing = target.as_ref().is_some_and(|t| known_missing(ctx, t));
         if missing || scale_failed.is_some() {
-            let mut d = Draft::new("HPATargetNotFound", r.clone())
+            let mut d = Draft::new(RuleId::HPATargetNotFound, r.clone())
                 .message(format!(
                     "HorizontalPodAutoscaler {} scales {} {}, which does not exist: it scales nothing",
                     r.name, t.kind, t.name
@@ -240,7 +241,7 @@ fn metrics_unavailable(
     } else {
         None
     };
-    let mut d = Draft::new("HPAMetricsUnavailable", r.clone())
+    let mut d = Draft::new(RuleId::HPAMetricsUnavailable, r.clone())
         .message(format!(
             "HorizontalPodAutoscaler {} cannot compute a replica count{}: it will not scale",
             r.name,
@@ -289,7 +290,7 @@ fn maxed_out(r: &ObjRef, h: &HorizontalPodAutoscaler, out: &mut Vec<Draft>) {
     }
     let ns = r.ns();
     let t = &h.spec.scale_target_ref;
-    let mut d = Draft::new("HPAMaxedOut", r.clone())
+    let mut d = Draft::new(RuleId::HPAMaxedOut, r.clone())
         .message(format!(
             "HorizontalPodAutoscaler {} runs {} {} at its maximum of {max} replicas and wants more: load above this level is not absorbed",
             r.name, t.kind, t.name

@@ -10,6 +10,7 @@ use super::cron;
 use super::util::{annotation, human, owned, pod_state, pods_of, secs, ts};
 use crate::api::{Risk, Severity};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +136,7 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
         "MaxFailedIndexesExceeded" | "FailedIndexes" => "too many of its indexes failed".to_owned(),
         other => format!("reason {other}"),
     };
-    let mut d = Draft::new("JobFailed", r.clone())
+    let mut d = Draft::new(RuleId::JobFailed, r.clone())
         .message(format!("Job {} failed: {why}", r.name))
         .evidence(format!(
             "condition Failed=True reason {reason}{}: {message}",
@@ -239,7 +240,7 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
                 "cannot use both the timeZone field and a TZ/CRON_TZ prefix in schedule".to_owned()
             }
         };
-        let mut d = Draft::new("CronJobInvalidSchedule", r.clone())
+        let mut d = Draft::new(RuleId::CronJobInvalidSchedule, r.clone())
             .message(format!(
                 "CronJob {} has a schedule that does not parse ({:?}): it never creates a Job",
                 r.name, spec.schedule
@@ -267,7 +268,7 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
     if spec.suspend == Some(true) {
         let last = st.and_then(|s| ts(s.last_schedule_time.as_ref()));
         out.push(
-            Draft::new("CronJobSuspended", r.clone())
+            Draft::new(RuleId::CronJobSuspended, r.clone())
                 .message(format!(
                     "CronJob {} is suspended: no new Jobs are created{}",
                     r.name,
@@ -300,7 +301,7 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
         return;
     }
     let last_success = st.and_then(|s| ts(s.last_successful_time.as_ref()));
-    let mut d = Draft::new("CronJobFailing", r.clone())
+    let mut d = Draft::new(RuleId::CronJobFailing, r.clone())
         .message(format!(
             "CronJob {}: the {} most recent finished Job(s) failed{}",
             r.name,

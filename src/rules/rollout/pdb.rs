@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::api::Risk;
 use crate::graph::EdgeKind;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 fn intstr(v: &IntOrString) -> String {
@@ -43,7 +44,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             (None, Some(m)) => format!("maxUnavailable {}", intstr(m)),
             (None, None) => "neither minAvailable nor maxUnavailable".to_owned(),
         };
-        let mut d = Draft::new("PDBBlocksDisruption", r.clone())
+        let mut d = Draft::new(RuleId::PDBBlocksDisruption, r.clone())
             .message(format!(
                 "PodDisruptionBudget {} allows 0 disruptions although all {expected} of its Pods are healthy ({rule}): every eviction is refused, so kubectl drain, node upgrades and cluster-autoscaler scale-down hang",
                 r.name
@@ -99,7 +100,7 @@ fn overlapping(ctx: &RuleContext, out: &mut Vec<Draft>) {
     }
     for (budgets, pods) in groups {
         let names: Vec<&str> = budgets.iter().map(|b| b.name.as_str()).collect();
-        let mut d = Draft::new("PDBBlocksDisruption", budgets[0].clone())
+        let mut d = Draft::new(RuleId::PDBBlocksDisruption, budgets[0].clone())
             .discriminator("overlap")
             .message(format!(
                 "{} Pod(s) are selected by {} PodDisruptionBudgets ({}): the eviction API refuses to evict a Pod covered by more than one budget, so drains hang",

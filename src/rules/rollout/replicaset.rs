@@ -16,6 +16,7 @@ use super::util::{
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 /// A FailedCreate older than this, with no ReplicaFailure condition, is history:
@@ -370,7 +371,7 @@ fn report(
         CreateCause::LimitRange { .. } => "a LimitRange of the namespace refuses them".to_owned(),
         CreateCause::Other => "the API server refuses them".to_owned(),
     };
-    let mut d = Draft::new("ReplicaSetCreateFailed", c.r.clone()).summary(
+    let mut d = Draft::new(RuleId::ReplicaSetCreateFailed, c.r.clone()).summary(
         "The controller cannot create Pods, so none of the missing replicas can start. Fix the refusal quoted in the evidence; the controller retries on its own.",
     );
     d = if current {
@@ -464,7 +465,7 @@ fn report(
             out.push(d);
         }
         CreateCause::WebhookDenied { webhook, detail } => {
-            let mut d = Draft::new("AdmissionDenied", c.r.clone())
+            let mut d = Draft::new(RuleId::AdmissionDenied, c.r.clone())
                 .discriminator(webhook.clone())
                 .message(format!(
                     "{} cannot create Pods: the admission webhook {webhook} denies them",
@@ -497,7 +498,7 @@ fn report(
             out.push(d);
         }
         CreateCause::WebhookUnreachable { webhook, detail } => {
-            let mut d = Draft::new("AdmissionDenied", c.r.clone())
+            let mut d = Draft::new(RuleId::AdmissionDenied, c.r.clone())
                 .discriminator(webhook.clone())
                 .message(format!(
                     "{} cannot create Pods: the admission webhook {webhook} is unreachable and fails closed",
@@ -521,7 +522,7 @@ fn report(
             out.push(d);
         }
         CreateCause::PodSecurity { level, violations } => {
-            let mut d = Draft::new("AdmissionDenied", c.r.clone())
+            let mut d = Draft::new(RuleId::AdmissionDenied, c.r.clone())
                 .discriminator("PodSecurity")
                 .message(format!(
                     "{} cannot create Pods: they violate PodSecurity \"{level}\" enforced on namespace {ns}",
@@ -579,7 +580,7 @@ fn quota_draft(
     quota_users: &BTreeSet<(String, ObjRef)>,
 ) -> Draft {
     let q = ObjRef::namespaced(Kind::ResourceQuota, c.r.ns(), quota);
-    let mut d = Draft::new("QuotaExceeded", c.r.clone())
+    let mut d = Draft::new(RuleId::QuotaExceeded, c.r.clone())
         .discriminator(quota)
         .edge(format!("{} -> ResourceQuota", c.r.kind.name()))
         .summary("The namespace's ResourceQuota has no room for the new Pods. Make the Pods smaller, free quota, or ask the namespace owner to raise it.");
@@ -695,7 +696,7 @@ fn replicaset_unavailable(ctx: &RuleContext, r: &ObjRef, rs: &ReplicaSet, out: &
     let starting = !unready.is_empty()
         && unready.iter().all(|(_, p)| pod_starting(p, now))
         && unready.len() as i32 >= desired - available;
-    let mut d = Draft::new("ReplicasUnavailable", r.clone())
+    let mut d = Draft::new(RuleId::ReplicasUnavailable, r.clone())
         .message(format!(
             "ReplicaSet {} has {available} of {desired} replicas available{}",
             r.name,

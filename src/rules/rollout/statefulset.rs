@@ -10,6 +10,7 @@ use super::util::{
 };
 use crate::api::{Risk, Severity};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 /// A Pod with its reference.
@@ -37,7 +38,7 @@ fn service_not_found(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut V
     let replicas = s.spec.replicas.unwrap_or(1);
     let example = format!("{}-0.{svc}.{ns}.svc", r.name);
     out.push(
-        Draft::new("StatefulSetServiceNotFound", r.clone())
+        Draft::new(RuleId::StatefulSetServiceNotFound, r.clone())
             .message(format!(
                 "StatefulSet {} names serviceName {svc}, which does not exist: its Pods get no stable DNS names ({example} does not resolve)",
                 r.name
@@ -133,7 +134,7 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
         )),
         None => {}
     }
-    let mut d = Draft::new("ReplicasUnavailable", r.clone())
+    let mut d = Draft::new(RuleId::ReplicasUnavailable, r.clone())
         .message(msg)
         .evidence(format!(
             "spec.replicas {desired}; status: {} current, {ready} ready, {} updated, {available} available",

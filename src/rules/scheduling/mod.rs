@@ -30,6 +30,7 @@ use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::model::{Kind, ObjRef};
 use crate::quantity::{self, Quantity};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
 
@@ -132,7 +133,7 @@ fn secs_between(from: Timestamp, to: Timestamp) -> i64 {
 
 /// One rule firing on one Pod, before grouping per controller.
 struct Hit {
-    rule: &'static str,
+    rule: RuleId,
     /// The controller of the Pod, else the Pod: the finding's object.
     group: ObjRef,
     pod: ObjRef,
@@ -150,7 +151,7 @@ struct Hit {
 }
 
 impl Hit {
-    fn new(rule: &'static str, group: &ObjRef, pod: &ObjRef, what: impl Into<String>) -> Hit {
+    fn new(rule: RuleId, group: &ObjRef, pod: &ObjRef, what: impl Into<String>) -> Hit {
         Hit {
             rule,
             group: group.clone(),
@@ -361,7 +362,7 @@ fn healed(
         _ => String::new(),
     };
     let mut h = Hit::new(
-        "FailedScheduling",
+        RuleId::FailedScheduling,
         group,
         r,
         format!("could not be scheduled{waited}, then was scheduled on {node}: healed"),
@@ -397,7 +398,7 @@ fn scheduling_gated(f: &PodFacts, cond: Option<&PodCondition>) -> Hit {
         .map(|g| g.name.clone())
         .collect();
     let mut h = Hit::new(
-        "SchedulingGated",
+        RuleId::SchedulingGated,
         &f.group,
         f.r,
         format!(
@@ -501,7 +502,7 @@ fn verdict_hit(nodes: &Nodes, f: &PodFacts, v: Verdict) -> Hit {
                 .map(|x| x.resource.clone())
                 .unwrap_or_default();
             let mut h = Hit::new(
-                "RequestsExceedNodeCapacity",
+                RuleId::RequestsExceedNodeCapacity,
                 &f.group,
                 f.r,
                 format!(
@@ -540,7 +541,7 @@ fn verdict_hit(nodes: &Nodes, f: &PodFacts, v: Verdict) -> Hit {
             let constraints = placement::describe_node_constraints(f.spec);
             let keys = placement::constraint_keys(f.spec);
             let mut h = Hit::new(
-                "NodeSelectorMatchesNoNode",
+                RuleId::NodeSelectorMatchesNoNode,
                 &f.group,
                 f.r,
                 format!(
@@ -602,7 +603,7 @@ fn verdict_hit(nodes: &Nodes, f: &PodFacts, v: Verdict) -> Hit {
 }
 
 fn taint_hit(f: &PodFacts, what: String, health: bool) -> Hit {
-    let h = Hit::new("UntoleratedTaint", &f.group, f.r, what).step(
+    let h = Hit::new(RuleId::UntoleratedTaint, &f.group, f.r, what).step(
         "List the nodes' taints",
         Some(
             "kubectl get nodes -o custom-columns=NAME:.metadata.name,TAINTS:.spec.taints[*].key,EFFECTS:.spec.taints[*].effect"
@@ -711,7 +712,7 @@ fn claim_hits(ctx: &RuleContext, f: &PodFacts, said: Option<&SchedulerMessage>) 
             names.join(", ")
         )
     };
-    let mut h = Hit::new("UnboundPersistentVolumeClaim", &f.group, f.r, what)
+    let mut h = Hit::new(RuleId::UnboundPersistentVolumeClaim, &f.group, f.r, what)
         .evs(bad.iter().map(|(_, e)| e.clone()))
         .summary(
             "The claim must bind before the Pod can be placed: see why the PVC is Pending (StorageClass, provisioner, quota, no matching PV). Never delete a PVC without checking its data and reclaim policy.",
@@ -736,7 +737,7 @@ fn message_hits(
     text: &str,
     out: &mut Vec<Hit>,
 ) {
-    let have = |out: &Vec<Hit>, rule: &str| out.iter().any(|h| h.rule == rule);
+    let have = |out: &Vec<Hit>, rule: RuleId| out.iter().any(|h| h.rule == rule);
     let total = m
         .total
         .map(|t| t.to_string())
@@ -814,7 +815,7 @@ fn message_hits(
     let mut new_hits: Vec<Hit> = Vec::new();
 
     // insufficient resources (unless the placement check proved requests exceed every node)
-    if !insufficient.is_empty() && !have(out, "RequestsExceedNodeCapacity") {
+    if !insufficient.is_empty() && !have(out, RuleId::RequestsExceedNodeCapacity) {
         let req = quantity::pod_requests(f.spec);
         let mut ev = vec![requests_line(f.spec)];
         let mut names = Vec::new();
@@ -848,7 +849,7 @@ fn message_hits(
         }
         let first = names.first().cloned().unwrap_or_default();
         let h = Hit::new(
-            "InsufficientResources",
+            RuleId::InsufficientResources,
             &f.group,
             f.r,
             format!(
@@ -886,7 +887,7 @@ fn message_hits(
     };
     let only_cp = !main && selector == 0 && cordoned == 0 && !cp_taints.is_empty();
     let taint_cause = !named_bad.is_empty() || (unnamed_taints > 0 && !hard) || only_cp;
-    if taint_cause && !have(out, "UntoleratedTaint") {
+    if taint_cause && !have(out, RuleId::UntoleratedTaint) {
         let health = !health_taints.is_empty();
         let list: Vec<(PrintedTaint, u32)> = if only_cp {
             cp_taints.clone()
@@ -945,7 +946,7 @@ fn message_hits(
             .map(|(k, c)| format!("{c} of {total} node(s) fail {}", k.describe()))
             .collect();
         let mut h = Hit::new(
-            "PodAffinityUnsatisfiable",
+            RuleId::PodAffinityUnsatisfiable,
             &f.group,
             f.r,
             format!(
@@ -979,7 +980,7 @@ fn message_hits(
     // volume node affinity
     if volume_conflict > 0 {
         let mut h = Hit::new(
-            "VolumeNodeAffinityConflict",
+            RuleId::VolumeNodeAffinityConflict,
             &f.group,
             f.r,
             format!(
@@ -1052,11 +1053,15 @@ fn message_hits(
     }
 
     // nothing specific: the selector alone, cordons, no nodes, or an unknown reason
-    if !main && !only_cp && selector > 0 && cordoned == 0 && !have(out, "NodeSelectorMatchesNoNode")
+    if !main
+        && !only_cp
+        && selector > 0
+        && cordoned == 0
+        && !have(out, RuleId::NodeSelectorMatchesNoNode)
     {
         let keys = placement::constraint_keys(f.spec);
         let h = Hit::new(
-            "NodeSelectorMatchesNoNode",
+            RuleId::NodeSelectorMatchesNoNode,
             &f.group,
             f.r,
             format!(
@@ -1088,7 +1093,7 @@ fn message_hits(
             format!("cannot be scheduled: {}", text.trim())
         };
         let (d, c, r) = describe_cmd(f);
-        let mut h = Hit::new("FailedScheduling", &f.group, f.r, what)
+        let mut h = Hit::new(RuleId::FailedScheduling, &f.group, f.r, what)
             .summary("Read the scheduler's message: it lists, per node, why the Pod does not fit.")
             .step(d, c, r);
         if !main && cordoned > 0 {
@@ -1202,7 +1207,7 @@ fn replicas_of(store: &Store, r: &ObjRef) -> Option<i32> {
 // ---- grouping and emission --------------------------------------------------------
 
 fn emit(hits: Vec<Hit>, out: &mut Vec<Draft>) {
-    let mut groups: BTreeMap<(&'static str, ObjRef), Vec<Hit>> = BTreeMap::new();
+    let mut groups: BTreeMap<(RuleId, ObjRef), Vec<Hit>> = BTreeMap::new();
     for h in hits {
         groups.entry((h.rule, h.group.clone())).or_default().push(h);
     }
@@ -1275,7 +1280,7 @@ fn scheduler_not_running(
         } else {
             format!("scheduler {scheduler:?}")
         };
-        let mut d = Draft::new("SchedulerNotRunning", group.clone())
+        let mut d = Draft::new(RuleId::SchedulerNotRunning, group.clone())
             .discriminator(scheduler.clone())
             .message(format!(
                 "{} Pod(s) have been Pending for up to {} and {who} has not looked at them (no PodScheduled condition, no scheduling event): is {who} running?",

@@ -10,6 +10,7 @@ use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::graph::{EdgeKind, is_default_class};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::diagnosis::edit_distance;
 use crate::rules::rollout::util::{human, secs, ts};
 use crate::rules::{Draft, RuleContext};
@@ -133,7 +134,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .map(|(_, n)| n)
             .collect();
         let mut d = c
-            .draft("StorageClassNotFound")
+            .draft(RuleId::StorageClassNotFound)
             .message(format!(
                 "PVC {} names StorageClass {x}, which does not exist: no volume can be provisioned for it",
                 c.r.name
@@ -188,7 +189,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .filter_map(|s| s.metadata.name.clone())
             .collect();
         let mut d = c
-            .draft("NoDefaultStorageClass")
+            .draft(RuleId::NoDefaultStorageClass)
             .message(format!(
                 "PVC {} names no StorageClass and the cluster has no default class: it waits for a matching PersistentVolume that nobody creates",
                 c.r.name
@@ -240,7 +241,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .unwrap_or_else(|| "the provisioner".to_owned());
         let hint = provisioning_hint(&last.message);
         let mut d = c
-            .draft("ProvisioningFailed")
+            .draft(RuleId::ProvisioningFailed)
             .message(format!(
                 "{provisioner} fails to provision a volume for PVC {}{}",
                 c.r.name,
@@ -289,7 +290,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
         .filter(|(_, p)| crate::rules::rollout::util::pod_active(p))
         .collect();
     let mut d = c
-        .draft("PVCPending")
+        .draft(RuleId::PVCPending)
         .evidence(claim_line)
         .read_only("Read the claim's status and events", c.describe_cmd())
         .read_only(
@@ -497,7 +498,7 @@ fn lost(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
         ),
     };
     let mut d = c
-        .draft("PVCLost")
+        .draft(RuleId::PVCLost)
         .message(format!(
             "PVC {} is Lost: its PersistentVolume {pv_name} {state}; Pods that mount the claim cannot start",
             c.r.name
@@ -581,7 +582,7 @@ fn released_volumes(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     .unwrap_or("no message")
             ),
         };
-        let mut d = Draft::new("PVReleasedOrFailed", r.clone())
+        let mut d = Draft::new(RuleId::PVReleasedOrFailed, r.clone())
             .message(format!("PersistentVolume {} is {phase}: {why}", r.name))
             .evidence(format!(
                 "PersistentVolume {}: phase {phase}, reclaimPolicy {policy}, claimRef {claim_txt}",
@@ -651,7 +652,7 @@ fn multiple_defaults(ctx: &RuleContext, has_claims: bool, out: &mut Vec<Draft>) 
         .iter()
         .map(|n| ObjRef::cluster(Kind::StorageClass, n))
         .collect();
-    let mut d = Draft::new("MultipleDefaultStorageClasses", refs[0].clone())
+    let mut d = Draft::new(RuleId::MultipleDefaultStorageClasses, refs[0].clone())
         .message(format!(
             "{} StorageClasses are marked default ({}): claims without a class get the newest one, {winner}, which may not be the one intended",
             names.len(),

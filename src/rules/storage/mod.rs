@@ -23,6 +23,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::storage::v1::StorageClass;
 
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
@@ -117,7 +118,7 @@ impl<'a> Claim<'a> {
     }
 
     /// A draft about the claim, scoped to the claim, its class node and its Pods.
-    pub fn draft(&self, rule: &str) -> Draft {
+    pub fn draft(&self, rule: RuleId) -> Draft {
         let mut d = Draft::new(rule, self.r.clone());
         if let Some(c) = &self.class_ref {
             d = d.scope(c.clone());

@@ -11,6 +11,7 @@ use super::Claim;
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::rollout::util::{pod_phase, pod_ready};
 use crate::rules::{Draft, RuleContext};
 
@@ -189,7 +190,11 @@ fn attach_and_mount(ctx: &RuleContext, out: &mut Vec<Draft>) {
     }
 }
 
-fn base_draft<'a>(ctx: &RuleContext<'a>, rule: &str, g: &Group<'a>) -> (Draft, Option<Claim<'a>>) {
+fn base_draft<'a>(
+    ctx: &RuleContext<'a>,
+    rule: RuleId,
+    g: &Group<'a>,
+) -> (Draft, Option<Claim<'a>>) {
     let claim = g.claim.as_ref().and_then(|c| {
         ctx.store
             .get_ref::<PersistentVolumeClaim>(c)
@@ -229,7 +234,7 @@ fn node_ready(ctx: &RuleContext, node: &str) -> Option<bool> {
 }
 
 fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
-    let (mut d, claim) = base_draft(ctx, "VolumeMultiAttach", g);
+    let (mut d, claim) = base_draft(ctx, RuleId::VolumeMultiAttach, g);
     let ns = g.pods[0].0.ns();
     let waiting: Vec<String> = g
         .pods
@@ -387,7 +392,7 @@ fn mount_hint(msg: &str) -> Option<String> {
 }
 
 fn mount_failed(ctx: &RuleContext, g: &Group) -> Draft {
-    let (mut d, claim) = base_draft(ctx, "VolumeMountFailed", g);
+    let (mut d, claim) = base_draft(ctx, RuleId::VolumeMountFailed, g);
     let ns = g.pods[0].0.ns();
     let last = g
         .events
@@ -545,7 +550,7 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
             nodes.sort();
             nodes.dedup();
             let mut d = c
-                .draft("ReadWriteOnceShared")
+                .draft(RuleId::ReadWriteOnceShared)
                 .discriminator(w.to_string())
                 .message(format!(
                     "{} {} runs {replicas} replicas that all mount claim {} ({}): the volume attaches to one node, so replicas scheduled elsewhere cannot start{}",

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::{Risk, Severity};
 use crate::model::Kind;
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::references::{kubelet_missing_key, kubelet_not_found};
@@ -31,13 +32,13 @@ pub enum Stop {
 }
 
 impl Stop {
-    fn rule(self) -> &'static str {
+    fn rule(self) -> RuleId {
         match self {
-            Stop::OomKilled => "ContainerOOMKilled",
-            Stop::ExitedZero => "ContainerExitedZero",
-            Stop::CommandNotFound => "ContainerCommandNotFound",
-            Stop::CommandNotExecutable => "ContainerCommandNotExecutable",
-            Stop::Crashing => "ContainerCrashing",
+            Stop::OomKilled => RuleId::ContainerOOMKilled,
+            Stop::ExitedZero => RuleId::ContainerExitedZero,
+            Stop::CommandNotFound => RuleId::ContainerCommandNotFound,
+            Stop::CommandNotExecutable => RuleId::ContainerCommandNotExecutable,
+            Stop::Crashing => RuleId::ContainerCrashing,
         }
     }
 }
@@ -417,7 +418,7 @@ fn config_error(ctx: &RuleContext, pods: &[PodView], g: &Group<ContainerView>) -
     let who = g.who(pods);
     let hint = config_hint(msg);
     let workload = workload_of(ctx.store, &g.owner);
-    let mut d = g.draft("CreateContainerConfigError").message(format!(
+    let mut d = g.draft(RuleId::CreateContainerConfigError).message(format!(
         "The kubelet cannot create container {} of {who} ({reason}: {}){}",
         c.name(),
         if msg.is_empty() { "no message" } else { msg },

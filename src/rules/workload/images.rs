@@ -21,6 +21,7 @@ use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::graph::Existence;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::references::existence;
@@ -284,7 +285,7 @@ pub(crate) fn evaluate_pulls(
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(&'static str, PullHit)> = Groups::new();
+    let mut groups: Groups<(RuleId, PullHit)> = Groups::new();
     let mut invalid: Groups<ContainerView> = Groups::new();
     for p in pods.iter().filter(|p| p.live()) {
         for c in p.containers() {
@@ -296,12 +297,12 @@ pub(crate) fn evaluate_pulls(
         let secrets = PullSecrets::of(ctx, p);
         for f in pod_pull_failures(p) {
             let rule = match f.class {
-                PullClass::NotFound => "ImagePullNotFound",
-                PullClass::Unauthorized => "ImagePullUnauthorized",
-                PullClass::AccessDenied if secrets.usable() => "ImagePullNotFound",
-                PullClass::AccessDenied => "ImagePullUnauthorized",
-                PullClass::Network => "ImagePullNetworkError",
-                PullClass::Other => "ImagePullBackOff",
+                PullClass::NotFound => RuleId::ImagePullNotFound,
+                PullClass::Unauthorized => RuleId::ImagePullUnauthorized,
+                PullClass::AccessDenied if secrets.usable() => RuleId::ImagePullNotFound,
+                PullClass::AccessDenied => RuleId::ImagePullUnauthorized,
+                PullClass::Network => RuleId::ImagePullNetworkError,
+                PullClass::Other => RuleId::ImagePullBackOff,
             };
             if f.current {
                 claims.claim(&p.r, Some(f.container.name()));
@@ -323,28 +324,28 @@ pub(crate) fn evaluate_pulls(
         let p = g.first();
         let image = c.image();
         let who = g.who(pods);
-        let mut d = Draft::new(rule, g.owner.clone())
+        let mut d = Draft::new(*rule, g.owner.clone())
             .affected(&g.pods())
             .discriminator(c.name().to_owned());
         let detail = short_error(&f.message);
         let message = match (*rule, f.class) {
-            ("ImagePullNotFound", PullClass::AccessDenied) => format!(
+            (RuleId::ImagePullNotFound, PullClass::AccessDenied) => format!(
                 "Image {image} was not found: the registry answers \"pull access denied, repository does not exist or may require authorization\" although the Pod presents pull credentials, so the repository or tag most likely does not exist (or those credentials lack access to it); container {} of {who} cannot start",
                 c.name()
             ),
-            ("ImagePullNotFound", _) => format!(
+            (RuleId::ImagePullNotFound, _) => format!(
                 "Image {image} does not exist in the registry (wrong tag, digest or repository): container {} of {who} cannot start",
                 c.name()
             ),
-            ("ImagePullUnauthorized", PullClass::AccessDenied) => format!(
+            (RuleId::ImagePullUnauthorized, PullClass::AccessDenied) => format!(
                 "The registry denies pulling {image} without credentials (\"pull access denied\"): the repository is private and the Pod has no usable imagePullSecret, or the repository does not exist; container {} of {who} cannot start",
                 c.name()
             ),
-            ("ImagePullUnauthorized", _) => format!(
+            (RuleId::ImagePullUnauthorized, _) => format!(
                 "The registry refuses to pull {image}: missing or wrong credentials; container {} of {who} cannot start",
                 c.name()
             ),
-            ("ImagePullNetworkError", _) => format!(
+            (RuleId::ImagePullNetworkError, _) => format!(
                 "The node cannot reach or trust the registry of {image} ({detail}): container {} of {who} cannot start",
                 c.name()
             ),
@@ -374,12 +375,12 @@ pub(crate) fn evaluate_pulls(
                 c.ready()
             ));
         }
-        if *rule == "ImagePullUnauthorized" || f.class == PullClass::AccessDenied {
+        if *rule == RuleId::ImagePullUnauthorized || f.class == PullClass::AccessDenied {
             for e in PullSecrets::of(ctx, p).evidence() {
                 d = d.evidence(e);
             }
         }
-        if *rule == "ImagePullNetworkError" {
+        if *rule == RuleId::ImagePullNetworkError {
             let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
             if !nodes.is_empty() {
                 d = d.evidence(format!(
@@ -395,7 +396,7 @@ pub(crate) fn evaluate_pulls(
         d = with_events(d, &g, 3, |e| {
             is_pull_event(e) && event_image(&e.message).is_none_or(|i| i == image)
         });
-        d = pull_remediation(ctx, d, rule, f, p, &g.owner, image);
+        d = pull_remediation(ctx, d, *rule, f, p, &g.owner, image);
         out.push(d);
     }
     for g in invalid.into_groups() {
@@ -404,7 +405,7 @@ pub(crate) fn evaluate_pulls(
         let who = g.who(pods);
         let workload = workload_of(ctx.store, &g.owner);
         let mut d = g
-            .draft("InvalidImageName")
+            .draft(RuleId::InvalidImageName)
             .message(format!(
                 "The image reference {:?} of container {} cannot be parsed (uppercase letters, spaces, a bad tag or digest): {who} cannot start",
                 c.image(),
@@ -470,7 +471,7 @@ fn short_error(msg: &str) -> String {
 fn pull_remediation(
     ctx: &RuleContext,
     mut d: Draft,
-    rule: &str,
+    rule: RuleId,
     f: &PullFailure,
     p: &PodView,
     owner: &ObjRef,
@@ -481,7 +482,7 @@ fn pull_remediation(
     let c = f.container.name();
     d = d.read_only("Read the kubelet's pull errors", p.describe_cmd());
     match rule {
-        "ImagePullNotFound" => {
+        RuleId::ImagePullNotFound => {
             d = d
                 .summary(format!(
                     "Point container {c} at an image that exists (check the tag/digest was pushed), or roll back"
@@ -507,7 +508,7 @@ fn pull_remediation(
                 );
             }
         }
-        "ImagePullUnauthorized" => {
+        RuleId::ImagePullUnauthorized => {
             let sa = p
                 .spec
                 .service_account_name
@@ -557,7 +558,7 @@ fn pull_remediation(
                     Risk::Disruptive,
                 );
         }
-        "ImagePullNetworkError" => {
+        RuleId::ImagePullNetworkError => {
             let node = p.node().unwrap_or("<node>");
             d = d
                 .summary(format!(
@@ -670,7 +671,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
             .unwrap_or_default();
         let running_digests: BTreeSet<&str> = g.hits.iter().map(|(_, h)| h.1.as_str()).collect();
         let mut d = g
-            .draft("ImageDigestMismatch")
+            .draft(RuleId::ImageDigestMismatch)
             .message(format!(
                 "Container {c} of {} runs {running}, not the expected {expected}: the rollout did not reach these Pods or the tag {image} points elsewhere",
                 super::who(&g.owner, g.hits.len(), pods)
@@ -754,7 +755,7 @@ pub(crate) fn tag_mutable(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Dra
                 Some("latest") => "the tag :latest".to_owned(),
                 Some(t) => format!("the tag :{t}"),
             };
-            let d = Draft::new("ImageTagMutable", w.clone())
+            let d = Draft::new(RuleId::ImageTagMutable, w.clone())
                 .discriminator(c.clone())
                 .message(format!(
                     "Container {c} of {} references {image} by {how}, not by digest: a tag can be moved, so Pods may run different content after a push or a reschedule, and a rollback may not restore the old binary",

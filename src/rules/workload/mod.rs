@@ -35,6 +35,7 @@ use k8s_openapi::api::core::v1::{
 
 use crate::event::EventRecord;
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
 
@@ -395,7 +396,7 @@ impl<'p, 'a, T> Group<'p, 'a, T> {
     }
 
     /// A draft on the group's controller with the Pods as affected.
-    pub fn draft(&self, rule: &str) -> Draft {
+    pub fn draft(&self, rule: RuleId) -> Draft {
         let mut d = Draft::new(rule, self.owner.clone()).affected(&self.pods());
         if !self.discriminator.is_empty() {
             d = d.discriminator(self.discriminator.clone());

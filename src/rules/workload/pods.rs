@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use crate::api::{Risk, Severity};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::containers::{command_not_executable, command_not_found};
@@ -87,7 +88,7 @@ fn init_container_failing(
         } else {
             c.waiting_reason().to_owned()
         };
-        let mut d = g.draft("InitContainerFailing").message(format!(
+        let mut d = g.draft(RuleId::InitContainerFailing).message(format!(
             "Init container {name} of {} fails ({cause}), so the Pods never start{}",
             g.who(pods),
             if c.waiting_reason() == "CrashLoopBackOff" {
@@ -171,7 +172,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
             .and_then(|r| r.split(['.', ',']).next())
             .map(str::to_owned);
         let n = g.hits.len();
-        let mut d = g.draft("PodEvicted").message(format!(
+        let mut d = g.draft(RuleId::PodEvicted).message(format!(
             "{n} Pod(s) of {} were evicted by the kubelet of {nodes}{}: {}",
             g.owner.short(),
             resource
@@ -300,7 +301,7 @@ fn stuck_terminating(
         if causes.is_empty() {
             causes.push("the kubelet has not finished stopping the containers (a hung process, volume unmount, or runtime problem)".to_owned());
         }
-        let mut d = g.draft("PodStuckTerminating").message(format!(
+        let mut d = g.draft(RuleId::PodStuckTerminating).message(format!(
             "{} has been terminating for {} (grace period {grace}s): {}",
             if g.hits.len() == 1 {
                 format!("Pod {}/{}", p.r.ns(), p.r.name)
@@ -433,7 +434,7 @@ fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
         let cause = sandbox_cause(&last);
         let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
         let node_list = nodes.iter().copied().collect::<Vec<_>>().join(", ");
-        let mut d = g.draft("PodSandboxCreationFailed");
+        let mut d = g.draft(RuleId::PodSandboxCreationFailed);
         for n in &nodes {
             d = d.scope(ObjRef::cluster(Kind::Node, n));
         }
@@ -503,7 +504,7 @@ pub(crate) fn high_restart_count(
         let name = c.name();
         let code = c.termination().map_or(0, |(t, _)| t.exit_code);
         let total: i32 = g.hits.iter().map(|(_, c)| c.restarts()).sum();
-        let mut d = g.draft("HighRestartCount").message(format!(
+        let mut d = g.draft(RuleId::HighRestartCount).message(format!(
             "Container {name} of {} restarted {total} time(s), the last within the hour (exit {code}: {}); it runs again now, but something kills or stops it",
             g.who(pods),
             exit_code_meaning(code)
@@ -559,7 +560,7 @@ pub(crate) fn pod_not_ready(
             .map(|c| c.name().to_owned())
             .collect();
         let workload = workload_of(ctx.store, &g.owner);
-        let mut d = g.draft("PodNotReady").message(format!(
+        let mut d = g.draft(RuleId::PodNotReady).message(format!(
             "{} {} Running but not Ready{}: Services send them no traffic",
             g.who(pods),
             if g.hits.len() == 1 { "is" } else { "are" },

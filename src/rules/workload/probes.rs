@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::rules::{Draft, RuleContext};
+use crate::rules::{RuleId, Tag};
 
 use super::{
     Claims, ContainerView, Groups, PodView, age_secs, kubectl_ref, termination_is_current,
@@ -51,11 +52,11 @@ impl ProbeKind {
         }
     }
 
-    fn rule(self) -> &'static str {
+    fn rule(self) -> RuleId {
         match self {
-            ProbeKind::Liveness => "LivenessProbeFailing",
-            ProbeKind::Readiness => "ReadinessProbeFailing",
-            ProbeKind::Startup => "StartupProbeFailing",
+            ProbeKind::Liveness => RuleId::LivenessProbeFailing,
+            ProbeKind::Readiness => RuleId::ReadinessProbeFailing,
+            ProbeKind::Startup => RuleId::StartupProbeFailing,
         }
     }
 
@@ -324,7 +325,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
         };
         if g.hits.iter().any(|(_, h)| h.dns) {
             message.push_str("; the failure is a name-resolution (DNS) error");
-            d = d.tag("dns");
+            d = d.tag(Tag::Dns);
         }
         if !h.current {
             message = format!(
@@ -396,7 +397,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 ),
             );
         }
-        if d.tags.contains(&"dns") {
+        if d.tags.contains(&Tag::Dns) {
             d = d.read_only(
                 "Check name resolution from the Pod",
                 format!(
@@ -516,7 +517,7 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
         } else {
             declared.join(", ")
         };
-        let mut d = g.draft("ProbePortMismatch");
+        let mut d = g.draft(RuleId::ProbePortMismatch);
         let probe = h.kind.of(h.c.spec).expect("probe exists");
         if h.named {
             d = d.message(format!(
@@ -604,7 +605,7 @@ fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draf
         let live = c.spec.liveness_probe.as_ref().expect("liveness probe");
         let workload = workload_of(ctx.store, &g.owner);
         let d = g
-            .draft("MissingStartupProbe")
+            .draft(RuleId::MissingStartupProbe)
             .message(format!(
                 "Container {name} ({}) is killed by its liveness probe while still starting (its last run lasted {ran}s; liveness allows {window}s) and has no startupProbe",
                 workload.short()

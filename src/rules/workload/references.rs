@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
 use crate::api::{Risk, Severity};
 use crate::graph::{Existence, Via, pod_references};
 use crate::model::{Kind, ObjRef};
+use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::images::{PullClass, pod_pull_failures};
@@ -211,8 +212,8 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
     }
     for (obj, hs) in hits {
         let rule = match obj.kind {
-            Kind::ConfigMap => "ConfigMapNotFound",
-            _ => "SecretNotFound",
+            Kind::ConfigMap => RuleId::ConfigMapNotFound,
+            _ => RuleId::SecretNotFound,
         };
         let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.r.clone()).collect();
         let first = hs[0].pod;
@@ -464,8 +465,8 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
     }
     for ((obj, key), hs) in hits {
         let rule = match obj.kind {
-            Kind::ConfigMap => "ConfigMapKeyNotFound",
-            _ => "SecretKeyNotFound",
+            Kind::ConfigMap => RuleId::ConfigMapKeyNotFound,
+            _ => RuleId::SecretKeyNotFound,
         };
         let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.r.clone()).collect();
         let first = hs[0].pod;
@@ -649,7 +650,7 @@ pub(crate) fn service_account_not_found(ctx: &RuleContext, out: &mut Vec<Draft>)
         let ns = sa.ns();
         let first = &h.controllers[0];
         let workload = workload_of(ctx.store, first);
-        let mut d = Draft::new("ServiceAccountNotFound", sa.clone())
+        let mut d = Draft::new(RuleId::ServiceAccountNotFound, sa.clone())
             .edge("Pod -> ServiceAccount")
             .affected(&h.controllers)
             .scope(first.clone());
