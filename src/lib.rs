@@ -14,6 +14,7 @@ pub mod correlate;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod kinds;
 pub mod live;
 pub mod model;
 pub mod owners;

@@ -11,26 +11,17 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event as CoreEvent, LimitRange, Namespace, Node, PersistentVolume,
-    PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
 
 use crate::event::EventRecord;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
+use crate::kinds::{self, KindVisitor, Listed, visit_kinds};
 use crate::model::{Kind, ObjRef};
 use crate::rules::LogSource;
-use crate::store::{Object, Store, Stored};
+use crate::store::{Object, Store};
 
 /// Why the cluster could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -136,10 +127,7 @@ enum Outcome {
     Failed(Kind, String),
 }
 
-async fn list<K>(api: Api<K>, lp: ListParams) -> Outcome
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Stored,
-{
+async fn list<K: Listed>(api: Api<K>, lp: ListParams) -> Outcome {
     match api.list(&lp).await {
         Ok(l) => Outcome::Ok(
             l.items
@@ -163,83 +151,20 @@ fn classify(kind: Kind, e: kube::Error) -> Outcome {
     }
 }
 
-fn ns_api<K>(client: &Client, ns: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
 /// Reads what the graph of a target in `scope` can need into a new store.
 pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport), LiveError> {
     let ns: Option<&str> = match scope {
         Scope::Namespace(n) => Some(n.as_str()),
         _ => None,
     };
-    let lp = ListParams::default();
-    let mut futs: Vec<futures::future::BoxFuture<'static, Outcome>> = Vec::new();
-    macro_rules! namespaced {
-        ($($ty:ty),* $(,)?) => {
-            $( futs.push(Box::pin(list::<$ty>(ns_api(client, ns), lp.clone()))); )*
-        };
-    }
-    macro_rules! cluster {
-        ($($ty:ty),* $(,)?) => {
-            $( futs.push(Box::pin(list::<$ty>(Api::all(client.clone()), lp.clone()))); )*
-        };
-    }
-    match scope {
-        Scope::Node(node) => {
-            let pods_on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
-            futs.push(Box::pin(list::<Pod>(
-                Api::all(client.clone()),
-                pods_on_node,
-            )));
-            let node_events = ListParams::default().fields(&format!(
-                "involvedObject.kind=Node,involvedObject.name={node}"
-            ));
-            futs.push(Box::pin(list_events(Api::all(client.clone()), node_events)));
-        }
-        _ => {
-            namespaced!(
-                Pod,
-                Deployment,
-                ReplicaSet,
-                StatefulSet,
-                DaemonSet,
-                Job,
-                CronJob,
-                Service,
-                EndpointSlice,
-                Ingress,
-                ConfigMap,
-                ServiceAccount,
-                PersistentVolumeClaim,
-                NetworkPolicy,
-                HorizontalPodAutoscaler,
-                PodDisruptionBudget,
-                ResourceQuota,
-                LimitRange,
-            );
-            futs.push(Box::pin(list_secret_metadata(ns_api(client, ns))));
-            futs.push(Box::pin(list_events(ns_api(client, ns), lp.clone())));
-            if ns.is_some() {
-                // Node events live in the default namespace: ask for them by field.
-                let node_events = ListParams::default().fields("involvedObject.kind=Node");
-                futs.push(Box::pin(list_events(Api::all(client.clone()), node_events)));
-            }
-        }
-    }
-    cluster!(
-        Node,
-        PersistentVolume,
-        StorageClass,
-        IngressClass,
-        Namespace
-    );
+    let mut lists = Lists {
+        client,
+        scope,
+        namespace: ns,
+        requests: Vec::new(),
+    };
+    visit_kinds(&mut lists);
+    let mut futs = lists.requests;
     // the cluster DNS
     if ns != Some(CLUSTER_DNS_NAMESPACE) && *scope != Scope::All {
         let dns_api: Api<Service> = Api::namespaced(client.clone(), CLUSTER_DNS_NAMESPACE);
@@ -255,42 +180,6 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
             Api::namespaced(client.clone(), CLUSTER_DNS_NAMESPACE),
             ListParams::default().labels("k8s-app=kube-dns"),
         )));
-    }
-    // Gateway API, when served
-    for kind in [Kind::GatewayClass, Kind::Gateway, Kind::HttpRoute] {
-        let client = client.clone();
-        let ns = ns.map(str::to_owned);
-        futs.push(Box::pin(async move {
-            match gateway_resource(&client, kind).await {
-                Some(ar) => {
-                    let api: Api<DynamicObject> = match (&ns, kind) {
-                        (Some(n), Kind::Gateway | Kind::HttpRoute) => {
-                            Api::namespaced_with(client, n, &ar)
-                        }
-                        _ => Api::all_with(client, &ar),
-                    };
-                    match api.list(&ListParams::default()).await {
-                        Ok(l) => Outcome::Ok(
-                            l.items
-                                .into_iter()
-                                .map(|mut o| {
-                                    o.metadata.managed_fields = None;
-                                    match kind {
-                                        Kind::GatewayClass => Object::GatewayClass(Arc::new(o)),
-                                        Kind::Gateway => Object::Gateway(Arc::new(o)),
-                                        _ => Object::HttpRoute(Arc::new(o)),
-                                    }
-                                })
-                                .collect(),
-                            kind,
-                        ),
-                        Err(e) => classify(kind, e),
-                    }
-                }
-                // not served (or discovery failed): absence says nothing
-                None => Outcome::NotServed,
-            }
-        }));
     }
     let requests = futs.len();
     let outcomes = join_all(futs).await;
@@ -353,23 +242,132 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
     Ok((store, report))
 }
 
-async fn list_secret_metadata(api: Api<Secret>) -> Outcome {
+/// The LISTs one diagnosis in a scope needs, one or none per kind of the kind table:
+/// namespaced kinds in the target's namespace (none for a Node target, but its
+/// Pods), cluster-scoped kinds whole.
+struct Lists<'a> {
+    client: &'a Client,
+    scope: &'a Scope,
+    /// The namespace of a namespaced scope.
+    namespace: Option<&'a str>,
+    requests: Vec<futures::future::BoxFuture<'static, Outcome>>,
+}
+
+impl Lists<'_> {
+    /// Whether the scope reads the namespaced kinds (a Node target reads its Pods only).
+    fn reads_namespaces(&self) -> bool {
+        !matches!(self.scope, Scope::Node(_))
+    }
+}
+
+impl KindVisitor for Lists<'_> {
+    fn full<K: Listed>(&mut self) {
+        let client = self.client.clone();
+        match self.scope {
+            Scope::Node(node) if K::KIND == Kind::Pod => {
+                let pods_on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
+                self.requests
+                    .push(Box::pin(list::<K>(Api::all(client), pods_on_node)));
+            }
+            _ if K::KIND.namespaced() && !self.reads_namespaces() => {}
+            _ => {
+                let api = kinds::api::<K>(client, self.namespace);
+                self.requests
+                    .push(Box::pin(list::<K>(api, ListParams::default())));
+            }
+        }
+    }
+
+    fn metadata<K: Listed + Default>(&mut self) {
+        if self.reads_namespaces() || !K::KIND.namespaced() {
+            let api = kinds::api::<K>(self.client.clone(), self.namespace);
+            self.requests.push(Box::pin(list_metadata::<K>(api)));
+        }
+    }
+
+    fn events(&mut self) {
+        let client = self.client.clone();
+        match self.scope {
+            Scope::Node(node) => {
+                let node_events = ListParams::default().fields(&format!(
+                    "involvedObject.kind=Node,involvedObject.name={node}"
+                ));
+                self.requests
+                    .push(Box::pin(list_events(Api::all(client), node_events)));
+            }
+            _ => {
+                let api = match self.namespace {
+                    Some(namespace) => Api::namespaced(client.clone(), namespace),
+                    None => Api::all(client.clone()),
+                };
+                self.requests
+                    .push(Box::pin(list_events(api, ListParams::default())));
+                if self.namespace.is_some() {
+                    // Node events live in the default namespace: ask for them by field.
+                    let node_events = ListParams::default().fields("involvedObject.kind=Node");
+                    self.requests
+                        .push(Box::pin(list_events(Api::all(client), node_events)));
+                }
+            }
+        }
+    }
+
+    fn discovered(&mut self, kind: Kind) {
+        let client = self.client.clone();
+        let namespace = self.namespace.map(str::to_owned);
+        self.requests.push(Box::pin(async move {
+            match gateway_resource(&client, kind).await {
+                Some(resource) => {
+                    let api: Api<DynamicObject> = match (&namespace, kind.namespaced()) {
+                        (Some(namespace), true) => {
+                            Api::namespaced_with(client, namespace, &resource)
+                        }
+                        _ => Api::all_with(client, &resource),
+                    };
+                    match api.list(&ListParams::default()).await {
+                        Ok(list) => Outcome::Ok(
+                            list.items
+                                .into_iter()
+                                .map(|mut object| {
+                                    object.metadata.managed_fields = None;
+                                    match kind {
+                                        Kind::GatewayClass => {
+                                            Object::GatewayClass(Arc::new(object))
+                                        }
+                                        Kind::Gateway => Object::Gateway(Arc::new(object)),
+                                        _ => Object::HttpRoute(Arc::new(object)),
+                                    }
+                                })
+                                .collect(),
+                            kind,
+                        ),
+                        Err(e) => classify(kind, e),
+                    }
+                }
+                // not served (or discovery failed): absence says nothing
+                None => Outcome::NotServed,
+            }
+        }));
+    }
+}
+
+/// Objects of `K` as metadata only (Secrets: their data is never requested).
+async fn list_metadata<K: Listed + Default>(api: Api<K>) -> Outcome {
     match api.list_metadata(&ListParams::default()).await {
-        Ok(l) => Outcome::Ok(
-            l.items
+        Ok(list) => Outcome::Ok(
+            list.items
                 .into_iter()
-                .map(|m| {
-                    let mut metadata = m.metadata;
+                .map(|partial| {
+                    let mut metadata = partial.metadata;
                     metadata.managed_fields = None;
-                    Object::Secret(Arc::new(Secret {
-                        metadata,
-                        ..Secret::default()
-                    }))
+                    let mut object = K::default();
+                    *object.meta_mut() = metadata;
+                    Arc::new(object).into_object()
                 })
                 .collect(),
-            Kind::Secret,
+            K::KIND,
         ),
-        Err(e) => classify(Kind::Secret, e),
+        Err(e) => classify(K::KIND, e),
     }
 }
 

@@ -3,203 +3,147 @@
 use std::fmt;
 
 use crate::api::{ObjectReference, TargetKind};
+use crate::kinds::{Read, Scoped, kind_table};
 
-/// Every kind the object graph reads. Kinds not listed here are ignored when loading.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Namespace,
-    Node,
-    Pod,
-    Deployment,
-    ReplicaSet,
-    StatefulSet,
-    DaemonSet,
-    Job,
-    CronJob,
-    Service,
-    EndpointSlice,
-    Ingress,
-    IngressClass,
-    GatewayClass,
-    Gateway,
-    HttpRoute,
-    ConfigMap,
-    Secret,
-    ServiceAccount,
-    PersistentVolumeClaim,
-    PersistentVolume,
-    StorageClass,
-    NetworkPolicy,
-    HorizontalPodAutoscaler,
-    PodDisruptionBudget,
-    ResourceQuota,
-    LimitRange,
-    Event,
+/// Generates [`Kind`] from the kind table (`crate::kinds`).
+macro_rules! define_kinds {
+    ($(
+        $variant:ident {
+            resource: $resource:ty,
+            object: $object:ty,
+            read: $read:ident,
+            $(cli: [$($cli:literal),*],)?
+            $(kubectl: $kubectl:literal,)?
+            $(groups: [$($group:literal),*],)?
+        }
+    )*) => {
+        /// Every kind the object graph reads. Kinds not listed here are ignored when loading.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind {
+            $(
+                #[doc = concat!("`", stringify!($variant), "`")]
+                $variant,
+            )*
+        }
+
+        impl Kind {
+            /// Every kind, in the table's order.
+            pub const ALL: [Kind; <[&str]>::len(&[$(stringify!($variant)),*])] = [$(Kind::$variant),*];
+
+            /// The API kind name (`Deployment`, `HTTPRoute`, ...).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$resource as k8s_openapi::Resource>::KIND,)*
+                }
+            }
+
+            /// The preferred apiVersion of the kind.
+            pub const fn api_version(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$resource as k8s_openapi::Resource>::API_VERSION,)*
+                }
+            }
+
+            /// The API group of the kind ("" for core).
+            pub const fn group(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$resource as k8s_openapi::Resource>::GROUP,)*
+                }
+            }
+
+            /// The resource's plural name (`deployments`).
+            pub const fn plural(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$resource as k8s_openapi::Resource>::URL_PATH_SEGMENT,)*
+                }
+            }
+
+            /// Whether objects of the kind live in a namespace.
+            pub const fn namespaced(self) -> bool {
+                match self {
+                    $(Kind::$variant => <<$resource as k8s_openapi::Resource>::Scope as Scoped>::NAMESPACED,)*
+                }
+            }
+
+            /// How the controller watches the kind and the live CLI lists it.
+            pub const fn read(self) -> Read {
+                match self {
+                    $(Kind::$variant => Read::$read,)*
+                }
+            }
+
+            /// API groups besides [`Kind::group`] whose objects of this kind are the same
+            /// object (older or parallel APIs: `extensions` Ingresses, `events.k8s.io` Events).
+            pub const fn other_groups(self) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$variant => &[$($($group),*)?],)*
+                }
+            }
+
+            /// The names kubectl accepts for a kind that can be a diagnosis target
+            /// (lower case); empty for the others.
+            pub const fn cli_names(self) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$variant => &[$($($cli),*)?],)*
+                }
+            }
+
+            /// kubectl's resource name for commands in remediation steps, where it is
+            /// not the kind in lower case.
+            pub const fn kubectl_name(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => define_kinds!(@kubectl $($kubectl)?),)*
+                }
+            }
+
+            /// The Diagnosis target kind of the same name, for kinds that can be one.
+            pub fn to_target(self) -> Option<TargetKind> {
+                $( define_kinds!(@to_target self, $variant $(, [$($cli),*])?); )*
+                None
+            }
+        }
+    };
+    (@kubectl) => { "" };
+    (@kubectl $kubectl:literal) => { $kubectl };
+    (@to_target $kind:ident, $variant:ident) => {};
+    (@to_target $kind:ident, $variant:ident, $cli:tt) => {
+        if matches!($kind, Kind::$variant) {
+            return Some(TargetKind::$variant);
+        }
+    };
 }
 
+kind_table!(define_kinds);
+
 impl Kind {
-    pub const ALL: [Kind; 28] = [
-        Kind::Namespace,
-        Kind::Node,
-        Kind::Pod,
-        Kind::Deployment,
-        Kind::ReplicaSet,
-        Kind::StatefulSet,
-        Kind::DaemonSet,
-        Kind::Job,
-        Kind::CronJob,
-        Kind::Service,
-        Kind::EndpointSlice,
-        Kind::Ingress,
-        Kind::IngressClass,
-        Kind::GatewayClass,
-        Kind::Gateway,
-        Kind::HttpRoute,
-        Kind::ConfigMap,
-        Kind::Secret,
-        Kind::ServiceAccount,
-        Kind::PersistentVolumeClaim,
-        Kind::PersistentVolume,
-        Kind::StorageClass,
-        Kind::NetworkPolicy,
-        Kind::HorizontalPodAutoscaler,
-        Kind::PodDisruptionBudget,
-        Kind::ResourceQuota,
-        Kind::LimitRange,
-        Kind::Event,
-    ];
-
-    /// The API kind name (`Deployment`, `HTTPRoute`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::Node => "Node",
-            Kind::Pod => "Pod",
-            Kind::Deployment => "Deployment",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::StatefulSet => "StatefulSet",
-            Kind::DaemonSet => "DaemonSet",
-            Kind::Job => "Job",
-            Kind::CronJob => "CronJob",
-            Kind::Service => "Service",
-            Kind::EndpointSlice => "EndpointSlice",
-            Kind::Ingress => "Ingress",
-            Kind::IngressClass => "IngressClass",
-            Kind::GatewayClass => "GatewayClass",
-            Kind::Gateway => "Gateway",
-            Kind::HttpRoute => "HTTPRoute",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::Secret => "Secret",
-            Kind::ServiceAccount => "ServiceAccount",
-            Kind::PersistentVolumeClaim => "PersistentVolumeClaim",
-            Kind::PersistentVolume => "PersistentVolume",
-            Kind::StorageClass => "StorageClass",
-            Kind::NetworkPolicy => "NetworkPolicy",
-            Kind::HorizontalPodAutoscaler => "HorizontalPodAutoscaler",
-            Kind::PodDisruptionBudget => "PodDisruptionBudget",
-            Kind::ResourceQuota => "ResourceQuota",
-            Kind::LimitRange => "LimitRange",
-            Kind::Event => "Event",
-        }
-    }
-
-    /// The preferred apiVersion of the kind.
-    pub fn api_version(self) -> &'static str {
-        match self {
-            Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet | Kind::DaemonSet => "apps/v1",
-            Kind::Job | Kind::CronJob => "batch/v1",
-            Kind::EndpointSlice => "discovery.k8s.io/v1",
-            Kind::Ingress | Kind::IngressClass | Kind::NetworkPolicy => "networking.k8s.io/v1",
-            Kind::GatewayClass | Kind::Gateway | Kind::HttpRoute => "gateway.networking.k8s.io/v1",
-            Kind::StorageClass => "storage.k8s.io/v1",
-            Kind::HorizontalPodAutoscaler => "autoscaling/v2",
-            Kind::PodDisruptionBudget => "policy/v1",
-            _ => "v1",
-        }
-    }
-
-    /// The API group of the kind ("" for core).
-    pub fn group(self) -> &'static str {
-        match self.api_version().rsplit_once('/') {
-            Some((g, _)) => g,
-            None => "",
-        }
-    }
-
-    pub fn plural(self) -> &'static str {
-        match self {
-            Kind::Namespace => "namespaces",
-            Kind::Node => "nodes",
-            Kind::Pod => "pods",
-            Kind::Deployment => "deployments",
-            Kind::ReplicaSet => "replicasets",
-            Kind::StatefulSet => "statefulsets",
-            Kind::DaemonSet => "daemonsets",
-            Kind::Job => "jobs",
-            Kind::CronJob => "cronjobs",
-            Kind::Service => "services",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::Ingress => "ingresses",
-            Kind::IngressClass => "ingressclasses",
-            Kind::GatewayClass => "gatewayclasses",
-            Kind::Gateway => "gateways",
-            Kind::HttpRoute => "httproutes",
-            Kind::ConfigMap => "configmaps",
-            Kind::Secret => "secrets",
-            Kind::ServiceAccount => "serviceaccounts",
-            Kind::PersistentVolumeClaim => "persistentvolumeclaims",
-            Kind::PersistentVolume => "persistentvolumes",
-            Kind::StorageClass => "storageclasses",
-            Kind::NetworkPolicy => "networkpolicies",
-            Kind::HorizontalPodAutoscaler => "horizontalpodautoscalers",
-            Kind::PodDisruptionBudget => "poddisruptionbudgets",
-            Kind::ResourceQuota => "resourcequotas",
-            Kind::LimitRange => "limitranges",
-            Kind::Event => "events",
-        }
-    }
-
-    pub fn namespaced(self) -> bool {
-        !matches!(
-            self,
-            Kind::Namespace
-                | Kind::Node
-                | Kind::PersistentVolume
-                | Kind::StorageClass
-                | Kind::IngressClass
-                | Kind::GatewayClass
-        )
-    }
-
     /// Looks a kind up by its API kind name (case-sensitive as the API writes it).
     pub fn from_api_kind(kind: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == kind)
     }
 
-    /// Parses kubectl's names and short names, any case (contract.md §4).
+    /// Parses kubectl's names and short names of the kinds a diagnosis can target, any case.
     pub fn parse_cli(s: &str) -> Option<Kind> {
-        let l = s.to_ascii_lowercase();
-        let k = match l.as_str() {
-            "deploy" | "deployment" | "deployments" | "deployment.apps" => Kind::Deployment,
-            "sts" | "statefulset" | "statefulsets" => Kind::StatefulSet,
-            "ds" | "daemonset" | "daemonsets" => Kind::DaemonSet,
-            "rs" | "replicaset" | "replicasets" => Kind::ReplicaSet,
-            "po" | "pod" | "pods" => Kind::Pod,
-            "svc" | "service" | "services" => Kind::Service,
-            "ing" | "ingress" | "ingresses" => Kind::Ingress,
-            "pvc" | "persistentvolumeclaim" | "persistentvolumeclaims" => {
-                Kind::PersistentVolumeClaim
-            }
-            "no" | "node" | "nodes" => Kind::Node,
-            "ns" | "namespace" | "namespaces" => Kind::Namespace,
-            "job" | "jobs" => Kind::Job,
-            "cj" | "cronjob" | "cronjobs" => Kind::CronJob,
-            "httproute" | "httproutes" => Kind::HttpRoute,
-            _ => return None,
-        };
-        Some(k)
+        let lower = s.to_ascii_lowercase();
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.cli_names().contains(&lower.as_str()))
     }
 
+    /// Whether an apiVersion belongs to the kind's API group or one of its
+    /// [`Kind::other_groups`] (so that, say, a `Gateway` of some other group is not
+    /// mistaken for a Gateway API Gateway). An empty apiVersion belongs to any.
+    pub fn api_version_matches(self, api_version: &str) -> bool {
+        if api_version.is_empty() {
+            return true;
+        }
+        let group = match api_version.rsplit_once('/') {
+            Some((group, _)) => group,
+            None => "",
+        };
+        group == self.group() || self.other_groups().contains(&group)
+    }
+
+    /// The kind of a Diagnosis target kind.
     pub fn from_target(t: TargetKind) -> Kind {
         match t {
             TargetKind::Deployment => Kind::Deployment,
@@ -215,37 +159,6 @@ impl Kind {
             TargetKind::PersistentVolumeClaim => Kind::PersistentVolumeClaim,
             TargetKind::Node => Kind::Node,
             TargetKind::Namespace => Kind::Namespace,
-        }
-    }
-
-    pub fn to_target(self) -> Option<TargetKind> {
-        Some(match self {
-            Kind::Deployment => TargetKind::Deployment,
-            Kind::StatefulSet => TargetKind::StatefulSet,
-            Kind::DaemonSet => TargetKind::DaemonSet,
-            Kind::ReplicaSet => TargetKind::ReplicaSet,
-            Kind::Job => TargetKind::Job,
-            Kind::CronJob => TargetKind::CronJob,
-            Kind::Pod => TargetKind::Pod,
-            Kind::Service => TargetKind::Service,
-            Kind::Ingress => TargetKind::Ingress,
-            Kind::HttpRoute => TargetKind::HttpRoute,
-            Kind::PersistentVolumeClaim => TargetKind::PersistentVolumeClaim,
-            Kind::Node => TargetKind::Node,
-            Kind::Namespace => TargetKind::Namespace,
-            _ => return None,
-        })
-    }
-
-    /// kubectl's resource name for commands in remediation steps.
-    pub fn kubectl_name(self) -> &'static str {
-        match self {
-            Kind::HttpRoute => "httproute",
-            Kind::HorizontalPodAutoscaler => "hpa",
-            Kind::PodDisruptionBudget => "pdb",
-            Kind::PersistentVolumeClaim => "pvc",
-            Kind::PersistentVolume => "pv",
-            _ => "",
         }
     }
 }

@@ -11,22 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, LimitRange, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
-    ResourceQuota, Secret, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::DynamicObject;
 use serde_json::Value;
 
 use crate::event::EventRecord;
+use crate::kinds::kind_table;
 use crate::model::{Kind, ObjRef};
 use crate::selector::Selector;
 
@@ -46,135 +37,91 @@ pub enum StoreError {
     },
 }
 
-/// One stored object.
-#[derive(Clone, Debug)]
-pub enum Object {
-    Namespace(Arc<Namespace>),
-    Node(Arc<Node>),
-    Pod(Arc<Pod>),
-    Deployment(Arc<Deployment>),
-    ReplicaSet(Arc<ReplicaSet>),
-    StatefulSet(Arc<StatefulSet>),
-    DaemonSet(Arc<DaemonSet>),
-    Job(Arc<Job>),
-    CronJob(Arc<CronJob>),
-    Service(Arc<Service>),
-    EndpointSlice(Arc<EndpointSlice>),
-    Ingress(Arc<Ingress>),
-    IngressClass(Arc<IngressClass>),
-    GatewayClass(Arc<DynamicObject>),
-    Gateway(Arc<DynamicObject>),
-    HttpRoute(Arc<DynamicObject>),
-    ConfigMap(Arc<ConfigMap>),
-    Secret(Arc<Secret>),
-    ServiceAccount(Arc<ServiceAccount>),
-    PersistentVolumeClaim(Arc<PersistentVolumeClaim>),
-    PersistentVolume(Arc<PersistentVolume>),
-    StorageClass(Arc<StorageClass>),
-    NetworkPolicy(Arc<NetworkPolicy>),
-    HorizontalPodAutoscaler(Arc<HorizontalPodAutoscaler>),
-    PodDisruptionBudget(Arc<PodDisruptionBudget>),
-    ResourceQuota(Arc<ResourceQuota>),
-    LimitRange(Arc<LimitRange>),
-    Event(Arc<EventRecord>),
-}
-
 /// Typed access to stored objects: `store.get::<Pod>(ns, name)`.
 pub trait Stored: Sized {
+    /// The kind objects of this type are.
     const KIND: Kind;
+    /// The object, if `o` is one of this type.
     fn from_object(o: &Object) -> Option<&Arc<Self>>;
+    /// Wraps the object for storing.
     fn into_object(self: Arc<Self>) -> Object;
 }
 
-macro_rules! stored {
-    ($($variant:ident => $ty:ty),* $(,)?) => {
-        $(
-            impl Stored for $ty {
-                const KIND: Kind = Kind::$variant;
-                fn from_object(o: &Object) -> Option<&Arc<Self>> {
-                    match o {
-                        Object::$variant(x) => Some(x),
-                        _ => None,
-                    }
-                }
-                fn into_object(self: Arc<Self>) -> Object {
-                    Object::$variant(self)
-                }
-            }
-        )*
+/// Generates [`Object`] and the [`Stored`] impls from the kind table (`crate::kinds`).
+macro_rules! define_objects {
+    ($(
+        $variant:ident {
+            resource: $resource:ty,
+            object: $object:ty,
+            read: $read:ident,
+            $(cli: [$($cli:literal),*],)?
+            $(kubectl: $kubectl:literal,)?
+            $(groups: [$($group:literal),*],)?
+        }
+    )*) => {
+        /// One stored object.
+        #[derive(Clone, Debug)]
+        pub enum Object {
+            $(
+                #[doc = concat!("A ", stringify!($variant), ".")]
+                $variant(Arc<$object>),
+            )*
+        }
+
+        $( define_objects!(@stored $variant, $object, $read); )*
 
         impl Object {
+            /// The object's kind.
             pub fn kind(&self) -> Kind {
                 match self {
                     $(Object::$variant(_) => Kind::$variant,)*
-                    Object::GatewayClass(_) => Kind::GatewayClass,
-                    Object::Gateway(_) => Kind::Gateway,
-                    Object::HttpRoute(_) => Kind::HttpRoute,
-                    Object::Event(_) => Kind::Event,
                 }
             }
 
             /// The object's metadata (`None` for events, which are stored normalized).
             pub fn meta(&self) -> Option<&ObjectMeta> {
                 match self {
-                    $(Object::$variant(x) => Some(&x.metadata),)*
-                    Object::GatewayClass(x) | Object::Gateway(x) | Object::HttpRoute(x) => Some(&x.metadata),
-                    Object::Event(_) => None,
+                    $(Object::$variant(object) => define_objects!(@meta object, $read),)*
                 }
             }
 
             fn decode(kind: Kind, v: Value) -> Result<Object, serde_json::Error> {
                 Ok(match kind {
-                    $(Kind::$variant => Object::$variant(Arc::new(serde_json::from_value(v)?)),)*
-                    Kind::GatewayClass => Object::GatewayClass(Arc::new(serde_json::from_value(v)?)),
-                    Kind::Gateway => Object::Gateway(Arc::new(serde_json::from_value(v)?)),
-                    Kind::HttpRoute => Object::HttpRoute(Arc::new(serde_json::from_value(v)?)),
-                    Kind::Event => unreachable!("events are normalized before decoding"),
+                    $(Kind::$variant => define_objects!(@decode $variant, v, $read),)*
                 })
             }
         }
     };
-}
-
-stored! {
-    Namespace => Namespace,
-    Node => Node,
-    Pod => Pod,
-    Deployment => Deployment,
-    ReplicaSet => ReplicaSet,
-    StatefulSet => StatefulSet,
-    DaemonSet => DaemonSet,
-    Job => Job,
-    CronJob => CronJob,
-    Service => Service,
-    EndpointSlice => EndpointSlice,
-    Ingress => Ingress,
-    IngressClass => IngressClass,
-    ConfigMap => ConfigMap,
-    Secret => Secret,
-    ServiceAccount => ServiceAccount,
-    PersistentVolumeClaim => PersistentVolumeClaim,
-    PersistentVolume => PersistentVolume,
-    StorageClass => StorageClass,
-    NetworkPolicy => NetworkPolicy,
-    HorizontalPodAutoscaler => HorizontalPodAutoscaler,
-    PodDisruptionBudget => PodDisruptionBudget,
-    ResourceQuota => ResourceQuota,
-    LimitRange => LimitRange,
-}
-
-impl Stored for EventRecord {
-    const KIND: Kind = Kind::Event;
-    fn from_object(o: &Object) -> Option<&Arc<Self>> {
-        match o {
-            Object::Event(x) => Some(x),
-            _ => None,
+    // Gateway API kinds share DynamicObject: they are reached through `Object` only.
+    (@stored $variant:ident, $object:ty, Discovered) => {};
+    (@stored $variant:ident, $object:ty, $read:ident) => {
+        impl Stored for $object {
+            const KIND: Kind = Kind::$variant;
+            fn from_object(o: &Object) -> Option<&Arc<Self>> {
+                match o {
+                    Object::$variant(object) => Some(object),
+                    _ => None,
+                }
+            }
+            fn into_object(self: Arc<Self>) -> Object {
+                Object::$variant(self)
+            }
         }
-    }
-    fn into_object(self: Arc<Self>) -> Object {
-        Object::Event(self)
-    }
+    };
+    (@meta $object:ident, Events) => {{
+        let _ = $object;
+        None
+    }};
+    (@meta $object:ident, $read:ident) => { Some(&$object.metadata) };
+    (@decode $variant:ident, $value:ident, Events) => {
+        unreachable!("events are normalized before decoding")
+    };
+    (@decode $variant:ident, $value:ident, $read:ident) => {
+        Object::$variant(Arc::new(serde_json::from_value($value)?))
+    };
 }
+
+kind_table!(define_objects);
 
 /// (namespace, name); namespace is "" for cluster-scoped objects.
 type Key = (String, String);
@@ -382,7 +329,7 @@ impl Store {
         let Some(kind) = Kind::from_api_kind(&kind_name) else {
             return Ok(None);
         };
-        if !api_group_matches(kind, &api_version) {
+        if !kind.api_version_matches(&api_version) {
             return Ok(None);
         }
         let name = v
@@ -844,26 +791,10 @@ pub fn object_ref(obj: &Object) -> ObjRef {
     }
 }
 
-/// Whether an apiVersion belongs to the kind's API group (so that, say, a `Gateway`
-/// of some other group is not mistaken for a Gateway API Gateway).
-fn api_group_matches(kind: Kind, api_version: &str) -> bool {
-    let group = match api_version.rsplit_once('/') {
-        Some((g, _)) => g,
-        None => "",
-    };
-    match kind {
-        Kind::HorizontalPodAutoscaler => group == "autoscaling",
-        Kind::Event => group.is_empty() || group == "events.k8s.io",
-        Kind::Ingress | Kind::IngressClass => group == "networking.k8s.io" || group == "extensions",
-        Kind::CronJob | Kind::Job => group == "batch",
-        Kind::PodDisruptionBudget => group == "policy",
-        k => api_version.is_empty() || group == k.group(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
     use serde_json::json;
 
     fn pod(ns: &str, name: &str, labels: Value, node: &str) -> Value {

@@ -12,31 +12,21 @@
 //!   diagnoses whose graph holds it re-run.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt::Debug;
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Event as CoreEvent, LimitRange, Namespace, Node, PersistentVolume,
-    PersistentVolumeClaim, Pod, ResourceQuota, Secret, Service, ServiceAccount,
-};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
+use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent, Node};
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, watch};
 
 use crate::event::EventRecord;
+use crate::kinds::{KindVisitor, Listed, visit_kinds};
+use crate::live::gateway_resource;
 use crate::model::{Kind, ObjRef};
-use crate::store::{Object, Store, Stored, object_ref};
+use crate::store::{Object, Store, object_ref};
 
 use super::metrics::Metrics;
 
@@ -98,51 +88,29 @@ impl Cache {
         });
     }
 
-    /// Starts one watch per kind the graph reads; returns their tasks. Gateway API
+    /// Starts one watch per kind of the kind table; returns their tasks. Gateway API
     /// kinds are watched only when the cluster serves them.
     pub async fn start(
         &self,
         client: Client,
         metrics: Metrics,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        macro_rules! typed {
-            ($($ty:ty),* $(,)?) => {
-                $(
-                    tasks.push(self.spawn_typed::<$ty>(client.clone(), metrics.clone()));
-                )*
-            };
-        }
-        typed!(
-            Namespace,
-            Node,
-            Pod,
-            Deployment,
-            ReplicaSet,
-            StatefulSet,
-            DaemonSet,
-            Job,
-            CronJob,
-            Service,
-            EndpointSlice,
-            Ingress,
-            IngressClass,
-            ConfigMap,
-            ServiceAccount,
-            PersistentVolumeClaim,
-            PersistentVolume,
-            StorageClass,
-            NetworkPolicy,
-            HorizontalPodAutoscaler,
-            PodDisruptionBudget,
-            ResourceQuota,
-            LimitRange,
-        );
-        tasks.push(self.spawn_secrets(client.clone(), metrics.clone()));
-        tasks.push(self.spawn_events(client.clone(), metrics.clone()));
-        for kind in [Kind::GatewayClass, Kind::Gateway, Kind::HttpRoute] {
-            if let Some(ar) = gateway_resource(&client, kind).await {
-                tasks.push(self.spawn_dynamic(client.clone(), metrics.clone(), kind, ar));
+        let mut watches = Watches {
+            cache: self,
+            client: &client,
+            metrics: &metrics,
+            tasks: Vec::new(),
+            discovered: Vec::new(),
+        };
+        visit_kinds(&mut watches);
+        let Watches {
+            mut tasks,
+            discovered,
+            ..
+        } = watches;
+        for kind in discovered {
+            if let Some(resource) = gateway_resource(&client, kind).await {
+                tasks.push(self.spawn_dynamic(client.clone(), metrics.clone(), kind, resource));
             }
         }
         tasks
@@ -152,11 +120,11 @@ impl Cache {
         self.expected.write().expect("lock").insert(kind);
     }
 
-    fn spawn_typed<K>(&self, client: Client, metrics: Metrics) -> tokio::task::JoinHandle<()>
-    where
-        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-        K: Stored,
-    {
+    fn spawn_typed<K: Listed>(
+        &self,
+        client: Client,
+        metrics: Metrics,
+    ) -> tokio::task::JoinHandle<()> {
         self.expect(K::KIND);
         let cache = self.clone();
         tokio::spawn(async move {
@@ -174,23 +142,26 @@ impl Cache {
         })
     }
 
-    /// Secrets as metadata only: their data is never requested.
-    fn spawn_secrets(&self, client: Client, metrics: Metrics) -> tokio::task::JoinHandle<()> {
-        self.expect(Kind::Secret);
+    /// Objects as metadata only (Secrets): their data is never requested.
+    fn spawn_metadata<K: Listed + Default>(
+        &self,
+        client: Client,
+        metrics: Metrics,
+    ) -> tokio::task::JoinHandle<()> {
+        self.expect(K::KIND);
         let cache = self.clone();
         tokio::spawn(async move {
-            let api: Api<PartialObjectMeta<Secret>> = Api::all(client);
+            let api: Api<PartialObjectMeta<K>> = Api::all(client);
             let stream = watcher(api, watcher::Config::default().any_semantic())
                 .default_backoff()
                 .boxed();
             cache
-                .consume(Kind::Secret, stream, &metrics, |m| {
-                    let mut metadata = m.metadata;
+                .consume(K::KIND, stream, &metrics, |partial| {
+                    let mut metadata = partial.metadata;
                     metadata.managed_fields = None;
-                    Some(Object::Secret(Arc::new(Secret {
-                        metadata,
-                        ..Secret::default()
-                    })))
+                    let mut object = K::default();
+                    *object.meta_mut() = metadata;
+                    Some(Arc::new(object).into_object())
                 })
                 .await;
         })
@@ -364,6 +335,43 @@ impl Cache {
     }
 }
 
+/// Starts the watch of each kind of the kind table.
+struct Watches<'a> {
+    cache: &'a Cache,
+    client: &'a Client,
+    metrics: &'a Metrics,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Gateway API kinds, watched once discovery says they are served.
+    discovered: Vec<Kind>,
+}
+
+impl KindVisitor for Watches<'_> {
+    fn full<K: Listed>(&mut self) {
+        let task = self
+            .cache
+            .spawn_typed::<K>(self.client.clone(), self.metrics.clone());
+        self.tasks.push(task);
+    }
+
+    fn metadata<K: Listed + Default>(&mut self) {
+        let task = self
+            .cache
+            .spawn_metadata::<K>(self.client.clone(), self.metrics.clone());
+        self.tasks.push(task);
+    }
+
+    fn events(&mut self) {
+        let task = self
+            .cache
+            .spawn_events(self.client.clone(), self.metrics.clone());
+        self.tasks.push(task);
+    }
+
+    fn discovered(&mut self, kind: Kind) {
+        self.discovered.push(kind);
+    }
+}
+
 /// The annotation `kubectl apply` (client-side) keeps a full copy of the object in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -424,17 +432,6 @@ fn forbidden(e: &watcher::Error) -> Option<String> {
         _ => return None,
     };
     (status.code == 403).then(|| status.message.clone())
-}
-
-/// The ApiResource of a Gateway API kind, when the cluster serves it (v1, else v1beta1).
-async fn gateway_resource(client: &Client, kind: Kind) -> Option<ApiResource> {
-    for version in ["v1", "v1beta1"] {
-        let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", version, kind.name());
-        if let Ok((ar, _caps)) = kube::discovery::pinned_kind(client, &gvk).await {
-            return Some(ar);
-        }
-    }
-    None
 }
 
 use kube::runtime::watcher::watcher;
