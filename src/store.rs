@@ -123,6 +123,17 @@ macro_rules! define_objects {
 
 kind_table!(define_objects);
 
+/// Whether an object is known to exist: absence is a fact only where its kind was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existence {
+    /// The store holds it.
+    Exists,
+    /// Referenced, and its kind was read in its namespace, but it is not there.
+    Missing,
+    /// Referenced, but its kind was not read (not in the snapshot, or forbidden).
+    Unknown,
+}
+
 /// (namespace, name); namespace is "" for cluster-scoped objects.
 type Key = (String, String);
 
@@ -584,6 +595,18 @@ impl Store {
         self.listed.contains(&kind)
             || (!self.listed_in.is_empty() && self.listed_in.contains(&(kind, ns.to_owned())))
             || self.holds_any(kind, ns)
+    }
+
+    /// Whether the object exists, is known to be missing (its kind was read where it
+    /// would be), or is unknown.
+    pub fn existence(&self, r: &ObjRef) -> Existence {
+        if self.contains(r) {
+            Existence::Exists
+        } else if self.kind_listed(r.kind, r.ns()) {
+            Existence::Missing
+        } else {
+            Existence::Unknown
+        }
     }
 
     // ---- lookups -------------------------------------------------------------------

@@ -16,10 +16,11 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 
 use crate::api::{Diagnosis, DiagnosisStatus, Finding, Mode, Phase, Severity, TargetKind};
-use crate::engine::{self, clip};
+use crate::engine;
 use crate::graph::ObjectGraph;
 use crate::model::{Kind, ObjRef};
 use crate::rules::{DiagnoseOptions, RuleId};
+use crate::text::clip;
 
 use super::cache::Cache;
 use super::metrics::{ErrorKind, Metrics};

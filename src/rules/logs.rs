@@ -137,8 +137,8 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         };
         for (container, previous) in failing_containers(pod) {
             scan(logs, r, &container, previous, |rule, line| {
-                let owner =
-                    crate::graph::controller_of(ctx.store, pod).unwrap_or_else(|| r.clone());
+                let owner = crate::k8s::owners::controller_of(ctx.store, &pod.metadata)
+                    .unwrap_or_else(|| r.clone());
                 let e = groups.entry((rule, owner, container.clone())).or_default();
                 if !e.0.contains(r) {
                     e.0.push(r.clone());
@@ -148,7 +148,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     e.1.push(format!(
                         "{} container {container} ({which} log): {}",
                         r.name,
-                        crate::engine::clip(line.trim(), MAX_LINE)
+                        crate::text::clip(line.trim(), MAX_LINE)
                     ));
                 }
             });

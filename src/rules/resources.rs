@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::{Container, LimitRange, Pod, PodSpec, ResourceQu
 
 use crate::api::Risk;
 use crate::graph::{Existence, Role};
+use crate::k8s::owners::top_owner;
+use crate::k8s::quantity::{self, Quantity, Resources};
 use crate::model::{Kind, ObjRef};
-use crate::quantity::{self, Quantity, Resources};
 use crate::rules::RuleId;
-use crate::rules::scheduling::top_owner;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
 
@@ -37,7 +37,7 @@ const WORKLOAD_KINDS: [Kind; 7] = [
     Kind::CronJob,
 ];
 
-use crate::owners::template_spec;
+use crate::k8s::owners::template_spec;
 
 /// The containers that run alongside the app: regular containers and sidecars.
 fn long_running(spec: &PodSpec) -> impl Iterator<Item = &Container> {

@@ -8,8 +8,8 @@ use crate::api::Risk;
 use crate::graph::ingress_backends;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::diagnosis::edit_distance;
 use crate::rules::{Draft, RuleContext};
+use crate::text::edit_distance;
 
 pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";

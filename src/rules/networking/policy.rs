@@ -936,7 +936,8 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
                 else {
                     continue;
                 };
-                let Some(class_name) = crate::graph::ingress_class_name(ctx.store, ing) else {
+                let Some(class_name) = crate::k8s::classes::ingress_class_name(ctx.store, ing)
+                else {
                     continue;
                 };
                 let Some(class) = ctx.store.get::<IngressClass>("", &class_name) else {

@@ -5,11 +5,9 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 
-use super::util::{
-    REVISION, annotation, images, not_ready_lines, owned, pod_active, pod_ready, pod_starting,
-    pods_of, selector_arg, ts,
-};
+use super::util::{REVISION, annotation, images, not_ready_lines, owned, pods_of, selector_arg};
 use crate::api::{Risk, Severity};
+use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
@@ -129,7 +127,7 @@ pub fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCon
 }
 
 fn cond_line(c: &DeploymentCondition) -> String {
-    let since = ts(c.last_transition_time.as_ref())
+    let since = duration::time(c.last_transition_time.as_ref())
         .map(|t| format!(" since {t}"))
         .unwrap_or_default();
     format!(
@@ -282,7 +280,7 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
             get(|s| s.available_replicas),
             get(|s| s.unavailable_replicas),
         ))
-        .seen(ts(c.last_transition_time.as_ref()), ts(c.last_update_time.as_ref()))
+        .seen(duration::time(c.last_transition_time.as_ref()), duration::time(c.last_update_time.as_ref()))
         .edge("Deployment -> ReplicaSet")
         .summary(
             "The new revision's Pods never became available. Exceeding the deadline does not stop the rollout: fix what keeps the new Pods from becoming ready, or roll back to a revision known to be good.",
@@ -291,7 +289,7 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
         dr = dr
             .evidence(format!("new {}", n.describe()))
             .scope(n.r.clone());
-        for (pr, _) in n.pods.iter().filter(|(_, p)| pod_active(p)) {
+        for (pr, _) in n.pods.iter().filter(|(_, p)| pod::is_active(p)) {
             dr = dr.scope(pr.clone());
         }
         for l in not_ready_lines(&n.pods, 4) {
@@ -377,7 +375,7 @@ fn replicas_unavailable(
     let pods: Vec<(ObjRef, &Arc<Pod>)> = revs.iter().flat_map(|x| x.pods.clone()).collect();
     let unready: Vec<&(ObjRef, &Arc<Pod>)> = pods
         .iter()
-        .filter(|(_, p)| pod_active(p) && !pod_ready(p))
+        .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
         .collect();
     let progressing = condition(d, "Progressing");
     let available_cond = condition(d, "Available");
@@ -391,7 +389,7 @@ fn replicas_unavailable(
     let min_available = available_cond.is_some_and(|c| c.status.as_deref() == Some("True"));
     let missing = desired - available;
     let all_starting = !unready.is_empty()
-        && unready.iter().all(|(_, p)| pod_starting(p, now))
+        && unready.iter().all(|(_, p)| pod::is_starting(p, now))
         && (unready.len() as i32) >= missing;
     let paused = d.spec.paused.unwrap_or(false);
     let (severity, why) = if rolling && min_available {
@@ -440,7 +438,7 @@ fn replicas_unavailable(
     if severity > Severity::Info
         && let Some(c) = available_cond.filter(|c| c.status.as_deref() == Some("False"))
     {
-        dr = dr.seen(ts(c.last_transition_time.as_ref()), None);
+        dr = dr.seen(duration::time(c.last_transition_time.as_ref()), None);
     }
     dr = dr
         .read_only(

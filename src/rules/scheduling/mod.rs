@@ -28,8 +28,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
+use crate::k8s::quantity::{self, Quantity};
 use crate::model::{Kind, ObjRef};
-use crate::quantity::{self, Quantity};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
@@ -67,7 +67,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 // ---- shared helpers (also used by the node and resources rule sets) ---------------
 
-pub use crate::owners::{controller_of, top_owner};
+pub use crate::k8s::owners::{controller_of, top_owner};
 
 /// A condition of a Pod by type.
 pub fn pod_condition<'p>(pod: &'p Pod, type_: &str) -> Option<&'p PodCondition> {
@@ -648,7 +648,7 @@ fn pod_claims(r: &ObjRef, spec: &PodSpec) -> Vec<String> {
 fn binding_mode(store: &Store, pvc: &PersistentVolumeClaim) -> String {
     let class = match pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()) {
         Some(c) => Some(c),
-        None => crate::graph::default_storage_class(store),
+        None => crate::k8s::classes::default_storage_class(store),
     };
     class
         .as_deref()

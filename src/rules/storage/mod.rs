@@ -62,7 +62,7 @@ impl<'a> Claim<'a> {
         let effective = match &written_class {
             Some(c) if c.is_empty() => None,
             Some(c) => Some(c.clone()),
-            None => crate::graph::default_storage_class(ctx.store),
+            None => crate::k8s::classes::default_storage_class(ctx.store),
         };
         let class_ref = effective.map(|c| ObjRef::cluster(Kind::StorageClass, &c));
         let class = class_ref

@@ -11,6 +11,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::{Risk, Severity};
+use crate::k8s::owners;
 use crate::model::Kind;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
@@ -18,7 +19,7 @@ use crate::rules::{Draft, RuleContext};
 use super::references::{kubelet_missing_key, kubelet_not_found};
 use super::{
     Claims, ContainerView, Group, Groups, PodView, exit_code_meaning, kubectl_ref,
-    termination_is_current, with_events, workload_of,
+    termination_is_current, with_events,
 };
 
 /// Which container rule a stopped container falls under.
@@ -173,7 +174,7 @@ fn stop_finding(
     let c = hit.c;
     let name = c.name();
     let who = g.who(pods);
-    let workload = workload_of(ctx.store, &g.owner);
+    let workload = owners::top_owner(ctx.store, &g.owner);
     let (t, _) = c
         .termination()
         .map(|(t, f)| (Some(t), f))
@@ -417,7 +418,7 @@ fn config_error(ctx: &RuleContext, pods: &[PodView], g: &Group<ContainerView>) -
     let (reason, msg) = c.waiting().unwrap_or(("", ""));
     let who = g.who(pods);
     let hint = config_hint(msg);
-    let workload = workload_of(ctx.store, &g.owner);
+    let workload = owners::top_owner(ctx.store, &g.owner);
     let mut d = g.draft(RuleId::CreateContainerConfigError).message(format!(
         "The kubelet cannot create container {} of {who} ({reason}: {}){}",
         c.name(),

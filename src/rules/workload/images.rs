@@ -20,12 +20,13 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::graph::Existence;
+use crate::k8s::owners;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::references::existence;
-use super::{Claims, ContainerView, Groups, PodView, kubectl_ref, with_events, workload_of};
+use super::{Claims, ContainerView, Groups, PodView, kubectl_ref, with_events};
 
 /// What a registry's pull error says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -403,7 +404,7 @@ pub(crate) fn evaluate_pulls(
         let c = g.hits[0].1;
         let p = g.first();
         let who = g.who(pods);
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let mut d = g
             .draft(RuleId::InvalidImageName)
             .message(format!(
@@ -477,7 +478,7 @@ fn pull_remediation(
     owner: &ObjRef,
     image: &str,
 ) -> Draft {
-    let workload = workload_of(ctx.store, owner);
+    let workload = owners::top_owner(ctx.store, owner);
     let ns = p.r.ns();
     let c = f.container.name();
     d = d.read_only("Read the kubelet's pull errors", p.describe_cmd());
@@ -659,7 +660,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
     for g in groups.into_groups() {
         let p = g.first();
         let (expected, running, image_id) = &g.hits[0].1;
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let c = g.discriminator.clone();
         let image = p
             .spec
@@ -726,14 +727,14 @@ pub(crate) fn tag_mutable(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Dra
         Kind::ReplicaSet,
     ] {
         for r in ctx.graph.subjects(kind) {
-            workloads.insert(workload_of(ctx.store, r));
+            workloads.insert(owners::top_owner(ctx.store, r));
         }
     }
     for p in pods {
-        workloads.insert(workload_of(ctx.store, &p.owner));
+        workloads.insert(owners::top_owner(ctx.store, &p.owner));
     }
     for w in workloads {
-        let Some(spec) = crate::owners::template_spec(ctx.store, &w) else {
+        let Some(spec) = crate::k8s::owners::template_spec(ctx.store, &w) else {
             continue;
         };
         let mut by_container: BTreeMap<String, String> = BTreeMap::new();

@@ -34,10 +34,10 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::event::EventRecord;
+use crate::k8s::{duration, owners, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
-use crate::store::Store;
 
 pub use images::{PullClass, classify_pull};
 pub use probes::is_dns_failure;
@@ -110,18 +110,13 @@ impl<'a> PodView<'a> {
     }
 
     /// The Pod's condition of a type.
-    pub fn condition(&self, t: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
-        self.pod
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == t)
+    pub fn condition(&self, type_: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+        pod::condition(self.pod, type_)
     }
 
+    /// Whether the Pod's Ready condition is True.
     pub fn ready(&self) -> bool {
-        self.condition("Ready").is_some_and(|c| c.status == "True")
+        pod::is_ready(self.pod)
     }
 
     pub fn node(&self) -> Option<&'a str> {
@@ -321,7 +316,8 @@ fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
         let Some(spec) = pod.spec.as_ref() else {
             continue;
         };
-        let owner = controller_of(ctx.store, pod).unwrap_or_else(|| r.clone());
+        let owner =
+            owners::controller_in_store(ctx.store, &pod.metadata).unwrap_or_else(|| r.clone());
         out.push(PodView {
             r: r.clone(),
             pod,
@@ -332,15 +328,6 @@ fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
     }
     out
 }
-
-/// The controller of a Pod (its `controller: true` owner), when the store holds it.
-pub(crate) fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
-    crate::owners::controller_of(store, &pod.metadata).filter(|r| store.contains(r))
-}
-
-/// The object a person edits to change the Pods: the Deployment of a ReplicaSet, the
-/// CronJob of a Job, else the controller (or bare Pod) itself.
-pub(crate) use crate::owners::top_owner as workload_of;
 
 /// Groups observations by (controller, discriminator): Pods of one controller in the
 /// same state become one finding.
@@ -470,25 +457,6 @@ pub fn exit_code_meaning(code: i32) -> &'static str {
     }
 }
 
-/// Seconds from `t` to `now` (negative when `t` is after `now`).
-pub(crate) fn age_secs(now: Timestamp, t: Timestamp) -> i64 {
-    now.as_second() - t.as_second()
-}
-
-/// A human duration: `45s`, `12m`, `3h10m`, `2d4h`.
-pub(crate) fn human_secs(s: i64) -> String {
-    let s = s.max(0);
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s / 60)
-    } else if s < 86400 {
-        format!("{}h{}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}d{}h", s / 86400, (s % 86400) / 3600)
-    }
-}
-
 /// Whether the last termination of the container is recent, or it is not running:
 /// the problem is current rather than historical.
 pub(crate) fn termination_is_current(ctx: &RuleContext, c: &ContainerView) -> bool {
@@ -502,8 +470,8 @@ pub(crate) fn termination_is_current(ctx: &RuleContext, c: &ContainerView) -> bo
     let started = c.running_since();
     // Running steadily for an hour since the last termination: healed.
     match (finished, started) {
-        (_, Some(s)) if age_secs(ctx.now(), s) > RECENT_SECS => false,
-        (Some(f), _) => age_secs(ctx.now(), f) <= RECENT_SECS,
+        (_, Some(s)) if duration::age(ctx.now(), s) > RECENT_SECS => false,
+        (Some(f), _) => duration::age(ctx.now(), f) <= RECENT_SECS,
         _ => true,
     }
 }
@@ -526,13 +494,5 @@ mod tests {
         assert!(exit_code_meaning(139).contains("SIGSEGV"));
         assert!(exit_code_meaning(134).contains("SIGABRT"));
         assert!(exit_code_meaning(131).contains("signal"));
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human_secs(45), "45s");
-        assert_eq!(human_secs(600), "10m");
-        assert_eq!(human_secs(3 * 3600 + 600), "3h10m");
-        assert_eq!(human_secs(2 * 86400 + 4 * 3600), "2d4h");
     }
 }
