@@ -5,10 +5,12 @@
 pub mod cache;
 pub mod cmd;
 pub mod compact;
+pub mod debounce;
 pub mod memory;
 pub mod metrics;
 pub mod reconcile;
 pub mod server;
+pub mod triggers;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -31,7 +33,8 @@ use crate::api::Diagnosis;
 
 pub use cache::Cache;
 pub use metrics::Metrics;
-pub use reconcile::{Context, Settings, TriggerIndex};
+pub use reconcile::{Context, Settings};
+pub use triggers::TriggerIndex;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
@@ -101,7 +104,7 @@ pub async fn run(
             admin_namespaces: opts.admin_namespaces.clone(),
             logs_allowed: opts.logs_allowed,
         },
-        triggers: Mutex::new(TriggerIndex::default()),
+        triggers: Arc::new(Mutex::new(TriggerIndex::default())),
     });
     let result = if opts.leader_election {
         run_with_leader_election(client, opts, ctx, stop_rx).await
@@ -295,7 +298,12 @@ async fn run_controller(
     })
     .applied_objects();
     let (tx, rx) = mpsc::channel::<ObjectRef<Diagnosis>>(4096);
-    let forward = tokio::spawn(reconcile::forward_changes(ctx.clone(), tx, opts.debounce));
+    let forward = tokio::spawn(triggers::forward_changes(
+        ctx.cache.clone(),
+        ctx.triggers.clone(),
+        tx,
+        opts.debounce,
+    ));
     let gc = tokio::spawn(collect_garbage(reader.clone(), ctx.clone()));
     let shutdown = async move {
         while !*stop.borrow() {

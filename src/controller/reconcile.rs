@@ -2,7 +2,7 @@
 //! dereference → validate (tenancy, spec) → diagnose (from the cache) → transitions
 //! (Events) → update status (server-side apply, only when it changed) → metrics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
-use tokio::sync::mpsc;
 
 use crate::api::{Diagnosis, DiagnosisStatus, Finding, Mode, Phase, Severity, TargetKind};
 use crate::engine::{self, clip};
@@ -23,6 +22,7 @@ use crate::rules::{DiagnoseOptions, RuleId};
 
 use super::cache::Cache;
 use super::metrics::{ErrorKind, Metrics};
+use super::triggers::TriggerIndex;
 
 /// The field manager of status writes.
 pub const FIELD_MANAGER: &str = "kubedx";
@@ -45,7 +45,7 @@ pub struct Context {
     pub metrics: Metrics,
     pub recorder: Recorder,
     pub settings: Settings,
-    pub triggers: Mutex<TriggerIndex>,
+    pub triggers: Arc<Mutex<TriggerIndex>>,
 }
 
 /// Why a reconcile failed (the error policy retries it).
@@ -539,180 +539,6 @@ async fn write_status(
     .await
     .map_err(|e| Error::StatusPatch(dx.name_any(), e))?;
     Ok(())
-}
-
-/// Which Continuous diagnoses to re-run when an object changes: those whose last
-/// graph held it, and those whose target namespace holds it (new objects join graphs
-/// through selectors and owners).
-#[derive(Default)]
-pub struct TriggerIndex {
-    by_object: HashMap<ObjRef, HashSet<ObjectRef<Diagnosis>>>,
-    by_namespace: HashMap<String, HashSet<ObjectRef<Diagnosis>>>,
-    of: HashMap<ObjectRef<Diagnosis>, (Vec<ObjRef>, BTreeSet<String>)>,
-}
-
-impl TriggerIndex {
-    pub fn watch(&mut self, dx: ObjectRef<Diagnosis>, graph: &ObjectGraph) {
-        self.forget(&dx);
-        let objects: Vec<ObjRef> = graph.nodes.keys().cloned().collect();
-        let mut namespaces: BTreeSet<String> = BTreeSet::new();
-        match graph.target.kind {
-            Kind::Namespace => {
-                namespaces.insert(graph.target.name.clone());
-            }
-            Kind::Node => {}
-            _ => {
-                namespaces.insert(graph.target.ns().to_owned());
-            }
-        }
-        for o in &objects {
-            self.by_object
-                .entry(o.clone())
-                .or_default()
-                .insert(dx.clone());
-        }
-        for n in &namespaces {
-            self.by_namespace
-                .entry(n.clone())
-                .or_default()
-                .insert(dx.clone());
-        }
-        self.of.insert(dx, (objects, namespaces));
-    }
-
-    pub fn forget(&mut self, dx: &ObjectRef<Diagnosis>) {
-        if let Some((objects, namespaces)) = self.of.remove(dx) {
-            for o in objects {
-                if let Some(s) = self.by_object.get_mut(&o) {
-                    s.remove(dx);
-                    if s.is_empty() {
-                        self.by_object.remove(&o);
-                    }
-                }
-            }
-            for n in namespaces {
-                if let Some(s) = self.by_namespace.get_mut(&n) {
-                    s.remove(dx);
-                    if s.is_empty() {
-                        self.by_namespace.remove(&n);
-                    }
-                }
-            }
-        }
-    }
-
-    pub fn affected(
-        &self,
-        changed: &ObjRef,
-        node_of_pod: Option<&str>,
-    ) -> HashSet<ObjectRef<Diagnosis>> {
-        let mut out: HashSet<ObjectRef<Diagnosis>> =
-            self.by_object.get(changed).cloned().unwrap_or_default();
-        if let Some(ns) = &changed.namespace
-            && let Some(s) = self.by_namespace.get(ns)
-        {
-            out.extend(s.iter().cloned());
-        }
-        if let Some(node) = node_of_pod
-            && let Some(s) = self.by_object.get(&ObjRef::cluster(Kind::Node, node))
-        {
-            out.extend(s.iter().cloned());
-        }
-        out
-    }
-
-    pub fn all(&self) -> Vec<ObjectRef<Diagnosis>> {
-        self.of.keys().cloned().collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.of.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.of.is_empty()
-    }
-}
-
-/// Forwards cache changes to the controller as reconcile requests for the Continuous
-/// diagnoses they affect, debounced with a bounded delay: the first change opens a
-/// window of `window` (`--debounce-ms`); everything that changes within it is
-/// collected, and when it closes each affected diagnosis is requested once. A steady
-/// stream of changes (Pods flipping, Events counting up) therefore delays a
-/// re-diagnosis by at most one window — a trailing debounce would wait for a quiet
-/// moment that a busy cluster never has.
-pub async fn forward_changes(
-    ctx: Arc<Context>,
-    tx: mpsc::Sender<ObjectRef<Diagnosis>>,
-    window: Duration,
-) {
-    let mut rx = ctx.cache.subscribe();
-    loop {
-        let mut changed: HashSet<ObjRef> = HashSet::new();
-        let mut everything = false;
-        match rx.recv().await {
-            Ok(r) => {
-                changed.insert(r);
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => everything = true,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        }
-        let closes = tokio::time::Instant::now() + window;
-        loop {
-            tokio::select! {
-                r = rx.recv() => match r {
-                    Ok(r) => {
-                        if changed.len() < 65536 {
-                            changed.insert(r);
-                        } else {
-                            everything = true;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => everything = true,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                },
-                _ = tokio::time::sleep_until(closes) => break,
-            }
-        }
-        if everything {
-            changed.clear();
-        }
-        let targets: HashSet<ObjectRef<Diagnosis>> = if everything {
-            ctx.triggers
-                .lock()
-                .expect("lock")
-                .all()
-                .into_iter()
-                .collect()
-        } else {
-            let nodes: Vec<Option<String>> = {
-                let store = ctx.cache.store.read().expect("lock");
-                changed
-                    .iter()
-                    .map(|r| {
-                        (r.kind == Kind::Pod)
-                            .then(|| {
-                                store
-                                    .get_ref::<k8s_openapi::api::core::v1::Pod>(r)
-                                    .and_then(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
-                            })
-                            .flatten()
-                    })
-                    .collect()
-            };
-            let triggers = ctx.triggers.lock().expect("lock");
-            changed
-                .iter()
-                .zip(&nodes)
-                .flat_map(|(r, node)| triggers.affected(r, node.as_deref()))
-                .collect()
-        };
-        for t in targets {
-            if tx.send(t).await.is_err() {
-                return;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
