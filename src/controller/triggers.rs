@@ -180,3 +180,138 @@ fn nodes_of_pods(cache: &Cache, changed: &HashSet<ObjRef>) -> Vec<Option<String>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Worker-1 unreachable: Deployment shop/checkout, its ReplicaSet, Service and
+    /// Pods on worker-1 and worker-2.
+    fn snapshot() -> Store {
+        crate::testing::store(include_str!("../../tests/fixtures/node/unreachable.yaml"))
+    }
+
+    fn diagnosis(name: &str) -> ObjectRef<Diagnosis> {
+        ObjectRef::new(name).within("kubedx-system")
+    }
+
+    fn only(diagnosis: &ObjectRef<Diagnosis>) -> HashSet<ObjectRef<Diagnosis>> {
+        HashSet::from([diagnosis.clone()])
+    }
+
+    fn deployment() -> ObjRef {
+        ObjRef::namespaced(Kind::Deployment, "shop", "checkout")
+    }
+
+    /// A Pod of the Deployment, on worker-1.
+    fn pod_on_worker_1() -> ObjRef {
+        ObjRef::namespaced(Kind::Pod, "shop", "checkout-7b8c9d6f5-b5xk9")
+    }
+
+    #[test]
+    fn a_change_reruns_the_diagnoses_whose_graph_or_namespace_holds_it() {
+        let store = snapshot();
+        let graph = ObjectGraph::build(&store, &deployment());
+        assert!(graph.nodes.contains_key(&pod_on_worker_1()));
+        let checkout = diagnosis("checkout");
+        let mut index = TriggerIndex::default();
+        index.watch(checkout.clone(), &graph);
+        assert_eq!(index.len(), 1);
+        assert_eq!(index.affected(&pod_on_worker_1(), None), only(&checkout));
+        assert_eq!(index.affected(&deployment(), None), only(&checkout));
+        // a new object of the target's namespace may join the graph (selectors, owners)
+        let newcomer = ObjRef::namespaced(Kind::ConfigMap, "shop", "checkout-flags");
+        assert!(!graph.nodes.contains_key(&newcomer));
+        assert_eq!(index.affected(&newcomer, None), only(&checkout));
+        // objects of other namespaces, and Nodes outside the graph, re-run nothing
+        let elsewhere = ObjRef::namespaced(Kind::ConfigMap, "bank", "checkout-flags");
+        assert!(index.affected(&elsewhere, None).is_empty());
+        let other_node = ObjRef::cluster(Kind::Node, "cp-1");
+        assert!(!graph.nodes.contains_key(&other_node));
+        assert!(index.affected(&other_node, None).is_empty());
+    }
+
+    #[test]
+    fn a_node_diagnosis_reruns_on_the_pods_bound_to_its_node() {
+        let store = snapshot();
+        let node = ObjRef::cluster(Kind::Node, "worker-2");
+        let graph = ObjectGraph::build(&store, &node);
+        let worker_2 = diagnosis("worker-2");
+        let mut index = TriggerIndex::default();
+        index.watch(worker_2.clone(), &graph);
+        assert_eq!(index.affected(&node, None), only(&worker_2));
+        // a Pod just bound to worker-2 is in no graph yet
+        let bound = ObjRef::namespaced(Kind::Pod, "bank", "ledger-0");
+        assert!(!graph.nodes.contains_key(&bound));
+        assert_eq!(index.affected(&bound, Some("worker-2")), only(&worker_2));
+        assert!(index.affected(&bound, Some("cp-1")).is_empty());
+        // a Node's diagnosis watches no namespace
+        assert!(index.affected(&bound, None).is_empty());
+        assert!(index.by_namespace.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_diagnosis_reruns_on_anything_in_it() {
+        let store = snapshot();
+        let graph = ObjectGraph::build(&store, &ObjRef::cluster(Kind::Namespace, "shop"));
+        let shop = diagnosis("shop");
+        let mut index = TriggerIndex::default();
+        index.watch(shop.clone(), &graph);
+        let newcomer = ObjRef::namespaced(Kind::Secret, "shop", "checkout-tls");
+        assert_eq!(index.affected(&newcomer, None), only(&shop));
+        let elsewhere = ObjRef::namespaced(Kind::Secret, "bank", "checkout-tls");
+        assert!(index.affected(&elsewhere, None).is_empty());
+    }
+
+    #[test]
+    fn watching_again_replaces_what_a_diagnosis_was_indexed_under() {
+        // a Diagnosis whose target changed from the Deployment to Node worker-2
+        let store = snapshot();
+        let retargeted = diagnosis("retargeted");
+        let mut index = TriggerIndex::default();
+        index.watch(
+            retargeted.clone(),
+            &ObjectGraph::build(&store, &deployment()),
+        );
+        let node_graph = ObjectGraph::build(&store, &ObjRef::cluster(Kind::Node, "worker-2"));
+        assert!(!node_graph.nodes.contains_key(&pod_on_worker_1()));
+        index.watch(retargeted.clone(), &node_graph);
+        assert_eq!(index.len(), 1);
+        assert!(index.affected(&pod_on_worker_1(), None).is_empty());
+        let newcomer = ObjRef::namespaced(Kind::ConfigMap, "shop", "checkout-flags");
+        assert!(index.affected(&newcomer, None).is_empty());
+        assert_eq!(
+            index.affected(&ObjRef::cluster(Kind::Node, "worker-2"), None),
+            only(&retargeted)
+        );
+    }
+
+    #[test]
+    fn forgetting_a_diagnosis_leaves_nothing_of_it_behind() {
+        let store = snapshot();
+        let checkout = diagnosis("checkout");
+        let shop = diagnosis("shop");
+        let mut index = TriggerIndex::default();
+        index.watch(checkout.clone(), &ObjectGraph::build(&store, &deployment()));
+        index.watch(
+            shop.clone(),
+            &ObjectGraph::build(&store, &ObjRef::cluster(Kind::Namespace, "shop")),
+        );
+        assert_eq!(
+            index.affected(&pod_on_worker_1(), None),
+            HashSet::from([checkout.clone(), shop.clone()])
+        );
+        // deleted: the other Diagnosis still re-runs
+        index.forget(&checkout);
+        assert_eq!(index.affected(&pod_on_worker_1(), None), only(&shop));
+        assert_eq!(index.all(), vec![shop.clone()]);
+        index.forget(&shop);
+        index.forget(&shop); // forgetting twice is harmless
+        assert!(index.is_empty());
+        assert!(index.all().is_empty());
+        assert!(index.affected(&pod_on_worker_1(), None).is_empty());
+        assert!(index.by_object.is_empty(), "no empty entry is kept");
+        assert!(index.by_namespace.is_empty(), "no empty entry is kept");
+    }
+}
