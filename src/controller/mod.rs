@@ -33,7 +33,7 @@ use crate::api::Diagnosis;
 
 pub use cache::Cache;
 pub use metrics::Metrics;
-pub use reconcile::{Context, Settings};
+use reconcile::{Context, Settings};
 pub use triggers::TriggerIndex;
 
 /// How the controller runs.
@@ -291,9 +291,7 @@ async fn run_controller(
             let ns = d.namespace().unwrap_or_default();
             tracing::debug!(diagnosis = %format!("{ns}/{}", d.name_any()), "deleted; forgetting it");
             metrics.forget(&ns, &d.name_any(), d.metadata.uid.as_deref());
-            let mut triggers = ctx_for_delete.triggers.lock().expect("lock");
-            triggers.forget(&ObjectRef::from_obj(d));
-            ctx_for_delete.metrics.set_tracked(triggers.len());
+            ctx_for_delete.untrack(&ObjectRef::from_obj(d));
         }
     })
     .applied_objects();
