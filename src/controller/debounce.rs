@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// How many distinct changed objects one batch holds.
-pub const MAX_CHANGES: usize = 65536;
+pub(crate) const MAX_CHANGES: usize = 65536;
 
 /// What changed within one window.
 #[derive(Debug)]
-pub enum Batch<T> {
+pub(crate) enum Batch<T> {
     /// These objects changed, each listed once.
     Changed(HashSet<T>),
     /// More objects changed than a batch holds, or changes were lost: anything may
@@ -29,7 +29,7 @@ pub enum Batch<T> {
 }
 
 /// Batches a broadcast stream of changes into windows of bounded delay.
-pub struct Debouncer<T> {
+pub(crate) struct Debouncer<T> {
     /// The stream of changed objects.
     changes: broadcast::Receiver<T>,
     /// How long a batch stays open after its first change.
@@ -40,12 +40,12 @@ pub struct Debouncer<T> {
 
 impl<T: Clone + Eq + Hash> Debouncer<T> {
     /// A debouncer of `window` that holds up to [`MAX_CHANGES`] objects per batch.
-    pub fn new(changes: broadcast::Receiver<T>, window: Duration) -> Self {
+    pub(crate) fn new(changes: broadcast::Receiver<T>, window: Duration) -> Self {
         Debouncer::with_capacity(changes, window, MAX_CHANGES)
     }
 
     /// A debouncer of `window` that holds up to `capacity` objects per batch.
-    pub fn with_capacity(
+    pub(crate) fn with_capacity(
         changes: broadcast::Receiver<T>,
         window: Duration,
         capacity: usize,
@@ -59,7 +59,7 @@ impl<T: Clone + Eq + Hash> Debouncer<T> {
 
     /// Waits for the next change, then collects changes until the window it opened
     /// closes. `None` once the stream is closed (a batch still open is dropped).
-    pub async fn next_batch(&mut self) -> Option<Batch<T>> {
+    pub(crate) async fn next_batch(&mut self) -> Option<Batch<T>> {
         let mut changed: HashSet<T> = HashSet::new();
         let mut everything = false;
         match self.changes.recv().await {

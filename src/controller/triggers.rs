@@ -33,7 +33,7 @@ struct Watched {
 /// through selectors and owners). A Pod's change also re-runs the diagnoses whose
 /// graph holds its Node.
 #[derive(Default)]
-pub struct TriggerIndex {
+pub(crate) struct TriggerIndex {
     /// The Diagnoses whose last graph held each object.
     by_object: HashMap<ObjRef, HashSet<ObjectRef<Diagnosis>>>,
     /// The Diagnoses whose target lies in (or is) each namespace.
@@ -45,7 +45,7 @@ pub struct TriggerIndex {
 impl TriggerIndex {
     /// Indexes `diagnosis` under the objects of `graph` and its target's namespace,
     /// replacing what it was indexed under before.
-    pub fn watch(&mut self, diagnosis: ObjectRef<Diagnosis>, graph: &ObjectGraph) {
+    pub(crate) fn watch(&mut self, diagnosis: ObjectRef<Diagnosis>, graph: &ObjectGraph) {
         self.forget(&diagnosis);
         let objects: Vec<ObjRef> = graph.nodes.keys().cloned().collect();
         let namespace = match graph.target.kind {
@@ -70,7 +70,7 @@ impl TriggerIndex {
     }
 
     /// Removes every entry of `diagnosis` (deleted, refused, or no longer Continuous).
-    pub fn forget(&mut self, diagnosis: &ObjectRef<Diagnosis>) {
+    pub(crate) fn forget(&mut self, diagnosis: &ObjectRef<Diagnosis>) {
         let Some(watched) = self.watched.remove(diagnosis) else {
             return;
         };
@@ -94,7 +94,7 @@ impl TriggerIndex {
 
     /// The diagnoses a change of `changed` re-runs; `node_of_pod` is the Node a
     /// changed Pod is bound to.
-    pub fn affected(
+    pub(crate) fn affected(
         &self,
         changed: &ObjRef,
         node_of_pod: Option<&str>,
@@ -115,18 +115,13 @@ impl TriggerIndex {
     }
 
     /// Every indexed Diagnosis.
-    pub fn all(&self) -> Vec<ObjectRef<Diagnosis>> {
+    pub(crate) fn all(&self) -> Vec<ObjectRef<Diagnosis>> {
         self.watched.keys().cloned().collect()
     }
 
     /// How many Diagnoses are indexed.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.watched.len()
-    }
-
-    /// Whether no Diagnosis is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.watched.is_empty()
     }
 }
 
@@ -135,7 +130,7 @@ impl TriggerIndex {
 /// each affected diagnosis is requested once per batch, and every indexed one when
 /// the batch could not keep every change. Returns when the cache or the controller
 /// is gone.
-pub async fn forward_changes(
+pub(crate) async fn forward_changes(
     cache: Cache,
     triggers: Arc<Mutex<TriggerIndex>>,
     requests: mpsc::Sender<ObjectRef<Diagnosis>>,
@@ -308,7 +303,7 @@ mod tests {
         assert_eq!(index.all(), vec![shop.clone()]);
         index.forget(&shop);
         index.forget(&shop); // forgetting twice is harmless
-        assert!(index.is_empty());
+        assert_eq!(index.len(), 0);
         assert!(index.all().is_empty());
         assert!(index.affected(&pod_on_worker_1(), None).is_empty());
         assert!(index.by_object.is_empty(), "no empty entry is kept");

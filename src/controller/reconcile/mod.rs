@@ -1,16 +1,17 @@
-//! The reconcile of one `Diagnosis`, as a pipeline of named stages:
+//! The reconcile of one `Diagnosis`, as a pipeline of named stages, one module each:
 //!
-//! 1. [validate](validate): the target after the tenancy check, and the spec. A spec
-//!    that fails is refused: its status says why, and the pipeline ends there.
-//! 2. [read logs](logs): the failing containers' logs, when enabled and allowed.
-//! 3. [diagnose](diagnose): the engine's report, from the watch cache.
-//! 4. [settle](settle): what survives between runs carried over from the last status.
-//! 5. [publish](publish): Events for the transitions, the status (only when it
+//! 1. validate (`validate`): the target after the tenancy check, and the spec. A
+//!    spec that fails is refused: its status says why, and the pipeline ends there.
+//! 2. read logs (`logs`): the failing containers' logs, when enabled and allowed.
+//! 3. diagnose (`diagnose`): the engine's report, from the watch cache.
+//! 4. settle (`settle`): what survives between runs carried over from the last
+//!    status.
+//! 5. publish (`publish`): Events for the transitions, the status (only when it
 //!    changed), the metric series.
 //!
 //! Then a Continuous diagnosis is indexed under its graph, to re-run on the next
-//! change (and after [`RESYNC`] without one). Only publishing can fail a reconcile
-//! ([`Error`], retried by [`error_policy`]); logs that cannot be read are reported in
+//! change (and after `RESYNC` without one). Only publishing can fail a reconcile
+//! (`Error`, retried by `error_policy`); logs that cannot be read are reported in
 //! the status and counted, and the diagnosis goes on without them.
 
 mod diagnose;
