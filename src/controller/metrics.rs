@@ -1,4 +1,5 @@
-//! Prometheus metrics (contract.md §3). Label values stay bounded: namespaces,
+//! Prometheus metrics: the series the README's "Metrics and alerts" lists, and a
+//! few internal gauges. Label values stay bounded: namespaces,
 //! Diagnosis names, rule ids, severities, kinds and a fixed set of error kinds; no
 //! Pod names, no free text. A deleted Diagnosis leaves no series behind.
 
@@ -15,7 +16,7 @@ use crate::model::Kind;
 
 /// The bounded set of reconcile error kinds (`kubedx_reconcile_errors_total{error}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// Writing the status failed.
     StatusPatch,
     /// Publishing an Event failed.
@@ -27,7 +28,8 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
+    /// The value of the `error` label.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::StatusPatch => "status_patch",
             ErrorKind::EventPublish => "event_publish",
@@ -40,28 +42,46 @@ impl ErrorKind {
 /// Series currently set for one Diagnosis, so they can be removed.
 #[derive(Default)]
 struct Series {
+    /// The severities of `kubedx_diagnosis_findings`.
     findings: BTreeSet<&'static str>,
+    /// The (rule, severity) of `kubedx_finding_active`.
     active: BTreeSet<(String, &'static str)>,
+    /// The (target kind, target name) of `kubedx_diagnosis_healthy`.
     healthy: Option<(String, String)>,
 }
 
+/// The controller's metrics; clones share them.
 #[derive(Clone)]
-pub struct Metrics {
-    pub registry: Registry,
+pub(crate) struct Metrics {
+    /// Every metric below, for the exposition.
+    registry: Registry,
+    /// `kubedx_diagnosis_findings`.
     findings: IntGaugeVec,
+    /// `kubedx_finding_active`.
     finding_active: IntGaugeVec,
+    /// `kubedx_diagnosis_healthy`.
     healthy: IntGaugeVec,
+    /// `kubedx_diagnosis_last_run_timestamp_seconds`.
     last_run: GaugeVec,
-    pub reconcile_duration: Histogram,
+    /// `kubedx_reconcile_duration_seconds`: each reconcile observes its duration.
+    pub(crate) reconcile_duration: Histogram,
+    /// `kubedx_reconciliations_total`.
     reconciliations: IntCounterVec,
+    /// `kubedx_reconcile_errors_total`.
     errors: IntCounterVec,
+    /// `kubedx_cache_objects`.
     cache_objects: IntGaugeVec,
+    /// `kubedx_watch_errors_total`.
     watch_errors: IntCounterVec,
-    /// Internal gauges (not in the contract): what the controller tracks, to show
-    /// that nothing leaks as Diagnoses come and go.
+    /// Internal gauges (not among the documented metrics): what the controller
+    /// tracks, to show that nothing leaks as Diagnoses come and go. This one counts
+    /// the diagnoses of the trigger index.
     tracked: IntGauge,
+    /// Internal: the Diagnoses with series.
     series_diagnoses: IntGauge,
+    /// Internal: the runtime's alive tasks.
     tasks: IntGauge,
+    /// The series set for each Diagnosis (namespace, name).
     series: Arc<Mutex<BTreeMap<(String, String), Series>>>,
     /// UIDs of deleted Diagnoses: a reconcile still in flight when its Diagnosis was
     /// deleted must not bring its series back.
@@ -75,7 +95,9 @@ const TOMBSTONES: usize = 4096;
 /// forget the oldest.
 #[derive(Default)]
 struct Tombstones {
+    /// Oldest first.
     order: std::collections::VecDeque<String>,
+    /// The same UIDs.
     uids: std::collections::HashSet<String>,
 }
 
@@ -103,7 +125,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// Registers every metric, with the label values known up front at zero.
+    pub(crate) fn new() -> Metrics {
         let registry = Registry::new();
         let findings = IntGaugeVec::new(
             Opts::new(
@@ -188,7 +211,7 @@ impl Metrics {
             "Alive tasks of the controller's async runtime",
         )
         .expect("metric");
-        for c in [
+        for collector in [
             Box::new(findings.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(tracked.clone()),
             Box::new(series_diagnoses.clone()),
@@ -202,18 +225,18 @@ impl Metrics {
             Box::new(cache_objects.clone()),
             Box::new(watch_errors.clone()),
         ] {
-            registry.register(c).expect("register metric");
+            registry.register(collector).expect("register metric");
         }
-        for r in ["success", "error"] {
-            reconciliations.with_label_values(&[r]);
+        for result in ["success", "error"] {
+            reconciliations.with_label_values(&[result]);
         }
-        for e in [
+        for kind in [
             ErrorKind::StatusPatch,
             ErrorKind::EventPublish,
             ErrorKind::Logs,
             ErrorKind::Api,
         ] {
-            errors.with_label_values(&[e.as_str()]);
+            errors.with_label_values(&[kind.as_str()]);
         }
         Metrics {
             registry,
@@ -234,35 +257,39 @@ impl Metrics {
         }
     }
 
-    pub fn set_cache_objects(&self, kind: Kind, n: usize) {
+    /// How many objects of `kind` the watch cache holds.
+    pub(crate) fn set_cache_objects(&self, kind: Kind, objects: usize) {
         self.cache_objects
             .with_label_values(&[kind.name()])
-            .set(n as i64);
+            .set(objects as i64);
     }
 
     /// How many Continuous diagnoses the trigger index holds.
-    pub fn set_tracked(&self, n: usize) {
-        self.tracked.set(n as i64);
+    pub(crate) fn set_tracked(&self, diagnoses: usize) {
+        self.tracked.set(diagnoses as i64);
     }
 
-    pub fn watch_error(&self, kind: Kind) {
+    /// Counts an error of the watch of `kind`.
+    pub(crate) fn watch_error(&self, kind: Kind) {
         self.watch_errors.with_label_values(&[kind.name()]).inc();
     }
 
-    pub fn reconciled(&self, ok: bool) {
+    /// Counts a reconcile by its result.
+    pub(crate) fn reconciled(&self, ok: bool) {
         self.reconciliations
             .with_label_values(&[if ok { "success" } else { "error" }])
             .inc();
     }
 
-    pub fn error(&self, kind: ErrorKind) {
+    /// Counts a reconcile error of `kind`.
+    pub(crate) fn error(&self, kind: ErrorKind) {
         self.errors.with_label_values(&[kind.as_str()]).inc();
     }
 
     /// Sets the series of one Diagnosis (`uid`) from its status, removing series that
     /// no longer apply. Ignored for a Diagnosis already deleted.
     #[allow(clippy::too_many_arguments)]
-    pub fn record(
+    pub(crate) fn record(
         &self,
         ns: &str,
         name: &str,
@@ -278,88 +305,96 @@ impl Metrics {
         {
             return;
         }
-        let s = all.entry((ns.to_owned(), name.to_owned())).or_default();
-        for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
-            let n = status.findings.iter().filter(|f| f.severity == sev).count();
+        let series = all.entry((ns.to_owned(), name.to_owned())).or_default();
+        for severity in [Severity::Critical, Severity::Warning, Severity::Info] {
+            let findings = status
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .count();
             self.findings
-                .with_label_values(&[ns, name, sev.as_str()])
-                .set(n as i64);
-            s.findings.insert(sev.as_str());
+                .with_label_values(&[ns, name, severity.as_str()])
+                .set(findings as i64);
+            series.findings.insert(severity.as_str());
         }
         let active: BTreeSet<(String, &'static str)> = status
             .findings
             .iter()
             .map(|f| (f.rule_id.clone(), f.severity.as_str()))
             .collect();
-        for (rule, sev) in s.active.difference(&active) {
+        for (rule, severity) in series.active.difference(&active) {
             let _ = self
                 .finding_active
-                .remove_label_values(&[ns, name, rule, sev]);
+                .remove_label_values(&[ns, name, rule, severity]);
         }
-        for (rule, sev) in &active {
+        for (rule, severity) in &active {
             self.finding_active
-                .with_label_values(&[ns, name, rule, sev])
+                .with_label_values(&[ns, name, rule, severity])
                 .set(1);
         }
-        s.active = active;
+        series.active = active;
         let target = (target_kind.to_owned(), target_name.to_owned());
-        if let Some((k, n)) = s.healthy.as_ref().filter(|t| **t != target) {
-            let _ = self.healthy.remove_label_values(&[ns, name, k, n]);
+        if let Some((old_kind, old_name)) = series.healthy.as_ref().filter(|t| **t != target) {
+            let _ = self
+                .healthy
+                .remove_label_values(&[ns, name, old_kind, old_name]);
         }
         let healthy = status.phase == crate::api::Phase::Healthy;
         self.healthy
             .with_label_values(&[ns, name, target_kind, target_name])
             .set(i64::from(healthy));
-        s.healthy = Some(target);
+        series.healthy = Some(target);
         self.last_run.with_label_values(&[ns, name]).set(run_at);
     }
 
     /// Removes every series of a deleted Diagnosis (`uid`, when known).
-    pub fn forget(&self, ns: &str, name: &str, uid: Option<&str>) {
+    pub(crate) fn forget(&self, ns: &str, name: &str, uid: Option<&str>) {
         let mut all = self.series.lock().expect("lock");
         if let Some(uid) = uid {
             self.deleted.lock().expect("lock").insert(uid);
         }
-        if let Some(s) = all.remove(&(ns.to_owned(), name.to_owned())) {
-            for sev in s.findings {
-                let _ = self.findings.remove_label_values(&[ns, name, sev]);
+        if let Some(series) = all.remove(&(ns.to_owned(), name.to_owned())) {
+            for severity in series.findings {
+                let _ = self.findings.remove_label_values(&[ns, name, severity]);
             }
-            for (rule, sev) in s.active {
+            for (rule, severity) in series.active {
                 let _ = self
                     .finding_active
-                    .remove_label_values(&[ns, name, &rule, sev]);
+                    .remove_label_values(&[ns, name, &rule, severity]);
             }
-            if let Some((k, n)) = s.healthy {
-                let _ = self.healthy.remove_label_values(&[ns, name, &k, &n]);
+            if let Some((target_kind, target_name)) = series.healthy {
+                let _ = self
+                    .healthy
+                    .remove_label_values(&[ns, name, &target_kind, &target_name]);
             }
         }
         let _ = self.last_run.remove_label_values(&[ns, name]);
     }
 
     /// Whether the Diagnosis with this uid was deleted (a Delete event was seen).
-    pub fn is_deleted(&self, uid: Option<&str>) -> bool {
+    pub(crate) fn is_deleted(&self, uid: Option<&str>) -> bool {
         uid.is_some_and(|uid| self.deleted.lock().expect("lock").contains(uid))
     }
 
     /// Removes the series of every Diagnosis: a replica that stops leading must not
     /// keep exporting what the new leader now owns.
-    pub fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         for (ns, name) in self.known() {
             self.forget(&ns, &name, None);
         }
     }
 
     /// Diagnoses that have series.
-    pub fn known(&self) -> Vec<(String, String)> {
+    pub(crate) fn known(&self) -> Vec<(String, String)> {
         self.series.lock().expect("lock").keys().cloned().collect()
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.series_diagnoses
             .set(self.series.lock().expect("lock").len() as i64);
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            self.tasks.set(h.metrics().num_alive_tasks() as i64);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks.set(runtime.metrics().num_alive_tasks() as i64);
         }
         let mut buf = Vec::new();
         TextEncoder::new()
@@ -376,61 +411,64 @@ mod tests {
 
     #[test]
     fn tombstones_remember_the_last_deleted_uids_only() {
-        let mut t = Tombstones::default();
+        let mut tombstones = Tombstones::default();
         for i in 0..TOMBSTONES + 10 {
-            t.insert(&format!("uid-{i}"));
+            tombstones.insert(&format!("uid-{i}"));
         }
-        t.insert("uid-20"); // already remembered: not counted twice
-        assert_eq!(t.order.len(), TOMBSTONES);
-        assert_eq!(t.uids.len(), TOMBSTONES);
-        assert!(!t.contains("uid-0") && !t.contains("uid-9"));
-        assert!(t.contains("uid-10") && t.contains(&format!("uid-{}", TOMBSTONES + 9)));
+        tombstones.insert("uid-20"); // already remembered: not counted twice
+        assert_eq!(tombstones.order.len(), TOMBSTONES);
+        assert_eq!(tombstones.uids.len(), TOMBSTONES);
+        assert!(!tombstones.contains("uid-0") && !tombstones.contains("uid-9"));
+        assert!(
+            tombstones.contains("uid-10")
+                && tombstones.contains(&format!("uid-{}", TOMBSTONES + 9))
+        );
     }
 
     #[test]
     fn series_of_a_deleted_diagnosis_disappear() {
-        let m = Metrics::new();
-        let r = diagnose_yaml(
+        let metrics = Metrics::new();
+        let report = diagnose_yaml(
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
             "Deployment/shop/missing",
         );
-        m.record(
+        metrics.record(
             "shop",
             "dx1",
             Some("u1"),
             "Deployment",
             "missing",
-            &r.status,
+            &report.status,
             1.0,
         );
-        let text = m.render();
+        let text = metrics.render();
         assert!(text.contains(r#"kubedx_finding_active{diagnosis="dx1",namespace="shop",rule="TargetNotFound",severity="Critical"} 1"#), "{text}");
         assert!(text.contains(r#"kubedx_diagnosis_healthy{diagnosis="dx1",namespace="shop",target_kind="Deployment",target_name="missing"} 0"#));
-        m.forget("shop", "dx1", Some("u1"));
-        let text = m.render();
+        metrics.forget("shop", "dx1", Some("u1"));
+        let text = metrics.render();
         assert!(!text.contains("dx1"), "{text}");
         // a reconcile still in flight for the deleted Diagnosis changes nothing
-        m.record(
+        metrics.record(
             "shop",
             "dx1",
             Some("u1"),
             "Deployment",
             "missing",
-            &r.status,
+            &report.status,
             2.0,
         );
-        assert!(!m.render().contains("dx1"));
+        assert!(!metrics.render().contains("dx1"));
         // a new Diagnosis of the same name (another uid) records again
-        m.record(
+        metrics.record(
             "shop",
             "dx1",
             Some("u2"),
             "Deployment",
             "missing",
-            &r.status,
+            &report.status,
             3.0,
         );
-        assert!(m.render().contains("dx1"));
+        assert!(metrics.render().contains("dx1"));
         assert!(text.contains("kubedx_reconciliations_total"));
     }
 }
