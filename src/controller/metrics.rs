@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use prometheus::core::Collector;
+use prometheus::proto::MetricType;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -27,6 +29,14 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every error kind: the values of the `error` label.
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::StatusPatch,
+        ErrorKind::EventPublish,
+        ErrorKind::Logs,
+        ErrorKind::Api,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::StatusPatch => "status_patch",
@@ -35,6 +45,22 @@ impl ErrorKind {
             ErrorKind::Api => "api",
         }
     }
+}
+
+/// `kubedx_reconciliations_total{result}` of a reconcile that succeeded.
+pub const RESULT_SUCCESS: &str = "success";
+/// `kubedx_reconciliations_total{result}` of a reconcile that failed.
+pub const RESULT_ERROR: &str = "error";
+
+/// One metric family the registry serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricDescription {
+    pub name: String,
+    pub help: String,
+    /// `counter`, `gauge`, `histogram`, `summary` or `untyped`.
+    pub metric_type: &'static str,
+    /// The names of its labels, in order.
+    pub labels: Vec<String>,
 }
 
 /// Series currently set for one Diagnosis, so they can be removed.
@@ -188,34 +214,13 @@ impl Metrics {
             "Alive tasks of the controller's async runtime",
         )
         .expect("metric");
-        for c in [
-            Box::new(findings.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(tracked.clone()),
-            Box::new(series_diagnoses.clone()),
-            Box::new(tasks.clone()),
-            Box::new(finding_active.clone()),
-            Box::new(healthy.clone()),
-            Box::new(last_run.clone()),
-            Box::new(reconcile_duration.clone()),
-            Box::new(reconciliations.clone()),
-            Box::new(errors.clone()),
-            Box::new(cache_objects.clone()),
-            Box::new(watch_errors.clone()),
-        ] {
-            registry.register(c).expect("register metric");
-        }
-        for r in ["success", "error"] {
+        for r in [RESULT_SUCCESS, RESULT_ERROR] {
             reconciliations.with_label_values(&[r]);
         }
-        for e in [
-            ErrorKind::StatusPatch,
-            ErrorKind::EventPublish,
-            ErrorKind::Logs,
-            ErrorKind::Api,
-        ] {
+        for e in ErrorKind::ALL {
             errors.with_label_values(&[e.as_str()]);
         }
-        Metrics {
+        let metrics = Metrics {
             registry,
             findings,
             finding_active,
@@ -231,7 +236,58 @@ impl Metrics {
             tasks,
             series: Arc::new(Mutex::new(BTreeMap::new())),
             deleted: Arc::new(Mutex::new(Tombstones::default())),
+        };
+        for c in metrics.collectors() {
+            metrics.registry.register(c).expect("register metric");
         }
+        metrics
+    }
+
+    /// Every collector of the registry: [`Metrics::new`] registers exactly these.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.findings.clone()),
+            Box::new(self.tracked.clone()),
+            Box::new(self.series_diagnoses.clone()),
+            Box::new(self.tasks.clone()),
+            Box::new(self.finding_active.clone()),
+            Box::new(self.healthy.clone()),
+            Box::new(self.last_run.clone()),
+            Box::new(self.reconcile_duration.clone()),
+            Box::new(self.reconciliations.clone()),
+            Box::new(self.errors.clone()),
+            Box::new(self.cache_objects.clone()),
+            Box::new(self.watch_errors.clone()),
+        ]
+    }
+
+    /// Name, help, type and label names of every metric family the registry serves,
+    /// ordered by name (as `/metrics` lists them).
+    pub fn describe(&self) -> Vec<MetricDescription> {
+        let mut out = Vec::new();
+        for collector in self.collectors() {
+            let families = collector.collect();
+            for desc in collector.desc() {
+                let metric_type = families
+                    .iter()
+                    .find(|f| f.name() == desc.fq_name)
+                    .map_or(MetricType::UNTYPED, |f| f.get_field_type());
+                out.push(MetricDescription {
+                    name: desc.fq_name.clone(),
+                    help: desc.help.clone(),
+                    metric_type: match metric_type {
+                        MetricType::COUNTER => "counter",
+                        MetricType::GAUGE => "gauge",
+                        MetricType::HISTOGRAM => "histogram",
+                        MetricType::SUMMARY => "summary",
+                        MetricType::UNTYPED => "untyped",
+                    },
+                    labels: desc.variable_labels.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     pub fn set_cache_objects(&self, kind: Kind, n: usize) {
@@ -251,7 +307,7 @@ impl Metrics {
 
     pub fn reconciled(&self, ok: bool) {
         self.reconciliations
-            .with_label_values(&[if ok { "success" } else { "error" }])
+            .with_label_values(&[if ok { RESULT_SUCCESS } else { RESULT_ERROR }])
             .inc();
     }
 
@@ -385,6 +441,64 @@ mod tests {
         assert_eq!(t.uids.len(), TOMBSTONES);
         assert!(!t.contains("uid-0") && !t.contains("uid-9"));
         assert!(t.contains("uid-10") && t.contains(&format!("uid-{}", TOMBSTONES + 9)));
+    }
+
+    #[test]
+    fn describe_lists_every_family_the_registry_serves() {
+        let m = Metrics::new();
+        // a series in every family, so that the registry serves each with its labels
+        let r = diagnose_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+            "Deployment/shop/missing",
+        );
+        m.record("shop", "dx1", None, "Deployment", "missing", &r.status, 1.0);
+        m.set_cache_objects(Kind::Pod, 3);
+        m.watch_error(Kind::Pod);
+        m.reconcile_duration.observe(0.01);
+        let served: BTreeMap<String, (String, MetricType, Vec<String>)> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|family| {
+                let labels = family.get_metric()[0]
+                    .get_label()
+                    .iter()
+                    .map(|pair| pair.name().to_owned())
+                    .collect();
+                let entry = (family.help().to_owned(), family.get_field_type(), labels);
+                (family.name().to_owned(), entry)
+            })
+            .collect();
+        let described = m.describe();
+        assert_eq!(
+            described
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            served.keys().map(String::as_str).collect::<Vec<_>>()
+        );
+        for d in &described {
+            let (help, metric_type, labels) = &served[&d.name];
+            assert_eq!(&d.help, help, "{}", d.name);
+            let expected_type = match metric_type {
+                MetricType::COUNTER => "counter",
+                MetricType::GAUGE => "gauge",
+                MetricType::HISTOGRAM => "histogram",
+                other => panic!("{}: unexpected type {other:?}", d.name),
+            };
+            assert_eq!(d.metric_type, expected_type, "{}", d.name);
+            let mut names = d.labels.clone();
+            names.sort();
+            assert_eq!(&names, labels, "{}", d.name);
+        }
+        let active = described
+            .iter()
+            .find(|d| d.name == "kubedx_finding_active")
+            .expect("kubedx_finding_active");
+        assert_eq!(
+            active.labels,
+            ["namespace", "diagnosis", "rule", "severity"]
+        );
     }
 
     #[test]
