@@ -18,6 +18,7 @@ pub mod live;
 pub mod model;
 pub mod owners;
 pub mod quantity;
+pub mod reference;
 pub mod report;
 pub mod rules;
 pub mod selector;
