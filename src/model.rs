@@ -176,7 +176,7 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.name() == kind)
     }
 
-    /// Parses kubectl's names and short names, any case (contract.md §4).
+    /// Parses kubectl's names and short names, any case (docs/reference.md, "Targets").
     pub fn parse_cli(s: &str) -> Option<Kind> {
         let l = s.to_ascii_lowercase();
         let k = match l.as_str() {

@@ -1,4 +1,4 @@
-//! The command line (contract.md §4).
+//! The command line (docs/reference.md, "The command line").
 //!
 //! ```text
 //! kubedx diagnose KIND/NAME [-n NS] [--snapshot PATH]... [-o table|json|yaml|markdown|dot]

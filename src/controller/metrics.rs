@@ -1,6 +1,7 @@
-//! Prometheus metrics (contract.md §3). Label values stay bounded: namespaces,
-//! Diagnosis names, rule ids, severities, kinds and a fixed set of error kinds; no
-//! Pod names, no free text. A deleted Diagnosis leaves no series behind.
+//! Prometheus metrics (docs/reference.md, "Metrics", is generated from this
+//! registry). Label values stay bounded: namespaces, Diagnosis names, rule ids,
+//! severities, kinds and a fixed set of error kinds; no Pod names, no free text. A
+//! deleted Diagnosis leaves no series behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -83,7 +84,7 @@ pub struct Metrics {
     errors: IntCounterVec,
     cache_objects: IntGaugeVec,
     watch_errors: IntCounterVec,
-    /// Internal gauges (not in the contract): what the controller tracks, to show
+    /// Internal gauges (not a stable interface): what the controller tracks, to show
     /// that nothing leaks as Diagnoses come and go.
     tracked: IntGauge,
     series_diagnoses: IntGauge,

@@ -218,7 +218,7 @@ async fn run(dx: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
     Ok(action)
 }
 
-/// The target as an [`ObjRef`], after the tenancy check (contract.md §5): a Diagnosis
+/// The target as an [`ObjRef`], after the tenancy check (docs/reference.md, "Tenancy"): a Diagnosis
 /// may target only its own namespace, unless it lives in an admin namespace.
 pub fn dereference(dx: &Diagnosis, settings: &Settings) -> Result<ObjRef, Refusal> {
     let own = dx.namespace().unwrap_or_default();

@@ -1,5 +1,6 @@
-//! The rule catalog (rules.md): every rule id with its rule set, default severity,
-//! layer, what it detects and which findings it explains. Ids are the contract.
+//! The rule catalog (docs/rules.md is generated from it): every rule id with its rule
+//! set, default severity, layer, what it detects and which findings it explains. Ids
+//! are stable: they are Event reasons, metric labels and what `spec.suppress` takes.
 
 use crate::api::{Layer, RuleSetName as S, Severity};
 
@@ -144,7 +145,7 @@ const STORAGE_PENDING: &[&str] = &[
     "ServiceSingleEndpoint",
 ];
 
-/// Every rule of rules.md, in catalog order.
+/// Every rule, in catalog order.
 pub static CATALOG: &[RuleMeta] = &[
     // ---- workload ----
     r(
@@ -1081,7 +1082,7 @@ mod tests {
 
     #[test]
     fn catalog_has_every_rule_of_rules_md() {
-        // The ids of rules.md, family by family (the contract).
+        // The stable rule ids, family by family.
         let expected = [
             "ImagePullNotFound",
             "ImagePullUnauthorized",
