@@ -657,7 +657,7 @@ fn rules() -> String {
     let sets = rule_ids();
     let total: usize = sets.iter().map(|(_, ids)| ids.len()).sum();
     let mut out = format!(
-        "{total} rules in {} rule sets; [rules.md](rules.md) gives each one's severity, layer, summary and what it explains.\n\n| rule set | rule ids |\n|---|---|\n",
+        "{total} rules in {} rule sets; [docs/rules.md](rules.md) gives each one's severity, layer, summary and what it explains.\n\n| rule set | rule ids |\n|---|---|\n",
         sets.len()
     );
     for (set, ids) in sets {

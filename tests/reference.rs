@@ -1,6 +1,7 @@
 //! docs/reference.md: its generated sections are what the code says now
 //! (`kubedx::reference`), its examples are valid Diagnoses, and its hand-written
-//! sections name every reason, output format and error kind the code has.
+//! sections name every reason, output format and error kind the code has. And the
+//! repository refers only to documents inside itself.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -351,4 +352,69 @@ fn every_output_format_and_error_kind_is_documented() {
             kind.as_str()
         );
     }
+}
+
+/// The repository's text files under `dir`.
+fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_repository_cites_only_itself() {
+    // built from pieces, so that this file does not cite them itself
+    let outside = [
+        ["contract", ".md"].concat(),
+        ["shared", "/spec"].concat(),
+        ["..", "/shared"].concat(),
+        '\u{a7}'.to_string(),
+        ["\\u", "00a7"].concat(),
+    ];
+    let spec_rules = ["rules", ".md"].concat();
+    let mut files = vec![root().join("README.md")];
+    for dir in [
+        "src", "tests", "docs", "charts", "examples", "crds", "deploy", "benches", "scripts",
+    ] {
+        text_files(&root().join(dir), &mut files);
+    }
+    let mut problems = Vec::new();
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue; // not text
+        };
+        let shown = file
+            .strip_prefix(root())
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        let in_docs = shown.starts_with("docs/");
+        for (number, line) in text.lines().enumerate() {
+            let cites_outside = outside.iter().any(|needle| line.contains(needle.as_str()));
+            // docs/rules.md is the repository's own: named with its directory, or by a
+            // link relative to docs/ (what src/reference.rs writes into docs/reference.md)
+            let cites_spec_rules = !in_docs
+                && line.match_indices(spec_rules.as_str()).any(|(at, _)| {
+                    let before = &line[..at];
+                    !before.ends_with("docs/") && !before.ends_with("](")
+                });
+            if cites_outside || cites_spec_rules {
+                problems.push(format!("{shown}:{}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "these lines cite documents outside the repository; say it in the repository's \
+         own words or point at docs/reference.md:\n{}",
+        problems.join("\n")
+    );
 }
