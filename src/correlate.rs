@@ -1,7 +1,7 @@
 //! Correlation: which findings explain which, along the object graph.
 //!
 //! A finding C explains a finding S when C's rule lists S's rule among what it
-//! explains (rules.md "explains", see the catalog) and S's objects reach C's objects
+//! explains (the catalog's "explains", docs/rules.md) and S's objects reach C's objects
 //! along dependency edges (S depends on what C is about). A finding nothing explains
 //! is a root cause. Findings are then ordered: root causes first, most severe first,
 //! those explaining the most findings first; then the symptoms.

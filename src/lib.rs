@@ -18,6 +18,7 @@ pub mod k8s;
 pub mod kinds;
 pub mod live;
 pub mod model;
+pub mod reference;
 pub mod report;
 pub mod rules;
 pub mod selector;

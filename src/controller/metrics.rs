@@ -1,11 +1,13 @@
-//! Prometheus metrics: the series the README's "Metrics and alerts" lists, and a
-//! few internal gauges. Label values stay bounded: namespaces,
+//! Prometheus metrics (docs/reference.md, "Metrics", is generated from this
+//! registry), and a few internal gauges. Label values stay bounded: namespaces,
 //! Diagnosis names, rule ids, severities, kinds and a fixed set of error kinds; no
 //! Pod names, no free text. A deleted Diagnosis leaves no series behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use prometheus::core::Collector;
+use prometheus::proto::MetricType;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -16,7 +18,7 @@ use crate::model::Kind;
 
 /// The bounded set of reconcile error kinds (`kubedx_reconcile_errors_total{error}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
+pub enum ErrorKind {
     /// Writing the status failed.
     StatusPatch,
     /// Publishing an Event failed.
@@ -28,8 +30,16 @@ pub(crate) enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every error kind: the values of the `error` label.
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::StatusPatch,
+        ErrorKind::EventPublish,
+        ErrorKind::Logs,
+        ErrorKind::Api,
+    ];
+
     /// The value of the `error` label.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::StatusPatch => "status_patch",
             ErrorKind::EventPublish => "event_publish",
@@ -37,6 +47,30 @@ impl ErrorKind {
             ErrorKind::Api => "api",
         }
     }
+}
+
+/// `kubedx_reconciliations_total{result}` of a reconcile that succeeded.
+pub(crate) const RESULT_SUCCESS: &str = "success";
+/// `kubedx_reconciliations_total{result}` of a reconcile that failed.
+pub(crate) const RESULT_ERROR: &str = "error";
+
+/// One metric family the registry serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricDescription {
+    /// The family's name.
+    pub name: String,
+    /// Its help text.
+    pub help: String,
+    /// `counter`, `gauge`, `histogram`, `summary` or `untyped`.
+    pub metric_type: &'static str,
+    /// The names of its labels, in order.
+    pub labels: Vec<String>,
+}
+
+/// Name, help, type and label names of every metric family the controller serves,
+/// ordered by name.
+pub fn describe() -> Vec<MetricDescription> {
+    Metrics::new().describe()
 }
 
 /// Series currently set for one Diagnosis, so they can be removed.
@@ -211,34 +245,13 @@ impl Metrics {
             "Alive tasks of the controller's async runtime",
         )
         .expect("metric");
-        for collector in [
-            Box::new(findings.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(tracked.clone()),
-            Box::new(series_diagnoses.clone()),
-            Box::new(tasks.clone()),
-            Box::new(finding_active.clone()),
-            Box::new(healthy.clone()),
-            Box::new(last_run.clone()),
-            Box::new(reconcile_duration.clone()),
-            Box::new(reconciliations.clone()),
-            Box::new(errors.clone()),
-            Box::new(cache_objects.clone()),
-            Box::new(watch_errors.clone()),
-        ] {
-            registry.register(collector).expect("register metric");
-        }
-        for result in ["success", "error"] {
+        for result in [RESULT_SUCCESS, RESULT_ERROR] {
             reconciliations.with_label_values(&[result]);
         }
-        for kind in [
-            ErrorKind::StatusPatch,
-            ErrorKind::EventPublish,
-            ErrorKind::Logs,
-            ErrorKind::Api,
-        ] {
+        for kind in ErrorKind::ALL {
             errors.with_label_values(&[kind.as_str()]);
         }
-        Metrics {
+        let metrics = Metrics {
             registry,
             findings,
             finding_active,
@@ -254,7 +267,61 @@ impl Metrics {
             tasks,
             series: Arc::new(Mutex::new(BTreeMap::new())),
             deleted: Arc::new(Mutex::new(Tombstones::default())),
+        };
+        for collector in metrics.collectors() {
+            metrics
+                .registry
+                .register(collector)
+                .expect("register metric");
         }
+        metrics
+    }
+
+    /// Every collector of the registry: [`Metrics::new`] registers exactly these.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.findings.clone()),
+            Box::new(self.tracked.clone()),
+            Box::new(self.series_diagnoses.clone()),
+            Box::new(self.tasks.clone()),
+            Box::new(self.finding_active.clone()),
+            Box::new(self.healthy.clone()),
+            Box::new(self.last_run.clone()),
+            Box::new(self.reconcile_duration.clone()),
+            Box::new(self.reconciliations.clone()),
+            Box::new(self.errors.clone()),
+            Box::new(self.cache_objects.clone()),
+            Box::new(self.watch_errors.clone()),
+        ]
+    }
+
+    /// Name, help, type and label names of every metric family the registry serves,
+    /// ordered by name (as `/metrics` lists them).
+    pub(crate) fn describe(&self) -> Vec<MetricDescription> {
+        let mut out = Vec::new();
+        for collector in self.collectors() {
+            let families = collector.collect();
+            for desc in collector.desc() {
+                let metric_type = families
+                    .iter()
+                    .find(|family| family.name() == desc.fq_name)
+                    .map_or(MetricType::UNTYPED, |family| family.get_field_type());
+                out.push(MetricDescription {
+                    name: desc.fq_name.clone(),
+                    help: desc.help.clone(),
+                    metric_type: match metric_type {
+                        MetricType::COUNTER => "counter",
+                        MetricType::GAUGE => "gauge",
+                        MetricType::HISTOGRAM => "histogram",
+                        MetricType::SUMMARY => "summary",
+                        MetricType::UNTYPED => "untyped",
+                    },
+                    labels: desc.variable_labels.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 
     /// How many objects of `kind` the watch cache holds.
@@ -277,7 +344,7 @@ impl Metrics {
     /// Counts a reconcile by its result.
     pub(crate) fn reconciled(&self, ok: bool) {
         self.reconciliations
-            .with_label_values(&[if ok { "success" } else { "error" }])
+            .with_label_values(&[if ok { RESULT_SUCCESS } else { RESULT_ERROR }])
             .inc();
     }
 
@@ -422,6 +489,64 @@ mod tests {
         assert!(
             tombstones.contains("uid-10")
                 && tombstones.contains(&format!("uid-{}", TOMBSTONES + 9))
+        );
+    }
+
+    #[test]
+    fn describe_lists_every_family_the_registry_serves() {
+        let m = Metrics::new();
+        // a series in every family, so that the registry serves each with its labels
+        let r = diagnose_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+            "Deployment/shop/missing",
+        );
+        m.record("shop", "dx1", None, "Deployment", "missing", &r.status, 1.0);
+        m.set_cache_objects(Kind::Pod, 3);
+        m.watch_error(Kind::Pod);
+        m.reconcile_duration.observe(0.01);
+        let served: BTreeMap<String, (String, MetricType, Vec<String>)> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|family| {
+                let labels = family.get_metric()[0]
+                    .get_label()
+                    .iter()
+                    .map(|pair| pair.name().to_owned())
+                    .collect();
+                let entry = (family.help().to_owned(), family.get_field_type(), labels);
+                (family.name().to_owned(), entry)
+            })
+            .collect();
+        let described = m.describe();
+        assert_eq!(
+            described
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            served.keys().map(String::as_str).collect::<Vec<_>>()
+        );
+        for d in &described {
+            let (help, metric_type, labels) = &served[&d.name];
+            assert_eq!(&d.help, help, "{}", d.name);
+            let expected_type = match metric_type {
+                MetricType::COUNTER => "counter",
+                MetricType::GAUGE => "gauge",
+                MetricType::HISTOGRAM => "histogram",
+                other => panic!("{}: unexpected type {other:?}", d.name),
+            };
+            assert_eq!(d.metric_type, expected_type, "{}", d.name);
+            let mut names = d.labels.clone();
+            names.sort();
+            assert_eq!(&names, labels, "{}", d.name);
+        }
+        let active = described
+            .iter()
+            .find(|d| d.name == "kubedx_finding_active")
+            .expect("kubedx_finding_active");
+        assert_eq!(
+            active.labels,
+            ["namespace", "diagnosis", "rule", "severity"]
         );
     }
 

@@ -7,7 +7,7 @@ pub(crate) mod cmd;
 pub mod compact;
 mod debounce;
 mod memory;
-mod metrics;
+pub mod metrics;
 pub mod reconcile;
 mod server;
 mod triggers;

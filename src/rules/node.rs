@@ -1,4 +1,4 @@
-//! The `node` rule set (rules.md): the health of the Nodes the graph's Pods run on
+//! The `node` rule set (docs/rules.md): the health of the Nodes the graph's Pods run on
 //! (or the Node target), from the Node's conditions, taints and spec.
 //!
 //! A node finding's scope holds the Node and the graph's Pods bound to it, so that

@@ -1,4 +1,4 @@
-//! The `resources` rule set (rules.md): resource hygiene of the graph's workloads
+//! The `resources` rule set (docs/rules.md): resource hygiene of the graph's workloads
 //! (requests and memory limits, one finding per template container) and quota
 //! pressure in their namespaces.
 //!

@@ -1,4 +1,4 @@
-//! The `networking` rule set (rules.md): Services and their endpoints, Ingress,
+//! The `networking` rule set (docs/rules.md): Services and their endpoints, Ingress,
 //! Gateway API routes, NetworkPolicy evaluation and the cluster DNS.
 //!
 //! - [`service`]: selectors, ready endpoints, target ports, single endpoints;

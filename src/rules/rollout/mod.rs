@@ -1,4 +1,4 @@
-//! The `rollout` rule set (rules.md): controllers and what keeps them from reaching
+//! The `rollout` rule set (docs/rules.md): controllers and what keeps them from reaching
 //! their desired state.
 //!
 //! - [`deployment`] — revisions, RolloutStuck (with a rollback only to a revision known

@@ -1,4 +1,4 @@
-//! The `scheduling` rule set (rules.md): why a Pod has no node.
+//! The `scheduling` rule set (docs/rules.md): why a Pod has no node.
 //!
 //! Two sources of truth, used together:
 //!

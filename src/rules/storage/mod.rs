@@ -1,4 +1,4 @@
-//! The `storage` rule set (rules.md): PVC → PV → StorageClass, and the volumes of Pods.
+//! The `storage` rule set (docs/rules.md): PVC → PV → StorageClass, and the volumes of Pods.
 //!
 //! - [`claims`] — StorageClassNotFound, NoDefaultStorageClass, ProvisioningFailed,
 //!   PVCPending, PVCLost, PVReleasedOrFailed, MultipleDefaultStorageClasses;
