@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::graph::{FastHash, ObjectGraph};
+use crate::graph::ObjectGraph;
 use crate::model::ObjRef;
 use crate::rules::Draft;
+use crate::store::FastHash;
 
 /// The result of correlating drafts: direct causes of each draft, and an order.
 #[derive(Debug, Clone, PartialEq, Eq)]

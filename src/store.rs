@@ -199,8 +199,13 @@ fn key<'k>(ns: &'k str, name: &'k str) -> (&'k str, &'k str) {
 /// namespace -> label key -> label value -> names
 type LabelIndex = Map<String, Map<String, Map<String, BTreeSet<String>>>>;
 
-/// The store's hash maps: foldhash (fast on short strings, seeded per process).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// The hasher of the engine's hash maps: foldhash (fast on short strings such as
+/// object references, seeded per process). Nothing iterates these maps in hash
+/// order, so reports do not depend on the seed.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
+/// The store's hash maps.
+type Map<K, V> = HashMap<K, V, FastHash>;
 
 fn label_index_set(m: &mut LabelIndex, ns: &str, k: &str, v: &str, name: &str, add: bool) {
     if add {

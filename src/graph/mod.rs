@@ -10,7 +10,7 @@
 pub mod refs;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -25,7 +25,7 @@ pub use refs::{PodReference, Via, pod_references};
 use crate::k8s::classes::{default_storage_class, ingress_class_name};
 use crate::model::{Kind, ObjRef};
 use crate::selector::Selector;
-use crate::store::{Object, Store};
+use crate::store::{FastHash, Object, Store};
 
 /// Bounds of a walk: the graph of a namespace of a large cluster stays small enough
 /// to diagnose and to print.
@@ -155,44 +155,6 @@ pub struct ObjectGraph {
     out: HashMap<ObjRef, Vec<usize>, FastHash>,
     inc: HashMap<ObjRef, Vec<usize>, FastHash>,
 }
-
-/// A fast non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash)
-/// for the walk's private maps: their keys are object references, and a collision
-/// costs only a comparison.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
 impl ObjectGraph {
     /// Walks the graph of `target` through the store's indexes.
@@ -422,12 +384,8 @@ impl<'a> Walker<'a> {
         optional: bool,
         detail: Option<String>,
     ) {
-        let h = {
-            let mut h = FxHasher::default();
-            (&from, &to, kind).hash(&mut h);
-            h.finish()
-        };
-        if !self.edge_hashes.insert(h) && self.g.edge_between_kind(&from, &to, kind) {
+        let edge_hash = self.edge_hashes.hasher().hash_one((&from, &to, kind));
+        if !self.edge_hashes.insert(edge_hash) && self.g.edge_between_kind(&from, &to, kind) {
             return;
         }
         let i = self.g.edges.len();
