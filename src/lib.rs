@@ -24,7 +24,9 @@ pub mod rules;
 pub mod selector;
 pub mod snapshot;
 pub mod store;
+#[cfg(feature = "synth")]
 pub mod synth;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
 pub mod timeline;
