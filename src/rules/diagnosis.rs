@@ -8,7 +8,7 @@ use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::text::edit_distance;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     target_not_found(ctx, out);
     permission_denied(ctx, out);
 }

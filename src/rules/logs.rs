@@ -126,7 +126,7 @@ fn classify(line: &str) -> Vec<RuleId> {
     out
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let Some(logs) = ctx.logs else { return };
     // (rule, controller, container) -> (pods, quoted lines)
     type Key = (RuleId, ObjRef, String);
@@ -253,13 +253,13 @@ fn scan(
 
 /// Logs shipped with a snapshot: `DIR/<namespace>/<pod>/<container>.log` and
 /// `<container>.previous.log` (what `kubectl logs [--previous]` prints).
-pub struct LogDir {
+pub(crate) struct LogDir {
     root: std::path::PathBuf,
     tail_lines: usize,
 }
 
 impl LogDir {
-    pub fn new(root: impl Into<std::path::PathBuf>, tail_lines: usize) -> LogDir {
+    pub(crate) fn new(root: impl Into<std::path::PathBuf>, tail_lines: usize) -> LogDir {
         LogDir {
             root: root.into(),
             tail_lines,

@@ -23,7 +23,7 @@ use crate::rules::RuleId;
 use crate::rules::scheduling::{self, human_age, message::Reason, placement};
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let pods_on = graph_pods_by_node(ctx);
     let no_pods = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::new();

@@ -20,9 +20,9 @@ use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
 
 /// A quota used at this fraction of a hard limit or more is under pressure.
-pub const QUOTA_PRESSURE: f64 = 0.9;
+pub(crate) const QUOTA_PRESSURE: f64 = 0.9;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     container_hygiene(ctx, out);
     quota_pressure(ctx, out);
 }

@@ -14,7 +14,7 @@ use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
 /// A lag shorter than this is a controller at work, not a stuck one.
-pub const LAG_SECS: i64 = 300;
+pub(crate) const LAG_SECS: i64 = 300;
 
 struct Lag {
     generation: i64,
@@ -126,7 +126,7 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
     })
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let now = ctx.now();
     let kinds = [
         Kind::Deployment,

@@ -10,7 +10,7 @@ use crate::model::Kind;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::DaemonSet) {
         let Some(ds) = ctx.store.get_ref::<DaemonSet>(r) else {
             continue;

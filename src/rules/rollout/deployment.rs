@@ -14,7 +14,7 @@ use crate::rules::{Draft, RuleContext};
 
 /// One ReplicaSet of a Deployment, with its revision.
 #[derive(Clone)]
-pub struct Revision<'a> {
+pub(crate) struct Revision<'a> {
     pub r: ObjRef,
     pub rs: &'a Arc<ReplicaSet>,
     /// `deployment.kubernetes.io/revision`, 0 when absent or unparsable.
@@ -23,24 +23,24 @@ pub struct Revision<'a> {
 }
 
 impl Revision<'_> {
-    pub fn desired(&self) -> i32 {
+    pub(crate) fn desired(&self) -> i32 {
         self.rs.spec.replicas.unwrap_or(1)
     }
-    pub fn available(&self) -> i32 {
+    pub(crate) fn available(&self) -> i32 {
         self.rs
             .status
             .as_ref()
             .and_then(|s| s.available_replicas)
             .unwrap_or(0)
     }
-    pub fn ready(&self) -> i32 {
+    pub(crate) fn ready(&self) -> i32 {
         self.rs
             .status
             .as_ref()
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0)
     }
-    pub fn current(&self) -> i32 {
+    pub(crate) fn current(&self) -> i32 {
         self.rs.status.as_ref().map_or(0, |s| s.replicas)
     }
     fn describe(&self) -> String {
@@ -57,7 +57,7 @@ impl Revision<'_> {
 }
 
 /// The ReplicaSets of a Deployment, oldest revision first.
-pub fn revisions<'a>(ctx: &RuleContext<'a>, d: &Deployment) -> Vec<Revision<'a>> {
+pub(crate) fn revisions<'a>(ctx: &RuleContext<'a>, d: &Deployment) -> Vec<Revision<'a>> {
     let mut out: Vec<Revision<'a>> = owned::<ReplicaSet>(ctx.store, d.metadata.uid.as_deref())
         .into_iter()
         .map(|(r, rs)| Revision {
@@ -85,7 +85,11 @@ fn normalized(t: &PodTemplateSpec) -> PodTemplateSpec {
 /// The index of the new ReplicaSet: the one of the Deployment's current revision,
 /// else the one whose template is the Deployment's, else the one the Progressing
 /// condition names, else the newest.
-pub fn new_revision(d: &Deployment, revs: &[Revision], progressing: Option<&str>) -> Option<usize> {
+pub(crate) fn new_revision(
+    d: &Deployment,
+    revs: &[Revision],
+    progressing: Option<&str>,
+) -> Option<usize> {
     if revs.is_empty() {
         return None;
     }
@@ -117,7 +121,7 @@ fn quoted_replicaset(msg: &str) -> Option<&str> {
     rest.split('"').next().filter(|s| !s.is_empty())
 }
 
-pub fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCondition> {
+pub(crate) fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCondition> {
     d.status
         .as_ref()?
         .conditions
@@ -141,13 +145,13 @@ fn cond_line(c: &DeploymentCondition) -> String {
 
 /// Whether the previous revision is known to have run well: its Pods are (still)
 /// all available. A revision scaled to zero cannot be judged from the cluster.
-pub enum PreviousHealth {
+pub(crate) enum PreviousHealth {
     Healthy,
     Unhealthy(String),
     Unknown(String),
 }
 
-pub fn previous_health(prev: &Revision) -> PreviousHealth {
+pub(crate) fn previous_health(prev: &Revision) -> PreviousHealth {
     let desired = prev.desired();
     let available = prev.available();
     if desired == 0 || prev.current() == 0 {
@@ -178,7 +182,7 @@ pub fn previous_health(prev: &Revision) -> PreviousHealth {
     }
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::Deployment) {
         let Some(d) = ctx.store.get_ref::<Deployment>(r) else {
             continue;

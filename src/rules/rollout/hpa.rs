@@ -93,7 +93,7 @@ fn metrics_lines(h: &HorizontalPodAutoscaler) -> Vec<String> {
     out
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::HorizontalPodAutoscaler) {
         let Some(h) = ctx.store.get_ref::<HorizontalPodAutoscaler>(r) else {
             continue;

@@ -15,7 +15,7 @@ use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Complete,
     Failed,
     Running,
@@ -30,7 +30,7 @@ fn condition<'a>(j: &'a Job, type_: &str) -> Option<&'a JobCondition> {
         .find(|c| c.type_ == type_ && c.status == "True")
 }
 
-pub fn outcome(j: &Job) -> Outcome {
+pub(crate) fn outcome(j: &Job) -> Outcome {
     if condition(j, "Complete").is_some() || condition(j, "SuccessCriteriaMet").is_some() {
         Outcome::Complete
     } else if condition(j, "Failed").is_some() || condition(j, "FailureTarget").is_some() {
@@ -61,7 +61,7 @@ fn jobs_of<'a>(ctx: &RuleContext<'a>, cj: &CronJob) -> Vec<(ObjRef, &'a Arc<Job>
     jobs
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::Job) {
         if let Some(j) = ctx.store.get_ref::<Job>(r) {
             job_failed(ctx, r, j, out);

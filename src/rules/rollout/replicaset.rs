@@ -24,7 +24,7 @@ const STALE_SECS: i64 = 3600;
 
 /// Why the API server refused a Pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CreateCause {
+pub(crate) enum CreateCause {
     /// `exceeded quota: NAME, requested: ..., used: ..., limited: ...`
     Quota {
         quota: String,
@@ -80,7 +80,7 @@ fn pairs(s: &str) -> Vec<(String, String)> {
 }
 
 /// Classifies a FailedCreate / ReplicaFailure message.
-pub fn classify(msg: &str) -> CreateCause {
+pub(crate) fn classify(msg: &str) -> CreateCause {
     if let Some(rest) = after(msg, "exceeded quota: ") {
         let mut quota = String::new();
         let (mut requested, mut used, mut limited) = (Vec::new(), Vec::new(), Vec::new());
@@ -199,7 +199,7 @@ struct Creator<'a> {
     events: Vec<&'a Arc<EventRecord>>,
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let mut creators: Vec<Creator> = Vec::new();
     for r in ctx.graph.subjects(Kind::ReplicaSet) {
         let Some(rs) = ctx.store.get_ref::<ReplicaSet>(r) else {

@@ -15,7 +15,7 @@ use crate::rules::{Draft, RuleContext};
 /// A Pod with its reference.
 type PodEntry<'a> = (ObjRef, &'a Arc<Pod>);
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::StatefulSet) {
         let Some(s) = ctx.store.get_ref::<StatefulSet>(r) else {
             continue;
@@ -63,7 +63,7 @@ fn service_not_found(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut V
 }
 
 /// The ordinal of a StatefulSet Pod from its name (`web-2` → 2).
-pub fn ordinal(sts: &str, pod: &str) -> Option<i32> {
+pub(crate) fn ordinal(sts: &str, pod: &str) -> Option<i32> {
     pod.strip_prefix(sts)?.strip_prefix('-')?.parse().ok()
 }
 

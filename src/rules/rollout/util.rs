@@ -13,20 +13,16 @@ use crate::selector::Selector;
 use crate::store::{Existence, Store};
 
 /// The annotation the Deployment controller writes on a Deployment and its ReplicaSets.
-pub const REVISION: &str = "deployment.kubernetes.io/revision";
+pub(crate) const REVISION: &str = "deployment.kubernetes.io/revision";
 
-pub fn name_of(meta: &ObjectMeta) -> &str {
-    meta.name.as_deref().unwrap_or("")
-}
-
-pub fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+pub(crate) fn annotation<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.annotations
         .as_ref()
         .and_then(|a| a.get(key))
         .map(String::as_str)
 }
 
-pub fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
+pub(crate) fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.labels
         .as_ref()
         .and_then(|a| a.get(key))
@@ -34,7 +30,7 @@ pub fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
 }
 
 /// Objects of `kind` whose controller ownerReference names `owner_uid`.
-pub fn owned<'a, T: crate::store::Stored + HasMeta + 'a>(
+pub(crate) fn owned<'a, T: crate::store::Stored + HasMeta + 'a>(
     store: &'a Store,
     owner_uid: Option<&str>,
 ) -> Vec<(ObjRef, &'a Arc<T>)> {
@@ -58,7 +54,7 @@ pub fn owned<'a, T: crate::store::Stored + HasMeta + 'a>(
 }
 
 /// Access to `metadata` of typed objects.
-pub trait HasMeta {
+pub(crate) trait HasMeta {
     fn meta(&self) -> &ObjectMeta;
 }
 
@@ -73,7 +69,7 @@ has_meta!(
 );
 
 /// A `-l` argument for kubectl from a LabelSelector (quoted when it holds spaces).
-pub fn selector_arg(ls: &LabelSelector) -> String {
+pub(crate) fn selector_arg(ls: &LabelSelector) -> String {
     let s = Selector::from_label_selector(Some(ls)).to_string();
     if s.contains(' ') || s.contains('!') || s.contains('(') {
         format!("'{s}'")
@@ -83,7 +79,7 @@ pub fn selector_arg(ls: &LabelSelector) -> String {
 }
 
 /// Images of the template's containers, `container=image`.
-pub fn images(t: &PodTemplateSpec) -> Vec<(String, String)> {
+pub(crate) fn images(t: &PodTemplateSpec) -> Vec<(String, String)> {
     t.spec
         .iter()
         .flat_map(|s| {
@@ -97,12 +93,15 @@ pub fn images(t: &PodTemplateSpec) -> Vec<(String, String)> {
 }
 
 /// Pods of a controller (by controller ownerReference).
-pub fn pods_of<'a>(store: &'a Store, owner_uid: Option<&str>) -> Vec<(ObjRef, &'a Arc<Pod>)> {
+pub(crate) fn pods_of<'a>(
+    store: &'a Store,
+    owner_uid: Option<&str>,
+) -> Vec<(ObjRef, &'a Arc<Pod>)> {
     owned::<Pod>(store, owner_uid)
 }
 
 /// Up to `n` lines describing the Pods that are not ready.
-pub fn not_ready_lines(pods: &[(ObjRef, &Arc<Pod>)], n: usize) -> Vec<String> {
+pub(crate) fn not_ready_lines(pods: &[(ObjRef, &Arc<Pod>)], n: usize) -> Vec<String> {
     pods.iter()
         .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
         .take(n)
@@ -119,6 +118,6 @@ pub fn not_ready_lines(pods: &[(ObjRef, &Arc<Pod>)], n: usize) -> Vec<String> {
 }
 
 /// Whether the object was read and is absent (so its absence is a fact).
-pub fn known_missing(ctx: &RuleContext, r: &ObjRef) -> bool {
+pub(crate) fn known_missing(ctx: &RuleContext, r: &ObjRef) -> bool {
     ctx.store.existence(r) == Existence::Missing
 }

@@ -19,7 +19,7 @@ use crate::text::edit_distance;
 /// A claim younger than this with no warning is still being provisioned.
 const PROVISIONING_GRACE_SECS: i64 = 120;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let refs: Vec<ObjRef> = ctx
         .graph
         .subjects(Kind::PersistentVolumeClaim)

@@ -15,7 +15,7 @@ use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     attach_and_mount(ctx, out);
     rwo_shared(ctx, out);
 }

@@ -24,7 +24,7 @@ use super::{
 
 /// Which container rule a stopped container falls under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     OomKilled,
     ExitedZero,
     CommandNotFound,
@@ -46,7 +46,7 @@ impl Stop {
 
 /// The runtime could not exec the command: `exec: "x": executable file not found in
 /// $PATH`, `exec: "/app/run": stat /app/run: no such file or directory`.
-pub fn command_not_found(msg: &str) -> bool {
+pub(crate) fn command_not_found(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     m.contains("executable file not found")
         || (m.contains("exec") && m.contains("no such file or directory"))
@@ -54,7 +54,7 @@ pub fn command_not_found(msg: &str) -> bool {
 }
 
 /// `exec: "/app/run.sh": permission denied`, `exec format error` is a different problem.
-pub fn command_not_executable(msg: &str) -> bool {
+pub(crate) fn command_not_executable(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     m.contains("exec") && m.contains("permission denied")
 }

@@ -30,7 +30,7 @@ use super::{Claims, ContainerView, Groups, PodView, kubectl_ref, with_events};
 
 /// What a registry's pull error says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PullClass {
+pub(crate) enum PullClass {
     /// The tag, digest or repository does not exist.
     NotFound,
     /// The registry refused the credentials (or their absence).
@@ -45,7 +45,7 @@ pub enum PullClass {
 }
 
 /// Classifies a pull error message (kubelet/containerd/CRI-O/Docker wording).
-pub fn classify_pull(msg: &str) -> PullClass {
+pub(crate) fn classify_pull(msg: &str) -> PullClass {
     let m = msg.to_ascii_lowercase();
     let has = |s: &str| m.contains(s);
     // Network first: a lookup or TLS failure may also mention the reference.
@@ -95,7 +95,7 @@ fn has_tls_error(m: &str) -> bool {
 }
 
 /// The image a kubelet event is about: `Failed to pull image "X": ...`, `Back-off pulling image "X"`.
-pub fn event_image(msg: &str) -> Option<&str> {
+pub(crate) fn event_image(msg: &str) -> Option<&str> {
     for p in [
         "Failed to pull image \"",
         "Back-off pulling image \"",
@@ -591,7 +591,7 @@ fn pull_remediation(
 }
 
 /// `registry.example.com/shop/web` of `registry.example.com/shop/web:v2`.
-pub fn repository(image: &str) -> &str {
+pub(crate) fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     match no_digest.rfind(':') {
         Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
@@ -600,7 +600,7 @@ pub fn repository(image: &str) -> &str {
 }
 
 /// The registry host of an image (`docker.io` when none is named).
-pub fn registry(image: &str) -> &str {
+pub(crate) fn registry(image: &str) -> &str {
     match image.split_once('/') {
         Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first
@@ -611,14 +611,14 @@ pub fn registry(image: &str) -> &str {
 
 /// The tag of an image reference: `Some("v2")`, `None` when it has none; digests are
 /// reported by [`is_pinned`].
-pub fn image_tag(image: &str) -> Option<&str> {
+pub(crate) fn image_tag(image: &str) -> Option<&str> {
     let no_digest = image.split('@').next().unwrap_or(image);
     let i = no_digest.rfind(':')?;
     let tag = &no_digest[i + 1..];
     (!tag.contains('/')).then_some(tag)
 }
 
-pub fn is_pinned(image: &str) -> bool {
+pub(crate) fn is_pinned(image: &str) -> bool {
     image.contains("@sha256:")
 }
 

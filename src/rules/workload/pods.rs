@@ -381,7 +381,7 @@ fn node_ready(ctx: &RuleContext, node: &str) -> Option<(String, String)> {
 }
 
 /// The cause of a FailedCreatePodSandBox message, in a few words.
-pub fn sandbox_cause(msg: &str) -> &'static str {
+pub(crate) fn sandbox_cause(msg: &str) -> &'static str {
     let m = msg.to_ascii_lowercase();
     if m.contains("no ip addresses available")
         || m.contains("failed to allocate for range")

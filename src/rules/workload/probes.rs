@@ -23,14 +23,14 @@ use super::{
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ProbeKind {
+pub(crate) enum ProbeKind {
     Liveness,
     Readiness,
     Startup,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 3] = [
+    pub(crate) const ALL: [ProbeKind; 3] = [
         ProbeKind::Liveness,
         ProbeKind::Readiness,
         ProbeKind::Startup,
@@ -69,7 +69,7 @@ impl ProbeKind {
     }
 
     /// The kind an `Unhealthy` event is about.
-    pub fn of_event(msg: &str) -> Option<ProbeKind> {
+    pub(crate) fn of_event(msg: &str) -> Option<ProbeKind> {
         for k in ProbeKind::ALL {
             let cap = match k {
                 ProbeKind::Liveness => "Liveness probe ",
@@ -89,7 +89,7 @@ impl ProbeKind {
 /// resolve host`, `Temporary failure in name resolution`, `server misbehaving`,
 /// `getaddrinfo ENOTFOUND`, or an i/o timeout talking to a DNS server (`lookup ...`
 /// or `...:53: i/o timeout`). `dial tcp 10.0.0.5:8080: i/o timeout` is not DNS.
-pub fn is_dns_failure(msg: &str) -> bool {
+pub(crate) fn is_dns_failure(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     let has = |s: &str| m.contains(s);
     if has("no such host")

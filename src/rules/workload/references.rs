@@ -43,7 +43,7 @@ pub(crate) fn existence(ctx: &RuleContext, r: &ObjRef) -> Existence {
 }
 
 /// Objects the kubelet says are missing: `configmap "x" not found`, `secret "y" not found`.
-pub fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
+pub(crate) fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
     let mut out = Vec::new();
     for (prefix, kind) in [
         ("configmap \"", Kind::ConfigMap),
@@ -74,7 +74,7 @@ pub fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
 /// Keys the kubelet says are missing: `couldn't find key K in ConfigMap ns/name`
 /// gives (kind, Some(name), key); a volume's `configmap references non-existent config
 /// key: K` gives (kind, None, key) (the volume names the object).
-pub fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, String)> {
+pub(crate) fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, String)> {
     if let Some(i) = msg.find("couldn't find key ") {
         let rest = &msg[i + "couldn't find key ".len()..];
         let (key, rest) = rest.split_once(" in ")?;
