@@ -49,9 +49,10 @@ pub fn default_storage_class(store: &Store) -> Option<String> {
 
 /// Whether a StorageClass is marked as the default (current or beta annotation).
 pub fn is_default_class(meta: &ObjectMeta) -> bool {
-    meta.annotations.as_ref().is_some_and(|a| {
-        a.get("storageclass.kubernetes.io/is-default-class")
-            .or_else(|| a.get("storageclass.beta.kubernetes.io/is-default-class"))
+    meta.annotations.as_ref().is_some_and(|annotations| {
+        annotations
+            .get("storageclass.kubernetes.io/is-default-class")
+            .or_else(|| annotations.get("storageclass.beta.kubernetes.io/is-default-class"))
             .is_some_and(|v| v == "true")
     })
 }

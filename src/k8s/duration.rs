@@ -4,8 +4,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The instant of an API timestamp field.
-pub fn time(t: Option<&Time>) -> Option<Timestamp> {
-    t.map(|t| t.0)
+pub fn time(field: Option<&Time>) -> Option<Timestamp> {
+    field.map(|time| time.0)
 }
 
 /// Seconds from `from` to `to` (negative when `to` is earlier).

@@ -12,16 +12,16 @@ use crate::store::Store;
 /// The controller owning an object (its ownerReference with `controller: true`), by
 /// UID when the store holds it, else by the reference's kind and name.
 pub fn controller_of(store: &Store, meta: &ObjectMeta) -> Option<ObjRef> {
-    let o = meta
+    let owner = meta
         .owner_references
         .iter()
         .flatten()
         .find(|o| o.controller == Some(true))?;
-    if let Some(r) = store.by_uid(&o.uid) {
-        return Some(r.clone());
+    if let Some(owner_ref) = store.by_uid(&owner.uid) {
+        return Some(owner_ref.clone());
     }
-    let kind = Kind::from_api_kind(&o.kind)?;
-    Some(ObjRef::new(kind, meta.namespace.as_deref(), &o.name))
+    let kind = Kind::from_api_kind(&owner.kind)?;
+    Some(ObjRef::new(kind, meta.namespace.as_deref(), &owner.name))
 }
 
 /// The controller owning an object, when the store holds that controller.
@@ -29,19 +29,19 @@ pub fn controller_in_store(store: &Store, meta: &ObjectMeta) -> Option<ObjRef> {
     controller_of(store, meta).filter(|r| store.contains(r))
 }
 
-/// The object whose template made `r`, the one a person edits: a Pod's Deployment
+/// The object whose template made `target`, the one a person edits: a Pod's Deployment
 /// (through its ReplicaSet), CronJob (through its Job), StatefulSet, DaemonSet; a
 /// ReplicaSet's Deployment; else the object itself.
-pub fn top_owner(store: &Store, r: &ObjRef) -> ObjRef {
-    let mut cur = r.clone();
+pub fn top_owner(store: &Store, target: &ObjRef) -> ObjRef {
+    let mut cur = target.clone();
     for _ in 0..4 {
         let Some(meta) = store.object(&cur).and_then(|o| o.meta()) else {
             break;
         };
         match controller_of(store, meta) {
-            Some(o)
+            Some(owner)
                 if matches!(
-                    o.kind,
+                    owner.kind,
                     Kind::ReplicaSet
                         | Kind::Deployment
                         | Kind::StatefulSet
@@ -50,7 +50,7 @@ pub fn top_owner(store: &Store, r: &ObjRef) -> ObjRef {
                         | Kind::CronJob
                 ) =>
             {
-                cur = o
+                cur = owner
             }
             _ => break,
         }
@@ -59,28 +59,43 @@ pub fn top_owner(store: &Store, r: &ObjRef) -> ObjRef {
 }
 
 /// The Pod spec a workload creates Pods from (a bare Pod's own spec).
-pub fn template_spec<'s>(store: &'s Store, r: &ObjRef) -> Option<&'s PodSpec> {
-    match r.kind {
-        Kind::Pod => store.get_ref::<Pod>(r)?.spec.as_ref(),
-        Kind::Deployment => store.get_ref::<Deployment>(r)?.spec.template.spec.as_ref(),
-        Kind::StatefulSet => store.get_ref::<StatefulSet>(r)?.spec.template.spec.as_ref(),
-        Kind::DaemonSet => store.get_ref::<DaemonSet>(r)?.spec.template.spec.as_ref(),
+pub fn template_spec<'s>(store: &'s Store, workload: &ObjRef) -> Option<&'s PodSpec> {
+    match workload.kind {
+        Kind::Pod => store.get_ref::<Pod>(workload)?.spec.as_ref(),
+        Kind::Deployment => store
+            .get_ref::<Deployment>(workload)?
+            .spec
+            .template
+            .spec
+            .as_ref(),
+        Kind::StatefulSet => store
+            .get_ref::<StatefulSet>(workload)?
+            .spec
+            .template
+            .spec
+            .as_ref(),
+        Kind::DaemonSet => store
+            .get_ref::<DaemonSet>(workload)?
+            .spec
+            .template
+            .spec
+            .as_ref(),
         Kind::ReplicaSet => store
-            .get_ref::<ReplicaSet>(r)?
+            .get_ref::<ReplicaSet>(workload)?
             .spec
             .template
             .as_ref()?
             .spec
             .as_ref(),
         Kind::Job => store
-            .get_ref::<Job>(r)?
+            .get_ref::<Job>(workload)?
             .spec
             .as_ref()?
             .template
             .spec
             .as_ref(),
         Kind::CronJob => store
-            .get_ref::<CronJob>(r)?
+            .get_ref::<CronJob>(workload)?
             .spec
             .job_template
             .spec
@@ -99,7 +114,7 @@ mod tests {
 
     #[test]
     fn pods_belong_to_the_workload_a_person_edits() {
-        let s = store_from_str(
+        let store = store_from_str(
             r#"
 apiVersion: apps/v1
 kind: Deployment
@@ -120,20 +135,23 @@ spec: {containers: [{name: app, image: web:1}]}
         .unwrap();
         let pod = ObjRef::namespaced(Kind::Pod, "shop", "web-1-a");
         let dep = ObjRef::namespaced(Kind::Deployment, "shop", "web");
-        assert_eq!(top_owner(&s, &pod), dep);
+        assert_eq!(top_owner(&store, &pod), dep);
         assert_eq!(
-            top_owner(&s, &ObjRef::namespaced(Kind::ReplicaSet, "shop", "web-1")),
+            top_owner(
+                &store,
+                &ObjRef::namespaced(Kind::ReplicaSet, "shop", "web-1")
+            ),
             dep
         );
         assert_eq!(
-            template_spec(&s, &dep).unwrap().containers[0]
+            template_spec(&store, &dep).unwrap().containers[0]
                 .image
                 .as_deref(),
             Some("web:2")
         );
-        let meta = &s.get_ref::<Pod>(&pod).unwrap().metadata;
+        let meta = &store.get_ref::<Pod>(&pod).unwrap().metadata;
         assert_eq!(
-            controller_of(&s, meta),
+            controller_of(&store, meta),
             Some(ObjRef::namespaced(Kind::ReplicaSet, "shop", "web-1"))
         );
     }

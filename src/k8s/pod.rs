@@ -52,20 +52,20 @@ pub fn node_name(pod: &Pod) -> Option<&str> {
 pub const STARTING_GRACE_SECS: i64 = 300;
 
 /// Pods that count for a controller: not terminal, not being deleted.
-pub fn is_active(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none() && !matches!(phase(p), "Succeeded" | "Failed")
+pub fn is_active(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none() && !matches!(phase(pod), "Succeeded" | "Failed")
 }
 
 /// A Pod still being created: young, no container in an error state, no restarts,
 /// not unschedulable.
-pub fn is_starting(p: &Pod, now: Timestamp) -> bool {
-    let Some(created) = p.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
+pub fn is_starting(pod: &Pod, now: Timestamp) -> bool {
+    let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
         return false;
     };
-    if super::duration::seconds(created, now) > STARTING_GRACE_SECS || !is_active(p) {
+    if super::duration::seconds(created, now) > STARTING_GRACE_SECS || !is_active(pod) {
         return false;
     }
-    let Some(st) = &p.status else { return true };
+    let Some(st) = &pod.status else { return true };
     if st
         .conditions
         .iter()
@@ -91,30 +91,30 @@ pub fn is_starting(p: &Pod, now: Timestamp) -> bool {
 
 /// One line saying what state a Pod is in: `Pending (Unschedulable)`,
 /// `Running, not ready (container app: CrashLoopBackOff, 7 restarts)`.
-pub fn describe_state(p: &Pod) -> String {
-    let phase = phase(p);
-    let mut s = phase.to_owned();
-    if p.metadata.deletion_timestamp.is_some() {
-        s.push_str(", terminating");
+pub fn describe_state(pod: &Pod) -> String {
+    let phase = phase(pod);
+    let mut text = phase.to_owned();
+    if pod.metadata.deletion_timestamp.is_some() {
+        text.push_str(", terminating");
     }
-    let Some(st) = &p.status else { return s };
-    if let Some(r) = st.reason.as_deref() {
-        s.push_str(&format!(" ({r})"));
+    let Some(st) = &pod.status else { return text };
+    if let Some(reason) = st.reason.as_deref() {
+        text.push_str(&format!(" ({reason})"));
     }
-    if let Some(c) = st
+    if let Some(unscheduled) = st
         .conditions
         .iter()
         .flatten()
         .find(|c| c.type_ == "PodScheduled" && c.status == "False")
     {
-        s.push_str(&format!(
+        text.push_str(&format!(
             " ({})",
-            c.reason.as_deref().unwrap_or("not scheduled")
+            unscheduled.reason.as_deref().unwrap_or("not scheduled")
         ));
-        return s;
+        return text;
     }
     if phase == "Running" {
-        s.push_str(if is_ready(p) {
+        text.push_str(if is_ready(pod) {
             ", ready"
         } else {
             ", not ready"
@@ -130,9 +130,9 @@ pub fn describe_state(p: &Pod) -> String {
         let waiting = cs
             .state
             .as_ref()
-            .and_then(|s| s.waiting.as_ref())
+            .and_then(|text| text.waiting.as_ref())
             .and_then(|w| w.reason.clone());
-        let terminated = cs.state.as_ref().and_then(|s| s.terminated.as_ref());
+        let terminated = cs.state.as_ref().and_then(|text| text.terminated.as_ref());
         let what = match (waiting, terminated) {
             (Some(w), _) => Some(w),
             (None, Some(t)) if t.exit_code != 0 => Some(format!(
@@ -143,19 +143,19 @@ pub fn describe_state(p: &Pod) -> String {
             _ if !cs.ready && phase == "Running" => Some("not ready".to_owned()),
             _ => None,
         };
-        if let Some(w) = what {
+        if let Some(what) = what {
             let restarts = if cs.restart_count > 0 {
                 format!(", {} restarts", cs.restart_count)
             } else {
                 String::new()
             };
-            details.push(format!("container {}: {w}{restarts}", cs.name));
+            details.push(format!("container {}: {what}{restarts}", cs.name));
         }
     }
     if !details.is_empty() {
-        s.push_str(&format!(" ({})", details.join("; ")));
+        text.push_str(&format!(" ({})", details.join("; ")));
     }
-    s
+    text
 }
 
 /// Whether a Pod is bound to a node (or the scheduler says it is).

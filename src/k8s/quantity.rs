@@ -33,26 +33,26 @@ impl Quantity {
         Quantity { nanos }
     }
 
-    /// `n` whole units.
-    pub fn from_units(n: i64) -> Quantity {
+    /// `units` whole units.
+    pub fn from_units(units: i64) -> Quantity {
         Quantity {
-            nanos: (n as i128).saturating_mul(NANO),
+            nanos: (units as i128).saturating_mul(NANO),
         }
     }
 
     /// Parses a quantity as the API server does: `<signed number><suffix>` where the
     /// suffix is binary SI (`Ki` .. `Ei`), decimal SI (`n u m "" k M G T P E`) or a
     /// decimal exponent (`e3`, `E-2`). Whitespace around the value is ignored.
-    pub fn parse(s: &str) -> Result<Quantity, QuantityError> {
-        let err = || QuantityError(s.to_owned());
-        let t = s.trim();
-        if t.is_empty() {
+    pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
+        let err = || QuantityError(text.to_owned());
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
             return Err(err());
         }
-        let (negative, rest) = match t.as_bytes()[0] {
-            b'-' => (true, &t[1..]),
-            b'+' => (false, &t[1..]),
-            _ => (false, t),
+        let (negative, rest) = match trimmed.as_bytes()[0] {
+            b'-' => (true, &trimmed[1..]),
+            b'+' => (false, &trimmed[1..]),
+            _ => (false, trimmed),
         };
         // the number: digits with at most one '.'
         let num_end = rest
@@ -68,9 +68,9 @@ impl Quantity {
         let mut mantissa: i128 = 0;
         let mut scale10: i64 = 0;
         let mut overflow = false;
-        for c in int_part.chars() {
-            let d = c as i128 - '0' as i128;
-            match mantissa.checked_mul(10).and_then(|m| m.checked_add(d)) {
+        for digit_char in int_part.chars() {
+            let digit = digit_char as i128 - '0' as i128;
+            match mantissa.checked_mul(10).and_then(|m| m.checked_add(digit)) {
                 Some(m) if !overflow => mantissa = m,
                 _ => {
                     // too many integer digits: keep magnitude, drop precision
@@ -79,12 +79,12 @@ impl Quantity {
                 }
             }
         }
-        for c in frac_part.chars() {
+        for digit_char in frac_part.chars() {
             if overflow {
                 break;
             }
-            let d = c as i128 - '0' as i128;
-            match mantissa.checked_mul(10).and_then(|m| m.checked_add(d)) {
+            let digit = digit_char as i128 - '0' as i128;
+            match mantissa.checked_mul(10).and_then(|m| m.checked_add(digit)) {
                 Some(m) => {
                     mantissa = m;
                     scale10 -= 1;
@@ -110,54 +110,57 @@ impl Quantity {
             "T" => (0, 12),
             "P" => (0, 15),
             "E" => (0, 18),
-            s if s.starts_with(['e', 'E']) => {
-                let e = &s[1..];
-                let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+            exponent_suffix if exponent_suffix.starts_with(['e', 'E']) => {
+                let exponent = &exponent_suffix[1..];
+                let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(err());
                 }
-                let v: i64 = e
-                    .parse()
-                    .unwrap_or(if e.starts_with('-') { -10_000 } else { 10_000 });
-                (0, v.clamp(-10_000, 10_000))
+                let exponent_value: i64 =
+                    exponent.parse().unwrap_or(if exponent.starts_with('-') {
+                        -10_000
+                    } else {
+                        10_000
+                    });
+                (0, exponent_value.clamp(-10_000, 10_000))
             }
             _ => return Err(err()),
         };
         // nanos = mantissa * 2^bin_exp * 10^(scale10 + dec_exp + 9), rounded up
-        let mut v = mantissa;
-        v = v.saturating_mul(1i128 << bin_exp);
+        let mut magnitude = mantissa;
+        magnitude = magnitude.saturating_mul(1i128 << bin_exp);
         let exp10 = scale10 + dec_exp + 9;
         if exp10 >= 0 {
             for _ in 0..exp10.min(60) {
-                v = v.saturating_mul(10);
+                magnitude = magnitude.saturating_mul(10);
             }
         } else {
             let mut rounded_up = false;
             for _ in 0..(-exp10).min(60) {
-                if v == 0 {
+                if magnitude == 0 {
                     break;
                 }
-                if v % 10 != 0 {
+                if magnitude % 10 != 0 {
                     rounded_up = true;
                 }
-                v /= 10;
+                magnitude /= 10;
             }
-            if (-exp10) > 60 && v != 0 {
+            if (-exp10) > 60 && magnitude != 0 {
                 rounded_up = true;
-                v = 0;
+                magnitude = 0;
             }
             if rounded_up {
-                v += 1;
+                magnitude += 1;
             }
         }
         Ok(Quantity {
-            nanos: if negative { -v } else { v },
+            nanos: if negative { -magnitude } else { magnitude },
         })
     }
 
     /// A k8s-openapi quantity; `None` when it does not parse.
-    pub fn from_k8s(q: &K8sQuantity) -> Option<Quantity> {
-        Quantity::parse(&q.0).ok()
+    pub fn from_k8s(quantity: &K8sQuantity) -> Option<Quantity> {
+        Quantity::parse(&quantity.0).ok()
     }
 
     pub fn nanos(self) -> i128 {
@@ -186,15 +189,15 @@ impl Quantity {
         self.nanos > 0
     }
 
-    pub fn saturating_add(self, o: Quantity) -> Quantity {
+    pub fn saturating_add(self, other: Quantity) -> Quantity {
         Quantity {
-            nanos: self.nanos.saturating_add(o.nanos),
+            nanos: self.nanos.saturating_add(other.nanos),
         }
     }
 
-    pub fn saturating_sub(self, o: Quantity) -> Quantity {
+    pub fn saturating_sub(self, other: Quantity) -> Quantity {
         Quantity {
-            nanos: self.nanos.saturating_sub(o.nanos),
+            nanos: self.nanos.saturating_sub(other.nanos),
         }
     }
 
@@ -217,19 +220,19 @@ impl Quantity {
 
     /// `250m`, `2`, `1.5`.
     pub fn cpu_string(self) -> String {
-        let m = self.millis();
-        if m % 1000 == 0 {
-            format!("{}", m / 1000)
-        } else if m.abs() < 1000 {
-            format!("{m}m")
+        let millis = self.millis();
+        if millis % 1000 == 0 {
+            format!("{}", millis / 1000)
+        } else if millis.abs() < 1000 {
+            format!("{millis}m")
         } else {
-            trim_float(m as f64 / 1000.0)
+            trim_float(millis as f64 / 1000.0)
         }
     }
 
     /// `512Mi`, `1.5Gi`, `300` (bytes).
     pub fn bytes_string(self) -> String {
-        let b = self.value();
+        let bytes = self.value();
         let units = [
             ("Ei", 60),
             ("Pi", 50),
@@ -238,16 +241,16 @@ impl Quantity {
             ("Mi", 20),
             ("Ki", 10),
         ];
-        for (u, shift) in units {
+        for (suffix, shift) in units {
             let unit = 1i128 << shift;
-            if b.abs() >= unit {
-                if b % unit == 0 {
-                    return format!("{}{u}", b / unit);
+            if bytes.abs() >= unit {
+                if bytes % unit == 0 {
+                    return format!("{}{suffix}", bytes / unit);
                 }
-                return format!("{}{u}", trim_float(b as f64 / unit as f64));
+                return format!("{}{suffix}", trim_float(bytes as f64 / unit as f64));
             }
         }
-        format!("{b}")
+        format!("{bytes}")
     }
 }
 
@@ -267,40 +270,44 @@ impl fmt::Display for Quantity {
 
 impl FromStr for Quantity {
     type Err = QuantityError;
-    fn from_str(s: &str) -> Result<Quantity, QuantityError> {
-        Quantity::parse(s)
+    fn from_str(text: &str) -> Result<Quantity, QuantityError> {
+        Quantity::parse(text)
     }
 }
 
 impl std::ops::Add for Quantity {
     type Output = Quantity;
-    fn add(self, o: Quantity) -> Quantity {
-        self.saturating_add(o)
+    fn add(self, other: Quantity) -> Quantity {
+        self.saturating_add(other)
     }
 }
 
 impl std::ops::AddAssign for Quantity {
-    fn add_assign(&mut self, o: Quantity) {
-        *self = self.saturating_add(o);
+    fn add_assign(&mut self, other: Quantity) {
+        *self = self.saturating_add(other);
     }
 }
 
 impl std::ops::Sub for Quantity {
     type Output = Quantity;
-    fn sub(self, o: Quantity) -> Quantity {
-        self.saturating_sub(o)
+    fn sub(self, other: Quantity) -> Quantity {
+        self.saturating_sub(other)
     }
 }
 
-fn div_ceil(a: i128, b: i128) -> i128 {
-    let q = a / b;
-    if a % b > 0 { q + 1 } else { q }
+fn div_ceil(numerator: i128, denominator: i128) -> i128 {
+    let quotient = numerator / denominator;
+    if numerator % denominator > 0 {
+        quotient + 1
+    } else {
+        quotient
+    }
 }
 
-fn trim_float(x: f64) -> String {
-    let s = format!("{x:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_owned()
+fn trim_float(value: f64) -> String {
+    let text = format!("{value:.2}");
+    let trimmed = text.trim_end_matches('0').trim_end_matches('.');
+    trimmed.to_owned()
 }
 
 /// Whether a resource name is cpu-like (shown in cores / millicores).
@@ -310,10 +317,10 @@ pub fn is_cpu(resource: &str) -> bool {
 
 /// Whether a resource name counts bytes (memory, storage, hugepages).
 pub fn is_bytes(resource: &str) -> bool {
-    let r = resource.rsplit('.').next().unwrap_or(resource);
-    r == "memory"
-        || r == "storage"
-        || r == "ephemeral-storage"
+    let unqualified = resource.rsplit('.').next().unwrap_or(resource);
+    unqualified == "memory"
+        || unqualified == "storage"
+        || unqualified == "ephemeral-storage"
         || resource.starts_with("hugepages-")
         || resource.starts_with("requests.hugepages-")
 }
@@ -323,32 +330,32 @@ pub fn is_bytes(resource: &str) -> bool {
 pub type Resources = BTreeMap<String, Quantity>;
 
 /// Parses a k8s resource map.
-pub fn resources(m: Option<&BTreeMap<String, K8sQuantity>>) -> Resources {
-    m.into_iter()
+pub fn resources(list: Option<&BTreeMap<String, K8sQuantity>>) -> Resources {
+    list.into_iter()
         .flatten()
         .filter_map(|(k, v)| Quantity::from_k8s(v).map(|q| (k.clone(), q)))
         .collect()
 }
 
-fn add_into(acc: &mut Resources, r: &Resources) {
-    for (k, v) in r {
+fn add_into(acc: &mut Resources, addend: &Resources) {
+    for (k, v) in addend {
         *acc.entry(k.clone()).or_default() += *v;
     }
 }
 
-fn max_into(acc: &mut Resources, r: &Resources) {
-    for (k, v) in r {
-        let e = acc.entry(k.clone()).or_default();
-        if *v > *e {
-            *e = *v;
+fn max_into(acc: &mut Resources, other: &Resources) {
+    for (k, v) in other {
+        let slot = acc.entry(k.clone()).or_default();
+        if *v > *slot {
+            *slot = *v;
         }
     }
 }
 
 /// The requests of one container as the API server defaults them: an explicit
 /// request, else the limit of the same resource (requests default to limits).
-pub fn container_requests(c: &Container) -> Resources {
-    let res = c.resources.as_ref();
+pub fn container_requests(container: &Container) -> Resources {
+    let res = container.resources.as_ref();
     let mut out = resources(res.and_then(|r| r.limits.as_ref()));
     out.extend(resources(res.and_then(|r| r.requests.as_ref())));
     out
@@ -356,8 +363,8 @@ pub fn container_requests(c: &Container) -> Resources {
 
 /// Whether an init container is a sidecar (restartPolicy Always): it keeps running
 /// next to the app containers, so its requests add up with theirs.
-pub fn is_sidecar(c: &Container) -> bool {
-    c.restart_policy.as_deref() == Some("Always")
+pub fn is_sidecar(container: &Container) -> bool {
+    container.restart_policy.as_deref() == Some("Always")
 }
 
 /// The requests the scheduler accounts for a Pod: the sum of the app containers
@@ -366,18 +373,18 @@ pub fn is_sidecar(c: &Container) -> bool {
 /// replace the container sums for the resources they name.
 pub fn pod_requests(spec: &PodSpec) -> Resources {
     let mut sum = Resources::new();
-    for c in &spec.containers {
-        add_into(&mut sum, &container_requests(c));
+    for container in &spec.containers {
+        add_into(&mut sum, &container_requests(container));
     }
     let mut sidecars = Resources::new();
     let mut init_max = Resources::new();
-    for c in spec.init_containers.iter().flatten() {
-        let r = container_requests(c);
-        if is_sidecar(c) {
-            add_into(&mut sidecars, &r);
+    for container in spec.init_containers.iter().flatten() {
+        let requests = container_requests(container);
+        if is_sidecar(container) {
+            add_into(&mut sidecars, &requests);
         } else {
             let mut with_sidecars = sidecars.clone();
-            add_into(&mut with_sidecars, &r);
+            add_into(&mut with_sidecars, &requests);
             max_into(&mut init_max, &with_sidecars);
         }
     }
@@ -398,8 +405,8 @@ pub fn pod_requests(spec: &PodSpec) -> Resources {
 }
 
 /// `cpu=500m, memory=1Gi`, in resource-name order.
-pub fn describe(r: &Resources) -> String {
-    let parts: Vec<String> = r
+pub fn describe(list: &Resources) -> String {
+    let parts: Vec<String> = list
         .iter()
         .map(|(k, v)| format!("{k}={}", v.display_for(k)))
         .collect();
@@ -410,8 +417,8 @@ pub fn describe(r: &Resources) -> String {
 mod tests {
     use super::*;
 
-    fn q(s: &str) -> Quantity {
-        Quantity::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    fn q(text: &str) -> Quantity {
+        Quantity::parse(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -489,19 +496,19 @@ mod tests {
         let noise = [
             '.', 'e', 'E', '+', '-', 'i', 'K', 'm', '9', 'é', ' ', '\u{0}', 'µ',
         ];
-        for s in seeds {
-            let chars: Vec<char> = s.chars().collect();
-            for i in 0..=chars.len() {
-                for n in noise {
-                    let mut v = chars.clone();
-                    v.insert(i, n);
-                    let _ = Quantity::parse(&v.iter().collect::<String>());
-                    let mut w = chars.clone();
-                    if i < w.len() {
-                        w[i] = n;
-                        let _ = Quantity::parse(&w.iter().collect::<String>());
-                        w.remove(i);
-                        let _ = Quantity::parse(&w.iter().collect::<String>());
+        for seed in seeds {
+            let chars: Vec<char> = seed.chars().collect();
+            for position in 0..=chars.len() {
+                for noise_char in noise {
+                    let mut inserted = chars.clone();
+                    inserted.insert(position, noise_char);
+                    let _ = Quantity::parse(&inserted.iter().collect::<String>());
+                    let mut replaced = chars.clone();
+                    if position < replaced.len() {
+                        replaced[position] = noise_char;
+                        let _ = Quantity::parse(&replaced.iter().collect::<String>());
+                        replaced.remove(position);
+                        let _ = Quantity::parse(&replaced.iter().collect::<String>());
                     }
                 }
             }
@@ -523,7 +530,7 @@ mod tests {
     }
 
     fn container(name: &str, req: &[(&str, &str)], lim: &[(&str, &str)]) -> Container {
-        let m = |xs: &[(&str, &str)]| {
+        let quantities = |xs: &[(&str, &str)]| {
             (!xs.is_empty()).then(|| {
                 xs.iter()
                     .map(|(k, v)| (k.to_string(), K8sQuantity(v.to_string())))
@@ -533,8 +540,8 @@ mod tests {
         Container {
             name: name.into(),
             resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
-                requests: m(req),
-                limits: m(lim),
+                requests: quantities(req),
+                limits: quantities(lim),
                 ..Default::default()
             }),
             ..Default::default()
@@ -557,18 +564,18 @@ mod tests {
             overhead: Some([("cpu".to_string(), K8sQuantity("100m".into()))].into()),
             ..Default::default()
         };
-        let r = pod_requests(&spec);
-        assert_eq!(r["cpu"], q("2100m"));
-        assert_eq!(r["memory"], q("384Mi"));
+        let requests = pod_requests(&spec);
+        assert_eq!(requests["cpu"], q("2100m"));
+        assert_eq!(requests["memory"], q("384Mi"));
         // a sidecar init container adds up with the app containers
         let mut sidecar = container("log", &[("cpu", "1"), ("memory", "1Gi")], &[]);
         sidecar.restart_policy = Some("Always".into());
         spec.init_containers.as_mut().unwrap().insert(0, sidecar);
         spec.overhead = None;
-        let r = pod_requests(&spec);
+        let requests = pod_requests(&spec);
         // max(0.75 + 1, 1 + 2) = 3 cpu; max(384Mi + 1Gi, 1Gi + 64Mi)
-        assert_eq!(r["cpu"], q("3"));
-        assert_eq!(r["memory"], q("1408Mi"));
-        assert_eq!(describe(&r), "cpu=3, memory=1.38Gi");
+        assert_eq!(requests["cpu"], q("3"));
+        assert_eq!(requests["memory"], q("1408Mi"));
+        assert_eq!(describe(&requests), "cpu=3, memory=1.38Gi");
     }
 }
