@@ -34,78 +34,78 @@ fn newest(
         .max()
 }
 
-fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
+fn lag_of(ctx: &RuleContext, target: &ObjRef) -> Option<Lag> {
     let (meta, observed, times, controller): (
         &ObjectMeta,
         Option<i64>,
         Vec<Option<Timestamp>>,
         &str,
-    ) = match r.kind {
+    ) = match target.kind {
         Kind::Deployment => {
-            let d = ctx.store.get_ref::<Deployment>(r)?;
-            let st = d.status.as_ref();
+            let deployment = ctx.store.get_ref::<Deployment>(target)?;
+            let st = deployment.status.as_ref();
             let times = st
-                .and_then(|s| s.conditions.as_ref())
+                .and_then(|status| status.conditions.as_ref())
                 .into_iter()
                 .flatten()
-                .flat_map(|c| {
+                .flat_map(|condition| {
                     [
-                        duration::time(c.last_update_time.as_ref()),
-                        duration::time(c.last_transition_time.as_ref()),
+                        duration::time(condition.last_update_time.as_ref()),
+                        duration::time(condition.last_transition_time.as_ref()),
                     ]
                 })
                 .collect();
             (
-                &d.metadata,
-                st.and_then(|s| s.observed_generation),
+                &deployment.metadata,
+                st.and_then(|status| status.observed_generation),
                 times,
                 "deployment",
             )
         }
         Kind::StatefulSet => {
-            let s = ctx.store.get_ref::<StatefulSet>(r)?;
-            let st = s.status.as_ref();
+            let sts = ctx.store.get_ref::<StatefulSet>(target)?;
+            let st = sts.status.as_ref();
             let times = st
-                .and_then(|s| s.conditions.as_ref())
+                .and_then(|status| status.conditions.as_ref())
                 .into_iter()
                 .flatten()
                 .map(|c| duration::time(c.last_transition_time.as_ref()))
                 .collect();
             (
-                &s.metadata,
-                st.and_then(|s| s.observed_generation),
+                &sts.metadata,
+                st.and_then(|status| status.observed_generation),
                 times,
                 "statefulset",
             )
         }
         Kind::DaemonSet => {
-            let s = ctx.store.get_ref::<DaemonSet>(r)?;
-            let st = s.status.as_ref();
+            let ds = ctx.store.get_ref::<DaemonSet>(target)?;
+            let st = ds.status.as_ref();
             let times = st
-                .and_then(|s| s.conditions.as_ref())
+                .and_then(|status| status.conditions.as_ref())
                 .into_iter()
                 .flatten()
                 .map(|c| duration::time(c.last_transition_time.as_ref()))
                 .collect();
             (
-                &s.metadata,
-                st.and_then(|s| s.observed_generation),
+                &ds.metadata,
+                st.and_then(|status| status.observed_generation),
                 times,
                 "daemonset",
             )
         }
         Kind::ReplicaSet => {
-            let s = ctx.store.get_ref::<ReplicaSet>(r)?;
-            let st = s.status.as_ref();
+            let rs = ctx.store.get_ref::<ReplicaSet>(target)?;
+            let st = rs.status.as_ref();
             let times = st
-                .and_then(|s| s.conditions.as_ref())
+                .and_then(|status| status.conditions.as_ref())
                 .into_iter()
                 .flatten()
                 .map(|c| duration::time(c.last_transition_time.as_ref()))
                 .collect();
             (
-                &s.metadata,
-                st.and_then(|s| s.observed_generation),
+                &rs.metadata,
+                st.and_then(|status| status.observed_generation),
                 times,
                 "replicaset",
             )
@@ -117,7 +117,7 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
         return None;
     }
     // Events about the workload are controller activity too.
-    let event_times = ctx.events(r).into_iter().map(|e| e.time);
+    let event_times = ctx.events(target).into_iter().map(|e| e.time);
     Some(Lag {
         generation,
         observed,
@@ -138,18 +138,20 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .iter()
         .flat_map(|k| ctx.graph.subjects(*k).cloned().collect::<Vec<_>>())
         .collect();
-    for r in refs {
-        let Some(lag) = lag_of(ctx, &r) else { continue };
+    for target in refs {
+        let Some(lag) = lag_of(ctx, &target) else {
+            continue;
+        };
         let Some(since) = lag.since else { continue };
         let age = duration::seconds(since, now);
         if age <= LAG_SECS {
             continue;
         }
         let observed = lag.observed.map_or("none".to_owned(), |o| o.to_string());
-        let mut d = Draft::new(RuleId::ControllerNotProgressing, r.clone())
+        let mut draft = Draft::new(RuleId::ControllerNotProgressing, target.clone())
             .message(format!(
                 "{} {} has generation {} but its controller last observed generation {observed}, and nothing about it changed for {}: the {} controller in kube-controller-manager is not running or is stuck",
-                r.kind, r.name, lag.generation, duration::compact(age), lag.controller
+                target.kind, target.name, lag.generation, duration::compact(age), lag.controller
             ))
             .evidence(format!(
                 "metadata.generation {}, status.observedGeneration {observed}",
@@ -176,15 +178,15 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             );
         let cm = Selector::from_map([("component", "kube-controller-manager")]);
         let cms: Vec<&std::sync::Arc<Pod>> = ctx.store.select_pods("kube-system", &cm);
-        for p in cms {
-            let name = p.metadata.name.as_deref().unwrap_or("");
-            let state = if pod::is_ready(p) {
+        for pod in cms {
+            let name = pod.metadata.name.as_deref().unwrap_or("");
+            let state = if pod::is_ready(pod) {
                 "Ready"
             } else {
                 "not Ready"
             };
-            d = d.evidence(format!("kube-system/{name} is {state}"));
+            draft = draft.evidence(format!("kube-system/{name} is {state}"));
         }
-        out.push(d);
+        out.push(draft);
     }
 }

@@ -145,8 +145,8 @@ pub fn parse(spec: &str) -> Result<Schedule, CronError> {
         ));
     }
     let mut bits = [0u64; 5];
-    for (i, f) in fields.iter().enumerate() {
-        bits[i] = field(f, &FIELDS[i])?;
+    for (position, text) in fields.iter().enumerate() {
+        bits[position] = field(text, &FIELDS[position])?;
     }
     Ok(Schedule {
         time_zone,
@@ -203,78 +203,79 @@ fn fixed(
 }
 
 fn range_bits(start: u32, end: u32, step: u32) -> u64 {
-    let mut b = 0u64;
-    let mut i = start;
-    while i <= end && i < 64 {
-        b |= 1 << i;
-        match i.checked_add(step.max(1)) {
-            Some(n) => i = n,
+    let mut bits = 0u64;
+    let mut value = start;
+    while value <= end && value < 64 {
+        bits |= 1 << value;
+        match value.checked_add(step.max(1)) {
+            Some(next) => value = next,
             None => break,
         }
     }
-    b
+    bits
 }
 
-fn field(f: &str, b: &Bounds) -> Result<u64, CronError> {
+fn field(text: &str, bounds: &Bounds) -> Result<u64, CronError> {
     let mut bits = 0u64;
     // Like robfig/cron, empty list entries (`1,,2`) are skipped.
-    for part in f.split(',').filter(|p| !p.is_empty()) {
-        bits |= range(part, b)?;
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        bits |= range(part, bounds)?;
     }
     if bits == 0 {
         // robfig accepts a field of only commas, and the schedule then never runs.
         return Err(CronError(format!(
-            "{} field {f:?} selects no value: the schedule would never run",
-            b.name
+            "{} field {text:?} selects no value: the schedule would never run",
+            bounds.name
         )));
     }
     Ok(bits)
 }
 
-fn number(s: &str, b: &Bounds, whole: &str) -> Result<u32, CronError> {
-    let lower = s.to_ascii_lowercase();
-    if let Some((_, v)) = b.names.iter().find(|(n, _)| *n == lower) {
+fn number(text: &str, bounds: &Bounds, whole: &str) -> Result<u32, CronError> {
+    let lower = text.to_ascii_lowercase();
+    if let Some((_, v)) = bounds.names.iter().find(|(n, _)| *n == lower) {
         return Ok(*v);
     }
-    let t = s.strip_prefix('+').unwrap_or(s);
-    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
-        if s.starts_with('-') && s[1..].chars().all(|c| c.is_ascii_digit()) && s.len() > 1 {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        if text.starts_with('-') && text[1..].chars().all(|c| c.is_ascii_digit()) && text.len() > 1
+        {
             return Err(CronError(format!(
-                "negative number ({s}) not allowed in {} field: {whole:?}",
-                b.name
+                "negative number ({text}) not allowed in {} field: {whole:?}",
+                bounds.name
             )));
         }
         return Err(CronError(format!(
-            "failed to parse {s:?} as a number in {} field: {whole:?}",
-            b.name
+            "failed to parse {text:?} as a number in {} field: {whole:?}",
+            bounds.name
         )));
     }
-    t.parse::<u32>().map_err(|_| {
+    digits.parse::<u32>().map_err(|_| {
         CronError(format!(
-            "number {s:?} out of range in {} field: {whole:?}",
-            b.name
+            "number {text:?} out of range in {} field: {whole:?}",
+            bounds.name
         ))
     })
 }
 
-fn range(expr: &str, b: &Bounds) -> Result<u64, CronError> {
+fn range(expr: &str, bounds: &Bounds) -> Result<u64, CronError> {
     let range_and_step: Vec<&str> = expr.split('/').collect();
     let low_high: Vec<&str> = range_and_step[0].split('-').collect();
     let single = low_high.len() == 1;
     let (start, mut end);
     if low_high[0] == "*" || low_high[0] == "?" {
         // robfig/cron ignores anything after `*-` (`*-5` is `*`): accepted, as Kubernetes does.
-        start = b.min;
-        end = b.max;
+        start = bounds.min;
+        end = bounds.max;
     } else {
-        start = number(low_high[0], b, expr)?;
+        start = number(low_high[0], bounds, expr)?;
         end = match low_high.len() {
             1 => start,
-            2 => number(low_high[1], b, expr)?,
+            2 => number(low_high[1], bounds, expr)?,
             _ => {
                 return Err(CronError(format!(
                     "too many hyphens in {} field: {expr:?}",
-                    b.name
+                    bounds.name
                 )));
             }
         };
@@ -282,42 +283,42 @@ fn range(expr: &str, b: &Bounds) -> Result<u64, CronError> {
     let step = match range_and_step.len() {
         1 => 1,
         2 => {
-            let s = number(range_and_step[1], &FIELDS[0], expr)
-                .map_err(|_| CronError(format!("bad step in {} field: {expr:?}", b.name)))?;
+            let parsed = number(range_and_step[1], &FIELDS[0], expr)
+                .map_err(|_| CronError(format!("bad step in {} field: {expr:?}", bounds.name)))?;
             if single {
-                end = b.max;
+                end = bounds.max;
             }
-            s
+            parsed
         }
         _ => {
             return Err(CronError(format!(
                 "too many slashes in {} field: {expr:?}",
-                b.name
+                bounds.name
             )));
         }
     };
-    if start < b.min {
+    if start < bounds.min {
         return Err(CronError(format!(
             "beginning of range ({start}) below minimum ({}) in {} field: {expr:?}",
-            b.min, b.name
+            bounds.min, bounds.name
         )));
     }
-    if end > b.max {
+    if end > bounds.max {
         return Err(CronError(format!(
             "end of range ({end}) above maximum ({}) in {} field: {expr:?}",
-            b.max, b.name
+            bounds.max, bounds.name
         )));
     }
     if start > end {
         return Err(CronError(format!(
             "beginning of range ({start}) beyond end of range ({end}) in {} field: {expr:?}",
-            b.name
+            bounds.name
         )));
     }
     if step == 0 {
         return Err(CronError(format!(
             "step of range should be a positive number in {} field: {expr:?}",
-            b.name
+            bounds.name
         )));
     }
     Ok(range_bits(start, end, step))
@@ -327,30 +328,33 @@ fn range(expr: &str, b: &Bounds) -> Result<u64, CronError> {
 mod tests {
     use super::*;
 
-    fn ok(s: &str) -> Schedule {
-        parse(s).unwrap_or_else(|e| panic!("{s:?} should parse: {e}"))
+    fn ok(expr: &str) -> Schedule {
+        parse(expr).unwrap_or_else(|e| panic!("{expr:?} should parse: {e}"))
     }
 
-    fn bad(s: &str) -> String {
-        match parse(s) {
-            Ok(x) => panic!("{s:?} should not parse, got {x:?}"),
+    fn bad(expr: &str) -> String {
+        match parse(expr) {
+            Ok(schedule) => panic!("{expr:?} should not parse, got {schedule:?}"),
             Err(e) => e.0,
         }
     }
 
     #[test]
     fn standard_expressions() {
-        let s = ok("*/15 * * * *");
-        assert_eq!(s.minutes, (1 << 0) | (1 << 15) | (1 << 30) | (1 << 45));
-        let s = ok("0 9-17 * * MON-FRI");
-        assert_eq!(s.hours.count_ones(), 9);
-        assert_eq!(s.days_of_week, 0b0111110);
-        let s = ok("30 2 1,15 jan,Jul *");
-        assert_eq!(s.days_of_month, (1 << 1) | (1 << 15));
-        assert_eq!(s.months, (1 << 1) | (1 << 7));
-        let s = ok("5/20 0 ? * sun");
-        assert_eq!(s.minutes, (1 << 5) | (1 << 25) | (1 << 45));
-        assert_eq!(s.days_of_week, 1);
+        let schedule = ok("*/15 * * * *");
+        assert_eq!(
+            schedule.minutes,
+            (1 << 0) | (1 << 15) | (1 << 30) | (1 << 45)
+        );
+        let schedule = ok("0 9-17 * * MON-FRI");
+        assert_eq!(schedule.hours.count_ones(), 9);
+        assert_eq!(schedule.days_of_week, 0b0111110);
+        let schedule = ok("30 2 1,15 jan,Jul *");
+        assert_eq!(schedule.days_of_month, (1 << 1) | (1 << 15));
+        assert_eq!(schedule.months, (1 << 1) | (1 << 7));
+        let schedule = ok("5/20 0 ? * sun");
+        assert_eq!(schedule.minutes, (1 << 5) | (1 << 25) | (1 << 45));
+        assert_eq!(schedule.days_of_week, 1);
         ok("0 0 * JAN-DEC/3 *");
         ok("59 23 31 12 6");
         ok("0 0 1-31/2 * *");
@@ -361,7 +365,7 @@ mod tests {
 
     #[test]
     fn descriptors_and_time_zones() {
-        for d in [
+        for descriptor in [
             "@yearly",
             "@annually",
             "@monthly",
@@ -370,15 +374,15 @@ mod tests {
             "@midnight",
             "@hourly",
         ] {
-            ok(d);
+            ok(descriptor);
         }
         assert_eq!(ok("@hourly").hours.count_ones(), 24);
         assert_eq!(ok("@weekly").days_of_week, 1);
-        let s = ok("CRON_TZ=Europe/Berlin 0 6 * * *");
-        assert_eq!(s.time_zone.as_deref(), Some("Europe/Berlin"));
-        assert_eq!(s.expr, "0 6 * * *");
-        let s = ok("TZ=UTC @daily");
-        assert_eq!(s.time_zone.as_deref(), Some("UTC"));
+        let schedule = ok("CRON_TZ=Europe/Berlin 0 6 * * *");
+        assert_eq!(schedule.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(schedule.expr, "0 6 * * *");
+        let schedule = ok("TZ=UTC @daily");
+        assert_eq!(schedule.time_zone.as_deref(), Some("UTC"));
         ok("TZ=America/Argentina/Buenos_Aires 0 0 * * *");
         ok("TZ=Etc/GMT+3 0 0 * * *");
     }
@@ -465,19 +469,19 @@ mod tests {
         ];
         let mut seed: u64 = 0x9E3779B97F4A7C15;
         for _ in 0..20_000 {
-            let mut s = String::new();
+            let mut input = String::new();
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let n = (seed % 12) as usize;
-            let mut x = seed;
-            for _ in 0..n {
-                x = x
+            let pieces = (seed % 12) as usize;
+            let mut state = seed;
+            for _ in 0..pieces {
+                state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                s.push_str(alphabet[(x >> 33) as usize % alphabet.len()]);
+                input.push_str(alphabet[(state >> 33) as usize % alphabet.len()]);
             }
-            let _ = parse(&s);
+            let _ = parse(&input);
         }
     }
 }

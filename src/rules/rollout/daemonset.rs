@@ -11,8 +11,8 @@ use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::DaemonSet) {
-        let Some(ds) = ctx.store.get_ref::<DaemonSet>(r) else {
+    for ds_ref in ctx.graph.subjects(Kind::DaemonSet) {
+        let Some(ds) = ctx.store.get_ref::<DaemonSet>(ds_ref) else {
             continue;
         };
         let Some(st) = ds.status.as_ref() else {
@@ -25,7 +25,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         if ready >= desired && misscheduled == 0 {
             continue;
         }
-        let ns = r.ns();
+        let ns = ds_ref.ns();
         let pods = pods_of(ctx.store, ds.metadata.uid.as_deref());
         let unready: Vec<_> = pods
             .iter()
@@ -52,8 +52,8 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             && current >= desired
             && !unready.is_empty()
             && unready.iter().all(|(_, p)| pod::is_starting(p, now));
-        let mut d = Draft::new(RuleId::DaemonSetPodsUnavailable, r.clone())
-            .message(format!("DaemonSet {}: {}", r.name, parts.join("; ")))
+        let mut draft = Draft::new(RuleId::DaemonSetPodsUnavailable, ds_ref.clone())
+            .message(format!("DaemonSet {}: {}", ds_ref.name, parts.join("; ")))
             .evidence(format!(
                 "status: desiredNumberScheduled {desired}, currentNumberScheduled {current}, numberReady {ready}, numberAvailable {}, updatedNumberScheduled {}, numberMisscheduled {misscheduled}",
                 st.number_available.unwrap_or(0),
@@ -66,16 +66,16 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             )
             .read_only(
                 "Read the DaemonSet's events",
-                format!("kubectl describe daemonset {} -n {ns}", r.name),
+                format!("kubectl describe daemonset {} -n {ns}", ds_ref.name),
             );
         if starting {
-            d = d.severity(Severity::Info);
+            draft = draft.severity(Severity::Info);
         }
-        for l in not_ready_lines(&unready, 5) {
-            d = d.evidence(l);
+        for line in not_ready_lines(&unready, 5) {
+            draft = draft.evidence(line);
         }
         for (pr, _) in &unready {
-            d = d.scope(pr.clone());
+            draft = draft.scope(pr.clone());
         }
         if misscheduled > 0 {
             // Pods whose node no longer matches the template's nodeSelector.
@@ -86,21 +86,21 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 .as_ref()
                 .and_then(|s| s.node_selector.clone())
                 .unwrap_or_default();
-            for (pr, p) in &pods {
-                let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+            for (pr, pod) in &pods {
+                let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
                     continue;
                 };
-                let Some(n) = ctx.store.get::<Node>("", node) else {
+                let Some(node_object) = ctx.store.get::<Node>("", node) else {
                     continue;
                 };
-                let labels = n.metadata.labels.clone().unwrap_or_default();
+                let labels = node_object.metadata.labels.clone().unwrap_or_default();
                 let unmet: Vec<String> = sel
                     .iter()
                     .filter(|(k, v)| labels.get(*k) != Some(*v))
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 if !unmet.is_empty() {
-                    d = d.evidence(format!(
+                    draft = draft.evidence(format!(
                         "Pod {} runs on node {node}, which lacks the nodeSelector label(s) {}",
                         pr.name,
                         unmet.join(", ")
@@ -108,6 +108,6 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 }
             }
         }
-        out.push(d);
+        out.push(draft);
     }
 }

@@ -15,7 +15,8 @@ use crate::rules::{Draft, RuleContext};
 /// One ReplicaSet of a Deployment, with its revision.
 #[derive(Clone)]
 pub(crate) struct Revision<'a> {
-    pub r: ObjRef,
+    /// The ReplicaSet.
+    pub rs_ref: ObjRef,
     pub rs: &'a Arc<ReplicaSet>,
     /// `deployment.kubernetes.io/revision`, 0 when absent or unparsable.
     pub revision: i64,
@@ -46,7 +47,7 @@ impl Revision<'_> {
     fn describe(&self) -> String {
         format!(
             "ReplicaSet {} (revision {}): {} desired, {} current, {} ready, {} available",
-            self.r.name,
+            self.rs_ref.name,
             self.revision,
             self.desired(),
             self.current(),
@@ -57,60 +58,64 @@ impl Revision<'_> {
 }
 
 /// The ReplicaSets of a Deployment, oldest revision first.
-pub(crate) fn revisions<'a>(ctx: &RuleContext<'a>, d: &Deployment) -> Vec<Revision<'a>> {
-    let mut out: Vec<Revision<'a>> = owned::<ReplicaSet>(ctx.store, d.metadata.uid.as_deref())
-        .into_iter()
-        .map(|(r, rs)| Revision {
-            revision: annotation(&rs.metadata, REVISION)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-            pods: pods_of(ctx.store, rs.metadata.uid.as_deref()),
-            r,
-            rs,
-        })
-        .collect();
-    out.sort_by(|a, b| a.revision.cmp(&b.revision).then(a.r.cmp(&b.r)));
+pub(crate) fn revisions<'a>(ctx: &RuleContext<'a>, deployment: &Deployment) -> Vec<Revision<'a>> {
+    let mut out: Vec<Revision<'a>> =
+        owned::<ReplicaSet>(ctx.store, deployment.metadata.uid.as_deref())
+            .into_iter()
+            .map(|(rs_ref, rs)| Revision {
+                revision: annotation(&rs.metadata, REVISION)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                pods: pods_of(ctx.store, rs.metadata.uid.as_deref()),
+                rs_ref,
+                rs,
+            })
+            .collect();
+    out.sort_by(|a, b| a.revision.cmp(&b.revision).then(a.rs_ref.cmp(&b.rs_ref)));
     out
 }
 
 /// The template without the `pod-template-hash` label the controller adds to ReplicaSets.
-fn normalized(t: &PodTemplateSpec) -> PodTemplateSpec {
-    let mut t = t.clone();
-    if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        l.remove("pod-template-hash");
+fn normalized(template: &PodTemplateSpec) -> PodTemplateSpec {
+    let mut copy = template.clone();
+    if let Some(labels) = copy.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove("pod-template-hash");
     }
-    t
+    copy
 }
 
 /// The index of the new ReplicaSet: the one of the Deployment's current revision,
 /// else the one whose template is the Deployment's, else the one the Progressing
 /// condition names, else the newest.
 pub(crate) fn new_revision(
-    d: &Deployment,
+    deployment: &Deployment,
     revs: &[Revision],
     progressing: Option<&str>,
 ) -> Option<usize> {
     if revs.is_empty() {
         return None;
     }
-    if let Some(rev) = annotation(&d.metadata, REVISION).and_then(|v| v.parse::<i64>().ok())
-        && let Some(i) = revs.iter().position(|r| r.revision == rev)
+    if let Some(rev) =
+        annotation(&deployment.metadata, REVISION).and_then(|v| v.parse::<i64>().ok())
+        && let Some(index) = revs.iter().position(|r| r.revision == rev)
     {
-        return Some(i);
+        return Some(index);
     }
-    let want = normalized(&d.spec.template);
-    if let Some(i) = revs.iter().position(|r| {
-        r.rs.spec
+    let want = normalized(&deployment.spec.template);
+    if let Some(index) = revs.iter().position(|candidate| {
+        candidate
+            .rs
+            .spec
             .template
             .as_ref()
             .is_some_and(|t| normalized(t) == want)
     }) {
-        return Some(i);
+        return Some(index);
     }
     if let Some(name) = progressing.and_then(quoted_replicaset)
-        && let Some(i) = revs.iter().position(|r| r.r.name == name)
+        && let Some(index) = revs.iter().position(|r| r.rs_ref.name == name)
     {
-        return Some(i);
+        return Some(index);
     }
     Some(revs.len() - 1)
 }
@@ -121,8 +126,12 @@ fn quoted_replicaset(msg: &str) -> Option<&str> {
     rest.split('"').next().filter(|s| !s.is_empty())
 }
 
-pub(crate) fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCondition> {
-    d.status
+pub(crate) fn condition<'a>(
+    deployment: &'a Deployment,
+    type_: &str,
+) -> Option<&'a DeploymentCondition> {
+    deployment
+        .status
         .as_ref()?
         .conditions
         .as_ref()?
@@ -130,16 +139,16 @@ pub(crate) fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a Deploy
         .find(|c| c.type_.as_deref() == Some(type_))
 }
 
-fn cond_line(c: &DeploymentCondition) -> String {
-    let since = duration::time(c.last_transition_time.as_ref())
+fn cond_line(condition: &DeploymentCondition) -> String {
+    let since = duration::time(condition.last_transition_time.as_ref())
         .map(|t| format!(" since {t}"))
         .unwrap_or_default();
     format!(
         "condition {}={} reason {}{since}: {}",
-        c.type_.as_deref().unwrap_or("?"),
-        c.status.as_deref().unwrap_or("?"),
-        c.reason.as_deref().unwrap_or("-"),
-        c.message.as_deref().unwrap_or("")
+        condition.type_.as_deref().unwrap_or("?"),
+        condition.status.as_deref().unwrap_or("?"),
+        condition.reason.as_deref().unwrap_or("-"),
+        condition.message.as_deref().unwrap_or("")
     )
 }
 
@@ -157,15 +166,17 @@ pub(crate) fn previous_health(prev: &Revision) -> PreviousHealth {
     if desired == 0 || prev.current() == 0 {
         return PreviousHealth::Unknown(format!(
             "revision {} ({}) is scaled to 0, so its health cannot be read from the cluster",
-            prev.revision, prev.r.name
+            prev.revision, prev.rs_ref.name
         ));
     }
-    let crashing = prev.pods.iter().any(|(_, p)| {
-        p.status
+    let crashing = prev.pods.iter().any(|(_, owned_pod)| {
+        owned_pod
+            .status
             .iter()
             .flat_map(|s| s.container_statuses.iter().flatten())
-            .any(|c| {
-                c.state
+            .any(|status| {
+                status
+                    .state
                     .as_ref()
                     .and_then(|s| s.waiting.as_ref())
                     .and_then(|w| w.reason.as_deref())
@@ -177,19 +188,19 @@ pub(crate) fn previous_health(prev: &Revision) -> PreviousHealth {
     } else {
         PreviousHealth::Unhealthy(format!(
             "revision {} ({}) has {available} of {desired} Pods available",
-            prev.revision, prev.r.name
+            prev.revision, prev.rs_ref.name
         ))
     }
 }
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::Deployment) {
-        let Some(d) = ctx.store.get_ref::<Deployment>(r) else {
+    for deploy_ref in ctx.graph.subjects(Kind::Deployment) {
+        let Some(deployment) = ctx.store.get_ref::<Deployment>(deploy_ref) else {
             continue;
         };
-        let revs = revisions(ctx, d);
-        rollout_stuck(r, d, &revs, out);
-        replicas_unavailable(ctx, r, d, &revs, out);
+        let revs = revisions(ctx, deployment);
+        rollout_stuck(deploy_ref, deployment, &revs, out);
+        replicas_unavailable(ctx, deploy_ref, deployment, &revs, out);
     }
 }
 
@@ -202,14 +213,14 @@ fn image_changes(prev: &Revision, new: &Revision) -> Vec<String> {
     };
     let old = images(pt);
     let mut out = Vec::new();
-    for (c, img) in images(nt) {
-        match old.iter().find(|(oc, _)| oc == &c) {
+    for (container, img) in images(nt) {
+        match old.iter().find(|(oc, _)| oc == &container) {
             Some((_, oimg)) if oimg != &img => out.push(format!(
-                "container {c}: image {oimg} (revision {}) -> {img} (revision {})",
+                "container {container}: image {oimg} (revision {}) -> {img} (revision {})",
                 prev.revision, new.revision
             )),
             None => out.push(format!(
-                "container {c} ({img}) is new in revision {}",
+                "container {container} ({img}) is new in revision {}",
                 new.revision
             )),
             _ => {}
@@ -224,49 +235,54 @@ fn image_changes(prev: &Revision, new: &Revision) -> Vec<String> {
     out
 }
 
-fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Draft>) {
-    let Some(c) = condition(d, "Progressing") else {
+fn rollout_stuck(
+    deploy_ref: &ObjRef,
+    deployment: &Deployment,
+    revs: &[Revision],
+    out: &mut Vec<Draft>,
+) {
+    let Some(progressing) = condition(deployment, "Progressing") else {
         return;
     };
-    if c.status.as_deref() != Some("False")
-        || c.reason.as_deref() != Some("ProgressDeadlineExceeded")
+    if progressing.status.as_deref() != Some("False")
+        || progressing.reason.as_deref() != Some("ProgressDeadlineExceeded")
     {
         return;
     }
-    let ns = r.ns();
-    let deadline = d.spec.progress_deadline_seconds.unwrap_or(600);
-    let new_i = new_revision(d, revs, c.message.as_deref());
+    let ns = deploy_ref.ns();
+    let deadline = deployment.spec.progress_deadline_seconds.unwrap_or(600);
+    let new_i = new_revision(deployment, revs, progressing.message.as_deref());
     let new = new_i.map(|i| &revs[i]);
-    let prev = new.and_then(|n| {
+    let prev = new.and_then(|new_rev| {
         revs.iter()
-            .filter(|x| x.revision < n.revision && x.r != n.r)
+            .filter(|x| x.revision < new_rev.revision && x.rs_ref != new_rev.rs_ref)
             .max_by_key(|x| x.revision)
     });
-    let desired = d.spec.replicas.unwrap_or(1);
-    let st = d.status.as_ref();
+    let desired = deployment.spec.replicas.unwrap_or(1);
+    let st = deployment.status.as_ref();
     let get = |f: fn(&k8s_openapi::api::apps::v1::DeploymentStatus) -> Option<i32>| {
         st.and_then(f).unwrap_or(0)
     };
     let mut msg = format!(
         "Deployment {} exceeded its progress deadline ({deadline}s)",
-        r.name
+        deploy_ref.name
     );
-    if let Some(n) = new {
+    if let Some(new_rev) = new {
         msg.push_str(&format!(
             ": new ReplicaSet {} (revision {}) has {} of {} Pods available",
-            n.r.name,
-            n.revision,
-            n.available(),
+            new_rev.rs_ref.name,
+            new_rev.revision,
+            new_rev.available(),
             desired
         ));
     }
     let health = prev.map(previous_health);
     match (prev, &health) {
-        (Some(p), Some(PreviousHealth::Healthy)) => msg.push_str(&format!(
+        (Some(prev_rev), Some(PreviousHealth::Healthy)) => msg.push_str(&format!(
             "; previous revision {} ({}) is healthy with {} available Pods and is a rollback candidate",
-            p.revision,
-            p.r.name,
-            p.available()
+            prev_rev.revision,
+            prev_rev.rs_ref.name,
+            prev_rev.available()
         )),
         (Some(_), Some(PreviousHealth::Unhealthy(why))) => {
             msg.push_str(&format!("; the previous revision is not healthy either: {why}"))
@@ -274,9 +290,9 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
         (Some(_), Some(PreviousHealth::Unknown(why))) => msg.push_str(&format!("; {why}")),
         _ => msg.push_str("; there is no previous revision to roll back to"),
     }
-    let mut dr = Draft::new(RuleId::RolloutStuck, r.clone())
+    let mut dr = Draft::new(RuleId::RolloutStuck, deploy_ref.clone())
         .message(msg)
-        .evidence(cond_line(c))
+        .evidence(cond_line(progressing))
         .evidence(format!(
             "spec.replicas {desired}, progressDeadlineSeconds {deadline}; status: {} updated, {} ready, {} available, {} unavailable",
             get(|s| s.updated_replicas),
@@ -284,25 +300,25 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
             get(|s| s.available_replicas),
             get(|s| s.unavailable_replicas),
         ))
-        .seen(duration::time(c.last_transition_time.as_ref()), duration::time(c.last_update_time.as_ref()))
+        .seen(duration::time(progressing.last_transition_time.as_ref()), duration::time(progressing.last_update_time.as_ref()))
         .edge("Deployment -> ReplicaSet")
         .summary(
             "The new revision's Pods never became available. Exceeding the deadline does not stop the rollout: fix what keeps the new Pods from becoming ready, or roll back to a revision known to be good.",
         );
-    if let Some(n) = new {
+    if let Some(new_rev) = new {
         dr = dr
-            .evidence(format!("new {}", n.describe()))
-            .scope(n.r.clone());
-        for (pr, _) in n.pods.iter().filter(|(_, p)| pod::is_active(p)) {
+            .evidence(format!("new {}", new_rev.describe()))
+            .scope(new_rev.rs_ref.clone());
+        for (pr, _) in new_rev.pods.iter().filter(|(_, p)| pod::is_active(p)) {
             dr = dr.scope(pr.clone());
         }
-        for l in not_ready_lines(&n.pods, 4) {
-            dr = dr.evidence(l);
+        for line in not_ready_lines(&new_rev.pods, 4) {
+            dr = dr.evidence(line);
         }
-        if let Some(p) = prev {
-            dr = dr.evidence(format!("previous {}", p.describe()));
-            for l in image_changes(p, n) {
-                dr = dr.evidence(l);
+        if let Some(prev_rev) = prev {
+            dr = dr.evidence(format!("previous {}", prev_rev.describe()));
+            for line in image_changes(prev_rev, new_rev) {
+                dr = dr.evidence(line);
             }
         }
     }
@@ -311,7 +327,7 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
     {
         dr = dr.evidence(format!("no rollback offered: {why}"));
     }
-    let target = r.kubectl();
+    let target = deploy_ref.kubectl();
     dr = dr
         .read_only(
             "Watch the rollout's state",
@@ -321,38 +337,41 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
             "List the revisions and what changed",
             format!("kubectl rollout history {target} -n {ns}"),
         );
-    if let Some(n) = new {
+    if let Some(new_rev) = new {
         dr = dr.read_only(
             format!(
                 "See why the Pods of revision {} are not available",
-                n.revision
+                new_rev.revision
             ),
-            format!("kubectl describe replicaset {} -n {ns}", n.r.name),
+            format!(
+                "kubectl describe replicaset {} -n {ns}",
+                new_rev.rs_ref.name
+            ),
         );
     }
     match (prev, health) {
-        (Some(p), Some(PreviousHealth::Healthy)) => {
+        (Some(prev_rev), Some(PreviousHealth::Healthy)) => {
             dr = dr.step(
                 format!(
                     "Roll back to revision {} ({}), which is running healthy Pods. A rollback only changes the Pod template: it cannot undo data migrations or other side effects of the new version",
-                    p.revision, p.r.name
+                    prev_rev.revision, prev_rev.rs_ref.name
                 ),
                 Some(format!(
                     "kubectl rollout undo {target} -n {ns} --to-revision={}",
-                    p.revision
+                    prev_rev.revision
                 )),
                 Risk::Reversible,
             );
         }
-        (Some(p), Some(_)) => {
+        (Some(prev_rev), Some(_)) => {
             dr = dr.read_only(
                 format!(
                     "Inspect revision {} before considering a rollback: it is not known to be good",
-                    p.revision
+                    prev_rev.revision
                 ),
                 format!(
                     "kubectl rollout history {target} -n {ns} --revision={}",
-                    p.revision
+                    prev_rev.revision
                 ),
             );
         }
@@ -363,30 +382,30 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
 
 fn replicas_unavailable(
     ctx: &RuleContext,
-    r: &ObjRef,
-    d: &Deployment,
+    deploy_ref: &ObjRef,
+    deployment: &Deployment,
     revs: &[Revision],
     out: &mut Vec<Draft>,
 ) {
-    let desired = d.spec.replicas.unwrap_or(1);
-    let st = d.status.as_ref();
+    let desired = deployment.spec.replicas.unwrap_or(1);
+    let st = deployment.status.as_ref();
     let available = st.and_then(|s| s.available_replicas).unwrap_or(0);
     if desired == 0 || available >= desired {
         return;
     }
-    let ns = r.ns();
+    let ns = deploy_ref.ns();
     let now = ctx.now();
     let pods: Vec<(ObjRef, &Arc<Pod>)> = revs.iter().flat_map(|x| x.pods.clone()).collect();
     let unready: Vec<&(ObjRef, &Arc<Pod>)> = pods
         .iter()
         .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
         .collect();
-    let progressing = condition(d, "Progressing");
-    let available_cond = condition(d, "Available");
-    let rolling = progressing.is_some_and(|c| {
-        c.status.as_deref() == Some("True")
+    let progressing = condition(deployment, "Progressing");
+    let available_cond = condition(deployment, "Available");
+    let rolling = progressing.is_some_and(|condition| {
+        condition.status.as_deref() == Some("True")
             && matches!(
-                c.reason.as_deref(),
+                condition.reason.as_deref(),
                 Some("ReplicaSetUpdated" | "NewReplicaSetCreated" | "FoundNewReplicaSet")
             )
     });
@@ -395,7 +414,7 @@ fn replicas_unavailable(
     let all_starting = !unready.is_empty()
         && unready.iter().all(|(_, p)| pod::is_starting(p, now))
         && (unready.len() as i32) >= missing;
-    let paused = d.spec.paused.unwrap_or(false);
+    let paused = deployment.spec.paused.unwrap_or(false);
     let (severity, why) = if rolling && min_available {
         (
             Severity::Info,
@@ -406,11 +425,11 @@ fn replicas_unavailable(
     } else {
         (Severity::Warning, "")
     };
-    let mut dr = Draft::new(RuleId::ReplicasUnavailable, r.clone())
+    let mut dr = Draft::new(RuleId::ReplicasUnavailable, deploy_ref.clone())
         .severity(severity)
         .message(format!(
             "Deployment {} has {available} of {desired} replicas available{why}",
-            r.name
+            deploy_ref.name
         ))
         .evidence(format!(
             "spec.replicas {desired}; status: {} current, {} updated, {} ready, {available} available, {} unavailable",
@@ -423,38 +442,41 @@ fn replicas_unavailable(
     if paused {
         dr = dr.evidence("spec.paused is true: the rollout is paused");
     }
-    for c in [available_cond, progressing].into_iter().flatten() {
-        dr = dr.evidence(cond_line(c));
+    for condition in [available_cond, progressing].into_iter().flatten() {
+        dr = dr.evidence(cond_line(condition));
     }
-    if let Some(c) = condition(d, "ReplicaFailure") {
-        dr = dr.evidence(cond_line(c));
+    if let Some(condition) = condition(deployment, "ReplicaFailure") {
+        dr = dr.evidence(cond_line(condition));
     }
-    for x in revs.iter().filter(|x| x.current() > 0 || x.desired() > 0) {
-        dr = dr.scope(x.r.clone());
+    for revision in revs.iter().filter(|x| x.current() > 0 || x.desired() > 0) {
+        dr = dr.scope(revision.rs_ref.clone());
     }
     let owned_pods: Vec<(ObjRef, &Arc<Pod>)> = unready.iter().map(|x| (*x).clone()).collect();
-    for l in not_ready_lines(&owned_pods, 5) {
-        dr = dr.evidence(l);
+    for line in not_ready_lines(&owned_pods, 5) {
+        dr = dr.evidence(line);
     }
     for (pr, _) in &unready {
         dr = dr.scope(pr.clone());
     }
     if severity > Severity::Info
-        && let Some(c) = available_cond.filter(|c| c.status.as_deref() == Some("False"))
+        && let Some(condition) = available_cond.filter(|c| c.status.as_deref() == Some("False"))
     {
-        dr = dr.seen(duration::time(c.last_transition_time.as_ref()), None);
+        dr = dr.seen(
+            duration::time(condition.last_transition_time.as_ref()),
+            None,
+        );
     }
     dr = dr
         .read_only(
             "List the Deployment's Pods and where they run",
             format!(
                 "kubectl get pods -n {ns} -l {} -o wide",
-                selector_arg(&d.spec.selector)
+                selector_arg(&deployment.spec.selector)
             ),
         )
         .read_only(
             "Read the Deployment's conditions and events",
-            format!("kubectl describe deployment {} -n {ns}", r.name),
+            format!("kubectl describe deployment {} -n {ns}", deploy_ref.name),
         );
     out.push(dr);
 }

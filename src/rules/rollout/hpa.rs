@@ -25,45 +25,48 @@ fn condition<'a>(
         .find(|c| c.type_ == type_)
 }
 
-fn cond_line(c: &HorizontalPodAutoscalerCondition) -> String {
+fn cond_line(condition: &HorizontalPodAutoscalerCondition) -> String {
     format!(
         "condition {}={} reason {}{}: {}",
-        c.type_,
-        c.status,
-        c.reason.as_deref().unwrap_or("-"),
-        duration::time(c.last_transition_time.as_ref())
+        condition.type_,
+        condition.status,
+        condition.reason.as_deref().unwrap_or("-"),
+        duration::time(condition.last_transition_time.as_ref())
             .map(|t| format!(" since {t}"))
             .unwrap_or_default(),
-        c.message.as_deref().unwrap_or("")
+        condition.message.as_deref().unwrap_or("")
     )
 }
 
-fn target_ref(h: &HorizontalPodAutoscaler, ns: &str) -> Option<ObjRef> {
-    let t = &h.spec.scale_target_ref;
-    Kind::from_api_kind(&t.kind).map(|k| ObjRef::new(k, Some(ns), &t.name))
+fn target_ref(hpa: &HorizontalPodAutoscaler, ns: &str) -> Option<ObjRef> {
+    let scale_target = &hpa.spec.scale_target_ref;
+    Kind::from_api_kind(&scale_target.kind).map(|k| ObjRef::new(k, Some(ns), &scale_target.name))
 }
 
-fn template<'a>(ctx: &RuleContext<'a>, r: &ObjRef) -> Option<&'a PodTemplateSpec> {
-    match r.kind {
-        Kind::Deployment => ctx.store.get_ref::<Deployment>(r).map(|d| &d.spec.template),
+fn template<'a>(ctx: &RuleContext<'a>, target: &ObjRef) -> Option<&'a PodTemplateSpec> {
+    match target.kind {
+        Kind::Deployment => ctx
+            .store
+            .get_ref::<Deployment>(target)
+            .map(|deployment| &deployment.spec.template),
         Kind::StatefulSet => ctx
             .store
-            .get_ref::<StatefulSet>(r)
-            .map(|d| &d.spec.template),
+            .get_ref::<StatefulSet>(target)
+            .map(|sts| &sts.spec.template),
         Kind::ReplicaSet => ctx
             .store
-            .get_ref::<ReplicaSet>(r)
-            .and_then(|d| d.spec.template.as_ref()),
+            .get_ref::<ReplicaSet>(target)
+            .and_then(|rs| rs.spec.template.as_ref()),
         _ => None,
     }
 }
 
 /// A short description of current vs target metrics.
-fn metrics_lines(h: &HorizontalPodAutoscaler) -> Vec<String> {
+fn metrics_lines(hpa: &HorizontalPodAutoscaler) -> Vec<String> {
     let mut out = Vec::new();
-    let current = h.status.as_ref().and_then(|s| s.current_metrics.as_ref());
-    for m in h.spec.metrics.iter().flatten() {
-        if let Some(res) = &m.resource {
+    let current = hpa.status.as_ref().and_then(|s| s.current_metrics.as_ref());
+    for metric in hpa.spec.metrics.iter().flatten() {
+        if let Some(res) = &metric.resource {
             let target = match (&res.target.average_utilization, &res.target.average_value) {
                 (Some(u), _) => format!("{u}% of requests"),
                 (None, Some(v)) => v.0.clone(),
@@ -74,54 +77,60 @@ fn metrics_lines(h: &HorizontalPodAutoscaler) -> Vec<String> {
                 .flatten()
                 .filter_map(|c| c.resource.as_ref())
                 .find(|c| c.name == res.name)
-                .map(
-                    |c| match (&c.current.average_utilization, &c.current.average_value) {
+                .map(|metric_status| {
+                    match (
+                        &metric_status.current.average_utilization,
+                        &metric_status.current.average_value,
+                    ) {
                         (Some(u), _) => format!("{u}%"),
                         (None, Some(v)) => v.0.clone(),
                         _ => "unknown".to_owned(),
-                    },
-                )
+                    }
+                })
                 .unwrap_or_else(|| "unknown".to_owned());
             out.push(format!(
                 "{} metric: current {cur}, target {target}",
                 res.name
             ));
         } else {
-            out.push(format!("{} metric", m.type_));
+            out.push(format!("{} metric", metric.type_));
         }
     }
     out
 }
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::HorizontalPodAutoscaler) {
-        let Some(h) = ctx.store.get_ref::<HorizontalPodAutoscaler>(r) else {
+    for hpa_ref in ctx.graph.subjects(Kind::HorizontalPodAutoscaler) {
+        let Some(hpa) = ctx.store.get_ref::<HorizontalPodAutoscaler>(hpa_ref) else {
             continue;
         };
-        let ns = r.ns();
-        let t = &h.spec.scale_target_ref;
-        let target = target_ref(h, ns);
+        let ns = hpa_ref.ns();
+        let scale_target = &hpa.spec.scale_target_ref;
+        let target = target_ref(hpa, ns);
         // HPATargetNotFound
-        let able = condition(h, "AbleToScale");
-        let scale_failed = able.filter(|c| {
-            c.status == "False"
-                && c.reason.as_deref() == Some("FailedGetScale")
-                && c.message
+        let able = condition(hpa, "AbleToScale");
+        let scale_failed = able.filter(|condition| {
+            condition.status == "False"
+                && condition.reason.as_deref() == Some("FailedGetScale")
+                && condition
+                    .message
                     .as_deref()
                     .is_some_and(|m| m.contains("not found"))
         });
-        let missing = target.as_ref().is_some_and(|t| known_missing(ctx, t));
+        let missing = target
+            .as_ref()
+            .is_some_and(|target_ref| known_missing(ctx, target_ref));
         if missing || scale_failed.is_some() {
-            let mut d = Draft::new(RuleId::HPATargetNotFound, r.clone())
+            let mut draft = Draft::new(RuleId::HPATargetNotFound, hpa_ref.clone())
                 .message(format!(
                     "HorizontalPodAutoscaler {} scales {} {}, which does not exist: it scales nothing",
-                    r.name, t.kind, t.name
+                    hpa_ref.name, scale_target.kind, scale_target.name
                 ))
                 .evidence(format!(
                     "spec.scaleTargetRef: {} {} ({})",
-                    t.kind,
-                    t.name,
-                    t.api_version.as_deref().unwrap_or("")
+                    scale_target.kind,
+                    scale_target.name,
+                    scale_target.api_version.as_deref().unwrap_or("")
                 ))
                 .edge("HorizontalPodAutoscaler -> scale target")
                 .summary("Point scaleTargetRef at the workload (kind, name and apiVersion as the workload declares them), or delete the leftover autoscaler.")
@@ -129,52 +138,52 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     "List the workloads of the namespace",
                     format!("kubectl get deployments,statefulsets -n {ns}"),
                 );
-            if let Some(c) = scale_failed {
-                d = d.evidence(cond_line(c));
+            if let Some(condition) = scale_failed {
+                draft = draft.evidence(cond_line(condition));
             }
-            if let Some(t) = target {
-                d = d.scope(t);
+            if let Some(target_ref) = target {
+                draft = draft.scope(target_ref);
             }
-            for e in ctx.events(r) {
-                if e.is_warning() && e.reason == "FailedGetScale" {
-                    d = d.account(e);
+            for event in ctx.events(hpa_ref) {
+                if event.is_warning() && event.reason == "FailedGetScale" {
+                    draft = draft.account(event);
                 }
             }
-            out.push(d);
+            out.push(draft);
             continue;
         }
-        metrics_unavailable(ctx, r, h, target.as_ref(), out);
-        maxed_out(r, h, out);
+        metrics_unavailable(ctx, hpa_ref, hpa, target.as_ref(), out);
+        maxed_out(hpa_ref, hpa, out);
     }
 }
 
 fn metrics_unavailable(
     ctx: &RuleContext,
-    r: &ObjRef,
-    h: &HorizontalPodAutoscaler,
+    hpa_ref: &ObjRef,
+    hpa: &HorizontalPodAutoscaler,
     target: Option<&ObjRef>,
     out: &mut Vec<Draft>,
 ) {
-    let ns = r.ns();
-    let active = condition(h, "ScalingActive").filter(|c| {
-        c.status == "False"
-            && c.reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("FailedGet") || r.starts_with("Invalid"))
+    let ns = hpa_ref.ns();
+    let active = condition(hpa, "ScalingActive").filter(|condition| {
+        condition.status == "False"
+            && condition.reason.as_deref().is_some_and(|reason| {
+                reason.starts_with("FailedGet") || reason.starts_with("Invalid")
+            })
     });
     // Resource metrics measured against requests need requests on every container.
     let mut missing_requests: Vec<String> = Vec::new();
-    if let Some(tpl) = target.and_then(|t| template(ctx, t))
+    if let Some(tpl) = target.and_then(|target_ref| template(ctx, target_ref))
         && let Some(spec) = &tpl.spec
     {
-        for m in h.spec.metrics.iter().flatten() {
-            let (name, only, utilization) = if let Some(res) = &m.resource {
+        for metric in hpa.spec.metrics.iter().flatten() {
+            let (name, only, utilization) = if let Some(res) = &metric.resource {
                 (
                     &res.name,
                     None,
                     res.target.average_utilization.is_some() || res.target.type_ == "Utilization",
                 )
-            } else if let Some(cr) = &m.container_resource {
+            } else if let Some(cr) = &metric.container_resource {
                 (
                     &cr.name,
                     Some(&cr.container),
@@ -186,35 +195,37 @@ fn metrics_unavailable(
             if !utilization {
                 continue;
             }
-            for c in &spec.containers {
-                if only.is_some_and(|o| o != &c.name) {
+            for container in &spec.containers {
+                if only.is_some_and(|o| o != &container.name) {
                     continue;
                 }
-                let has = c
+                let has = container
                     .resources
                     .as_ref()
-                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|resources| resources.requests.as_ref())
                     .is_some_and(|req| req.contains_key(name.as_str()))
-                    || c.resources
+                    || container
+                        .resources
                         .as_ref()
-                        .and_then(|r| r.limits.as_ref())
+                        .and_then(|resources| resources.limits.as_ref())
                         .is_some_and(|l| l.contains_key(name.as_str()));
                 if !has {
                     missing_requests.push(format!(
                         "container {} of {} has no {name} request, so {name} utilization cannot be computed",
-                        c.name,
-                        target.map(|t| t.short()).unwrap_or_default()
+                        container.name,
+                        target.map(|target_ref| target_ref.short()).unwrap_or_default()
                     ));
                 }
             }
         }
     }
     let events: Vec<_> = ctx
-        .events(r)
+        .events(hpa_ref)
         .into_iter()
-        .filter(|e| {
-            e.is_warning()
-                && (e.reason.starts_with("FailedGet") || e.reason == "FailedComputeMetricsReplicas")
+        .filter(|event| {
+            event.is_warning()
+                && (event.reason.starts_with("FailedGet")
+                    || event.reason == "FailedComputeMetricsReplicas")
         })
         .collect();
     if active.is_none() && missing_requests.is_empty() {
@@ -242,79 +253,80 @@ fn metrics_unavailable(
     } else {
         None
     };
-    let mut d = Draft::new(RuleId::HPAMetricsUnavailable, r.clone())
+    let mut draft = Draft::new(RuleId::HPAMetricsUnavailable, hpa_ref.clone())
         .message(format!(
             "HorizontalPodAutoscaler {} cannot compute a replica count{}: it will not scale",
-            r.name,
-            hint.map(|h| format!(": {h}")).unwrap_or_default()
+            hpa_ref.name,
+            hint.map(|hint_text| format!(": {hint_text}")).unwrap_or_default()
         ))
         .summary("Until its metrics are readable the autoscaler holds the current replica count, whatever the load.")
-        .read_only("Read the autoscaler's conditions and events", format!("kubectl describe hpa {} -n {ns}", r.name))
+        .read_only("Read the autoscaler's conditions and events", format!("kubectl describe hpa {} -n {ns}", hpa_ref.name))
         .read_only("Check that the resource metrics API is available", "kubectl get apiservice v1beta1.metrics.k8s.io");
-    if let Some(c) = active {
-        d = d
-            .evidence(cond_line(c))
-            .seen(duration::time(c.last_transition_time.as_ref()), None);
+    if let Some(condition) = active {
+        draft = draft.evidence(cond_line(condition)).seen(
+            duration::time(condition.last_transition_time.as_ref()),
+            None,
+        );
     }
-    for l in &missing_requests {
-        d = d.evidence(l.clone());
+    for line in &missing_requests {
+        draft = draft.evidence(line.clone());
     }
     if !missing_requests.is_empty() {
-        d = d.step(
+        draft = draft.step(
             "Set requests for the metric's resource on every container of the target's Pod template",
             None,
             Risk::Reversible,
         );
     }
-    if let Some(e) = events.last() {
-        d = d.event(e);
+    if let Some(newest) = events.last() {
+        draft = draft.event(newest);
     }
-    for e in &events {
-        d = d.account(e);
+    for event in &events {
+        draft = draft.account(event);
     }
-    if let Some(t) = target {
-        d = d.scope(t.clone());
+    if let Some(target_ref) = target {
+        draft = draft.scope(target_ref.clone());
     }
-    out.push(d);
+    out.push(draft);
 }
 
-fn maxed_out(r: &ObjRef, h: &HorizontalPodAutoscaler, out: &mut Vec<Draft>) {
-    let max = h.spec.max_replicas;
-    let st = h.status.as_ref();
+fn maxed_out(hpa_ref: &ObjRef, hpa: &HorizontalPodAutoscaler, out: &mut Vec<Draft>) {
+    let max = hpa.spec.max_replicas;
+    let st = hpa.status.as_ref();
     let current = st.and_then(|s| s.current_replicas).unwrap_or(0);
     let desired = st.map_or(0, |s| s.desired_replicas);
-    let limited = condition(h, "ScalingLimited")
+    let limited = condition(hpa, "ScalingLimited")
         .filter(|c| c.status == "True" && c.reason.as_deref() != Some("TooFewReplicas"));
-    let Some(c) = limited else { return };
+    let Some(limited) = limited else { return };
     if current < max {
         return;
     }
-    let ns = r.ns();
-    let t = &h.spec.scale_target_ref;
-    let mut d = Draft::new(RuleId::HPAMaxedOut, r.clone())
+    let ns = hpa_ref.ns();
+    let scale_target = &hpa.spec.scale_target_ref;
+    let mut draft = Draft::new(RuleId::HPAMaxedOut, hpa_ref.clone())
         .message(format!(
             "HorizontalPodAutoscaler {} runs {} {} at its maximum of {max} replicas and wants more: load above this level is not absorbed",
-            r.name, t.kind, t.name
+            hpa_ref.name, scale_target.kind, scale_target.name
         ))
         .evidence(format!(
             "spec: minReplicas {}, maxReplicas {max}; status: currentReplicas {current}, desiredReplicas {desired}",
-            h.spec.min_replicas.unwrap_or(1)
+            hpa.spec.min_replicas.unwrap_or(1)
         ))
-        .evidence(cond_line(c))
-        .seen(duration::time(c.last_transition_time.as_ref()), None)
+        .evidence(cond_line(limited))
+        .seen(duration::time(limited.last_transition_time.as_ref()), None)
         .summary("Raise maxReplicas if the cluster (nodes, quota, downstream dependencies) can take more Pods, or make each Pod handle more load.")
-        .read_only("Read the autoscaler's metrics and events", format!("kubectl describe hpa {} -n {ns}", r.name))
+        .read_only("Read the autoscaler's metrics and events", format!("kubectl describe hpa {} -n {ns}", hpa_ref.name))
         .step(
-            format!("Raise maxReplicas of {} after checking node capacity and quota", r.name),
+            format!("Raise maxReplicas of {} after checking node capacity and quota", hpa_ref.name),
             Some(format!(
                 "kubectl patch hpa {} -n {ns} -p '{{\"spec\":{{\"maxReplicas\":{}}}}}'",
-                r.name,
+                hpa_ref.name,
                 max + (max / 2).max(1)
             )),
             Risk::Reversible,
         );
-    for l in metrics_lines(h) {
-        d = d.evidence(l);
+    for line in metrics_lines(hpa) {
+        draft = draft.evidence(line);
     }
-    out.push(d);
+    out.push(draft);
 }

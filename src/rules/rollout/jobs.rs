@@ -30,10 +30,10 @@ fn condition<'a>(j: &'a Job, type_: &str) -> Option<&'a JobCondition> {
         .find(|c| c.type_ == type_ && c.status == "True")
 }
 
-pub(crate) fn outcome(j: &Job) -> Outcome {
-    if condition(j, "Complete").is_some() || condition(j, "SuccessCriteriaMet").is_some() {
+pub(crate) fn outcome(job: &Job) -> Outcome {
+    if condition(job, "Complete").is_some() || condition(job, "SuccessCriteriaMet").is_some() {
         Outcome::Complete
-    } else if condition(j, "Failed").is_some() || condition(j, "FailureTarget").is_some() {
+    } else if condition(job, "Failed").is_some() || condition(job, "FailureTarget").is_some() {
         Outcome::Failed
     } else {
         Outcome::Running
@@ -41,13 +41,13 @@ pub(crate) fn outcome(j: &Job) -> Outcome {
 }
 
 /// When the Job was scheduled (CronJob annotation), else created.
-fn scheduled_at(j: &Job) -> Option<Timestamp> {
+fn scheduled_at(job: &Job) -> Option<Timestamp> {
     annotation(
-        &j.metadata,
+        &job.metadata,
         "batch.kubernetes.io/cronjob-scheduled-timestamp",
     )
     .and_then(|v| v.parse::<Timestamp>().ok())
-    .or_else(|| duration::time(j.metadata.creation_timestamp.as_ref()))
+    .or_else(|| duration::time(job.metadata.creation_timestamp.as_ref()))
 }
 
 /// The Jobs of a CronJob, newest first.
@@ -62,14 +62,14 @@ fn jobs_of<'a>(ctx: &RuleContext<'a>, cj: &CronJob) -> Vec<(ObjRef, &'a Arc<Job>
 }
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::Job) {
-        if let Some(j) = ctx.store.get_ref::<Job>(r) {
-            job_failed(ctx, r, j, out);
+    for job_ref in ctx.graph.subjects(Kind::Job) {
+        if let Some(job) = ctx.store.get_ref::<Job>(job_ref) {
+            job_failed(ctx, job_ref, job, out);
         }
     }
-    for r in ctx.graph.subjects(Kind::CronJob) {
-        if let Some(cj) = ctx.store.get_ref::<CronJob>(r) {
-            cronjob(ctx, r, cj, out);
+    for cronjob_ref in ctx.graph.subjects(Kind::CronJob) {
+        if let Some(cj) = ctx.store.get_ref::<CronJob>(cronjob_ref) {
+            cronjob(ctx, cronjob_ref, cj, out);
         }
     }
 }
@@ -92,25 +92,25 @@ fn failed_pod_lines(pods: &[(ObjRef, &Arc<Pod>)]) -> Vec<String> {
     failed
         .iter()
         .take(3)
-        .map(|(r, p)| format!("Pod {}: {}", r.name, pod::describe_state(p)))
+        .map(|(pod_ref, p)| format!("Pod {}: {}", pod_ref.name, pod::describe_state(p)))
         .collect()
 }
 
-fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
-    let Some(c) = condition(j, "Failed").or_else(|| condition(j, "FailureTarget")) else {
+fn job_failed(ctx: &RuleContext, job_ref: &ObjRef, job: &Job, out: &mut Vec<Draft>) {
+    let Some(failure) = condition(job, "Failed").or_else(|| condition(job, "FailureTarget")) else {
         return;
     };
-    let ns = r.ns();
-    let spec = j.spec.as_ref();
-    let st = j.status.as_ref();
+    let ns = job_ref.ns();
+    let spec = job.spec.as_ref();
+    let st = job.status.as_ref();
     let failed = st.and_then(|s| s.failed).unwrap_or(0);
     let succeeded = st.and_then(|s| s.succeeded).unwrap_or(0);
-    let reason = c.reason.as_deref().unwrap_or("Failed");
-    let message = c.message.as_deref().unwrap_or("");
+    let reason = failure.reason.as_deref().unwrap_or("Failed");
+    let message = failure.message.as_deref().unwrap_or("");
     let backoff = spec.and_then(|s| s.backoff_limit).unwrap_or(6);
-    let pods = pods_of(ctx.store, j.metadata.uid.as_deref());
+    let pods = pods_of(ctx.store, job.metadata.uid.as_deref());
     // A failed Job of a CronJob that has run again since is history.
-    let cron_owner = j
+    let cron_owner = job
         .metadata
         .owner_references
         .iter()
@@ -119,7 +119,7 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
     let superseded = cron_owner
         .and_then(|o| ctx.store.get::<CronJob>(ns, &o.name))
         .is_some_and(|cj| {
-            let mine = scheduled_at(j);
+            let mine = scheduled_at(job);
             jobs_of(ctx, cj)
                 .iter()
                 .any(|(_, other)| scheduled_at(other) > mine && outcome(other) != Outcome::Running)
@@ -139,11 +139,11 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
         "MaxFailedIndexesExceeded" | "FailedIndexes" => "too many of its indexes failed".to_owned(),
         other => format!("reason {other}"),
     };
-    let mut d = Draft::new(RuleId::JobFailed, r.clone())
-        .message(format!("Job {} failed: {why}", r.name))
+    let mut draft = Draft::new(RuleId::JobFailed, job_ref.clone())
+        .message(format!("Job {} failed: {why}", job_ref.name))
         .evidence(format!(
             "condition Failed=True reason {reason}{}: {message}",
-            duration::time(c.last_transition_time.as_ref())
+            duration::time(failure.last_transition_time.as_ref())
                 .map(|t| format!(" at {t}"))
                 .unwrap_or_default()
         ))
@@ -157,7 +157,7 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
         ))
         .seen(
             st.and_then(|s| duration::time(s.start_time.as_ref())),
-            duration::time(c.last_transition_time.as_ref()),
+            duration::time(failure.last_transition_time.as_ref()),
         )
         .summary(match reason {
             "DeadlineExceeded" => "The Job was stopped at its deadline: find out why it runs slowly (or waits), or give it a longer activeDeadlineSeconds.",
@@ -165,88 +165,88 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
         })
         .read_only(
             "Read the logs of the Job's Pods",
-            format!("kubectl logs -n {ns} -l batch.kubernetes.io/job-name={} --all-containers --tail=100", r.name),
+            format!("kubectl logs -n {ns} -l batch.kubernetes.io/job-name={} --all-containers --tail=100", job_ref.name),
         )
-        .read_only("Read the Job's events", format!("kubectl describe job {} -n {ns}", r.name));
-    for e in ctx.events(r) {
-        if e.is_warning()
+        .read_only("Read the Job's events", format!("kubectl describe job {} -n {ns}", job_ref.name));
+    for event in ctx.events(job_ref) {
+        if event.is_warning()
             && matches!(
-                e.reason.as_str(),
+                event.reason.as_str(),
                 "BackoffLimitExceeded"
                     | "DeadlineExceeded"
                     | "PodFailurePolicy"
                     | "MaxFailedIndexesExceeded"
             )
         {
-            d = d.event(e);
+            draft = draft.event(event);
         }
     }
-    for l in failed_pod_lines(&pods) {
-        d = d.evidence(l);
+    for line in failed_pod_lines(&pods) {
+        draft = draft.evidence(line);
     }
     for (pr, _) in &pods {
-        d = d.scope(pr.clone());
+        draft = draft.scope(pr.clone());
     }
     if superseded {
-        d = d.severity(Severity::Info).message(format!(
+        draft = draft.severity(Severity::Info).message(format!(
             "Job {} failed ({why}); its CronJob has run again since",
-            r.name
+            job_ref.name
         ));
     }
     match cron_owner {
-        Some(o) => {
-            d = d.step(
+        Some(cron) => {
+            draft = draft.step(
                 format!(
                     "After fixing the cause, run the CronJob {} once by hand",
-                    o.name
+                    cron.name
                 ),
                 Some(format!(
                     "kubectl create job --from=cronjob/{} {}-manual -n {ns}",
-                    o.name, o.name
+                    cron.name, cron.name
                 )),
                 Risk::Reversible,
             );
         }
         None => {
-            d = d.step(
+            draft = draft.step(
                 "A Job's Pod template cannot be changed: after saving the logs and fixing the manifest, delete the failed Job and create it again",
-                Some(format!("kubectl delete job {} -n {ns}", r.name)),
+                Some(format!("kubectl delete job {} -n {ns}", job_ref.name)),
                 Risk::Disruptive,
             );
         }
     }
-    out.push(d);
+    out.push(draft);
 }
 
-fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
-    let ns = r.ns();
+fn cronjob(ctx: &RuleContext, cronjob_ref: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
+    let ns = cronjob_ref.ns();
     let spec = &cj.spec;
     let st = cj.status.as_ref();
     // Schedule.
     let parsed = cron::parse(&spec.schedule);
     let conflict = matches!(&parsed, Ok(s) if s.time_zone.is_some()) && spec.time_zone.is_some();
     let schedule_events: Vec<_> = ctx
-        .events(r)
+        .events(cronjob_ref)
         .into_iter()
-        .filter(|e| {
-            e.is_warning()
+        .filter(|event| {
+            event.is_warning()
                 && matches!(
-                    e.reason.as_str(),
+                    event.reason.as_str(),
                     "UnparseableSchedule" | "InvalidSchedule" | "UnknownTimeZone"
                 )
         })
         .collect();
     if parsed.is_err() || conflict {
         let why = match &parsed {
-            Err(e) => e.0.clone(),
+            Err(error) => error.0.clone(),
             Ok(_) => {
                 "cannot use both the timeZone field and a TZ/CRON_TZ prefix in schedule".to_owned()
             }
         };
-        let mut d = Draft::new(RuleId::CronJobInvalidSchedule, r.clone())
+        let mut draft = Draft::new(RuleId::CronJobInvalidSchedule, cronjob_ref.clone())
             .message(format!(
                 "CronJob {} has a schedule that does not parse ({:?}): it never creates a Job",
-                r.name, spec.schedule
+                cronjob_ref.name, spec.schedule
             ))
             .evidence(format!("spec.schedule: {:?}", spec.schedule))
             .evidence(why)
@@ -255,26 +255,26 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
                 "Correct spec.schedule",
                 Some(format!(
                     "kubectl patch cronjob {} -n {ns} -p '{{\"spec\":{{\"schedule\":\"*/5 * * * *\"}}}}'  # your schedule",
-                    r.name
+                    cronjob_ref.name
                 )),
                 Risk::Reversible,
             );
         if let Some(tz) = &spec.time_zone {
-            d = d.evidence(format!("spec.timeZone: {tz}"));
+            draft = draft.evidence(format!("spec.timeZone: {tz}"));
         }
-        for e in &schedule_events {
-            d = d.event(e);
+        for event in &schedule_events {
+            draft = draft.event(event);
         }
-        out.push(d);
+        out.push(draft);
     }
     // Suspended.
     if spec.suspend == Some(true) {
         let last = st.and_then(|s| duration::time(s.last_schedule_time.as_ref()));
         out.push(
-            Draft::new(RuleId::CronJobSuspended, r.clone())
+            Draft::new(RuleId::CronJobSuspended, cronjob_ref.clone())
                 .message(format!(
                     "CronJob {} is suspended: no new Jobs are created{}",
-                    r.name,
+                    cronjob_ref.name,
                     last.map(|t| format!(" (last scheduled at {t})"))
                         .unwrap_or_default()
                 ))
@@ -284,7 +284,7 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
                     "Resume the CronJob",
                     Some(format!(
                         "kubectl patch cronjob {} -n {ns} -p '{{\"spec\":{{\"suspend\":false}}}}'",
-                        r.name
+                        cronjob_ref.name
                     )),
                     Risk::Reversible,
                 ),
@@ -304,13 +304,13 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
         return;
     }
     let last_success = st.and_then(|s| duration::time(s.last_successful_time.as_ref()));
-    let mut d = Draft::new(RuleId::CronJobFailing, r.clone())
+    let mut draft = Draft::new(RuleId::CronJobFailing, cronjob_ref.clone())
         .message(format!(
             "CronJob {}: the {} most recent finished Job(s) failed{}",
-            r.name,
+            cronjob_ref.name,
             streak.len(),
             match last_success {
-                Some(t) => format!("; last success at {t} ({} before now)", duration::compact(duration::seconds(t, ctx.now()))),
+                Some(success) => format!("; last success at {success} ({} before now)", duration::compact(duration::seconds(success, ctx.now()))),
                 None => "; no successful run is recorded".to_owned(),
             }
         ))
@@ -326,24 +326,28 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
         ))
         .summary("The Jobs' own findings say why they fail; the schedule will keep creating failing Jobs until the cause is fixed.")
         .read_only("List the CronJob's Jobs", format!("kubectl get jobs -n {ns} -o wide"));
-    if let Some(t) = st.and_then(|s| duration::time(s.last_schedule_time.as_ref())) {
-        d = d.evidence(format!("status.lastScheduleTime {t}"));
+    if let Some(scheduled) = st.and_then(|s| duration::time(s.last_schedule_time.as_ref())) {
+        draft = draft.evidence(format!("status.lastScheduleTime {scheduled}"));
     }
-    for (jr, j) in streak.iter().take(5) {
-        let c = condition(j, "Failed").or_else(|| condition(j, "FailureTarget"));
-        d = d
+    for (job_ref, job) in streak.iter().take(5) {
+        let failed = condition(job, "Failed").or_else(|| condition(job, "FailureTarget"));
+        draft = draft
             .evidence(format!(
                 "Job {} failed: {} {}",
-                jr.name,
-                c.and_then(|c| c.reason.as_deref()).unwrap_or(""),
-                c.and_then(|c| c.message.as_deref()).unwrap_or("")
+                job_ref.name,
+                failed
+                    .and_then(|condition| condition.reason.as_deref())
+                    .unwrap_or(""),
+                failed
+                    .and_then(|condition| condition.message.as_deref())
+                    .unwrap_or("")
             ))
-            .scope(jr.clone());
-        for (pr, _) in pods_of(ctx.store, j.metadata.uid.as_deref()) {
-            d = d.scope(pr);
+            .scope(job_ref.clone());
+        for (pr, _) in pods_of(ctx.store, job.metadata.uid.as_deref()) {
+            draft = draft.scope(pr);
         }
     }
     let first = streak.last().and_then(|(_, j)| scheduled_at(j));
-    d = d.seen(first, streak.first().and_then(|(_, j)| scheduled_at(j)));
-    out.push(d);
+    draft = draft.seen(first, streak.first().and_then(|(_, j)| scheduled_at(j)));
+    out.push(draft);
 }

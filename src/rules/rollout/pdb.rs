@@ -11,19 +11,19 @@ use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
-fn intstr(v: &IntOrString) -> String {
-    match v {
+fn intstr(value: &IntOrString) -> String {
+    match value {
         IntOrString::Int(i) => i.to_string(),
         IntOrString::String(s) => s.clone(),
     }
 }
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::PodDisruptionBudget) {
-        let Some(b) = ctx.store.get_ref::<PodDisruptionBudget>(r) else {
+    for pdb_ref in ctx.graph.subjects(Kind::PodDisruptionBudget) {
+        let Some(budget) = ctx.store.get_ref::<PodDisruptionBudget>(pdb_ref) else {
             continue;
         };
-        let Some(st) = b.status.as_ref() else {
+        let Some(st) = budget.status.as_ref() else {
             continue;
         };
         let allowed = st.disruptions_allowed.unwrap_or(0);
@@ -34,20 +34,20 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         if allowed > 0 || expected == 0 || healthy < expected {
             continue;
         }
-        let ns = r.ns();
-        let spec = b.spec.as_ref();
+        let ns = pdb_ref.ns();
+        let spec = budget.spec.as_ref();
         let rule = match (
             spec.and_then(|s| s.min_available.as_ref()),
             spec.and_then(|s| s.max_unavailable.as_ref()),
         ) {
             (Some(m), _) => format!("minAvailable {}", intstr(m)),
-            (None, Some(m)) => format!("maxUnavailable {}", intstr(m)),
+            (None, Some(max)) => format!("maxUnavailable {}", intstr(max)),
             (None, None) => "neither minAvailable nor maxUnavailable".to_owned(),
         };
-        let mut d = Draft::new(RuleId::PDBBlocksDisruption, r.clone())
+        let mut draft = Draft::new(RuleId::PDBBlocksDisruption, pdb_ref.clone())
             .message(format!(
                 "PodDisruptionBudget {} allows 0 disruptions although all {expected} of its Pods are healthy ({rule}): every eviction is refused, so kubectl drain, node upgrades and cluster-autoscaler scale-down hang",
-                r.name
+                pdb_ref.name
             ))
             .evidence(format!("spec: {rule}"))
             .evidence(format!(
@@ -55,12 +55,12 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 st.desired_healthy.unwrap_or(0)
             ))
             .summary("A budget must leave room for at least one eviction when every Pod is healthy: use maxUnavailable: 1 (or minAvailable below the replica count), or run more replicas.")
-            .read_only("Read the budget", format!("kubectl get pdb {} -n {ns} -o yaml", r.name))
+            .read_only("Read the budget", format!("kubectl get pdb {} -n {ns} -o yaml", pdb_ref.name))
             .step(
-                format!("Allow one voluntary disruption at a time on PodDisruptionBudget {}", r.name),
+                format!("Allow one voluntary disruption at a time on PodDisruptionBudget {}", pdb_ref.name),
                 Some(format!(
                     "kubectl patch pdb {} -n {ns} --type merge -p '{{\"spec\":{{\"minAvailable\":null,\"maxUnavailable\":1}}}}'",
-                    r.name
+                    pdb_ref.name
                 )),
                 Risk::Reversible,
             )
@@ -70,16 +70,16 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 Risk::Reversible,
             );
         if expected == 1 {
-            d = d.evidence("the budget covers a single Pod: a single-replica workload cannot be both always available and evictable");
+            draft = draft.evidence("the budget covers a single Pod: a single-replica workload cannot be both always available and evictable");
         }
-        for e in ctx
+        for edge in ctx
             .graph
-            .dependents(r)
+            .dependents(pdb_ref)
             .filter(|e| e.kind == EdgeKind::Budget)
         {
-            d = d.scope(e.from.clone());
+            draft = draft.scope(edge.from.clone());
         }
-        out.push(d);
+        out.push(draft);
     }
     overlapping(ctx, out);
 }
@@ -87,20 +87,20 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 /// Pods selected by more than one budget cannot be evicted at all.
 fn overlapping(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let mut groups: BTreeMap<Vec<ObjRef>, Vec<ObjRef>> = BTreeMap::new();
-    for p in ctx.graph.subjects(Kind::Pod) {
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
         let budgets: Vec<ObjRef> = ctx
             .graph
-            .dependencies(p)
+            .dependencies(pod_ref)
             .filter(|e| e.kind == EdgeKind::Budget)
             .map(|e| e.to.clone())
             .collect();
         if budgets.len() > 1 {
-            groups.entry(budgets).or_default().push(p.clone());
+            groups.entry(budgets).or_default().push(pod_ref.clone());
         }
     }
     for (budgets, pods) in groups {
         let names: Vec<&str> = budgets.iter().map(|b| b.name.as_str()).collect();
-        let mut d = Draft::new(RuleId::PDBBlocksDisruption, budgets[0].clone())
+        let mut draft = Draft::new(RuleId::PDBBlocksDisruption, budgets[0].clone())
             .discriminator("overlap")
             .message(format!(
                 "{} Pod(s) are selected by {} PodDisruptionBudgets ({}): the eviction API refuses to evict a Pod covered by more than one budget, so drains hang",
@@ -114,9 +114,9 @@ fn overlapping(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 "Compare the budgets' selectors",
                 format!("kubectl get pdb -n {} -o wide", budgets[0].ns()),
             );
-        for b in &budgets {
-            d = d.scope(b.clone());
+        for budget in &budgets {
+            draft = draft.scope(budget.clone());
         }
-        out.push(d);
+        out.push(draft);
     }
 }

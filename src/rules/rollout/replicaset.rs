@@ -63,17 +63,17 @@ pub(crate) enum CreateCause {
     Other,
 }
 
-fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
-    s.find(pat).map(|i| &s[i + pat.len()..])
+fn after<'a>(text: &'a str, pat: &str) -> Option<&'a str> {
+    text.find(pat).map(|i| &text[i + pat.len()..])
 }
 
-fn quoted(s: &str) -> Option<String> {
-    let rest = s.strip_prefix('"')?;
+fn quoted(text: &str) -> Option<String> {
+    let rest = text.strip_prefix('"')?;
     rest.split('"').next().map(str::to_owned)
 }
 
-fn pairs(s: &str) -> Vec<(String, String)> {
-    s.split(',')
+fn pairs(list: &str) -> Vec<(String, String)> {
+    list.split(',')
         .filter_map(|kv| kv.trim().split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
@@ -84,15 +84,15 @@ pub(crate) fn classify(msg: &str) -> CreateCause {
     if let Some(rest) = after(msg, "exceeded quota: ") {
         let mut quota = String::new();
         let (mut requested, mut used, mut limited) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, part) in rest.split(", ").enumerate() {
-            if i == 0 {
+        for (index, part) in rest.split(", ").enumerate() {
+            if index == 0 {
                 quota = part.trim().to_owned();
-            } else if let Some(v) = part.strip_prefix("requested: ") {
-                requested = pairs(v);
-            } else if let Some(v) = part.strip_prefix("used: ") {
-                used = pairs(v);
-            } else if let Some(v) = part.strip_prefix("limited: ") {
-                limited = pairs(v);
+            } else if let Some(list) = part.strip_prefix("requested: ") {
+                requested = pairs(list);
+            } else if let Some(list) = part.strip_prefix("used: ") {
+                used = pairs(list);
+            } else if let Some(list) = part.strip_prefix("limited: ") {
+                limited = pairs(list);
             }
         }
         return CreateCause::Quota {
@@ -160,36 +160,36 @@ pub(crate) fn classify(msg: &str) -> CreateCause {
 
 /// `a (container "x" must ...), b (...)` → `["a (container \"x\" must ...)", "b (...)"]`:
 /// commas inside parentheses and brackets do not split.
-fn split_violations(s: &str) -> Vec<String> {
+fn split_violations(message: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut depth = 0i32;
     let mut cur = String::new();
-    for ch in s.chars() {
+    for ch in message.chars() {
         match ch {
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => depth -= 1,
             _ => {}
         }
         if ch == ',' && depth <= 0 {
-            let t = cur.trim();
-            if !t.is_empty() {
-                out.push(t.to_owned());
+            let violation = cur.trim();
+            if !violation.is_empty() {
+                out.push(violation.to_owned());
             }
             cur.clear();
         } else {
             cur.push(ch);
         }
     }
-    let t = cur.trim();
-    if !t.is_empty() {
-        out.push(t.to_owned());
+    let violation = cur.trim();
+    if !violation.is_empty() {
+        out.push(violation.to_owned());
     }
     out
 }
 
 /// A controller that creates Pods, with how to tell whether it still misses some.
 struct Creator<'a> {
-    r: ObjRef,
+    controller: ObjRef,
     /// "ReplicaSet web-7d4f (Deployment web, revision 4)"
     label: String,
     /// Still fewer Pods than wanted (the failure is current).
@@ -201,8 +201,8 @@ struct Creator<'a> {
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let mut creators: Vec<Creator> = Vec::new();
-    for r in ctx.graph.subjects(Kind::ReplicaSet) {
-        let Some(rs) = ctx.store.get_ref::<ReplicaSet>(r) else {
+    for rs_ref in ctx.graph.subjects(Kind::ReplicaSet) {
+        let Some(rs) = ctx.store.get_ref::<ReplicaSet>(rs_ref) else {
             continue;
         };
         let owner = rs
@@ -212,16 +212,16 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .flatten()
             .find(|o| o.controller == Some(true));
         let label = match owner {
-            Some(o) => format!(
+            Some(owner) => format!(
                 "ReplicaSet {} ({} {}{})",
-                r.name,
-                o.kind,
-                o.name,
+                rs_ref.name,
+                owner.kind,
+                owner.name,
                 super::util::annotation(&rs.metadata, super::util::REVISION)
                     .map(|v| format!(", revision {v}"))
                     .unwrap_or_default()
             ),
-            None => format!("ReplicaSet {}", r.name),
+            None => format!("ReplicaSet {}", rs_ref.name),
         };
         let desired = rs.spec.replicas.unwrap_or(1);
         let current = rs.status.as_ref().map_or(0, |s| s.replicas);
@@ -230,63 +230,63 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .and_then(|cs| {
-                cs.iter().find(|c| {
-                    c.type_.as_deref() == Some("ReplicaFailure")
-                        && c.status.as_deref() == Some("True")
+                cs.iter().find(|condition| {
+                    condition.type_.as_deref() == Some("ReplicaFailure")
+                        && condition.status.as_deref() == Some("True")
                 })
             })
-            .map(|c| {
+            .map(|condition| {
                 (
-                    c.message.clone().unwrap_or_default(),
-                    duration::time(c.last_transition_time.as_ref()),
+                    condition.message.clone().unwrap_or_default(),
+                    duration::time(condition.last_transition_time.as_ref()),
                 )
             });
         creators.push(Creator {
-            r: r.clone(),
+            controller: rs_ref.clone(),
             label,
             short: current < desired || condition.is_some(),
             condition,
-            events: failed_creates(ctx, r),
+            events: failed_creates(ctx, rs_ref),
         });
-        if owner.is_none() || r == &ctx.graph.target {
-            replicaset_unavailable(ctx, r, rs, out);
+        if owner.is_none() || rs_ref == &ctx.graph.target {
+            replicaset_unavailable(ctx, rs_ref, rs, out);
         }
     }
-    for r in ctx.graph.subjects(Kind::StatefulSet) {
-        let Some(s) = ctx.store.get_ref::<StatefulSet>(r) else {
+    for sts_ref in ctx.graph.subjects(Kind::StatefulSet) {
+        let Some(sts) = ctx.store.get_ref::<StatefulSet>(sts_ref) else {
             continue;
         };
-        let desired = s.spec.replicas.unwrap_or(1);
-        let current = s.status.as_ref().map_or(0, |s| s.replicas);
+        let desired = sts.spec.replicas.unwrap_or(1);
+        let current = sts.status.as_ref().map_or(0, |status| status.replicas);
         creators.push(Creator {
-            r: r.clone(),
-            label: format!("StatefulSet {}", r.name),
+            controller: sts_ref.clone(),
+            label: format!("StatefulSet {}", sts_ref.name),
             short: current < desired,
             condition: None,
-            events: failed_creates(ctx, r),
+            events: failed_creates(ctx, sts_ref),
         });
     }
-    for r in ctx.graph.subjects(Kind::DaemonSet) {
-        let Some(ds) = ctx.store.get_ref::<DaemonSet>(r) else {
+    for ds_ref in ctx.graph.subjects(Kind::DaemonSet) {
+        let Some(ds) = ctx.store.get_ref::<DaemonSet>(ds_ref) else {
             continue;
         };
-        let short = ds.status.as_ref().is_some_and(|s| {
-            s.current_number_scheduled < s.desired_number_scheduled
-                || s.number_ready < s.desired_number_scheduled
+        let short = ds.status.as_ref().is_some_and(|status| {
+            status.current_number_scheduled < status.desired_number_scheduled
+                || status.number_ready < status.desired_number_scheduled
         });
         creators.push(Creator {
-            r: r.clone(),
-            label: format!("DaemonSet {}", r.name),
+            controller: ds_ref.clone(),
+            label: format!("DaemonSet {}", ds_ref.name),
             short,
             condition: None,
-            events: failed_creates(ctx, r),
+            events: failed_creates(ctx, ds_ref),
         });
     }
-    for r in ctx.graph.subjects(Kind::Job) {
-        let Some(j) = ctx.store.get_ref::<Job>(r) else {
+    for job_ref in ctx.graph.subjects(Kind::Job) {
+        let Some(job) = ctx.store.get_ref::<Job>(job_ref) else {
             continue;
         };
-        let complete = j
+        let complete = job
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
@@ -295,11 +295,11 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     .any(|c| c.type_ == "Complete" && c.status == "True")
             });
         creators.push(Creator {
-            r: r.clone(),
-            label: format!("Job {}", r.name),
+            controller: job_ref.clone(),
+            label: format!("Job {}", job_ref.name),
             short: !complete,
             condition: None,
-            events: failed_creates(ctx, r),
+            events: failed_creates(ctx, job_ref),
         });
     }
     let creators: Vec<Creator> = creators
@@ -308,49 +308,49 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .collect();
     // Controllers refused by each quota (to decide whether the quota may join a scope).
     let mut quota_users: BTreeSet<(String, ObjRef)> = BTreeSet::new();
-    for c in &creators {
+    for creator in &creators {
         if let CreateCause::Quota { quota, .. } | CreateCause::QuotaNeedsResources { quota, .. } =
-            classify(&current_message(ctx, c).0)
+            classify(&current_message(ctx, creator).0)
         {
-            quota_users.insert((quota, c.r.clone()));
+            quota_users.insert((quota, creator.controller.clone()));
         }
     }
-    for c in &creators {
-        report(ctx, c, &quota_users, out);
+    for creator in &creators {
+        report(ctx, creator, &quota_users, out);
     }
 }
 
-fn failed_creates<'a>(ctx: &RuleContext<'a>, r: &ObjRef) -> Vec<&'a Arc<EventRecord>> {
-    ctx.events(r)
+fn failed_creates<'a>(ctx: &RuleContext<'a>, controller: &ObjRef) -> Vec<&'a Arc<EventRecord>> {
+    ctx.events(controller)
         .into_iter()
         .filter(|e| e.is_warning() && e.reason == "FailedCreate")
         .collect()
 }
 
 /// The message that describes the failure now: the condition's, else the newest event's.
-fn current_message(ctx: &RuleContext, c: &Creator) -> (String, bool) {
-    let newest = c.events.last();
+fn current_message(ctx: &RuleContext, creator: &Creator) -> (String, bool) {
+    let newest = creator.events.last();
     let stale = newest
         .and_then(|e| e.time)
         .is_some_and(|t| duration::seconds(t, ctx.now()) > STALE_SECS);
-    match (&c.condition, newest) {
-        (Some((m, _)), _) if !m.is_empty() => (m.clone(), c.short),
-        (_, Some(e)) => (e.message.clone(), c.short && !stale),
-        (Some((m, _)), None) => (m.clone(), c.short),
+    match (&creator.condition, newest) {
+        (Some((message, _)), _) if !message.is_empty() => (message.clone(), creator.short),
+        (_, Some(event)) => (event.message.clone(), creator.short && !stale),
+        (Some((message, _)), None) => (message.clone(), creator.short),
         (None, None) => (String::new(), false),
     }
 }
 
 fn report(
     ctx: &RuleContext,
-    c: &Creator,
+    creator: &Creator,
     quota_users: &BTreeSet<(String, ObjRef)>,
     out: &mut Vec<Draft>,
 ) {
-    let (msg, current) = current_message(ctx, c);
+    let (msg, current) = current_message(ctx, creator);
     let cause = classify(&msg);
-    let ns = c.r.ns();
-    let kind = c.r.kind.name().to_ascii_lowercase();
+    let ns = creator.controller.ns();
+    let kind = creator.controller.kind.name().to_ascii_lowercase();
     let what = match &cause {
         CreateCause::Quota { quota, .. } | CreateCause::QuotaNeedsResources { quota, .. } => {
             format!("the ResourceQuota {quota} refuses them")
@@ -370,43 +370,46 @@ fn report(
         CreateCause::LimitRange { .. } => "a LimitRange of the namespace refuses them".to_owned(),
         CreateCause::Other => "the API server refuses them".to_owned(),
     };
-    let mut d = Draft::new(RuleId::ReplicaSetCreateFailed, c.r.clone()).summary(
+    let mut draft = Draft::new(RuleId::ReplicaSetCreateFailed, creator.controller.clone()).summary(
         "The controller cannot create Pods, so none of the missing replicas can start. Fix the refusal quoted in the evidence; the controller retries on its own.",
     );
-    d = if current {
-        d.message(format!("{} cannot create Pods: {what}", c.label))
+    draft = if current {
+        draft.message(format!("{} cannot create Pods: {what}", creator.label))
     } else {
-        d.severity(Severity::Info).message(format!(
+        draft.severity(Severity::Info).message(format!(
             "{} failed to create Pods earlier ({what}); it has all its Pods now or the failure is old",
-            c.label
+            creator.label
         ))
     };
-    if let Some((m, since)) = &c.condition {
-        d = d
+    if let Some((message, since)) = &creator.condition {
+        draft = draft
             .evidence(format!(
-                "condition ReplicaFailure=True reason FailedCreate{}: {m}",
+                "condition ReplicaFailure=True reason FailedCreate{}: {message}",
                 since.map(|t| format!(" since {t}")).unwrap_or_default()
             ))
             .seen(*since, None);
     }
-    if let Some(e) = c.events.last() {
-        d = d.event(e);
+    if let Some(newest) = creator.events.last() {
+        draft = draft.event(newest);
     }
-    for e in &c.events {
-        d = d.account(e).seen(e.first_time, e.time);
+    for event in &creator.events {
+        draft = draft.account(event).seen(event.first_time, event.time);
     }
-    d = d
+    draft = draft
         .read_only(
             format!("Read the {kind}'s events"),
-            format!("kubectl describe {kind} {} -n {ns}", c.r.name),
+            format!(
+                "kubectl describe {kind} {} -n {ns}",
+                creator.controller.name
+            ),
         )
-        .edge(format!("{} -> Pod", c.r.kind.name()));
-    out.push(d);
+        .edge(format!("{} -> Pod", creator.controller.kind.name()));
+    out.push(draft);
     if !current {
         return;
     }
-    let first = c.events.first().and_then(|e| e.first_time.or(e.time));
-    let last = c.events.last().and_then(|e| e.time);
+    let first = creator.events.first().and_then(|e| e.first_time.or(e.time));
+    let last = creator.events.last().and_then(|e| e.time);
     match cause {
         CreateCause::Quota {
             quota,
@@ -417,28 +420,31 @@ fn report(
             let names: Vec<String> = requested.iter().map(|(k, _)| k.clone()).collect();
             let detail: Vec<String> = requested
                 .iter()
-                .map(|(k, v)| {
-                    let u = used.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str());
-                    let l = limited
+                .map(|(resource, amount)| {
+                    let used_amount = used
                         .iter()
-                        .find(|(x, _)| x == k)
-                        .map(|(_, v)| v.as_str());
+                        .find(|(x, _)| x == resource)
+                        .map(|(_, amount)| amount.as_str());
+                    let limit = limited
+                        .iter()
+                        .find(|(x, _)| x == resource)
+                        .map(|(_, amount)| amount.as_str());
                     format!(
-                        "{k}: requested {v}, used {}, limited {}",
-                        u.unwrap_or("?"),
-                        l.unwrap_or("?")
+                        "{resource}: requested {amount}, used {}, limited {}",
+                        used_amount.unwrap_or("?"),
+                        limit.unwrap_or("?")
                     )
                 })
                 .collect();
-            let mut d = quota_draft(ctx, c, &quota, quota_users)
+            let mut draft = quota_draft(ctx, creator, &quota, quota_users)
                 .message(format!(
                     "{} cannot create Pods: exceeded quota {quota} ({})",
-                    c.label,
+                    creator.label,
                     detail.join("; ")
                 ))
                 .seen(first, last);
-            d = quota_evidence(ctx, d, ns, &quota, &names);
-            d = d.step(
+            draft = quota_evidence(ctx, draft, ns, &quota, &names);
+            draft = draft.step(
                 format!(
                     "Lower the Pod template's {} or free quota by scaling down something else in {ns}",
                     names.join(", ")
@@ -446,29 +452,29 @@ fn report(
                 None,
                 Risk::Reversible,
             );
-            out.push(surge_hint(ctx, c, d));
+            out.push(surge_hint(ctx, creator, draft));
         }
         CreateCause::QuotaNeedsResources { quota, detail } => {
-            let mut d = quota_draft(ctx, c, &quota, quota_users)
+            let mut draft = quota_draft(ctx, creator, &quota, quota_users)
                 .message(format!(
                     "{} cannot create Pods: the ResourceQuota {quota} requires requests/limits the Pod template does not set ({detail})",
-                    c.label
+                    creator.label
                 ))
                 .seen(first, last);
-            d = quota_evidence(ctx, d, ns, &quota, &[]);
-            d = d.step(
+            draft = quota_evidence(ctx, draft, ns, &quota, &[]);
+            draft = draft.step(
                 format!("Set the missing requests/limits in the Pod template ({detail}), or add a LimitRange with defaults"),
                 None,
                 Risk::Reversible,
             );
-            out.push(d);
+            out.push(draft);
         }
         CreateCause::WebhookDenied { webhook, detail } => {
-            let mut d = Draft::new(RuleId::AdmissionDenied, c.r.clone())
+            let mut draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
                 .discriminator(webhook.clone())
                 .message(format!(
                     "{} cannot create Pods: the admission webhook {webhook} denies them",
-                    c.label
+                    creator.label
                 ))
                 .evidence(format!("webhook {webhook}: {}", detail.trim()))
                 .seen(first, last)
@@ -480,28 +486,29 @@ fn report(
                     "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
                 );
             if webhook.contains("kyverno") {
-                d = d.read_only(
+                draft = draft.read_only(
                     "List the Kyverno policies and their reports for the namespace",
                     format!(
                         "kubectl get clusterpolicies,policies -A; kubectl get policyreports -n {ns}"
                     ),
                 );
             } else if webhook.contains("gatekeeper") {
-                d = d.read_only("List the Gatekeeper constraints", "kubectl get constraints");
+                draft =
+                    draft.read_only("List the Gatekeeper constraints", "kubectl get constraints");
             }
-            d = d.step(
+            draft = draft.step(
                 "Change the Pod template so that it satisfies the policy",
                 None,
                 Risk::Reversible,
             );
-            out.push(d);
+            out.push(draft);
         }
         CreateCause::WebhookUnreachable { webhook, detail } => {
-            let mut d = Draft::new(RuleId::AdmissionDenied, c.r.clone())
+            let mut draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
                 .discriminator(webhook.clone())
                 .message(format!(
                     "{} cannot create Pods: the admission webhook {webhook} is unreachable and fails closed",
-                    c.label
+                    creator.label
                 ))
                 .evidence(format!("webhook {webhook}: {detail}"))
                 .seen(first, last)
@@ -513,19 +520,19 @@ fn report(
                     "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
                 );
             if let Some((svc, svc_ns)) = webhook_service(&detail) {
-                d = d.read_only(
+                draft = draft.read_only(
                     format!("Check the webhook backend {svc_ns}/{svc}"),
                     format!("kubectl get endpointslices,pods -n {svc_ns} -l kubernetes.io/service-name={svc}; kubectl get pods -n {svc_ns}"),
                 );
             }
-            out.push(d);
+            out.push(draft);
         }
         CreateCause::PodSecurity { level, violations } => {
-            let mut d = Draft::new(RuleId::AdmissionDenied, c.r.clone())
+            let mut draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
                 .discriminator("PodSecurity")
                 .message(format!(
                     "{} cannot create Pods: they violate PodSecurity \"{level}\" enforced on namespace {ns}",
-                    c.label
+                    creator.label
                 ))
                 .seen(first, last)
                 .summary(
@@ -536,16 +543,16 @@ fn report(
                     format!("kubectl get namespace {ns} --show-labels"),
                 );
             if let Some(nsobj) = ctx.store.get::<Namespace>("", ns) {
-                for (k, v) in nsobj.metadata.labels.iter().flatten() {
-                    if k.starts_with("pod-security.kubernetes.io/") {
-                        d = d.evidence(format!("namespace {ns} label {k}={v}"));
+                for (label, value) in nsobj.metadata.labels.iter().flatten() {
+                    if label.starts_with("pod-security.kubernetes.io/") {
+                        draft = draft.evidence(format!("namespace {ns} label {label}={value}"));
                     }
                 }
             }
-            for v in &violations {
-                d = d.evidence(format!("violation: {v}"));
+            for violation in &violations {
+                draft = draft.evidence(format!("violation: {violation}"));
             }
-            d = d.step(
+            draft = draft.step(
                 format!(
                     "Set the securityContext fields the violations name in the Pod template ({} violation(s))",
                     violations.len()
@@ -553,7 +560,7 @@ fn report(
                 None,
                 Risk::Reversible,
             );
-            out.push(d);
+            out.push(draft);
         }
         _ => {}
     }
@@ -574,67 +581,68 @@ fn webhook_service(detail: &str) -> Option<(String, String)> {
 
 fn quota_draft(
     ctx: &RuleContext,
-    c: &Creator,
+    creator: &Creator,
     quota: &str,
     quota_users: &BTreeSet<(String, ObjRef)>,
 ) -> Draft {
-    let q = ObjRef::namespaced(Kind::ResourceQuota, c.r.ns(), quota);
-    let mut d = Draft::new(RuleId::QuotaExceeded, c.r.clone())
+    let quota_ref = ObjRef::namespaced(Kind::ResourceQuota, creator.controller.ns(), quota);
+    let mut draft = Draft::new(RuleId::QuotaExceeded, creator.controller.clone())
         .discriminator(quota)
-        .edge(format!("{} -> ResourceQuota", c.r.kind.name()))
+        .edge(format!("{} -> ResourceQuota", creator.controller.kind.name()))
         .summary("The namespace's ResourceQuota has no room for the new Pods. Make the Pods smaller, free quota, or ask the namespace owner to raise it.");
     // The quota joins the scope only when every controller of the graph that depends on
     // it is refused by it: otherwise unrelated workloads of the namespace would be
     // "explained" by this finding through their own quota edge.
-    let only_refused = ctx.graph.dependents(&q).all(|e| {
-        quota_users.contains(&(quota.to_owned(), e.from.clone())) || e.from.kind == Kind::Namespace
+    let only_refused = ctx.graph.dependents(&quota_ref).all(|edge| {
+        quota_users.contains(&(quota.to_owned(), edge.from.clone()))
+            || edge.from.kind == Kind::Namespace
     });
     if only_refused {
-        d = d.scope(q);
+        draft = draft.scope(quota_ref);
     }
-    d
+    draft
 }
 
 fn quota_evidence(
     ctx: &RuleContext,
-    mut d: Draft,
+    mut draft: Draft,
     ns: &str,
     quota: &str,
     names: &[String],
 ) -> Draft {
-    if let Some(q) = ctx.store.get::<ResourceQuota>(ns, quota) {
-        let st = q.status.as_ref();
+    if let Some(resource_quota) = ctx.store.get::<ResourceQuota>(ns, quota) {
+        let st = resource_quota.status.as_ref();
         let hard = st.and_then(|s| s.hard.as_ref());
         let used = st.and_then(|s| s.used.as_ref());
-        for (k, h) in hard.into_iter().flatten() {
-            if !names.is_empty() && !names.contains(k) {
+        for (resource, hard_amount) in hard.into_iter().flatten() {
+            if !names.is_empty() && !names.contains(resource) {
                 continue;
             }
-            let u = used
-                .and_then(|u| u.get(k))
-                .map(|q| q.0.as_str())
+            let used_amount = used
+                .and_then(|u| u.get(resource))
+                .map(|resource_quota| resource_quota.0.as_str())
                 .unwrap_or("0");
-            d = d.evidence(format!(
-                "ResourceQuota {quota}: {k} used {u} of {} hard",
-                h.0
+            draft = draft.evidence(format!(
+                "ResourceQuota {quota}: {resource} used {used_amount} of {} hard",
+                hard_amount.0
             ));
         }
     } else {
-        d = d.evidence(format!("ResourceQuota {quota} is not in the snapshot"));
+        draft = draft.evidence(format!("ResourceQuota {quota} is not in the snapshot"));
     }
-    d.read_only(
+    draft.read_only(
         "See the quota's used and hard amounts",
         format!("kubectl describe resourcequota {quota} -n {ns}"),
     )
 }
 
 /// A rolling update needs quota room for its surge Pods.
-fn surge_hint(ctx: &RuleContext, c: &Creator, d: Draft) -> Draft {
-    if c.r.kind != Kind::ReplicaSet {
-        return d;
+fn surge_hint(ctx: &RuleContext, creator: &Creator, draft: Draft) -> Draft {
+    if creator.controller.kind != Kind::ReplicaSet {
+        return draft;
     }
-    let Some(rs) = ctx.store.get_ref::<ReplicaSet>(&c.r) else {
-        return d;
+    let Some(rs) = ctx.store.get_ref::<ReplicaSet>(&creator.controller) else {
+        return draft;
     };
     let Some(owner) = rs
         .metadata
@@ -643,20 +651,20 @@ fn surge_hint(ctx: &RuleContext, c: &Creator, d: Draft) -> Draft {
         .flatten()
         .find(|o| o.controller == Some(true) && o.kind == "Deployment")
     else {
-        return d;
+        return draft;
     };
     let Some(dep) = ctx
         .store
-        .get::<k8s_openapi::api::apps::v1::Deployment>(c.r.ns(), &owner.name)
+        .get::<k8s_openapi::api::apps::v1::Deployment>(creator.controller.ns(), &owner.name)
     else {
-        return d;
+        return draft;
     };
     let old_running = super::util::owned::<ReplicaSet>(ctx.store, dep.metadata.uid.as_deref())
         .into_iter()
-        .any(|(r, o)| r != c.r && o.status.as_ref().is_some_and(|s| s.replicas > 0));
+        .any(|(r, o)| r != creator.controller && o.status.as_ref().is_some_and(|s| s.replicas > 0));
     let recreate = dep.spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
     if old_running && !recreate {
-        d.evidence(format!(
+        draft.evidence(format!(
             "Deployment {} is rolling out while the old revision still holds its quota: the surge Pods of a rolling update need room in the quota",
             owner.name
         ))
@@ -668,17 +676,22 @@ fn surge_hint(ctx: &RuleContext, c: &Creator, d: Draft) -> Draft {
             Some(format!(
                 "kubectl patch deployment {} -n {} -p '{{\"spec\":{{\"strategy\":{{\"rollingUpdate\":{{\"maxSurge\":0,\"maxUnavailable\":1}}}}}}}}'",
                 owner.name,
-                c.r.ns()
+                creator.controller.ns()
             )),
             Risk::Reversible,
         )
     } else {
-        d
+        draft
     }
 }
 
 /// ReplicasUnavailable for a ReplicaSet that no Deployment manages (or that is the target).
-fn replicaset_unavailable(ctx: &RuleContext, r: &ObjRef, rs: &ReplicaSet, out: &mut Vec<Draft>) {
+fn replicaset_unavailable(
+    ctx: &RuleContext,
+    rs_ref: &ObjRef,
+    rs: &ReplicaSet,
+    out: &mut Vec<Draft>,
+) {
     let desired = rs.spec.replicas.unwrap_or(1);
     let st = rs.status.as_ref();
     let available = st.and_then(|s| s.available_replicas).unwrap_or(0);
@@ -695,10 +708,10 @@ fn replicaset_unavailable(ctx: &RuleContext, r: &ObjRef, rs: &ReplicaSet, out: &
     let starting = !unready.is_empty()
         && unready.iter().all(|(_, p)| pod::is_starting(p, now))
         && unready.len() as i32 >= desired - available;
-    let mut d = Draft::new(RuleId::ReplicasUnavailable, r.clone())
+    let mut draft = Draft::new(RuleId::ReplicasUnavailable, rs_ref.clone())
         .message(format!(
             "ReplicaSet {} has {available} of {desired} replicas available{}",
-            r.name,
+            rs_ref.name,
             if starting {
                 ": the missing Pods are still starting"
             } else {
@@ -715,20 +728,20 @@ fn replicaset_unavailable(ctx: &RuleContext, r: &ObjRef, rs: &ReplicaSet, out: &
             "List the ReplicaSet's Pods",
             format!(
                 "kubectl get pods -n {} -l {} -o wide",
-                r.ns(),
+                rs_ref.ns(),
                 selector_arg(&rs.spec.selector)
             ),
         );
     if starting {
-        d = d.severity(Severity::Info);
+        draft = draft.severity(Severity::Info);
     }
-    for l in not_ready_lines(&unready, 5) {
-        d = d.evidence(l);
+    for line in not_ready_lines(&unready, 5) {
+        draft = draft.evidence(line);
     }
     for (pr, _) in &unready {
-        d = d.scope(pr.clone());
+        draft = draft.scope(pr.clone());
     }
-    out.push(d);
+    out.push(draft);
 }
 
 #[cfg(test)]
@@ -737,9 +750,9 @@ mod tests {
 
     #[test]
     fn classifies_quota_messages() {
-        let m = r#"Error creating: pods "web-7d4f-x2" is forbidden: exceeded quota: compute-quota, requested: limits.memory=2Gi, used: limits.memory=7Gi, limited: limits.memory=8Gi"#;
+        let message = r#"Error creating: pods "web-7d4f-x2" is forbidden: exceeded quota: compute-quota, requested: limits.memory=2Gi, used: limits.memory=7Gi, limited: limits.memory=8Gi"#;
         assert_eq!(
-            classify(m),
+            classify(message),
             CreateCause::Quota {
                 quota: "compute-quota".into(),
                 requested: vec![("limits.memory".into(), "2Gi".into())],
@@ -747,33 +760,33 @@ mod tests {
                 limited: vec![("limits.memory".into(), "8Gi".into())],
             }
         );
-        let m = r#"pods "a" is forbidden: exceeded quota: q, requested: limits.cpu=1,pods=1, used: limits.cpu=3,pods=9, limited: limits.cpu=4,pods=10"#;
-        match classify(m) {
+        let message = r#"pods "a" is forbidden: exceeded quota: q, requested: limits.cpu=1,pods=1, used: limits.cpu=3,pods=9, limited: limits.cpu=4,pods=10"#;
+        match classify(message) {
             CreateCause::Quota { requested, .. } => assert_eq!(requested.len(), 2),
             c => panic!("{c:?}"),
         }
-        let m = r#"Error creating: pods "a" is forbidden: failed quota: compute: must specify limits.cpu for: app; limits.memory for: app"#;
+        let message = r#"Error creating: pods "a" is forbidden: failed quota: compute: must specify limits.cpu for: app; limits.memory for: app"#;
         assert!(
-            matches!(classify(m), CreateCause::QuotaNeedsResources { quota, .. } if quota == "compute")
+            matches!(classify(message), CreateCause::QuotaNeedsResources { quota, .. } if quota == "compute")
         );
     }
 
     #[test]
     fn classifies_admission_messages() {
-        let m = r#"Error creating: admission webhook "validate.kyverno.svc-fail" denied the request: resource Pod/shop/web-x was blocked"#;
+        let message = r#"Error creating: admission webhook "validate.kyverno.svc-fail" denied the request: resource Pod/shop/web-x was blocked"#;
         assert!(
-            matches!(classify(m), CreateCause::WebhookDenied { webhook, .. } if webhook == "validate.kyverno.svc-fail")
+            matches!(classify(message), CreateCause::WebhookDenied { webhook, .. } if webhook == "validate.kyverno.svc-fail")
         );
-        let m = r#"Error creating: pods "x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "app" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)"#;
-        match classify(m) {
+        let message = r#"Error creating: pods "x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "app" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)"#;
+        match classify(message) {
             CreateCause::PodSecurity { level, violations } => {
                 assert_eq!(level, "restricted:latest");
                 assert_eq!(violations.len(), 3, "{violations:?}");
             }
             c => panic!("{c:?}"),
         }
-        let m = r#"Error creating: Internal error occurred: failed calling webhook "validate.kyverno.svc-fail": failed to call webhook: Post "https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s": dial tcp 10.96.12.4:443: connect: connection refused"#;
-        match classify(m) {
+        let message = r#"Error creating: Internal error occurred: failed calling webhook "validate.kyverno.svc-fail": failed to call webhook: Post "https://kyverno-svc.kyverno.svc:443/validate/fail?timeout=10s": dial tcp 10.96.12.4:443: connect: connection refused"#;
+        match classify(message) {
             CreateCause::WebhookUnreachable { webhook, detail } => {
                 assert_eq!(webhook, "validate.kyverno.svc-fail");
                 assert_eq!(
@@ -783,9 +796,9 @@ mod tests {
             }
             c => panic!("{c:?}"),
         }
-        let m = r#"Error creating: pods "x" is forbidden: error looking up service account shop/builder: serviceaccount "builder" not found"#;
+        let message = r#"Error creating: pods "x" is forbidden: error looking up service account shop/builder: serviceaccount "builder" not found"#;
         assert_eq!(
-            classify(m),
+            classify(message),
             CreateCause::ServiceAccount {
                 name: "builder".into()
             }

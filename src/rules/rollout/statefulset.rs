@@ -16,31 +16,31 @@ use crate::rules::{Draft, RuleContext};
 type PodEntry<'a> = (ObjRef, &'a Arc<Pod>);
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::StatefulSet) {
-        let Some(s) = ctx.store.get_ref::<StatefulSet>(r) else {
+    for sts_ref in ctx.graph.subjects(Kind::StatefulSet) {
+        let Some(sts) = ctx.store.get_ref::<StatefulSet>(sts_ref) else {
             continue;
         };
-        service_not_found(ctx, r, s, out);
-        unavailable(ctx, r, s, out);
+        service_not_found(ctx, sts_ref, sts, out);
+        unavailable(ctx, sts_ref, sts, out);
     }
 }
 
-fn service_not_found(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Draft>) {
-    let Some(svc) = s.spec.service_name.as_deref().filter(|n| !n.is_empty()) else {
+fn service_not_found(ctx: &RuleContext, sts_ref: &ObjRef, sts: &StatefulSet, out: &mut Vec<Draft>) {
+    let Some(svc) = sts.spec.service_name.as_deref().filter(|n| !n.is_empty()) else {
         return;
     };
-    let ns = r.ns();
+    let ns = sts_ref.ns();
     let svc_ref = ObjRef::namespaced(Kind::Service, ns, svc);
     if !known_missing(ctx, &svc_ref) {
         return;
     }
-    let replicas = s.spec.replicas.unwrap_or(1);
-    let example = format!("{}-0.{svc}.{ns}.svc", r.name);
+    let replicas = sts.spec.replicas.unwrap_or(1);
+    let example = format!("{}-0.{svc}.{ns}.svc", sts_ref.name);
     out.push(
-        Draft::new(RuleId::StatefulSetServiceNotFound, r.clone())
+        Draft::new(RuleId::StatefulSetServiceNotFound, sts_ref.clone())
             .message(format!(
                 "StatefulSet {} names serviceName {svc}, which does not exist: its Pods get no stable DNS names ({example} does not resolve)",
-                r.name
+                sts_ref.name
             ))
             .evidence(format!("spec.serviceName: {svc}"))
             .evidence(format!("no Service {svc} in namespace {ns}"))
@@ -54,7 +54,7 @@ fn service_not_found(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut V
             .step(
                 format!(
                     "Create a headless Service {svc} with clusterIP: None and the selector {}",
-                    selector_arg(&s.spec.selector)
+                    selector_arg(&sts.spec.selector)
                 ),
                 None,
                 Risk::Reversible,
@@ -67,47 +67,54 @@ pub(crate) fn ordinal(sts: &str, pod: &str) -> Option<i32> {
     pod.strip_prefix(sts)?.strip_prefix('-')?.parse().ok()
 }
 
-fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Draft>) {
-    let desired = s.spec.replicas.unwrap_or(1);
-    let st = s.status.as_ref();
-    let ready = st.and_then(|s| s.ready_replicas).unwrap_or(0);
-    let available = st.and_then(|s| s.available_replicas).unwrap_or(ready);
+fn unavailable(ctx: &RuleContext, sts_ref: &ObjRef, sts: &StatefulSet, out: &mut Vec<Draft>) {
+    let desired = sts.spec.replicas.unwrap_or(1);
+    let st = sts.status.as_ref();
+    let ready = st.and_then(|status| status.ready_replicas).unwrap_or(0);
+    let available = st
+        .and_then(|status| status.available_replicas)
+        .unwrap_or(ready);
     if desired == 0 || available >= desired {
         return;
     }
-    let ns = r.ns();
+    let ns = sts_ref.ns();
     let now = ctx.now();
-    let pods: Vec<(ObjRef, &Arc<Pod>)> = pods_of(ctx.store, s.metadata.uid.as_deref());
-    let start = s.spec.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0);
-    let policy = s
+    let pods: Vec<(ObjRef, &Arc<Pod>)> = pods_of(ctx.store, sts.metadata.uid.as_deref());
+    let start = sts
+        .spec
+        .ordinals
+        .as_ref()
+        .and_then(|o| o.start)
+        .unwrap_or(0);
+    let policy = sts
         .spec
         .pod_management_policy
         .as_deref()
         .unwrap_or("OrderedReady");
-    let strategy = s.spec.update_strategy.as_ref();
+    let strategy = sts.spec.update_strategy.as_ref();
     let partition = strategy
         .and_then(|u| u.rolling_update.as_ref())
         .and_then(|ru| ru.partition)
         .unwrap_or(0);
-    let current_rev = st.and_then(|s| s.current_revision.clone());
-    let update_rev = st.and_then(|s| s.update_revision.clone());
+    let current_rev = st.and_then(|status| status.current_revision.clone());
+    let update_rev = st.and_then(|status| status.update_revision.clone());
     let updating = matches!((&current_rev, &update_rev), (Some(c), Some(u)) if c != u);
 
     // The first ordinal that is missing or not ready.
     let mut failing: Option<(i32, Option<PodEntry>)> = None;
     let mut missing: Vec<i32> = Vec::new();
-    for o in start..start + desired {
+    for wanted in start..start + desired {
         let pod = pods
             .iter()
-            .find(|(pr, p)| ordinal(&r.name, &pr.name) == Some(o) && pod::is_active(p))
+            .find(|(pr, p)| ordinal(&sts_ref.name, &pr.name) == Some(wanted) && pod::is_active(p))
             .cloned();
         match &pod {
-            None => missing.push(o),
+            None => missing.push(wanted),
             Some((_, p)) if pod::is_ready(p) => continue,
             Some(_) => {}
         }
         if failing.is_none() {
-            failing = Some((o, pod));
+            failing = Some((wanted, pod));
         }
     }
     let unready: Vec<&(ObjRef, &Arc<Pod>)> = pods
@@ -119,7 +126,7 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
         && unready.iter().all(|(_, p)| pod::is_starting(p, now));
     let mut msg = format!(
         "StatefulSet {} has {available} of {desired} replicas available",
-        r.name
+        sts_ref.name
     );
     match &failing {
         Some((o, Some((pr, p)))) => msg.push_str(&format!(
@@ -129,16 +136,16 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
         )),
         Some((o, None)) => msg.push_str(&format!(
             "; Pod {}-{o} (ordinal {o}) does not exist",
-            r.name
+            sts_ref.name
         )),
         None => {}
     }
-    let mut d = Draft::new(RuleId::ReplicasUnavailable, r.clone())
+    let mut draft = Draft::new(RuleId::ReplicasUnavailable, sts_ref.clone())
         .message(msg)
         .evidence(format!(
             "spec.replicas {desired}; status: {} current, {ready} ready, {} updated, {available} available",
-            st.and_then(|s| s.current_replicas).unwrap_or(0),
-            st.and_then(|s| s.updated_replicas).unwrap_or(0),
+            st.and_then(|status| status.current_replicas).unwrap_or(0),
+            st.and_then(|status| status.updated_replicas).unwrap_or(0),
         ))
         .evidence(format!(
             "podManagementPolicy {policy}; updateStrategy {} (partition {partition}); currentRevision {}, updateRevision {}",
@@ -148,29 +155,29 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
         ))
         .summary("The failing ordinal's own findings say why it is not ready; a StatefulSet does not work around a broken Pod.");
     if starting {
-        d = d
+        draft = draft
             .severity(Severity::Info)
             .message(format!(
                 "StatefulSet {} has {available} of {desired} replicas available: the missing Pods are still starting",
-                r.name
+                sts_ref.name
             ));
     }
     if policy == "OrderedReady" && !missing.is_empty() {
-        if let Some((o, _)) = &failing {
+        if let Some((first_failing, _)) = &failing {
             let later: Vec<String> = missing
                 .iter()
-                .filter(|m| *m > o)
+                .filter(|m| *m > first_failing)
                 .map(|m| m.to_string())
                 .collect();
             if !later.is_empty() {
-                d = d.evidence(format!(
-                    "ordinal(s) {} not created: with podManagementPolicy OrderedReady the controller waits for ordinal {o} to be Running and Ready first",
+                draft = draft.evidence(format!(
+                    "ordinal(s) {} not created: with podManagementPolicy OrderedReady the controller waits for ordinal {first_failing} to be Running and Ready first",
                     later.join(", ")
                 ));
             }
         }
     } else if !missing.is_empty() {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "ordinal(s) {} have no Pod",
             missing
                 .iter()
@@ -183,33 +190,33 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
         let rev = label(&p.metadata, "controller-revision-hash")
             .map(|h| format!(" [revision {h}]"))
             .unwrap_or_default();
-        d = d
+        draft = draft
             .evidence(format!("Pod {}{rev}: {}", pr.name, pod::describe_state(p)))
             .scope(pr.clone());
     }
     for (pr, _) in unready.iter().skip(5) {
-        d = d.scope(pr.clone());
+        draft = draft.scope(pr.clone());
     }
-    d = d
+    draft = draft
         .read_only(
             "List the StatefulSet's Pods in ordinal order",
             format!(
                 "kubectl get pods -n {ns} -l {} -o wide",
-                selector_arg(&s.spec.selector)
+                selector_arg(&sts.spec.selector)
             ),
         )
         .read_only(
             "Watch the rolling update",
             format!(
                 "kubectl rollout status statefulset/{} -n {ns} --timeout=10s",
-                r.name
+                sts_ref.name
             ),
         );
     if updating
         && let Some((_, Some((pr, p)))) = &failing
         && label(&p.metadata, "controller-revision-hash") == update_rev.as_deref()
     {
-        d = d
+        draft = draft
             .evidence(format!(
                 "the rolling update to {} is stuck at Pod {}: a StatefulSet does not replace a Pod of the new revision that never became ready, even after the template is reverted",
                 update_rev.as_deref().unwrap_or("?"),
@@ -225,11 +232,11 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
             );
     }
     if partition > 0 {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "partition {partition}: only ordinals >= {partition} are updated to the new revision"
         ));
     }
-    out.push(d);
+    out.push(draft);
 }
 
 #[cfg(test)]

@@ -70,23 +70,24 @@ has_meta!(
 
 /// A `-l` argument for kubectl from a LabelSelector (quoted when it holds spaces).
 pub(crate) fn selector_arg(ls: &LabelSelector) -> String {
-    let s = Selector::from_label_selector(Some(ls)).to_string();
-    if s.contains(' ') || s.contains('!') || s.contains('(') {
-        format!("'{s}'")
+    let selector = Selector::from_label_selector(Some(ls)).to_string();
+    if selector.contains(' ') || selector.contains('!') || selector.contains('(') {
+        format!("'{selector}'")
     } else {
-        s
+        selector
     }
 }
 
 /// Images of the template's containers, `container=image`.
-pub(crate) fn images(t: &PodTemplateSpec) -> Vec<(String, String)> {
-    t.spec
+pub(crate) fn images(template: &PodTemplateSpec) -> Vec<(String, String)> {
+    template
+        .spec
         .iter()
-        .flat_map(|s| {
-            s.init_containers
+        .flat_map(|spec| {
+            spec.init_containers
                 .iter()
                 .flatten()
-                .chain(s.containers.iter())
+                .chain(spec.containers.iter())
         })
         .map(|c| (c.name.clone(), c.image.clone().unwrap_or_default()))
         .collect()
@@ -101,23 +102,23 @@ pub(crate) fn pods_of<'a>(
 }
 
 /// Up to `n` lines describing the Pods that are not ready.
-pub(crate) fn not_ready_lines(pods: &[(ObjRef, &Arc<Pod>)], n: usize) -> Vec<String> {
+pub(crate) fn not_ready_lines(pods: &[(ObjRef, &Arc<Pod>)], limit: usize) -> Vec<String> {
     pods.iter()
         .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
-        .take(n)
-        .map(|(r, p)| {
-            let node = p
+        .take(limit)
+        .map(|(pod_ref, pod)| {
+            let node = pod
                 .spec
                 .as_ref()
                 .and_then(|s| s.node_name.as_deref())
-                .map(|n| format!(" on {n}"))
+                .map(|node| format!(" on {node}"))
                 .unwrap_or_default();
-            format!("Pod {}{node}: {}", r.name, pod::describe_state(p))
+            format!("Pod {}{node}: {}", pod_ref.name, pod::describe_state(pod))
         })
         .collect()
 }
 
 /// Whether the object was read and is absent (so its absence is a fact).
-pub(crate) fn known_missing(ctx: &RuleContext, r: &ObjRef) -> bool {
-    ctx.store.existence(r) == Existence::Missing
+pub(crate) fn known_missing(ctx: &RuleContext, target: &ObjRef) -> bool {
+    ctx.store.existence(target) == Existence::Missing
 }
