@@ -25,14 +25,14 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .subjects(Kind::PersistentVolumeClaim)
         .cloned()
         .collect();
-    for r in &refs {
-        let Some(pvc) = ctx.store.get_ref::<PersistentVolumeClaim>(r) else {
+    for pvc_ref in &refs {
+        let Some(pvc) = ctx.store.get_ref::<PersistentVolumeClaim>(pvc_ref) else {
             continue;
         };
-        let c = Claim::new(ctx, r, pvc);
-        match c.phase() {
-            "Pending" => pending(ctx, &c, out),
-            "Lost" => lost(ctx, &c, out),
+        let claim = Claim::new(ctx, pvc_ref, pvc);
+        match claim.phase() {
+            "Pending" => pending(ctx, &claim, out),
+            "Lost" => lost(ctx, &claim, out),
             _ => {}
         }
     }
@@ -40,8 +40,8 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     multiple_defaults(ctx, !refs.is_empty(), out);
 }
 
-fn is_class_not_found(e: &EventRecord) -> bool {
-    e.message.contains("storageclass.storage.k8s.io \"") && e.message.contains("not found")
+fn is_class_not_found(event: &EventRecord) -> bool {
+    event.message.contains("storageclass.storage.k8s.io \"") && event.message.contains("not found")
 }
 
 /// Whether a PersistentVolume could bind statically to a claim of this class.
@@ -59,48 +59,53 @@ fn static_volume_for(ctx: &RuleContext, class: &str) -> Option<String> {
         .find_map(|pv| pv.metadata.name.clone())
 }
 
-fn consumer_unscheduled(p: &Pod) -> Option<String> {
-    if p.spec
+fn consumer_unscheduled(pod: &Pod) -> Option<String> {
+    if pod
+        .spec
         .as_ref()
         .and_then(|s| s.node_name.as_deref())
         .is_some()
     {
         return None;
     }
-    let c = p
+    let unscheduled = pod
         .status
         .as_ref()?
         .conditions
         .as_ref()?
         .iter()
         .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
-    Some(c.message.clone().unwrap_or_else(|| {
-        c.reason
+    Some(unscheduled.message.clone().unwrap_or_else(|| {
+        unscheduled
+            .reason
             .clone()
             .unwrap_or_else(|| "not scheduled".to_owned())
     }))
 }
 
-fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
-    let ns = c.r.ns();
+fn pending(ctx: &RuleContext, claim: &Claim, out: &mut Vec<Draft>) {
+    let ns = claim.pvc_ref.ns();
     let now = ctx.now();
-    let events = ctx.events(&c.r);
+    let events = ctx.events(&claim.pvc_ref);
     let warnings: Vec<&Arc<EventRecord>> =
         events.iter().filter(|e| e.is_warning()).copied().collect();
-    let age = duration::time(c.pvc.metadata.creation_timestamp.as_ref())
+    let age = duration::time(claim.pvc.metadata.creation_timestamp.as_ref())
         .map(|t| duration::seconds(t, now));
     let classes_read = ctx.store.kind_listed(Kind::StorageClass, "");
     let mut explained = false;
-    let class_line = match &c.written_class {
+    let class_line = match &claim.written_class {
         Some(x) if x.is_empty() => "storageClassName \"\" (no dynamic provisioning)".to_owned(),
-        Some(x) => format!("storageClassName {x}"),
-        None => match &c.class_ref {
-            Some(d) => format!("no storageClassName (the default class is {})", d.name),
+        Some(class) => format!("storageClassName {class}"),
+        None => match &claim.class_ref {
+            Some(default_class) => format!(
+                "no storageClassName (the default class is {})",
+                default_class.name
+            ),
             None => "no storageClassName".to_owned(),
         },
     };
-    let accesses = c.access_modes().join(",");
-    let size = c
+    let accesses = claim.access_modes().join(",");
+    let size = claim
         .pvc
         .spec
         .as_ref()
@@ -111,35 +116,35 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
         .unwrap_or_default();
     let claim_line = format!(
         "PVC {} phase Pending; {class_line}; accessModes {accesses}; requests storage {size}",
-        c.r.name
+        claim.pvc_ref.name
     );
 
     // StorageClassNotFound
-    if let Some(x) = c.written_class.as_deref().filter(|x| !x.is_empty())
-        && c.class.is_none()
+    if let Some(class) = claim.written_class.as_deref().filter(|x| !x.is_empty())
+        && claim.class.is_none()
         && classes_read
-        && c.volume_name().is_none()
-        && static_volume_for(ctx, x).is_none()
+        && claim.volume_name().is_none()
+        && static_volume_for(ctx, class).is_none()
     {
         explained = true;
         let mut near: Vec<(usize, String)> = ctx
             .store
             .all::<StorageClass>()
             .filter_map(|s| s.metadata.name.clone())
-            .map(|n| (edit_distance(&n, x), n))
+            .map(|n| (edit_distance(&n, class), n))
             .collect();
         near.sort();
         let existing: Vec<String> = near.iter().map(|(_, n)| n.clone()).collect();
         let similar: Vec<&String> = near
             .iter()
-            .filter(|(d, n)| *d <= 3 || n.starts_with(x) || x.starts_with(n.as_str()))
+            .filter(|(d, n)| *d <= 3 || n.starts_with(class) || class.starts_with(n.as_str()))
             .map(|(_, n)| n)
             .collect();
-        let mut d = c
+        let mut draft = claim
             .draft(RuleId::StorageClassNotFound)
             .message(format!(
-                "PVC {} names StorageClass {x}, which does not exist: no volume can be provisioned for it",
-                c.r.name
+                "PVC {} names StorageClass {class}, which does not exist: no volume can be provisioned for it",
+                claim.pvc_ref.name
             ))
             .evidence(claim_line.clone())
             .evidence(format!(
@@ -154,7 +159,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .summary("Create the StorageClass the claim names, or recreate the claim with an existing class (storageClassName cannot be changed on a claim). A claim that never bound holds no data.")
             .read_only("List the StorageClasses", "kubectl get storageclass");
         if !similar.is_empty() {
-            d = d.evidence(format!(
+            draft = draft.evidence(format!(
                 "similar class name(s): {}",
                 similar
                     .iter()
@@ -163,25 +168,25 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
                     .join(", ")
             ));
         }
-        for e in events.iter().filter(|e| is_class_not_found(e)) {
-            d = d.event(e);
+        for event in events.iter().filter(|e| is_class_not_found(e)) {
+            draft = draft.event(event);
         }
-        d = d.step(
+        draft = draft.step(
             format!(
-                "Create StorageClass {x} for the cluster's provisioner (if the name is intended)"
+                "Create StorageClass {class} for the cluster's provisioner (if the name is intended)"
             ),
             None,
             Risk::Reversible,
         );
-        d = recreate_claim_step(c, d, "with an existing storageClassName");
-        out.push(d);
+        draft = recreate_claim_step(claim, draft, "with an existing storageClassName");
+        out.push(draft);
     }
 
     // NoDefaultStorageClass
-    if c.written_class.is_none()
-        && c.class_ref.is_none()
+    if claim.written_class.is_none()
+        && claim.class_ref.is_none()
         && classes_read
-        && c.volume_name().is_none()
+        && claim.volume_name().is_none()
         && static_volume_for(ctx, "").is_none()
     {
         explained = true;
@@ -190,11 +195,11 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .all::<StorageClass>()
             .filter_map(|s| s.metadata.name.clone())
             .collect();
-        let mut d = c
+        let mut draft = claim
             .draft(RuleId::NoDefaultStorageClass)
             .message(format!(
                 "PVC {} names no StorageClass and the cluster has no default class: it waits for a matching PersistentVolume that nobody creates",
-                c.r.name
+                claim.pvc_ref.name
             ))
             .evidence(claim_line.clone())
             .evidence(format!(
@@ -204,7 +209,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .summary("Mark one StorageClass as default (claims without a class get it, retroactively since Kubernetes 1.28), or set storageClassName on the claim.")
             .read_only("List the StorageClasses and which is default", "kubectl get storageclass");
         if let Some(first) = names.first() {
-            d = d.step(
+            draft = draft.step(
                 format!("Mark a StorageClass as the default, e.g. {first}"),
                 Some(format!(
                     "kubectl annotate storageclass {first} storageclass.kubernetes.io/is-default-class=true"
@@ -212,10 +217,10 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
                 Risk::Reversible,
             );
         }
-        for e in warnings.iter().filter(|e| e.reason == "FailedBinding") {
-            d = d.event(e);
+        for event in warnings.iter().filter(|e| e.reason == "FailedBinding") {
+            draft = draft.event(event);
         }
-        out.push(d);
+        out.push(draft);
     }
 
     // ProvisioningFailed
@@ -226,35 +231,39 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
         .collect();
     if let Some(last) = prov.last() {
         explained = true;
-        let provisioner = c
+        let provisioner = claim
             .class
             .map(|s| s.provisioner.clone())
             .or_else(|| {
-                c.pvc
+                claim
+                    .pvc
                     .metadata
                     .annotations
                     .as_ref()
-                    .and_then(|a| {
-                        a.get("volume.kubernetes.io/storage-provisioner")
-                            .or_else(|| a.get("volume.beta.kubernetes.io/storage-provisioner"))
+                    .and_then(|annotations| {
+                        annotations
+                            .get("volume.kubernetes.io/storage-provisioner")
+                            .or_else(|| {
+                                annotations.get("volume.beta.kubernetes.io/storage-provisioner")
+                            })
                     })
                     .cloned()
             })
             .unwrap_or_else(|| "the provisioner".to_owned());
         let hint = provisioning_hint(&last.message);
-        let mut d = c
+        let mut draft = claim
             .draft(RuleId::ProvisioningFailed)
             .message(format!(
                 "{provisioner} fails to provision a volume for PVC {}{}",
-                c.r.name,
+                claim.pvc_ref.name,
                 hint.map(|h| format!(": {h}")).unwrap_or_default()
             ))
             .evidence(claim_line.clone())
             .event(last)
             .summary("The provisioner's message says why the volume cannot be created (cloud quota, permissions, topology, parameters); fix that and the provisioner retries on its own.")
-            .read_only("Read the claim's events", c.describe_cmd());
-        if let Some(sc) = c.class {
-            d = d.evidence(format!(
+            .read_only("Read the claim's events", claim.describe_cmd());
+        if let Some(sc) = claim.class {
+            draft = draft.evidence(format!(
                 "StorageClass {}: provisioner {}, volumeBindingMode {}, parameters {}",
                 sc.metadata.name.as_deref().unwrap_or(""),
                 sc.provisioner,
@@ -269,36 +278,41 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
                     .unwrap_or_else(|| "none".to_owned())
             ));
         }
-        for e in &prov {
-            d = d.account(e).seen(e.first_time, e.time);
+        for event in &prov {
+            draft = draft.account(event).seen(event.first_time, event.time);
         }
         if provisioner.contains("csi") || provisioner.contains('.') {
-            d = d.read_only(
+            draft = draft.read_only(
                 format!("Read the logs of {provisioner}'s controller (csi-provisioner sidecar)"),
                 "kubectl get pods -A -o wide | grep -i csi",
             );
         }
-        out.push(d);
+        out.push(draft);
     }
 
     // PVCPending
     // A claim pre-bound with spec.volumeName binds to that volume at once.
-    let wffc = c.volume_name().is_none()
-        && c.class.and_then(|s| s.volume_binding_mode.as_deref()) == Some("WaitForFirstConsumer")
-        || c.volume_name().is_none() && events.iter().any(|e| e.reason == "WaitForFirstConsumer");
-    let consumers: Vec<&(ObjRef, &Arc<Pod>)> =
-        c.pods.iter().filter(|(_, p)| pod::is_active(p)).collect();
-    let mut d = c
+    let wffc = claim.volume_name().is_none()
+        && claim.class.and_then(|s| s.volume_binding_mode.as_deref())
+            == Some("WaitForFirstConsumer")
+        || claim.volume_name().is_none()
+            && events.iter().any(|e| e.reason == "WaitForFirstConsumer");
+    let consumers: Vec<&(ObjRef, &Arc<Pod>)> = claim
+        .pods
+        .iter()
+        .filter(|(_, p)| pod::is_active(p))
+        .collect();
+    let mut draft = claim
         .draft(RuleId::PVCPending)
         .evidence(claim_line)
-        .read_only("Read the claim's status and events", c.describe_cmd())
+        .read_only("Read the claim's status and events", claim.describe_cmd())
         .read_only(
             "List the PersistentVolumes and their claims",
             "kubectl get pv",
         );
-    for e in &warnings {
-        if e.reason == "FailedBinding" {
-            d = d.event(e);
+    for event in &warnings {
+        if event.reason == "FailedBinding" {
+            draft = draft.event(event);
         }
     }
     let age_txt = age
@@ -307,12 +321,12 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
     if wffc && !explained {
         if consumers.is_empty() {
             // Nothing to bind for yet: binding waits for a Pod, by design.
-            if c.r == ctx.graph.target {
+            if claim.pvc_ref == ctx.graph.target {
                 out.push(
-                    d.severity(Severity::Info)
+                    draft.severity(Severity::Info)
                         .message(format!(
                             "PVC {} waits for its first consumer (volumeBindingMode WaitForFirstConsumer): it binds when a Pod that mounts it is scheduled",
-                            c.r.name
+                            claim.pvc_ref.name
                         ))
                         .summary("Nothing to fix: the volume is provisioned in the topology of the first Pod that uses the claim."),
                 );
@@ -324,50 +338,52 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
             .filter_map(|(r, p)| consumer_unscheduled(p).map(|m| (r.name.clone(), m)))
             .collect();
         if !unscheduled.is_empty() {
-            let storage_reason = unscheduled.iter().any(|(_, m)| {
-                let l = m.to_ascii_lowercase();
-                l.contains("volume") || l.contains("persistentvolumeclaim") || l.contains("storage")
+            let storage_reason = unscheduled.iter().any(|(_, message)| {
+                let lower = message.to_ascii_lowercase();
+                lower.contains("volume")
+                    || lower.contains("persistentvolumeclaim")
+                    || lower.contains("storage")
             });
-            d = d.message(format!(
+            draft = draft.message(format!(
                 "PVC {} waits for its consumer Pod {} to be scheduled (volumeBindingMode WaitForFirstConsumer)",
-                c.r.name, unscheduled[0].0
+                claim.pvc_ref.name, unscheduled[0].0
             ));
-            for (p, m) in &unscheduled {
-                d = d.evidence(format!("Pod {p} is not scheduled: {m}"));
+            for (pod_name, message) in &unscheduled {
+                draft = draft.evidence(format!("Pod {pod_name} is not scheduled: {message}"));
             }
             if storage_reason {
-                d = d.summary("The scheduler finds no node where a volume for this claim can be provisioned: check the class's allowedTopologies and the zones of the nodes the Pod may use.");
+                draft = draft.summary("The scheduler finds no node where a volume for this claim can be provisioned: check the class's allowedTopologies and the zones of the nodes the Pod may use.");
             } else {
-                d = d
+                draft = draft
                     .severity(Severity::Info)
                     .summary("The claim binds once the Pod is scheduled: the scheduling findings say why it is not.");
             }
-            out.push(d);
+            out.push(draft);
             return;
         }
     }
     if explained {
-        d = d.message(format!(
+        draft = draft.message(format!(
             "PVC {} is Pending{age_txt}: no PersistentVolume is bound to it",
-            c.r.name
+            claim.pvc_ref.name
         ));
-        out.push(d);
+        out.push(draft);
         return;
     }
     // Pending with no cause found above.
-    let mut msg = format!("PVC {} is Pending{age_txt}", c.r.name);
+    let mut msg = format!("PVC {} is Pending{age_txt}", claim.pvc_ref.name);
     let waiting = events
         .iter()
         .rev()
         .find(|e| e.reason == "ExternalProvisioning");
-    if let Some(pv) = c.volume_name() {
+    if let Some(pv) = claim.volume_name() {
         msg.push_str(&format!(
             ": it is pre-bound to PersistentVolume {pv}, which {}",
             match ctx.store.get::<PersistentVolume>("", pv) {
                 None => "does not exist".to_owned(),
-                Some(v) => match v.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
+                Some(volume) => match volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
                     Some(cr)
-                        if cr.name.as_deref() != Some(c.r.name.as_str())
+                        if cr.name.as_deref() != Some(claim.pvc_ref.name.as_str())
                             || cr.namespace.as_deref() != Some(ns) =>
                         format!(
                             "is bound to another claim ({}/{})",
@@ -376,7 +392,8 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
                         ),
                     _ => format!(
                         "is in phase {}",
-                        v.status
+                        volume
+                            .status
                             .as_ref()
                             .and_then(|s| s.phase.as_deref())
                             .unwrap_or("?")
@@ -384,57 +401,65 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
                 },
             }
         ));
-    } else if c.written_class.as_deref() == Some("") {
+    } else if claim.written_class.as_deref() == Some("") {
         msg.push_str(": storageClassName \"\" disables dynamic provisioning and no PersistentVolume without a class matches it");
-    } else if let Some(e) = waiting {
+    } else if let Some(event) = waiting {
         msg.push_str(&format!(
             ": nobody has provisioned a volume yet ({})",
-            e.message.trim()
+            event.message.trim()
         ));
-        d = d
-            .evidence(format!("event {}", e.describe()))
+        draft = draft
+            .evidence(format!("event {}", event.describe()))
             .read_only(
                 "The external provisioner has not acted: check that its controller runs",
                 "kubectl get pods -A -o wide | grep -i -e csi -e provisioner",
             )
             .read_only("List the CSI drivers installed", "kubectl get csidrivers");
-    } else if c.class.is_none() && !ctx.store.kind_listed(Kind::StorageClass, "") {
+    } else if claim.class.is_none() && !ctx.store.kind_listed(Kind::StorageClass, "") {
         msg.push_str(" (the StorageClasses were not read, so the class cannot be checked)");
     }
     let fresh = age.is_some_and(|a| a < PROVISIONING_GRACE_SECS) && warnings.is_empty();
     if fresh {
-        d = d.severity(Severity::Info);
+        draft = draft.severity(Severity::Info);
         msg.push_str("; it was just created and may still be provisioning");
     }
-    if let Some(sc) = c.class {
-        d = d.evidence(format!(
+    if let Some(sc) = claim.class {
+        draft = draft.evidence(format!(
             "StorageClass {}: provisioner {}, volumeBindingMode {}",
             sc.metadata.name.as_deref().unwrap_or(""),
             sc.provisioner,
             sc.volume_binding_mode.as_deref().unwrap_or("Immediate")
         ));
     }
-    out.push(d.message(msg).summary(
+    out.push(draft.message(msg).summary(
         "Find out why no volume binds: the claim's events, the class's provisioner, or a pre-bound volume. Do not delete the claim to retry before knowing why.",
     ));
 }
 
 fn provisioning_hint(msg: &str) -> Option<&'static str> {
-    let m = msg.to_ascii_lowercase();
-    if m.contains("unauthorized")
-        || m.contains("accessdenied")
-        || m.contains("forbidden")
-        || m.contains("permission")
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("unauthorized")
+        || lower.contains("accessdenied")
+        || lower.contains("forbidden")
+        || lower.contains("permission")
     {
         Some("the provisioner's cloud identity is not allowed to create volumes")
-    } else if m.contains("quota") || m.contains("limitexceeded") || m.contains("resourceexhausted")
+    } else if lower.contains("quota")
+        || lower.contains("limitexceeded")
+        || lower.contains("resourceexhausted")
     {
         Some("the storage backend's quota is exhausted")
-    } else if m.contains("zone") || m.contains("topology") || m.contains("accessibility") {
+    } else if lower.contains("zone")
+        || lower.contains("topology")
+        || lower.contains("accessibility")
+    {
         Some("the requested topology cannot be satisfied")
-    } else if m.contains("invalid") || m.contains("parameter") {
+    } else if lower.contains("invalid") || lower.contains("parameter") {
         Some("the StorageClass parameters are rejected")
-    } else if m.contains("deadlineexceeded") || m.contains("timed out") || m.contains("timeout") {
+    } else if lower.contains("deadlineexceeded")
+        || lower.contains("timed out")
+        || lower.contains("timeout")
+    {
         Some("the provisioner times out talking to the storage backend")
     } else {
         None
@@ -443,10 +468,10 @@ fn provisioning_hint(msg: &str) -> Option<&'static str> {
 
 /// The last-resort step for a claim that never bound: recreate it. Destructive, last,
 /// and only after checking that it holds no data.
-fn recreate_claim_step(c: &Claim, d: Draft, how: &str) -> Draft {
-    let ns = c.r.ns();
-    let sts = c.pods.iter().find_map(|(_, p)| {
-        p.metadata
+fn recreate_claim_step(claim: &Claim, draft: Draft, how: &str) -> Draft {
+    let ns = claim.pvc_ref.ns();
+    let sts = claim.pods.iter().find_map(|(_, pod)| {
+        pod.metadata
             .owner_references
             .iter()
             .flatten()
@@ -454,38 +479,40 @@ fn recreate_claim_step(c: &Claim, d: Draft, how: &str) -> Draft {
             .map(|o| o.name.clone())
     });
     let extra = match &sts {
-        Some(s) => format!(
-            " It comes from the volumeClaimTemplates of StatefulSet {s}, which cannot be changed in place: fix the template and recreate the StatefulSet with `kubectl delete statefulset {s} -n {ns} --cascade=orphan` (its Pods keep running) before recreating the claim."
+        Some(sts) => format!(
+            " It comes from the volumeClaimTemplates of StatefulSet {sts}, which cannot be changed in place: fix the template and recreate the StatefulSet with `kubectl delete statefulset {sts} -n {ns} --cascade=orphan` (its Pods keep running) before recreating the claim."
         ),
         None => String::new(),
     };
-    d.read_only(
+    draft.read_only(
         "Confirm the claim never bound (STATUS Pending, no VOLUME): only then does it hold no data",
-        format!("kubectl get pvc {} -n {ns} -o wide", c.r.name),
+        format!("kubectl get pvc {} -n {ns} -o wide", claim.pvc_ref.name),
     )
     .step(
         format!("Last resort: delete the Pending claim and recreate it {how}.{extra}"),
-        Some(format!("kubectl delete pvc {} -n {ns}", c.r.name)),
+        Some(format!("kubectl delete pvc {} -n {ns}", claim.pvc_ref.name)),
         Risk::Destructive,
     )
 }
 
-fn lost(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
-    let ns = c.r.ns();
-    let pv_name = c.volume_name().unwrap_or("");
+fn lost(ctx: &RuleContext, claim: &Claim, out: &mut Vec<Draft>) {
+    let ns = claim.pvc_ref.ns();
+    let pv_name = claim.volume_name().unwrap_or("");
     let pv = ctx.store.get::<PersistentVolume>("", pv_name);
     let state = match pv {
         None if ctx.store.kind_listed(Kind::PersistentVolume, "") => {
             "does not exist any more".to_owned()
         }
         None => "was not read".to_owned(),
-        Some(v) => format!(
+        Some(volume) => format!(
             "is in phase {} and bound to {}",
-            v.status
+            volume
+                .status
                 .as_ref()
                 .and_then(|s| s.phase.as_deref())
                 .unwrap_or("?"),
-            v.spec
+            volume
+                .spec
                 .as_ref()
                 .and_then(|s| s.claim_ref.as_ref())
                 .map(|r| format!(
@@ -496,13 +523,13 @@ fn lost(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
                 .unwrap_or_else(|| "nothing".to_owned())
         ),
     };
-    let mut d = c
+    let mut draft = claim
         .draft(RuleId::PVCLost)
         .message(format!(
             "PVC {} is Lost: its PersistentVolume {pv_name} {state}; Pods that mount the claim cannot start",
-            c.r.name
+            claim.pvc_ref.name
         ))
-        .evidence(format!("PVC {} phase Lost; spec.volumeName {pv_name}", c.r.name))
+        .evidence(format!("PVC {} phase Lost; spec.volumeName {pv_name}", claim.pvc_ref.name))
         .edge("PersistentVolumeClaim -> PersistentVolume")
         .summary("The data may still exist in the storage backend even though the PersistentVolume object is gone. Find the backing disk or a backup and recreate the PersistentVolume object for it; do not delete the claim before that.")
         .read_only("Look for the PersistentVolume", format!("kubectl get pv {pv_name} -o yaml"))
@@ -513,31 +540,32 @@ fn lost(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
         .step(
             format!(
                 "Recreate PersistentVolume {pv_name} pointing at the same backing disk, with claimRef {ns}/{} (from a backup of the PV object if you have one)",
-                c.r.name
+                claim.pvc_ref.name
             ),
             None,
             Risk::Reversible,
         )
         .step(
             "Only after the backing data is recovered or confirmed gone (check backups and the reclaim policy): delete the Lost claim and let it be provisioned anew",
-            Some(format!("kubectl delete pvc {} -n {ns}", c.r.name)),
+            Some(format!("kubectl delete pvc {} -n {ns}", claim.pvc_ref.name)),
             Risk::Destructive,
         );
-    if let Some(v) = pv {
-        d = d.evidence(format!(
+    if let Some(volume) = pv {
+        draft = draft.evidence(format!(
             "PersistentVolume {pv_name}: reclaimPolicy {}",
-            v.spec
+            volume
+                .spec
                 .as_ref()
                 .and_then(|s| s.persistent_volume_reclaim_policy.as_deref())
                 .unwrap_or("?")
         ));
     }
-    for e in ctx.events(&c.r) {
-        if e.is_warning() && (e.reason == "ClaimLost" || e.reason == "ClaimMisbound") {
-            d = d.event(e);
+    for event in ctx.events(&claim.pvc_ref) {
+        if event.is_warning() && (event.reason == "ClaimLost" || event.reason == "ClaimMisbound") {
+            draft = draft.event(event);
         }
     }
-    out.push(d);
+    out.push(draft);
 }
 
 /// PersistentVolumes of the graph that are Released or Failed.
@@ -547,8 +575,8 @@ fn released_volumes(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .subjects(Kind::PersistentVolume)
         .cloned()
         .collect();
-    for r in pvs {
-        let Some(pv) = ctx.store.get_ref::<PersistentVolume>(&r) else {
+    for pv_ref in pvs {
+        let Some(pv) = ctx.store.get_ref::<PersistentVolume>(&pv_ref) else {
             continue;
         };
         let st = pv.status.as_ref();
@@ -562,12 +590,12 @@ fn released_volumes(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .unwrap_or("Retain");
         let claim = spec.and_then(|s| s.claim_ref.as_ref());
         let claim_txt = claim
-            .map(|c| {
+            .map(|claim_ref| {
                 format!(
                     "{}/{} (uid {})",
-                    c.namespace.as_deref().unwrap_or(""),
-                    c.name.as_deref().unwrap_or(""),
-                    c.uid.as_deref().unwrap_or("-")
+                    claim_ref.namespace.as_deref().unwrap_or(""),
+                    claim_ref.name.as_deref().unwrap_or(""),
+                    claim_ref.uid.as_deref().unwrap_or("-")
                 )
             })
             .unwrap_or_else(|| "none".to_owned());
@@ -581,49 +609,49 @@ fn released_volumes(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     .unwrap_or("no message")
             ),
         };
-        let mut d = Draft::new(RuleId::PVReleasedOrFailed, r.clone())
-            .message(format!("PersistentVolume {} is {phase}: {why}", r.name))
+        let mut draft = Draft::new(RuleId::PVReleasedOrFailed, pv_ref.clone())
+            .message(format!("PersistentVolume {} is {phase}: {why}", pv_ref.name))
             .evidence(format!(
                 "PersistentVolume {}: phase {phase}, reclaimPolicy {policy}, claimRef {claim_txt}",
-                r.name
+                pv_ref.name
             ))
             .summary("The data of a Released volume is still there. Back it up before anything else; to reuse it, clear the stale claimRef so that the claim that names it can bind.")
-            .read_only("Read the volume", format!("kubectl get pv {} -o yaml", r.name))
+            .read_only("Read the volume", format!("kubectl get pv {} -o yaml", pv_ref.name))
             .step(
                 "After backing the data up: let the claim that names this volume bind to it by removing the stale claimRef uid",
                 Some(format!(
                     "kubectl patch pv {} --type json -p '[{{\"op\":\"remove\",\"path\":\"/spec/claimRef/uid\"}}]'",
-                    r.name
+                    pv_ref.name
                 )),
                 Risk::Disruptive,
             );
         if let Some(reason) = st.and_then(|s| s.reason.as_deref()) {
-            d = d.evidence(format!("status.reason {reason}"));
+            draft = draft.evidence(format!("status.reason {reason}"));
         }
-        for l in pv_node_affinity(pv) {
-            d = d.evidence(format!("node affinity: {l}"));
+        for line in pv_node_affinity(pv) {
+            draft = draft.evidence(format!("node affinity: {line}"));
         }
         // The claims that name it, and their Pods.
-        for e in ctx
+        for edge in ctx
             .graph
-            .dependents(&r)
+            .dependents(&pv_ref)
             .filter(|e| e.kind == EdgeKind::Binds)
         {
-            d = d.scope(e.from.clone());
-            for p in ctx
+            draft = draft.scope(edge.from.clone());
+            for mount in ctx
                 .graph
-                .dependents(&e.from)
-                .filter(|e| e.kind == EdgeKind::Mounts)
+                .dependents(&edge.from)
+                .filter(|edge| edge.kind == EdgeKind::Mounts)
             {
-                d = d.scope(p.from.clone());
+                draft = draft.scope(mount.from.clone());
             }
         }
-        for e in ctx.events(&r) {
-            if e.is_warning() {
-                d = d.event(e);
+        for event in ctx.events(&pv_ref) {
+            if event.is_warning() {
+                draft = draft.event(event);
             }
         }
-        out.push(d);
+        out.push(draft);
     }
 }
 
@@ -651,7 +679,7 @@ fn multiple_defaults(ctx: &RuleContext, has_claims: bool, out: &mut Vec<Draft>) 
         .iter()
         .map(|n| ObjRef::cluster(Kind::StorageClass, n))
         .collect();
-    let mut d = Draft::new(RuleId::MultipleDefaultStorageClasses, refs[0].clone())
+    let mut draft = Draft::new(RuleId::MultipleDefaultStorageClasses, refs[0].clone())
         .message(format!(
             "{} StorageClasses are marked default ({}): claims without a class get the newest one, {winner}, which may not be the one intended",
             names.len(),
@@ -660,26 +688,27 @@ fn multiple_defaults(ctx: &RuleContext, has_claims: bool, out: &mut Vec<Draft>) 
         .affected(&refs)
         .summary("Keep exactly one default StorageClass: remove the default annotation from the others.")
         .read_only("List the StorageClasses", "kubectl get storageclass");
-    for c in &defaults {
-        d = d.evidence(format!(
+    for class in &defaults {
+        draft = draft.evidence(format!(
             "StorageClass {} (provisioner {}, created {}) is annotated is-default-class=true",
-            c.metadata.name.as_deref().unwrap_or(""),
-            c.provisioner,
-            c.metadata
+            class.metadata.name.as_deref().unwrap_or(""),
+            class.provisioner,
+            class
+                .metadata
                 .creation_timestamp
                 .as_ref()
                 .map(|t| t.0.to_string())
                 .unwrap_or_default()
         ));
     }
-    for n in names.iter().skip(1) {
-        d = d.step(
-            format!("Unmark {n} as default if {winner} is the intended default"),
+    for name in names.iter().skip(1) {
+        draft = draft.step(
+            format!("Unmark {name} as default if {winner} is the intended default"),
             Some(format!(
-                "kubectl annotate storageclass {n} storageclass.kubernetes.io/is-default-class=false --overwrite"
+                "kubectl annotate storageclass {name} storageclass.kubernetes.io/is-default-class=false --overwrite"
             )),
             Risk::Reversible,
         );
     }
-    out.push(d);
+    out.push(draft);
 }

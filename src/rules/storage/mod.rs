@@ -33,7 +33,8 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 /// A claim of the graph with what it relates to.
 pub(crate) struct Claim<'a> {
-    pub r: ObjRef,
+    /// The claim.
+    pub pvc_ref: ObjRef,
     pub pvc: &'a Arc<PersistentVolumeClaim>,
     /// The class as written (`spec.storageClassName`, or the legacy beta annotation):
     /// `None` = unset, `Some("")` = explicitly no class.
@@ -48,10 +49,10 @@ pub(crate) struct Claim<'a> {
 impl<'a> Claim<'a> {
     pub(crate) fn new(
         ctx: &RuleContext<'a>,
-        r: &ObjRef,
+        pvc_ref: &ObjRef,
         pvc: &'a Arc<PersistentVolumeClaim>,
     ) -> Claim<'a> {
-        let ns = r.ns();
+        let ns = pvc_ref.ns();
         let written_class = pvc
             .metadata
             .annotations
@@ -60,8 +61,8 @@ impl<'a> Claim<'a> {
             .cloned()
             .or_else(|| pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()));
         let effective = match &written_class {
-            Some(c) if c.is_empty() => None,
-            Some(c) => Some(c.clone()),
+            Some(class) if class.is_empty() => None,
+            Some(class) => Some(class.clone()),
             None => crate::k8s::classes::default_storage_class(ctx.store),
         };
         let class_ref = effective.map(|c| ObjRef::cluster(Kind::StorageClass, &c));
@@ -70,21 +71,21 @@ impl<'a> Claim<'a> {
             .and_then(|c| ctx.store.get_ref::<StorageClass>(c));
         let names: Vec<String> = ctx
             .store
-            .pods_using_claim(ns, &r.name)
+            .pods_using_claim(ns, &pvc_ref.name)
             .filter_map(|p| p.metadata.name.clone())
             .collect();
         let store = ctx.store;
         let mut pods: Vec<(ObjRef, &'a Arc<Pod>)> = names
             .iter()
-            .filter_map(|n| {
+            .filter_map(|name| {
                 store
-                    .get::<Pod>(ns, n)
-                    .map(|p| (ObjRef::namespaced(Kind::Pod, ns, n), p))
+                    .get::<Pod>(ns, name)
+                    .map(|p| (ObjRef::namespaced(Kind::Pod, ns, name), p))
             })
             .collect();
         pods.sort_by(|a, b| a.0.cmp(&b.0));
         Claim {
-            r: r.clone(),
+            pvc_ref: pvc_ref.clone(),
             pvc,
             written_class,
             class_ref,
@@ -119,22 +120,26 @@ impl<'a> Claim<'a> {
 
     /// A draft about the claim, scoped to the claim, its class node and its Pods.
     pub(crate) fn draft(&self, rule: RuleId) -> Draft {
-        let mut d = Draft::new(rule, self.r.clone());
-        if let Some(c) = &self.class_ref {
-            d = d.scope(c.clone());
+        let mut draft = Draft::new(rule, self.pvc_ref.clone());
+        if let Some(class_ref) = &self.class_ref {
+            draft = draft.scope(class_ref.clone());
         }
         if let Some(pv) = self.volume_name() {
-            d = d.scope(ObjRef::cluster(Kind::PersistentVolume, pv));
+            draft = draft.scope(ObjRef::cluster(Kind::PersistentVolume, pv));
         }
-        for (p, _) in &self.pods {
-            d = d.scope(p.clone());
+        for (pod_ref, _) in &self.pods {
+            draft = draft.scope(pod_ref.clone());
         }
-        d
+        draft
     }
 
     /// `kubectl describe pvc NAME -n NS`
     pub(crate) fn describe_cmd(&self) -> String {
-        format!("kubectl describe pvc {} -n {}", self.r.name, self.r.ns())
+        format!(
+            "kubectl describe pvc {} -n {}",
+            self.pvc_ref.name,
+            self.pvc_ref.ns()
+        )
     }
 }
 
@@ -148,8 +153,8 @@ pub(crate) fn pv_node_affinity(pv: &PersistentVolume) -> Vec<String> {
         .map(|ns| {
             ns.node_selector_terms
                 .iter()
-                .map(|t| {
-                    t.match_expressions
+                .map(|term| {
+                    term.match_expressions
                         .iter()
                         .flatten()
                         .map(requirement_text)
@@ -162,15 +167,15 @@ pub(crate) fn pv_node_affinity(pv: &PersistentVolume) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn requirement_text(r: &NodeSelectorRequirement) -> String {
-    let vals = r.values.clone().unwrap_or_default().join(",");
-    match r.operator.as_str() {
-        "In" => format!("{} in [{vals}]", r.key),
-        "NotIn" => format!("{} notin [{vals}]", r.key),
-        "Exists" => format!("{} exists", r.key),
-        "DoesNotExist" => format!("{} does not exist", r.key),
-        "Gt" => format!("{} > {vals}", r.key),
-        "Lt" => format!("{} < {vals}", r.key),
-        op => format!("{} {op} [{vals}]", r.key),
+fn requirement_text(requirement: &NodeSelectorRequirement) -> String {
+    let vals = requirement.values.clone().unwrap_or_default().join(",");
+    match requirement.operator.as_str() {
+        "In" => format!("{} in [{vals}]", requirement.key),
+        "NotIn" => format!("{} notin [{vals}]", requirement.key),
+        "Exists" => format!("{} exists", requirement.key),
+        "DoesNotExist" => format!("{} does not exist", requirement.key),
+        "Gt" => format!("{} > {vals}", requirement.key),
+        "Lt" => format!("{} < {vals}", requirement.key),
+        op => format!("{} {op} [{vals}]", requirement.key),
     }
 }

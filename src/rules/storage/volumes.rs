@@ -22,17 +22,17 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 /// `... for volume "NAME" ...` → NAME.
 fn volume_in(msg: &str) -> Option<String> {
-    let i = msg.find("volume \"")?;
-    let rest = &msg[i + 8..];
+    let start = msg.find("volume \"")?;
+    let rest = &msg[start + 8..];
     rest.split('"').next().map(str::to_owned)
 }
 
 /// `unmounted volumes=[a b]` → [a, b].
 fn list_after(msg: &str, key: &str) -> Vec<String> {
-    let Some(i) = msg.find(key) else {
+    let Some(start) = msg.find(key) else {
         return Vec::new();
     };
-    let rest = &msg[i + key.len()..];
+    let rest = &msg[start + key.len()..];
     let inner = rest
         .strip_prefix('[')
         .and_then(|r| r.split(']').next())
@@ -43,10 +43,11 @@ fn list_after(msg: &str, key: &str) -> Vec<String> {
 /// Whether a mount failure is about a missing ConfigMap/Secret (the workload rules' business)
 /// or a kubelet cache race.
 fn belongs_to_workload(msg: &str, spec: Option<&PodSpec>) -> bool {
-    let l = msg.to_ascii_lowercase();
-    if (l.contains("configmap \"") || l.contains("secret \"")) && l.contains("not found")
-        || l.contains("couldn't find key")
-        || l.contains("not registered")
+    let lower = msg.to_ascii_lowercase();
+    if (lower.contains("configmap \"") || lower.contains("secret \""))
+        && lower.contains("not found")
+        || lower.contains("couldn't find key")
+        || lower.contains("not registered")
     {
         return true;
     }
@@ -56,45 +57,45 @@ fn belongs_to_workload(msg: &str, spec: Option<&PodSpec>) -> bool {
     if !waiting.is_empty()
         && let Some(spec) = spec
     {
-        return waiting.iter().all(|v| {
+        return waiting.iter().all(|volume_name| {
             spec.volumes
                 .iter()
                 .flatten()
-                .find(|x| &x.name == v)
+                .find(|x| &x.name == volume_name)
                 .is_some_and(is_config_volume)
         });
     }
     false
 }
 
-fn is_config_volume(v: &Volume) -> bool {
-    v.config_map.is_some()
-        || v.secret.is_some()
-        || v.projected.is_some()
-        || v.downward_api.is_some()
+fn is_config_volume(volume: &Volume) -> bool {
+    volume.config_map.is_some()
+        || volume.secret.is_some()
+        || volume.projected.is_some()
+        || volume.downward_api.is_some()
 }
 
 /// The claim a failing volume name refers to: a Pod volume name, or a PV name.
 fn claim_for(ctx: &RuleContext, pod: &Pod, ns: &str, volume: &str) -> Option<ObjRef> {
     let spec = pod.spec.as_ref()?;
-    for v in spec.volumes.iter().flatten() {
-        if let Some(c) = &v.persistent_volume_claim {
-            if v.name == volume {
+    for candidate in spec.volumes.iter().flatten() {
+        if let Some(source) = &candidate.persistent_volume_claim {
+            if candidate.name == volume {
                 return Some(ObjRef::namespaced(
                     Kind::PersistentVolumeClaim,
                     ns,
-                    &c.claim_name,
+                    &source.claim_name,
                 ));
             }
             let bound = ctx
                 .store
-                .get::<PersistentVolumeClaim>(ns, &c.claim_name)
+                .get::<PersistentVolumeClaim>(ns, &source.claim_name)
                 .and_then(|p| p.spec.as_ref().and_then(|s| s.volume_name.clone()));
             if bound.as_deref() == Some(volume) {
                 return Some(ObjRef::namespaced(
                     Kind::PersistentVolumeClaim,
                     ns,
-                    &c.claim_name,
+                    &source.claim_name,
                 ));
             }
         }
@@ -103,9 +104,9 @@ fn claim_for(ctx: &RuleContext, pod: &Pod, ns: &str, volume: &str) -> Option<Obj
 }
 
 /// The Pod has not started all its containers (the mount failure is current).
-fn still_blocked(p: &Pod) -> bool {
-    !(matches!(pod::phase(p), "Succeeded" | "Failed")
-        || pod::phase(p) == "Running" && pod::is_ready(p))
+fn still_blocked(pod: &Pod) -> bool {
+    !(matches!(pod::phase(pod), "Succeeded" | "Failed")
+        || pod::phase(pod) == "Running" && pod::is_ready(pod))
 }
 
 #[derive(Default)]
@@ -120,45 +121,46 @@ struct Group<'a> {
 fn attach_and_mount(ctx: &RuleContext, out: &mut Vec<Draft>) {
     // (multi-attach?, claim or volume) -> group
     let mut groups: BTreeMap<(bool, String), Group> = BTreeMap::new();
-    for r in ctx.graph.subjects(Kind::Pod) {
-        let Some(p) = ctx.store.get_ref::<Pod>(r) else {
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
-        let ns = r.ns();
-        for e in ctx.events(r) {
-            if !e.is_warning() || !matches!(e.reason.as_str(), "FailedMount" | "FailedAttachVolume")
+        let ns = pod_ref.ns();
+        for event in ctx.events(pod_ref) {
+            if !event.is_warning()
+                || !matches!(event.reason.as_str(), "FailedMount" | "FailedAttachVolume")
             {
                 continue;
             }
-            if belongs_to_workload(&e.message, p.spec.as_ref()) {
+            if belongs_to_workload(&event.message, pod.spec.as_ref()) {
                 continue;
             }
-            let multi = e.message.contains("Multi-Attach error");
-            let volume = volume_in(&e.message)
+            let multi = event.message.contains("Multi-Attach error");
+            let volume = volume_in(&event.message)
                 .or_else(|| {
-                    list_after(&e.message, "unmounted volumes=")
+                    list_after(&event.message, "unmounted volumes=")
                         .into_iter()
                         .next()
                 })
                 .unwrap_or_default();
-            let claim = claim_for(ctx, p, ns, &volume);
+            let claim = claim_for(ctx, pod, ns, &volume);
             let key = (
                 multi,
                 claim
                     .as_ref()
                     .map(|c| c.to_string())
-                    .unwrap_or_else(|| format!("{r}/{volume}")),
+                    .unwrap_or_else(|| format!("{pod_ref}/{volume}")),
             );
-            let g = groups.entry(key).or_default();
-            if !g.pods.iter().any(|(x, _)| x == r) {
-                g.pods.push((r.clone(), p));
+            let group = groups.entry(key).or_default();
+            if !group.pods.iter().any(|(x, _)| x == pod_ref) {
+                group.pods.push((pod_ref.clone(), pod));
             }
-            g.events.push(e);
-            g.claim = g.claim.take().or(claim);
-            if g.volume.is_empty() {
-                g.volume = volume;
+            group.events.push(event);
+            group.claim = group.claim.take().or(claim);
+            if group.volume.is_empty() {
+                group.volume = volume;
             }
-            g.current |= still_blocked(p);
+            group.current |= still_blocked(pod);
         }
     }
     // The kubelet's "Unable to attach or mount volumes ... timed out" that follows a
@@ -168,25 +170,25 @@ fn attach_and_mount(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .filter(|(m, _)| *m)
         .map(|(_, k)| k.clone())
         .collect();
-    for k in multi_keys {
-        if let Some(g) = groups.remove(&(false, k.clone()))
-            && let Some(m) = groups.get_mut(&(true, k))
+    for key in multi_keys {
+        if let Some(timeout_group) = groups.remove(&(false, key.clone()))
+            && let Some(multi_group) = groups.get_mut(&(true, key))
         {
-            for (r, p) in g.pods {
-                if !m.pods.iter().any(|(x, _)| x == &r) {
-                    m.pods.push((r, p));
+            for (pod_ref, pod) in timeout_group.pods {
+                if !multi_group.pods.iter().any(|(x, _)| x == &pod_ref) {
+                    multi_group.pods.push((pod_ref, pod));
                 }
             }
-            m.events.extend(g.events);
-            m.current |= g.current;
+            multi_group.events.extend(timeout_group.events);
+            multi_group.current |= timeout_group.current;
         }
     }
-    for ((multi, _), mut g) in groups {
-        g.events.sort_by_key(|a| a.time);
+    for ((multi, _), mut group) in groups {
+        group.events.sort_by_key(|a| a.time);
         if multi {
-            out.push(multi_attach(ctx, &g));
+            out.push(multi_attach(ctx, &group));
         } else {
-            out.push(mount_failed(ctx, &g));
+            out.push(mount_failed(ctx, &group));
         }
     }
 }
@@ -194,34 +196,36 @@ fn attach_and_mount(ctx: &RuleContext, out: &mut Vec<Draft>) {
 fn base_draft<'a>(
     ctx: &RuleContext<'a>,
     rule: RuleId,
-    g: &Group<'a>,
+    group: &Group<'a>,
 ) -> (Draft, Option<Claim<'a>>) {
-    let claim = g.claim.as_ref().and_then(|c| {
+    let claim = group.claim.as_ref().and_then(|claim_ref| {
         ctx.store
-            .get_ref::<PersistentVolumeClaim>(c)
-            .map(|pvc| Claim::new(ctx, c, pvc))
+            .get_ref::<PersistentVolumeClaim>(claim_ref)
+            .map(|pvc| Claim::new(ctx, claim_ref, pvc))
     });
-    let mut d = match (&claim, &g.claim) {
-        (Some(c), _) => c.draft(rule),
-        (None, Some(r)) => Draft::new(rule, r.clone()),
-        (None, None) => Draft::new(rule, g.pods[0].0.clone()).discriminator(g.volume.clone()),
+    let mut draft = match (&claim, &group.claim) {
+        (Some(claim), _) => claim.draft(rule),
+        (None, Some(claim_ref)) => Draft::new(rule, claim_ref.clone()),
+        (None, None) => {
+            Draft::new(rule, group.pods[0].0.clone()).discriminator(group.volume.clone())
+        }
     };
-    let pods: Vec<ObjRef> = g.pods.iter().map(|(r, _)| r.clone()).collect();
-    d = d.affected(&pods);
-    if let Some(last) = g.events.last() {
-        d = d.event(last);
+    let pods: Vec<ObjRef> = group.pods.iter().map(|(r, _)| r.clone()).collect();
+    draft = draft.affected(&pods);
+    if let Some(last) = group.events.last() {
+        draft = draft.event(last);
     }
-    for e in &g.events {
-        d = d.account(e).seen(e.first_time, e.time);
+    for event in &group.events {
+        draft = draft.account(event).seen(event.first_time, event.time);
     }
-    if !g.current {
-        d = d.severity(Severity::Info);
+    if !group.current {
+        draft = draft.severity(Severity::Info);
     }
-    (d, claim)
+    (draft, claim)
 }
 
-fn node_of(p: &Pod) -> Option<&str> {
-    p.spec.as_ref().and_then(|s| s.node_name.as_deref())
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
 }
 
 fn node_ready(ctx: &RuleContext, node: &str) -> Option<bool> {
@@ -230,56 +234,56 @@ fn node_ready(ctx: &RuleContext, node: &str) -> Option<bool> {
         .map(|node| node::is_ready(node))
 }
 
-fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
-    let (mut d, claim) = base_draft(ctx, RuleId::VolumeMultiAttach, g);
-    let ns = g.pods[0].0.ns();
-    let waiting: Vec<String> = g
+fn multi_attach(ctx: &RuleContext, group: &Group) -> Draft {
+    let (mut draft, claim) = base_draft(ctx, RuleId::VolumeMultiAttach, group);
+    let ns = group.pods[0].0.ns();
+    let waiting: Vec<String> = group
         .pods
         .iter()
         .map(|(r, p)| format!("{} (node {})", r.name, node_of(p).unwrap_or("?")))
         .collect();
-    let claim_name = g.claim.as_ref().map(|c| c.name.clone());
-    d = d
+    let claim_name = group.claim.as_ref().map(|c| c.name.clone());
+    draft = draft
         .message(format!(
             "Volume {} {}is attached to another node, and a ReadWriteOnce volume attaches to one node at a time: Pod(s) {} cannot start{}",
-            g.volume,
+            group.volume,
             claim_name
                 .as_ref()
                 .map(|c| format!("(claim {c}) "))
                 .unwrap_or_default(),
             waiting.join(", "),
-            if g.current { "" } else { " (they run now: the conflict resolved)" }
+            if group.current { "" } else { " (they run now: the conflict resolved)" }
         ))
         .edge("Pod -> PersistentVolumeClaim")
         .summary("Let the Pod holding the volume go first: for single-replica workloads on ReadWriteOnce storage use the Recreate strategy (or a StatefulSet); a volume held by a dead node is force-detached by the attach/detach controller after about 6 minutes, or at once when the node is marked out-of-service. Never delete the claim to get past this.")
         .read_only(
             "See which node the volume is attached to",
-            format!("kubectl get volumeattachments -o wide | grep {}", g.volume),
+            format!("kubectl get volumeattachments -o wide | grep {}", group.volume),
         )
         .read_only("See where the Pods using the claim run", format!("kubectl get pods -n {ns} -o wide"));
     // Who holds it: other Pods using the claim on another node.
-    if let Some(c) = &claim {
-        let waiting_nodes: Vec<&str> = g.pods.iter().filter_map(|(_, p)| node_of(p)).collect();
-        for (r, p) in &c.pods {
-            if g.pods.iter().any(|(x, _)| x == r) {
+    if let Some(claim) = &claim {
+        let waiting_nodes: Vec<&str> = group.pods.iter().filter_map(|(_, p)| node_of(p)).collect();
+        for (pod_ref, pod) in &claim.pods {
+            if group.pods.iter().any(|(x, _)| x == pod_ref) {
                 continue;
             }
-            let Some(node) = node_of(p) else { continue };
+            let Some(node) = node_of(pod) else { continue };
             if waiting_nodes.contains(&node) {
                 continue;
             }
             let ready = node_ready(ctx, node);
-            d = d.evidence(format!(
+            draft = draft.evidence(format!(
                 "Pod {} uses the claim on node {node} ({}{})",
-                r.name,
-                pod::describe_state(p),
+                pod_ref.name,
+                pod::describe_state(pod),
                 match ready {
                     Some(false) => ", node NOT Ready",
                     _ => "",
                 }
             ));
             if ready == Some(false) {
-                d = d
+                draft = draft
                     .step(
                         format!(
                             "Node {node} is down: once it is confirmed powered off, mark it out-of-service so the volume is detached at once"
@@ -290,23 +294,23 @@ fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
                         Risk::Disruptive,
                     )
                     .step(
-                        format!("Or delete Pod {} stuck on the dead node so the volume can move", r.name),
-                        Some(format!("kubectl delete pod {} -n {ns} --grace-period=0 --force", r.name)),
+                        format!("Or delete Pod {} stuck on the dead node so the volume can move", pod_ref.name),
+                        Some(format!("kubectl delete pod {} -n {ns} --grace-period=0 --force", pod_ref.name)),
                         Risk::Disruptive,
                     );
             }
         }
-        let modes = c.access_modes();
+        let modes = claim.access_modes();
         if !modes.is_empty() {
-            d = d.evidence(format!(
+            draft = draft.evidence(format!(
                 "claim {} accessModes {}",
-                c.r.name,
+                claim.pvc_ref.name,
                 modes.join(",")
             ));
         }
     }
     // A single-replica Deployment on RWO storage with RollingUpdate: the classic cause.
-    if let Some(dep) = owning_deployment(ctx, g.pods[0].1) {
+    if let Some(dep) = owning_deployment(ctx, group.pods[0].1) {
         let strategy = dep
             .spec
             .strategy
@@ -315,7 +319,7 @@ fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
             .unwrap_or("RollingUpdate");
         if strategy == "RollingUpdate" {
             let name = dep.metadata.name.clone().unwrap_or_default();
-            d = d
+            draft = draft
                 .evidence(format!(
                     "Deployment {name} uses strategy RollingUpdate: its new Pod starts before the old one releases the volume, and may land on another node"
                 ))
@@ -328,12 +332,12 @@ fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
                 );
         }
     }
-    d
+    draft
 }
 
-fn owning_deployment<'a>(ctx: &RuleContext<'a>, p: &Pod) -> Option<&'a Arc<Deployment>> {
-    let ns = p.metadata.namespace.as_deref()?;
-    let rs_name = p
+fn owning_deployment<'a>(ctx: &RuleContext<'a>, pod: &Pod) -> Option<&'a Arc<Deployment>> {
+    let ns = pod.metadata.namespace.as_deref()?;
+    let rs_name = pod
         .metadata
         .owner_references
         .iter()
@@ -352,94 +356,94 @@ fn owning_deployment<'a>(ctx: &RuleContext<'a>, p: &Pod) -> Option<&'a Arc<Deplo
 }
 
 fn mount_hint(msg: &str) -> Option<String> {
-    let l = msg.to_ascii_lowercase();
-    if let Some(i) = msg.find("driver name ")
-        && l.contains("not found in the list of registered csi drivers")
+    let lower = msg.to_ascii_lowercase();
+    if let Some(start) = msg.find("driver name ")
+        && lower.contains("not found in the list of registered csi drivers")
     {
-        let driver = msg[i + 12..].split_whitespace().next().unwrap_or("");
+        let driver = msg[start + 12..].split_whitespace().next().unwrap_or("");
         return Some(format!(
             "the CSI driver {driver} is not registered on the node: its node plugin (a DaemonSet Pod) is not running there"
         ));
     }
-    if l.contains("mount.nfs") || (l.contains("nfs") && l.contains("exit status 32")) {
+    if lower.contains("mount.nfs") || (lower.contains("nfs") && lower.contains("exit status 32")) {
         return Some(
             "the NFS mount fails: server unreachable from the node, or the export refuses it"
                 .to_owned(),
         );
     }
-    if l.contains("wrong fs type") || l.contains("bad superblock") {
+    if lower.contains("wrong fs type") || lower.contains("bad superblock") {
         return Some("the filesystem cannot be mounted (wrong fsType or a damaged filesystem): do not format it; snapshot it and check it".to_owned());
     }
-    if l.contains("hostpath type check failed") {
+    if lower.contains("hostpath type check failed") {
         return Some("the hostPath does not exist on the node with the expected type".to_owned());
     }
-    if l.contains("attachvolume.attach failed") || l.contains("attachvolume") {
+    if lower.contains("attachvolume.attach failed") || lower.contains("attachvolume") {
         return Some("the volume cannot be attached to the node (cloud API error, node volume limit, or a zone mismatch)".to_owned());
     }
-    if l.contains("max volume count") || l.contains("attachable") {
+    if lower.contains("max volume count") || lower.contains("attachable") {
         return Some("the node reached its limit of attached volumes".to_owned());
     }
-    if l.contains("permission denied") {
+    if lower.contains("permission denied") {
         return Some("permission denied while mounting".to_owned());
     }
-    if l.contains("deadlineexceeded") || l.contains("timed out") {
+    if lower.contains("deadlineexceeded") || lower.contains("timed out") {
         return Some("attaching or mounting timed out (CSI controller or node plugin, or the storage backend)".to_owned());
     }
     None
 }
 
-fn mount_failed(ctx: &RuleContext, g: &Group) -> Draft {
-    let (mut d, claim) = base_draft(ctx, RuleId::VolumeMountFailed, g);
-    let ns = g.pods[0].0.ns();
-    let last = g
+fn mount_failed(ctx: &RuleContext, group: &Group) -> Draft {
+    let (mut draft, claim) = base_draft(ctx, RuleId::VolumeMountFailed, group);
+    let ns = group.pods[0].0.ns();
+    let last = group
         .events
         .last()
         .map(|e| e.message.clone())
         .unwrap_or_default();
     let hint = mount_hint(&last);
-    let nodes: Vec<&str> = g.pods.iter().filter_map(|(_, p)| node_of(p)).collect();
-    d = d
+    let nodes: Vec<&str> = group.pods.iter().filter_map(|(_, p)| node_of(p)).collect();
+    draft = draft
         .message(format!(
             "Volume {}{} cannot be {} for Pod(s) {}{}{}",
-            g.volume,
-            g.claim
+            group.volume,
+            group.claim
                 .as_ref()
                 .map(|c| format!(" (claim {})", c.name))
                 .unwrap_or_default(),
-            if g.events.iter().any(|e| e.reason == "FailedAttachVolume") {
+            if group.events.iter().any(|e| e.reason == "FailedAttachVolume") {
                 "attached"
             } else {
                 "mounted"
             },
-            g.pods
+            group.pods
                 .iter()
                 .map(|(r, _)| r.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
             hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default(),
-            if g.current { "" } else { " (the Pods run now)" }
+            if group.current { "" } else { " (the Pods run now)" }
         ))
         .edge("Pod -> PersistentVolumeClaim")
         .summary("Read the kubelet's and the CSI driver's messages for the node; fix the driver or the backend. Restarting Pods or deleting the claim does not fix a mount and can lose data.")
-        .read_only("Read the Pod's events", format!("kubectl describe pod {} -n {ns}", g.pods[0].0.name));
+        .read_only("Read the Pod's events", format!("kubectl describe pod {} -n {ns}", group.pods[0].0.name));
     if !nodes.is_empty() {
-        d = d.evidence(format!("node(s): {}", nodes.join(", ")));
-        d = d.read_only(
+        draft = draft.evidence(format!("node(s): {}", nodes.join(", ")));
+        draft = draft.read_only(
             "See which CSI drivers the node has registered",
             format!("kubectl get csinode {} -o yaml", nodes[0]),
         );
     }
-    if let Some(c) = &claim {
-        d = d
+    if let Some(claim) = &claim {
+        draft = draft
             .evidence(format!(
                 "claim {} phase {}, volume {}",
-                c.r.name,
-                c.phase(),
-                c.volume_name().unwrap_or("-")
+                claim.pvc_ref.name,
+                claim.phase(),
+                claim.volume_name().unwrap_or("-")
             ))
-            .read_only("Read the claim and its volume", c.describe_cmd());
+            .read_only("Read the claim and its volume", claim.describe_cmd());
     }
-    d.read_only(
+    draft.read_only(
         "Read the CSI driver's logs on that node",
         "kubectl get pods -A -o wide | grep -i csi",
     )
@@ -451,7 +455,7 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
     // mounting the graph's claims.
     let mut workloads: BTreeMap<ObjRef, (i32, &PodSpec)> = BTreeMap::new();
     let mut candidates: Vec<ObjRef> = Vec::new();
-    for k in [
+    for kind in [
         Kind::Deployment,
         Kind::StatefulSet,
         Kind::DaemonSet,
@@ -459,48 +463,56 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
     ] {
         candidates.extend(
             ctx.graph
-                .of_kind(k)
+                .of_kind(kind)
                 .filter(|(_, n)| n.exists == crate::graph::Existence::Exists)
                 .map(|(r, _)| r.clone()),
         );
     }
-    for c in ctx.graph.subjects(Kind::PersistentVolumeClaim) {
-        for p in ctx.store.pods_using_claim(c.ns(), &c.name) {
-            let pod = ObjRef::new(Kind::Pod, p.metadata.namespace.as_deref(), pod::name(p));
+    for pvc_ref in ctx.graph.subjects(Kind::PersistentVolumeClaim) {
+        for pod_obj in ctx.store.pods_using_claim(pvc_ref.ns(), &pvc_ref.name) {
+            let pod = ObjRef::new(
+                Kind::Pod,
+                pod_obj.metadata.namespace.as_deref(),
+                pod::name(pod_obj),
+            );
             candidates.push(owners::top_owner(ctx.store, &pod));
         }
     }
     candidates.sort();
     candidates.dedup();
-    for r in candidates {
-        let entry = match r.kind {
-            Kind::Deployment => ctx.store.get_ref::<Deployment>(&r).and_then(|d| {
-                d.spec
+    for workload in candidates {
+        let entry = match workload.kind {
+            Kind::Deployment => ctx
+                .store
+                .get_ref::<Deployment>(&workload)
+                .and_then(|deployment| {
+                    deployment
+                        .spec
+                        .template
+                        .spec
+                        .as_ref()
+                        .map(|spec| (deployment.spec.replicas.unwrap_or(1), spec))
+                }),
+            Kind::StatefulSet => ctx.store.get_ref::<StatefulSet>(&workload).and_then(|sts| {
+                sts.spec
                     .template
                     .spec
                     .as_ref()
-                    .map(|s| (d.spec.replicas.unwrap_or(1), s))
+                    .map(|spec| (sts.spec.replicas.unwrap_or(1), spec))
             }),
-            Kind::StatefulSet => ctx.store.get_ref::<StatefulSet>(&r).and_then(|d| {
-                d.spec
-                    .template
-                    .spec
-                    .as_ref()
-                    .map(|s| (d.spec.replicas.unwrap_or(1), s))
-            }),
-            Kind::DaemonSet => ctx.store.get_ref::<DaemonSet>(&r).and_then(|d| {
-                d.spec.template.spec.as_ref().map(|s| {
+            Kind::DaemonSet => ctx.store.get_ref::<DaemonSet>(&workload).and_then(|ds| {
+                ds.spec.template.spec.as_ref().map(|spec| {
                     (
-                        d.status
+                        ds.status
                             .as_ref()
                             .map_or(2, |st| st.desired_number_scheduled),
-                        s,
+                        spec,
                     )
                 })
             }),
-            Kind::ReplicaSet => ctx.store.get_ref::<ReplicaSet>(&r).and_then(|d| {
+            Kind::ReplicaSet => ctx.store.get_ref::<ReplicaSet>(&workload).and_then(|rs| {
                 // ReplicaSets of a Deployment are judged through the Deployment.
-                let owned = d
+                let owned = rs
                     .metadata
                     .owner_references
                     .iter()
@@ -509,50 +521,50 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 if owned {
                     return None;
                 }
-                d.spec
+                rs.spec
                     .template
                     .as_ref()
                     .and_then(|t| t.spec.as_ref())
-                    .map(|s| (d.spec.replicas.unwrap_or(1), s))
+                    .map(|spec| (rs.spec.replicas.unwrap_or(1), spec))
             }),
             _ => None,
         };
-        if let Some(e) = entry {
-            workloads.insert(r, e);
+        if let Some(entry) = entry {
+            workloads.insert(workload, entry);
         }
     }
-    for (w, (replicas, spec)) in workloads {
+    for (workload, (replicas, spec)) in workloads {
         if replicas <= 1 || pinned_to_one_node(spec) {
             continue;
         }
-        let ns = w.ns();
-        for v in spec.volumes.iter().flatten() {
-            let Some(src) = &v.persistent_volume_claim else {
+        let ns = workload.ns();
+        for volume in spec.volumes.iter().flatten() {
+            let Some(src) = &volume.persistent_volume_claim else {
                 continue;
             };
             let cr = ObjRef::namespaced(Kind::PersistentVolumeClaim, ns, &src.claim_name);
             let Some(pvc) = ctx.store.get_ref::<PersistentVolumeClaim>(&cr) else {
                 continue;
             };
-            let c = Claim::new(ctx, &cr, pvc);
-            let modes = c.access_modes();
+            let claim = Claim::new(ctx, &cr, pvc);
+            let modes = claim.access_modes();
             let shared_ok = modes
                 .iter()
                 .any(|m| m == "ReadWriteMany" || m == "ReadOnlyMany");
             if shared_ok || modes.is_empty() {
                 continue;
             }
-            let mut nodes: Vec<&str> = c.pods.iter().filter_map(|(_, p)| node_of(p)).collect();
+            let mut nodes: Vec<&str> = claim.pods.iter().filter_map(|(_, p)| node_of(p)).collect();
             nodes.sort();
             nodes.dedup();
-            let mut d = c
+            let mut draft = claim
                 .draft(RuleId::ReadWriteOnceShared)
-                .discriminator(w.to_string())
+                .discriminator(workload.to_string())
                 .message(format!(
                     "{} {} runs {replicas} replicas that all mount claim {} ({}): the volume attaches to one node, so replicas scheduled elsewhere cannot start{}",
-                    w.kind,
-                    w.name,
-                    c.r.name,
+                    workload.kind,
+                    workload.name,
+                    claim.pvc_ref.name,
                     modes.join(","),
                     if modes.iter().any(|m| m == "ReadWriteOncePod") {
                         " (ReadWriteOncePod: only one Pod at all)"
@@ -562,26 +574,26 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 ))
                 .evidence(format!(
                     "{} {}: replicas {replicas}, volume {} -> claim {}",
-                    w.kind, w.name, v.name, c.r.name
+                    workload.kind, workload.name, volume.name, claim.pvc_ref.name
                 ))
-                .evidence(format!("claim {} accessModes {}", c.r.name, modes.join(",")))
-                .scope(w.clone())
+                .evidence(format!("claim {} accessModes {}", claim.pvc_ref.name, modes.join(",")))
+                .scope(workload.clone())
                 .summary("Give each replica its own volume (a StatefulSet with volumeClaimTemplates), use ReadWriteMany storage, or run a single replica.")
                 .read_only("See where the replicas run", format!("kubectl get pods -n {ns} -o wide"));
             if !nodes.is_empty() {
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "Pods using the claim run on node(s): {}",
                     nodes.join(", ")
                 ));
             }
-            if w.kind == Kind::Deployment {
-                d = d.step(
+            if workload.kind == Kind::Deployment {
+                draft = draft.step(
                     "Convert the workload to a StatefulSet with volumeClaimTemplates so each replica gets its own claim",
                     None,
                     Risk::Reversible,
                 );
             }
-            out.push(d);
+            out.push(draft);
         }
     }
 }
@@ -602,24 +614,26 @@ fn pinned_to_one_node(spec: &PodSpec) -> bool {
     let aff = spec.affinity.as_ref();
     let node_pinned = aff
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
+        .and_then(|node_affinity| {
+            node_affinity
+                .required_during_scheduling_ignored_during_execution
                 .as_ref()
         })
         .is_some_and(|req| {
             !req.node_selector_terms.is_empty()
-                && req.node_selector_terms.iter().all(|t| {
-                    t.match_expressions.iter().flatten().any(|e| {
-                        e.key == "kubernetes.io/hostname"
-                            && e.operator == "In"
-                            && e.values.as_ref().is_some_and(|v| v.len() == 1)
+                && req.node_selector_terms.iter().all(|term| {
+                    term.match_expressions.iter().flatten().any(|expression| {
+                        expression.key == "kubernetes.io/hostname"
+                            && expression.operator == "In"
+                            && expression.values.as_ref().is_some_and(|v| v.len() == 1)
                     })
                 })
         });
     let colocated = aff
         .and_then(|a| a.pod_affinity.as_ref())
-        .and_then(|p| {
-            p.required_during_scheduling_ignored_during_execution
+        .and_then(|pod_affinity| {
+            pod_affinity
+                .required_during_scheduling_ignored_during_execution
                 .as_ref()
         })
         .is_some_and(|terms| {
