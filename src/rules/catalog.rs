@@ -151,12 +151,12 @@ pub struct UnknownRuleId(pub String);
 
 impl FromStr for RuleId {
     type Err = UnknownRuleId;
-    fn from_str(s: &str) -> Result<RuleId, UnknownRuleId> {
+    fn from_str(text: &str) -> Result<RuleId, UnknownRuleId> {
         RuleId::ALL
             .iter()
             .copied()
-            .find(|id| id.as_str() == s)
-            .ok_or_else(|| UnknownRuleId(s.to_owned()))
+            .find(|id| id.as_str() == text)
+            .ok_or_else(|| UnknownRuleId(text.to_owned()))
     }
 }
 

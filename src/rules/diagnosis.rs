@@ -14,58 +14,61 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 }
 
 fn target_not_found(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    let t = &ctx.graph.target;
-    let Some(node) = ctx.graph.node(t) else {
+    let target = &ctx.graph.target;
+    let Some(node) = ctx.graph.node(target) else {
         return;
     };
     if node.exists == Existence::Exists {
         return;
     }
-    if ctx.store.denied().contains_key(&t.kind) {
+    if ctx.store.denied().contains_key(&target.kind) {
         // We could not read the kind: PermissionDenied says so; the target may well exist.
         return;
     }
-    let where_ = match &t.namespace {
+    let where_ = match &target.namespace {
         Some(ns) => format!(" in namespace {ns}"),
         None => String::new(),
     };
-    let mut d = Draft::new(RuleId::TargetNotFound, t.clone())
-        .message(format!("{} {} does not exist{where_}", t.kind, t.name))
+    let mut draft = Draft::new(RuleId::TargetNotFound, target.clone())
+        .message(format!(
+            "{} {} does not exist{where_}",
+            target.kind, target.name
+        ))
         .summary("Check the target's kind, name and namespace.");
     // Nearest names of the same kind help with typos.
-    let near = nearest_names(ctx, t.kind, t.ns(), &t.name);
+    let near = nearest_names(ctx, target.kind, target.ns(), &target.name);
     if near.is_empty() {
-        d = d.evidence(format!("no {} named {}{where_}", t.kind, t.name));
+        draft = draft.evidence(format!("no {} named {}{where_}", target.kind, target.name));
     } else {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "no {} named {}{where_}; similar names: {}",
-            t.kind,
-            t.name,
+            target.kind,
+            target.name,
             near.join(", ")
         ));
     }
-    let list = if t.kind.namespaced() {
-        format!("kubectl get {} -n {}", t.kind.plural(), t.ns())
+    let list = if target.kind.namespaced() {
+        format!("kubectl get {} -n {}", target.kind.plural(), target.ns())
     } else {
-        format!("kubectl get {}", t.kind.plural())
+        format!("kubectl get {}", target.kind.plural())
     };
-    d = d.step(
-        format!("List the {} that exist", t.kind.plural()),
+    draft = draft.step(
+        format!("List the {} that exist", target.kind.plural()),
         Some(list),
         Risk::ReadOnly,
     );
-    if t.kind.namespaced() {
-        d = d.step(
+    if target.kind.namespaced() {
+        draft = draft.step(
             "Look for the object in every namespace",
             Some(format!(
                 "kubectl get {} -A --field-selector metadata.name={}",
-                t.kind.plural(),
-                t.name
+                target.kind.plural(),
+                target.name
             )),
             Risk::ReadOnly,
         );
     }
-    out.push(d);
+    out.push(draft);
 }
 
 /// Up to three names of `kind` in `ns` closest to `name` (edit distance ≤ 3 or a shared prefix).
@@ -83,8 +86,8 @@ fn nearest_names(ctx: &RuleContext, kind: Kind, ns: &str, name: &str) -> Vec<Str
 
 fn permission_denied(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for (kind, reason) in ctx.store.denied() {
-        let t = &ctx.graph.target;
-        let d = Draft::new(RuleId::PermissionDenied, t.clone())
+        let target = &ctx.graph.target;
+        let draft = Draft::new(RuleId::PermissionDenied, target.clone())
             .discriminator(kind.name())
             .message(format!(
                 "Could not read {}: the diagnosis does not see them and may miss what they would explain",
@@ -97,6 +100,6 @@ fn permission_denied(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 Some(format!("kubectl auth can-i list {} -A", kind.plural())),
                 Risk::ReadOnly,
             );
-        out.push(d);
+        out.push(draft);
     }
 }

@@ -20,16 +20,16 @@ pub(crate) fn evaluate(
     // reason -> (objects, events)
     let mut groups: BTreeMap<String, Vec<(ObjRef, std::sync::Arc<crate::event::EventRecord>)>> =
         BTreeMap::new();
-    for (r, node) in &ctx.graph.nodes {
+    for (object, node) in &ctx.graph.nodes {
         if node.role == Role::Context {
             continue;
         }
-        for e in ctx.events(r) {
-            if e.is_warning() && !accounted.contains(&e.key()) {
+        for event in ctx.events(object) {
+            if event.is_warning() && !accounted.contains(&event.key()) {
                 groups
-                    .entry(e.reason.clone())
+                    .entry(event.reason.clone())
                     .or_default()
-                    .push((r.clone(), e.clone()));
+                    .push((object.clone(), event.clone()));
             }
         }
     }
@@ -38,7 +38,7 @@ pub(crate) fn evaluate(
         objects.dedup();
         let total: i64 = evs.iter().map(|(_, e)| e.count as i64).sum();
         let first = &objects[0];
-        let mut d = Draft::new(RuleId::WarningEvents, first.clone())
+        let mut draft = Draft::new(RuleId::WarningEvents, first.clone())
             .discriminator(reason.clone())
             .message(format!(
                 "{total} Warning event(s) {reason} on {} object(s) that no other rule explains",
@@ -46,20 +46,20 @@ pub(crate) fn evaluate(
             ))
             .summary("Read the events: they are what the cluster said about these objects.");
         if objects.len() > 1 {
-            d = d.affected(&objects);
+            draft = draft.affected(&objects);
         }
         // newest first: the most recent messages are the most relevant
         let mut sorted = evs.clone();
         sorted.sort_by_key(|x| std::cmp::Reverse(x.1.time));
         let mut quoted = BTreeSet::new();
-        for (r, e) in &sorted {
-            if quoted.len() < MAX_QUOTED && quoted.insert(e.message.clone()) {
-                d = d.evidence(format!("{}: {}", r.short(), e.describe()));
+        for (object, event) in &sorted {
+            if quoted.len() < MAX_QUOTED && quoted.insert(event.message.clone()) {
+                draft = draft.evidence(format!("{}: {}", object.short(), event.describe()));
             }
-            d = d.account(e).seen(e.first_time, e.time);
+            draft = draft.account(event).seen(event.first_time, event.time);
         }
         let ns_flag = first.ns_flag();
-        d = d.step(
+        draft = draft.step(
             "List the events of the object",
             Some(format!(
                 "kubectl events{ns_flag} --for {} --types=Warning",
@@ -67,6 +67,6 @@ pub(crate) fn evaluate(
             )),
             Risk::ReadOnly,
         );
-        out.push(d);
+        out.push(draft);
     }
 }

@@ -77,8 +77,8 @@ impl<'a> RuleContext<'a> {
     }
 
     /// Events about an object, oldest first.
-    pub fn events(&self, r: &ObjRef) -> Vec<&'a std::sync::Arc<EventRecord>> {
-        self.store.events_for(r)
+    pub fn events(&self, object: &ObjRef) -> Vec<&'a std::sync::Arc<EventRecord>> {
+        self.store.events_for(object)
     }
 }
 
@@ -131,51 +131,57 @@ impl Draft {
         }
     }
 
-    pub fn message(mut self, m: impl Into<String>) -> Draft {
-        self.message = m.into();
+    /// Sets the finding's one-line message.
+    pub fn message(mut self, message: impl Into<String>) -> Draft {
+        self.message = message.into();
         self
     }
 
-    pub fn severity(mut self, s: Severity) -> Draft {
-        self.severity = s;
+    /// Overrides the rule's default severity.
+    pub fn severity(mut self, severity: Severity) -> Draft {
+        self.severity = severity;
         self
     }
 
-    pub fn discriminator(mut self, d: impl Into<String>) -> Draft {
-        self.discriminator = d.into();
+    /// Tells apart findings of one rule on one object (a container, a claim...).
+    pub fn discriminator(mut self, discriminator: impl Into<String>) -> Draft {
+        self.discriminator = discriminator.into();
         self
     }
 
-    pub fn edge(mut self, e: impl Into<String>) -> Draft {
-        self.edge = Some(e.into());
+    /// Names the broken edge of the graph (`Service -> Pod`).
+    pub fn edge(mut self, edge: impl Into<String>) -> Draft {
+        self.edge = Some(edge.into());
         self
     }
 
-    pub fn evidence(mut self, e: impl Into<String>) -> Draft {
-        let e = e.into();
-        if !self.evidence.contains(&e) {
-            self.evidence.push(e);
+    /// Adds an evidence line (a line already there is not repeated).
+    pub fn evidence(mut self, line: impl Into<String>) -> Draft {
+        let line = line.into();
+        if !self.evidence.contains(&line) {
+            self.evidence.push(line);
         }
         self
     }
 
     /// Adds an event as evidence and marks it accounted for.
-    pub fn event(mut self, e: &EventRecord) -> Draft {
-        self.events.push(e.key());
-        self.first_seen = min_ts(self.first_seen, e.first_time.or(e.time));
-        self.last_seen = max_ts(self.last_seen, e.time);
-        self.evidence(format!("event {}", e.describe()))
+    pub fn event(mut self, event: &EventRecord) -> Draft {
+        self.events.push(event.key());
+        self.first_seen = min_ts(self.first_seen, event.first_time.or(event.time));
+        self.last_seen = max_ts(self.last_seen, event.time);
+        self.evidence(format!("event {}", event.describe()))
     }
 
     /// Marks an event accounted for without quoting it.
-    pub fn account(mut self, e: &EventRecord) -> Draft {
-        self.events.push(e.key());
+    pub fn account(mut self, event: &EventRecord) -> Draft {
+        self.events.push(event.key());
         self
     }
 
-    pub fn scope(mut self, r: ObjRef) -> Draft {
-        if !self.scope.contains(&r) {
-            self.scope.push(r);
+    /// Adds an object the finding concerns (once).
+    pub fn scope(mut self, object: ObjRef) -> Draft {
+        if !self.scope.contains(&object) {
+            self.scope.push(object);
         }
         self
     }
@@ -184,29 +190,32 @@ impl Draft {
     pub fn affected(mut self, objects: &[ObjRef]) -> Draft {
         self.affected_count = objects.len() as u32;
         self.affected = objects.iter().take(5).map(|r| r.name.clone()).collect();
-        for o in objects {
-            if !self.scope.contains(o) {
-                self.scope.push(o.clone());
+        for object in objects {
+            if !self.scope.contains(object) {
+                self.scope.push(object.clone());
             }
         }
         self
     }
 
-    pub fn tag(mut self, t: Tag) -> Draft {
-        if !self.tags.contains(&t) {
-            self.tags.push(t);
+    /// Adds a tag for conditional explanations (once).
+    pub fn tag(mut self, tag: Tag) -> Draft {
+        if !self.tags.contains(&tag) {
+            self.tags.push(tag);
         }
         self
     }
 
+    /// Widens the time span the finding was observed in.
     pub fn seen(mut self, first: Option<Timestamp>, last: Option<Timestamp>) -> Draft {
         self.first_seen = min_ts(self.first_seen, first);
         self.last_seen = max_ts(self.last_seen, last);
         self
     }
 
-    pub fn summary(mut self, s: impl Into<String>) -> Draft {
-        self.remediation.summary = s.into();
+    /// Sets the remediation summary.
+    pub fn summary(mut self, summary: impl Into<String>) -> Draft {
+        self.remediation.summary = summary.into();
         self
     }
 
@@ -231,17 +240,17 @@ impl Draft {
     }
 }
 
-fn min_ts(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+fn min_ts(left: Option<Timestamp>, right: Option<Timestamp>) -> Option<Timestamp> {
+    match (left, right) {
+        (Some(left), Some(right)) => Some(left.min(right)),
+        (left, right) => left.or(right),
     }
 }
 
-fn max_ts(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+fn max_ts(left: Option<Timestamp>, right: Option<Timestamp>) -> Option<Timestamp> {
+    match (left, right) {
+        (Some(left), Some(right)) => Some(left.max(right)),
+        (left, right) => left.or(right),
     }
 }
 

@@ -27,26 +27,26 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let pods_on = graph_pods_by_node(ctx);
     let no_pods = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
-    for (r, n) in ctx.graph.of_kind(Kind::Node) {
-        if n.exists != Existence::Exists {
+    for (node_ref, entry) in ctx.graph.of_kind(Kind::Node) {
+        if entry.exists != Existence::Exists {
             continue;
         }
         // nodes reached only through context Pods (the cluster DNS...) matter when
         // those Pods suffer
-        if n.role == Role::Context
+        if entry.role == Role::Context
             && !pods_on
-                .get(r.name.as_str())
+                .get(node_ref.name.as_str())
                 .unwrap_or(&no_pods)
                 .iter()
-                .any(|p| {
+                .any(|pod_ref| {
                     !ctx.store
-                        .get_ref::<Pod>(p)
+                        .get_ref::<Pod>(pod_ref)
                         .is_some_and(|pod| pod::is_ready(pod))
                 })
         {
             continue;
         }
-        names.insert(r.name.clone());
+        names.insert(node_ref.name.clone());
     }
     let blocked = pending_pods_blocked_by_node_taints(ctx);
     names.extend(blocked.keys().cloned());
@@ -65,15 +65,15 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 /// per Node).
 fn graph_pods_by_node<'g>(ctx: &RuleContext<'g>) -> HashMap<&'g str, Vec<ObjRef>> {
     let mut out: HashMap<&'g str, Vec<ObjRef>> = HashMap::new();
-    for (r, _) in ctx.graph.of_kind(Kind::Pod) {
+    for (pod_ref, _) in ctx.graph.of_kind(Kind::Pod) {
         if let Some(node) = ctx
             .store
-            .get_ref::<Pod>(r)
+            .get_ref::<Pod>(pod_ref)
             .and_then(|p| p.spec.as_ref())
             .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
         {
-            out.entry(node).or_default().push(r.clone());
+            out.entry(node).or_default().push(pod_ref.clone());
         }
     }
     out
@@ -83,17 +83,17 @@ fn graph_pods_by_node<'g>(ctx: &RuleContext<'g>) -> HashMap<&'g str, Vec<ObjRef>
 /// this node carries a node-health taint the scheduler named.
 fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Vec<ObjRef>> {
     let mut keys_by_pod: Vec<(ObjRef, BTreeSet<String>)> = Vec::new();
-    for r in ctx.graph.subjects(Kind::Pod) {
-        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
         if pod::is_scheduled(pod) || pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(m) = scheduling::scheduler_says(ctx, r, pod) else {
+        let Some(message) = scheduling::scheduler_says(ctx, pod_ref, pod) else {
             continue;
         };
-        let keys: BTreeSet<String> = m
+        let keys: BTreeSet<String> = message
             .parts
             .iter()
             .filter_map(|p| match &p.reason {
@@ -105,18 +105,18 @@ fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Ve
             .map(|t| t.key.clone())
             .collect();
         if !keys.is_empty() {
-            keys_by_pod.push((r.clone(), keys));
+            keys_by_pod.push((pod_ref.clone(), keys));
         }
     }
     let mut out: BTreeMap<String, Vec<ObjRef>> = BTreeMap::new();
     if keys_by_pod.is_empty() {
         return out;
     }
-    for n in ctx.store.all::<Node>() {
-        let Some(name) = n.metadata.name.as_deref() else {
+    for node in ctx.store.all::<Node>() {
+        let Some(name) = node.metadata.name.as_deref() else {
             continue;
         };
-        let taints = n
+        let taints = node
             .spec
             .as_ref()
             .and_then(|s| s.taints.as_deref())
@@ -130,30 +130,33 @@ fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Ve
     out
 }
 
-fn describe_condition(c: &NodeCondition, now: jiff::Timestamp) -> String {
-    let since = c
+fn describe_condition(condition: &NodeCondition, now: jiff::Timestamp) -> String {
+    let since = condition
         .last_transition_time
         .as_ref()
-        .map(|t| {
+        .map(|time| {
             format!(
                 " since {} ({} ago)",
-                t.0,
-                human_age(now.as_second() - t.0.as_second())
+                time.0,
+                human_age(now.as_second() - time.0.as_second())
             )
         })
         .unwrap_or_default();
-    let reason = c
+    let reason = condition
         .reason
         .as_deref()
         .map(|r| format!(" reason {r}"))
         .unwrap_or_default();
-    let msg = c
+    let msg = condition
         .message
         .as_deref()
         .filter(|m| !m.is_empty())
         .map(|m| format!(": {m}"))
         .unwrap_or_default();
-    format!("condition {}={}{reason}{since}{msg}", c.type_, c.status)
+    format!(
+        "condition {}={}{reason}{since}{msg}",
+        condition.type_, condition.status
+    )
 }
 
 /// Node events that tell the story of a condition, newest last.
@@ -173,15 +176,15 @@ struct NodeScope {
     blocked: Vec<ObjRef>,
 }
 
-fn base(rule: RuleId, r: &ObjRef, scope: &NodeScope) -> Draft {
-    let mut d = Draft::new(rule, r.clone());
-    for p in scope.pods.iter().chain(scope.blocked.iter()) {
-        d = d.scope(p.clone());
+fn base(rule: RuleId, target: &ObjRef, scope: &NodeScope) -> Draft {
+    let mut draft = Draft::new(rule, target.clone());
+    for pod_ref in scope.pods.iter().chain(scope.blocked.iter()) {
+        draft = draft.scope(pod_ref.clone());
     }
     if !scope.pods.is_empty() {
         let names: Vec<&str> = scope.pods.iter().take(5).map(|p| p.name.as_str()).collect();
         let more = scope.pods.len().saturating_sub(5);
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "{} Pod(s) of the graph run on it: {}{}",
             scope.pods.len(),
             names.join(", "),
@@ -199,17 +202,17 @@ fn base(rule: RuleId, r: &ObjRef, scope: &NodeScope) -> Draft {
             .take(5)
             .map(|p| p.name.as_str())
             .collect();
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "{} Pending Pod(s) of the graph are kept off by its taints: {}",
             scope.blocked.len(),
             names.join(", ")
         ));
     }
-    d
+    draft
 }
 
-fn inspect_steps(d: Draft, name: &str, reachable: bool) -> Draft {
-    let d = d
+fn inspect_steps(draft: Draft, name: &str, reachable: bool) -> Draft {
+    let draft = draft
         .read_only(
             "Describe the node: conditions, taints, events",
             format!("kubectl describe node {name}"),
@@ -219,14 +222,14 @@ fn inspect_steps(d: Draft, name: &str, reachable: bool) -> Draft {
             format!("kubectl get pods -A -o wide --field-selector spec.nodeName={name}"),
         );
     if reachable {
-        d.read_only(
+        draft.read_only(
             "Read the kubelet's and the container runtime's logs on the node",
             format!(
                 "kubectl debug node/{name} -it --image=busybox -- chroot /host journalctl -u kubelet -u containerd --since '30 min ago'"
             ),
         )
     } else {
-        d.step(
+        draft.step(
             "The node does not answer: check the machine from the cloud console or over SSH (is it running? `systemctl status kubelet`, `journalctl -u kubelet`)",
             None,
             Risk::ReadOnly,
@@ -234,8 +237,8 @@ fn inspect_steps(d: Draft, name: &str, reachable: bool) -> Draft {
     }
 }
 
-fn cordon_drain_steps(d: Draft, name: &str) -> Draft {
-    d.step(
+fn cordon_drain_steps(draft: Draft, name: &str) -> Draft {
+    draft.step(
         "Cordon it so that no new Pods land there (running Pods stay)",
         Some(format!("kubectl cordon {name}")),
         Risk::Reversible,
@@ -251,18 +254,21 @@ fn cordon_drain_steps(d: Draft, name: &str) -> Draft {
 
 /// A hint from the kubelet's NotReady message.
 fn not_ready_hint(msg: &str) -> Option<&'static str> {
-    let l = msg.to_ascii_lowercase();
-    if l.contains("cni") || l.contains("networkpluginnotready") || l.contains("network plugin") {
+    let lower = msg.to_ascii_lowercase();
+    if lower.contains("cni")
+        || lower.contains("networkpluginnotready")
+        || lower.contains("network plugin")
+    {
         Some(
             "the CNI plugin is not ready on this node: check the network DaemonSet's Pod there (calico-node, cilium, aws-node, kube-flannel...) and its logs",
         )
-    } else if l.contains("pleg is not healthy") {
+    } else if lower.contains("pleg is not healthy") {
         Some(
             "the kubelet's pod lifecycle event generator is stuck: the container runtime is hung or overloaded",
         )
-    } else if l.contains("container runtime") || l.contains("runtimeready=false") {
+    } else if lower.contains("container runtime") || lower.contains("runtimeready=false") {
         Some("the container runtime (containerd / CRI-O) is down or not responding on this node")
-    } else if l.contains("csinode") || l.contains("csi") {
+    } else if lower.contains("csinode") || lower.contains("csi") {
         Some("a CSI node plugin is not registered on this node")
     } else {
         None
@@ -279,7 +285,7 @@ fn evaluate_node(
     let Some(name) = node.metadata.name.as_deref() else {
         return;
     };
-    let r = ObjRef::cluster(Kind::Node, name);
+    let node_ref = ObjRef::cluster(Kind::Node, name);
     let now = ctx.now();
     let scope = NodeScope {
         pods: pods.to_vec(),
@@ -297,106 +303,114 @@ fn evaluate_node(
     let ready_status = ready.map(|c| c.status.as_str());
 
     if ready_status == Some("Unknown") || unreachable_taint.is_some() {
-        let mut d = base(RuleId::NodeUnreachable, &r, &scope);
+        let mut draft = base(RuleId::NodeUnreachable, &node_ref, &scope);
         let since = ready
             .and_then(|c| c.last_transition_time.as_ref())
             .map(|t| format!(" for {}", human_age(now.as_second() - t.0.as_second())))
             .unwrap_or_default();
-        d = d.message(format!(
+        draft = draft.message(format!(
             "Node {name} is unreachable{since}: the kubelet stopped posting node status; its Pods are not ready and will be evicted, their replacements need room elsewhere"
         ));
-        if let Some(c) = ready {
-            d = d.evidence(describe_condition(c, now));
-            if let Some(hb) = &c.last_heartbeat_time {
-                d = d.evidence(format!(
+        if let Some(condition) = ready {
+            draft = draft.evidence(describe_condition(condition, now));
+            if let Some(hb) = &condition.last_heartbeat_time {
+                draft = draft.evidence(format!(
                     "last heartbeat {} ({} ago)",
                     hb.0,
                     human_age(now.as_second() - hb.0.as_second())
                 ));
             }
-            d = d.seen(c.last_transition_time.as_ref().map(|t| t.0), None);
+            draft = draft.seen(condition.last_transition_time.as_ref().map(|t| t.0), None);
         }
-        for t in taints
+        for taint in taints
             .iter()
             .filter(|t| t.key.starts_with("node.kubernetes.io/"))
         {
-            d = d.evidence(format!("taint {}", placement::taint_string(t)));
+            draft = draft.evidence(format!("taint {}", placement::taint_string(taint)));
         }
-        for e in node_events(ctx, &r, &["NodeNotReady", "NodeNotSchedulable", "Rebooted"]) {
-            d = d.event(e);
+        for event in node_events(
+            ctx,
+            &node_ref,
+            &["NodeNotReady", "NodeNotSchedulable", "Rebooted"],
+        ) {
+            draft = draft.event(event);
         }
-        d = d.summary(
+        draft = draft.summary(
             "Bring the node back (machine, network, kubelet) or replace it. Pods on an unreachable node stay Terminating until the node returns or its Node object is deleted.",
         );
-        d = inspect_steps(d, name, false);
-        d = cordon_drain_steps(d, name);
+        draft = inspect_steps(draft, name, false);
+        draft = cordon_drain_steps(draft, name);
         // StatefulSet Pods are not replaced while the old instance might still run
         let sts_pods: Vec<ObjRef> = scope
             .pods
             .iter()
-            .filter(|p| {
+            .filter(|pod_ref| {
                 ctx.store
-                    .get_ref::<Pod>(p)
+                    .get_ref::<Pod>(pod_ref)
                     .and_then(|pod| owners::controller_of(ctx.store, &pod.metadata))
-                    .is_some_and(|o| {
-                        o.kind == Kind::StatefulSet
-                            && ctx.store.get_ref::<StatefulSet>(&o).is_some()
+                    .is_some_and(|owner| {
+                        owner.kind == Kind::StatefulSet
+                            && ctx.store.get_ref::<StatefulSet>(&owner).is_some()
                     })
             })
             .cloned()
             .collect();
-        for p in &sts_pods {
-            d = d.step(
+        for pod_ref in &sts_pods {
+            draft = draft.step(
                 format!(
                     "StatefulSet Pod {} is not recreated elsewhere until the node is confirmed gone. Force-delete it only once the machine is known to be off, or two instances may write the same data",
-                    p.name
+                    pod_ref.name
                 ),
-                Some(format!("kubectl delete pod {}{} --force --grace-period=0", p.name, p.ns_flag())),
+                Some(format!("kubectl delete pod {}{} --force --grace-period=0", pod_ref.name, pod_ref.ns_flag())),
                 Risk::Destructive,
             );
         }
-        d = d.step(
+        draft = draft.step(
             "If the machine is gone for good, delete the Node object so its Pods are released",
             Some(format!("kubectl delete node {name}")),
             Risk::Destructive,
         );
-        out.push(d);
+        out.push(draft);
     } else if ready_status == Some("False") {
-        let c = ready.expect("ready condition present");
-        let msg = c.message.as_deref().unwrap_or("");
-        let mut d = base(RuleId::NodeNotReady, &r, &scope)
+        let ready_cond = ready.expect("ready condition present");
+        let msg = ready_cond.message.as_deref().unwrap_or("");
+        let mut draft = base(RuleId::NodeNotReady, &node_ref, &scope)
             .message(format!(
                 "Node {name} is NotReady ({}): {}",
-                c.reason.as_deref().unwrap_or("no reason"),
+                ready_cond.reason.as_deref().unwrap_or("no reason"),
                 if msg.is_empty() { "no message" } else { msg }
             ))
-            .evidence(describe_condition(c, now))
-            .seen(c.last_transition_time.as_ref().map(|t| t.0), None);
-        if let Some(h) = not_ready_hint(msg) {
-            d = d.evidence(format!("hint: {h}"));
+            .evidence(describe_condition(ready_cond, now))
+            .seen(ready_cond.last_transition_time.as_ref().map(|t| t.0), None);
+        if let Some(hint) = not_ready_hint(msg) {
+            draft = draft.evidence(format!("hint: {hint}"));
         }
-        for e in node_events(ctx, &r, &["NodeNotReady", "Rebooted", "ContainerGCFailed"]) {
-            d = d.event(e);
+        for event in node_events(
+            ctx,
+            &node_ref,
+            &["NodeNotReady", "Rebooted", "ContainerGCFailed"],
+        ) {
+            draft = draft.event(event);
         }
-        d = d.summary(
+        draft = draft.summary(
             "The kubelet reports the node cannot run Pods: fix what its message names (network plugin, container runtime, kubelet), or replace the node.",
         );
-        d = inspect_steps(d, name, true);
+        draft = inspect_steps(draft, name, true);
         if not_ready_hint(msg).is_some_and(|h| h.contains("CNI")) {
-            d = d.read_only(
+            draft = draft.read_only(
                 "Check the network plugin's Pod on the node",
                 format!(
                     "kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={name}"
                 ),
             );
         }
-        d = cordon_drain_steps(d, name);
-        out.push(d);
+        draft = cordon_drain_steps(draft, name);
+        out.push(draft);
     }
 
     let reachable = ready_status != Some("Unknown") && unreachable_taint.is_none();
     if reachable {
-        pressure(ctx, node, &r, &scope, out);
+        pressure(ctx, node, &node_ref, &scope, out);
     }
     if node
         .spec
@@ -405,7 +419,7 @@ fn evaluate_node(
         .unwrap_or(false)
     {
         let running = scope.pods.len();
-        let d = Draft::new(RuleId::NodeCordoned, r.clone())
+        let draft = Draft::new(RuleId::NodeCordoned, node_ref.clone())
             .severity(Severity::Info)
             .message(format!(
                 "Node {name} is cordoned (spec.unschedulable): no new Pods are scheduled on it{}",
@@ -423,12 +437,18 @@ fn evaluate_node(
                 Some(format!("kubectl uncordon {name}")),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
-fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: &mut Vec<Draft>) {
-    let name = &r.name;
+fn pressure(
+    ctx: &RuleContext,
+    node: &Node,
+    node_ref: &ObjRef,
+    scope: &NodeScope,
+    out: &mut Vec<Draft>,
+) {
+    let name = &node_ref.name;
     let now = ctx.now();
     let alloc = |res: &str| {
         node.status
@@ -474,49 +494,49 @@ fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: 
         ),
     ];
     for (cond, rule, what, reasons) in checks {
-        let Some(c) = node::condition(node, cond).filter(|c| c.status == "True") else {
+        let Some(condition) = node::condition(node, cond).filter(|c| c.status == "True") else {
             continue;
         };
-        let mut d = base(rule, r, scope)
+        let mut draft = base(rule, node_ref, scope)
             .message(format!("Node {name} {what}"))
-            .evidence(describe_condition(c, now))
-            .seen(c.last_transition_time.as_ref().map(|t| t.0), None);
-        for e in node_events(ctx, r, reasons) {
-            d = d.event(e);
+            .evidence(describe_condition(condition, now))
+            .seen(condition.last_transition_time.as_ref().map(|t| t.0), None);
+        for event in node_events(ctx, node_ref, reasons) {
+            draft = draft.event(event);
         }
-        d = match cond {
+        draft = match cond {
             "MemoryPressure" => {
-                if let Some(m) = alloc("memory") {
-                    d = d.evidence(format!("allocatable memory {m}"));
+                if let Some(amount) = alloc("memory") {
+                    draft = draft.evidence(format!("allocatable memory {amount}"));
                 }
-                d.summary("Find what uses the memory (Pods without limits, a leak) and give Pods realistic requests and limits; add capacity if the node is simply full.")
+                draft.summary("Find what uses the memory (Pods without limits, a leak) and give Pods realistic requests and limits; add capacity if the node is simply full.")
                     .read_only("See the node's memory use", format!("kubectl top node {name}"))
             }
             "DiskPressure" => {
-                if let Some(m) = alloc("ephemeral-storage") {
-                    d = d.evidence(format!("allocatable ephemeral-storage {m}"));
+                if let Some(amount) = alloc("ephemeral-storage") {
+                    draft = draft.evidence(format!("allocatable ephemeral-storage {amount}"));
                 }
-                d.summary("Free disk on the node: unused images, container logs, emptyDir volumes; set ephemeral-storage requests/limits on Pods that write a lot.")
+                draft.summary("Free disk on the node: unused images, container logs, emptyDir volumes; set ephemeral-storage requests/limits on Pods that write a lot.")
                     .read_only(
                         "Check disk use on the node",
                         format!("kubectl debug node/{name} -it --image=busybox -- df -h /host/var/lib/kubelet /host/var/lib/containerd"),
                     )
             }
-            "PIDPressure" => d
+            "PIDPressure" => draft
                 .summary("Find the Pod forking processes without bound (a fork bomb, leaked threads); set a pod PID limit in the kubelet configuration.")
                 .read_only("Describe the node", format!("kubectl describe node {name}")),
-            _ => d
+            _ => draft
                 .summary("The node's network is not set up (cloud routes, CNI): until it is, Pods there cannot communicate.")
                 .read_only(
                     "Check the network plugin's Pods on the node",
                     format!("kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={name}"),
                 ),
         };
-        d = d.read_only(
+        draft = draft.read_only(
             "List the Pods bound to it",
             format!("kubectl get pods -A -o wide --field-selector spec.nodeName={name}"),
         );
-        d = cordon_drain_steps(d, name);
-        out.push(d);
+        draft = cordon_drain_steps(draft, name);
+        out.push(draft);
     }
 }

@@ -58,15 +58,15 @@ fn limit_range_defaults(store: &Store, ns: &str) -> (Resources, Resources) {
             if item.type_ != "Container" {
                 continue;
             }
-            let d = quantity::resources(item.default.as_ref());
-            let dr = quantity::resources(item.default_request.as_ref());
+            let limits = quantity::resources(item.default.as_ref());
+            let requests = quantity::resources(item.default_request.as_ref());
             // defaultRequest defaults to default (the limit) when unset
-            for (k, v) in &d {
-                lim.insert(k.clone(), *v);
-                req.insert(k.clone(), *v);
+            for (resource, amount) in &limits {
+                lim.insert(resource.clone(), *amount);
+                req.insert(resource.clone(), *amount);
             }
-            for (k, v) in dr {
-                req.insert(k, v);
+            for (resource, amount) in requests {
+                req.insert(resource, amount);
             }
         }
     }
@@ -74,16 +74,19 @@ fn limit_range_defaults(store: &Store, ns: &str) -> (Resources, Resources) {
 }
 
 /// (requests, limits) of a container as admitted.
-fn effective(c: &Container, defaults: Option<&(Resources, Resources)>) -> (Resources, Resources) {
-    let res = c.resources.as_ref();
+fn effective(
+    container: &Container,
+    defaults: Option<&(Resources, Resources)>,
+) -> (Resources, Resources) {
+    let res = container.resources.as_ref();
     let mut lim = quantity::resources(res.and_then(|r| r.limits.as_ref()));
-    let mut req = quantity::container_requests(c);
+    let mut req = quantity::container_requests(container);
     if let Some((dreq, dlim)) = defaults {
-        for (k, v) in dlim {
-            lim.entry(k.clone()).or_insert(*v);
+        for (resource, amount) in dlim {
+            lim.entry(resource.clone()).or_insert(*amount);
         }
-        for (k, v) in dreq {
-            req.entry(k.clone()).or_insert(*v);
+        for (resource, amount) in dreq {
+            req.entry(resource.clone()).or_insert(*amount);
         }
     }
     (req, lim)
@@ -93,12 +96,12 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
     // template holder -> an admitted Pod of it (if any)
     let mut holders: BTreeMap<ObjRef, Option<ObjRef>> = BTreeMap::new();
     for kind in WORKLOAD_KINDS {
-        for r in ctx.graph.subjects(kind) {
-            let h = top_owner(ctx.store, r);
-            let pod = (kind == Kind::Pod).then(|| r.clone());
-            let e = holders.entry(h).or_insert(None);
-            if e.is_none() {
-                *e = pod;
+        for object in ctx.graph.subjects(kind) {
+            let holder = top_owner(ctx.store, object);
+            let pod = (kind == Kind::Pod).then(|| object.clone());
+            let slot = holders.entry(holder).or_insert(None);
+            if slot.is_none() {
+                *slot = pod;
             }
         }
     }
@@ -116,11 +119,12 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .and_then(|p| p.status.as_ref())
             .and_then(|s| s.qos_class.clone());
         let defaults = limit_range_defaults(ctx.store, holder.ns());
-        for c in long_running(template) {
-            let admitted_c = admitted.and_then(|s| long_running(s).find(|x| x.name == c.name));
+        for container in long_running(template) {
+            let admitted_c =
+                admitted.and_then(|s| long_running(s).find(|x| x.name == container.name));
             let (req, lim) = match admitted_c {
                 Some(ac) => effective(ac, None),
-                None => effective(c, Some(&defaults)),
+                None => effective(container, Some(&defaults)),
             };
             let missing: Vec<&str> = ["cpu", "memory"]
                 .into_iter()
@@ -130,11 +134,11 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
             let settable = !matches!(holder.kind, Kind::Pod | Kind::Job | Kind::CronJob);
             if !missing.is_empty() {
                 let best_effort = req.is_empty() && lim.is_empty();
-                let mut d = Draft::new(RuleId::NoResourceRequests, holder.clone())
-                    .discriminator(c.name.clone())
+                let mut draft = Draft::new(RuleId::NoResourceRequests, holder.clone())
+                    .discriminator(container.name.clone())
                     .message(format!(
                         "Container {} of {} has no {} request: the scheduler places it as if it used nothing{}",
-                        c.name,
+                        container.name,
                         holder.short(),
                         missing.join("/"),
                         if best_effort {
@@ -145,7 +149,7 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     ))
                     .evidence(format!(
                         "container {}: requests {}; limits {}",
-                        c.name,
+                        container.name,
                         if req.is_empty() { "none".to_owned() } else { quantity::describe(&req) },
                         if lim.is_empty() { "none".to_owned() } else { quantity::describe(&lim) }
                     ))
@@ -154,46 +158,46 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
                         "See what the containers really use",
                         format!("kubectl top pods{} --containers", holder.ns_flag()),
                     );
-                if let Some(q) = &qos {
-                    d = d.evidence(format!("qosClass {q}"));
+                if let Some(qos_class) = &qos {
+                    draft = draft.evidence(format!("qosClass {qos_class}"));
                 }
                 if settable {
-                    d = d.step(
+                    draft = draft.step(
                         "Set requests in the workload template",
                         Some(format!(
                             "kubectl set resources {cmd_target} -c {} --requests=cpu=<cpu>,memory=<memory>",
-                            c.name
+                            container.name
                         )),
                         Risk::Reversible,
                     );
                 }
-                out.push(d);
+                out.push(draft);
             }
             if !lim.contains_key("memory") {
-                let mut d = Draft::new(RuleId::NoMemoryLimit, holder.clone())
-                    .discriminator(c.name.clone())
+                let mut draft = Draft::new(RuleId::NoMemoryLimit, holder.clone())
+                    .discriminator(container.name.clone())
                     .message(format!(
                         "Container {} of {} has no memory limit: a leak or spike can take the node's memory and get other Pods evicted",
-                        c.name,
+                        container.name,
                         holder.short()
                     ))
                     .evidence(format!(
                         "container {}: memory request {}, no memory limit",
-                        c.name,
+                        container.name,
                         req.get("memory").map_or_else(|| "none".to_owned(), |q| q.display_for("memory"))
                     ))
                     .summary("Set a memory limit (commonly equal to the request for predictable behaviour); memory is not compressible, unlike cpu.");
                 if settable {
-                    d = d.step(
+                    draft = draft.step(
                         "Set a memory limit in the workload template",
                         Some(format!(
                             "kubectl set resources {cmd_target} -c {} --limits=memory=<memory>",
-                            c.name
+                            container.name
                         )),
                         Risk::Reversible,
                     );
                 }
-                out.push(d);
+                out.push(draft);
             }
         }
     }
@@ -201,45 +205,47 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 fn quota_pressure(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let mut namespaces: BTreeSet<String> = BTreeSet::new();
-    for (r, n) in &ctx.graph.nodes {
-        if n.exists != Existence::Exists || n.role == Role::Context {
+    for (object, entry) in &ctx.graph.nodes {
+        if entry.exists != Existence::Exists || entry.role == Role::Context {
             continue;
         }
-        if WORKLOAD_KINDS.contains(&r.kind) || r.kind == Kind::ResourceQuota {
-            namespaces.insert(r.ns().to_owned());
+        if WORKLOAD_KINDS.contains(&object.kind) || object.kind == Kind::ResourceQuota {
+            namespaces.insert(object.ns().to_owned());
         }
-        if r.kind == Kind::Namespace {
-            namespaces.insert(r.name.clone());
+        if object.kind == Kind::Namespace {
+            namespaces.insert(object.name.clone());
         }
     }
     for ns in namespaces {
-        for q in ctx.store.list::<ResourceQuota>(&ns) {
-            let Some(name) = q.metadata.name.as_deref() else {
+        for quota in ctx.store.list::<ResourceQuota>(&ns) {
+            let Some(name) = quota.metadata.name.as_deref() else {
                 continue;
             };
-            let status = q.status.as_ref();
+            let status = quota.status.as_ref();
             let hard = quantity::resources(
                 status
                     .and_then(|s| s.hard.as_ref())
-                    .or_else(|| q.spec.as_ref().and_then(|s| s.hard.as_ref())),
+                    .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.as_ref())),
             );
             let used = quantity::resources(status.and_then(|s| s.used.as_ref()));
             let mut lines: Vec<(f64, String, String)> = Vec::new();
-            for (res, h) in &hard {
+            for (res, hard_amount) in &hard {
                 // a hard limit of 0 forbids the resource on purpose: not pressure
-                if !h.is_positive() {
+                if !hard_amount.is_positive() {
                     continue;
                 }
-                let u = used.get(res).copied().unwrap_or(Quantity::ZERO);
-                let Some(ratio) = u.ratio(*h) else { continue };
+                let used_amount = used.get(res).copied().unwrap_or(Quantity::ZERO);
+                let Some(ratio) = used_amount.ratio(*hard_amount) else {
+                    continue;
+                };
                 if ratio >= QUOTA_PRESSURE {
                     lines.push((
                         ratio,
                         res.clone(),
                         format!(
                             "{res}: used {} of {} ({:.0}%){}",
-                            u.display_for(res),
-                            h.display_for(res),
+                            used_amount.display_for(res),
+                            hard_amount.display_for(res),
                             ratio * 100.0,
                             if ratio >= 1.0 { ", exhausted" } else { "" }
                         ),
@@ -251,8 +257,8 @@ fn quota_pressure(ctx: &RuleContext, out: &mut Vec<Draft>) {
             }
             lines.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let (top_ratio, top_res, _) = &lines[0];
-            let r = ObjRef::namespaced(Kind::ResourceQuota, &ns, name);
-            let mut d = Draft::new(RuleId::LimitRangeOrQuotaPressure, r.clone())
+            let quota_ref = ObjRef::namespaced(Kind::ResourceQuota, &ns, name);
+            let mut draft = Draft::new(RuleId::LimitRangeOrQuotaPressure, quota_ref.clone())
                 .message(format!(
                     "ResourceQuota {ns}/{name} is at {:.0}% of its {top_res} limit{}",
                     top_ratio * 100.0,
@@ -274,24 +280,25 @@ fn quota_pressure(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     ),
                 );
             for (_, _, l) in &lines {
-                d = d.evidence(l.clone());
+                draft = draft.evidence(l.clone());
             }
-            if let Some(scopes) = q
+            if let Some(scopes) = quota
                 .spec
                 .as_ref()
                 .and_then(|s| s.scopes.as_ref())
                 .filter(|s| !s.is_empty())
             {
-                d = d.evidence(format!("applies only to scopes {}", scopes.join(", ")));
+                draft = draft.evidence(format!("applies only to scopes {}", scopes.join(", ")));
             }
-            if q.spec
+            if quota
+                .spec
                 .as_ref()
                 .and_then(|s| s.scope_selector.as_ref())
                 .is_some()
             {
-                d = d.evidence("applies only to objects its scopeSelector matches");
+                draft = draft.evidence("applies only to objects its scopeSelector matches");
             }
-            out.push(d);
+            out.push(draft);
         }
     }
 }
