@@ -159,9 +159,9 @@ pub struct ObjectGraph {
 impl ObjectGraph {
     /// Walks the graph of `target` through the store's indexes.
     pub fn build(store: &Store, target: &ObjRef) -> ObjectGraph {
-        let mut w = Walker {
+        let mut walker = Walker {
             store,
-            g: ObjectGraph {
+            graph: ObjectGraph {
                 target: target.clone(),
                 nodes: BTreeMap::new(),
                 edges: Vec::new(),
@@ -179,7 +179,7 @@ impl ObjectGraph {
         } else {
             Existence::Missing
         };
-        w.g.nodes.insert(
+        walker.graph.nodes.insert(
             target.clone(),
             GraphNode {
                 depth: 0,
@@ -188,11 +188,11 @@ impl ObjectGraph {
             },
         );
         if exists == Existence::Exists {
-            w.owners_above(target, 0);
-            w.queue.push_back(target.clone());
-            w.run();
+            walker.owners_above(target, 0);
+            walker.queue.push_back(target.clone());
+            walker.run();
         }
-        w.g
+        walker.graph
     }
 
     pub fn target_exists(&self) -> bool {
@@ -201,12 +201,12 @@ impl ObjectGraph {
             .is_some_and(|n| n.exists == Existence::Exists)
     }
 
-    pub fn contains(&self, r: &ObjRef) -> bool {
-        self.nodes.contains_key(r)
+    pub fn contains(&self, object: &ObjRef) -> bool {
+        self.nodes.contains_key(object)
     }
 
-    pub fn node(&self, r: &ObjRef) -> Option<&GraphNode> {
-        self.nodes.get(r)
+    pub fn node(&self, object: &ObjRef) -> Option<&GraphNode> {
+        self.nodes.get(object)
     }
 
     /// Objects of a kind in the graph, optionally only those with a role at most `max_role`
@@ -231,18 +231,18 @@ impl ObjectGraph {
     }
 
     /// Edges leaving `r` (what `r` depends on).
-    pub fn dependencies(&self, r: &ObjRef) -> impl Iterator<Item = &Edge> {
+    pub fn dependencies(&self, object: &ObjRef) -> impl Iterator<Item = &Edge> {
         self.out
-            .get(r)
+            .get(object)
             .into_iter()
             .flatten()
             .map(|&i| &self.edges[i])
     }
 
     /// Edges entering `r` (what depends on `r`).
-    pub fn dependents(&self, r: &ObjRef) -> impl Iterator<Item = &Edge> {
+    pub fn dependents(&self, object: &ObjRef) -> impl Iterator<Item = &Edge> {
         self.inc
-            .get(r)
+            .get(object)
             .into_iter()
             .flatten()
             .map(|&i| &self.edges[i])
@@ -256,13 +256,13 @@ impl ObjectGraph {
         }
         let mut seen = BTreeSet::new();
         let mut stack = vec![from];
-        while let Some(r) = stack.pop() {
-            for e in self.dependencies(r) {
-                if &e.to == to {
+        while let Some(current) = stack.pop() {
+            for edge in self.dependencies(current) {
+                if &edge.to == to {
                     return true;
                 }
-                if seen.insert(&e.to) {
-                    stack.push(&e.to);
+                if seen.insert(&edge.to) {
+                    stack.push(&edge.to);
                 }
             }
         }
@@ -293,7 +293,8 @@ type PodSelectors = Rc<Vec<(String, Selector)>>;
 
 struct Walker<'a> {
     store: &'a Store,
-    g: ObjectGraph,
+    /// The graph being built.
+    graph: ObjectGraph,
     queue: VecDeque<ObjRef>,
     /// Hashes of the edges added (from, to, kind): a new edge is told from a
     /// duplicate without cloning its ends; a hash seen before is checked exactly.
@@ -307,19 +308,19 @@ struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     fn run(&mut self) {
-        while let Some(r) = self.queue.pop_front() {
-            let depth = self.g.nodes[&r].depth;
+        while let Some(current) = self.queue.pop_front() {
+            let depth = self.graph.nodes[&current].depth;
             if depth >= MAX_DEPTH {
-                self.g.truncated = true;
+                self.graph.truncated = true;
                 continue;
             }
-            if self.g.nodes[&r].role == Role::Context && r.kind != Kind::Service {
+            if self.graph.nodes[&current].role == Role::Context && current.kind != Kind::Service {
                 continue;
             }
-            let Some(obj) = self.store.object(&r) else {
+            let Some(obj) = self.store.object(&current) else {
                 continue;
             };
-            self.expand(&r, obj, depth);
+            self.expand(&current, obj, depth);
         }
     }
 
@@ -333,14 +334,14 @@ impl<'a> Walker<'a> {
         optional: bool,
         detail: Option<String>,
     ) {
-        let from_depth = self.g.nodes.get(from).map_or(0, |n| n.depth);
-        if !self.g.nodes.contains_key(&to) {
-            if self.g.nodes.len() >= MAX_NODES {
-                self.g.truncated = true;
+        let from_depth = self.graph.nodes.get(from).map_or(0, |n| n.depth);
+        if !self.graph.nodes.contains_key(&to) {
+            if self.graph.nodes.len() >= MAX_NODES {
+                self.graph.truncated = true;
                 return;
             }
             let exists = self.store.existence(&to);
-            self.g.nodes.insert(
+            self.graph.nodes.insert(
                 to.clone(),
                 GraphNode {
                     depth: from_depth + 1,
@@ -357,13 +358,13 @@ impl<'a> Walker<'a> {
 
     /// Like `link`, for an object that depends on `on` (edge `dependent -> on`).
     fn link_dependent(&mut self, dependent: ObjRef, on: &ObjRef, kind: EdgeKind, role: Role) {
-        if !self.g.nodes.contains_key(&dependent) {
-            if self.g.nodes.len() >= MAX_NODES {
-                self.g.truncated = true;
+        if !self.graph.nodes.contains_key(&dependent) {
+            if self.graph.nodes.len() >= MAX_NODES {
+                self.graph.truncated = true;
                 return;
             }
-            let depth = self.g.nodes.get(on).map_or(0, |n| n.depth) + 1;
-            self.g.nodes.insert(
+            let depth = self.graph.nodes.get(on).map_or(0, |n| n.depth) + 1;
+            self.graph.nodes.insert(
                 dependent.clone(),
                 GraphNode {
                     depth,
@@ -385,23 +386,23 @@ impl<'a> Walker<'a> {
         detail: Option<String>,
     ) {
         let edge_hash = self.edge_hashes.hasher().hash_one((&from, &to, kind));
-        if !self.edge_hashes.insert(edge_hash) && self.g.edge_between_kind(&from, &to, kind) {
+        if !self.edge_hashes.insert(edge_hash) && self.graph.edge_between_kind(&from, &to, kind) {
             return;
         }
-        let i = self.g.edges.len();
-        match self.g.out.get_mut(&from) {
-            Some(v) => v.push(i),
+        let index = self.graph.edges.len();
+        match self.graph.out.get_mut(&from) {
+            Some(edges) => edges.push(index),
             None => {
-                self.g.out.insert(from.clone(), vec![i]);
+                self.graph.out.insert(from.clone(), vec![index]);
             }
         }
-        match self.g.inc.get_mut(&to) {
-            Some(v) => v.push(i),
+        match self.graph.inc.get_mut(&to) {
+            Some(edges) => edges.push(index),
             None => {
-                self.g.inc.insert(to.clone(), vec![i]);
+                self.graph.inc.insert(to.clone(), vec![index]);
             }
         }
-        self.g.edges.push(Edge {
+        self.graph.edges.push(Edge {
             from,
             to,
             kind,
@@ -411,19 +412,21 @@ impl<'a> Walker<'a> {
     }
 
     /// Owners of the target (and their owners), as context: they are not walked down.
-    fn owners_above(&mut self, r: &ObjRef, depth: u32) {
-        let Some(meta) = self.store.object(r).and_then(Object::meta) else {
+    fn owners_above(&mut self, object: &ObjRef, depth: u32) {
+        let Some(meta) = self.store.object(object).and_then(Object::meta) else {
             return;
         };
-        for o in meta.owner_references.iter().flatten() {
-            let owner = match self.store.by_uid(&o.uid) {
-                Some(x) => x.clone(),
-                None => match Kind::from_api_kind(&o.kind) {
-                    Some(k) => ObjRef::new(k, r.namespace.as_deref(), &o.name),
+        for owner_reference in meta.owner_references.iter().flatten() {
+            let owner = match self.store.by_uid(&owner_reference.uid) {
+                Some(owner_ref) => owner_ref.clone(),
+                None => match Kind::from_api_kind(&owner_reference.kind) {
+                    Some(kind) => {
+                        ObjRef::new(kind, object.namespace.as_deref(), &owner_reference.name)
+                    }
                     None => continue,
                 },
             };
-            if self.g.nodes.contains_key(&owner) || depth > 4 {
+            if self.graph.nodes.contains_key(&owner) || depth > 4 {
                 continue;
             }
             let exists = if self.store.contains(&owner) {
@@ -431,7 +434,7 @@ impl<'a> Walker<'a> {
             } else {
                 Existence::Missing
             };
-            self.g.nodes.insert(
+            self.graph.nodes.insert(
                 owner.clone(),
                 GraphNode {
                     depth: 1,
@@ -439,21 +442,21 @@ impl<'a> Walker<'a> {
                     role: Role::Context,
                 },
             );
-            self.add_edge(owner.clone(), r.clone(), EdgeKind::Owns, false, None);
+            self.add_edge(owner.clone(), object.clone(), EdgeKind::Owns, false, None);
             self.owners_above(&owner, depth + 1);
         }
     }
 
-    fn role_for_members(&self, r: &ObjRef) -> Role {
-        match self.g.nodes.get(r).map(|n| n.role) {
+    fn role_for_members(&self, object: &ObjRef) -> Role {
+        match self.graph.nodes.get(object).map(|n| n.role) {
             Some(Role::Context) => Role::Context,
             _ => Role::Member,
         }
     }
 
-    fn expand(&mut self, r: &ObjRef, obj: &'a Object, _depth: u32) {
-        let ns = r.ns().to_owned();
-        let member = self.role_for_members(r);
+    fn expand(&mut self, object_ref: &ObjRef, obj: &'a Object, _depth: u32) {
+        let ns = object_ref.ns().to_owned();
+        let member = self.role_for_members(object_ref);
         match obj {
             Object::Deployment(_)
             | Object::ReplicaSet(_)
@@ -463,12 +466,12 @@ impl<'a> Walker<'a> {
             | Object::CronJob(_) => {
                 if let Some(uid) = obj.meta().and_then(|m| m.uid.clone()) {
                     let owned: Vec<ObjRef> = self.store.owned_by(&uid).cloned().collect();
-                    for o in owned {
-                        self.link(r, o, EdgeKind::Owns, member, false, None);
+                    for owned_ref in owned {
+                        self.link(object_ref, owned_ref, EdgeKind::Owns, member, false, None);
                     }
                 }
                 if matches!(obj, Object::Deployment(_) | Object::StatefulSet(_)) {
-                    self.scalers(r, &ns);
+                    self.scalers(object_ref, &ns);
                 }
                 if !matches!(obj, Object::Deployment(_) | Object::CronJob(_)) {
                     // controllers that create Pods are subject to the namespace's quotas
@@ -478,18 +481,25 @@ impl<'a> Walker<'a> {
                         .filter_map(|q| q.metadata.name.clone())
                         .map(|n| ObjRef::namespaced(Kind::ResourceQuota, &ns, &n))
                         .collect();
-                    for q in quotas {
-                        self.link(r, q, EdgeKind::Quota, Role::Dependency, false, None);
+                    for quota_ref in quotas {
+                        self.link(
+                            object_ref,
+                            quota_ref,
+                            EdgeKind::Quota,
+                            Role::Dependency,
+                            false,
+                            None,
+                        );
                     }
                 }
-                if let Object::StatefulSet(s) = obj {
-                    self.governing_service(r, s);
+                if let Object::StatefulSet(sts) = obj {
+                    self.governing_service(object_ref, sts);
                 }
             }
-            Object::Pod(p) => self.expand_pod(r, p, member),
-            Object::Service(s) => self.expand_service(r, s, member),
-            Object::Ingress(i) => self.expand_ingress(r, i, member),
-            Object::HttpRoute(h) => self.expand_route(r, h, member),
+            Object::Pod(pod) => self.expand_pod(object_ref, pod, member),
+            Object::Service(svc) => self.expand_service(object_ref, svc, member),
+            Object::Ingress(ingress) => self.expand_ingress(object_ref, ingress, member),
+            Object::HttpRoute(route) => self.expand_route(object_ref, route, member),
             Object::Gateway(gw) => {
                 if let Some(class) = gw
                     .data
@@ -497,10 +507,17 @@ impl<'a> Walker<'a> {
                     .and_then(|v| v.as_str())
                 {
                     let to = ObjRef::cluster(Kind::GatewayClass, class);
-                    self.link(r, to, EdgeKind::Class, Role::Dependency, false, None);
+                    self.link(
+                        object_ref,
+                        to,
+                        EdgeKind::Class,
+                        Role::Dependency,
+                        false,
+                        None,
+                    );
                 }
             }
-            Object::PersistentVolumeClaim(c) => self.expand_claim(r, c),
+            Object::PersistentVolumeClaim(claim) => self.expand_claim(object_ref, claim),
             Object::PersistentVolume(pv) => {
                 if let Some(sc) = pv
                     .spec
@@ -509,25 +526,42 @@ impl<'a> Walker<'a> {
                     .filter(|s| !s.is_empty())
                 {
                     let to = ObjRef::cluster(Kind::StorageClass, sc);
-                    self.link(r, to, EdgeKind::Class, Role::Dependency, false, None);
+                    self.link(
+                        object_ref,
+                        to,
+                        EdgeKind::Class,
+                        Role::Dependency,
+                        false,
+                        None,
+                    );
                 }
             }
-            Object::Node(_) if r == &self.g.target => {
-                let pods: Vec<ObjRef> = self.store.pods_on_node(&r.name).cloned().collect();
-                for p in pods {
+            Object::Node(_) if object_ref == &self.graph.target => {
+                let pods: Vec<ObjRef> =
+                    self.store.pods_on_node(&object_ref.name).cloned().collect();
+                for pod_ref in pods {
                     // the Pods on a Node are context: a Node diagnosis is about the Node and what
                     // it affects, not about problems of the Pods' own making
-                    self.link_dependent(p, r, EdgeKind::RunsOn, Role::Context);
+                    self.link_dependent(pod_ref, object_ref, EdgeKind::RunsOn, Role::Context);
                 }
             }
-            Object::Namespace(_) if r == &self.g.target => self.expand_namespace(r),
-            Object::HorizontalPodAutoscaler(h) => {
-                let t = &h.spec.scale_target_ref;
+            Object::Namespace(_) if object_ref == &self.graph.target => {
+                self.expand_namespace(object_ref)
+            }
+            Object::HorizontalPodAutoscaler(hpa) => {
+                let scale_target = &hpa.spec.scale_target_ref;
                 {
-                    if let Some(k) = Kind::from_api_kind(&t.kind) {
-                        let to = ObjRef::new(k, Some(&ns), &t.name);
-                        if !self.g.nodes.contains_key(&to) {
-                            self.link(r, to, EdgeKind::Scales, Role::Dependency, false, None);
+                    if let Some(kind) = Kind::from_api_kind(&scale_target.kind) {
+                        let to = ObjRef::new(kind, Some(&ns), &scale_target.name);
+                        if !self.graph.nodes.contains_key(&to) {
+                            self.link(
+                                object_ref,
+                                to,
+                                EdgeKind::Scales,
+                                Role::Dependency,
+                                false,
+                                None,
+                            );
                         }
                     }
                 }
@@ -536,32 +570,51 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn scalers(&mut self, r: &ObjRef, ns: &str) {
+    fn scalers(&mut self, workload: &ObjRef, ns: &str) {
         let hpas: Vec<ObjRef> = self
             .store
             .list::<HorizontalPodAutoscaler>(ns)
-            .filter(|h| {
-                h.spec.scale_target_ref.kind == r.kind.name()
-                    && h.spec.scale_target_ref.name == r.name
+            .filter(|hpa| {
+                hpa.spec.scale_target_ref.kind == workload.kind.name()
+                    && hpa.spec.scale_target_ref.name == workload.name
             })
             .filter_map(|h| h.metadata.name.clone())
             .map(|n| ObjRef::namespaced(Kind::HorizontalPodAutoscaler, ns, &n))
             .collect();
-        for h in hpas {
-            self.link(r, h, EdgeKind::Scales, Role::Dependency, false, None);
+        for hpa_ref in hpas {
+            self.link(
+                workload,
+                hpa_ref,
+                EdgeKind::Scales,
+                Role::Dependency,
+                false,
+                None,
+            );
         }
     }
 
-    fn governing_service(&mut self, r: &ObjRef, s: &StatefulSet) {
-        if let Some(svc) = s.spec.service_name.as_deref().filter(|s| !s.is_empty()) {
-            let to = ObjRef::namespaced(Kind::Service, r.ns(), svc);
-            self.link(r, to, EdgeKind::Governs, Role::Dependency, false, None);
+    fn governing_service(&mut self, sts_ref: &ObjRef, sts: &StatefulSet) {
+        if let Some(svc) = sts
+            .spec
+            .service_name
+            .as_deref()
+            .filter(|name| !name.is_empty())
+        {
+            let to = ObjRef::namespaced(Kind::Service, sts_ref.ns(), svc);
+            self.link(
+                sts_ref,
+                to,
+                EdgeKind::Governs,
+                Role::Dependency,
+                false,
+                None,
+            );
         }
     }
 
-    fn expand_pod(&mut self, r: &ObjRef, p: &Pod, member: Role) {
-        let ns = r.ns().to_owned();
-        let Some(spec) = &p.spec else { return };
+    fn expand_pod(&mut self, pod_ref: &ObjRef, pod: &Pod, member: Role) {
+        let ns = pod_ref.ns().to_owned();
+        let Some(spec) = &pod.spec else { return };
         let dep_role = if member == Role::Context {
             Role::Context
         } else {
@@ -569,7 +622,7 @@ impl<'a> Walker<'a> {
         };
         if let Some(node) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
             self.link(
-                r,
+                pod_ref,
                 ObjRef::cluster(Kind::Node, node),
                 EdgeKind::RunsOn,
                 dep_role,
@@ -591,7 +644,7 @@ impl<'a> Walker<'a> {
                 continue;
             }
             self.link(
-                r,
+                pod_ref,
                 ObjRef::namespaced(pr.kind, &ns, pr.name),
                 kind,
                 Role::Dependency,
@@ -599,7 +652,7 @@ impl<'a> Walker<'a> {
                 Some(pr.via.to_string()),
             );
         }
-        let labels = p.metadata.labels.as_ref();
+        let labels = pod.metadata.labels.as_ref();
         // NetworkPolicies and PDBs that select the Pod: their selectors are parsed once
         // per namespace and walk.
         let policies: Vec<ObjRef> = self
@@ -609,7 +662,7 @@ impl<'a> Walker<'a> {
             .map(|(n, _)| ObjRef::namespaced(Kind::NetworkPolicy, &ns, n))
             .collect();
         for np in policies {
-            self.link(r, np, EdgeKind::Policy, Role::Dependency, false, None);
+            self.link(pod_ref, np, EdgeKind::Policy, Role::Dependency, false, None);
         }
         let pdbs: Vec<ObjRef> = self
             .pod_selectors_of(Kind::PodDisruptionBudget, &ns)
@@ -617,8 +670,15 @@ impl<'a> Walker<'a> {
             .filter(|(_, sel)| sel.matches(labels))
             .map(|(n, _)| ObjRef::namespaced(Kind::PodDisruptionBudget, &ns, n))
             .collect();
-        for b in pdbs {
-            self.link(r, b, EdgeKind::Budget, Role::Dependency, false, None);
+        for pdb_ref in pdbs {
+            self.link(
+                pod_ref,
+                pdb_ref,
+                EdgeKind::Budget,
+                Role::Dependency,
+                false,
+                None,
+            );
         }
         // Services that select the Pod depend on it (found through the store's index
         // of Service selectors, in name order).
@@ -629,12 +689,12 @@ impl<'a> Walker<'a> {
             .filter_map(|s| s.metadata.name.as_deref())
             .map(|n| ObjRef::namespaced(Kind::Service, &ns, n))
             .collect();
-        for s in services {
-            self.link_dependent(s, r, EdgeKind::Selects, Role::Member);
+        for svc_ref in services {
+            self.link_dependent(svc_ref, pod_ref, EdgeKind::Selects, Role::Member);
         }
         // Every Pod resolves names through the cluster DNS.
         let dns = ObjRef::namespaced(Kind::Service, CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE);
-        if r.ns() != CLUSTER_DNS_NAMESPACE || !self.g.nodes.contains_key(&dns) {
+        if pod_ref.ns() != CLUSTER_DNS_NAMESPACE || !self.graph.nodes.contains_key(&dns) {
             let dns_policy = spec.dns_policy.as_deref().unwrap_or("ClusterFirst");
             let host_net = spec.host_network.unwrap_or(false);
             let uses_cluster_dns = match dns_policy {
@@ -643,7 +703,7 @@ impl<'a> Walker<'a> {
                 _ => false,
             };
             if uses_cluster_dns && self.store.contains(&dns) {
-                self.link(r, dns, EdgeKind::Dns, Role::Context, false, None);
+                self.link(pod_ref, dns, EdgeKind::Dns, Role::Context, false, None);
             }
         }
     }
@@ -651,10 +711,10 @@ impl<'a> Walker<'a> {
     /// The NetworkPolicies or PodDisruptionBudgets of a namespace with their Pod
     /// selectors, in name order, parsed once per walk.
     fn pod_selectors_of(&mut self, kind: Kind, ns: &str) -> PodSelectors {
-        if let Some(v) = self.pod_selectors.get(&(kind, ns.to_owned())) {
-            return v.clone();
+        if let Some(cached) = self.pod_selectors.get(&(kind, ns.to_owned())) {
+            return cached.clone();
         }
-        let v: Vec<(String, Selector)> = match kind {
+        let parsed: Vec<(String, Selector)> = match kind {
             Kind::NetworkPolicy => self
                 .store
                 .list::<NetworkPolicy>(ns)
@@ -669,21 +729,29 @@ impl<'a> Walker<'a> {
             _ => self
                 .store
                 .list::<PodDisruptionBudget>(ns)
-                .filter_map(|b| {
-                    let sel = b.spec.as_ref().and_then(|s| s.selector.as_ref());
-                    Some((b.metadata.name.clone()?, Selector::from_label_selector(sel)))
+                .filter_map(|pdb| {
+                    let sel = pdb.spec.as_ref().and_then(|s| s.selector.as_ref());
+                    Some((
+                        pdb.metadata.name.clone()?,
+                        Selector::from_label_selector(sel),
+                    ))
                 })
                 .collect(),
         };
-        let v = Rc::new(v);
-        self.pod_selectors.insert((kind, ns.to_owned()), v.clone());
-        v
+        let shared = Rc::new(parsed);
+        self.pod_selectors
+            .insert((kind, ns.to_owned()), shared.clone());
+        shared
     }
 
-    fn expand_service(&mut self, r: &ObjRef, s: &Service, member: Role) {
-        let ns = r.ns().to_owned();
-        let sel =
-            Selector::from_service_selector(s.spec.as_ref().and_then(|s| s.selector.as_ref()));
+    fn expand_service(&mut self, svc_ref: &ObjRef, service: &Service, member: Role) {
+        let ns = svc_ref.ns().to_owned();
+        let sel = Selector::from_service_selector(
+            service
+                .spec
+                .as_ref()
+                .and_then(|spec| spec.selector.as_ref()),
+        );
         let pods: Vec<ObjRef> = self
             .store
             .select_pods(&ns, &sel)
@@ -691,17 +759,17 @@ impl<'a> Walker<'a> {
             .filter_map(|p| p.metadata.name.clone())
             .map(|n| ObjRef::namespaced(Kind::Pod, &ns, &n))
             .collect();
-        for p in pods {
-            self.link(r, p, EdgeKind::Selects, member, false, None);
+        for pod_ref in pods {
+            self.link(svc_ref, pod_ref, EdgeKind::Selects, member, false, None);
         }
         let slices: Vec<ObjRef> = self
             .store
-            .endpoint_slices(&ns, &r.name)
+            .endpoint_slices(&ns, &svc_ref.name)
             .filter_map(|e| e.metadata.name.clone())
             .map(|n| ObjRef::namespaced(Kind::EndpointSlice, &ns, &n))
             .collect();
-        for e in slices {
-            self.link(r, e, EdgeKind::Endpoints, member, false, None);
+        for slice_ref in slices {
+            self.link(svc_ref, slice_ref, EdgeKind::Endpoints, member, false, None);
         }
         if member == Role::Context {
             return;
@@ -710,13 +778,17 @@ impl<'a> Walker<'a> {
         let ingresses: Vec<ObjRef> = self
             .store
             .list::<Ingress>(&ns)
-            .filter(|i| ingress_backends(i).iter().any(|(svc, _, _)| svc == &r.name))
+            .filter(|i| {
+                ingress_backends(i)
+                    .iter()
+                    .any(|(svc, _, _)| svc == &svc_ref.name)
+            })
             .filter_map(|i| i.metadata.name.clone())
             .map(|n| ObjRef::namespaced(Kind::Ingress, &ns, &n))
             .collect();
-        for i in ingresses {
-            self.fronts.insert(i.clone());
-            self.link_dependent(i, r, EdgeKind::Backend, Role::Member);
+        for ingress_ref in ingresses {
+            self.fronts.insert(ingress_ref.clone());
+            self.link_dependent(ingress_ref, svc_ref, EdgeKind::Backend, Role::Member);
         }
         let routes: Vec<ObjRef> = self
             .store
@@ -725,25 +797,25 @@ impl<'a> Walker<'a> {
                 Object::HttpRoute(h) => Some(h),
                 _ => None,
             })
-            .filter(|h| {
-                route_backends(h)
-                    .iter()
-                    .any(|(bns, svc, _)| svc == &r.name && bns.as_deref().unwrap_or(&ns) == ns)
+            .filter(|route| {
+                route_backends(route).iter().any(|(bns, svc, _)| {
+                    svc == &svc_ref.name && bns.as_deref().unwrap_or(&ns) == ns
+                })
             })
             .filter_map(|h| h.metadata.name.clone())
             .map(|n| ObjRef::namespaced(Kind::HttpRoute, &ns, &n))
             .collect();
-        for h in routes {
-            self.fronts.insert(h.clone());
-            self.link_dependent(h, r, EdgeKind::Backend, Role::Member);
+        for route_ref in routes {
+            self.fronts.insert(route_ref.clone());
+            self.link_dependent(route_ref, svc_ref, EdgeKind::Backend, Role::Member);
         }
     }
 
-    fn expand_ingress(&mut self, r: &ObjRef, i: &Ingress, member: Role) {
-        let ns = r.ns().to_owned();
-        if let Some(class) = ingress_class_name(self.store, i) {
+    fn expand_ingress(&mut self, ingress_ref: &ObjRef, ingress: &Ingress, member: Role) {
+        let ns = ingress_ref.ns().to_owned();
+        if let Some(class) = ingress_class_name(self.store, ingress) {
             self.link(
-                r,
+                ingress_ref,
                 ObjRef::cluster(Kind::IngressClass, &class),
                 EdgeKind::Class,
                 Role::Dependency,
@@ -751,13 +823,13 @@ impl<'a> Walker<'a> {
                 None,
             );
         }
-        for (svc, port, path) in ingress_backends(i) {
+        for (svc, port, path) in ingress_backends(ingress) {
             let to = ObjRef::namespaced(Kind::Service, &ns, &svc);
-            if self.fronts.contains(r) && !self.g.nodes.contains_key(&to) {
+            if self.fronts.contains(ingress_ref) && !self.graph.nodes.contains_key(&to) {
                 continue;
             }
             self.link(
-                r,
+                ingress_ref,
                 to,
                 EdgeKind::Backend,
                 member,
@@ -765,10 +837,10 @@ impl<'a> Walker<'a> {
                 Some(format!("{path} -> {svc}:{port}")),
             );
         }
-        for tls in i.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
+        for tls in ingress.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
             if let Some(secret) = tls.secret_name.as_deref().filter(|s| !s.is_empty()) {
                 self.link(
-                    r,
+                    ingress_ref,
                     ObjRef::namespaced(Kind::Secret, &ns, secret),
                     EdgeKind::References,
                     Role::Dependency,
@@ -779,25 +851,31 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn expand_route(&mut self, r: &ObjRef, h: &DynamicObject, member: Role) {
-        let ns = r.ns().to_owned();
-        for p in h
+    fn expand_route(&mut self, route_ref: &ObjRef, route: &DynamicObject, member: Role) {
+        let ns = route_ref.ns().to_owned();
+        for parent in route
             .data
             .pointer("/spec/parentRefs")
             .and_then(|v| v.as_array())
             .into_iter()
             .flatten()
         {
-            let kind = p.get("kind").and_then(|v| v.as_str()).unwrap_or("Gateway");
+            let kind = parent
+                .get("kind")
+                .and_then(|v| v.as_str())
+                .unwrap_or("Gateway");
             if kind != "Gateway" {
                 continue;
             }
-            let Some(name) = p.get("name").and_then(|v| v.as_str()) else {
+            let Some(name) = parent.get("name").and_then(|v| v.as_str()) else {
                 continue;
             };
-            let pns = p.get("namespace").and_then(|v| v.as_str()).unwrap_or(&ns);
+            let pns = parent
+                .get("namespace")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&ns);
             self.link(
-                r,
+                route_ref,
                 ObjRef::namespaced(Kind::Gateway, pns, name),
                 EdgeKind::Parent,
                 Role::Dependency,
@@ -805,32 +883,32 @@ impl<'a> Walker<'a> {
                 None,
             );
         }
-        for (bns, svc, port) in route_backends(h) {
+        for (bns, svc, port) in route_backends(route) {
             let bns = bns.unwrap_or_else(|| ns.clone());
             let to = ObjRef::namespaced(Kind::Service, &bns, &svc);
-            if self.fronts.contains(r) && !self.g.nodes.contains_key(&to) {
+            if self.fronts.contains(route_ref) && !self.graph.nodes.contains_key(&to) {
                 continue;
             }
             self.link(
-                r,
+                route_ref,
                 to,
                 EdgeKind::Backend,
                 member,
                 false,
-                port.map(|p| format!("port {p}")),
+                port.map(|number| format!("port {number}")),
             );
         }
     }
 
-    fn expand_claim(&mut self, r: &ObjRef, c: &PersistentVolumeClaim) {
-        let ns = r.ns().to_owned();
-        let spec = c.spec.as_ref();
+    fn expand_claim(&mut self, claim_ref: &ObjRef, claim: &PersistentVolumeClaim) {
+        let ns = claim_ref.ns().to_owned();
+        let spec = claim.spec.as_ref();
         if let Some(pv) = spec
             .and_then(|s| s.volume_name.as_deref())
             .filter(|s| !s.is_empty())
         {
             self.link(
-                r,
+                claim_ref,
                 ObjRef::cluster(Kind::PersistentVolume, pv),
                 EdgeKind::Binds,
                 Role::Dependency,
@@ -839,12 +917,12 @@ impl<'a> Walker<'a> {
             );
         }
         let class = match spec.and_then(|s| s.storage_class_name.clone()) {
-            Some(c) => Some(c).filter(|c| !c.is_empty()),
+            Some(class) => Some(class).filter(|class| !class.is_empty()),
             None => default_storage_class(self.store),
         };
         if let Some(class) = class {
             self.link(
-                r,
+                claim_ref,
                 ObjRef::cluster(Kind::StorageClass, &class),
                 EdgeKind::Class,
                 Role::Dependency,
@@ -852,21 +930,21 @@ impl<'a> Walker<'a> {
                 None,
             );
         }
-        if r == &self.g.target {
+        if claim_ref == &self.graph.target {
             let users: Vec<ObjRef> = self
                 .store
-                .pods_using_claim(&ns, &r.name)
+                .pods_using_claim(&ns, &claim_ref.name)
                 .filter_map(|p| p.metadata.name.clone())
                 .map(|n| ObjRef::namespaced(Kind::Pod, &ns, &n))
                 .collect();
-            for p in users {
-                self.link_dependent(p, r, EdgeKind::Mounts, Role::Member);
+            for pod_ref in users {
+                self.link_dependent(pod_ref, claim_ref, EdgeKind::Mounts, Role::Member);
             }
         }
     }
 
-    fn expand_namespace(&mut self, r: &ObjRef) {
-        let ns = r.name.clone();
+    fn expand_namespace(&mut self, ns_ref: &ObjRef) {
+        let ns = ns_ref.name.clone();
         let mut members: Vec<ObjRef> = Vec::new();
         for kind in [
             Kind::Deployment,
@@ -895,29 +973,39 @@ impl<'a> Walker<'a> {
                 if has_owner && matches!(kind, Kind::Job | Kind::ReplicaSet | Kind::Pod) {
                     continue;
                 }
-                if let Some(n) = &meta.name {
-                    members.push(ObjRef::namespaced(kind, &ns, n));
+                if let Some(name) = &meta.name {
+                    members.push(ObjRef::namespaced(kind, &ns, name));
                 }
             }
         }
-        for m in members {
-            self.link(r, m, EdgeKind::Contains, Role::Member, false, None);
+        for member_ref in members {
+            self.link(
+                ns_ref,
+                member_ref,
+                EdgeKind::Contains,
+                Role::Member,
+                false,
+                None,
+            );
         }
     }
 }
 
 /// The backends of an Ingress: (service, port as written, path).
-pub fn ingress_backends(i: &Ingress) -> Vec<(String, String, String)> {
+pub fn ingress_backends(ingress: &Ingress) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    let Some(spec) = &i.spec else { return out };
-    let port_of = |p: Option<&k8s_openapi::api::networking::v1::ServiceBackendPort>| match p {
-        Some(p) => p
-            .name
-            .clone()
-            .or_else(|| p.number.map(|n| n.to_string()))
-            .unwrap_or_default(),
-        None => String::new(),
+    let Some(spec) = &ingress.spec else {
+        return out;
     };
+    let port_of =
+        |written: Option<&k8s_openapi::api::networking::v1::ServiceBackendPort>| match written {
+            Some(port) => port
+                .name
+                .clone()
+                .or_else(|| port.number.map(|n| n.to_string()))
+                .unwrap_or_default(),
+            None => String::new(),
+        };
     if let Some(svc) = spec
         .default_backend
         .as_ref()
@@ -931,12 +1019,12 @@ pub fn ingress_backends(i: &Ingress) -> Vec<(String, String, String)> {
     }
     for rule in spec.rules.iter().flatten() {
         let host = rule.host.clone().unwrap_or_else(|| "*".to_owned());
-        for p in rule.http.iter().flat_map(|h| h.paths.iter()) {
-            if let Some(svc) = &p.backend.service {
+        for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
+            if let Some(svc) = &path.backend.service {
                 out.push((
                     svc.name.clone(),
                     port_of(svc.port.as_ref()),
-                    format!("{host}{}", p.path.as_deref().unwrap_or("/")),
+                    format!("{host}{}", path.path.as_deref().unwrap_or("/")),
                 ));
             }
         }
@@ -945,35 +1033,39 @@ pub fn ingress_backends(i: &Ingress) -> Vec<(String, String, String)> {
 }
 
 /// The backendRefs of an HTTPRoute: (namespace, service, port).
-pub fn route_backends(h: &DynamicObject) -> Vec<(Option<String>, String, Option<i64>)> {
+pub fn route_backends(route: &DynamicObject) -> Vec<(Option<String>, String, Option<i64>)> {
     let mut out = Vec::new();
-    for rule in h
+    for rule in route
         .data
         .pointer("/spec/rules")
         .and_then(|v| v.as_array())
         .into_iter()
         .flatten()
     {
-        for b in rule
+        for backend in rule
             .get("backendRefs")
             .and_then(|v| v.as_array())
             .into_iter()
             .flatten()
         {
-            let kind = b.get("kind").and_then(|v| v.as_str()).unwrap_or("Service");
-            let group = b.get("group").and_then(|v| v.as_str()).unwrap_or("");
+            let kind = backend
+                .get("kind")
+                .and_then(|v| v.as_str())
+                .unwrap_or("Service");
+            let group = backend.get("group").and_then(|v| v.as_str()).unwrap_or("");
             if kind != "Service" || !group.is_empty() {
                 continue;
             }
-            let Some(name) = b.get("name").and_then(|v| v.as_str()) else {
+            let Some(name) = backend.get("name").and_then(|v| v.as_str()) else {
                 continue;
             };
             out.push((
-                b.get("namespace")
+                backend
+                    .get("namespace")
                     .and_then(|v| v.as_str())
                     .map(str::to_owned),
                 name.to_owned(),
-                b.get("port").and_then(|v| v.as_i64()),
+                backend.get("port").and_then(|v| v.as_i64()),
             ));
         }
     }
@@ -1020,16 +1112,16 @@ spec:
     #[test]
     fn an_ingress_in_front_is_in_the_graph_but_not_its_other_backends() {
         let store = store_from_str(TWO_BACKENDS).unwrap();
-        let g = ObjectGraph::build(&store, &ObjRef::namespaced(Kind::Pod, "shop", "web-1"));
+        let graph = ObjectGraph::build(&store, &ObjRef::namespaced(Kind::Pod, "shop", "web-1"));
         let ing = ObjRef::namespaced(Kind::Ingress, "shop", "shop");
-        assert!(g.contains(&ing));
-        assert!(g.contains(&ObjRef::namespaced(Kind::Service, "shop", "web")));
-        assert!(!g.contains(&ObjRef::namespaced(Kind::Service, "shop", "cart")));
-        assert!(!g.contains(&ObjRef::namespaced(Kind::Pod, "shop", "cart-1")));
+        assert!(graph.contains(&ing));
+        assert!(graph.contains(&ObjRef::namespaced(Kind::Service, "shop", "web")));
+        assert!(!graph.contains(&ObjRef::namespaced(Kind::Service, "shop", "cart")));
+        assert!(!graph.contains(&ObjRef::namespaced(Kind::Pod, "shop", "cart-1")));
         // from the Ingress itself, every backend is walked
-        let g = ObjectGraph::build(&store, &ing);
-        assert!(g.contains(&ObjRef::namespaced(Kind::Pod, "shop", "cart-1")));
-        assert!(g.contains(&ObjRef::namespaced(Kind::Pod, "shop", "web-1")));
-        assert!(g.reaches(&ing, &ObjRef::namespaced(Kind::Pod, "shop", "web-1")));
+        let graph = ObjectGraph::build(&store, &ing);
+        assert!(graph.contains(&ObjRef::namespaced(Kind::Pod, "shop", "cart-1")));
+        assert!(graph.contains(&ObjRef::namespaced(Kind::Pod, "shop", "web-1")));
+        assert!(graph.reaches(&ing, &ObjRef::namespaced(Kind::Pod, "shop", "web-1")));
     }
 }

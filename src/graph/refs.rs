@@ -55,8 +55,8 @@ impl fmt::Display for Via<'_> {
                     f.write_str("projected ")?;
                 }
                 write!(f, "volume {volume}")?;
-                if let Some(k) = item {
-                    write!(f, " item {k}")?;
+                if let Some(key) = item {
+                    write!(f, " item {key}")?;
                 }
                 Ok(())
             }
@@ -74,36 +74,36 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference<'_>> {
         .iter()
         .flatten()
         .chain(spec.containers.iter());
-    for c in containers {
-        container_references(c, &mut out);
+    for container in containers {
+        container_references(container, &mut out);
     }
-    for v in spec.volumes.iter().flatten() {
-        if let Some(cm) = &v.config_map {
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(cm) = &volume.config_map {
             push_volume_items(
                 &mut out,
                 Kind::ConfigMap,
                 &cm.name,
                 cm.optional,
                 cm.items.iter().flatten().map(|i| i.key.as_str()),
-                &v.name,
+                &volume.name,
                 false,
             );
         }
-        if let Some(s) = &v.secret
-            && let Some(name) = &s.secret_name
+        if let Some(secret) = &volume.secret
+            && let Some(name) = &secret.secret_name
         {
             push_volume_items(
                 &mut out,
                 Kind::Secret,
                 name,
-                s.optional,
-                s.items.iter().flatten().map(|i| i.key.as_str()),
-                &v.name,
+                secret.optional,
+                secret.items.iter().flatten().map(|i| i.key.as_str()),
+                &volume.name,
                 false,
             );
         }
-        if let Some(p) = &v.projected {
-            for src in p.sources.iter().flatten() {
+        if let Some(projected) = &volume.projected {
+            for src in projected.sources.iter().flatten() {
                 if let Some(cm) = &src.config_map {
                     push_volume_items(
                         &mut out,
@@ -111,31 +111,31 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference<'_>> {
                         &cm.name,
                         cm.optional,
                         cm.items.iter().flatten().map(|i| i.key.as_str()),
-                        &v.name,
+                        &volume.name,
                         true,
                     );
                 }
-                if let Some(s) = &src.secret {
+                if let Some(secret) = &src.secret {
                     push_volume_items(
                         &mut out,
                         Kind::Secret,
-                        &s.name,
-                        s.optional,
-                        s.items.iter().flatten().map(|i| i.key.as_str()),
-                        &v.name,
+                        &secret.name,
+                        secret.optional,
+                        secret.items.iter().flatten().map(|i| i.key.as_str()),
+                        &volume.name,
                         true,
                     );
                 }
             }
         }
-        if let Some(c) = &v.persistent_volume_claim {
+        if let Some(claim) = &volume.persistent_volume_claim {
             out.push(PodReference {
                 kind: Kind::PersistentVolumeClaim,
-                name: &c.claim_name,
+                name: &claim.claim_name,
                 key: None,
                 optional: false,
                 via: Via::Volume {
-                    volume: &v.name,
+                    volume: &volume.name,
                     projected: false,
                     item: None,
                 },
@@ -143,11 +143,11 @@ pub fn pod_references(spec: &PodSpec) -> Vec<PodReference<'_>> {
             });
         }
     }
-    for s in spec.image_pull_secrets.iter().flatten() {
-        if !s.name.is_empty() {
+    for secret in spec.image_pull_secrets.iter().flatten() {
+        if !secret.name.is_empty() {
             out.push(PodReference {
                 kind: Kind::Secret,
-                name: &s.name,
+                name: &secret.name,
                 key: None,
                 // a missing pull secret does not stop the Pod by itself: the pull fails
                 // only if the registry needs it.
@@ -198,25 +198,25 @@ fn push_volume_items<'a>(
         },
         container: None,
     });
-    for k in keys {
+    for key in keys {
         out.push(PodReference {
             kind,
             name,
-            key: Some(k),
+            key: Some(key),
             optional,
             via: Via::Volume {
                 volume,
                 projected,
-                item: Some(k),
+                item: Some(key),
             },
             container: None,
         });
     }
 }
 
-fn container_references<'a>(c: &'a Container, out: &mut Vec<PodReference<'a>>) {
-    let container = c.name.as_str();
-    for ef in c.env_from.iter().flatten() {
+fn container_references<'a>(container_spec: &'a Container, out: &mut Vec<PodReference<'a>>) {
+    let container = container_spec.name.as_str();
+    for ef in container_spec.env_from.iter().flatten() {
         if let Some(cm) = &ef.config_map_ref {
             out.push(PodReference {
                 kind: Kind::ConfigMap,
@@ -227,21 +227,21 @@ fn container_references<'a>(c: &'a Container, out: &mut Vec<PodReference<'a>>) {
                 container: Some(container),
             });
         }
-        if let Some(s) = &ef.secret_ref {
+        if let Some(secret) = &ef.secret_ref {
             out.push(PodReference {
                 kind: Kind::Secret,
-                name: &s.name,
+                name: &secret.name,
                 key: None,
-                optional: s.optional.unwrap_or(false),
+                optional: secret.optional.unwrap_or(false),
                 via: Via::EnvFrom { container },
                 container: Some(container),
             });
         }
     }
-    for e in c.env.iter().flatten() {
-        let Some(vf) = &e.value_from else { continue };
+    for env in container_spec.env.iter().flatten() {
+        let Some(vf) = &env.value_from else { continue };
         let via = Via::Env {
-            var: &e.name,
+            var: &env.name,
             container,
         };
         // A key reference needs its object first: the object's edge, then the key.
@@ -267,22 +267,22 @@ fn container_references<'a>(c: &'a Container, out: &mut Vec<PodReference<'a>>) {
                 });
             }
         }
-        if let Some(k) = &vf.config_map_key_ref {
+        if let Some(key_ref) = &vf.config_map_key_ref {
             out.push(PodReference {
                 kind: Kind::ConfigMap,
-                name: &k.name,
-                key: Some(&k.key),
-                optional: k.optional.unwrap_or(false),
+                name: &key_ref.name,
+                key: Some(&key_ref.key),
+                optional: key_ref.optional.unwrap_or(false),
                 via,
                 container: Some(container),
             });
         }
-        if let Some(k) = &vf.secret_key_ref {
+        if let Some(key_ref) = &vf.secret_key_ref {
             out.push(PodReference {
                 kind: Kind::Secret,
-                name: &k.name,
-                key: Some(&k.key),
-                optional: k.optional.unwrap_or(false),
+                name: &key_ref.name,
+                key: Some(&key_ref.key),
+                optional: key_ref.optional.unwrap_or(false),
                 via,
                 container: Some(container),
             });
