@@ -41,8 +41,8 @@ pub enum StoreError {
 pub trait Stored: Sized {
     /// The kind objects of this type are.
     const KIND: Kind;
-    /// The object, if `o` is one of this type.
-    fn from_object(o: &Object) -> Option<&Arc<Self>>;
+    /// The object, if `stored` is one of this type.
+    fn from_object(stored: &Object) -> Option<&Arc<Self>>;
     /// Wraps the object for storing.
     fn into_object(self: Arc<Self>) -> Object;
 }
@@ -97,8 +97,8 @@ macro_rules! define_objects {
     (@stored $variant:ident, $object:ty, $read:ident) => {
         impl Stored for $object {
             const KIND: Kind = Kind::$variant;
-            fn from_object(o: &Object) -> Option<&Arc<Self>> {
-                match o {
+            fn from_object(stored: &Object) -> Option<&Arc<Self>> {
+                match stored {
                     Object::$variant(object) => Some(object),
                     _ => None,
                 }
@@ -186,9 +186,9 @@ impl Ord for dyn KeyView + '_ {
 impl std::hash::Hash for dyn KeyView + '_ {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // as (String, String) hashes: each str in turn
-        let (a, b) = self.parts();
-        a.hash(state);
-        b.hash(state);
+        let (ns, name) = self.parts();
+        ns.hash(state);
+        name.hash(state);
     }
 }
 
@@ -207,31 +207,41 @@ pub(crate) type FastHash = foldhash::fast::RandomState;
 /// The store's hash maps.
 type Map<K, V> = HashMap<K, V, FastHash>;
 
-fn label_index_set(m: &mut LabelIndex, ns: &str, k: &str, v: &str, name: &str, add: bool) {
+fn label_index_set(
+    index: &mut LabelIndex,
+    ns: &str,
+    key: &str,
+    value: &str,
+    name: &str,
+    add: bool,
+) {
     if add {
-        m.entry(ns.to_owned())
+        index
+            .entry(ns.to_owned())
             .or_default()
-            .entry(k.to_owned())
+            .entry(key.to_owned())
             .or_default()
-            .entry(v.to_owned())
+            .entry(value.to_owned())
             .or_default()
             .insert(name.to_owned());
         return;
     }
-    let Some(by_key) = m.get_mut(ns) else { return };
-    if let Some(by_value) = by_key.get_mut(k) {
-        if let Some(names) = by_value.get_mut(v) {
+    let Some(by_key) = index.get_mut(ns) else {
+        return;
+    };
+    if let Some(by_value) = by_key.get_mut(key) {
+        if let Some(names) = by_value.get_mut(value) {
             names.remove(name);
             if names.is_empty() {
-                by_value.remove(v);
+                by_value.remove(value);
             }
         }
         if by_value.is_empty() {
-            by_key.remove(k);
+            by_key.remove(key);
         }
     }
     if by_key.is_empty() {
-        m.remove(ns);
+        index.remove(ns);
     }
 }
 
@@ -281,9 +291,9 @@ impl Bucket {
 
     /// Namespaces holding objects, in order.
     fn namespaces(&self) -> Vec<&String> {
-        let mut v: Vec<&String> = self.by_ns.keys().collect();
-        v.sort_unstable();
-        v
+        let mut namespaces: Vec<&String> = self.by_ns.keys().collect();
+        namespaces.sort_unstable();
+        namespaces
     }
 
     /// Every object, ordered by (namespace, name).
@@ -359,9 +369,9 @@ impl Store {
             if ev.name.is_empty() {
                 return Err(StoreError::MissingName { kind: kind_name });
             }
-            let r = ObjRef::namespaced(Kind::Event, &ev.namespace, &ev.name);
+            let event_ref = ObjRef::namespaced(Kind::Event, &ev.namespace, &ev.name);
             self.apply(Object::Event(Arc::new(ev)));
-            return Ok(Some(r));
+            return Ok(Some(event_ref));
         }
         let Some(name) = name else {
             return Err(StoreError::MissingName { kind: kind_name });
@@ -371,9 +381,9 @@ impl Store {
         }
         if kind == Kind::Secret {
             // Secret data is never kept: only metadata and the type.
-            if let Some(o) = v.as_object_mut() {
-                o.remove("data");
-                o.remove("stringData");
+            if let Some(fields) = v.as_object_mut() {
+                fields.remove("data");
+                fields.remove("stringData");
             }
         }
         let obj = Object::decode(kind, v).map_err(|source| StoreError::Decode {
@@ -381,27 +391,30 @@ impl Store {
             name,
             source,
         })?;
-        let r = object_ref(&obj);
+        let obj_ref = object_ref(&obj);
         self.apply(obj);
-        Ok(Some(r))
+        Ok(Some(obj_ref))
     }
 
     /// Inserts or replaces an object, keeping every index consistent.
     pub fn apply(&mut self, obj: Object) {
-        let r = object_ref(&obj);
-        self.delete(&r);
-        self.index(&r, &obj, true);
+        let obj_ref = object_ref(&obj);
+        self.delete(&obj_ref);
+        self.index(&obj_ref, &obj, true);
         self.observe_times(&obj);
         self.buckets
-            .entry(r.kind)
+            .entry(obj_ref.kind)
             .or_default()
-            .insert(r.ns(), &r.name, obj);
+            .insert(obj_ref.ns(), &obj_ref.name, obj);
     }
 
     /// Removes an object and its index entries. Returns the removed object.
-    pub fn delete(&mut self, r: &ObjRef) -> Option<Object> {
-        let old = self.buckets.get_mut(&r.kind)?.remove(r.ns(), &r.name)?;
-        self.index(r, &old, false);
+    pub fn delete(&mut self, target: &ObjRef) -> Option<Object> {
+        let old = self
+            .buckets
+            .get_mut(&target.kind)?
+            .remove(target.ns(), &target.name)?;
+        self.index(target, &old, false);
         Some(old)
     }
 
@@ -410,66 +423,73 @@ impl Store {
         self.apply(Arc::new(obj).into_object());
     }
 
-    fn index(&mut self, r: &ObjRef, obj: &Object, add: bool) {
+    fn index(&mut self, obj_ref: &ObjRef, obj: &Object, add: bool) {
         fn set<K: std::hash::Hash + Eq, V: Ord>(
-            m: &mut Map<K, BTreeSet<V>>,
-            k: K,
-            v: V,
+            index: &mut Map<K, BTreeSet<V>>,
+            key: K,
+            value: V,
             add: bool,
         ) {
             if add {
-                m.entry(k).or_default().insert(v);
-            } else if let Some(s) = m.get_mut(&k) {
-                s.remove(&v);
-                if s.is_empty() {
-                    m.remove(&k);
+                index.entry(key).or_default().insert(value);
+            } else if let Some(values) = index.get_mut(&key) {
+                values.remove(&value);
+                if values.is_empty() {
+                    index.remove(&key);
                 }
             }
         }
         if let Some(meta) = obj.meta() {
             if let Some(uid) = &meta.uid {
                 if add {
-                    self.by_uid.insert(uid.clone(), r.clone());
+                    self.by_uid.insert(uid.clone(), obj_ref.clone());
                 } else {
                     self.by_uid.remove(uid);
                 }
             }
-            for o in meta.owner_references.iter().flatten() {
-                set(&mut self.owned, o.uid.clone(), r.clone(), add);
+            for owner in meta.owner_references.iter().flatten() {
+                set(&mut self.owned, owner.uid.clone(), obj_ref.clone(), add);
             }
         }
         match obj {
             Object::Service(svc) => {
-                if let Some((k, v)) = svc
+                if let Some((key, value)) = svc
                     .spec
                     .as_ref()
                     .and_then(|s| s.selector.as_ref())
                     .and_then(|m| m.iter().next())
                 {
-                    label_index_set(&mut self.service_selectors, r.ns(), k, v, &r.name, add);
+                    label_index_set(
+                        &mut self.service_selectors,
+                        obj_ref.ns(),
+                        key,
+                        value,
+                        &obj_ref.name,
+                        add,
+                    );
                 }
             }
-            Object::Pod(p) => {
-                let ns = r.ns().to_owned();
-                for (k, v) in p.metadata.labels.iter().flatten() {
-                    label_index_set(&mut self.pod_labels, &ns, k, v, &r.name, add);
+            Object::Pod(pod) => {
+                let ns = obj_ref.ns().to_owned();
+                for (key, value) in pod.metadata.labels.iter().flatten() {
+                    label_index_set(&mut self.pod_labels, &ns, key, value, &obj_ref.name, add);
                 }
-                if let Some(node) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
-                    set(&mut self.pods_by_node, node, r.clone(), add);
+                if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                    set(&mut self.pods_by_node, node, obj_ref.clone(), add);
                 }
-                for vol in p.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-                    if let Some(c) = &vol.persistent_volume_claim {
+                for vol in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+                    if let Some(claim) = &vol.persistent_volume_claim {
                         set(
                             &mut self.pods_by_claim,
-                            (ns.clone(), c.claim_name.clone()),
-                            r.name.clone(),
+                            (ns.clone(), claim.claim_name.clone()),
+                            obj_ref.name.clone(),
                             add,
                         );
                     }
                 }
             }
-            Object::EndpointSlice(s) => {
-                if let Some(svc) = s
+            Object::EndpointSlice(slice) => {
+                if let Some(svc) = slice
                     .metadata
                     .labels
                     .as_ref()
@@ -477,15 +497,15 @@ impl Store {
                 {
                     set(
                         &mut self.slices_by_service,
-                        (r.ns().to_owned(), svc.clone()),
-                        r.name.clone(),
+                        (obj_ref.ns().to_owned(), svc.clone()),
+                        obj_ref.name.clone(),
                         add,
                     );
                 }
             }
-            Object::Event(e) => {
-                if let Some(about) = e.regarding() {
-                    set(&mut self.events_by_object, about, e.key(), add);
+            Object::Event(event) => {
+                if let Some(about) = event.regarding() {
+                    set(&mut self.events_by_object, about, event.key(), add);
                 }
             }
             _ => {}
@@ -495,10 +515,10 @@ impl Store {
     fn observe_times(&mut self, obj: &Object) {
         let mut newest = self.newest;
         let mut see = |t: Option<Timestamp>| {
-            if let Some(t) = t
-                && newest.is_none_or(|n| t > n)
+            if let Some(time) = t
+                && newest.is_none_or(|n| time > n)
             {
-                newest = Some(t);
+                newest = Some(time);
             }
         };
         if let Some(meta) = obj.meta() {
@@ -507,10 +527,10 @@ impl Store {
         }
         match obj {
             Object::Event(e) => see(e.time),
-            Object::Pod(p) => {
-                if let Some(st) = &p.status {
-                    for c in st.conditions.iter().flatten() {
-                        see(c.last_transition_time.as_ref().map(|t| t.0));
+            Object::Pod(pod) => {
+                if let Some(st) = &pod.status {
+                    for condition in st.conditions.iter().flatten() {
+                        see(condition.last_transition_time.as_ref().map(|t| t.0));
                     }
                     for cs in st
                         .container_statuses
@@ -518,30 +538,41 @@ impl Store {
                         .flatten()
                         .chain(st.init_container_statuses.iter().flatten())
                     {
-                        for s in [cs.state.as_ref(), cs.last_state.as_ref()]
+                        for state in [cs.state.as_ref(), cs.last_state.as_ref()]
                             .into_iter()
                             .flatten()
                         {
-                            if let Some(r) = &s.running {
-                                see(r.started_at.as_ref().map(|t| t.0));
+                            if let Some(running) = &state.running {
+                                see(running.started_at.as_ref().map(|t| t.0));
                             }
-                            if let Some(t) = &s.terminated {
-                                see(t.finished_at.as_ref().map(|t| t.0));
+                            if let Some(terminated) = &state.terminated {
+                                see(terminated
+                                    .finished_at
+                                    .as_ref()
+                                    .map(|terminated| terminated.0));
                             }
                         }
                     }
                 }
             }
-            Object::Deployment(d) => {
-                for c in d.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
-                    see(c.last_update_time.as_ref().map(|t| t.0));
-                    see(c.last_transition_time.as_ref().map(|t| t.0));
+            Object::Deployment(deployment) => {
+                for condition in deployment
+                    .status
+                    .iter()
+                    .flat_map(|s| s.conditions.iter().flatten())
+                {
+                    see(condition.last_update_time.as_ref().map(|t| t.0));
+                    see(condition.last_transition_time.as_ref().map(|t| t.0));
                 }
             }
-            Object::Node(n) => {
-                for c in n.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
-                    see(c.last_heartbeat_time.as_ref().map(|t| t.0));
-                    see(c.last_transition_time.as_ref().map(|t| t.0));
+            Object::Node(node) => {
+                for condition in node
+                    .status
+                    .iter()
+                    .flat_map(|s| s.conditions.iter().flatten())
+                {
+                    see(condition.last_heartbeat_time.as_ref().map(|t| t.0));
+                    see(condition.last_transition_time.as_ref().map(|t| t.0));
                 }
             }
             _ => {}
@@ -604,10 +635,10 @@ impl Store {
 
     /// Whether the object exists, is known to be missing (its kind was read where it
     /// would be), or is unknown.
-    pub fn existence(&self, r: &ObjRef) -> Existence {
-        if self.contains(r) {
+    pub fn existence(&self, target: &ObjRef) -> Existence {
+        if self.contains(target) {
             Existence::Exists
-        } else if self.kind_listed(r.kind, r.ns()) {
+        } else if self.kind_listed(target.kind, target.ns()) {
             Existence::Missing
         } else {
             Existence::Unknown
@@ -616,12 +647,14 @@ impl Store {
 
     // ---- lookups -------------------------------------------------------------------
 
-    pub fn object(&self, r: &ObjRef) -> Option<&Object> {
-        self.buckets.get(&r.kind)?.get(r.ns(), &r.name)
+    pub fn object(&self, target: &ObjRef) -> Option<&Object> {
+        self.buckets
+            .get(&target.kind)?
+            .get(target.ns(), &target.name)
     }
 
-    pub fn contains(&self, r: &ObjRef) -> bool {
-        self.object(r).is_some()
+    pub fn contains(&self, target: &ObjRef) -> bool {
+        self.object(target).is_some()
     }
 
     /// A typed object by namespace ("" for cluster-scoped) and name.
@@ -633,8 +666,8 @@ impl Store {
             .and_then(T::from_object)
     }
 
-    pub fn get_ref<T: Stored>(&self, r: &ObjRef) -> Option<&Arc<T>> {
-        self.get::<T>(r.ns(), &r.name)
+    pub fn get_ref<T: Stored>(&self, target: &ObjRef) -> Option<&Arc<T>> {
+        self.get::<T>(target.ns(), &target.name)
     }
 
     /// Every object of a kind in one namespace, by name.
@@ -736,8 +769,8 @@ impl Store {
             return Vec::new();
         }
         let mut candidates: Option<&BTreeSet<String>> = None;
-        for (k, v) in sel.equalities() {
-            match label_index_get(&self.pod_labels, namespace, k, v) {
+        for (key, value) in sel.equalities() {
+            match label_index_get(&self.pod_labels, namespace, key, value) {
                 // a required label no Pod has: nothing matches
                 None => return Vec::new(),
                 Some(s) if candidates.is_none_or(|c| s.len() < c.len()) => candidates = Some(s),
@@ -772,35 +805,37 @@ impl Store {
         let Some(by_key) = self.service_selectors.get(namespace) else {
             return Vec::new();
         };
-        for (k, v) in labels {
-            if let Some(svcs) = by_key.get(k).and_then(|m| m.get(v)) {
+        for (key, value) in labels {
+            if let Some(svcs) = by_key.get(key).and_then(|m| m.get(value)) {
                 names.extend(svcs.iter().map(String::as_str));
             }
         }
         names
             .into_iter()
             .filter_map(|n| self.get::<Service>(namespace, n))
-            .filter(|s| {
-                Selector::from_service_selector(s.spec.as_ref().and_then(|s| s.selector.as_ref()))
-                    .matches(Some(labels))
+            .filter(|svc| {
+                Selector::from_service_selector(
+                    svc.spec.as_ref().and_then(|spec| spec.selector.as_ref()),
+                )
+                .matches(Some(labels))
             })
             .collect()
     }
 
     /// Events about an object, oldest first.
-    pub fn events_for(&self, r: &ObjRef) -> Vec<&Arc<EventRecord>> {
-        let mut v: Vec<&Arc<EventRecord>> = self
+    pub fn events_for(&self, object: &ObjRef) -> Vec<&Arc<EventRecord>> {
+        let mut events: Vec<&Arc<EventRecord>> = self
             .events_by_object
-            .get(r)
+            .get(object)
             .into_iter()
             .flatten()
             .filter_map(|(ns, n)| self.get::<EventRecord>(ns, n))
             .collect();
-        if v.len() < 2 {
-            return v;
+        if events.len() < 2 {
+            return events;
         }
-        v.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.name.cmp(&b.name)));
-        v
+        events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.name.cmp(&b.name)));
+        events
     }
 }
 
@@ -836,29 +871,34 @@ mod tests {
 
     #[test]
     fn indexes_follow_updates_and_deletes() {
-        let mut s = Store::new();
-        s.insert_value(pod("shop", "a", json!({"app": "web"}), "n1"))
+        let mut store = Store::new();
+        store
+            .insert_value(pod("shop", "a", json!({"app": "web"}), "n1"))
             .unwrap();
-        s.insert_value(pod("shop", "b", json!({"app": "web", "tier": "api"}), "n2"))
+        store
+            .insert_value(pod("shop", "b", json!({"app": "web", "tier": "api"}), "n2"))
             .unwrap();
-        s.insert_value(pod("other", "c", json!({"app": "web"}), "n1"))
+        store
+            .insert_value(pod("other", "c", json!({"app": "web"}), "n1"))
             .unwrap();
         let sel = Selector::from_map([("app", "web")]);
-        assert_eq!(s.select_pods("shop", &sel).len(), 2);
-        assert_eq!(s.pods_on_node("n1").count(), 2);
-        assert_eq!(s.owned_by("rs-uid").count(), 3);
-        assert_eq!(s.pods_using_claim("shop", "data").count(), 2);
+        assert_eq!(store.select_pods("shop", &sel).len(), 2);
+        assert_eq!(store.pods_on_node("n1").count(), 2);
+        assert_eq!(store.owned_by("rs-uid").count(), 3);
+        assert_eq!(store.pods_using_claim("shop", "data").count(), 2);
         // relabel b: the old label entry must go away
-        s.insert_value(pod("shop", "b", json!({"app": "api"}), "n3"))
+        store
+            .insert_value(pod("shop", "b", json!({"app": "api"}), "n3"))
             .unwrap();
-        assert_eq!(s.select_pods("shop", &sel).len(), 1);
-        assert_eq!(s.pods_on_node("n2").count(), 0);
-        s.delete(&ObjRef::namespaced(Kind::Pod, "shop", "a"));
-        assert!(s.select_pods("shop", &sel).is_empty());
-        assert_eq!(s.owned_by("rs-uid").count(), 2);
-        assert!(s.by_uid("uid-a").is_none());
+        assert_eq!(store.select_pods("shop", &sel).len(), 1);
+        assert_eq!(store.pods_on_node("n2").count(), 0);
+        store.delete(&ObjRef::namespaced(Kind::Pod, "shop", "a"));
+        assert!(store.select_pods("shop", &sel).is_empty());
+        assert_eq!(store.owned_by("rs-uid").count(), 2);
+        assert!(store.by_uid("uid-a").is_none());
         assert!(
-            s.get::<Pod>("shop", "b")
+            store
+                .get::<Pod>("shop", "b")
                 .unwrap()
                 .metadata
                 .managed_fields
@@ -868,15 +908,16 @@ mod tests {
 
     #[test]
     fn namespace_listing_is_a_range() {
-        let mut s = Store::new();
-        for (ns, n) in [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")] {
-            s.insert_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "namespace": ns}}))
+        let mut store = Store::new();
+        for (ns, name) in [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")] {
+            store.insert_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}}))
                 .unwrap();
         }
-        assert_eq!(s.list::<ConfigMap>("b").count(), 2);
-        assert_eq!(s.list::<ConfigMap>("zz").count(), 0);
+        assert_eq!(store.list::<ConfigMap>("b").count(), 2);
+        assert_eq!(store.list::<ConfigMap>("zz").count(), 0);
         assert_eq!(
-            s.namespaces_with(Kind::ConfigMap)
+            store
+                .namespaces_with(Kind::ConfigMap)
                 .into_iter()
                 .collect::<Vec<_>>(),
             vec!["a", "b", "c"]
@@ -885,34 +926,34 @@ mod tests {
 
     #[test]
     fn secrets_keep_no_data_and_unknown_kinds_are_ignored() {
-        let mut s = Store::new();
-        s.insert_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "x"}, "data": {"k": "c2VjcmV0"}, "type": "kubernetes.io/tls"}))
+        let mut store = Store::new();
+        store.insert_value(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": "x"}, "data": {"k": "c2VjcmV0"}, "type": "kubernetes.io/tls"}))
             .unwrap();
-        let sec = s.get::<Secret>("x", "tls").unwrap();
+        let sec = store.get::<Secret>("x", "tls").unwrap();
         assert!(sec.data.is_none());
         assert_eq!(
-            s.insert_value(
+            store.insert_value(
                 json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
             )
             .unwrap(),
             None
         );
         assert!(matches!(
-            s.insert_value(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}})),
+            store.insert_value(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}})),
             Err(StoreError::MissingName { .. })
         ));
     }
 
     #[test]
     fn events_are_indexed_by_the_object_they_are_about() {
-        let mut s = Store::new();
-        s.insert_value(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": "shop"},
+        let mut store = Store::new();
+        store.insert_value(json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1", "namespace": "shop"},
             "involvedObject": {"kind": "Pod", "name": "a", "namespace": "shop"}, "reason": "BackOff", "message": "m", "type": "Warning",
             "lastTimestamp": "2026-11-21T10:00:00Z"})).unwrap();
-        let evs = s.events_for(&ObjRef::namespaced(Kind::Pod, "shop", "a"));
+        let evs = store.events_for(&ObjRef::namespaced(Kind::Pod, "shop", "a"));
         assert_eq!(evs.len(), 1);
         assert_eq!(
-            s.newest_timestamp().unwrap().to_string(),
+            store.newest_timestamp().unwrap().to_string(),
             "2026-11-21T10:00:00Z"
         );
     }
