@@ -546,10 +546,7 @@ impl Store {
                                 see(running.started_at.as_ref().map(|t| t.0));
                             }
                             if let Some(terminated) = &state.terminated {
-                                see(terminated
-                                    .finished_at
-                                    .as_ref()
-                                    .map(|terminated| terminated.0));
+                                see(terminated.finished_at.as_ref().map(|time| time.0));
                             }
                         }
                     }

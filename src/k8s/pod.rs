@@ -130,9 +130,12 @@ pub fn describe_state(pod: &Pod) -> String {
         let waiting = cs
             .state
             .as_ref()
-            .and_then(|text| text.waiting.as_ref())
+            .and_then(|state| state.waiting.as_ref())
             .and_then(|w| w.reason.clone());
-        let terminated = cs.state.as_ref().and_then(|text| text.terminated.as_ref());
+        let terminated = cs
+            .state
+            .as_ref()
+            .and_then(|state| state.terminated.as_ref());
         let what = match (waiting, terminated) {
             (Some(w), _) => Some(w),
             (None, Some(t)) if t.exit_code != 0 => Some(format!(

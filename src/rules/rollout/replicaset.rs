@@ -620,7 +620,7 @@ fn quota_evidence(
             }
             let used_amount = used
                 .and_then(|u| u.get(resource))
-                .map(|resource_quota| resource_quota.0.as_str())
+                .map(|amount| amount.0.as_str())
                 .unwrap_or("0");
             draft = draft.evidence(format!(
                 "ResourceQuota {quota}: {resource} used {used_amount} of {} hard",
