@@ -35,10 +35,10 @@ pub fn rule_explains(cause: &Draft, symptom: &Draft) -> bool {
 fn reach<'a>(graph: &'a ObjectGraph, scope: &'a [ObjRef]) -> HashSet<&'a ObjRef, FastHash> {
     let mut seen: HashSet<&ObjRef, FastHash> = scope.iter().collect();
     let mut stack: Vec<&ObjRef> = scope.iter().collect();
-    while let Some(r) = stack.pop() {
-        for e in graph.dependencies(r) {
-            if seen.insert(&e.to) {
-                stack.push(&e.to);
+    while let Some(current) = stack.pop() {
+        for edge in graph.dependencies(current) {
+            if seen.insert(&edge.to) {
+                stack.push(&edge.to);
             }
         }
     }
@@ -46,30 +46,32 @@ fn reach<'a>(graph: &'a ObjectGraph, scope: &'a [ObjRef]) -> HashSet<&'a ObjRef,
 }
 
 pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
-    let n = drafts.len();
+    let count = drafts.len();
     // the reach of a draft matters only if another draft's rule may explain it
     let reaches: Vec<Option<HashSet<&ObjRef, FastHash>>> = drafts
         .iter()
         .enumerate()
-        .map(|(s, symptom)| {
+        .map(|(symptom_index, symptom)| {
             drafts
                 .iter()
                 .enumerate()
-                .any(|(c, cause)| c != s && rule_explains(cause, symptom))
+                .any(|(cause_index, cause)| {
+                    cause_index != symptom_index && rule_explains(cause, symptom)
+                })
                 .then(|| reach(graph, &symptom.scope))
         })
         .collect();
     // candidate links cause -> symptom
     let mut links: BTreeSet<(usize, usize)> = BTreeSet::new();
-    for (c, cause) in drafts.iter().enumerate() {
-        for (s, symptom) in drafts.iter().enumerate() {
-            if c == s || !rule_explains(cause, symptom) {
+    for (cause_index, cause) in drafts.iter().enumerate() {
+        for (symptom_index, symptom) in drafts.iter().enumerate() {
+            if cause_index == symptom_index || !rule_explains(cause, symptom) {
                 continue;
             }
-            if let Some(reach) = &reaches[s]
+            if let Some(reach) = &reaches[symptom_index]
                 && cause.scope.iter().any(|o| reach.contains(o))
             {
-                links.insert((c, s));
+                links.insert((cause_index, symptom_index));
             }
         }
     }
@@ -81,29 +83,29 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
         .filter(|(c, s)| c < s && links.contains(&(*s, *c)))
         .copied()
         .collect();
-    for (a, b) in mutual {
-        if rank(a) <= rank(b) {
-            links.remove(&(b, a));
+    for (first, second) in mutual {
+        if rank(first) <= rank(second) {
+            links.remove(&(second, first));
         } else {
-            links.remove(&(a, b));
+            links.remove(&(first, second));
         }
     }
-    let mut causes: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(c, s) in &links {
-        causes[s].push(c);
+    let mut causes: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for &(cause_index, symptom_index) in &links {
+        causes[symptom_index].push(cause_index);
     }
     break_cycles(&mut causes);
     // transitive reduction: drop a direct cause that is also an ancestor of another cause
-    let ancestors: Vec<BTreeSet<usize>> = (0..n).map(|i| ancestors_of(&causes, i)).collect();
+    let ancestors: Vec<BTreeSet<usize>> = (0..count).map(|i| ancestors_of(&causes, i)).collect();
     for direct in causes.iter_mut() {
         let all = direct.clone();
         direct.retain(|&c| !all.iter().any(|&o| o != c && ancestors[o].contains(&c)));
     }
     // order
-    let explained_count: Vec<usize> = (0..n)
-        .map(|i| (0..n).filter(|&j| ancestors[j].contains(&i)).count())
+    let explained_count: Vec<usize> = (0..count)
+        .map(|i| (0..count).filter(|&j| ancestors[j].contains(&i)).count())
         .collect();
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut order: Vec<usize> = (0..count).collect();
     order.sort_by(|&a, &b| {
         let root_a = causes[a].is_empty();
         let root_b = causes[b].is_empty();
@@ -119,12 +121,12 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
     Correlation { causes, order }
 }
 
-fn ancestors_of(causes: &[Vec<usize>], i: usize) -> BTreeSet<usize> {
+fn ancestors_of(causes: &[Vec<usize>], finding: usize) -> BTreeSet<usize> {
     let mut seen = BTreeSet::new();
-    let mut stack = causes[i].clone();
-    while let Some(c) = stack.pop() {
-        if c != i && seen.insert(c) {
-            stack.extend(causes[c].iter().copied());
+    let mut stack = causes[finding].clone();
+    while let Some(cause) = stack.pop() {
+        if cause != finding && seen.insert(cause) {
+            stack.extend(causes[cause].iter().copied());
         }
     }
     seen
@@ -134,34 +136,34 @@ fn ancestors_of(causes: &[Vec<usize>], i: usize) -> BTreeSet<usize> {
 /// connected group stays a root cause.
 fn break_cycles(causes: &mut [Vec<usize>]) {
     // DFS over "symptom -> cause" edges; drop back edges.
-    let n = causes.len();
-    let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+    let count = causes.len();
+    let mut state = vec![0u8; count]; // 0 new, 1 on stack, 2 done
     let mut drop: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
     fn visit(
-        i: usize,
+        finding: usize,
         causes: &[Vec<usize>],
         state: &mut [u8],
         drop: &mut BTreeMap<usize, BTreeSet<usize>>,
     ) {
-        state[i] = 1;
-        for &c in &causes[i] {
-            match state[c] {
-                0 => visit(c, causes, state, drop),
+        state[finding] = 1;
+        for &cause in &causes[finding] {
+            match state[cause] {
+                0 => visit(cause, causes, state, drop),
                 1 => {
-                    drop.entry(i).or_default().insert(c);
+                    drop.entry(finding).or_default().insert(cause);
                 }
                 _ => {}
             }
         }
-        state[i] = 2;
+        state[finding] = 2;
     }
-    for i in 0..n {
-        if state[i] == 0 {
-            visit(i, causes, &mut state, &mut drop);
+    for finding in 0..count {
+        if state[finding] == 0 {
+            visit(finding, causes, &mut state, &mut drop);
         }
     }
-    for (i, cs) in drop {
-        causes[i].retain(|c| !cs.contains(c));
+    for (finding, dropped) in drop {
+        causes[finding].retain(|c| !dropped.contains(c));
     }
 }
 
@@ -235,21 +237,21 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
             .affected(std::slice::from_ref(&pod)),
             Draft::new(RuleId::ConfigMapNotFound, cm.clone()).affected(std::slice::from_ref(&pod)),
         ];
-        let c = correlate(&graph, &drafts);
-        assert_eq!(c.order[0], 3, "the missing ConfigMap comes first");
+        let correlation = correlate(&graph, &drafts);
+        assert_eq!(correlation.order[0], 3, "the missing ConfigMap comes first");
         assert_eq!(
-            c.causes[2],
+            correlation.causes[2],
             vec![3],
             "CreateContainerConfigError <- ConfigMapNotFound"
         );
         assert_eq!(
-            c.causes[0],
+            correlation.causes[0],
             vec![2],
             "ReplicasUnavailable <- CreateContainerConfigError only (reduced)"
         );
-        assert!(c.causes[1].is_empty() && c.causes[3].is_empty());
+        assert!(correlation.causes[1].is_empty() && correlation.causes[3].is_empty());
         // roots: ConfigMapNotFound (Critical) before ImageTagMutable (Info); then symptoms
-        assert_eq!(c.order, vec![3, 1, 2, 0]);
+        assert_eq!(correlation.order, vec![3, 1, 2, 0]);
     }
 
     #[test]
@@ -261,8 +263,8 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
             Draft::new(RuleId::ReplicasUnavailable, r(Kind::Deployment, "web")),
             Draft::new(RuleId::ConfigMapNotFound, r(Kind::ConfigMap, "other")),
         ];
-        let c = correlate(&graph, &drafts);
-        assert!(c.causes[0].is_empty());
+        let correlation = correlate(&graph, &drafts);
+        assert!(correlation.causes[0].is_empty());
     }
 
     #[test]
@@ -275,8 +277,8 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
         let cause = Draft::new(RuleId::NetworkPolicyBlocksDNS, pod.clone());
         assert!(!rule_explains(&cause, &plain));
         assert!(rule_explains(&cause, &dns));
-        let c = correlate(&graph, &[plain, dns, cause]);
-        assert!(c.causes[0].is_empty());
-        assert_eq!(c.causes[1], vec![2]);
+        let correlation = correlate(&graph, &[plain, dns, cause]);
+        assert!(correlation.causes[0].is_empty());
+        assert_eq!(correlation.causes[1], vec![2]);
     }
 }

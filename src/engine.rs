@@ -51,9 +51,9 @@ pub fn all_targets(store: &mut Store) -> Vec<ObjRef> {
         .filter_map(|n| n.metadata.name.clone())
         .collect();
     let mut held: BTreeSet<String> = BTreeSet::new();
-    for k in Kind::ALL {
-        if k.namespaced() && k != Kind::Event {
-            held.extend(store.namespaces_with(k));
+    for kind in Kind::ALL {
+        if kind.namespaced() && kind != Kind::Event {
+            held.extend(store.namespaces_with(kind));
         }
     }
     for ns in held.difference(&namespaces.clone()) {
@@ -61,13 +61,13 @@ pub fn all_targets(store: &mut Store) -> Vec<ObjRef> {
             "namespace {ns} holds objects but the input has no Namespace object for it: \
              diagnosing it as if it existed (add `kubectl get namespace {ns} -o yaml` to the snapshot)"
         );
-        let v = serde_json::json!({
+        let namespace = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Namespace",
             "metadata": {"name": ns},
         });
-        if let Err(e) = store.insert_value(v) {
-            tracing::warn!("namespace {ns}: {e}");
+        if let Err(error) = store.insert_value(namespace) {
+            tracing::warn!("namespace {ns}: {error}");
             continue;
         }
         namespaces.insert(ns.clone());
@@ -123,9 +123,11 @@ pub fn diagnose_many(
                 scope.spawn(|| {
                     let mut out = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(t) = targets.get(i) else { break };
-                        out.push((i, diagnose(store, t, options, logs)));
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(target) = targets.get(index) else {
+                            break;
+                        };
+                        out.push((index, diagnose(store, target, options, logs)));
                     }
                     out
                 })
@@ -168,9 +170,9 @@ pub fn diagnose(
         .collect();
     // Findings filtered out cannot be named as causes.
     let kept: std::collections::BTreeSet<String> = findings.iter().map(|f| f.id.clone()).collect();
-    for f in &mut findings {
-        f.caused_by.retain(|c| kept.contains(c));
-        f.root_cause = f.caused_by.is_empty();
+    for finding in &mut findings {
+        finding.caused_by.retain(|c| kept.contains(c));
+        finding.root_cause = finding.caused_by.is_empty();
     }
     let status = build_status(store, &graph, options, logs.is_some(), findings);
     Report {
@@ -182,41 +184,44 @@ pub fn diagnose(
 
 /// The stable id of a finding: the same rule on the same object gives the same id across runs.
 pub fn finding_id(rule_id: RuleId, object: &ObjRef, discriminator: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(rule_id.as_str().as_bytes());
-    h.update([0]);
-    h.update(object.to_string().as_bytes());
-    h.update([0]);
-    h.update(discriminator.as_bytes());
-    let d = h.finalize();
-    format!("f-{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
+    let mut hasher = Sha256::new();
+    hasher.update(rule_id.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(object.to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(discriminator.as_bytes());
+    let digest = hasher.finalize();
+    format!(
+        "f-{:02x}{:02x}{:02x}{:02x}",
+        digest[0], digest[1], digest[2], digest[3]
+    )
 }
 
 /// Drafts of the same rule on the same object (and discriminator) become one.
 fn merge_same_findings(drafts: Vec<Draft>) -> Vec<Draft> {
     let mut out: Vec<Draft> = Vec::new();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
-    for d in drafts {
-        let id = finding_id(d.rule.id, &d.object, &d.discriminator);
+    for draft in drafts {
+        let id = finding_id(draft.rule.id, &draft.object, &draft.discriminator);
         match index.get(&id) {
-            Some(&i) => {
-                let m = &mut out[i];
-                for e in d.evidence {
-                    if !m.evidence.contains(&e) {
-                        m.evidence.push(e);
+            Some(&position) => {
+                let merged = &mut out[position];
+                for line in draft.evidence {
+                    if !merged.evidence.contains(&line) {
+                        merged.evidence.push(line);
                     }
                 }
-                for s in d.scope {
-                    if !m.scope.contains(&s) {
-                        m.scope.push(s);
+                for object in draft.scope {
+                    if !merged.scope.contains(&object) {
+                        merged.scope.push(object);
                     }
                 }
-                m.events.extend(d.events);
-                m.severity = m.severity.max(d.severity);
+                merged.events.extend(draft.events);
+                merged.severity = merged.severity.max(draft.severity);
             }
             None => {
                 index.insert(id, out.len());
-                out.push(d);
+                out.push(draft);
             }
         }
     }
@@ -232,17 +237,18 @@ fn build_findings(graph: &ObjectGraph, drafts: &[Draft]) -> Vec<Finding> {
     corr.order
         .iter()
         .map(|&i| {
-            let d = &drafts[i];
-            let mut steps: Vec<RemediationStep> = d.remediation.steps.clone();
+            let draft = &drafts[i];
+            let mut steps: Vec<RemediationStep> = draft.remediation.steps.clone();
             steps.sort_by_key(|s| s.risk); // stable: keeps the rule's order within a risk
             steps.truncate(MAX_STEPS);
-            for s in &mut steps {
-                s.description = clip(&s.description, MAX_LINE);
-                if let Some(c) = &mut s.command {
-                    *c = clip(c, MAX_LINE);
+            for step in &mut steps {
+                step.description = clip(&step.description, MAX_LINE);
+                if let Some(command) = &mut step.command {
+                    *command = clip(command, MAX_LINE);
                 }
             }
-            let mut evidence: Vec<String> = d.evidence.iter().map(|e| clip(e, MAX_LINE)).collect();
+            let mut evidence: Vec<String> =
+                draft.evidence.iter().map(|e| clip(e, MAX_LINE)).collect();
             if evidence.len() > MAX_EVIDENCE {
                 let more = evidence.len() - MAX_EVIDENCE + 1;
                 evidence.truncate(MAX_EVIDENCE - 1);
@@ -254,26 +260,31 @@ fn build_findings(graph: &ObjectGraph, drafts: &[Draft]) -> Vec<Finding> {
             caused_by.dedup();
             Finding {
                 id: ids[i].clone(),
-                rule_id: d.rule.id.to_string(),
-                rule_set: d.rule.set,
-                severity: d.severity,
-                layer: d.rule.layer,
-                object: d.object.to_reference(),
-                edge: d.edge.as_deref().map(|e| clip(e, 256)),
-                affected: (d.affected_count > 1).then(|| Affected {
-                    count: d.affected_count,
-                    sample: d.affected.iter().take(5).map(|n| clip(n, 253)).collect(),
+                rule_id: draft.rule.id.to_string(),
+                rule_set: draft.rule.set,
+                severity: draft.severity,
+                layer: draft.rule.layer,
+                object: draft.object.to_reference(),
+                edge: draft.edge.as_deref().map(|e| clip(e, 256)),
+                affected: (draft.affected_count > 1).then(|| Affected {
+                    count: draft.affected_count,
+                    sample: draft
+                        .affected
+                        .iter()
+                        .take(5)
+                        .map(|n| clip(n, 253))
+                        .collect(),
                 }),
-                message: clip(&d.message, MAX_LINE),
+                message: clip(&draft.message, MAX_LINE),
                 evidence,
                 remediation: crate::api::Remediation {
-                    summary: clip(&d.remediation.summary, MAX_LINE),
+                    summary: clip(&draft.remediation.summary, MAX_LINE),
                     steps,
                 },
                 root_cause: caused_by.is_empty(),
                 caused_by,
-                first_seen: d.first_seen.map(|t| t.to_string()),
-                last_seen: d.last_seen.map(|t| t.to_string()),
+                first_seen: draft.first_seen.map(|t| t.to_string()),
+                last_seen: draft.last_seen.map(|t| t.to_string()),
             }
         })
         .collect()
@@ -306,9 +317,9 @@ fn build_status(
         truncated.push(format!("object graph cut at {} objects", graph.nodes.len()));
     }
     let (mut timeline, tl_cut) = crate::timeline::build(store, graph, options.now);
-    for e in &mut timeline {
-        e.reason = clip(&e.reason, MAX_REASON);
-        e.message = clip(&e.message, 512);
+    for entry in &mut timeline {
+        entry.reason = clip(&entry.reason, MAX_REASON);
+        entry.message = clip(&entry.message, 512);
     }
     if tl_cut {
         truncated.push(format!(
@@ -357,10 +368,10 @@ fn build_status(
 /// How many of the first findings fit in `budget` bytes of JSON (at least one).
 fn fit_findings(findings: &[Finding], budget: usize) -> usize {
     let mut used = 0;
-    for (i, f) in findings.iter().enumerate() {
-        used += serde_json::to_vec(f).map(|v| v.len()).unwrap_or(0) + 1;
-        if used > budget && i > 0 {
-            return i;
+    for (count, finding) in findings.iter().enumerate() {
+        used += serde_json::to_vec(finding).map(|v| v.len()).unwrap_or(0) + 1;
+        if used > budget && count > 0 {
+            return count;
         }
     }
     findings.len()
