@@ -39,60 +39,66 @@ pub struct EventRecord {
 
 impl EventRecord {
     /// Reads an event of either API from its JSON form. `None` when it is not an event.
-    pub fn from_value(v: &Value) -> Option<EventRecord> {
-        let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("v1");
-        let meta = v.get("metadata")?;
+    pub fn from_value(value: &Value) -> Option<EventRecord> {
+        let api = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("v1");
+        let meta = value.get("metadata")?;
         let namespace = str_at(meta, "namespace").unwrap_or_default();
         let name = str_at(meta, "name").unwrap_or_default();
         let new_api = api.starts_with("events.k8s.io/");
         let regarding = if new_api {
-            v.get("regarding")
+            value.get("regarding")
         } else {
-            v.get("involvedObject")
+            value.get("involvedObject")
         }?;
         let (reason, message) = if new_api {
-            (str_at(v, "reason"), str_at(v, "note"))
+            (str_at(value, "reason"), str_at(value, "note"))
         } else {
-            (str_at(v, "reason"), str_at(v, "message"))
+            (str_at(value, "reason"), str_at(value, "message"))
         };
-        let series = v.get("series");
+        let series = value.get("series");
         let series_count = series.and_then(|s| s.get("count")).and_then(Value::as_i64);
         let series_last = series.and_then(|s| time_at(s, "lastObservedTime"));
         let (count, last_ts, first_ts) = if new_api {
             (
-                v.get("deprecatedCount").and_then(Value::as_i64),
-                time_at(v, "deprecatedLastTimestamp"),
-                time_at(v, "deprecatedFirstTimestamp"),
+                value.get("deprecatedCount").and_then(Value::as_i64),
+                time_at(value, "deprecatedLastTimestamp"),
+                time_at(value, "deprecatedFirstTimestamp"),
             )
         } else {
             (
-                v.get("count").and_then(Value::as_i64),
-                time_at(v, "lastTimestamp"),
-                time_at(v, "firstTimestamp"),
+                value.get("count").and_then(Value::as_i64),
+                time_at(value, "lastTimestamp"),
+                time_at(value, "firstTimestamp"),
             )
         };
-        let event_time = time_at(v, "eventTime");
+        let event_time = time_at(value, "eventTime");
         let time = series_last.or(last_ts).or(event_time).or(first_ts);
         let first_time = first_ts.or(event_time).or(time);
         let source = if new_api {
-            str_at(v, "reportingController").or_else(|| {
-                v.get("deprecatedSource")
+            str_at(value, "reportingController").or_else(|| {
+                value
+                    .get("deprecatedSource")
                     .and_then(|s| str_at(s, "component"))
             })
         } else {
-            str_at(v, "reportingComponent")
+            str_at(value, "reportingComponent")
                 .filter(|s| !s.is_empty())
-                .or_else(|| v.get("source").and_then(|s| str_at(s, "component")))
+                .or_else(|| value.get("source").and_then(|s| str_at(s, "component")))
         }
         .unwrap_or_default();
         let host = if new_api {
-            v.get("deprecatedSource")
+            value
+                .get("deprecatedSource")
                 .and_then(|s| str_at(s, "host"))
-                .or_else(|| str_at(v, "reportingInstance"))
+                .or_else(|| str_at(value, "reportingInstance"))
         } else {
-            v.get("source")
+            value
+                .get("source")
                 .and_then(|s| str_at(s, "host"))
-                .or_else(|| str_at(v, "reportingInstance").filter(|s| !s.is_empty()))
+                .or_else(|| str_at(value, "reportingInstance").filter(|s| !s.is_empty()))
         };
         Some(EventRecord {
             namespace,
@@ -101,7 +107,7 @@ impl EventRecord {
             regarding_namespace: str_at(regarding, "namespace").filter(|s| !s.is_empty()),
             regarding_name: str_at(regarding, "name").unwrap_or_default(),
             regarding_uid: str_at(regarding, "uid").filter(|s| !s.is_empty()),
-            type_: str_at(v, "type").unwrap_or_else(|| "Normal".to_owned()),
+            type_: str_at(value, "type").unwrap_or_else(|| "Normal".to_owned()),
             reason: reason.unwrap_or_default(),
             message: message.unwrap_or_default(),
             count: series_count
@@ -140,23 +146,24 @@ impl EventRecord {
 
     /// `Reason: message` (with the count when repeated), as evidence lines show it.
     pub fn describe(&self) -> String {
-        let mut s = format!("{} {}: {}", self.type_, self.reason, self.message.trim());
+        let mut line = format!("{} {}: {}", self.type_, self.reason, self.message.trim());
         if self.count > 1 {
-            s.push_str(&format!(" (x{})", self.count));
+            line.push_str(&format!(" (x{})", self.count));
         }
         if !self.source.is_empty() {
-            s.push_str(&format!(" [{}]", self.source));
+            line.push_str(&format!(" [{}]", self.source));
         }
-        s
+        line
     }
 }
 
-fn str_at(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
+fn str_at(value: &Value, key: &str) -> Option<String> {
+    value.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn time_at(v: &Value, key: &str) -> Option<Timestamp> {
-    v.get(key)
+fn time_at(value: &Value, key: &str) -> Option<Timestamp> {
+    value
+        .get(key)
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<Timestamp>().ok())
 }
@@ -168,7 +175,7 @@ mod tests {
 
     #[test]
     fn core_v1_kubelet_event() {
-        let v = json!({
+        let value = json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": "web-1.17a", "namespace": "shop"},
             "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "shop", "uid": "u1", "fieldPath": "spec.containers{app}"},
@@ -177,22 +184,22 @@ mod tests {
             "firstTimestamp": "2026-11-21T09:00:00Z", "lastTimestamp": "2026-11-21T09:30:00Z",
             "source": {"component": "kubelet", "host": "worker-1"}
         });
-        let e = EventRecord::from_value(&v).unwrap();
-        assert_eq!(e.count, 7);
-        assert_eq!(e.source, "kubelet");
-        assert_eq!(e.host.as_deref(), Some("worker-1"));
-        assert_eq!(e.time.unwrap().to_string(), "2026-11-21T09:30:00Z");
+        let event = EventRecord::from_value(&value).unwrap();
+        assert_eq!(event.count, 7);
+        assert_eq!(event.source, "kubelet");
+        assert_eq!(event.host.as_deref(), Some("worker-1"));
+        assert_eq!(event.time.unwrap().to_string(), "2026-11-21T09:30:00Z");
         assert_eq!(
-            e.regarding(),
+            event.regarding(),
             Some(ObjRef::namespaced(Kind::Pod, "shop", "web-1"))
         );
-        assert!(e.is_warning());
+        assert!(event.is_warning());
     }
 
     #[test]
     fn scheduler_event_with_event_time_and_series() {
         // The scheduler writes eventTime and series, and leaves first/lastTimestamp null.
-        let v = json!({
+        let value = json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": "db-0.18b", "namespace": "shop"},
             "involvedObject": {"kind": "Pod", "name": "db-0", "namespace": "shop"},
@@ -204,19 +211,19 @@ mod tests {
             "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-cp",
             "source": {}
         });
-        let e = EventRecord::from_value(&v).unwrap();
-        assert_eq!(e.count, 12);
-        assert_eq!(e.source, "default-scheduler");
-        assert_eq!(e.time.unwrap().to_string(), "2026-11-21T09:40:00Z");
+        let event = EventRecord::from_value(&value).unwrap();
+        assert_eq!(event.count, 12);
+        assert_eq!(event.source, "default-scheduler");
+        assert_eq!(event.time.unwrap().to_string(), "2026-11-21T09:40:00Z");
         assert_eq!(
-            e.first_time.unwrap().to_string(),
+            event.first_time.unwrap().to_string(),
             "2026-11-21T09:00:00.123456Z"
         );
     }
 
     #[test]
     fn events_k8s_io_v1_event() {
-        let v = json!({
+        let value = json!({
             "apiVersion": "events.k8s.io/v1", "kind": "Event",
             "metadata": {"name": "x.1", "namespace": "shop"},
             "regarding": {"kind": "Deployment", "name": "web", "namespace": "shop"},
@@ -225,13 +232,13 @@ mod tests {
             "reportingController": "deployment-controller", "reportingInstance": "kcm-1",
             "deprecatedCount": 2, "deprecatedLastTimestamp": "2026-11-21T08:05:00Z"
         });
-        let e = EventRecord::from_value(&v).unwrap();
-        assert_eq!(e.message, "Scaled up replica set web-5d4 from 0 to 3");
-        assert_eq!(e.count, 2);
-        assert_eq!(e.time.unwrap().to_string(), "2026-11-21T08:05:00Z");
-        assert_eq!(e.source, "deployment-controller");
+        let event = EventRecord::from_value(&value).unwrap();
+        assert_eq!(event.message, "Scaled up replica set web-5d4 from 0 to 3");
+        assert_eq!(event.count, 2);
+        assert_eq!(event.time.unwrap().to_string(), "2026-11-21T08:05:00Z");
+        assert_eq!(event.source, "deployment-controller");
         assert_eq!(
-            e.regarding(),
+            event.regarding(),
             Some(ObjRef::namespaced(Kind::Deployment, "shop", "web"))
         );
     }

@@ -110,11 +110,11 @@ pub async fn client_as(
             .map_err(|e| LiveError::Config(e.to_string()))?,
     };
     let mut config = config;
-    if let Ok(v) = axum::http::HeaderValue::from_str(user_agent) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(user_agent) {
         config
             .headers
             .retain(|(k, _)| k != axum::http::header::USER_AGENT);
-        config.headers.push((axum::http::header::USER_AGENT, v));
+        config.headers.push((axum::http::header::USER_AGENT, value));
     }
     Client::try_from(config).map_err(|e| LiveError::Config(e.to_string()))
 }
@@ -129,12 +129,12 @@ enum Outcome {
 
 async fn list<K: Listed>(api: Api<K>, lp: ListParams) -> Outcome {
     match api.list(&lp).await {
-        Ok(l) => Outcome::Ok(
-            l.items
+        Ok(list) => Outcome::Ok(
+            list.items
                 .into_iter()
-                .map(|mut o| {
-                    o.meta_mut().managed_fields = None;
-                    Arc::new(o).into_object()
+                .map(|mut object| {
+                    object.meta_mut().managed_fields = None;
+                    Arc::new(object).into_object()
                 })
                 .collect(),
             K::KIND,
@@ -143,8 +143,8 @@ async fn list<K: Listed>(api: Api<K>, lp: ListParams) -> Outcome {
     }
 }
 
-fn classify(kind: Kind, e: kube::Error) -> Outcome {
-    match e {
+fn classify(kind: Kind, error: kube::Error) -> Outcome {
+    match error {
         kube::Error::Api(s) if s.code == 403 => Outcome::Denied(kind, s.message.clone()),
         kube::Error::Api(s) if s.code == 404 => Outcome::Ok(Vec::new(), kind),
         other => Outcome::Failed(kind, other.to_string()),
@@ -190,8 +190,8 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
     };
     let mut failures = Vec::new();
     let mut any_ok = false;
-    for o in outcomes {
-        match o {
+    for outcome in outcomes {
+        match outcome {
             Outcome::Ok(objs, kind) => {
                 any_ok = true;
                 report.objects += objs.len();
@@ -202,9 +202,9 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
                 {
                     store.mark_listed(kind, if kind.namespaced() { ns } else { None });
                 } else if matches!(kind, Kind::Pod | Kind::Service | Kind::EndpointSlice)
-                    && let Some(n) = ns
+                    && let Some(namespace) = ns
                 {
-                    store.mark_listed(kind, Some(n));
+                    store.mark_listed(kind, Some(namespace));
                 }
                 for obj in objs {
                     store.apply(obj);
@@ -222,22 +222,22 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
         }
     }
     if *scope == Scope::All {
-        for k in Kind::ALL {
-            if !store.denied().contains_key(&k) && k != Kind::Event {
-                store.mark_listed(k, None);
+        for kind in Kind::ALL {
+            if !store.denied().contains_key(&kind) && kind != Kind::Event {
+                store.mark_listed(kind, None);
             }
         }
     }
     if !any_ok {
-        if let Some(f) = failures.first() {
-            return Err(LiveError::Unreachable(f.clone()));
+        if let Some(failure) = failures.first() {
+            return Err(LiveError::Unreachable(failure.clone()));
         }
         let reasons: Vec<String> = report.denied.values().take(1).cloned().collect();
         return Err(LiveError::Forbidden(reasons.join("; ")));
     }
-    if let Some(f) = failures.first() {
+    if let Some(failure) = failures.first() {
         // partially readable: report like a denial so the diagnosis says what it missed
-        tracing::warn!(failure = %f, "some kinds could not be read");
+        tracing::warn!(failure = %failure, "some kinds could not be read");
     }
     Ok((store, report))
 }
@@ -373,16 +373,16 @@ async fn list_metadata<K: Listed + Default>(api: Api<K>) -> Outcome {
 
 async fn list_events(api: Api<CoreEvent>, lp: ListParams) -> Outcome {
     match api.list(&lp).await {
-        Ok(l) => Outcome::Ok(
-            l.items
+        Ok(list) => Outcome::Ok(
+            list.items
                 .into_iter()
-                .filter_map(|e| {
-                    let mut v = serde_json::to_value(&e).ok()?;
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("apiVersion".into(), "v1".into());
-                        o.insert("kind".into(), "Event".into());
+                .filter_map(|event| {
+                    let mut value = serde_json::to_value(&event).ok()?;
+                    if let Some(fields) = value.as_object_mut() {
+                        fields.insert("apiVersion".into(), "v1".into());
+                        fields.insert("kind".into(), "Event".into());
                     }
-                    EventRecord::from_value(&v).map(|r| Object::Event(Arc::new(r)))
+                    EventRecord::from_value(&value).map(|r| Object::Event(Arc::new(r)))
                 })
                 .collect(),
             Kind::Event,
@@ -407,11 +407,11 @@ pub async fn gateway_resource(client: &Client, kind: Kind) -> Option<ApiResource
 /// Containers of the graph's Pods worth reading logs of: (pod, container, previous).
 pub fn failing_containers(store: &Store, graph: &ObjectGraph) -> Vec<(ObjRef, String, bool)> {
     let mut out = Vec::new();
-    for r in graph.subjects(Kind::Pod) {
-        let Some(p) = store.get_ref::<Pod>(r) else {
+    for pod_ref in graph.subjects(Kind::Pod) {
+        let Some(pod) = store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
-        let Some(st) = &p.status else { continue };
+        let Some(st) = &pod.status else { continue };
         for cs in st
             .init_container_statuses
             .iter()
@@ -420,10 +420,10 @@ pub fn failing_containers(store: &Store, graph: &ObjectGraph) -> Vec<(ObjRef, St
         {
             let running = cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some();
             if cs.restart_count > 0 {
-                out.push((r.clone(), cs.name.clone(), true));
+                out.push((pod_ref.clone(), cs.name.clone(), true));
             }
             if (running && !cs.ready) || cs.restart_count > 0 {
-                out.push((r.clone(), cs.name.clone(), false));
+                out.push((pod_ref.clone(), cs.name.clone(), false));
             }
         }
     }
@@ -461,18 +461,18 @@ pub async fn fetch_logs(
                 limit_bytes: Some(64 * 1024),
                 ..LogParams::default()
             };
-            let r = api.logs(&pod.name, &lp).await;
-            ((pod, container, previous), r)
+            let result = api.logs(&pod.name, &lp).await;
+            ((pod, container, previous), result)
         }
     });
     let mut out = FetchedLogs::default();
-    for (key, r) in join_all(futs).await {
-        match r {
+    for (key, result) in join_all(futs).await {
+        match result {
             Ok(text) => {
                 out.tails
                     .insert(key, text.lines().map(str::to_owned).collect());
             }
-            Err(kube::Error::Api(s)) if s.code == 400 || s.code == 404 => {}
+            Err(kube::Error::Api(status)) if status.code == 400 || status.code == 404 => {}
             Err(e) => return Err(e),
         }
     }

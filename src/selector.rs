@@ -37,9 +37,9 @@ impl Selector {
     }
 
     /// A Service's `spec.selector`.
-    pub fn from_service_selector(m: Option<&BTreeMap<String, String>>) -> Selector {
-        match m {
-            Some(m) => Selector::from_map(m.iter()),
+    pub fn from_service_selector(labels: Option<&BTreeMap<String, String>>) -> Selector {
+        match labels {
+            Some(labels) => Selector::from_map(labels.iter()),
             None => Selector::nothing(),
         }
     }
@@ -50,17 +50,17 @@ impl Selector {
             return Selector::nothing();
         };
         let mut reqs = Vec::new();
-        for (k, v) in ls.match_labels.iter().flatten() {
-            reqs.push(Requirement::Equals(k.clone(), v.clone()));
+        for (key, value) in ls.match_labels.iter().flatten() {
+            reqs.push(Requirement::Equals(key.clone(), value.clone()));
         }
-        for e in ls.match_expressions.iter().flatten() {
-            let vals = e.values.clone().unwrap_or_default();
-            reqs.push(match e.operator.as_str() {
-                "In" => Requirement::In(e.key.clone(), vals),
-                "NotIn" => Requirement::NotIn(e.key.clone(), vals),
-                "Exists" => Requirement::Exists(e.key.clone()),
-                "DoesNotExist" => Requirement::DoesNotExist(e.key.clone()),
-                other => Requirement::Invalid(format!("{} {}", e.key, other)),
+        for expression in ls.match_expressions.iter().flatten() {
+            let vals = expression.values.clone().unwrap_or_default();
+            reqs.push(match expression.operator.as_str() {
+                "In" => Requirement::In(expression.key.clone(), vals),
+                "NotIn" => Requirement::NotIn(expression.key.clone(), vals),
+                "Exists" => Requirement::Exists(expression.key.clone()),
+                "DoesNotExist" => Requirement::DoesNotExist(expression.key.clone()),
+                other => Requirement::Invalid(format!("{} {}", expression.key, other)),
             });
         }
         Selector {
@@ -121,9 +121,12 @@ impl Selector {
     }
 }
 
-fn requirement_matches(r: &Requirement, labels: Option<&BTreeMap<String, String>>) -> bool {
+fn requirement_matches(
+    requirement: &Requirement,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
     let get = |k: &str| labels.and_then(|l| l.get(k));
-    match r {
+    match requirement {
         Requirement::Equals(k, v) => get(k) == Some(v),
         Requirement::In(k, vs) => get(k).is_some_and(|x| vs.contains(x)),
         Requirement::NotIn(k, vs) => get(k).is_none_or(|x| !vs.contains(x)),
@@ -173,17 +176,17 @@ mod tests {
 
     #[test]
     fn service_selector_semantics() {
-        let s = Selector::from_map([("app", "payments"), ("tier", "api")]);
-        assert!(s.matches(Some(&labels(&[
+        let selector = Selector::from_map([("app", "payments"), ("tier", "api")]);
+        assert!(selector.matches(Some(&labels(&[
             ("app", "payments"),
             ("tier", "api"),
             ("x", "y")
         ]))));
-        let l = labels(&[("app", "payment"), ("tier", "api")]);
-        assert!(!s.matches(Some(&l)));
-        assert_eq!(s.unmet(Some(&l)).len(), 1);
+        let near_miss = labels(&[("app", "payment"), ("tier", "api")]);
+        assert!(!selector.matches(Some(&near_miss)));
+        assert_eq!(selector.unmet(Some(&near_miss)).len(), 1);
         assert!(Selector::from_service_selector(None).matches_nothing());
-        assert!(!Selector::from_map(Vec::<(&str, &str)>::new()).matches(Some(&l)));
+        assert!(!Selector::from_map(Vec::<(&str, &str)>::new()).matches(Some(&near_miss)));
     }
 
     #[test]
@@ -203,16 +206,16 @@ mod tests {
                 },
             ]),
         };
-        let s = Selector::from_label_selector(Some(&ls));
-        assert!(s.matches(Some(&labels(&[("app", "web"), ("env", "prod")]))));
-        assert!(!s.matches(Some(&labels(&[("app", "web"), ("env", "dev")]))));
-        assert!(!s.matches(Some(&labels(&[
+        let selector = Selector::from_label_selector(Some(&ls));
+        assert!(selector.matches(Some(&labels(&[("app", "web"), ("env", "prod")]))));
+        assert!(!selector.matches(Some(&labels(&[("app", "web"), ("env", "dev")]))));
+        assert!(!selector.matches(Some(&labels(&[
             ("app", "web"),
             ("env", "prod"),
             ("canary", "1")
         ]))));
         assert!(Selector::from_label_selector(Some(&LabelSelector::default())).is_everything());
         assert!(Selector::from_label_selector(None).matches_nothing());
-        assert_eq!(s.to_string(), "app=web,env in (prod,stage),!canary");
+        assert_eq!(selector.to_string(), "app=web,env in (prod,stage),!canary");
     }
 }

@@ -60,49 +60,49 @@ pub struct LoadStats {
 /// Loads every path (file or directory) into the store.
 pub fn load_paths(paths: &[PathBuf], store: &mut Store) -> Result<LoadStats, SnapshotError> {
     let mut stats = LoadStats::default();
-    for p in paths {
-        let files = collect_files(p)?;
+    for input in paths {
+        let files = collect_files(input)?;
         if files.is_empty() {
             return Err(SnapshotError::Empty {
-                path: p.display().to_string(),
+                path: input.display().to_string(),
             });
         }
-        for f in files {
-            let text = std::fs::read(&f).map_err(|source| SnapshotError::Io {
-                path: f.display().to_string(),
+        for file in files {
+            let text = std::fs::read(&file).map_err(|source| SnapshotError::Io {
+                path: file.display().to_string(),
                 source,
             })?;
             stats.bytes += text.len() as u64;
             let text = String::from_utf8_lossy(&text);
-            let s = load_str(&text, &f.display().to_string(), store)?;
+            let file_stats = load_str(&text, &file.display().to_string(), store)?;
             stats.files += 1;
-            stats.documents += s.documents;
-            stats.objects += s.objects;
-            stats.ignored += s.ignored;
+            stats.documents += file_stats.documents;
+            stats.objects += file_stats.objects;
+            stats.ignored += file_stats.ignored;
         }
     }
     Ok(stats)
 }
 
 /// Files of a path: the file itself, or the snapshot files under a directory, sorted.
-fn collect_files(p: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
-    let meta = std::fs::metadata(p).map_err(|source| {
+fn collect_files(root: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
+    let meta = std::fs::metadata(root).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             SnapshotError::NotFound {
-                path: p.display().to_string(),
+                path: root.display().to_string(),
             }
         } else {
             SnapshotError::Io {
-                path: p.display().to_string(),
+                path: root.display().to_string(),
                 source,
             }
         }
     })?;
     if meta.is_file() {
-        return Ok(vec![p.to_owned()]);
+        return Ok(vec![root.to_owned()]);
     }
     let mut out = Vec::new();
-    let mut stack = vec![p.to_owned()];
+    let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         let rd = std::fs::read_dir(&dir).map_err(|source| SnapshotError::Io {
             path: dir.display().to_string(),
@@ -129,9 +129,9 @@ fn collect_files(p: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
     Ok(out)
 }
 
-fn is_snapshot_file(p: &Path) -> bool {
+fn is_snapshot_file(path: &Path) -> bool {
     matches!(
-        p.extension()
+        path.extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase)
             .as_deref(),
@@ -151,28 +151,28 @@ pub fn load_str(text: &str, origin: &str, store: &mut Store) -> Result<LoadStats
             doc += 1;
             match de.next() {
                 None => break,
-                Some(Ok(v)) => {
+                Some(Ok(value)) => {
                     stats.documents += 1;
-                    add_document(v, origin, doc, store, &mut stats)?;
+                    add_document(value, origin, doc, store, &mut stats)?;
                 }
-                Some(Err(e)) => {
+                Some(Err(error)) => {
                     return Err(SnapshotError::Parse {
                         path: origin.to_owned(),
                         doc,
-                        line: format!(" (line {}, column {})", e.line(), e.column()),
-                        message: e.to_string(),
+                        line: format!(" (line {}, column {})", error.line(), error.column()),
+                        message: error.to_string(),
                     });
                 }
             }
         }
         return Ok(stats);
     }
-    for (i, d) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let doc = i + 1;
-        let v = match Value::deserialize(d) {
-            Ok(v) => v,
-            Err(e) => {
-                let line = e
+    for (index, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let doc = index + 1;
+        let value = match Value::deserialize(document) {
+            Ok(value) => value,
+            Err(error) => {
+                let line = error
                     .location()
                     .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
                     .unwrap_or_default();
@@ -180,27 +180,27 @@ pub fn load_str(text: &str, origin: &str, store: &mut Store) -> Result<LoadStats
                     path: origin.to_owned(),
                     doc,
                     line,
-                    message: e.to_string(),
+                    message: error.to_string(),
                 });
             }
         };
-        if v.is_null() {
+        if value.is_null() {
             continue; // an empty document (`---` at the end)
         }
         stats.documents += 1;
-        add_document(v, origin, doc, store, &mut stats)?;
+        add_document(value, origin, doc, store, &mut stats)?;
     }
     Ok(stats)
 }
 
 fn add_document(
-    v: Value,
+    value: Value,
     origin: &str,
     doc: usize,
     store: &mut Store,
     stats: &mut LoadStats,
 ) -> Result<(), SnapshotError> {
-    let Value::Object(mut map) = v else {
+    let Value::Object(mut map) = value else {
         return Err(SnapshotError::Parse {
             path: origin.to_owned(),
             doc,
@@ -253,24 +253,24 @@ fn add_document(
             });
         }
     };
-    for (j, mut item) in items.into_iter().enumerate() {
-        if let Value::Object(o) = &mut item {
-            if !o.contains_key("kind")
-                && let Some(k) = &item_kind
+    for (index, mut item) in items.into_iter().enumerate() {
+        if let Value::Object(fields) = &mut item {
+            if !fields.contains_key("kind")
+                && let Some(kind) = &item_kind
             {
-                o.insert("kind".into(), Value::String(k.clone()));
+                fields.insert("kind".into(), Value::String(kind.clone()));
             }
-            if !o.contains_key("apiVersion")
-                && let Some(a) = &list_api
+            if !fields.contains_key("apiVersion")
+                && let Some(api_version) = &list_api
             {
-                o.insert("apiVersion".into(), Value::String(a.clone()));
+                fields.insert("apiVersion".into(), Value::String(api_version.clone()));
             }
         } else {
             return Err(SnapshotError::Parse {
                 path: origin.to_owned(),
                 doc,
                 line: String::new(),
-                message: format!("item {} of the {kind} is not an object", j + 1),
+                message: format!("item {} of the {kind} is not an object", index + 1),
             });
         }
         match store
@@ -278,7 +278,7 @@ fn add_document(
             .map_err(|source| SnapshotError::Object {
                 path: origin.to_owned(),
                 doc,
-                item: format!(", item {}", j + 1),
+                item: format!(", item {}", index + 1),
                 source,
             })? {
             Some(_) => stats.objects += 1,
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn multi_document_yaml_and_lists() {
-        let y = r#"
+        let yaml = r#"
 apiVersion: v1
 kind: List
 items:
@@ -322,31 +322,31 @@ items:
   spec: {containers: [{name: app, image: nginx}]}
 ---
 "#;
-        let mut s = Store::new();
-        let st = load_str(y, "snap.yaml", &mut s).unwrap();
+        let mut store = Store::new();
+        let st = load_str(yaml, "snap.yaml", &mut store).unwrap();
         assert_eq!(st.documents, 2);
         assert_eq!(st.objects, 2);
         assert_eq!(st.ignored, 1);
-        assert!(s.get::<Pod>("shop", "b").is_some());
-        assert!(s.contains(&ObjRef::namespaced(Kind::Pod, "shop", "a")));
+        assert!(store.get::<Pod>("shop", "b").is_some());
+        assert!(store.contains(&ObjRef::namespaced(Kind::Pod, "shop", "a")));
     }
 
     #[test]
     fn json_stream() {
-        let j = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"x"},"spec":{"containers":[]}}
+        let json = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","namespace":"x"},"spec":{"containers":[]}}
 {"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}}"#;
-        let s = store_from_str(j).unwrap();
-        assert_eq!(s.total(), 2);
+        let store = store_from_str(json).unwrap();
+        assert_eq!(store.total(), 2);
     }
 
     #[test]
     fn malformed_document_names_file_and_position() {
-        let y = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n";
-        let err = load_str(y, "bad.yaml", &mut Store::new()).unwrap_err();
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed\n";
+        let err = load_str(yaml, "bad.yaml", &mut Store::new()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("bad.yaml: document 2"), "{msg}");
-        let j = "{\"kind\": \"Pod\", ";
-        let msg = load_str(j, "bad.json", &mut Store::new())
+        let json = "{\"kind\": \"Pod\", ";
+        let msg = load_str(json, "bad.json", &mut Store::new())
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("bad.json: document 1 (line 1"), "{msg}");
@@ -354,8 +354,8 @@ items:
 
     #[test]
     fn invalid_object_is_an_error_not_a_skip() {
-        let y = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n  spec: {containers: 7}\n";
-        let msg = load_str(y, "pods.yaml", &mut Store::new())
+        let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: a}\n  spec: {containers: 7}\n";
+        let msg = load_str(yaml, "pods.yaml", &mut Store::new())
             .unwrap_err()
             .to_string();
         assert!(

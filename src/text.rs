@@ -13,19 +13,19 @@ pub fn clip(text: &str, max: usize) -> String {
 }
 
 /// Levenshtein distance, bounded to short names.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(253).collect();
-    let b: Vec<char> = b.chars().take(253).collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+pub fn edit_distance(from: &str, to: &str) -> usize {
+    let from: Vec<char> = from.chars().take(253).collect();
+    let to: Vec<char> = to.chars().take(253).collect();
+    let mut prev: Vec<usize> = (0..=to.len()).collect();
+    for (row, from_char) in from.iter().enumerate() {
+        let mut cur = vec![row + 1; to.len() + 1];
+        for (col, to_char) in to.iter().enumerate() {
+            let cost = usize::from(from_char != to_char);
+            cur[col + 1] = (prev[col] + cost).min(prev[col + 1] + 1).min(cur[col] + 1);
         }
         prev = cur;
     }
-    prev[b.len()]
+    prev[to.len()]
 }
 
 #[cfg(test)]

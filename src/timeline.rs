@@ -25,30 +25,36 @@ struct Raw {
 /// Builds the timeline; returns the entries and whether older ones were dropped.
 pub fn build(store: &Store, graph: &ObjectGraph, now: Timestamp) -> (Vec<TimelineEntry>, bool) {
     let mut raw: Vec<Raw> = Vec::new();
-    for (r, node) in &graph.nodes {
-        if node.role == Role::Context && r != &graph.target {
+    for (object_ref, node) in &graph.nodes {
+        if node.role == Role::Context && object_ref != &graph.target {
             continue;
         }
-        for e in store.events_for(r) {
-            let Some(t) = e.time else { continue };
+        for event in store.events_for(object_ref) {
+            let Some(event_time) = event.time else {
+                continue;
+            };
             raw.push(Raw {
-                time: t,
-                type_: if e.is_warning() { "Warning" } else { "Normal" },
-                object: r.clone(),
-                reason: e.reason.clone(),
-                message: e.message.clone(),
-                count: Some(e.count),
+                time: event_time,
+                type_: if event.is_warning() {
+                    "Warning"
+                } else {
+                    "Normal"
+                },
+                object: object_ref.clone(),
+                reason: event.reason.clone(),
+                message: event.message.clone(),
+                count: Some(event.count),
             });
         }
-        match r.kind {
+        match object_ref.kind {
             Kind::ReplicaSet => {
-                if let Some(rs) = store.get_ref::<ReplicaSet>(r) {
-                    replica_set_changes(r, rs, &mut raw);
+                if let Some(rs) = store.get_ref::<ReplicaSet>(object_ref) {
+                    replica_set_changes(object_ref, rs, &mut raw);
                 }
             }
             Kind::Pod => {
-                if let Some(p) = store.get_ref::<Pod>(r) {
-                    pod_changes(r, p, &mut raw);
+                if let Some(pod) = store.get_ref::<Pod>(object_ref) {
+                    pod_changes(object_ref, pod, &mut raw);
                 }
             }
             _ => {}
@@ -78,8 +84,8 @@ pub fn build(store: &Store, graph: &ObjectGraph, now: Timestamp) -> (Vec<Timelin
     (entries, truncated)
 }
 
-fn replica_set_changes(r: &ObjRef, rs: &ReplicaSet, raw: &mut Vec<Raw>) {
-    let Some(t) = rs.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
+fn replica_set_changes(rs_ref: &ObjRef, rs: &ReplicaSet, raw: &mut Vec<Raw>) {
+    let Some(created) = rs.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
         return;
     };
     let rev = rs
@@ -87,45 +93,45 @@ fn replica_set_changes(r: &ObjRef, rs: &ReplicaSet, raw: &mut Vec<Raw>) {
         .annotations
         .as_ref()
         .and_then(|a| a.get("deployment.kubernetes.io/revision"))
-        .map(|r| format!(" (revision {r})"))
+        .map(|revision| format!(" (revision {revision})"))
         .unwrap_or_default();
     let images: Vec<String> = rs
         .spec
         .template
         .as_ref()
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| {
-            s.containers
+        .and_then(|template| template.spec.as_ref())
+        .map(|spec| {
+            spec.containers
                 .iter()
                 .filter_map(|c| c.image.clone())
                 .collect()
         })
         .unwrap_or_default();
     raw.push(Raw {
-        time: t,
+        time: created,
         type_: "Change",
-        object: r.clone(),
+        object: rs_ref.clone(),
         reason: "ReplicaSetCreated".to_owned(),
         message: format!(
             "ReplicaSet {}{rev} created with image {}",
-            r.name,
+            rs_ref.name,
             images.join(", ")
         ),
         count: None,
     });
 }
 
-fn pod_changes(r: &ObjRef, p: &Pod, raw: &mut Vec<Raw>) {
-    let Some(st) = &p.status else { return };
-    if let Some(t) = st.start_time.as_ref().map(|t| t.0) {
+fn pod_changes(pod_ref: &ObjRef, pod: &Pod, raw: &mut Vec<Raw>) {
+    let Some(st) = &pod.status else { return };
+    if let Some(started) = st.start_time.as_ref().map(|t| t.0) {
         raw.push(Raw {
-            time: t,
+            time: started,
             type_: "Change",
-            object: r.clone(),
+            object: pod_ref.clone(),
             reason: "PodStarted".to_owned(),
             message: format!(
                 "Pod started{}",
-                p.spec
+                pod.spec
                     .as_ref()
                     .and_then(|s| s.node_name.as_ref())
                     .map(|n| format!(" on node {n}"))
@@ -140,19 +146,19 @@ fn pod_changes(r: &ObjRef, p: &Pod, raw: &mut Vec<Raw>) {
         .flatten()
         .chain(st.container_statuses.iter().flatten())
     {
-        if let Some(t) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref())
-            && let Some(at) = t.finished_at.as_ref().map(|t| t.0)
+        if let Some(terminated) = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref())
+            && let Some(at) = terminated.finished_at.as_ref().map(|time| time.0)
         {
             raw.push(Raw {
                 time: at,
                 type_: "Change",
-                object: r.clone(),
+                object: pod_ref.clone(),
                 reason: "ContainerTerminated".to_owned(),
                 message: format!(
                     "container {} terminated: {} (exit code {}), restart count {}",
                     cs.name,
-                    t.reason.as_deref().unwrap_or("Error"),
-                    t.exit_code,
+                    terminated.reason.as_deref().unwrap_or("Error"),
+                    terminated.exit_code,
                     cs.restart_count
                 ),
                 count: None,
