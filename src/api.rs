@@ -63,20 +63,20 @@ pub struct DiagnosisSpec {
 /// means "absent" (the default), as it does for the Rust types.
 fn optional_enum(schema: &mut schemars::Schema) {
     use serde_json::Value;
-    let Some(o) = schema.as_object_mut() else {
+    let Some(fields) = schema.as_object_mut() else {
         return;
     };
-    o.remove("nullable");
-    if let Some(Value::Array(values)) = o.get_mut("enum") {
+    fields.remove("nullable");
+    if let Some(Value::Array(values)) = fields.get_mut("enum") {
         values.retain(|v| !v.is_null());
     }
-    if let Some(Value::Array(types)) = o.get("type") {
+    if let Some(Value::Array(types)) = fields.get("type") {
         let types: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
-        let t = match types.as_slice() {
+        let merged = match types.as_slice() {
             [one] => one.clone(),
             _ => Value::Array(types),
         };
-        o.insert("type".to_owned(), t);
+        fields.insert("type".to_owned(), merged);
     }
 }
 
@@ -410,10 +410,10 @@ impl RuleSetName {
         }
     }
 
-    pub fn parse(s: &str) -> Option<RuleSetName> {
+    pub fn parse(text: &str) -> Option<RuleSetName> {
         RuleSetName::ALL
             .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
+            .find(|r| r.as_str().eq_ignore_ascii_case(text.trim()))
     }
 }
 

@@ -122,8 +122,8 @@ impl Kind {
     }
 
     /// Parses kubectl's names and short names of the kinds a diagnosis can target, any case.
-    pub fn parse_cli(s: &str) -> Option<Kind> {
-        let lower = s.to_ascii_lowercase();
+    pub fn parse_cli(text: &str) -> Option<Kind> {
+        let lower = text.to_ascii_lowercase();
         Kind::ALL
             .into_iter()
             .find(|k| k.cli_names().contains(&lower.as_str()))
@@ -144,8 +144,8 @@ impl Kind {
     }
 
     /// The kind of a Diagnosis target kind.
-    pub fn from_target(t: TargetKind) -> Kind {
-        match t {
+    pub fn from_target(target: TargetKind) -> Kind {
+        match target {
             TargetKind::Deployment => Kind::Deployment,
             TargetKind::StatefulSet => Kind::StatefulSet,
             TargetKind::DaemonSet => Kind::DaemonSet,
@@ -209,11 +209,11 @@ impl ObjRef {
 
     /// `kind/name` as kubectl accepts it, e.g. `deployment/web`.
     pub fn kubectl(&self) -> String {
-        let k = match self.kind.kubectl_name() {
+        let kind = match self.kind.kubectl_name() {
             "" => self.kind.name().to_ascii_lowercase(),
             s => s.to_owned(),
         };
-        format!("{}/{}", k, self.name)
+        format!("{}/{}", kind, self.name)
     }
 
     /// ` -n NS` for namespaced objects, empty otherwise: appended to kubectl commands.

@@ -346,19 +346,19 @@ fn type_text(schema: &Value) -> String {
                 let values: Vec<String> = strings(values).iter().map(|v| code(v)).collect();
                 return format!("one of {}", values.join(", "));
             }
-            let mut t = String::from("string");
+            let mut described = String::from("string");
             if let Some(pattern) = schema["pattern"].as_str() {
-                let _ = write!(t, " matching `{pattern}`");
+                let _ = write!(described, " matching `{pattern}`");
             }
             if let (Some(min), Some(max)) =
                 (schema["minLength"].as_u64(), schema["maxLength"].as_u64())
             {
-                let _ = write!(t, ", {min} to {max} characters");
+                let _ = write!(described, ", {min} to {max} characters");
             }
             if schema["format"] == "date-time" {
-                t = "date-time (RFC 3339)".to_owned();
+                described = "date-time (RFC 3339)".to_owned();
             }
-            t
+            described
         }
         "integer" => match (schema["minimum"].as_f64(), schema["maximum"].as_f64()) {
             (Some(min), Some(max)) => format!("integer, {min} to {max}"),
@@ -674,14 +674,16 @@ fn rules() -> String {
 
 // ---- helpers ----
 
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("")
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect()
@@ -690,6 +692,6 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// Inline code (the values here hold no backquote).
-fn code(s: &str) -> String {
-    format!("`{s}`")
+fn code(literal: &str) -> String {
+    format!("`{literal}`")
 }
