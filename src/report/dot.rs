@@ -16,41 +16,43 @@ use crate::graph::{Edge, Existence, GraphNode, Role};
 use crate::model::ObjRef;
 
 /// Escapes a string for a double-quoted DOT id or label.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => o.push_str("\\\\"),
-            '"' => o.push_str("\\\""),
-            '\n' => o.push_str("\\n"),
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
             '\r' => {}
-            c => o.push(c),
+            ch => escaped.push(ch),
         }
     }
-    o
+    escaped
 }
 
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", escape(s))
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", escape(text))
 }
 
 /// `Kind/namespace/name` (or `Kind/name`), the key of an object in findings and graph alike.
-fn ref_key(o: &ObjectReference) -> String {
-    match &o.namespace {
-        Some(ns) => format!("{}/{}/{}", o.kind, ns, o.name),
-        None => format!("{}/{}", o.kind, o.name),
+fn ref_key(object: &ObjectReference) -> String {
+    match &object.namespace {
+        Some(ns) => format!("{}/{}/{}", object.kind, ns, object.name),
+        None => format!("{}/{}", object.kind, object.name),
     }
 }
 
-/// Whether `e` is the edge a finding names (`edge: "Pod -> ConfigMap"`) at its object:
+/// Whether `edge` is the edge a finding names (`edge: "Pod -> ConfigMap"`) at its object:
 /// an edge of that label that starts or ends at the finding's object.
-fn finding_edge(f: &Finding, e: &Edge) -> bool {
-    let Some(label) = &f.edge else { return false };
-    if *label != e.label() {
+fn finding_edge(finding: &Finding, edge: &Edge) -> bool {
+    let Some(label) = &finding.edge else {
+        return false;
+    };
+    if *label != edge.label() {
         return false;
     }
-    let key = ref_key(&f.object);
-    e.from.to_string() == key || e.to.to_string() == key
+    let key = ref_key(&finding.object);
+    edge.from.to_string() == key || edge.to.to_string() == key
 }
 
 pub fn render(doc: &Document) -> String {
@@ -58,20 +60,20 @@ pub fn render(doc: &Document) -> String {
     let mut nodes: BTreeMap<&ObjRef, &GraphNode> = BTreeMap::new();
     let mut edges: Vec<&Edge> = Vec::new();
     let mut edge_seen: BTreeSet<(&ObjRef, &ObjRef, &str)> = BTreeSet::new();
-    for g in &doc.graphs {
-        for (r, n) in &g.nodes {
+    for graph in &doc.graphs {
+        for (object, node) in &graph.nodes {
             nodes
-                .entry(r)
+                .entry(object)
                 .and_modify(|old| {
-                    if n.role < old.role {
-                        *old = n;
+                    if node.role < old.role {
+                        *old = node;
                     }
                 })
-                .or_insert(n);
+                .or_insert(node);
         }
-        for e in &g.edges {
-            if edge_seen.insert((&e.from, &e.to, e.kind.as_str())) {
-                edges.push(e);
+        for edge in &graph.edges {
+            if edge_seen.insert((&edge.from, &edge.to, edge.kind.as_str())) {
+                edges.push(edge);
             }
         }
     }
@@ -80,13 +82,13 @@ pub fn render(doc: &Document) -> String {
         _ => None,
     };
     let mut severity: BTreeMap<String, (Severity, Vec<&str>)> = BTreeMap::new();
-    for f in doc.findings() {
-        let e = severity
-            .entry(ref_key(&f.object))
-            .or_insert((f.severity, Vec::new()));
-        e.0 = e.0.max(f.severity);
-        if !e.1.contains(&f.rule_id.as_str()) {
-            e.1.push(&f.rule_id);
+    for finding in doc.findings() {
+        let entry = severity
+            .entry(ref_key(&finding.object))
+            .or_insert((finding.severity, Vec::new()));
+        entry.0 = entry.0.max(finding.severity);
+        if !entry.1.contains(&finding.rule_id.as_str()) {
+            entry.1.push(&finding.rule_id);
         }
     }
 
@@ -102,16 +104,16 @@ pub fn render(doc: &Document) -> String {
         "  node [shape=box, style=\"rounded\", fontname=\"Helvetica\", fontsize=11];"
     );
     let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=9];");
-    for (r, n) in &nodes {
-        let name = match (&r.namespace, target_ns) {
-            (Some(ns), Some(t)) if ns == t => r.name.clone(),
-            (Some(ns), _) => format!("{ns}/{}", r.name),
-            (None, _) => r.name.clone(),
+    for (object, node) in &nodes {
+        let name = match (&object.namespace, target_ns) {
+            (Some(ns), Some(target)) if ns == target => object.name.clone(),
+            (Some(ns), _) => format!("{ns}/{}", object.name),
+            (None, _) => object.name.clone(),
         };
-        let mut label = format!("{}\\n{}", escape(r.kind.name()), escape(&name));
+        let mut label = format!("{}\\n{}", escape(object.kind.name()), escape(&name));
         let mut attrs: Vec<String> = Vec::new();
         let mut style = vec!["rounded"];
-        match n.exists {
+        match node.exists {
             Existence::Exists => {}
             Existence::Missing => {
                 label.push_str("\\n(missing)");
@@ -126,23 +128,23 @@ pub fn render(doc: &Document) -> String {
                 attrs.push("fontcolor=grey50".into());
             }
         }
-        if n.role == Role::Target {
+        if node.role == Role::Target {
             attrs.push("penwidth=2".into());
             style.push("bold");
         }
-        if let Some((sev, rules)) = severity.get(&r.to_string()) {
+        if let Some((sev, rules)) = severity.get(&object.to_string()) {
             match sev {
                 Severity::Critical => {
                     style.push("filled");
                     attrs.push("fillcolor=\"#f8d7da\"".into());
-                    if n.exists == Existence::Exists {
+                    if node.exists == Existence::Exists {
                         attrs.push("color=\"#c0392b\"".into());
                     }
                 }
                 Severity::Warning => {
                     style.push("filled");
                     attrs.push("fillcolor=\"#fff3cd\"".into());
-                    if n.exists == Existence::Exists {
+                    if node.exists == Existence::Exists {
                         attrs.push("color=\"#b7950b\"".into());
                     }
                 }
@@ -152,31 +154,36 @@ pub fn render(doc: &Document) -> String {
         }
         attrs.insert(0, format!("style={}", quoted(&style.join(","))));
         attrs.insert(0, format!("label=\"{label}\""));
-        let _ = writeln!(out, "  {} [{}];", quoted(&r.to_string()), attrs.join(", "));
+        let _ = writeln!(
+            out,
+            "  {} [{}];",
+            quoted(&object.to_string()),
+            attrs.join(", ")
+        );
     }
-    for e in edges {
+    for edge in edges {
         let to_missing = nodes
-            .get(&e.to)
+            .get(&edge.to)
             .is_some_and(|n| n.exists == Existence::Missing);
         let broken =
-            (to_missing && !e.optional) || doc.findings().iter().any(|f| finding_edge(f, e));
-        let mut attrs = vec![format!("label={}", quoted(e.kind.as_str()))];
+            (to_missing && !edge.optional) || doc.findings().iter().any(|f| finding_edge(f, edge));
+        let mut attrs = vec![format!("label={}", quoted(edge.kind.as_str()))];
         if broken {
             attrs.push("color=red".into());
             attrs.push("fontcolor=red".into());
             attrs.push("penwidth=2".into());
             attrs.push("style=bold".into());
-        } else if e.optional {
+        } else if edge.optional {
             attrs.push("style=dashed".into());
         }
-        if let Some(d) = &e.detail {
-            attrs.push(format!("tooltip={}", quoted(d)));
+        if let Some(detail) = &edge.detail {
+            attrs.push(format!("tooltip={}", quoted(detail)));
         }
         let _ = writeln!(
             out,
             "  {} -> {} [{}];",
-            quoted(&e.from.to_string()),
-            quoted(&e.to.to_string()),
+            quoted(&edge.from.to_string()),
+            quoted(&edge.to.to_string()),
             attrs.join(", ")
         );
     }

@@ -30,8 +30,8 @@ impl<'a> DiagnosisReport<'a> {
 
 /// Pretty-printed JSON with a final newline.
 pub fn render(doc: &Document) -> String {
-    let mut s = serde_json::to_string_pretty(&DiagnosisReport::of(doc))
+    let mut text = serde_json::to_string_pretty(&DiagnosisReport::of(doc))
         .expect("a DiagnosisReport always serializes");
-    s.push('\n');
-    s
+    text.push('\n');
+    text
 }

@@ -23,7 +23,7 @@ pub fn render(doc: &Document) -> String {
 
     // title
     let headline = match primary {
-        Some((r, _)) => format!("{}: {}", doc.title(), r.rule_id),
+        Some((root, _)) => format!("{}: {}", doc.title(), root.rule_id),
         None => format!("{}: {}", doc.title(), st.phase.as_str()),
     };
     let _ = writeln!(out, "# {}\n", md_cell(&headline));
@@ -45,8 +45,8 @@ pub fn render(doc: &Document) -> String {
         "| Diagnosed at | {} |",
         st.last_diagnosed_time.as_deref().unwrap_or("-")
     );
-    if let Some(t) = &summary.truncated {
-        let _ = writeln!(out, "| Truncated | {} |", md_cell(t));
+    if let Some(truncated) = &summary.truncated {
+        let _ = writeln!(out, "| Truncated | {} |", md_cell(truncated));
     }
     out.push('\n');
 
@@ -59,36 +59,36 @@ pub fn render(doc: &Document) -> String {
                 "No Warning or Critical finding: the target is healthy.\n"
             );
         }
-        Some((r, _)) => {
+        Some((root, _)) => {
             let _ = writeln!(
                 out,
                 "**{}** ({}, {} layer) on {}{}\n",
-                r.rule_id,
-                r.severity.as_str(),
-                r.layer.as_str(),
-                md_code(&object_text(&r.object)),
-                r.edge
+                root.rule_id,
+                root.severity.as_str(),
+                root.layer.as_str(),
+                md_code(&object_text(&root.object)),
+                root.edge
                     .as_ref()
                     .map(|e| format!(", broken edge {}", md_code(e)))
                     .unwrap_or_default()
             );
-            let _ = writeln!(out, "{}\n", quote(&r.message));
+            let _ = writeln!(out, "{}\n", quote(&root.message));
             let others: Vec<&Finding> = groups
                 .roots
                 .iter()
                 .map(|(f, _)| *f)
-                .filter(|f| f.id != r.id && f.severity >= Severity::Warning)
+                .filter(|f| f.id != root.id && f.severity >= Severity::Warning)
                 .collect();
             if !others.is_empty() {
                 let _ = writeln!(out, "Other root causes:\n");
-                for f in others {
+                for other in others {
                     let _ = writeln!(
                         out,
                         "- **{}** ({}) on {}: {}",
-                        f.rule_id,
-                        f.severity.as_str(),
-                        md_code(&object_text(&f.object)),
-                        one_line(&f.message)
+                        other.rule_id,
+                        other.severity.as_str(),
+                        md_code(&object_text(&other.object)),
+                        one_line(&other.message)
                     );
                 }
                 out.push('\n');
@@ -99,9 +99,9 @@ pub fn render(doc: &Document) -> String {
     // evidence
     let _ = writeln!(out, "## Evidence\n");
     match primary {
-        Some((r, _)) if !r.evidence.is_empty() => {
-            for e in &r.evidence {
-                let _ = writeln!(out, "- {}", md_code(&one_line(e)));
+        Some((root, _)) if !root.evidence.is_empty() => {
+            for line in &root.evidence {
+                let _ = writeln!(out, "- {}", md_code(&one_line(line)));
             }
             out.push('\n');
         }
@@ -113,27 +113,28 @@ pub fn render(doc: &Document) -> String {
     // affected objects
     let _ = writeln!(out, "## Affected objects\n");
     match primary {
-        Some((r, symptoms)) => {
+        Some((root, symptoms)) => {
             let _ = writeln!(out, "| Object | Finding | Severity | Affected |");
             let _ = writeln!(out, "|---|---|---|---|");
-            for f in std::iter::once(r).chain(symptoms.iter()) {
-                let affected = f
+            for finding in std::iter::once(root).chain(symptoms.iter()) {
+                let affected = finding
                     .affected
                     .as_ref()
-                    .map(|a| {
-                        let mut s = format!("{}: {}", a.count, a.sample.join(", "));
-                        if (a.count as usize) > a.sample.len() {
-                            s.push_str(", ...");
+                    .map(|affected| {
+                        let mut text =
+                            format!("{}: {}", affected.count, affected.sample.join(", "));
+                        if (affected.count as usize) > affected.sample.len() {
+                            text.push_str(", ...");
                         }
-                        s
+                        text
                     })
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "| {} | {} | {} | {} |",
-                    md_cell(&object_text(&f.object)),
-                    md_cell(&f.rule_id),
-                    f.severity.as_str(),
+                    md_cell(&object_text(&finding.object)),
+                    md_cell(&finding.rule_id),
+                    finding.severity.as_str(),
                     md_cell(&affected)
                 );
             }
@@ -151,19 +152,19 @@ pub fn render(doc: &Document) -> String {
     } else {
         let _ = writeln!(out, "| Time | Type | Object | Reason | Message |");
         let _ = writeln!(out, "|---|---|---|---|---|");
-        for e in &st.timeline {
-            let count = match e.count {
+        for entry in &st.timeline {
+            let count = match entry.count {
                 Some(c) if c > 1 => format!(" (x{c})"),
                 _ => String::new(),
             };
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {}{} |",
-                md_cell(&e.time),
-                md_cell(&e.type_),
-                md_cell(&object_text(&e.object)),
-                md_cell(&e.reason),
-                md_cell(&e.message),
+                md_cell(&entry.time),
+                md_cell(&entry.type_),
+                md_cell(&object_text(&entry.object)),
+                md_cell(&entry.reason),
+                md_cell(&entry.message),
                 count
             );
         }
@@ -173,24 +174,26 @@ pub fn render(doc: &Document) -> String {
     // next steps
     let _ = writeln!(out, "## Next steps\n");
     match primary {
-        Some((r, _)) if !r.remediation.steps.is_empty() || !r.remediation.summary.is_empty() => {
-            if !r.remediation.summary.is_empty() {
-                let _ = writeln!(out, "{}\n", r.remediation.summary);
+        Some((root, _))
+            if !root.remediation.steps.is_empty() || !root.remediation.summary.is_empty() =>
+        {
+            if !root.remediation.summary.is_empty() {
+                let _ = writeln!(out, "{}\n", root.remediation.summary);
             }
-            let mut steps = r.remediation.steps.clone();
+            let mut steps = root.remediation.steps.clone();
             steps.sort_by_key(|s| s.risk); // already sorted by the engine; stable
-            for (i, s) in steps.iter().enumerate() {
+            for (position, step) in steps.iter().enumerate() {
                 let _ = writeln!(
                     out,
                     "{}. **{}**: {}",
-                    i + 1,
-                    s.risk.as_str(),
-                    one_line(&s.description)
+                    position + 1,
+                    step.risk.as_str(),
+                    one_line(&step.description)
                 );
-                if let Some(c) = &s.command {
+                if let Some(command) = &step.command {
                     out.push('\n');
-                    for l in md_block("sh", c).lines() {
-                        let _ = writeln!(out, "   {l}");
+                    for line in md_block("sh", command).lines() {
+                        let _ = writeln!(out, "   {line}");
                     }
                 }
                 out.push('\n');
@@ -204,8 +207,8 @@ pub fn render(doc: &Document) -> String {
     // other findings
     let _ = writeln!(out, "## Other findings\n");
     let mut listed: BTreeSet<&str> = BTreeSet::new();
-    if let Some((r, symptoms)) = primary {
-        listed.insert(r.id.as_str());
+    if let Some((root, symptoms)) = primary {
+        listed.insert(root.id.as_str());
         listed.extend(symptoms.iter().map(|f| f.id.as_str()));
     }
     let rest: Vec<&Finding> = doc
@@ -220,27 +223,27 @@ pub fn render(doc: &Document) -> String {
             out,
             "| Severity | Rule | Object | Root cause | Message |\n|---|---|---|---|---|"
         );
-        for f in rest {
+        for finding in rest {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                f.severity.as_str(),
-                md_cell(&f.rule_id),
-                md_cell(&object_text(&f.object)),
-                if f.root_cause { "yes" } else { "no" },
-                md_cell(&f.message)
+                finding.severity.as_str(),
+                md_cell(&finding.rule_id),
+                md_cell(&object_text(&finding.object)),
+                if finding.root_cause { "yes" } else { "no" },
+                md_cell(&finding.message)
             );
         }
     }
     out
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn quote(s: &str) -> String {
-    s.lines()
+fn quote(text: &str) -> String {
+    text.lines()
         .map(|l| format!("> {l}"))
         .collect::<Vec<_>>()
         .join("\n")
@@ -289,7 +292,7 @@ mod tests {
         };
         let md = render(&doc);
         let mut last = 0;
-        for h in [
+        for heading in [
             "# Pod shop/p: ConfigMapNotFound",
             "## Summary",
             "## Root cause",
@@ -299,9 +302,11 @@ mod tests {
             "## Next steps",
             "## Other findings",
         ] {
-            let p = md.find(h).unwrap_or_else(|| panic!("{h} missing:\n{md}"));
-            assert!(p >= last, "{h} out of order:\n{md}");
-            last = p;
+            let position = md
+                .find(heading)
+                .unwrap_or_else(|| panic!("{heading} missing:\n{md}"));
+            assert!(position >= last, "{heading} out of order:\n{md}");
+            last = position;
         }
         assert!(
             md.contains("1. **ReadOnly**: Look\n\n   ```sh\n   kubectl get cm -n shop\n   ```")

@@ -31,31 +31,31 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
     let mut rules_evaluated = 0;
     let mut timeline: Vec<TimelineEntry> = Vec::new();
     let mut objects: BTreeSet<&ObjRef> = BTreeSet::new();
-    for r in &reports {
-        objects.extend(r.graph.nodes.keys());
-        if let Some(s) = &r.status.summary {
-            rules_evaluated = rules_evaluated.max(s.rules_evaluated);
-            if let Some(t) = &s.truncated {
-                truncated.push(format!("{}: {t}", super::ref_text(&r.target)));
+    for report in &reports {
+        objects.extend(report.graph.nodes.keys());
+        if let Some(summary) = &report.status.summary {
+            rules_evaluated = rules_evaluated.max(summary.rules_evaluated);
+            if let Some(reason) = &summary.truncated {
+                truncated.push(format!("{}: {reason}", super::ref_text(&report.target)));
             }
         }
-        timeline.extend(r.status.timeline.iter().cloned());
-        for f in &r.status.findings {
-            match by_id.get_mut(&f.id) {
+        timeline.extend(report.status.timeline.iter().cloned());
+        for finding in &report.status.findings {
+            match by_id.get_mut(&finding.id) {
                 None => {
-                    by_id.insert(f.id.clone(), f.clone());
+                    by_id.insert(finding.id.clone(), finding.clone());
                 }
-                Some(m) => merge_finding(m, f),
+                Some(merged) => merge_finding(merged, finding),
             }
         }
     }
     let objects_examined = objects.len() as u32;
     let mut findings: Vec<Finding> = by_id.into_values().collect();
     break_cycles(&mut findings);
-    for f in &mut findings {
-        f.caused_by.sort();
-        f.caused_by.dedup();
-        f.root_cause = f.caused_by.is_empty();
+    for finding in &mut findings {
+        finding.caused_by.sort();
+        finding.caused_by.dedup();
+        finding.root_cause = finding.caused_by.is_empty();
     }
     order(&mut findings);
     if findings.len() > MAX_FINDINGS {
@@ -65,8 +65,8 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
         ));
         findings.truncate(MAX_FINDINGS);
         let kept: BTreeSet<String> = findings.iter().map(|f| f.id.clone()).collect();
-        for f in &mut findings {
-            f.caused_by.retain(|c| kept.contains(c));
+        for finding in &mut findings {
+            finding.caused_by.retain(|c| kept.contains(c));
         }
     }
     // timeline: union, oldest first, the newest entries within the bound
@@ -133,33 +133,36 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
     }
 }
 
-fn merge_finding(m: &mut Finding, f: &Finding) {
-    m.severity = m.severity.max(f.severity);
-    for e in &f.evidence {
-        if !m.evidence.contains(e) && m.evidence.len() < crate::engine::MAX_EVIDENCE {
-            m.evidence.push(e.clone());
+fn merge_finding(merged: &mut Finding, finding: &Finding) {
+    merged.severity = merged.severity.max(finding.severity);
+    for line in &finding.evidence {
+        if !merged.evidence.contains(line) && merged.evidence.len() < crate::engine::MAX_EVIDENCE {
+            merged.evidence.push(line.clone());
         }
     }
-    for c in &f.caused_by {
-        if !m.caused_by.contains(c) {
-            m.caused_by.push(c.clone());
+    for cause in &finding.caused_by {
+        if !merged.caused_by.contains(cause) {
+            merged.caused_by.push(cause.clone());
         }
     }
-    if let Some(a) = &f.affected
-        && m.affected.as_ref().is_none_or(|b| a.count > b.count)
+    if let Some(affected) = &finding.affected
+        && merged
+            .affected
+            .as_ref()
+            .is_none_or(|b| affected.count > b.count)
     {
-        m.affected = Some(a.clone());
+        merged.affected = Some(affected.clone());
     }
-    if m.edge.is_none() {
-        m.edge.clone_from(&f.edge);
+    if merged.edge.is_none() {
+        merged.edge.clone_from(&finding.edge);
     }
-    m.first_seen = match (m.first_seen.take(), f.first_seen.clone()) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    merged.first_seen = match (merged.first_seen.take(), finding.first_seen.clone()) {
+        (Some(left), Some(right)) => Some(left.min(right)),
+        (left, right) => left.or(right),
     };
-    m.last_seen = match (m.last_seen.take(), f.last_seen.clone()) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+    merged.last_seen = match (merged.last_seen.take(), finding.last_seen.clone()) {
+        (Some(left), Some(right)) => Some(left.max(right)),
+        (left, right) => left.or(right),
     };
 }
 
@@ -173,43 +176,48 @@ fn break_cycles(findings: &mut [Finding]) {
         .collect();
     let causes: Vec<Vec<usize>> = findings
         .iter()
-        .map(|f| {
-            let mut v: Vec<usize> = f
+        .map(|finding| {
+            let mut causes_of: Vec<usize> = finding
                 .caused_by
                 .iter()
                 .filter_map(|c| index.get(c).copied())
                 .collect();
-            v.sort();
-            v
+            causes_of.sort();
+            causes_of
         })
         .collect();
-    let n = findings.len();
-    let mut state = vec![0u8; n];
+    let count = findings.len();
+    let mut state = vec![0u8; count];
     let mut drop: Vec<(usize, usize)> = Vec::new();
-    fn visit(i: usize, causes: &[Vec<usize>], state: &mut [u8], drop: &mut Vec<(usize, usize)>) {
-        state[i] = 1;
-        for &c in &causes[i] {
-            match state[c] {
-                0 => visit(c, causes, state, drop),
-                1 => drop.push((i, c)),
+    fn visit(
+        finding: usize,
+        causes: &[Vec<usize>],
+        state: &mut [u8],
+        drop: &mut Vec<(usize, usize)>,
+    ) {
+        state[finding] = 1;
+        for &cause in &causes[finding] {
+            match state[cause] {
+                0 => visit(cause, causes, state, drop),
+                1 => drop.push((finding, cause)),
                 _ => {}
             }
         }
-        state[i] = 2;
+        state[finding] = 2;
     }
-    for i in 0..n {
-        if state[i] == 0 {
-            visit(i, &causes, &mut state, &mut drop);
+    for finding in 0..count {
+        if state[finding] == 0 {
+            visit(finding, &causes, &mut state, &mut drop);
         }
     }
-    for (i, c) in drop {
-        let id = findings[c].id.clone();
-        findings[i].caused_by.retain(|x| *x != id);
+    for (finding, cause) in drop {
+        let id = findings[cause].id.clone();
+        findings[finding].caused_by.retain(|x| *x != id);
     }
     // causes that are not findings of the merged report cannot be named
     let ids: BTreeSet<String> = index.into_keys().collect();
-    for f in findings.iter_mut() {
-        f.caused_by.retain(|c| ids.contains(c));
+    for finding in findings.iter_mut() {
+        finding.caused_by.retain(|c| ids.contains(c));
     }
 }
 
@@ -222,17 +230,17 @@ fn order(findings: &mut [Finding]) {
         .map(|(i, f)| (f.id.as_str(), i))
         .collect();
     let ancestors: Vec<BTreeSet<usize>> = (0..findings.len())
-        .map(|i| {
+        .map(|finding| {
             let mut seen = BTreeSet::new();
-            let mut stack: Vec<usize> = findings[i]
+            let mut stack: Vec<usize> = findings[finding]
                 .caused_by
                 .iter()
                 .filter_map(|c| index.get(c.as_str()).copied())
                 .collect();
-            while let Some(c) = stack.pop() {
-                if c != i && seen.insert(c) {
+            while let Some(cause) = stack.pop() {
+                if cause != finding && seen.insert(cause) {
                     stack.extend(
-                        findings[c]
+                        findings[cause]
                             .caused_by
                             .iter()
                             .filter_map(|x| index.get(x.as_str()).copied()),
@@ -303,13 +311,13 @@ mod tests {
     #[test]
     fn same_id_merges_evidence_and_causes() {
         use Severity::*;
-        let mut a = finding("x", "ClusterDNSUnavailable", Warning, &[]);
-        a.evidence = vec!["one".into()];
-        let mut b = finding("x", "ClusterDNSUnavailable", Critical, &["y"]);
-        b.evidence = vec!["one".into(), "two".into()];
-        merge_finding(&mut a, &b);
-        assert_eq!(a.severity, Critical);
-        assert_eq!(a.evidence, ["one", "two"]);
-        assert_eq!(a.caused_by, ["y"]);
+        let mut merged = finding("x", "ClusterDNSUnavailable", Warning, &[]);
+        merged.evidence = vec!["one".into()];
+        let mut other = finding("x", "ClusterDNSUnavailable", Critical, &["y"]);
+        other.evidence = vec!["one".into(), "two".into()];
+        merge_finding(&mut merged, &other);
+        assert_eq!(merged.severity, Critical);
+        assert_eq!(merged.evidence, ["one", "two"]);
+        assert_eq!(merged.caused_by, ["y"]);
     }
 }

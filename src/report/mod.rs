@@ -76,9 +76,9 @@ impl fmt::Display for Format {
 
 impl FromStr for Format {
     type Err = String;
-    fn from_str(s: &str) -> Result<Format, String> {
-        let l = s.trim().to_ascii_lowercase();
-        match l.as_str() {
+    fn from_str(text: &str) -> Result<Format, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        match lower.as_str() {
             "md" => return Ok(Format::Markdown),
             "yml" => return Ok(Format::Yaml),
             "graphviz" => return Ok(Format::Dot),
@@ -86,9 +86,9 @@ impl FromStr for Format {
         }
         Format::ALL
             .into_iter()
-            .find(|f| f.as_str() == l)
+            .find(|f| f.as_str() == lower)
             .ok_or_else(|| {
-                format!("unknown output format {s:?} (table, json, yaml, markdown, dot)")
+                format!("unknown output format {text:?} (table, json, yaml, markdown, dot)")
             })
     }
 }
@@ -117,14 +117,14 @@ pub struct AllTargets {
 
 /// A target reference as a Diagnosis spec writes it. Panics for kinds that cannot
 /// be targets (the command line only builds targets from target kinds).
-pub fn target_ref(r: &ObjRef) -> TargetRef {
+pub fn target_ref(target: &ObjRef) -> TargetRef {
     TargetRef {
-        kind: r
+        kind: target
             .kind
             .to_target()
-            .unwrap_or_else(|| panic!("{} cannot be a diagnosis target", r.kind)),
-        name: r.name.clone(),
-        namespace: r.namespace.clone(),
+            .unwrap_or_else(|| panic!("{} cannot be a diagnosis target", target.kind)),
+        name: target.name.clone(),
+        namespace: target.namespace.clone(),
     }
 }
 
@@ -204,16 +204,16 @@ pub fn render(doc: &Document, format: Format, style: &table::Style) -> String {
 }
 
 /// `Kind namespace/name` (or `Kind name` for cluster-scoped objects).
-pub fn object_text(o: &ObjectReference) -> String {
-    match &o.namespace {
-        Some(ns) => format!("{} {}/{}", o.kind, ns, o.name),
-        None => format!("{} {}", o.kind, o.name),
+pub fn object_text(object: &ObjectReference) -> String {
+    match &object.namespace {
+        Some(ns) => format!("{} {}/{}", object.kind, ns, object.name),
+        None => format!("{} {}", object.kind, object.name),
     }
 }
 
 /// `Kind namespace/name` of an [`ObjRef`].
-pub fn ref_text(r: &ObjRef) -> String {
-    object_text(&r.to_reference())
+pub fn ref_text(target: &ObjRef) -> String {
+    object_text(&target.to_reference())
 }
 
 /// Root causes and the findings each one explains.
@@ -230,41 +230,41 @@ impl<'a> Groups<'a> {
     pub fn new(findings: &'a [Finding]) -> Groups<'a> {
         let by_id: BTreeMap<&str, &Finding> = findings.iter().map(|f| (f.id.as_str(), f)).collect();
         let mut roots_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for f in findings {
-            if f.root_cause {
+        for finding in findings {
+            if finding.root_cause {
                 continue;
             }
             // walk the causedBy chains up to root causes
             let mut seen: BTreeSet<&str> = BTreeSet::new();
-            let mut stack: Vec<&str> = f.caused_by.iter().map(String::as_str).collect();
+            let mut stack: Vec<&str> = finding.caused_by.iter().map(String::as_str).collect();
             let mut roots = BTreeSet::new();
             while let Some(id) = stack.pop() {
                 if !seen.insert(id) {
                     continue;
                 }
-                let Some(c) = by_id.get(id) else { continue };
-                if c.root_cause || c.caused_by.is_empty() {
-                    roots.insert(c.id.as_str());
+                let Some(cause) = by_id.get(id) else { continue };
+                if cause.root_cause || cause.caused_by.is_empty() {
+                    roots.insert(cause.id.as_str());
                 } else {
-                    stack.extend(c.caused_by.iter().map(String::as_str));
+                    stack.extend(cause.caused_by.iter().map(String::as_str));
                 }
             }
-            roots_of.insert(f.id.as_str(), roots);
+            roots_of.insert(finding.id.as_str(), roots);
         }
         let mut roots = Vec::new();
         let mut placed: BTreeSet<&str> = BTreeSet::new();
-        for r in findings.iter().filter(|f| f.root_cause) {
+        for root in findings.iter().filter(|f| f.root_cause) {
             let symptoms: Vec<&Finding> = findings
                 .iter()
-                .filter(|f| {
+                .filter(|candidate| {
                     roots_of
-                        .get(f.id.as_str())
-                        .is_some_and(|rs| rs.contains(r.id.as_str()))
+                        .get(candidate.id.as_str())
+                        .is_some_and(|rs| rs.contains(root.id.as_str()))
                 })
                 .collect();
-            placed.insert(r.id.as_str());
+            placed.insert(root.id.as_str());
             placed.extend(symptoms.iter().map(|f| f.id.as_str()));
-            roots.push((r, symptoms));
+            roots.push((root, symptoms));
         }
         let orphans = findings
             .iter()
@@ -315,14 +315,14 @@ pub(crate) mod tests {
             finding("e", "ReplicasUnavailable", Warning, &["d"]),
             finding("f", "RolloutStuck", Critical, &["a", "b"]),
         ];
-        let g = Groups::new(&fs);
+        let groups = Groups::new(&fs);
         let ids = |v: &[&Finding]| v.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
-        assert_eq!(g.roots.len(), 3);
-        assert_eq!(g.roots[0].0.id, "a");
-        assert_eq!(ids(&g.roots[0].1), ["d", "e", "f"]);
-        assert_eq!(ids(&g.roots[1].1), ["f"]);
-        assert!(g.roots[2].1.is_empty());
-        assert!(g.orphans.is_empty());
+        assert_eq!(groups.roots.len(), 3);
+        assert_eq!(groups.roots[0].0.id, "a");
+        assert_eq!(ids(&groups.roots[0].1), ["d", "e", "f"]);
+        assert_eq!(ids(&groups.roots[1].1), ["f"]);
+        assert!(groups.roots[2].1.is_empty());
+        assert!(groups.orphans.is_empty());
     }
 
     #[test]

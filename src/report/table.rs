@@ -43,37 +43,37 @@ impl Style {
         }
     }
 
-    fn paint(&self, style: anstyle::Style, s: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.colour {
-            format!("{}{s}{}", style.render(), style.render_reset())
+            format!("{}{text}{}", style.render(), style.render_reset())
         } else {
-            s.to_owned()
+            text.to_owned()
         }
     }
 
-    fn bold(&self, s: &str) -> String {
-        self.paint(anstyle::Style::new().effects(Effects::BOLD), s)
+    fn bold(&self, text: &str) -> String {
+        self.paint(anstyle::Style::new().effects(Effects::BOLD), text)
     }
 
-    fn dim(&self, s: &str) -> String {
-        self.paint(anstyle::Style::new().effects(Effects::DIMMED), s)
+    fn dim(&self, text: &str) -> String {
+        self.paint(anstyle::Style::new().effects(Effects::DIMMED), text)
     }
 
-    fn severity(&self, s: Severity) -> String {
-        let (label, colour) = match s {
+    fn severity(&self, severity: Severity) -> String {
+        let (label, colour) = match severity {
             Severity::Critical => ("CRITICAL", AnsiColor::Red),
             Severity::Warning => ("WARNING ", AnsiColor::Yellow),
             Severity::Info => ("INFO    ", AnsiColor::Blue),
         };
         let mut st = anstyle::Style::new().fg_color(Some(colour.into()));
-        if s == Severity::Critical {
+        if severity == Severity::Critical {
             st = st.effects(Effects::BOLD);
         }
         self.paint(st, label)
     }
 
-    fn phase(&self, p: Phase) -> String {
-        let colour = match p {
+    fn phase(&self, phase: Phase) -> String {
+        let colour = match phase {
             Phase::Healthy => AnsiColor::Green,
             Phase::Degraded | Phase::Error => AnsiColor::Red,
             Phase::Pending => AnsiColor::Yellow,
@@ -82,14 +82,14 @@ impl Style {
             anstyle::Style::new()
                 .fg_color(Some(colour.into()))
                 .effects(Effects::BOLD),
-            p.as_str(),
+            phase.as_str(),
         )
     }
 }
 
 pub fn render(doc: &Document, style: &Style) -> String {
     let mut out = String::new();
-    let w = style.width;
+    let width = style.width;
     let st = &doc.status;
     let summary = st.summary.clone().unwrap_or_default();
     // header
@@ -106,9 +106,9 @@ pub fn render(doc: &Document, style: &Style) -> String {
     );
     out.push_str(&header);
     out.push('\n');
-    if let Some(t) = &summary.truncated {
-        for l in wrap(&format!("(truncated: {t})"), w, "", "  ") {
-            let _ = writeln!(out, "{}", style.dim(&l));
+    if let Some(truncated) = &summary.truncated {
+        for line in wrap(&format!("(truncated: {truncated})"), width, "", "  ") {
+            let _ = writeln!(out, "{}", style.dim(&line));
         }
     }
     out.push('\n');
@@ -140,15 +140,15 @@ pub fn render(doc: &Document, style: &Style) -> String {
     } else if serious.is_empty() {
         // Warning/Critical findings whose causes are only Info findings: list them all below.
     } else {
-        for (i, (root, symptoms)) in serious.iter().enumerate() {
-            let title = match (i, serious.len()) {
+        for (position, (root, symptoms)) in serious.iter().enumerate() {
+            let title = match (position, serious.len()) {
                 (0, _) => "ROOT CAUSE".to_owned(),
                 (1, 2) => "OTHER ROOT CAUSE".to_owned(),
                 (1, _) => "OTHER ROOT CAUSES".to_owned(),
                 _ => String::new(),
             };
             if !title.is_empty() {
-                if i > 0 {
+                if position > 0 {
                     out.push('\n');
                 }
                 let _ = writeln!(out, "{}", style.bold(&title));
@@ -165,9 +165,9 @@ pub fn render(doc: &Document, style: &Style) -> String {
             if !fresh.is_empty() || repeated > 0 {
                 let _ = writeln!(out, "  {}", style.bold("explains:"));
             }
-            for f in &fresh {
-                symptom(&mut out, style, f, "    ");
-                shown.insert(f.id.as_str());
+            for finding in &fresh {
+                symptom(&mut out, style, finding, "    ");
+                shown.insert(finding.id.as_str());
             }
             if repeated > 0 {
                 let _ = writeln!(
@@ -194,17 +194,17 @@ pub fn render(doc: &Document, style: &Style) -> String {
             "OTHER FINDINGS"
         };
         let _ = writeln!(out, "{}", style.bold(title));
-        for f in rest {
-            compact(&mut out, style, f, w);
+        for finding in rest {
+            compact(&mut out, style, finding, width);
         }
     }
     out
 }
 
 /// A root cause in full: what, where, why we know, what to do first.
-fn cause(out: &mut String, style: &Style, f: &Finding) {
-    let w = style.width;
-    let edge = f
+fn cause(out: &mut String, style: &Style, finding: &Finding) {
+    let width = style.width;
+    let edge = finding
         .edge
         .as_ref()
         .map(|e| format!("  (edge {e})"))
@@ -212,61 +212,61 @@ fn cause(out: &mut String, style: &Style, f: &Finding) {
     let _ = writeln!(
         out,
         "  {} {}  {}{}",
-        style.severity(f.severity),
-        style.bold(&f.rule_id),
-        object_text(&f.object),
+        style.severity(finding.severity),
+        style.bold(&finding.rule_id),
+        object_text(&finding.object),
         edge
     );
-    for l in wrap(&f.message, w, "  ", "  ") {
-        let _ = writeln!(out, "{l}");
+    for line in wrap(&finding.message, width, "  ", "  ") {
+        let _ = writeln!(out, "{line}");
     }
-    if !f.evidence.is_empty() {
+    if !finding.evidence.is_empty() {
         let _ = writeln!(out, "  {}", style.bold("evidence:"));
-        for e in &f.evidence {
-            for l in wrap(e, w, "    - ", "      ") {
-                let _ = writeln!(out, "{l}");
+        for evidence in &finding.evidence {
+            for line in wrap(evidence, width, "    - ", "      ") {
+                let _ = writeln!(out, "{line}");
             }
         }
     }
-    if let Some(a) = &f.affected {
-        let more = a.count as usize - a.sample.len().min(a.count as usize);
-        let mut s = format!("{} objects: {}", a.count, a.sample.join(", "));
+    if let Some(affected) = &finding.affected {
+        let more = affected.count as usize - affected.sample.len().min(affected.count as usize);
+        let mut text = format!("{} objects: {}", affected.count, affected.sample.join(", "));
         if more > 0 {
-            s.push_str(&format!(" and {more} more"));
+            text.push_str(&format!(" and {more} more"));
         }
-        for l in wrap(&s, w, "  affected: ", "    ") {
+        for line in wrap(&text, width, "  affected: ", "    ") {
             let _ = writeln!(
                 out,
                 "{}",
-                l.replacen("affected:", &style.bold("affected:"), 1)
+                line.replacen("affected:", &style.bold("affected:"), 1)
             );
         }
     }
-    if !f.remediation.summary.is_empty() {
-        for l in wrap(&f.remediation.summary, w, "  fix: ", "    ") {
-            let _ = writeln!(out, "{}", l.replacen("fix:", &style.bold("fix:"), 1));
+    if !finding.remediation.summary.is_empty() {
+        for line in wrap(&finding.remediation.summary, width, "  fix: ", "    ") {
+            let _ = writeln!(out, "{}", line.replacen("fix:", &style.bold("fix:"), 1));
         }
     }
-    if let Some(step) = f.remediation.steps.first() {
+    if let Some(step) = finding.remediation.steps.first() {
         let head = format!("  next step ({}): ", step.risk.as_str());
-        for (i, l) in wrap(&step.description, w, &head, "    ")
+        for (position, line) in wrap(&step.description, width, &head, "    ")
             .into_iter()
             .enumerate()
         {
-            if i == 0 {
+            if position == 0 {
                 let _ = writeln!(
                     out,
                     "{}",
-                    l.replacen(head.trim_start(), &style.bold(head.trim_start()), 1)
+                    line.replacen(head.trim_start(), &style.bold(head.trim_start()), 1)
                 );
             } else {
-                let _ = writeln!(out, "{l}");
+                let _ = writeln!(out, "{line}");
             }
         }
-        if let Some(c) = &step.command {
-            let _ = writeln!(out, "    $ {}", style.bold(c));
+        if let Some(command) = &step.command {
+            let _ = writeln!(out, "    $ {}", style.bold(command));
         }
-        let more = f.remediation.steps.len() - 1;
+        let more = finding.remediation.steps.len() - 1;
         if more > 0 {
             let _ = writeln!(
                 out,
@@ -280,8 +280,8 @@ fn cause(out: &mut String, style: &Style, f: &Finding) {
 }
 
 /// A symptom under its root cause: severity, rule, object, then the message.
-fn symptom(out: &mut String, style: &Style, f: &Finding, indent: &str) {
-    let affected = f
+fn symptom(out: &mut String, style: &Style, finding: &Finding, indent: &str) {
+    let affected = finding
         .affected
         .as_ref()
         .map(|a| format!(" ({} objects)", a.count))
@@ -289,34 +289,38 @@ fn symptom(out: &mut String, style: &Style, f: &Finding, indent: &str) {
     let _ = writeln!(
         out,
         "{indent}{} {}  {}{}",
-        style.severity(f.severity),
-        f.rule_id,
-        object_text(&f.object),
+        style.severity(finding.severity),
+        finding.rule_id,
+        object_text(&finding.object),
         affected
     );
     let rest = format!("{indent}  ");
-    for l in wrap(&f.message, style.width, &rest, &rest) {
-        let _ = writeln!(out, "{}", style.dim(&l));
+    for line in wrap(&finding.message, style.width, &rest, &rest) {
+        let _ = writeln!(out, "{}", style.dim(&line));
     }
 }
 
 /// One finding per line: severity, rule, object, then the message (wrapped when long).
-fn compact(out: &mut String, style: &Style, f: &Finding, w: usize) {
-    let label = style.severity(f.severity);
-    let plain = match f.severity {
+fn compact(out: &mut String, style: &Style, finding: &Finding, width: usize) {
+    let label = style.severity(finding.severity);
+    let plain = match finding.severity {
         Severity::Critical => "CRITICAL",
         Severity::Warning => "WARNING ",
         Severity::Info => "INFO    ",
     };
-    let head = format!("  {plain} {}  {}: ", f.rule_id, object_text(&f.object));
-    for (i, l) in wrap(&f.message, w, &head, "             ")
+    let head = format!(
+        "  {plain} {}  {}: ",
+        finding.rule_id,
+        object_text(&finding.object)
+    );
+    for (position, line) in wrap(&finding.message, width, &head, "             ")
         .into_iter()
         .enumerate()
     {
-        if i == 0 {
-            let _ = writeln!(out, "{}", l.replacen(plain, &label, 1));
+        if position == 0 {
+            let _ = writeln!(out, "{}", line.replacen(plain, &label, 1));
         } else {
-            let _ = writeln!(out, "{l}");
+            let _ = writeln!(out, "{line}");
         }
     }
 }
@@ -436,18 +440,18 @@ mod tests {
 
     #[test]
     fn long_lines_wrap_to_the_width() {
-        let mut f = finding("a", "ConfigMapNotFound", Severity::Critical, &[]);
-        f.message = "word ".repeat(60);
-        f.evidence = vec!["evidence ".repeat(30)];
+        let mut finding = finding("a", "ConfigMapNotFound", Severity::Critical, &[]);
+        finding.message = "word ".repeat(60);
+        finding.evidence = vec!["evidence ".repeat(30)];
         let out = render(
-            &doc(vec![f]),
+            &doc(vec![finding]),
             &Style {
                 colour: false,
                 width: 60,
             },
         );
-        for l in out.lines().skip(1) {
-            assert!(l.chars().count() <= 60, "{l:?} is longer than 60");
+        for line in out.lines().skip(1) {
+            assert!(line.chars().count() <= 60, "{line:?} is longer than 60");
         }
     }
 }

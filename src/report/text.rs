@@ -42,29 +42,29 @@ pub fn width_from_env() -> usize {
 }
 
 /// Escapes a Markdown table cell: pipes, and newlines as `<br>`.
-pub fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+pub fn md_cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace("\r\n", "<br>")
         .replace('\n', "<br>")
 }
 
 /// Inline code for Markdown, choosing a fence longer than any backtick run inside.
-pub fn md_code(s: &str) -> String {
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+pub fn md_code(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
-    if s.starts_with('`') || s.ends_with('`') {
-        format!("{fence} {s} {fence}")
+    if text.starts_with('`') || text.ends_with('`') {
+        format!("{fence} {text} {fence}")
     } else {
-        format!("{fence}{s}{fence}")
+        format!("{fence}{text}{fence}")
     }
 }
 
-/// A fenced code block whose fence no line of `s` can close.
-pub fn md_block(lang: &str, s: &str) -> String {
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+/// A fenced code block whose fence no line of `text` can close.
+pub fn md_block(lang: &str, text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest + 1).max(3));
-    format!("{fence}{lang}\n{s}\n{fence}\n")
+    format!("{fence}{lang}\n{text}\n{fence}\n")
 }
 
 #[cfg(test)]
@@ -73,10 +73,10 @@ mod tests {
 
     #[test]
     fn wraps_at_words_with_indents() {
-        let w = wrap("one two three four five six", 14, "- ", "  ");
-        assert_eq!(w, ["- one two", "  three four", "  five six"]);
-        for l in &w {
-            assert!(l.chars().count() <= 14, "{l}");
+        let lines = wrap("one two three four five six", 14, "- ", "  ");
+        assert_eq!(lines, ["- one two", "  three four", "  five six"]);
+        for line in &lines {
+            assert!(line.chars().count() <= 14, "{line}");
         }
         let long = wrap("a averyveryverylongword b", 10, "", "");
         assert_eq!(long, ["a", "averyveryverylongword", "b"]);
