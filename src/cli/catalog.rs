@@ -35,13 +35,13 @@ impl CatalogFormat {
 
 impl FromStr for CatalogFormat {
     type Err = String;
-    fn from_str(s: &str) -> Result<CatalogFormat, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
+    fn from_str(text: &str) -> Result<CatalogFormat, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
             "table" => Ok(CatalogFormat::Table),
             "json" => Ok(CatalogFormat::Json),
             "markdown" | "md" => Ok(CatalogFormat::Markdown),
             _ => Err(format!(
-                "unknown output format {s:?} (table, json, markdown)"
+                "unknown output format {text:?} (table, json, markdown)"
             )),
         }
     }
@@ -81,19 +81,19 @@ fn json() -> String {
         kind: "RuleCatalog",
         rules: CATALOG
             .iter()
-            .map(|r| RuleOut {
-                id: r.id.as_str(),
-                rule_set: r.set,
-                severity: r.severity,
-                layer: r.layer,
-                summary: r.summary,
-                explains: r.explains.iter().map(ToString::to_string).collect(),
+            .map(|rule| RuleOut {
+                id: rule.id.as_str(),
+                rule_set: rule.set,
+                severity: rule.severity,
+                layer: rule.layer,
+                summary: rule.summary,
+                explains: rule.explains.iter().map(ToString::to_string).collect(),
             })
             .collect(),
     };
-    let mut s = serde_json::to_string_pretty(&out).expect("the catalog serializes");
-    s.push('\n');
-    s
+    let mut text = serde_json::to_string_pretty(&out).expect("the catalog serializes");
+    text.push('\n');
+    text
 }
 
 fn table(width: usize) -> String {
@@ -120,26 +120,26 @@ fn table(width: usize) -> String {
         "{:id_w$}  {:set_w$}  {:sev_w$}  {:layer_w$}  SUMMARY",
         "ID", "SET", "SEVERITY", "LAYER"
     );
-    for r in CATALOG {
-        let mut lines = crate::report::wrap_text(r.summary, col);
-        if !r.explains.is_empty() {
+    for rule in CATALOG {
+        let mut lines = crate::report::wrap_text(rule.summary, col);
+        if !rule.explains.is_empty() {
             lines.extend(crate::report::wrap_text(
-                &format!("explains: {}", explains_text(r.explains)),
+                &format!("explains: {}", explains_text(rule.explains)),
                 col,
             ));
         }
-        for (i, l) in lines.iter().enumerate() {
-            if i == 0 {
+        for (position, line) in lines.iter().enumerate() {
+            if position == 0 {
                 let _ = writeln!(
                     out,
-                    "{:id_w$}  {:set_w$}  {:sev_w$}  {:layer_w$}  {l}",
-                    r.id,
-                    r.set.as_str(),
-                    r.severity.as_str(),
-                    r.layer.as_str()
+                    "{:id_w$}  {:set_w$}  {:sev_w$}  {:layer_w$}  {line}",
+                    rule.id,
+                    rule.set.as_str(),
+                    rule.severity.as_str(),
+                    rule.layer.as_str()
                 );
             } else {
-                let _ = writeln!(out, "{pad}{l}");
+                let _ = writeln!(out, "{pad}{line}");
             }
         }
     }
@@ -165,15 +165,15 @@ fn markdown() -> String {
         let _ = writeln!(out, "\n## {}\n", set.as_str());
         let _ = writeln!(out, "| id | severity | layer | summary | explains |");
         let _ = writeln!(out, "|---|---|---|---|---|");
-        for r in rules {
+        for rule in rules {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
-                r.id,
-                r.severity.as_str(),
-                r.layer.as_str(),
-                crate::report::md_cell(r.summary),
-                crate::report::md_cell(&explains_text(r.explains))
+                rule.id,
+                rule.severity.as_str(),
+                rule.layer.as_str(),
+                crate::report::md_cell(rule.summary),
+                crate::report::md_cell(&explains_text(rule.explains))
             );
         }
     }
@@ -193,13 +193,17 @@ mod tests {
 
     #[test]
     fn every_format_lists_every_rule() {
-        let t = table(120);
-        let m = markdown();
-        let j: serde_json::Value = serde_json::from_str(&json()).unwrap();
-        assert_eq!(j["rules"].as_array().unwrap().len(), CATALOG.len());
-        for r in CATALOG {
-            assert!(t.contains(r.id.as_str()), "{}", r.id);
-            assert!(m.contains(&format!("| {} |", r.id)), "{}", r.id);
+        let table_text = table(120);
+        let markdown_text = markdown();
+        let json_value: serde_json::Value = serde_json::from_str(&json()).unwrap();
+        assert_eq!(json_value["rules"].as_array().unwrap().len(), CATALOG.len());
+        for rule in CATALOG {
+            assert!(table_text.contains(rule.id.as_str()), "{}", rule.id);
+            assert!(
+                markdown_text.contains(&format!("| {} |", rule.id)),
+                "{}",
+                rule.id
+            );
         }
     }
 }

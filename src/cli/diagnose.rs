@@ -20,7 +20,7 @@ pub fn parse_target(words: &[String], namespace: &str) -> Result<ObjRef, String>
         [kind, name] => (kind.as_str(), name.as_str()),
         _ => return Err("expected KIND/NAME or KIND NAME".to_owned()),
     };
-    let k = Kind::parse_cli(kind).ok_or_else(|| {
+    let target_kind = Kind::parse_cli(kind).ok_or_else(|| {
         format!(
             "unknown kind {kind:?}: use deploy, sts, ds, rs, job, cj, po, svc, ing, httproute, pvc, no or ns"
         )
@@ -28,32 +28,34 @@ pub fn parse_target(words: &[String], namespace: &str) -> Result<ObjRef, String>
     if name.is_empty() || name.contains('/') {
         return Err(format!("invalid name {name:?}"));
     }
-    Ok(ObjRef::new(k, Some(namespace), name))
+    Ok(ObjRef::new(target_kind, Some(namespace), name))
 }
 
-pub fn run(a: &DiagnoseArgs) -> i32 {
-    let live = a.snapshots.is_empty();
+pub fn run(args: &DiagnoseArgs) -> i32 {
+    let live = args.snapshots.is_empty();
     // usage first, so that a bad command line is exit 2 whatever else is wrong
-    if !a.all_namespaces
-        && let Err(e) = parse_target(&a.target, a.namespace.as_deref().unwrap_or("default"))
+    if !args.all_namespaces
+        && let Err(error) =
+            parse_target(&args.target, args.namespace.as_deref().unwrap_or("default"))
     {
-        return usage_error("diagnose", e);
+        return usage_error("diagnose", error);
     }
     if live {
-        return run_live(a);
+        return run_live(args);
     }
-    if a.kubeconfig.is_some() || a.context.is_some() {
+    if args.kubeconfig.is_some() || args.context.is_some() {
         tracing::warn!(
             "--kubeconfig and --context are ignored with --snapshot: no cluster is contacted"
         );
     }
-    let target = (!a.all_namespaces).then(|| {
-        parse_target(&a.target, a.namespace.as_deref().unwrap_or("default")).expect("checked above")
+    let target = (!args.all_namespaces).then(|| {
+        parse_target(&args.target, args.namespace.as_deref().unwrap_or("default"))
+            .expect("checked above")
     });
     let mut store = Store::new();
-    let stats = match snapshot::load_paths(&a.snapshots, &mut store) {
-        Ok(s) => s,
-        Err(e) => return fatal(format!("could not load the snapshot: {e}")),
+    let stats = match snapshot::load_paths(&args.snapshots, &mut store) {
+        Ok(stats) => stats,
+        Err(error) => return fatal(format!("could not load the snapshot: {error}")),
     };
     tracing::info!(
         files = stats.files,
@@ -69,8 +71,8 @@ pub fn run(a: &DiagnoseArgs) -> i32 {
         );
     }
     // Logs shipped with a snapshot: DIR/logs/<namespace>/<pod>/<container>[.previous].log
-    let log_dir = if a.logs {
-        let dir = a
+    let log_dir = if args.logs {
+        let dir = args
             .snapshots
             .iter()
             .map(|p| p.join("logs"))
@@ -84,48 +86,49 @@ pub fn run(a: &DiagnoseArgs) -> i32 {
     } else {
         None
     };
-    let now = a.now.unwrap_or_else(|| snapshot_now(&store));
+    let now = args.now.unwrap_or_else(|| snapshot_now(&store));
     let logs = log_dir.as_ref().map(|l| l as &dyn crate::rules::LogSource);
-    finish(a, &mut store, target, now, logs)
+    finish(args, &mut store, target, now, logs)
 }
 
 /// Reads the live cluster (only what the target's graph needs), then diagnoses.
-fn run_live(a: &DiagnoseArgs) -> i32 {
+fn run_live(args: &DiagnoseArgs) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fatal(format!("cannot start the runtime: {e}")),
+        Err(error) => return fatal(format!("cannot start the runtime: {error}")),
     };
     let spinner = Spinner::start("reading the cluster");
     let read = rt.block_on(async {
-        let client = crate::live::client(a.kubeconfig.as_deref(), a.context.as_deref()).await?;
-        let ns = a
+        let client =
+            crate::live::client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+        let ns = args
             .namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_owned());
-        let target = if a.all_namespaces {
+        let target = if args.all_namespaces {
             None
         } else {
-            Some(parse_target(&a.target, &ns).expect("checked above"))
+            Some(parse_target(&args.target, &ns).expect("checked above"))
         };
         let scope = match &target {
-            Some(t) => crate::live::Scope::for_target(t),
+            Some(target_ref) => crate::live::Scope::for_target(target_ref),
             None => crate::live::Scope::All,
         };
         let (store, report) = crate::live::read(&client, &scope).await?;
-        let logs = match (&target, a.logs) {
-            (Some(t), true) => {
+        let logs = match (&target, args.logs) {
+            (Some(target_ref), true) => {
                 let wanted = {
-                    let graph = crate::graph::ObjectGraph::build(&store, t);
+                    let graph = crate::graph::ObjectGraph::build(&store, target_ref);
                     crate::live::failing_containers(&store, &graph)
                 };
                 match crate::live::fetch_logs(&client, wanted, 100).await {
-                    Ok(l) => Some(l),
-                    Err(e) => {
-                        tracing::warn!("could not read logs: {e}");
+                    Ok(logs) => Some(logs),
+                    Err(error) => {
+                        tracing::warn!("could not read logs: {error}");
                         None
                     }
                 }
@@ -136,8 +139,8 @@ fn run_live(a: &DiagnoseArgs) -> i32 {
     });
     spinner.stop();
     let (mut store, report, target, logs) = match read {
-        Ok(x) => x,
-        Err(e) => return fatal(e),
+        Ok(outcome) => outcome,
+        Err(error) => return fatal(error),
     };
     tracing::info!(
         requests = report.requests,
@@ -148,9 +151,9 @@ fn run_live(a: &DiagnoseArgs) -> i32 {
     for (kind, reason) in &report.denied {
         tracing::warn!("cannot read {}: {reason}", kind.plural());
     }
-    let now = a.now.unwrap_or_else(jiff::Timestamp::now);
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let logs = logs.as_ref().map(|l| l as &dyn crate::rules::LogSource);
-    finish(a, &mut store, target, now, logs)
+    finish(args, &mut store, target, now, logs)
 }
 
 /// Diagnoses the target (or every target of `--all-namespaces`), renders, and
@@ -174,9 +177,9 @@ fn finish(
     options.expected_images = a.expected_images.clone();
 
     let doc = match target {
-        Some(t) => {
-            tracing::info!(target = %t, now = %now, "diagnosing");
-            Document::single(engine::diagnose(store, &t, &options, logs))
+        Some(target_ref) => {
+            tracing::info!(target = %target_ref, now = %now, "diagnosing");
+            Document::single(engine::diagnose(store, &target_ref, &options, logs))
         }
         None => {
             let targets = engine::all_targets(store);
@@ -214,17 +217,17 @@ impl Spinner {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
             let frames = ['|', '/', '-', '\\'];
-            let mut i = 0;
+            let mut frame = 0;
             loop {
-                eprint!("\r{} {what}...", frames[i % frames.len()]);
-                i += 1;
+                eprint!("\r{} {what}...", frames[frame % frames.len()]);
+                frame += 1;
                 if rx
                     .recv_timeout(std::time::Duration::from_millis(100))
                     .is_ok()
                 {
                     break;
                 }
-                if i > 6000 {
+                if frame > 6000 {
                     break;
                 }
             }
@@ -240,8 +243,8 @@ impl Spinner {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
         }
     }
 }
@@ -250,7 +253,7 @@ impl Spinner {
 mod tests {
     use super::*;
 
-    fn t(words: &[&str], ns: &str) -> Result<ObjRef, String> {
+    fn target(words: &[&str], ns: &str) -> Result<ObjRef, String> {
         parse_target(
             &words.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
             ns,
@@ -259,19 +262,22 @@ mod tests {
 
     #[test]
     fn targets_take_kubectl_names_any_case() {
-        let d = ObjRef::namespaced(Kind::Deployment, "shop", "web");
-        assert_eq!(t(&["deploy/web"], "shop").unwrap(), d);
-        assert_eq!(t(&["Deployment/web"], "shop").unwrap(), d);
-        assert_eq!(t(&["DEPLOY", "web"], "shop").unwrap(), d);
-        assert_eq!(t(&["deployments.apps/web"], "shop").ok(), None);
-        assert_eq!(t(&["deployment.apps/web"], "shop").unwrap(), d);
+        let deployment = ObjRef::namespaced(Kind::Deployment, "shop", "web");
+        assert_eq!(target(&["deploy/web"], "shop").unwrap(), deployment);
+        assert_eq!(target(&["Deployment/web"], "shop").unwrap(), deployment);
+        assert_eq!(target(&["DEPLOY", "web"], "shop").unwrap(), deployment);
+        assert_eq!(target(&["deployments.apps/web"], "shop").ok(), None);
+        assert_eq!(
+            target(&["deployment.apps/web"], "shop").unwrap(),
+            deployment
+        );
         // cluster-scoped kinds drop the namespace
         assert_eq!(
-            t(&["no/worker-1"], "shop").unwrap(),
+            target(&["no/worker-1"], "shop").unwrap(),
             ObjRef::cluster(Kind::Node, "worker-1")
         );
         assert_eq!(
-            t(&["ns", "shop"], "default").unwrap(),
+            target(&["ns", "shop"], "default").unwrap(),
             ObjRef::cluster(Kind::Namespace, "shop")
         );
         for (words, kind) in [
@@ -287,15 +293,15 @@ mod tests {
             (["cronjob/x"], Kind::CronJob),
             (["HTTPRoute/x"], Kind::HttpRoute),
         ] {
-            assert_eq!(t(&words, "n").unwrap().kind, kind, "{words:?}");
+            assert_eq!(target(&words, "n").unwrap().kind, kind, "{words:?}");
         }
         assert!(
-            t(&["configmap/x"], "n")
+            target(&["configmap/x"], "n")
                 .unwrap_err()
                 .contains("unknown kind")
         );
-        assert!(t(&["web"], "n").unwrap_err().contains("KIND/NAME"));
-        assert!(t(&["deploy", "a/b"], "n").is_err());
-        assert!(t(&["deploy/"], "n").is_err());
+        assert!(target(&["web"], "n").unwrap_err().contains("KIND/NAME"));
+        assert!(target(&["deploy", "a/b"], "n").is_err());
+        assert!(target(&["deploy/"], "n").is_err());
     }
 }

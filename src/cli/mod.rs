@@ -161,45 +161,45 @@ pub struct RulesArgs {
     pub output: CatalogFormat,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    s.parse()
+fn parse_format(text: &str) -> Result<Format, String> {
+    text.parse()
 }
 
-fn parse_catalog_format(s: &str) -> Result<CatalogFormat, String> {
-    s.parse()
+fn parse_catalog_format(text: &str) -> Result<CatalogFormat, String> {
+    text.parse()
 }
 
-fn parse_rule_set(s: &str) -> Result<RuleSetName, String> {
-    RuleSetName::parse(s).ok_or_else(|| {
+fn parse_rule_set(text: &str) -> Result<RuleSetName, String> {
+    RuleSetName::parse(text).ok_or_else(|| {
         let all: Vec<&str> = RuleSetName::ALL.iter().map(|r| r.as_str()).collect();
-        format!("unknown rule set {s:?} (one of {})", all.join(", "))
+        format!("unknown rule set {text:?} (one of {})", all.join(", "))
     })
 }
 
-fn parse_severity(s: &str) -> Result<Severity, String> {
+fn parse_severity(text: &str) -> Result<Severity, String> {
     [Severity::Info, Severity::Warning, Severity::Critical]
         .into_iter()
-        .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
-        .ok_or_else(|| format!("unknown severity {s:?} (Info, Warning or Critical)"))
+        .find(|v| v.as_str().eq_ignore_ascii_case(text.trim()))
+        .ok_or_else(|| format!("unknown severity {text:?} (Info, Warning or Critical)"))
 }
 
-fn parse_now(s: &str) -> Result<Timestamp, String> {
-    s.trim()
+fn parse_now(text: &str) -> Result<Timestamp, String> {
+    text.trim()
         .parse::<Timestamp>()
         .map_err(|e| format!("not an RFC 3339 time such as 2026-03-12T14:31:05Z: {e}"))
 }
 
-fn parse_expected_image(s: &str) -> Result<ExpectedImage, String> {
-    let (container, digest) = s
+fn parse_expected_image(text: &str) -> Result<ExpectedImage, String> {
+    let (container, digest) = text
         .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not CONTAINER=DIGEST"))?;
+        .ok_or_else(|| format!("{text:?} is not CONTAINER=DIGEST"))?;
     let container = container.trim();
     let digest = digest.trim();
     if container.is_empty() {
-        return Err(format!("{s:?}: the container name is empty"));
+        return Err(format!("{text:?}: the container name is empty"));
     }
-    let ok = digest.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    let ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     });
     if !ok {
         return Err(format!(
@@ -231,12 +231,12 @@ fn fatal(message: impl std::fmt::Display) -> i32 {
 }
 
 /// Writes the output; a closed pipe (`| head`) is not an error.
-fn emit(s: &str) -> i32 {
+fn emit(text: &str) -> i32 {
     let mut out = std::io::stdout().lock();
-    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => EXIT_OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(e) => fatal(format!("writing the output: {e}")),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(error) => fatal(format!("writing the output: {error}")),
     }
 }
 
@@ -283,10 +283,10 @@ where
         .try_get_matches_from_mut(&args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
     {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return error.exit_code();
         }
     };
     match cli.command {
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn diagnose_flags_parse() {
-        let a = diag(&[
+        let args = diag(&[
             "diagnose",
             "deploy/web",
             "-n",
@@ -371,23 +371,23 @@ mod tests {
             "--context",
             "c",
         ]);
-        assert_eq!(a.target, ["deploy/web"]);
-        assert_eq!(a.namespace.as_deref(), Some("shop"));
-        assert_eq!(a.snapshots.len(), 2);
-        assert_eq!(a.output, Format::Json);
+        assert_eq!(args.target, ["deploy/web"]);
+        assert_eq!(args.namespace.as_deref(), Some("shop"));
+        assert_eq!(args.snapshots.len(), 2);
+        assert_eq!(args.output, Format::Json);
         assert_eq!(
-            a.rule_sets,
+            args.rule_sets,
             [RuleSetName::Workload, RuleSetName::Networking]
         );
-        assert_eq!(a.min_severity, Severity::Warning);
-        assert_eq!(a.fail_on, Some(Severity::Critical));
-        assert_eq!(a.now.unwrap().to_string(), "2026-03-12T14:31:05Z");
-        assert_eq!(a.expected_images[0].container, "app");
-        assert!(a.logs);
-        let b = diag(&["diagnose", "deploy", "web"]);
-        assert_eq!(b.target, ["deploy", "web"]);
-        assert_eq!(b.namespace, None);
-        assert_eq!(b.output, Format::Table);
+        assert_eq!(args.min_severity, Severity::Warning);
+        assert_eq!(args.fail_on, Some(Severity::Critical));
+        assert_eq!(args.now.unwrap().to_string(), "2026-03-12T14:31:05Z");
+        assert_eq!(args.expected_images[0].container, "app");
+        assert!(args.logs);
+        let bare = diag(&["diagnose", "deploy", "web"]);
+        assert_eq!(bare.target, ["deploy", "web"]);
+        assert_eq!(bare.namespace, None);
+        assert_eq!(bare.output, Format::Table);
         assert!(diag(&["diagnose", "-A"]).all_namespaces);
     }
 
@@ -404,8 +404,8 @@ mod tests {
             &["diagnose", "a", "b", "c"],
             &["rules", "-o", "dot"],
         ] {
-            let e = parse(args).expect_err(&format!("{args:?} should not parse"));
-            assert_eq!(e.exit_code(), EXIT_USAGE, "{args:?}");
+            let error = parse(args).expect_err(&format!("{args:?} should not parse"));
+            assert_eq!(error.exit_code(), EXIT_USAGE, "{args:?}");
         }
     }
 
