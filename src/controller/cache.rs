@@ -83,8 +83,8 @@ impl Cache {
     }
 
     fn mark_synced(&self, kind: Kind) {
-        self.synced.send_modify(|s| {
-            s.insert(kind);
+        self.synced.send_modify(|synced| {
+            synced.insert(kind);
         });
     }
 
@@ -133,10 +133,10 @@ impl Cache {
                 .default_backoff()
                 .boxed();
             cache
-                .consume(K::KIND, stream, &metrics, |o: K| {
-                    let mut o = o;
-                    slim(&mut o);
-                    Some(Arc::new(o).into_object())
+                .consume(K::KIND, stream, &metrics, |object: K| {
+                    let mut object = object;
+                    slim(&mut object);
+                    Some(Arc::new(object).into_object())
                 })
                 .await;
         })
@@ -176,13 +176,13 @@ impl Cache {
                 .default_backoff()
                 .boxed();
             cache
-                .consume(Kind::Event, stream, &metrics, |e: CoreEvent| {
-                    let mut v = serde_json::to_value(&e).ok()?;
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("apiVersion".into(), "v1".into());
-                        o.insert("kind".into(), "Event".into());
+                .consume(Kind::Event, stream, &metrics, |event: CoreEvent| {
+                    let mut value = serde_json::to_value(&event).ok()?;
+                    if let Some(fields) = value.as_object_mut() {
+                        fields.insert("apiVersion".into(), "v1".into());
+                        fields.insert("kind".into(), "Event".into());
                     }
-                    EventRecord::from_value(&v).map(|r| Object::Event(Arc::new(r)))
+                    EventRecord::from_value(&value).map(|record| Object::Event(Arc::new(record)))
                 })
                 .await;
         })
@@ -234,12 +234,12 @@ impl Cache {
             }
             match ev {
                 Ok(Event::Init) => relist = Some(HashSet::new()),
-                Ok(Event::InitApply(o)) => {
-                    if let Some(obj) = convert(o) {
-                        let r = object_ref(&obj);
+                Ok(Event::InitApply(resource)) => {
+                    if let Some(obj) = convert(resource) {
+                        let obj_ref = object_ref(&obj);
                         self.store.write().expect("lock").apply(obj);
                         if let Some(seen) = relist.as_mut() {
-                            seen.insert(r);
+                            seen.insert(obj_ref);
                         }
                     }
                 }
@@ -249,23 +249,23 @@ impl Cache {
                         let mut store = self.store.write().expect("lock");
                         let stale: Vec<ObjRef> =
                             store.refs_of(kind).filter(|r| !seen.contains(r)).collect();
-                        for r in &stale {
-                            store.delete(r);
+                        for stale_ref in &stale {
+                            store.delete(stale_ref);
                         }
                         store.clear_denied(kind);
                         store.mark_listed(kind, None);
                         stale.into_iter().chain(seen).collect::<Vec<_>>()
                     };
-                    for r in changed {
-                        self.publish(r);
+                    for changed_ref in changed {
+                        self.publish(changed_ref);
                     }
                     metrics.set_cache_objects(kind, self.count(kind));
                     self.mark_synced(kind);
                     listed_once = true;
                 }
-                Ok(Event::Apply(o)) => {
-                    if let Some(obj) = convert(o) {
-                        let r = self.touched(&obj);
+                Ok(Event::Apply(resource)) => {
+                    if let Some(obj) = convert(resource) {
+                        let touched = self.touched(&obj);
                         let quiet = {
                             let mut store = self.store.write().expect("lock");
                             let quiet = match &obj {
@@ -277,25 +277,25 @@ impl Cache {
                             store.apply(obj);
                             quiet
                         };
-                        if let Some(r) = r.filter(|_| !quiet) {
-                            self.publish(r);
+                        if let Some(changed) = touched.filter(|_| !quiet) {
+                            self.publish(changed);
                         }
                         metrics.set_cache_objects(kind, self.count(kind));
                     }
                 }
-                Ok(Event::Delete(o)) => {
-                    if let Some(obj) = convert(o) {
-                        let r = self.touched(&obj);
+                Ok(Event::Delete(resource)) => {
+                    if let Some(obj) = convert(resource) {
+                        let touched = self.touched(&obj);
                         self.store.write().expect("lock").delete(&object_ref(&obj));
-                        if let Some(r) = r {
-                            self.publish(r);
+                        if let Some(changed) = touched {
+                            self.publish(changed);
                         }
                         metrics.set_cache_objects(kind, self.count(kind));
                     }
                 }
-                Err(e) => {
+                Err(error) => {
                     metrics.watch_error(kind);
-                    if let Some(reason) = forbidden(&e) {
+                    if let Some(reason) = forbidden(&error) {
                         let since = *forbidden_since.get_or_insert_with(std::time::Instant::now);
                         if !listed_once || since.elapsed() >= DENIED_AFTER {
                             tracing::warn!(kind = kind.name(), %reason, "watch forbidden");
@@ -306,7 +306,7 @@ impl Cache {
                             tracing::warn!(kind = kind.name(), %reason, "watch forbidden; keeping what was listed unless it lasts");
                         }
                     } else {
-                        tracing::warn!(kind = kind.name(), error = %e, "watch error, retrying");
+                        tracing::warn!(kind = kind.name(), error = %error, "watch error, retrying");
                     }
                 }
             }
@@ -379,20 +379,20 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// last-applied copy of the object, ConfigMap values (the rules check which keys
 /// exist, never what they hold — and a values-free cache cannot leak them), and
 /// the image lists of Nodes.
-fn slim<K: Resource + 'static>(o: &mut K) {
-    let meta = o.meta_mut();
+fn slim<K: Resource + 'static>(object: &mut K) {
+    let meta = object.meta_mut();
     meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
     }
-    let any = o as &mut dyn std::any::Any;
+    let any = object as &mut dyn std::any::Any;
     super::compact::compact(any);
     if let Some(cm) = any.downcast_mut::<ConfigMap>() {
-        for v in cm.data.iter_mut().flat_map(|d| d.values_mut()) {
-            *v = String::new();
+        for value in cm.data.iter_mut().flat_map(|d| d.values_mut()) {
+            *value = String::new();
         }
-        for v in cm.binary_data.iter_mut().flat_map(|d| d.values_mut()) {
-            v.0 = Vec::new();
+        for value in cm.binary_data.iter_mut().flat_map(|d| d.values_mut()) {
+            value.0 = Vec::new();
         }
     } else if let Some(node) = any.downcast_mut::<Node>()
         && let Some(status) = node.status.as_mut()
@@ -406,16 +406,16 @@ fn slim<K: Resource + 'static>(o: &mut K) {
 /// — every graph holds the Nodes of its Pods, and a cluster of a few hundred Nodes
 /// reports several times a second.
 fn heartbeat_only(old: &Node, new: &Node) -> bool {
-    fn without_heartbeats(n: &Node) -> Node {
-        let mut n = n.clone();
-        n.metadata.resource_version = None;
-        n.metadata.managed_fields = None;
-        if let Some(conditions) = n.status.as_mut().and_then(|s| s.conditions.as_mut()) {
-            for c in conditions {
-                c.last_heartbeat_time = None;
+    fn without_heartbeats(node: &Node) -> Node {
+        let mut copy = node.clone();
+        copy.metadata.resource_version = None;
+        copy.metadata.managed_fields = None;
+        if let Some(conditions) = copy.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+            for condition in conditions {
+                condition.last_heartbeat_time = None;
             }
         }
-        n
+        copy
     }
     without_heartbeats(old) == without_heartbeats(new)
 }
@@ -423,8 +423,8 @@ fn heartbeat_only(old: &Node, new: &Node) -> bool {
 /// How long a kind that was readable must stay forbidden before diagnoses say so.
 pub const DENIED_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn forbidden(e: &watcher::Error) -> Option<String> {
-    let status = match e {
+fn forbidden(error: &watcher::Error) -> Option<String> {
+    let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))
         | watcher::Error::WatchFailed(kube::Error::Api(s)) => s,
@@ -486,14 +486,14 @@ mod tests {
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
         assert!(cm.metadata.managed_fields.is_none());
 
-        let mut n = node("True", "2026-11-21T10:00:00Z", "1");
-        n.status.as_mut().unwrap().images =
+        let mut node_obj = node("True", "2026-11-21T10:00:00Z", "1");
+        node_obj.status.as_mut().unwrap().images =
             Some(vec![serde_json::from_value(
             serde_json::json!({"names": ["registry.k8s.io/pause:3.10"], "sizeBytes": 320368}),
         )
         .unwrap()]);
-        slim(&mut n);
-        let status = n.status.as_ref().unwrap();
+        slim(&mut node_obj);
+        let status = node_obj.status.as_ref().unwrap();
         assert!(status.images.is_none());
         assert_eq!(
             status.conditions.as_ref().unwrap().len(),

@@ -479,8 +479,8 @@ mod tests {
     #[test]
     fn tombstones_remember_the_last_deleted_uids_only() {
         let mut tombstones = Tombstones::default();
-        for i in 0..TOMBSTONES + 10 {
-            tombstones.insert(&format!("uid-{i}"));
+        for index in 0..TOMBSTONES + 10 {
+            tombstones.insert(&format!("uid-{index}"));
         }
         tombstones.insert("uid-20"); // already remembered: not counted twice
         assert_eq!(tombstones.order.len(), TOMBSTONES);
@@ -494,17 +494,25 @@ mod tests {
 
     #[test]
     fn describe_lists_every_family_the_registry_serves() {
-        let m = Metrics::new();
+        let metrics = Metrics::new();
         // a series in every family, so that the registry serves each with its labels
-        let r = diagnose_yaml(
+        let report = diagnose_yaml(
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
             "Deployment/shop/missing",
         );
-        m.record("shop", "dx1", None, "Deployment", "missing", &r.status, 1.0);
-        m.set_cache_objects(Kind::Pod, 3);
-        m.watch_error(Kind::Pod);
-        m.reconcile_duration.observe(0.01);
-        let served: BTreeMap<String, (String, MetricType, Vec<String>)> = m
+        metrics.record(
+            "shop",
+            "dx1",
+            None,
+            "Deployment",
+            "missing",
+            &report.status,
+            1.0,
+        );
+        metrics.set_cache_objects(Kind::Pod, 3);
+        metrics.watch_error(Kind::Pod);
+        metrics.reconcile_duration.observe(0.01);
+        let served: BTreeMap<String, (String, MetricType, Vec<String>)> = metrics
             .registry
             .gather()
             .iter()
@@ -518,7 +526,7 @@ mod tests {
                 (family.name().to_owned(), entry)
             })
             .collect();
-        let described = m.describe();
+        let described = metrics.describe();
         assert_eq!(
             described
                 .iter()
@@ -526,19 +534,19 @@ mod tests {
                 .collect::<Vec<_>>(),
             served.keys().map(String::as_str).collect::<Vec<_>>()
         );
-        for d in &described {
-            let (help, metric_type, labels) = &served[&d.name];
-            assert_eq!(&d.help, help, "{}", d.name);
+        for family in &described {
+            let (help, metric_type, labels) = &served[&family.name];
+            assert_eq!(&family.help, help, "{}", family.name);
             let expected_type = match metric_type {
                 MetricType::COUNTER => "counter",
                 MetricType::GAUGE => "gauge",
                 MetricType::HISTOGRAM => "histogram",
-                other => panic!("{}: unexpected type {other:?}", d.name),
+                other => panic!("{}: unexpected type {other:?}", family.name),
             };
-            assert_eq!(d.metric_type, expected_type, "{}", d.name);
-            let mut names = d.labels.clone();
+            assert_eq!(family.metric_type, expected_type, "{}", family.name);
+            let mut names = family.labels.clone();
             names.sort();
-            assert_eq!(&names, labels, "{}", d.name);
+            assert_eq!(&names, labels, "{}", family.name);
         }
         let active = described
             .iter()
