@@ -109,14 +109,14 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Snapshot { plan, out } => {
             let t0 = Instant::now();
-            let s = synth::generate(&plan.config());
-            let bytes = s.write_snapshot(&out)?;
+            let cluster = synth::generate(&plan.config());
+            let bytes = cluster.write_snapshot(&out)?;
             eprintln!(
                 "kubedx-synth: {} objects ({} Pods, {} Nodes, {} namespaces), {:.1} MB in {} in {:.1}s",
-                s.objects().count(),
-                s.pod_count(),
-                s.nodes.len(),
-                s.namespaces.len(),
+                cluster.objects().count(),
+                cluster.pod_count(),
+                cluster.nodes.len(),
+                cluster.namespaces.len(),
                 bytes as f64 / 1e6,
                 out.display(),
                 t0.elapsed().as_secs_f64()
@@ -130,15 +130,15 @@ fn main() -> anyhow::Result<()> {
         } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
-                let s = synth::generate(&plan.config());
+                let cluster = synth::generate(&plan.config());
                 let client = synth::live::client(&kubeconfig).await?;
-                let r = synth::live::load(&client, &s, concurrency).await?;
+                let report = synth::live::load(&client, &cluster, concurrency).await?;
                 eprintln!(
                     "kubedx-synth: {} created, {} existed in {:.1}s",
-                    r.created, r.existed, r.seconds
+                    report.created, report.existed, report.seconds
                 );
                 if wait > 0 {
-                    let want = s.pod_count();
+                    let want = cluster.pod_count();
                     let phases = synth::live::wait_pods(
                         &client,
                         want,
@@ -174,14 +174,17 @@ fn main() -> anyhow::Result<()> {
             drop(store);
         }
         Cmd::List { plan } => {
-            let s = synth::generate(&plan.config());
-            for w in &s.workloads {
+            let cluster = synth::generate(&plan.config());
+            for workload in &cluster.workloads {
                 println!(
                     "{}\t{}\t{}\t{}",
-                    w.namespace,
-                    w.name,
-                    w.replicas,
-                    w.fault.map(|f| format!("{f:?}")).unwrap_or_default()
+                    workload.namespace,
+                    workload.name,
+                    workload.replicas,
+                    workload
+                        .fault
+                        .map(|fault| format!("{fault:?}"))
+                        .unwrap_or_default()
                 );
             }
         }

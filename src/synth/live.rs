@@ -52,22 +52,24 @@ fn resource(kind: &str) -> Option<ApiResource> {
 
 /// The object as a person would write it: no server-set metadata, no status
 /// (except a Node's, which its kubelet — here kwok — registers with).
-pub fn to_create(v: &Value) -> Option<Value> {
-    let kind = v["kind"].as_str()?;
+pub fn to_create(object: &Value) -> Option<Value> {
+    let kind = object["kind"].as_str()?;
     resource(kind)?;
-    let ns = v.pointer("/metadata/namespace").and_then(Value::as_str);
+    let ns = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str);
     if ns == Some("kube-system") {
         return None; // the plane has its own cluster DNS
     }
-    let name = v.pointer("/metadata/name").and_then(Value::as_str)?;
+    let name = object.pointer("/metadata/name").and_then(Value::as_str)?;
     if (kind == "Namespace" && name == "kube-system")
         || (kind == "ConfigMap" && name == "kube-root-ca.crt")
     {
         return None; // made by the plane itself
     }
-    let mut o = v.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in [
+    let mut copy = object.clone();
+    if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in [
             "uid",
             "resourceVersion",
             "creationTimestamp",
@@ -75,10 +77,10 @@ pub fn to_create(v: &Value) -> Option<Value> {
             "ownerReferences",
             "finalizers",
         ] {
-            m.remove(k);
+            metadata.remove(field);
         }
     }
-    let obj = o.as_object_mut()?;
+    let obj = copy.as_object_mut()?;
     match kind {
         "Node" => {
             if let Some(st) = obj.get_mut("status").and_then(Value::as_object_mut) {
@@ -94,20 +96,20 @@ pub fn to_create(v: &Value) -> Option<Value> {
         }
         "Deployment" => {
             obj.remove("status");
-            if let Some(spec) = o
+            if let Some(spec) = copy
                 .pointer_mut("/spec/template/spec")
                 .and_then(Value::as_object_mut)
             {
                 if let Some(Value::Array(vols)) = spec.get_mut("volumes") {
-                    vols.retain(|v| v.get("persistentVolumeClaim").is_none());
+                    vols.retain(|volume| volume.get("persistentVolumeClaim").is_none());
                     if vols.is_empty() {
                         spec.remove("volumes");
                     }
                 }
                 if let Some(Value::Array(cs)) = spec.get_mut("containers") {
-                    for c in cs {
-                        if let Some(c) = c.as_object_mut() {
-                            c.remove("volumeMounts");
+                    for container in cs {
+                        if let Some(fields) = container.as_object_mut() {
+                            fields.remove("volumeMounts");
                         }
                     }
                 }
@@ -117,7 +119,7 @@ pub fn to_create(v: &Value) -> Option<Value> {
             obj.remove("status");
         }
     }
-    Some(o)
+    Some(copy)
 }
 
 /// Creates the plan's objects (existing ones are left as they are), `concurrency`
@@ -135,16 +137,18 @@ pub async fn load(
         let batch: Vec<&Value> = objects.iter().filter(|o| o["kind"] == kind).collect();
         let ar = resource(kind).expect("known kind");
         let results: Vec<bool> = futures::stream::iter(batch)
-            .map(|o| {
+            .map(|object| {
                 let client = client.clone();
                 let ar = ar.clone();
                 async move {
-                    let api: Api<DynamicObject> =
-                        match o.pointer("/metadata/namespace").and_then(Value::as_str) {
-                            Some(ns) => Api::namespaced_with(client, ns, &ar),
-                            None => Api::all_with(client, &ar),
-                        };
-                    let obj: DynamicObject = serde_json::from_value(o.clone())?;
+                    let api: Api<DynamicObject> = match object
+                        .pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                    {
+                        Some(ns) => Api::namespaced_with(client, ns, &ar),
+                        None => Api::all_with(client, &ar),
+                    };
+                    let obj: DynamicObject = serde_json::from_value(object.clone())?;
                     let mut tries = 0;
                     loop {
                         match api.create(&PostParams::default(), &obj).await {
@@ -186,13 +190,17 @@ pub async fn pod_phases(
     let mut lp = ListParams::default().limit(2000);
     loop {
         let page = api.list(&lp).await?;
-        for p in &page.items {
-            let phase = p
+        for pod in &page.items {
+            let phase = pod
                 .status
                 .as_ref()
                 .and_then(|s| s.phase.clone())
                 .unwrap_or_else(|| "Unknown".into());
-            let scheduled = p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+            let scheduled = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_ref())
+                .is_some();
             let key = if phase == "Pending" && !scheduled {
                 "Pending (unscheduled)".to_owned()
             } else {
@@ -201,7 +209,7 @@ pub async fn pod_phases(
             *out.entry(key).or_default() += 1;
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(c) => lp = lp.continue_token(&c),
+            Some(token) => lp = lp.continue_token(&token),
             None => break,
         }
     }
@@ -255,33 +263,36 @@ mod tests {
             kinds.into_iter().collect::<Vec<_>>(),
             vec!["ConfigMap", "Deployment", "Namespace", "Node", "Service"]
         );
-        for o in &objs {
-            assert!(o.pointer("/metadata/uid").is_none());
+        for object in &objs {
+            assert!(object.pointer("/metadata/uid").is_none());
             assert_ne!(
-                o.pointer("/metadata/namespace").and_then(Value::as_str),
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str),
                 Some("kube-system")
             );
-            if o["kind"] == "Deployment" {
-                assert!(o.get("status").is_none());
-                assert!(!o.to_string().contains("persistentVolumeClaim"));
+            if object["kind"] == "Deployment" {
+                assert!(object.get("status").is_none());
+                assert!(!object.to_string().contains("persistentVolumeClaim"));
             }
-            if o["kind"] == "Node" {
+            if object["kind"] == "Node" {
                 assert_eq!(
-                    o.pointer("/metadata/annotations/kwok.x-k8s.io~1node"),
+                    object.pointer("/metadata/annotations/kwok.x-k8s.io~1node"),
                     Some(&Value::from("fake"))
                 );
             }
-            if o["kind"] == "ConfigMap" {
+            if object["kind"] == "ConfigMap" {
                 assert_ne!(
-                    o.pointer("/metadata/name").and_then(Value::as_str),
+                    object.pointer("/metadata/name").and_then(Value::as_str),
                     Some("kube-root-ca.crt")
                 );
             }
         }
         let simulated = objs
             .iter()
-            .filter(|o| {
-                o.pointer("/spec/template/metadata/annotations/kubedx.io~1simulate")
+            .filter(|object| {
+                object
+                    .pointer("/spec/template/metadata/annotations/kubedx.io~1simulate")
                     .is_some()
             })
             .count();

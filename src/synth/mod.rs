@@ -163,47 +163,47 @@ impl Rng {
 
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        let mut mixed = self.0;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        mixed ^ (mixed >> 31)
     }
 
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+    /// Uniform in `0..bound` (bound > 0).
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next_u64() % bound as u64) as usize
     }
 
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    pub fn chance(&mut self, probability: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= probability && probability > 0.0
     }
 
-    /// `n` lowercase alphanumerics as Kubernetes' name generator uses (no vowels).
-    pub fn suffix(&mut self, n: usize) -> String {
+    /// `len` lowercase alphanumerics as Kubernetes' name generator uses (no vowels).
+    pub fn suffix(&mut self, len: usize) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..n)
+        (0..len)
             .map(|_| ALPHABET[self.below(ALPHABET.len())] as char)
             .collect()
     }
 
-    pub fn hex(&mut self, n: usize) -> String {
-        let mut s = String::new();
-        while s.len() < n {
-            s.push_str(&format!("{:016x}", self.next_u64()));
+    pub fn hex(&mut self, len: usize) -> String {
+        let mut hex = String::new();
+        while hex.len() < len {
+            hex.push_str(&format!("{:016x}", self.next_u64()));
         }
-        s.truncate(n);
-        s
+        hex.truncate(len);
+        hex
     }
 
     pub fn uid(&mut self) -> String {
-        let h = self.hex(32);
+        let hex = self.hex(32);
         format!(
             "{}-{}-4{}-a{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[13..16],
-            &h[17..20],
-            &h[20..32]
+            &hex[0..8],
+            &hex[8..12],
+            &hex[13..16],
+            &hex[17..20],
+            &hex[20..32]
         )
     }
 }
@@ -231,12 +231,12 @@ const APPS: &[&str] = &[
 const TEAMS: &[&str] = &["shop", "payments", "platform", "data", "identity", "growth"];
 const ZONES: &[&str] = &["zone-a", "zone-b", "zone-c"];
 
-fn ts(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+fn ts(time: Timestamp) -> String {
+    time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn micro(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+fn micro(time: Timestamp) -> String {
+    time.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 fn ago(now: Timestamp, secs: i64) -> Timestamp {
@@ -245,13 +245,13 @@ fn ago(now: Timestamp, secs: i64) -> Timestamp {
 
 /// Generates a cluster.
 pub fn generate(cfg: &Config) -> Synth {
-    let mut g = Gen {
+    let mut generator = Gen {
         rng: Rng::new(cfg.seed),
         cfg,
         out: Synth::default(),
     };
-    g.run();
-    g.out
+    generator.run();
+    generator.out
 }
 
 struct Gen<'c> {
@@ -276,9 +276,9 @@ impl Gen<'_> {
     fn run(&mut self) {
         let now = self.cfg.now;
         let node_count = self.cfg.node_count();
-        for i in 0..node_count {
-            let name = format!("node-{i:05}");
-            let node = self.node(&name, i);
+        for index in 0..node_count {
+            let name = format!("node-{index:05}");
+            let node = self.node(&name, index);
             self.out.cluster.push(node);
             self.out.nodes.push(name);
         }
@@ -297,8 +297,8 @@ impl Gen<'_> {
             .div_ceil(self.cfg.pods_per_namespace.max(1))
             .max(1);
         let mut left = self.cfg.pods;
-        for n in 0..namespaces {
-            let ns = format!("{}-{n:04}", TEAMS[n % TEAMS.len()]);
+        for index in 0..namespaces {
+            let ns = format!("{}-{index:04}", TEAMS[index % TEAMS.len()]);
             let quota = self.cfg.pods_per_namespace.min(left);
             left -= quota;
             self.namespace(&ns, quota);
@@ -327,20 +327,20 @@ impl Gen<'_> {
         ]
     }
 
-    fn node(&mut self, name: &str, i: usize) -> Value {
+    fn node(&mut self, name: &str, index: usize) -> Value {
         let now = self.cfg.now;
-        let zone = ZONES[i % ZONES.len()];
-        let created = ago(now, 30 * 86400 + (i as i64 % 1000) * 60);
-        let beat = ago(now, 5 + (i as i64 % 40));
-        let cond = |t: &str, s: &str, reason: &str, msg: &str| {
-            json!({"type": t, "status": s, "reason": reason, "message": msg,
+        let zone = ZONES[index % ZONES.len()];
+        let created = ago(now, 30 * 86400 + (index as i64 % 1000) * 60);
+        let beat = ago(now, 5 + (index as i64 % 40));
+        let cond = |type_: &str, status: &str, reason: &str, msg: &str| {
+            json!({"type": type_, "status": status, "reason": reason, "message": msg,
                 "lastHeartbeatTime": ts(beat), "lastTransitionTime": ts(created)})
         };
-        let cidr = format!("10.{}.{}.0/24", 64 + i / 256, i % 256);
+        let cidr = format!("10.{}.{}.0/24", 64 + index / 256, index % 256);
         json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {
-                "name": name, "uid": self.rng.uid(), "resourceVersion": format!("{}", 1000 + i),
+                "name": name, "uid": self.rng.uid(), "resourceVersion": format!("{}", 1000 + index),
                 "creationTimestamp": ts(created),
                 "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0",
                     "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
@@ -352,7 +352,7 @@ impl Gen<'_> {
             },
             "spec": {"podCIDR": cidr, "podCIDRs": [cidr], "providerID": format!("kwok://{name}")},
             "status": {
-                "addresses": [{"type": "InternalIP", "address": format!("127.1.{}.{}", i / 250, 1 + i % 250)},
+                "addresses": [{"type": "InternalIP", "address": format!("127.1.{}.{}", index / 250, 1 + index % 250)},
                               {"type": "Hostname", "address": name}],
                 "allocatable": {"cpu": "3920m", "ephemeral-storage": "95551679124", "hugepages-1Gi": "0",
                     "hugepages-2Mi": "0", "memory": "15508080Ki", "pods": "110"},
@@ -396,15 +396,15 @@ impl Gen<'_> {
         self.out.cluster.push(nsobj);
         let mut objs = self.namespace_basics(ns);
         let mut left = pods;
-        let mut k = 0;
+        let mut app_index = 0;
         while left > 0 {
-            let app = APPS[k % APPS.len()];
-            let name = if k < APPS.len() {
+            let app = APPS[app_index % APPS.len()];
+            let name = if app_index < APPS.len() {
                 app.to_owned()
             } else {
-                format!("{app}-{}", k / APPS.len())
+                format!("{app}-{}", app_index / APPS.len())
             };
-            k += 1;
+            app_index += 1;
             let claim = self.rng.chance(self.cfg.with_claims);
             let replicas = if claim {
                 1
@@ -475,11 +475,11 @@ impl Gen<'_> {
                 "data": {"LOG_LEVEL": "info", "LISTEN_ADDR": ":8080", "UPSTREAM": format!("http://{app}-backend.{ns}.svc:8080")}}));
         }
         let claim_name = claim.then(|| format!("{app}-data"));
-        if let Some(c) = &claim_name {
+        if let Some(claim) = &claim_name {
             let pv = format!("pvc-{}", self.rng.uid());
             let pvc_uid = self.rng.uid();
             objs.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": c, "namespace": ns, "uid": pvc_uid, "creationTimestamp": ts(created),
+                "metadata": {"name": claim, "namespace": ns, "uid": pvc_uid, "creationTimestamp": ts(created),
                     "annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
                         "volume.beta.kubernetes.io/storage-provisioner": "ebs.csi.aws.com",
                         "volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com"},
@@ -492,7 +492,7 @@ impl Gen<'_> {
                     "annotations": {"pv.kubernetes.io/provisioned-by": "ebs.csi.aws.com"},
                     "finalizers": ["kubernetes.io/pv-protection"]},
                 "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"},
-                    "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": c, "namespace": ns, "uid": pvc_uid},
+                    "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": claim, "namespace": ns, "uid": pvc_uid},
                     "csi": {"driver": "ebs.csi.aws.com", "fsType": "ext4", "volumeHandle": format!("vol-{}", self.rng.hex(17))},
                     "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "standard", "volumeMode": "Filesystem",
                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
@@ -654,8 +654,8 @@ impl Gen<'_> {
             container["envFrom"] = json!([{"configMapRef": {"name": format!("{app}-config")}}]);
         }
         let mut volumes = vec![];
-        if let Some(c) = claim {
-            volumes.push(json!({"name": "data", "persistentVolumeClaim": {"claimName": c}}));
+        if let Some(claim) = claim {
+            volumes.push(json!({"name": "data", "persistentVolumeClaim": {"claimName": claim}}));
             container["volumeMounts"] = json!([{"name": "data", "mountPath": "/data"}]);
         }
         let mut meta = json!({"labels": labels.clone()});
@@ -696,9 +696,9 @@ impl Gen<'_> {
         let created = p.created + SignedDuration::from_secs(self.rng.below(30) as i64);
         let started = created + SignedDuration::from_secs(2);
         let mut labels = json!({label_key: p.app, "pod-template-hash": p.hash});
-        if let Some(l) = template["metadata"]["labels"].as_object() {
-            for (k, v) in l {
-                labels[k] = v.clone();
+        if let Some(template_labels) = template["metadata"]["labels"].as_object() {
+            for (key, value) in template_labels {
+                labels[key] = value.clone();
             }
         }
         let mut spec = template["spec"].clone();
@@ -780,14 +780,14 @@ impl Gen<'_> {
                     started,
                     started,
                 ));
-                let n = 20 + self.rng.below(60) as u32;
+                let count = 20 + self.rng.below(60) as u32;
                 let last = ago(now, self.rng.below(20) as i64);
                 events.push(kubelet_event(
                     &mut self.rng,
                     "Warning",
                     "Failed",
                     format!("Error: {msg}"),
-                    n,
+                    count,
                     started,
                     last,
                 ));
@@ -803,13 +803,13 @@ impl Gen<'_> {
                     "rpc error: code = NotFound desc = failed to pull and unpack image \"{image_ref}\": failed to resolve reference \"{image_ref}\": {image_ref}: not found"
                 );
                 let last = ago(now, self.rng.below(60) as i64);
-                let n = 5 + self.rng.below(40) as u32;
+                let count = 5 + self.rng.below(40) as u32;
                 events.push(kubelet_event(
                     &mut self.rng,
                     "Normal",
                     "Pulling",
                     format!("Pulling image \"{}\"", p.image),
-                    n,
+                    count,
                     started,
                     last,
                 ));
@@ -818,7 +818,7 @@ impl Gen<'_> {
                     "Warning",
                     "Failed",
                     format!("Failed to pull image \"{}\": {err}", p.image),
-                    n,
+                    count,
                     started,
                     last,
                 ));
@@ -827,7 +827,7 @@ impl Gen<'_> {
                     "Warning",
                     "Failed",
                     "Error: ErrImagePull".to_owned(),
-                    n,
+                    count,
                     started,
                     last,
                 ));
@@ -836,7 +836,7 @@ impl Gen<'_> {
                     "Normal",
                     "BackOff",
                     format!("Back-off pulling image \"{}\"", p.image),
-                    n * 4,
+                    count * 4,
                     started,
                     last,
                 ));
@@ -845,7 +845,7 @@ impl Gen<'_> {
                     "Warning",
                     "Failed",
                     "Error: ImagePullBackOff".to_owned(),
-                    n * 4,
+                    count * 4,
                     started,
                     last,
                 ));
@@ -943,14 +943,14 @@ impl Gen<'_> {
                 "regarding": regarding.clone(), "note": format!("Successfully assigned {}/{name} to {node}", p.ns), "type": "Normal"}));
         }
         if p.fault == Some(Fault::ReadinessFail) {
-            let n = 100 + self.rng.below(500) as u32;
+            let count = 100 + self.rng.below(500) as u32;
             let last = ago(now, self.rng.below(10) as i64);
             events.push(kubelet_event(
                 &mut self.rng,
                 "Warning",
                 "Unhealthy",
                 "Readiness probe failed: HTTP probe failed with statuscode: 503".to_owned(),
-                n,
+                count,
                 started,
                 last,
             ));
@@ -966,9 +966,9 @@ impl Gen<'_> {
                 cond("PodScheduled", true, created)],
             "containerStatuses": [status_cs]});
         if !ready {
-            for i in [2, 3] {
-                status["conditions"][i]["reason"] = json!("ContainersNotReady");
-                status["conditions"][i]["message"] =
+            for condition in [2, 3] {
+                status["conditions"][condition]["reason"] = json!("ContainersNotReady");
+                status["conditions"][condition]["message"] =
                     json!(format!("containers with unready status: [{cname}]"));
             }
         }
@@ -986,19 +986,22 @@ impl Gen<'_> {
             "creationTimestamp": ts(created), "labels": labels,
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": p.rs_name, "uid": p.rs_uid,
                 "controller": true, "blockOwnerDeletion": true}]});
-        if let Some(a) = template["metadata"].get("annotations") {
-            meta["annotations"] = a.clone();
+        if let Some(annotations) = template["metadata"].get("annotations") {
+            meta["annotations"] = annotations.clone();
         }
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status});
         (pod, events, endpoint)
     }
 }
 
-fn strip_nulls(mut v: Value) -> Value {
-    if let Some(m) = v.pointer_mut("/metadata").and_then(Value::as_object_mut) {
-        m.retain(|_, x| !x.is_null());
+fn strip_nulls(mut object: Value) -> Value {
+    if let Some(metadata) = object
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+    {
+        metadata.retain(|_, x| !x.is_null());
     }
-    v
+    object
 }
 
 impl Synth {
@@ -1015,11 +1018,13 @@ impl Synth {
 
     /// Loads every object into a store (what the snapshot loader does, without YAML).
     pub fn store(&self) -> crate::store::Store {
-        let mut s = crate::store::Store::new();
-        for o in self.objects() {
-            s.insert_value(o.clone()).expect("synthetic object decodes");
+        let mut store = crate::store::Store::new();
+        for object in self.objects() {
+            store
+                .insert_value(object.clone())
+                .expect("synthetic object decodes");
         }
-        s
+        store
     }
 
     /// Writes the snapshot: `cluster.yaml` (cluster-scoped objects) and one
@@ -1060,13 +1065,13 @@ mod tests {
         let options = DiagnoseOptions::new("2026-11-21T12:00:00Z".parse().unwrap());
         let parallel = crate::engine::diagnose_many(&store, &targets, &options, None);
         assert_eq!(parallel.len(), targets.len());
-        for (t, r) in targets.iter().zip(&parallel) {
-            assert_eq!(&r.target, t);
-            let one = diagnose(&store, t, &options, None);
+        for (target, report) in targets.iter().zip(&parallel) {
+            assert_eq!(&report.target, target);
+            let one = diagnose(&store, target, &options, None);
             assert_eq!(
                 serde_json::to_string(&one.status).unwrap(),
-                serde_json::to_string(&r.status).unwrap(),
-                "{t}"
+                serde_json::to_string(&report.status).unwrap(),
+                "{target}"
             );
         }
     }
@@ -1074,14 +1079,14 @@ mod tests {
     #[test]
     fn deterministic_and_exact_pod_count() {
         let cfg = Config::with_pods(600);
-        let a = generate(&cfg);
-        let b = generate(&cfg);
-        assert_eq!(a.pod_count(), 600 + 2); // + the 2 CoreDNS Pods
+        let first = generate(&cfg);
+        let second = generate(&cfg);
+        assert_eq!(first.pod_count(), 600 + 2); // + the 2 CoreDNS Pods
         assert_eq!(
-            serde_json::to_string(&a.namespaces).unwrap(),
-            serde_json::to_string(&b.namespaces).unwrap()
+            serde_json::to_string(&first.namespaces).unwrap(),
+            serde_json::to_string(&second.namespaces).unwrap()
         );
-        assert_eq!(a.nodes.len(), 12);
+        assert_eq!(first.nodes.len(), 12);
     }
 
     #[test]
@@ -1094,25 +1099,25 @@ mod tests {
         let store = synth.store();
         let opts = DiagnoseOptions::new(cfg.now);
         let mut seen = std::collections::BTreeSet::new();
-        for w in &synth.workloads {
-            let rep = diagnose(&store, &w.target(), &opts, None);
+        for workload in &synth.workloads {
+            let rep = diagnose(&store, &workload.target(), &opts, None);
             let top = rep.status.findings.first();
-            match w.fault {
-                Some(f) => {
+            match workload.fault {
+                Some(fault) => {
                     let ids: Vec<&str> = rep
                         .status
                         .findings
                         .iter()
-                        .map(|f| f.rule_id.as_str())
+                        .map(|finding| finding.rule_id.as_str())
                         .collect();
                     assert_eq!(
-                        top.map(|f| f.rule_id.as_str()),
-                        Some(f.expected_rule().as_str()),
+                        top.map(|finding| finding.rule_id.as_str()),
+                        Some(fault.expected_rule().as_str()),
                         "{} {:?}: {ids:?}",
-                        w.name,
-                        f
+                        workload.name,
+                        fault
                     );
-                    seen.insert(f);
+                    seen.insert(fault);
                 }
                 None => {
                     let bad: Vec<String> = rep
@@ -1122,7 +1127,7 @@ mod tests {
                         .filter(|f| f.severity > crate::api::Severity::Info)
                         .map(|f| format!("{} {}", f.rule_id, f.message))
                         .collect();
-                    assert!(bad.is_empty(), "{}: {bad:?}", w.name);
+                    assert!(bad.is_empty(), "{}: {bad:?}", workload.name);
                 }
             }
         }
