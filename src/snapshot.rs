@@ -256,9 +256,9 @@ fn add_document(
     for (index, mut item) in items.into_iter().enumerate() {
         if let Value::Object(fields) = &mut item {
             if !fields.contains_key("kind")
-                && let Some(kind) = &item_kind
+                && let Some(item_kind) = &item_kind
             {
-                fields.insert("kind".into(), Value::String(kind.clone()));
+                fields.insert("kind".into(), Value::String(item_kind.clone()));
             }
             if !fields.contains_key("apiVersion")
                 && let Some(api_version) = &list_api

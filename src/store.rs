@@ -514,8 +514,8 @@ impl Store {
 
     fn observe_times(&mut self, obj: &Object) {
         let mut newest = self.newest;
-        let mut see = |t: Option<Timestamp>| {
-            if let Some(time) = t
+        let mut see = |candidate: Option<Timestamp>| {
+            if let Some(time) = candidate
                 && newest.is_none_or(|n| time > n)
             {
                 newest = Some(time);

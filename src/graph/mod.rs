@@ -778,8 +778,8 @@ impl<'a> Walker<'a> {
         let ingresses: Vec<ObjRef> = self
             .store
             .list::<Ingress>(&ns)
-            .filter(|i| {
-                ingress_backends(i)
+            .filter(|ingress| {
+                ingress_backends(ingress)
                     .iter()
                     .any(|(svc, _, _)| svc == &svc_ref.name)
             })
@@ -962,14 +962,14 @@ impl<'a> Walker<'a> {
             Kind::ResourceQuota,
             Kind::NetworkPolicy,
         ] {
-            for (_, o) in self.store.list_objects(kind, &ns) {
-                let Some(meta) = o.meta() else { continue };
+            for (_, object) in self.store.list_objects(kind, &ns) {
+                let Some(meta) = object.meta() else { continue };
                 // owned objects are reached through their owners
                 let has_owner = meta
                     .owner_references
                     .iter()
                     .flatten()
-                    .any(|o| o.controller == Some(true));
+                    .any(|owner| owner.controller == Some(true));
                 if has_owner && matches!(kind, Kind::Job | Kind::ReplicaSet | Kind::Pod) {
                     continue;
                 }

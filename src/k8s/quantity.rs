@@ -85,8 +85,8 @@ impl Quantity {
             }
             let digit = digit_char as i128 - '0' as i128;
             match mantissa.checked_mul(10).and_then(|m| m.checked_add(digit)) {
-                Some(m) => {
-                    mantissa = m;
+                Some(scaled) => {
+                    mantissa = scaled;
                     scale10 -= 1;
                 }
                 None => break,
@@ -338,16 +338,16 @@ pub fn resources(list: Option<&BTreeMap<String, K8sQuantity>>) -> Resources {
 }
 
 fn add_into(acc: &mut Resources, addend: &Resources) {
-    for (k, v) in addend {
-        *acc.entry(k.clone()).or_default() += *v;
+    for (resource, amount) in addend {
+        *acc.entry(resource.clone()).or_default() += *amount;
     }
 }
 
 fn max_into(acc: &mut Resources, other: &Resources) {
-    for (k, v) in other {
-        let slot = acc.entry(k.clone()).or_default();
-        if *v > *slot {
-            *slot = *v;
+    for (resource, amount) in other {
+        let slot = acc.entry(resource.clone()).or_default();
+        if *amount > *slot {
+            *slot = *amount;
         }
     }
 }
@@ -395,8 +395,8 @@ pub fn pod_requests(spec: &PodSpec) -> Resources {
             .into_iter()
             .chain(resources(pod_level.requests.as_ref()))
             .filter(|(k, _)| k == "cpu" || k == "memory");
-        for (k, v) in explicit.collect::<Resources>() {
-            sum.insert(k, v);
+        for (resource, amount) in explicit.collect::<Resources>() {
+            sum.insert(resource, amount);
         }
     }
     add_into(&mut sum, &resources(spec.overhead.as_ref()));

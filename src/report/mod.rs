@@ -163,9 +163,9 @@ impl Document {
                 .first()
                 .map(ref_text)
                 .unwrap_or_else(|| "?".to_owned()),
-            ReportTarget::All(a) => {
+            ReportTarget::All(all) => {
                 let count =
-                    |k: crate::api::TargetKind| a.targets.iter().filter(|t| t.kind == k).count();
+                    |k: crate::api::TargetKind| all.targets.iter().filter(|t| t.kind == k).count();
                 format!(
                     "all namespaces ({} namespaces, {} nodes, cluster DNS)",
                     count(crate::api::TargetKind::Namespace),

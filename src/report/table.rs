@@ -394,9 +394,9 @@ mod tests {
             finding("b", "ReplicasUnavailable", Warning, &["a"]),
         ];
         let out = render(&doc(fs), &Style::default());
-        let pos = |s: &str| {
-            out.find(s)
-                .unwrap_or_else(|| panic!("{s:?} missing in:\n{out}"))
+        let pos = |needle: &str| {
+            out.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing in:\n{out}"))
         };
         assert!(out.starts_with("Deployment shop/web: Degraded · 1 critical, 1 warning, 1 info"));
         assert!(pos("ROOT CAUSE") < pos("ConfigMapNotFound"));

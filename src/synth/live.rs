@@ -155,9 +155,9 @@ pub async fn load(
                             Ok(_) => return anyhow::Ok(true),
                             Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
                             // the namespace's default ServiceAccount / admission may lag; retry briefly
-                            Err(e) if tries < 20 => {
+                            Err(error) if tries < 20 => {
                                 tries += 1;
-                                tracing::debug!("retrying {kind}: {e}");
+                                tracing::debug!("retrying {kind}: {error}");
                                 tokio::time::sleep(Duration::from_millis(250 * tries)).await;
                             }
                             Err(e) => return Err(e.into()),

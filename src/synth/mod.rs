@@ -475,11 +475,11 @@ impl Gen<'_> {
                 "data": {"LOG_LEVEL": "info", "LISTEN_ADDR": ":8080", "UPSTREAM": format!("http://{app}-backend.{ns}.svc:8080")}}));
         }
         let claim_name = claim.then(|| format!("{app}-data"));
-        if let Some(claim) = &claim_name {
+        if let Some(pvc_name) = &claim_name {
             let pv = format!("pvc-{}", self.rng.uid());
             let pvc_uid = self.rng.uid();
             objs.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": claim, "namespace": ns, "uid": pvc_uid, "creationTimestamp": ts(created),
+                "metadata": {"name": pvc_name, "namespace": ns, "uid": pvc_uid, "creationTimestamp": ts(created),
                     "annotations": {"pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes",
                         "volume.beta.kubernetes.io/storage-provisioner": "ebs.csi.aws.com",
                         "volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com"},
@@ -492,7 +492,7 @@ impl Gen<'_> {
                     "annotations": {"pv.kubernetes.io/provisioned-by": "ebs.csi.aws.com"},
                     "finalizers": ["kubernetes.io/pv-protection"]},
                 "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "10Gi"},
-                    "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": claim, "namespace": ns, "uid": pvc_uid},
+                    "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": pvc_name, "namespace": ns, "uid": pvc_uid},
                     "csi": {"driver": "ebs.csi.aws.com", "fsType": "ext4", "volumeHandle": format!("vol-{}", self.rng.hex(17))},
                     "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "standard", "volumeMode": "Filesystem",
                     "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [

@@ -78,21 +78,22 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 fn failed_pod_lines(pods: &[(ObjRef, &Arc<Pod>)]) -> Vec<String> {
     let mut failed: Vec<&(ObjRef, &Arc<Pod>)> = pods
         .iter()
-        .filter(|(_, p)| {
-            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
-                || p.status
+        .filter(|(_, pod)| {
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+                || pod
+                    .status
                     .iter()
                     .flat_map(|s| s.container_statuses.iter().flatten())
                     .any(|c| c.restart_count > 0)
         })
         .collect();
-    failed.sort_by_key(|(_, p)| {
-        std::cmp::Reverse(duration::time(p.metadata.creation_timestamp.as_ref()))
+    failed.sort_by_key(|(_, pod)| {
+        std::cmp::Reverse(duration::time(pod.metadata.creation_timestamp.as_ref()))
     });
     failed
         .iter()
         .take(3)
-        .map(|(pod_ref, p)| format!("Pod {}: {}", pod_ref.name, pod::describe_state(p)))
+        .map(|(pod_ref, pod)| format!("Pod {}: {}", pod_ref.name, pod::describe_state(pod)))
         .collect()
 }
 

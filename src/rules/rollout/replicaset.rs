@@ -424,11 +424,11 @@ fn report(
                     let used_amount = used
                         .iter()
                         .find(|(x, _)| x == resource)
-                        .map(|(_, amount)| amount.as_str());
+                        .map(|(_, value)| value.as_str());
                     let limit = limited
                         .iter()
                         .find(|(x, _)| x == resource)
-                        .map(|(_, amount)| amount.as_str());
+                        .map(|(_, value)| value.as_str());
                     format!(
                         "{resource}: requested {amount}, used {}, limited {}",
                         used_amount.unwrap_or("?"),
@@ -436,15 +436,15 @@ fn report(
                     )
                 })
                 .collect();
-            let mut draft = quota_draft(ctx, creator, &quota, quota_users)
+            let mut cause_draft = quota_draft(ctx, creator, &quota, quota_users)
                 .message(format!(
                     "{} cannot create Pods: exceeded quota {quota} ({})",
                     creator.label,
                     detail.join("; ")
                 ))
                 .seen(first, last);
-            draft = quota_evidence(ctx, draft, ns, &quota, &names);
-            draft = draft.step(
+            cause_draft = quota_evidence(ctx, cause_draft, ns, &quota, &names);
+            cause_draft = cause_draft.step(
                 format!(
                     "Lower the Pod template's {} or free quota by scaling down something else in {ns}",
                     names.join(", ")
@@ -452,25 +452,25 @@ fn report(
                 None,
                 Risk::Reversible,
             );
-            out.push(surge_hint(ctx, creator, draft));
+            out.push(surge_hint(ctx, creator, cause_draft));
         }
         CreateCause::QuotaNeedsResources { quota, detail } => {
-            let mut draft = quota_draft(ctx, creator, &quota, quota_users)
+            let mut cause_draft = quota_draft(ctx, creator, &quota, quota_users)
                 .message(format!(
                     "{} cannot create Pods: the ResourceQuota {quota} requires requests/limits the Pod template does not set ({detail})",
                     creator.label
                 ))
                 .seen(first, last);
-            draft = quota_evidence(ctx, draft, ns, &quota, &[]);
-            draft = draft.step(
+            cause_draft = quota_evidence(ctx, cause_draft, ns, &quota, &[]);
+            cause_draft = cause_draft.step(
                 format!("Set the missing requests/limits in the Pod template ({detail}), or add a LimitRange with defaults"),
                 None,
                 Risk::Reversible,
             );
-            out.push(draft);
+            out.push(cause_draft);
         }
         CreateCause::WebhookDenied { webhook, detail } => {
-            let mut draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
+            let mut cause_draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
                 .discriminator(webhook.clone())
                 .message(format!(
                     "{} cannot create Pods: the admission webhook {webhook} denies them",
@@ -486,25 +486,25 @@ fn report(
                     "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
                 );
             if webhook.contains("kyverno") {
-                draft = draft.read_only(
+                cause_draft = cause_draft.read_only(
                     "List the Kyverno policies and their reports for the namespace",
                     format!(
                         "kubectl get clusterpolicies,policies -A; kubectl get policyreports -n {ns}"
                     ),
                 );
             } else if webhook.contains("gatekeeper") {
-                draft =
-                    draft.read_only("List the Gatekeeper constraints", "kubectl get constraints");
+                cause_draft = cause_draft
+                    .read_only("List the Gatekeeper constraints", "kubectl get constraints");
             }
-            draft = draft.step(
+            cause_draft = cause_draft.step(
                 "Change the Pod template so that it satisfies the policy",
                 None,
                 Risk::Reversible,
             );
-            out.push(draft);
+            out.push(cause_draft);
         }
         CreateCause::WebhookUnreachable { webhook, detail } => {
-            let mut draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
+            let mut cause_draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
                 .discriminator(webhook.clone())
                 .message(format!(
                     "{} cannot create Pods: the admission webhook {webhook} is unreachable and fails closed",
@@ -520,15 +520,15 @@ fn report(
                     "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
                 );
             if let Some((svc, svc_ns)) = webhook_service(&detail) {
-                draft = draft.read_only(
+                cause_draft = cause_draft.read_only(
                     format!("Check the webhook backend {svc_ns}/{svc}"),
                     format!("kubectl get endpointslices,pods -n {svc_ns} -l kubernetes.io/service-name={svc}; kubectl get pods -n {svc_ns}"),
                 );
             }
-            out.push(draft);
+            out.push(cause_draft);
         }
         CreateCause::PodSecurity { level, violations } => {
-            let mut draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
+            let mut cause_draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
                 .discriminator("PodSecurity")
                 .message(format!(
                     "{} cannot create Pods: they violate PodSecurity \"{level}\" enforced on namespace {ns}",
@@ -545,14 +545,15 @@ fn report(
             if let Some(nsobj) = ctx.store.get::<Namespace>("", ns) {
                 for (label, value) in nsobj.metadata.labels.iter().flatten() {
                     if label.starts_with("pod-security.kubernetes.io/") {
-                        draft = draft.evidence(format!("namespace {ns} label {label}={value}"));
+                        cause_draft =
+                            cause_draft.evidence(format!("namespace {ns} label {label}={value}"));
                     }
                 }
             }
             for violation in &violations {
-                draft = draft.evidence(format!("violation: {violation}"));
+                cause_draft = cause_draft.evidence(format!("violation: {violation}"));
             }
-            draft = draft.step(
+            cause_draft = cause_draft.step(
                 format!(
                     "Set the securityContext fields the violations name in the Pod template ({} violation(s))",
                     violations.len()
@@ -560,7 +561,7 @@ fn report(
                 None,
                 Risk::Reversible,
             );
-            out.push(draft);
+            out.push(cause_draft);
         }
         _ => {}
     }

@@ -129,13 +129,13 @@ fn unavailable(ctx: &RuleContext, sts_ref: &ObjRef, sts: &StatefulSet, out: &mut
         sts_ref.name
     );
     match &failing {
-        Some((o, Some((pr, p)))) => msg.push_str(&format!(
-            "; Pod {} (ordinal {o}) is {}",
+        Some((ordinal_index, Some((pr, pod)))) => msg.push_str(&format!(
+            "; Pod {} (ordinal {ordinal_index}) is {}",
             pr.name,
-            pod::describe_state(p)
+            pod::describe_state(pod)
         )),
-        Some((o, None)) => msg.push_str(&format!(
-            "; Pod {}-{o} (ordinal {o}) does not exist",
+        Some((ordinal_index, None)) => msg.push_str(&format!(
+            "; Pod {}-{ordinal_index} (ordinal {ordinal_index}) does not exist",
             sts_ref.name
         )),
         None => {}

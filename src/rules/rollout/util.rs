@@ -41,12 +41,13 @@ pub(crate) fn owned<'a, T: crate::store::Stored + HasMeta + 'a>(
         .owned_by(uid)
         .filter(|r| r.kind == T::KIND)
         .filter_map(|r| store.get_ref::<T>(r).map(|o| (r.clone(), o)))
-        .filter(|(_, o)| {
-            o.meta()
+        .filter(|(_, object)| {
+            object
+                .meta()
                 .owner_references
                 .iter()
                 .flatten()
-                .any(|o| o.uid == uid && o.controller != Some(false))
+                .any(|owner| owner.uid == uid && owner.controller != Some(false))
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
