@@ -11,7 +11,13 @@
 //
 //   - localhost/kubedx/testbox:1      Cmd ["sh"], like the busybox image;
 //   - localhost/kubedx/testbox:nocmd  no Entrypoint and no Cmd at all (a Pod that
-//     gives no command cannot be created from it).
+//     gives no command cannot be created from it);
+//   - localhost/kubedx/web:1          Cmd httpd on port 8080 serving /var/www: the
+//     image the plane pushes to its registry (kubedx/web:1, private/web:1). It is
+//     another image (another config digest) than testbox:1 on purpose: a kubelet
+//     that pulled an image under one name verifies it again before it runs it
+//     under another (KubeletEnsureSecretPulledImages), and localhost/... cannot
+//     be pulled.
 //
 // The output is deterministic: fixed timestamps and owners, sorted entries.
 package main
@@ -261,5 +267,9 @@ func run(pauseBin, busyboxBin, out string) error {
 	return archive(filepath.Join(out, "testbox.tar"), lay, diff, []image{
 		{name: "localhost/kubedx/testbox:1", config: map[string]any{"Cmd": []string{"sh"}, "Env": []string{path}}},
 		{name: "localhost/kubedx/testbox:nocmd", config: map[string]any{"Env": []string{path}}},
+		{name: "localhost/kubedx/web:1", config: map[string]any{
+			"Cmd": []string{"httpd", "-f", "-p", "8080", "-h", "/var/www"}, "Env": []string{path},
+			"ExposedPorts": map[string]any{"8080/tcp": map[string]any{}},
+		}},
 	})
 }

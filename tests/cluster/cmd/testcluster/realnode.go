@@ -469,10 +469,10 @@ func (r *realNode) startRuntime(ctx context.Context) error {
 			return fmt.Errorf("ctr images import %s: %v\n%s", tarball, err, out)
 		}
 	}
-	// The test image in the registry: public (kubedx/testbox:1) and behind basic auth (private/testbox:1).
+	// The web image in the registry: public (kubedx/web:1) and behind basic auth (private/web:1).
 	for _, push := range [][]string{
-		{"images", "push", "--plain-http", r.registry + "/kubedx/testbox:1", "localhost/kubedx/testbox:1"},
-		{"images", "push", "--plain-http", "--user", registryUser + ":" + registryPassword, r.registry + "/private/testbox:1", "localhost/kubedx/testbox:1"},
+		{"images", "push", "--plain-http", r.registry + "/kubedx/web:1", "localhost/kubedx/web:1"},
+		{"images", "push", "--plain-http", "--user", registryUser + ":" + registryPassword, r.registry + "/private/web:1", "localhost/kubedx/web:1"},
 	} {
 		if out, err := r.ctr(push...); err != nil {
 			return fmt.Errorf("ctr %s: %v\n%s", strings.Join(push, " "), err, out)
