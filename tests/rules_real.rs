@@ -178,10 +178,7 @@ fn every_recording_gives_its_root_cause() {
     for &(case, target, rule, kind, name) in CATALOGUE {
         let r = diagnose_yaml(&recording(case), target);
         let first = top(&r);
-        if first.rule_id.to_string() != rule
-            || first.object.kind != kind
-            || first.object.name != name
-        {
+        if first.rule_id != rule || first.object.kind != kind || first.object.name != name {
             failures.push(format!(
                 "{case}: want {rule} on {kind}/{name}:{}",
                 describe(&r)
