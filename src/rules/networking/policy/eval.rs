@@ -1,10 +1,10 @@
-//! NetworkPolicy evaluation and the rules built on it.
+//! The NetworkPolicy evaluator: pure and three-valued, with no rule logic.
 //!
-//! The evaluator is pure and three-valued: for a connection (source, destination,
-//! protocol, port) it answers `Yes` (some rule allows it, or no policy isolates that
-//! direction), `No` (the direction is isolated and no rule allows it) or `Maybe`
-//! (it depends on something we did not read: a Namespace's labels, a destination
-//! Pod's labels or ports, an IP). Rules fire only on a certain `No`.
+//! For a connection (source, destination, protocol, port) it answers `Yes` (some rule
+//! allows it, or no policy isolates that direction), `No` (the direction is isolated
+//! and no rule allows it) or `Maybe` (it depends on something we did not read: a
+//! Namespace's labels, a destination Pod's labels or ports, an IP). The rules built on
+//! it ([`super`]) fire only on a certain `No`.
 //!
 //! Semantics (networking.k8s.io/v1):
 //! - `policyTypes` when set; otherwise `Ingress` always, `Egress` when `egress` has rules;
@@ -24,32 +24,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::{
-    IPBlock, IngressClass, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort,
+    IPBlock, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::api::Risk;
-use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, EdgeKind};
-use crate::model::{Kind, ObjRef};
-use crate::rules::RuleId;
-use crate::rules::networking::{container_ports, fmt_map, name_list, pod_ref, pod_terminal};
-use crate::rules::{Draft, RuleContext};
+use crate::rules::networking::container_ports;
 use crate::selector::{Requirement, Selector};
-use crate::store::Store;
 
-type Labels = BTreeMap<String, String>;
+/// Labels of a Pod or a Namespace.
+pub type Labels = BTreeMap<String, String>;
 
 /// The peers and ports of one rule (`to`/`from`, `ports`).
 type RuleParts<'a> = (
     Option<&'a Vec<NetworkPolicyPeer>>,
     Option<&'a Vec<NetworkPolicyPort>>,
 );
-
-/// Pods behind a Service grouped by the policies isolating them: (Pods, reasons, scope).
-type IngressGroup = (Vec<ObjRef>, Vec<String>, Vec<ObjRef>);
 
 /// The label the API server puts on every Namespace.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -79,7 +71,7 @@ impl Tri {
         }
     }
 
-    fn any(it: impl IntoIterator<Item = Tri>) -> Tri {
+    pub fn any(it: impl IntoIterator<Item = Tri>) -> Tri {
         it.into_iter().fold(Tri::No, Tri::or)
     }
 
@@ -154,16 +146,6 @@ impl Endpoint {
             ),
         }
     }
-}
-
-/// The Namespace's labels from the store, if the Namespace was read.
-pub fn namespace_labels(store: &Store, ns: &str) -> Option<Labels> {
-    store.get::<Namespace>("", ns).map(|n| {
-        let mut l = n.metadata.labels.clone().unwrap_or_default();
-        l.entry(NAMESPACE_NAME_LABEL.to_owned())
-            .or_insert_with(|| ns.to_owned());
-        l
-    })
 }
 
 /// The direction of a policy.
@@ -469,16 +451,6 @@ pub fn evaluate_connection(
     v
 }
 
-/// Policies of the Pod's namespace that select it.
-pub fn selecting_policies<'a>(store: &'a Store, p: &Pod) -> Vec<&'a NetworkPolicy> {
-    let ns = p.metadata.namespace.as_deref().unwrap_or_default();
-    store
-        .list::<NetworkPolicy>(ns)
-        .filter(|np| selects(np, p))
-        .map(|np| np.as_ref())
-        .collect()
-}
-
 /// One line describing a policy's rules for a direction, for evidence.
 pub fn describe_rules(np: &NetworkPolicy, dir: Direction) -> String {
     let name = np.metadata.name.as_deref().unwrap_or_default();
@@ -602,97 +574,20 @@ fn describe_ports(ports: Option<&Vec<NetworkPolicyPort>>) -> String {
         .join(",")
 }
 
-// ---- the cluster DNS as a destination ------------------------------------------------
-
-/// The cluster DNS as egress destinations: one endpoint per CoreDNS Pod (with the
-/// Service's ClusterIPs), or, when its Pods were not read, one endpoint with what
-/// the Service (or the convention `k8s-app: kube-dns`) says about them.
-pub fn dns_destinations(store: &Store) -> (Vec<Endpoint>, String) {
-    let ns = CLUSTER_DNS_NAMESPACE;
-    let svc = store.get::<Service>(ns, CLUSTER_DNS_SERVICE);
-    let ns_labels = namespace_labels(store, ns);
-    let cluster_ips: Vec<IpAddr> = svc
-        .and_then(|s| s.spec.as_ref())
-        .map(|s| {
-            s.cluster_ips
-                .iter()
-                .flatten()
-                .chain(s.cluster_ip.iter())
-                .filter_map(|ip| ip.parse().ok())
-                .collect::<BTreeSet<IpAddr>>()
-                .into_iter()
-                .collect()
-        })
-        .unwrap_or_default();
-    let selector: Labels = svc
-        .and_then(|s| s.spec.as_ref())
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_else(|| [("k8s-app".to_owned(), "kube-dns".to_owned())].into());
-    let pods: Vec<&Pod> = store
-        .select_pods(ns, &Selector::from_map(selector.iter()))
-        .into_iter()
-        .map(|p| p.as_ref())
-        .filter(|p| !pod_terminal(p))
-        .collect();
-    let ips_text = if cluster_ips.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " ({})",
-            cluster_ips
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let mut desc = format!("the cluster DNS {ns}/{CLUSTER_DNS_SERVICE}{ips_text}");
-    if pods.is_empty() {
-        desc.push_str(&format!(", Pods labelled {}", fmt_map(&selector)));
-        return (
-            vec![Endpoint {
-                label: format!("Service {ns}/{CLUSTER_DNS_SERVICE}"),
-                namespace: ns.to_owned(),
-                namespace_labels: ns_labels,
-                pod_labels: selector,
-                labels_complete: false,
-                ips: cluster_ips,
-                named_ports: None,
-            }],
-            desc,
-        );
-    }
-    let names: Vec<&str> = pods
-        .iter()
-        .map(|p| p.metadata.name.as_deref().unwrap_or_default())
-        .collect();
-    desc.push_str(&format!(
-        ", Pods {} labelled {}",
-        name_list(&names, 3),
-        fmt_map(&selector)
-    ));
-    let eps = pods
-        .into_iter()
-        .map(|p| {
-            let mut e = Endpoint::pod(p, ns_labels.clone());
-            e.ips.extend(cluster_ips.iter().copied());
-            e
-        })
-        .collect();
-    (eps, desc)
-}
-
-/// Whether egress from `src` (with the policies selecting it) reaches the cluster DNS
-/// on `protocol`/53: allowed if it reaches any of its Pods.
-pub fn dns_egress(
+/// Whether egress from `src` (with the policies selecting it) reaches any of the
+/// destinations on `protocol`/`port`: allowed if it reaches one of them. The verdict
+/// lists the allowing rules of every destination once; with no destination at all
+/// it is `Maybe`.
+pub fn egress_to_any(
     selecting: &[&NetworkPolicy],
     src: &Endpoint,
-    dns: &[Endpoint],
+    destinations: &[Endpoint],
     protocol: &str,
+    port: i32,
 ) -> Verdict {
     let mut out: Option<Verdict> = None;
-    for d in dns {
-        let v = evaluate_connection(selecting, Direction::Egress, src, d, protocol, 53);
+    for d in destinations {
+        let v = evaluate_connection(selecting, Direction::Egress, src, d, protocol, port);
         out = Some(match out {
             None => v,
             Some(mut o) => {
@@ -719,443 +614,14 @@ pub fn dns_egress(
     })
 }
 
-// ---- rules ----------------------------------------------------------------------------
-
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    blocks_dns(ctx, out);
-    blocks_ingress(ctx, out);
-    selects_no_pods(ctx, out);
-}
-
-/// Whether the Pod resolves names through the cluster DNS.
-fn uses_cluster_dns(p: &Pod) -> bool {
-    let Some(spec) = &p.spec else { return false };
-    let host_net = spec.host_network.unwrap_or(false);
-    match spec.dns_policy.as_deref().unwrap_or("ClusterFirst") {
-        "ClusterFirst" => !host_net,
-        "ClusterFirstWithHostNet" => true,
-        _ => false,
-    }
-}
-
-fn blocks_dns(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    let pods: Vec<&Pod> = ctx
-        .graph
-        .subjects(Kind::Pod)
-        .filter_map(|r| ctx.store.get_ref::<Pod>(r))
-        .map(|p| p.as_ref())
-        .filter(|p| !pod_terminal(p) && uses_cluster_dns(p))
-        .filter(|p| p.spec.as_ref().and_then(|s| s.host_network) != Some(true))
-        .collect();
-    if pods.is_empty() {
-        return;
-    }
-    let (dns, dns_desc) = dns_destinations(ctx.store);
-    // Pods selected by the same policies are one finding.
-    let mut groups: BTreeMap<Vec<String>, (Vec<ObjRef>, Verdict, Verdict)> = BTreeMap::new();
-    for p in pods {
-        let selecting = selecting_policies(ctx.store, p);
-        if !selecting.iter().any(|np| applies(np, Direction::Egress)) {
-            continue;
-        }
-        let ns = p.metadata.namespace.as_deref().unwrap_or_default();
-        let src = Endpoint::pod(p, namespace_labels(ctx.store, ns));
-        let udp = dns_egress(&selecting, &src, &dns, "UDP");
-        if udp.allowed != Tri::No {
-            continue;
-        }
-        let tcp = dns_egress(&selecting, &src, &dns, "TCP");
-        let mut key: Vec<String> = selecting
-            .iter()
-            .filter_map(|np| np.metadata.name.clone())
-            .collect();
-        key.sort();
-        key.insert(0, ns.to_owned());
-        let g = groups
-            .entry(key)
-            .or_insert_with(|| (Vec::new(), udp.clone(), tcp.clone()));
-        g.0.push(pod_ref(p));
-    }
-    for (key, (pods, udp, tcp)) in groups {
-        let ns = &key[0];
-        let policies: Vec<&NetworkPolicy> = key[1..]
-            .iter()
-            .filter_map(|n| ctx.store.get::<NetworkPolicy>(ns, n).map(|a| a.as_ref()))
-            .collect();
-        let egress_policies: Vec<&NetworkPolicy> = policies
-            .iter()
-            .copied()
-            .filter(|np| applies(np, Direction::Egress))
-            .collect();
-        let Some(first) = egress_policies.first() else {
-            continue;
-        };
-        let first_name = first.metadata.name.clone().unwrap_or_default();
-        let object = ObjRef::namespaced(Kind::NetworkPolicy, ns, &first_name);
-        let pod_names: Vec<&str> = pods.iter().map(|r| r.name.as_str()).collect();
-        let names: Vec<String> = udp.isolating.clone();
-        let tcp_note = if tcp.allowed == Tri::Yes {
-            " (TCP/53 is allowed, but resolvers query over UDP first and time out)"
-        } else {
-            ""
-        };
-        let mut d = Draft::new(RuleId::NetworkPolicyBlocksDNS, object.clone())
-            .message(format!(
-                "NetworkPolicy {} isolate{} egress of {} Pod(s) ({}) and no egress rule allows UDP/53 to {}: name resolution times out{tcp_note}",
-                names.join(", "),
-                if names.len() == 1 { "s" } else { "" },
-                pods.len(),
-                name_list(&pod_names, 3),
-                dns_desc
-            ))
-            .edge("Pod -> NetworkPolicy")
-            .affected(&pods)
-            .evidence(format!("DNS destination: {dns_desc}"));
-        for np in &egress_policies {
-            d = d.evidence(describe_rules(np, Direction::Egress));
-            d = d.scope(ObjRef::namespaced(
-                Kind::NetworkPolicy,
-                ns,
-                np.metadata.name.as_deref().unwrap_or_default(),
-            ));
-        }
-        d = d.evidence(format!(
-            "UDP/53 to the cluster DNS: denied{}; TCP/53: {}",
-            if udp.maybe.is_empty() {
-                ""
-            } else {
-                " (some rules undecidable)"
-            },
-            match tcp.allowed {
-                Tri::Yes => format!("allowed by {}", tcp.allowing.join(", ")),
-                Tri::No => "denied".to_owned(),
-                Tri::Maybe => "undecided".to_owned(),
-            }
-        ));
-        let dns_svc = ObjRef::namespaced(Kind::Service, CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE);
-        if ctx.graph.contains(&dns_svc) {
-            d = d.scope(dns_svc);
-        }
-        let allow_dns = format!(
-            "kubectl apply -n {ns} -f - <<'YAML'\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-dns\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {CLUSTER_DNS_NAMESPACE}\n      podSelector:\n        matchLabels:\n          k8s-app: kube-dns\n    ports:\n    - protocol: UDP\n      port: 53\n    - protocol: TCP\n      port: 53\nYAML"
-        );
-        d = d
-            .summary("Allow egress to the cluster DNS (UDP and TCP 53 to the kube-dns Pods in kube-system) for the Pods this policy isolates.")
-            .read_only(
-                "Read the policies that select the Pods",
-                format!("kubectl describe networkpolicy -n {ns} {}", names.join(" ")),
-            )
-            .read_only(
-                "Check the labels of the DNS Pods and of kube-system",
-                format!("kubectl get pods -n {CLUSTER_DNS_NAMESPACE} -l k8s-app=kube-dns --show-labels && kubectl get ns {CLUSTER_DNS_NAMESPACE} --show-labels"),
-            )
-            .step(
-                "Add a policy allowing DNS egress (adjust the labels to your DNS Pods)",
-                Some(allow_dns),
-                Risk::Reversible,
-            )
-            .step(
-                "Verify resolution from a Pod with the same labels",
-                Some(format!(
-                    "kubectl debug -n {ns} {} -it --image=busybox:1.36 -- nslookup kubernetes.default",
-                    pods[0].kubectl()
-                )),
-                Risk::Reversible,
-            );
-        out.push(d);
-    }
-}
-
-/// What fronts a Service: the sources its Pods must admit, as far as the graph says.
-struct Front {
-    /// `Ingress shop/web via IngressClass nginx (controller Pods ingress-nginx/...)`.
-    what: String,
-    scope: Vec<ObjRef>,
-    sources: Vec<Endpoint>,
-}
-
-/// Pods of the controller of an IngressClass, found by the conventions of the common
-/// controllers (ingress-nginx, Traefik, HAProxy, Contour, Kong, ...). `None` when the
-/// controller is not one we know how to find: we then say nothing about it.
-fn ingress_controller_pods<'a>(ctx: &RuleContext<'a>, class: &IngressClass) -> Vec<&'a Pod> {
-    let controller = class
-        .spec
-        .as_ref()
-        .and_then(|s| s.controller.as_deref())
-        .unwrap_or_default();
-    let names: &[&str] = match controller {
-        "k8s.io/ingress-nginx" => &["ingress-nginx"],
-        "traefik.io/ingress-controller" => &["traefik"],
-        "haproxy.org/ingress-controller" | "haproxy-ingress.github.io/controller" => {
-            &["kubernetes-ingress", "haproxy-ingress"]
-        }
-        "projectcontour.io/ingress-controller" | "projectcontour.io/contour" => &["contour"],
-        "ingress-controllers.konghq.com/kong" => &["kong", "ingress"],
-        _ => &[],
-    };
-    let mut out = Vec::new();
-    for name in names {
-        let sel = Selector::from_map([("app.kubernetes.io/name", *name)]);
-        for ns in ctx.store.namespaces_with(Kind::Pod).iter().take(500) {
-            out.extend(
-                ctx.store
-                    .select_pods(ns, &sel)
-                    .into_iter()
-                    .map(|p| p.as_ref())
-                    .filter(|p| !pod_terminal(p))
-                    .filter(|p| {
-                        // the data-plane Pods, not admission jobs
-                        p.metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get("app.kubernetes.io/component"))
-                            .is_none_or(|c| {
-                                c == "controller" || c == "envoy" || c == "proxy" || c == "app"
-                            })
-                    }),
-            );
-        }
-        if !out.is_empty() {
-            break;
-        }
-    }
-    out
-}
-
-fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
-    let mut fronts = Vec::new();
-    for e in ctx.graph.dependents(svc) {
-        if e.kind != EdgeKind::Backend {
-            continue;
-        }
-        match e.from.kind {
-            Kind::Ingress => {
-                let Some(ing) = ctx
-                    .store
-                    .get_ref::<k8s_openapi::api::networking::v1::Ingress>(&e.from)
-                else {
-                    continue;
-                };
-                let Some(class_name) = crate::graph::ingress_class_name(ctx.store, ing) else {
-                    continue;
-                };
-                let Some(class) = ctx.store.get::<IngressClass>("", &class_name) else {
-                    continue;
-                };
-                let pods = ingress_controller_pods(ctx, class);
-                if pods.is_empty() {
-                    continue;
-                }
-                let names: Vec<String> = pods.iter().map(|p| pod_ref(p).to_string()).collect();
-                fronts.push(Front {
-                    what: format!(
-                        "Ingress {} (IngressClass {class_name}, controller Pods {})",
-                        e.from.name,
-                        name_list(&names, 2)
-                    ),
-                    scope: vec![e.from.clone()],
-                    sources: pods
-                        .iter()
-                        .map(|p| {
-                            Endpoint::pod(
-                                p,
-                                namespace_labels(
-                                    ctx.store,
-                                    p.metadata.namespace.as_deref().unwrap_or_default(),
-                                ),
-                            )
-                        })
-                        .collect(),
-                });
-            }
-            Kind::HttpRoute => {
-                // Gateways deployed in-cluster label their Pods with the Gateway's name (GEP-1762).
-                for pe in ctx.graph.dependencies(&e.from) {
-                    if pe.kind != EdgeKind::Parent {
-                        continue;
-                    }
-                    let gw = &pe.to;
-                    let sel = Selector::from_map([(
-                        "gateway.networking.k8s.io/gateway-name",
-                        gw.name.as_str(),
-                    )]);
-                    let pods: Vec<&Pod> = ctx
-                        .store
-                        .select_pods(gw.ns(), &sel)
-                        .into_iter()
-                        .map(|p| p.as_ref())
-                        .filter(|p| !pod_terminal(p))
-                        .collect();
-                    if pods.is_empty() {
-                        continue;
-                    }
-                    let names: Vec<String> = pods.iter().map(|p| pod_ref(p).to_string()).collect();
-                    fronts.push(Front {
-                        what: format!(
-                            "HTTPRoute {} (Gateway {}/{}, Pods {})",
-                            e.from.name,
-                            gw.ns(),
-                            gw.name,
-                            name_list(&names, 2)
-                        ),
-                        scope: vec![e.from.clone(), gw.clone()],
-                        sources: pods
-                            .iter()
-                            .map(|p| Endpoint::pod(p, namespace_labels(ctx.store, gw.ns())))
-                            .collect(),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    fronts
-}
-
-fn blocks_ingress(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for svc_ref in ctx.graph.subjects(Kind::Service) {
-        let Some(svc) = ctx.store.get_ref::<Service>(svc_ref) else {
-            continue;
-        };
-        let Some(spec) = &svc.spec else { continue };
-        if spec.type_.as_deref() == Some("ExternalName") {
-            continue;
-        }
-        let sel = Selector::from_service_selector(spec.selector.as_ref());
-        if sel.matches_nothing() {
-            continue;
-        }
-        let pods: Vec<&Pod> = ctx
-            .store
-            .select_pods(svc_ref.ns(), &sel)
-            .into_iter()
-            .map(|p| p.as_ref())
-            .filter(|p| !pod_terminal(p))
-            .collect();
-        if pods.is_empty() {
-            continue;
-        }
-        let fronts = fronts_of_service(ctx, svc_ref);
-        let ns = svc_ref.ns();
-        let ns_labels = namespace_labels(ctx.store, ns);
-        // (policies) -> (pods, reasons)
-        let mut groups: BTreeMap<Vec<String>, IngressGroup> = BTreeMap::new();
-        for p in &pods {
-            let selecting = selecting_policies(ctx.store, p);
-            if !selecting.iter().any(|np| applies(np, Direction::Ingress)) {
-                continue;
-            }
-            let dst = Endpoint::pod(p, ns_labels.clone());
-            let mut reasons = Vec::new();
-            let mut scope = Vec::new();
-            for sp in spec.ports.iter().flatten() {
-                let protocol = sp.protocol.as_deref().unwrap_or("TCP");
-                let port = match &sp.target_port {
-                    None => Some(sp.port),
-                    Some(IntOrString::Int(n)) => Some(*n),
-                    Some(IntOrString::String(name)) => super::resolve_named_port(p, name, protocol),
-                };
-                let Some(port) = port else { continue };
-                let port_name = sp
-                    .name
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default();
-                if fronts.is_empty() {
-                    // Nothing we can name fronts the Pods: report only a policy that admits
-                    // nobody at all on the port.
-                    let v = anyone_admitted(&selecting, &dst, protocol, port);
-                    if v == Tri::No {
-                        reasons.push(format!(
-                            "no ingress rule admits any client on {protocol}/{port}{port_name}, the Service's target port"
-                        ));
-                    }
-                    continue;
-                }
-                for f in &fronts {
-                    let verdict = Tri::any(f.sources.iter().map(|s| {
-                        evaluate_connection(&selecting, Direction::Ingress, s, &dst, protocol, port)
-                            .allowed
-                    }));
-                    if verdict == Tri::No {
-                        reasons.push(format!(
-                            "no ingress rule admits {} on {protocol}/{port}{port_name}",
-                            f.what
-                        ));
-                        scope.extend(f.scope.iter().cloned());
-                    }
-                }
-            }
-            if reasons.is_empty() {
-                continue;
-            }
-            let mut key: Vec<String> = selecting
-                .iter()
-                .filter(|np| applies(np, Direction::Ingress))
-                .filter_map(|np| np.metadata.name.clone())
-                .collect();
-            key.sort();
-            let g = groups.entry(key).or_default();
-            g.0.push(pod_ref(p));
-            for r in reasons {
-                if !g.1.contains(&r) {
-                    g.1.push(r);
-                }
-            }
-            g.2.extend(scope);
-        }
-        for (names, (pods, reasons, scope)) in groups {
-            let object = ObjRef::namespaced(Kind::NetworkPolicy, ns, &names[0]);
-            let pod_names: Vec<&str> = pods.iter().map(|r| r.name.as_str()).collect();
-            let mut d = Draft::new(RuleId::NetworkPolicyBlocksIngress, object)
-                .discriminator(svc_ref.name.clone())
-                .edge("Pod -> NetworkPolicy")
-                .message(format!(
-                    "NetworkPolicy {} isolate{} ingress of the {} Pod(s) behind Service {} ({}) and {}: connections time out",
-                    names.join(", "),
-                    if names.len() == 1 { "s" } else { "" },
-                    pods.len(),
-                    svc_ref.name,
-                    name_list(&pod_names, 3),
-                    reasons[0]
-                ))
-                .affected(&pods)
-                .scope(svc_ref.clone());
-            for r in &reasons {
-                d = d.evidence(r.clone());
-            }
-            for n in &names {
-                if let Some(np) = ctx.store.get::<NetworkPolicy>(ns, n) {
-                    d = d.evidence(describe_rules(np, Direction::Ingress));
-                }
-                d = d.scope(ObjRef::namespaced(Kind::NetworkPolicy, ns, n));
-            }
-            for s in scope {
-                d = d.scope(s);
-            }
-            d = d
-                .summary("Add an ingress rule admitting what fronts the Service (the ingress controller's namespace and Pods, the Service's clients) on the target port.")
-                .read_only(
-                    "Read the policies that select the Pods",
-                    format!("kubectl describe networkpolicy -n {ns} {}", names.join(" ")),
-                )
-                .read_only(
-                    "Check the labels of the namespaces and Pods that must reach the Service",
-                    "kubectl get ns --show-labels".to_owned(),
-                )
-                .step(
-                    "Add an ingress rule (namespaceSelector/podSelector of the clients, the target port) to the policy",
-                    Some(format!("kubectl edit networkpolicy -n {ns} {}", names[0])),
-                    Risk::Reversible,
-                );
-            out.push(d);
-        }
-    }
-}
-
 /// Whether any client at all could be admitted on the port: the rules' ports decide,
 /// peers are assumed to match when they could.
-fn anyone_admitted(selecting: &[&NetworkPolicy], dst: &Endpoint, protocol: &str, port: i32) -> Tri {
+pub fn anyone_admitted(
+    selecting: &[&NetworkPolicy],
+    dst: &Endpoint,
+    protocol: &str,
+    port: i32,
+) -> Tri {
     let mut out = Tri::No;
     let mut isolated = false;
     for np in selecting {
@@ -1169,68 +635,6 @@ fn anyone_admitted(selecting: &[&NetworkPolicy], dst: &Endpoint, protocol: &str,
         }
     }
     if isolated { out } else { Tri::Yes }
-}
-
-fn selects_no_pods(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    let t = &ctx.graph.target;
-    let Some(ns) = t
-        .namespace
-        .as_deref()
-        .or_else(|| (t.kind == Kind::Namespace).then_some(t.name.as_str()))
-    else {
-        return;
-    };
-    if !ctx.graph.target_exists() || !ctx.store.kind_listed(Kind::Pod, ns) {
-        return;
-    }
-    let pods: Vec<&Pod> = ctx
-        .store
-        .list::<Pod>(ns)
-        .take(super::MAX_PODS_SCANNED)
-        .map(|p| p.as_ref())
-        .collect();
-    if pods.is_empty() {
-        return;
-    }
-    for np in ctx.store.list::<NetworkPolicy>(ns).take(50) {
-        let sel = pod_selector(np);
-        if pods.iter().any(|p| sel.matches(p.metadata.labels.as_ref())) {
-            continue;
-        }
-        let name = np.metadata.name.clone().unwrap_or_default();
-        let r = ObjRef::namespaced(Kind::NetworkPolicy, ns, &name);
-        let mut d = Draft::new(RuleId::NetworkPolicySelectsNoPods, r)
-            .message(format!(
-                "NetworkPolicy {name} selects no Pod of namespace {ns} (podSelector {sel}): it has no effect"
-            ))
-            .evidence(format!("podSelector {sel}; {} Pods in the namespace", pods.len()))
-            .summary("Fix the podSelector if the policy was meant to protect some Pods, or delete the policy.");
-        // the nearest miss, for a label typo
-        let mut best: Option<(usize, &Pod)> = None;
-        for p in &pods {
-            let n = sel.unmet(p.metadata.labels.as_ref()).len();
-            if best.is_none_or(|(b, _)| n < b) {
-                best = Some((n, p));
-            }
-        }
-        if let Some((_, p)) = best {
-            let unmet: Vec<String> = sel
-                .unmet(p.metadata.labels.as_ref())
-                .iter()
-                .map(|r| super::service::describe_unmet(r, p.metadata.labels.as_ref()))
-                .collect();
-            d = d.evidence(format!(
-                "nearest Pod {}: {}",
-                p.metadata.name.as_deref().unwrap_or_default(),
-                unmet.join("; ")
-            ));
-        }
-        d = d.read_only(
-            "Compare the policy's selector with the Pods' labels",
-            format!("kubectl get pods -n {ns} --show-labels"),
-        );
-        out.push(d);
-    }
 }
 
 #[cfg(test)]
@@ -1296,7 +700,7 @@ mod tests {
     fn dns_verdict(policies: &[NetworkPolicy], proto: &str) -> Tri {
         let (p, src) = app();
         let sel: Vec<&NetworkPolicy> = policies.iter().filter(|n| selects(n, &p)).collect();
-        dns_egress(&sel, &src, &[coredns()], proto).allowed
+        egress_to_any(&sel, &src, &[coredns()], proto, 53).allowed
     }
 
     fn deny_egress() -> NetworkPolicy {
@@ -1477,7 +881,10 @@ mod tests {
         dns.namespace_labels = None;
         let sel: Vec<&NetworkPolicy> = vec![&allow];
         assert!(selects(&allow, &p));
-        assert_eq!(dns_egress(&sel, &src, &[dns], "UDP").allowed, Tri::Maybe);
+        assert_eq!(
+            egress_to_any(&sel, &src, &[dns], "UDP", 53).allowed,
+            Tri::Maybe
+        );
     }
 
     #[test]
