@@ -22,29 +22,37 @@ use super::{Labels, namespace_labels, selecting_policies};
 /// The port of the cluster DNS.
 const DNS_PORT: i32 = 53;
 
+/// Pods whose DNS egress the same policies deny, with the verdicts of the first one.
+struct BlockedPods {
+    pods: Vec<ObjRef>,
+    udp: Verdict,
+    tcp: Verdict,
+}
+
 /// The cluster DNS as egress destinations: one endpoint per CoreDNS Pod (with the
 /// Service's ClusterIPs), or, when its Pods were not read, one endpoint with what
-/// the Service (or the convention `k8s-app: kube-dns`) says about them.
-pub fn dns_destinations(store: &Store) -> (Vec<Endpoint>, String) {
+/// the Service (or the convention `k8s-app: kube-dns`) says about them. Also a
+/// description of it for messages and evidence.
+fn dns_destinations(store: &Store) -> (Vec<Endpoint>, String) {
     let ns = CLUSTER_DNS_NAMESPACE;
-    let svc = store.get::<Service>(ns, CLUSTER_DNS_SERVICE);
+    let service = store.get::<Service>(ns, CLUSTER_DNS_SERVICE);
     let ns_labels = namespace_labels(store, ns);
-    let cluster_ips: Vec<IpAddr> = svc
-        .and_then(|s| s.spec.as_ref())
-        .map(|s| {
-            s.cluster_ips
+    let cluster_ips: Vec<IpAddr> = service
+        .and_then(|svc| svc.spec.as_ref())
+        .map(|spec| {
+            spec.cluster_ips
                 .iter()
                 .flatten()
-                .chain(s.cluster_ip.iter())
+                .chain(spec.cluster_ip.iter())
                 .filter_map(|ip| ip.parse().ok())
                 .collect::<BTreeSet<IpAddr>>()
                 .into_iter()
                 .collect()
         })
         .unwrap_or_default();
-    let selector: Labels = svc
-        .and_then(|s| s.spec.as_ref())
-        .and_then(|s| s.selector.clone())
+    let selector: Labels = service
+        .and_then(|svc| svc.spec.as_ref())
+        .and_then(|spec| spec.selector.clone())
         .unwrap_or_else(|| [("k8s-app".to_owned(), "kube-dns".to_owned())].into());
     let pods: Vec<&Pod> = store
         .select_pods(ns, &Selector::from_map(selector.iter()))
@@ -64,12 +72,11 @@ pub fn dns_destinations(store: &Store) -> (Vec<Endpoint>, String) {
                 .join(", ")
         )
     };
-    let mut desc = format!("the cluster DNS {ns}/{CLUSTER_DNS_SERVICE}{ips_text}");
+    let mut description = format!("the cluster DNS {ns}/{CLUSTER_DNS_SERVICE}{ips_text}");
     if pods.is_empty() {
-        desc.push_str(&format!(", Pods labelled {}", fmt_map(&selector)));
+        description.push_str(&format!(", Pods labelled {}", fmt_map(&selector)));
         return (
             vec![Endpoint {
-                label: format!("Service {ns}/{CLUSTER_DNS_SERVICE}"),
                 namespace: ns.to_owned(),
                 namespace_labels: ns_labels,
                 pod_labels: selector,
@@ -77,32 +84,32 @@ pub fn dns_destinations(store: &Store) -> (Vec<Endpoint>, String) {
                 ips: cluster_ips,
                 named_ports: None,
             }],
-            desc,
+            description,
         );
     }
     let names: Vec<&str> = pods
         .iter()
         .map(|p| p.metadata.name.as_deref().unwrap_or_default())
         .collect();
-    desc.push_str(&format!(
+    description.push_str(&format!(
         ", Pods {} labelled {}",
         name_list(&names, 3),
         fmt_map(&selector)
     ));
-    let eps = pods
+    let endpoints = pods
         .into_iter()
-        .map(|p| {
-            let mut e = Endpoint::pod(p, ns_labels.clone());
-            e.ips.extend(cluster_ips.iter().copied());
-            e
+        .map(|pod| {
+            let mut endpoint = Endpoint::pod(pod, ns_labels.clone());
+            endpoint.ips.extend(cluster_ips.iter().copied());
+            endpoint
         })
         .collect();
-    (eps, desc)
+    (endpoints, description)
 }
 
 /// Whether the Pod resolves names through the cluster DNS.
-fn uses_cluster_dns(p: &Pod) -> bool {
-    let Some(spec) = &p.spec else { return false };
+fn uses_cluster_dns(pod: &Pod) -> bool {
+    let Some(spec) = &pod.spec else { return false };
     let host_net = spec.host_network.unwrap_or(false);
     match spec.dns_policy.as_deref().unwrap_or("ClusterFirst") {
         "ClusterFirst" => !host_net,
@@ -111,11 +118,12 @@ fn uses_cluster_dns(p: &Pod) -> bool {
     }
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+/// One finding per set of policies denying the graph's Pods UDP/53 to the cluster DNS.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let pods: Vec<&Pod> = ctx
         .graph
         .subjects(Kind::Pod)
-        .filter_map(|r| ctx.store.get_ref::<Pod>(r))
+        .filter_map(|pod_ref| ctx.store.get_ref::<Pod>(pod_ref))
         .map(|p| p.as_ref())
         .filter(|p| !pod_terminal(p) && uses_cluster_dns(p))
         .filter(|p| p.spec.as_ref().and_then(|s| s.host_network) != Some(true))
@@ -124,15 +132,18 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         return;
     }
     let (dns, dns_desc) = dns_destinations(ctx.store);
-    // Pods selected by the same policies are one finding.
-    let mut groups: BTreeMap<Vec<String>, (Vec<ObjRef>, Verdict, Verdict)> = BTreeMap::new();
-    for p in pods {
-        let selecting = selecting_policies(ctx.store, p);
-        if !selecting.iter().any(|np| applies(np, Direction::Egress)) {
+    // Pods selected by the same policies are one finding: namespace, then policy names.
+    let mut groups: BTreeMap<Vec<String>, BlockedPods> = BTreeMap::new();
+    for pod in pods {
+        let selecting = selecting_policies(ctx.store, pod);
+        if !selecting
+            .iter()
+            .any(|policy| applies(policy, Direction::Egress))
+        {
             continue;
         }
-        let ns = p.metadata.namespace.as_deref().unwrap_or_default();
-        let src = Endpoint::pod(p, namespace_labels(ctx.store, ns));
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let src = Endpoint::pod(pod, namespace_labels(ctx.store, ns));
         let udp = egress_to_any(&selecting, &src, &dns, "UDP", DNS_PORT);
         if udp.allowed != Tri::No {
             continue;
@@ -140,39 +151,45 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let tcp = egress_to_any(&selecting, &src, &dns, "TCP", DNS_PORT);
         let mut key: Vec<String> = selecting
             .iter()
-            .filter_map(|np| np.metadata.name.clone())
+            .filter_map(|policy| policy.metadata.name.clone())
             .collect();
         key.sort();
         key.insert(0, ns.to_owned());
-        let g = groups
-            .entry(key)
-            .or_insert_with(|| (Vec::new(), udp.clone(), tcp.clone()));
-        g.0.push(pod_ref(p));
+        let group = groups.entry(key).or_insert_with(|| BlockedPods {
+            pods: Vec::new(),
+            udp: udp.clone(),
+            tcp: tcp.clone(),
+        });
+        group.pods.push(pod_ref(pod));
     }
-    for (key, (pods, udp, tcp)) in groups {
+    for (key, BlockedPods { pods, udp, tcp }) in groups {
         let ns = &key[0];
         let policies: Vec<&NetworkPolicy> = key[1..]
             .iter()
-            .filter_map(|n| ctx.store.get::<NetworkPolicy>(ns, n).map(|a| a.as_ref()))
+            .filter_map(|name| {
+                ctx.store
+                    .get::<NetworkPolicy>(ns, name)
+                    .map(|policy| policy.as_ref())
+            })
             .collect();
         let egress_policies: Vec<&NetworkPolicy> = policies
             .iter()
             .copied()
-            .filter(|np| applies(np, Direction::Egress))
+            .filter(|policy| applies(policy, Direction::Egress))
             .collect();
         let Some(first) = egress_policies.first() else {
             continue;
         };
         let first_name = first.metadata.name.clone().unwrap_or_default();
         let object = ObjRef::namespaced(Kind::NetworkPolicy, ns, &first_name);
-        let pod_names: Vec<&str> = pods.iter().map(|r| r.name.as_str()).collect();
+        let pod_names: Vec<&str> = pods.iter().map(|pod| pod.name.as_str()).collect();
         let names: Vec<String> = udp.isolating.clone();
         let tcp_note = if tcp.allowed == Tri::Yes {
             " (TCP/53 is allowed, but resolvers query over UDP first and time out)"
         } else {
             ""
         };
-        let mut d = Draft::new(RuleId::NetworkPolicyBlocksDNS, object.clone())
+        let mut draft = Draft::new(RuleId::NetworkPolicyBlocksDNS, object.clone())
             .message(format!(
                 "NetworkPolicy {} isolate{} egress of {} Pod(s) ({}) and no egress rule allows UDP/53 to {}: name resolution times out{tcp_note}",
                 names.join(", "),
@@ -184,15 +201,15 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .edge("Pod -> NetworkPolicy")
             .affected(&pods)
             .evidence(format!("DNS destination: {dns_desc}"));
-        for np in &egress_policies {
-            d = d.evidence(describe_rules(np, Direction::Egress));
-            d = d.scope(ObjRef::namespaced(
+        for policy in &egress_policies {
+            draft = draft.evidence(describe_rules(policy, Direction::Egress));
+            draft = draft.scope(ObjRef::namespaced(
                 Kind::NetworkPolicy,
                 ns,
-                np.metadata.name.as_deref().unwrap_or_default(),
+                policy.metadata.name.as_deref().unwrap_or_default(),
             ));
         }
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "UDP/53 to the cluster DNS: denied{}; TCP/53: {}",
             if udp.maybe.is_empty() {
                 ""
@@ -207,12 +224,12 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         ));
         let dns_svc = ObjRef::namespaced(Kind::Service, CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE);
         if ctx.graph.contains(&dns_svc) {
-            d = d.scope(dns_svc);
+            draft = draft.scope(dns_svc);
         }
         let allow_dns = format!(
             "kubectl apply -n {ns} -f - <<'YAML'\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-dns\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {CLUSTER_DNS_NAMESPACE}\n      podSelector:\n        matchLabels:\n          k8s-app: kube-dns\n    ports:\n    - protocol: UDP\n      port: 53\n    - protocol: TCP\n      port: 53\nYAML"
         );
-        d = d
+        draft = draft
             .summary("Allow egress to the cluster DNS (UDP and TCP 53 to the kube-dns Pods in kube-system) for the Pods this policy isolates.")
             .read_only(
                 "Read the policies that select the Pods",
@@ -235,6 +252,6 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 )),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::networking::v1::{IngressClass, NetworkPolicy};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::Risk;
 use crate::graph::EdgeKind;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::networking::{name_list, pod_ref, pod_terminal};
+use crate::rules::networking::{name_list, pod_ref, pod_terminal, resolve_named_port};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
@@ -21,8 +21,15 @@ use super::eval::{
 };
 use super::{namespace_labels, selecting_policies};
 
-/// Pods behind a Service grouped by the policies isolating them: (Pods, reasons, scope).
-type IngressGroup = (Vec<ObjRef>, Vec<String>, Vec<ObjRef>);
+/// Pods behind a Service that the same policies shut out.
+#[derive(Default)]
+struct BlockedPods {
+    pods: Vec<ObjRef>,
+    /// Why, one line per port and front, each once.
+    reasons: Vec<String>,
+    /// The fronts that cannot reach the Pods.
+    scope: Vec<ObjRef>,
+}
 
 /// What fronts a Service: the sources its Pods must admit, as far as the graph says.
 struct Front {
@@ -33,7 +40,7 @@ struct Front {
 }
 
 /// Pods of the controller of an IngressClass, found by the conventions of the common
-/// controllers (ingress-nginx, Traefik, HAProxy, Contour, Kong, ...). `None` when the
+/// controllers (ingress-nginx, Traefik, HAProxy, Contour, Kong, ...). Empty when the
 /// controller is not one we know how to find: we then say nothing about it.
 fn ingress_controller_pods<'a>(ctx: &RuleContext<'a>, class: &IngressClass) -> Vec<&'a Pod> {
     let controller = class
@@ -53,11 +60,11 @@ fn ingress_controller_pods<'a>(ctx: &RuleContext<'a>, class: &IngressClass) -> V
     };
     let mut out = Vec::new();
     for name in names {
-        let sel = Selector::from_map([("app.kubernetes.io/name", *name)]);
+        let selector = Selector::from_map([("app.kubernetes.io/name", *name)]);
         for ns in ctx.store.namespaces_with(Kind::Pod).iter().take(500) {
             out.extend(
                 ctx.store
-                    .select_pods(ns, &sel)
+                    .select_pods(ns, &selector)
                     .into_iter()
                     .map(|p| p.as_ref())
                     .filter(|p| !pod_terminal(p))
@@ -66,9 +73,12 @@ fn ingress_controller_pods<'a>(ctx: &RuleContext<'a>, class: &IngressClass) -> V
                         p.metadata
                             .labels
                             .as_ref()
-                            .and_then(|l| l.get("app.kubernetes.io/component"))
-                            .is_none_or(|c| {
-                                c == "controller" || c == "envoy" || c == "proxy" || c == "app"
+                            .and_then(|labels| labels.get("app.kubernetes.io/component"))
+                            .is_none_or(|component| {
+                                component == "controller"
+                                    || component == "envoy"
+                                    || component == "proxy"
+                                    || component == "app"
                             })
                     }),
             );
@@ -80,21 +90,20 @@ fn ingress_controller_pods<'a>(ctx: &RuleContext<'a>, class: &IngressClass) -> V
     out
 }
 
+/// The Ingresses (through their class's controller Pods) and HTTPRoutes (through
+/// their Gateways' Pods) that send traffic to the Service.
 fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
     let mut fronts = Vec::new();
-    for e in ctx.graph.dependents(svc) {
-        if e.kind != EdgeKind::Backend {
+    for edge in ctx.graph.dependents(svc) {
+        if edge.kind != EdgeKind::Backend {
             continue;
         }
-        match e.from.kind {
+        match edge.from.kind {
             Kind::Ingress => {
-                let Some(ing) = ctx
-                    .store
-                    .get_ref::<k8s_openapi::api::networking::v1::Ingress>(&e.from)
-                else {
+                let Some(ingress) = ctx.store.get_ref::<Ingress>(&edge.from) else {
                     continue;
                 };
-                let Some(class_name) = crate::graph::ingress_class_name(ctx.store, ing) else {
+                let Some(class_name) = crate::graph::ingress_class_name(ctx.store, ingress) else {
                     continue;
                 };
                 let Some(class) = ctx.store.get::<IngressClass>("", &class_name) else {
@@ -108,18 +117,18 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
                 fronts.push(Front {
                     what: format!(
                         "Ingress {} (IngressClass {class_name}, controller Pods {})",
-                        e.from.name,
+                        edge.from.name,
                         name_list(&names, 2)
                     ),
-                    scope: vec![e.from.clone()],
+                    scope: vec![edge.from.clone()],
                     sources: pods
                         .iter()
-                        .map(|p| {
+                        .map(|pod| {
                             Endpoint::pod(
-                                p,
+                                pod,
                                 namespace_labels(
                                     ctx.store,
-                                    p.metadata.namespace.as_deref().unwrap_or_default(),
+                                    pod.metadata.namespace.as_deref().unwrap_or_default(),
                                 ),
                             )
                         })
@@ -128,18 +137,18 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
             }
             Kind::HttpRoute => {
                 // Gateways deployed in-cluster label their Pods with the Gateway's name (GEP-1762).
-                for pe in ctx.graph.dependencies(&e.from) {
-                    if pe.kind != EdgeKind::Parent {
+                for parent in ctx.graph.dependencies(&edge.from) {
+                    if parent.kind != EdgeKind::Parent {
                         continue;
                     }
-                    let gw = &pe.to;
-                    let sel = Selector::from_map([(
+                    let gateway = &parent.to;
+                    let selector = Selector::from_map([(
                         "gateway.networking.k8s.io/gateway-name",
-                        gw.name.as_str(),
+                        gateway.name.as_str(),
                     )]);
                     let pods: Vec<&Pod> = ctx
                         .store
-                        .select_pods(gw.ns(), &sel)
+                        .select_pods(gateway.ns(), &selector)
                         .into_iter()
                         .map(|p| p.as_ref())
                         .filter(|p| !pod_terminal(p))
@@ -151,15 +160,17 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
                     fronts.push(Front {
                         what: format!(
                             "HTTPRoute {} (Gateway {}/{}, Pods {})",
-                            e.from.name,
-                            gw.ns(),
-                            gw.name,
+                            edge.from.name,
+                            gateway.ns(),
+                            gateway.name,
                             name_list(&names, 2)
                         ),
-                        scope: vec![e.from.clone(), gw.clone()],
+                        scope: vec![edge.from.clone(), gateway.clone()],
                         sources: pods
                             .iter()
-                            .map(|p| Endpoint::pod(p, namespace_labels(ctx.store, gw.ns())))
+                            .map(|pod| {
+                                Endpoint::pod(pod, namespace_labels(ctx.store, gateway.ns()))
+                            })
                             .collect(),
                     });
                 }
@@ -170,7 +181,8 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
     fronts
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+/// One finding per Service of the graph and set of policies shutting out its fronts.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for svc_ref in ctx.graph.subjects(Kind::Service) {
         let Some(svc) = ctx.store.get_ref::<Service>(svc_ref) else {
             continue;
@@ -179,13 +191,13 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         if spec.type_.as_deref() == Some("ExternalName") {
             continue;
         }
-        let sel = Selector::from_service_selector(spec.selector.as_ref());
-        if sel.matches_nothing() {
+        let selector = Selector::from_service_selector(spec.selector.as_ref());
+        if selector.matches_nothing() {
             continue;
         }
         let pods: Vec<&Pod> = ctx
             .store
-            .select_pods(svc_ref.ns(), &sel)
+            .select_pods(svc_ref.ns(), &selector)
             .into_iter()
             .map(|p| p.as_ref())
             .filter(|p| !pod_terminal(p))
@@ -196,53 +208,60 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let fronts = fronts_of_service(ctx, svc_ref);
         let ns = svc_ref.ns();
         let ns_labels = namespace_labels(ctx.store, ns);
-        // (policies) -> (pods, reasons)
-        let mut groups: BTreeMap<Vec<String>, IngressGroup> = BTreeMap::new();
-        for p in &pods {
-            let selecting = selecting_policies(ctx.store, p);
-            if !selecting.iter().any(|np| applies(np, Direction::Ingress)) {
+        // the names of the isolating policies -> the Pods they shut out
+        let mut groups: BTreeMap<Vec<String>, BlockedPods> = BTreeMap::new();
+        for pod in &pods {
+            let selecting = selecting_policies(ctx.store, pod);
+            if !selecting
+                .iter()
+                .any(|policy| applies(policy, Direction::Ingress))
+            {
                 continue;
             }
-            let dst = Endpoint::pod(p, ns_labels.clone());
+            let dst = Endpoint::pod(pod, ns_labels.clone());
             let mut reasons = Vec::new();
             let mut scope = Vec::new();
-            for sp in spec.ports.iter().flatten() {
-                let protocol = sp.protocol.as_deref().unwrap_or("TCP");
-                let port = match &sp.target_port {
-                    None => Some(sp.port),
-                    Some(IntOrString::Int(n)) => Some(*n),
-                    Some(IntOrString::String(name)) => {
-                        crate::rules::networking::resolve_named_port(p, name, protocol)
-                    }
+            for service_port in spec.ports.iter().flatten() {
+                let protocol = service_port.protocol.as_deref().unwrap_or("TCP");
+                let port = match &service_port.target_port {
+                    None => Some(service_port.port),
+                    Some(IntOrString::Int(number)) => Some(*number),
+                    Some(IntOrString::String(name)) => resolve_named_port(pod, name, protocol),
                 };
                 let Some(port) = port else { continue };
-                let port_name = sp
+                let port_name = service_port
                     .name
                     .as_deref()
-                    .map(|n| format!(" ({n})"))
+                    .map(|name| format!(" ({name})"))
                     .unwrap_or_default();
                 if fronts.is_empty() {
                     // Nothing we can name fronts the Pods: report only a policy that admits
                     // nobody at all on the port.
-                    let v = anyone_admitted(&selecting, &dst, protocol, port);
-                    if v == Tri::No {
+                    if anyone_admitted(&selecting, &dst, protocol, port) == Tri::No {
                         reasons.push(format!(
                             "no ingress rule admits any client on {protocol}/{port}{port_name}, the Service's target port"
                         ));
                     }
                     continue;
                 }
-                for f in &fronts {
-                    let verdict = Tri::any(f.sources.iter().map(|s| {
-                        evaluate_connection(&selecting, Direction::Ingress, s, &dst, protocol, port)
-                            .allowed
+                for front in &fronts {
+                    let verdict = Tri::any(front.sources.iter().map(|source| {
+                        evaluate_connection(
+                            &selecting,
+                            Direction::Ingress,
+                            source,
+                            &dst,
+                            protocol,
+                            port,
+                        )
+                        .allowed
                     }));
                     if verdict == Tri::No {
                         reasons.push(format!(
                             "no ingress rule admits {} on {protocol}/{port}{port_name}",
-                            f.what
+                            front.what
                         ));
-                        scope.extend(f.scope.iter().cloned());
+                        scope.extend(front.scope.iter().cloned());
                     }
                 }
             }
@@ -251,23 +270,31 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             }
             let mut key: Vec<String> = selecting
                 .iter()
-                .filter(|np| applies(np, Direction::Ingress))
-                .filter_map(|np| np.metadata.name.clone())
+                .filter(|policy| applies(policy, Direction::Ingress))
+                .filter_map(|policy| policy.metadata.name.clone())
                 .collect();
             key.sort();
-            let g = groups.entry(key).or_default();
-            g.0.push(pod_ref(p));
-            for r in reasons {
-                if !g.1.contains(&r) {
-                    g.1.push(r);
+            let group = groups.entry(key).or_default();
+            group.pods.push(pod_ref(pod));
+            for reason in reasons {
+                if !group.reasons.contains(&reason) {
+                    group.reasons.push(reason);
                 }
             }
-            g.2.extend(scope);
+            group.scope.extend(scope);
         }
-        for (names, (pods, reasons, scope)) in groups {
+        for (
+            names,
+            BlockedPods {
+                pods,
+                reasons,
+                scope,
+            },
+        ) in groups
+        {
             let object = ObjRef::namespaced(Kind::NetworkPolicy, ns, &names[0]);
-            let pod_names: Vec<&str> = pods.iter().map(|r| r.name.as_str()).collect();
-            let mut d = Draft::new(RuleId::NetworkPolicyBlocksIngress, object)
+            let pod_names: Vec<&str> = pods.iter().map(|pod| pod.name.as_str()).collect();
+            let mut draft = Draft::new(RuleId::NetworkPolicyBlocksIngress, object)
                 .discriminator(svc_ref.name.clone())
                 .edge("Pod -> NetworkPolicy")
                 .message(format!(
@@ -281,19 +308,19 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 ))
                 .affected(&pods)
                 .scope(svc_ref.clone());
-            for r in &reasons {
-                d = d.evidence(r.clone());
+            for reason in &reasons {
+                draft = draft.evidence(reason.clone());
             }
-            for n in &names {
-                if let Some(np) = ctx.store.get::<NetworkPolicy>(ns, n) {
-                    d = d.evidence(describe_rules(np, Direction::Ingress));
+            for name in &names {
+                if let Some(policy) = ctx.store.get::<NetworkPolicy>(ns, name) {
+                    draft = draft.evidence(describe_rules(policy, Direction::Ingress));
                 }
-                d = d.scope(ObjRef::namespaced(Kind::NetworkPolicy, ns, n));
+                draft = draft.scope(ObjRef::namespaced(Kind::NetworkPolicy, ns, name));
             }
-            for s in scope {
-                d = d.scope(s);
+            for front in scope {
+                draft = draft.scope(front);
             }
-            d = d
+            draft = draft
                 .summary("Add an ingress rule admitting what fronts the Service (the ingress controller's namespace and Pods, the Service's clients) on the target port.")
                 .read_only(
                     "Read the policies that select the Pods",
@@ -308,7 +335,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     Some(format!("kubectl edit networkpolicy -n {ns} {}", names[0])),
                     Risk::Reversible,
                 );
-            out.push(d);
+            out.push(draft);
         }
     }
 }

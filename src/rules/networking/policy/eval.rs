@@ -35,7 +35,7 @@ use crate::rules::networking::container_ports;
 use crate::selector::{Requirement, Selector};
 
 /// Labels of a Pod or a Namespace.
-pub type Labels = BTreeMap<String, String>;
+pub(crate) type Labels = BTreeMap<String, String>;
 
 /// The peers and ports of one rule (`to`/`from`, `ports`).
 type RuleParts<'a> = (
@@ -44,101 +44,103 @@ type RuleParts<'a> = (
 );
 
 /// The label the API server puts on every Namespace.
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+pub(crate) const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// A three-valued answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tri {
+pub(crate) enum Tri {
+    /// Certainly.
     Yes,
+    /// Certainly not.
     No,
+    /// It depends on something that was not read.
     Maybe,
 }
 
 impl Tri {
-    pub fn and(self, o: Tri) -> Tri {
-        match (self, o) {
+    /// Both: `No` wins, then `Maybe`.
+    pub(crate) fn and(self, other: Tri) -> Tri {
+        match (self, other) {
             (Tri::No, _) | (_, Tri::No) => Tri::No,
             (Tri::Yes, Tri::Yes) => Tri::Yes,
             _ => Tri::Maybe,
         }
     }
 
-    pub fn or(self, o: Tri) -> Tri {
-        match (self, o) {
+    /// Either: `Yes` wins, then `Maybe`.
+    pub(crate) fn or(self, other: Tri) -> Tri {
+        match (self, other) {
             (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
             (Tri::No, Tri::No) => Tri::No,
             _ => Tri::Maybe,
         }
     }
 
-    pub fn any(it: impl IntoIterator<Item = Tri>) -> Tri {
-        it.into_iter().fold(Tri::No, Tri::or)
+    /// Any of them (`No` when there are none).
+    pub(crate) fn any(answers: impl IntoIterator<Item = Tri>) -> Tri {
+        answers.into_iter().fold(Tri::No, Tri::or)
     }
 
-    fn from_bool(b: bool) -> Tri {
-        if b { Tri::Yes } else { Tri::No }
+    fn from_bool(certain: bool) -> Tri {
+        if certain { Tri::Yes } else { Tri::No }
     }
 }
 
 /// A named container port: (name, protocol, number).
-pub type NamedPort = (String, String, i32);
+pub(crate) type NamedPort = (String, String, i32);
 
 /// What is known of one end of a connection: a Pod (or a Service's address).
 #[derive(Clone, Debug, Default)]
-pub struct Endpoint {
-    /// How evidence names it (`Pod kube-system/coredns-5d78c9869d-8xk2p`).
-    pub label: String,
-    pub namespace: String,
+pub(crate) struct Endpoint {
+    /// The namespace of the Pod (or Service).
+    pub(crate) namespace: String,
     /// The Namespace's labels; `None` when the Namespace was not read (then only
     /// `kubernetes.io/metadata.name` is known).
-    pub namespace_labels: Option<Labels>,
+    pub(crate) namespace_labels: Option<Labels>,
     /// The Pod's labels that are known...
-    pub pod_labels: Labels,
+    pub(crate) pod_labels: Labels,
     /// ... and whether they are all of them.
-    pub labels_complete: bool,
+    pub(crate) labels_complete: bool,
     /// Addresses (Pod IPs, a Service's ClusterIPs); empty when unknown.
-    pub ips: Vec<IpAddr>,
+    pub(crate) ips: Vec<IpAddr>,
     /// Container ports with names, `None` when the Pod's spec is unknown.
-    pub named_ports: Option<Vec<NamedPort>>,
+    pub(crate) named_ports: Option<Vec<NamedPort>>,
 }
 
 impl Endpoint {
     /// An endpoint for a Pod whose object we hold.
-    pub fn pod(p: &Pod, namespace_labels: Option<Labels>) -> Endpoint {
-        let ns = p.metadata.namespace.clone().unwrap_or_default();
-        let ips = p
+    pub(crate) fn pod(pod: &Pod, namespace_labels: Option<Labels>) -> Endpoint {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let ips = pod
             .status
             .iter()
-            .flat_map(|s| {
-                s.pod_ips
+            .flat_map(|status| {
+                status
+                    .pod_ips
                     .iter()
                     .flatten()
-                    .map(|i| i.ip.clone())
-                    .chain(s.pod_ip.clone())
+                    .map(|pod_ip| pod_ip.ip.clone())
+                    .chain(status.pod_ip.clone())
             })
-            .filter_map(|s| s.parse().ok())
+            .filter_map(|ip| ip.parse().ok())
             .collect::<BTreeSet<IpAddr>>()
             .into_iter()
             .collect();
         Endpoint {
-            label: format!(
-                "Pod {ns}/{}",
-                p.metadata.name.as_deref().unwrap_or_default()
-            ),
-            namespace: ns,
+            namespace,
             namespace_labels,
-            pod_labels: p.metadata.labels.clone().unwrap_or_default(),
+            pod_labels: pod.metadata.labels.clone().unwrap_or_default(),
             labels_complete: true,
             ips,
             named_ports: Some(
-                container_ports(p)
+                container_ports(pod)
                     .into_iter()
-                    .filter_map(|cp| {
-                        cp.name.clone().map(|n| {
+                    .filter_map(|port| {
+                        port.name.clone().map(|name| {
                             (
-                                n,
-                                cp.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
-                                cp.container_port,
+                                name,
+                                port.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+                                port.container_port,
                             )
                         })
                     })
@@ -150,8 +152,10 @@ impl Endpoint {
 
 /// The direction of a policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
+    /// Traffic to the selected Pods.
     Ingress,
+    /// Traffic from the selected Pods.
     Egress,
 }
 
@@ -165,127 +169,133 @@ impl Direction {
 }
 
 /// (applies to ingress, applies to egress).
-pub fn policy_types(np: &NetworkPolicy) -> (bool, bool) {
-    let Some(spec) = &np.spec else {
+pub(crate) fn policy_types(policy: &NetworkPolicy) -> (bool, bool) {
+    let Some(spec) = &policy.spec else {
         return (true, false);
     };
-    match spec.policy_types.as_ref().filter(|t| !t.is_empty()) {
-        Some(t) => (
-            t.iter().any(|x| x == "Ingress"),
-            t.iter().any(|x| x == "Egress"),
+    match spec.policy_types.as_ref().filter(|types| !types.is_empty()) {
+        Some(types) => (
+            types.iter().any(|t| t == "Ingress"),
+            types.iter().any(|t| t == "Egress"),
         ),
-        None => (true, spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
+        None => (
+            true,
+            spec.egress.as_ref().is_some_and(|rules| !rules.is_empty()),
+        ),
     }
 }
 
-pub fn applies(np: &NetworkPolicy, dir: Direction) -> bool {
-    let (i, e) = policy_types(np);
-    match dir {
-        Direction::Ingress => i,
-        Direction::Egress => e,
+/// Whether the policy isolates the Pods it selects in that direction.
+pub(crate) fn applies(policy: &NetworkPolicy, direction: Direction) -> bool {
+    let (ingress, egress) = policy_types(policy);
+    match direction {
+        Direction::Ingress => ingress,
+        Direction::Egress => egress,
     }
 }
 
 /// The policy's podSelector (a missing one is `{}`: every Pod of the namespace).
-pub fn pod_selector(np: &NetworkPolicy) -> Selector {
-    match np.spec.as_ref().and_then(|s| s.pod_selector.as_ref()) {
-        Some(ls) => Selector::from_label_selector(Some(ls)),
+pub(crate) fn pod_selector(policy: &NetworkPolicy) -> Selector {
+    match policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref()) {
+        Some(selector) => Selector::from_label_selector(Some(selector)),
         None => Selector::everything(),
     }
 }
 
 /// Whether the policy (of the Pod's namespace) selects the Pod.
-pub fn selects(np: &NetworkPolicy, p: &Pod) -> bool {
-    np.metadata.namespace == p.metadata.namespace
-        && pod_selector(np).matches(p.metadata.labels.as_ref())
+pub(crate) fn selects(policy: &NetworkPolicy, pod: &Pod) -> bool {
+    policy.metadata.namespace == pod.metadata.namespace
+        && pod_selector(policy).matches(pod.metadata.labels.as_ref())
 }
 
 /// A label selector evaluated against labels that may be partly unknown.
-pub fn selector_matches(sel: &Selector, labels: &Labels, complete: bool) -> Tri {
-    if sel.matches_nothing() {
+pub(crate) fn selector_matches(selector: &Selector, labels: &Labels, complete: bool) -> Tri {
+    if selector.matches_nothing() {
         return Tri::No;
     }
     let mut out = Tri::Yes;
-    for r in sel.requirements() {
-        let key = match r {
-            Requirement::Equals(k, _)
-            | Requirement::In(k, _)
-            | Requirement::NotIn(k, _)
-            | Requirement::Exists(k)
-            | Requirement::DoesNotExist(k) => k,
+    for requirement in selector.requirements() {
+        let key = match requirement {
+            Requirement::Equals(key, _)
+            | Requirement::In(key, _)
+            | Requirement::NotIn(key, _)
+            | Requirement::Exists(key)
+            | Requirement::DoesNotExist(key) => key,
             Requirement::Invalid(_) => return Tri::No,
         };
-        let v = labels.get(key);
-        if v.is_none() && !complete {
+        let value = labels.get(key);
+        if value.is_none() && !complete {
             out = out.and(Tri::Maybe);
             continue;
         }
-        let ok = match r {
-            Requirement::Equals(_, want) => v == Some(want),
-            Requirement::In(_, vs) => v.is_some_and(|x| vs.contains(x)),
-            Requirement::NotIn(_, vs) => v.is_none_or(|x| !vs.contains(x)),
-            Requirement::Exists(_) => v.is_some(),
-            Requirement::DoesNotExist(_) => v.is_none(),
+        let met = match requirement {
+            Requirement::Equals(_, want) => value == Some(want),
+            Requirement::In(_, values) => value.is_some_and(|v| values.contains(v)),
+            Requirement::NotIn(_, values) => value.is_none_or(|v| !values.contains(v)),
+            Requirement::Exists(_) => value.is_some(),
+            Requirement::DoesNotExist(_) => value.is_none(),
             Requirement::Invalid(_) => false,
         };
-        out = out.and(Tri::from_bool(ok));
+        out = out.and(Tri::from_bool(met));
     }
     out
 }
 
-fn label_selector(ls: &LabelSelector) -> Selector {
-    Selector::from_label_selector(Some(ls))
+fn label_selector(selector: &LabelSelector) -> Selector {
+    Selector::from_label_selector(Some(selector))
 }
 
 /// Whether a peer of a policy in `policy_ns` matches an endpoint.
-pub fn peer_matches(peer: &NetworkPolicyPeer, policy_ns: &str, other: &Endpoint) -> Tri {
-    if let Some(b) = &peer.ip_block {
-        return ip_block_matches(b, &other.ips);
+pub(crate) fn peer_matches(peer: &NetworkPolicyPeer, policy_ns: &str, other: &Endpoint) -> Tri {
+    if let Some(block) = &peer.ip_block {
+        return ip_block_matches(block, &other.ips);
     }
     if peer.namespace_selector.is_none() && peer.pod_selector.is_none() {
         return Tri::No;
     }
-    let ns_ok = match &peer.namespace_selector {
+    let namespace_ok = match &peer.namespace_selector {
         None => Tri::from_bool(other.namespace == policy_ns),
-        Some(ls) => {
+        Some(selector) => {
             let (labels, complete) = match &other.namespace_labels {
-                Some(l) => (l.clone(), true),
+                Some(labels) => (labels.clone(), true),
                 None => (
                     [(NAMESPACE_NAME_LABEL.to_owned(), other.namespace.clone())].into(),
                     false,
                 ),
             };
-            selector_matches(&label_selector(ls), &labels, complete)
+            selector_matches(&label_selector(selector), &labels, complete)
         }
     };
     let pod_ok = match &peer.pod_selector {
         None => Tri::Yes,
-        Some(ls) => selector_matches(
-            &label_selector(ls),
+        Some(selector) => selector_matches(
+            &label_selector(selector),
             &other.pod_labels,
             other.labels_complete,
         ),
     };
-    ns_ok.and(pod_ok)
+    namespace_ok.and(pod_ok)
 }
 
 /// An IPv4/IPv6 CIDR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     addr: IpAddr,
     prefix: u8,
 }
 
 impl Cidr {
-    pub fn parse(s: &str) -> Option<Cidr> {
-        let (a, p) = s.trim().split_once('/')?;
-        let addr: IpAddr = a.parse().ok()?;
-        let prefix: u8 = p.parse().ok()?;
+    /// `10.96.0.0/12`, `fd00::/8`; `None` for anything else.
+    pub(crate) fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = text.trim().split_once('/')?;
+        let addr: IpAddr = addr.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         (prefix <= max).then_some(Cidr { addr, prefix })
     }
 
-    pub fn contains(&self, ip: &IpAddr) -> bool {
+    /// Whether the address is in the range (never across IPv4 and IPv6).
+    pub(crate) fn contains(&self, ip: &IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = if self.prefix == 0 {
@@ -307,20 +317,23 @@ impl Cidr {
         }
     }
 
-    pub fn is_everything(&self) -> bool {
+    /// `0.0.0.0/0` or `::/0`.
+    pub(crate) fn is_everything(&self) -> bool {
         self.prefix == 0
     }
 }
 
-pub fn ip_block_matches(b: &IPBlock, ips: &[IpAddr]) -> Tri {
-    let Some(cidr) = Cidr::parse(&b.cidr) else {
+/// Whether one of the addresses is in the block (in `cidr`, in no `except` range);
+/// unknown addresses are `Maybe` unless the block is everything.
+pub(crate) fn ip_block_matches(block: &IPBlock, ips: &[IpAddr]) -> Tri {
+    let Some(cidr) = Cidr::parse(&block.cidr) else {
         return Tri::No;
     };
-    let excepts: Vec<Cidr> = b
+    let excepts: Vec<Cidr> = block
         .except
         .iter()
         .flatten()
-        .filter_map(|e| Cidr::parse(e))
+        .filter_map(|except| Cidr::parse(except))
         .collect();
     if ips.is_empty() {
         // An unknown address is in 0.0.0.0/0 (or ::/0), unless some range is excepted.
@@ -332,36 +345,34 @@ pub fn ip_block_matches(b: &IPBlock, ips: &[IpAddr]) -> Tri {
     }
     Tri::from_bool(
         ips.iter()
-            .any(|ip| cidr.contains(ip) && !excepts.iter().any(|e| e.contains(ip))),
+            .any(|ip| cidr.contains(ip) && !excepts.iter().any(|except| except.contains(ip))),
     )
 }
 
 /// Whether a rule's ports admit `protocol`/`port` on the destination.
-pub fn ports_match(
+pub(crate) fn ports_match(
     ports: Option<&Vec<NetworkPolicyPort>>,
     protocol: &str,
     port: i32,
     dest: &Endpoint,
 ) -> Tri {
-    let Some(ports) = ports.filter(|p| !p.is_empty()) else {
+    let Some(ports) = ports.filter(|ports| !ports.is_empty()) else {
         return Tri::Yes;
     };
-    Tri::any(ports.iter().map(|p| {
-        if p.protocol.as_deref().unwrap_or("TCP") != protocol {
+    Tri::any(ports.iter().map(|allowed| {
+        if allowed.protocol.as_deref().unwrap_or("TCP") != protocol {
             return Tri::No;
         }
-        match &p.port {
+        match &allowed.port {
             None => Tri::Yes,
-            Some(IntOrString::Int(n)) => {
-                Tri::from_bool(*n <= port && port <= p.end_port.unwrap_or(*n).max(*n))
-            }
+            Some(IntOrString::Int(first)) => Tri::from_bool(
+                *first <= port && port <= allowed.end_port.unwrap_or(*first).max(*first),
+            ),
             Some(IntOrString::String(name)) => match &dest.named_ports {
                 None => Tri::Maybe,
-                Some(named) => Tri::from_bool(
-                    named
-                        .iter()
-                        .any(|(n, proto, num)| n == name && proto == protocol && *num == port),
-                ),
+                Some(named) => Tri::from_bool(named.iter().any(|(port_name, proto, number)| {
+                    port_name == name && proto == protocol && *number == port
+                })),
             },
         }
     }))
@@ -369,216 +380,98 @@ pub fn ports_match(
 
 /// The verdict on one connection, with what decided it.
 #[derive(Clone, Debug)]
-pub struct Verdict {
-    pub allowed: Tri,
+pub(crate) struct Verdict {
+    /// Whether the connection is allowed.
+    pub(crate) allowed: Tri,
     /// Policies selecting the Pod for the direction (empty: the direction is not isolated).
-    pub isolating: Vec<String>,
+    pub(crate) isolating: Vec<String>,
     /// `policy rule N` entries that allow (Yes) or may allow (Maybe) the connection.
-    pub allowing: Vec<String>,
-    pub maybe: Vec<String>,
+    pub(crate) allowing: Vec<String>,
+    /// `policy rule N` entries that may allow it, depending on what was not read.
+    pub(crate) maybe: Vec<String>,
 }
 
-/// Evaluates a connection `src -> dst` on `protocol`/`port` in `dir`: the policies
-/// are those of the namespace of the Pod the direction is about (the source for
-/// egress, the destination for ingress), already filtered to the ones selecting it.
-pub fn evaluate_connection(
+/// Evaluates a connection `src -> dst` on `protocol`/`port` in `direction`: the
+/// policies are those of the namespace of the Pod the direction is about (the source
+/// for egress, the destination for ingress), already filtered to the ones selecting it.
+pub(crate) fn evaluate_connection(
     selecting: &[&NetworkPolicy],
-    dir: Direction,
+    direction: Direction,
     src: &Endpoint,
     dst: &Endpoint,
     protocol: &str,
     port: i32,
 ) -> Verdict {
-    let mut v = Verdict {
+    let mut verdict = Verdict {
         allowed: Tri::No,
         isolating: Vec::new(),
         allowing: Vec::new(),
         maybe: Vec::new(),
     };
     let mut any_isolating = false;
-    for np in selecting {
-        if !applies(np, dir) {
+    for policy in selecting {
+        if !applies(policy, direction) {
             continue;
         }
         any_isolating = true;
-        let name = np.metadata.name.clone().unwrap_or_default();
-        v.isolating.push(name.clone());
-        let ns = np.metadata.namespace.as_deref().unwrap_or_default();
-        let Some(spec) = &np.spec else { continue };
-        let rules: Vec<RuleParts> = match dir {
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        verdict.isolating.push(name.clone());
+        let policy_ns = policy.metadata.namespace.as_deref().unwrap_or_default();
+        let Some(spec) = &policy.spec else { continue };
+        let rules: Vec<RuleParts> = match direction {
             Direction::Egress => spec
                 .egress
                 .iter()
                 .flatten()
-                .map(|r| (r.to.as_ref(), r.ports.as_ref()))
+                .map(|rule| (rule.to.as_ref(), rule.ports.as_ref()))
                 .collect(),
             Direction::Ingress => spec
                 .ingress
                 .iter()
                 .flatten()
-                .map(|r| (r.from.as_ref(), r.ports.as_ref()))
+                .map(|rule| (rule.from.as_ref(), rule.ports.as_ref()))
                 .collect(),
         };
-        let other = match dir {
+        let other = match direction {
             Direction::Egress => dst,
             Direction::Ingress => src,
         };
-        for (i, (peers, ports)) in rules.into_iter().enumerate() {
-            let peer_ok = match peers.filter(|p| !p.is_empty()) {
+        for (index, (peers, ports)) in rules.into_iter().enumerate() {
+            let peer_ok = match peers.filter(|peers| !peers.is_empty()) {
                 None => Tri::Yes,
-                Some(peers) => Tri::any(peers.iter().map(|p| peer_matches(p, ns, other))),
+                Some(peers) => Tri::any(
+                    peers
+                        .iter()
+                        .map(|peer| peer_matches(peer, policy_ns, other)),
+                ),
             };
-            let t = peer_ok.and(ports_match(ports, protocol, port, dst));
-            match t {
-                Tri::Yes => v.allowing.push(format!(
+            let rule_allows = peer_ok.and(ports_match(ports, protocol, port, dst));
+            let entry = || {
+                format!(
                     "{name} {} rule {}",
-                    dir.as_str().to_lowercase(),
-                    i + 1
-                )),
-                Tri::Maybe => v.maybe.push(format!(
-                    "{name} {} rule {}",
-                    dir.as_str().to_lowercase(),
-                    i + 1
-                )),
+                    direction.as_str().to_lowercase(),
+                    index + 1
+                )
+            };
+            match rule_allows {
+                Tri::Yes => verdict.allowing.push(entry()),
+                Tri::Maybe => verdict.maybe.push(entry()),
                 Tri::No => {}
             }
-            v.allowed = v.allowed.or(t);
+            verdict.allowed = verdict.allowed.or(rule_allows);
         }
     }
     if !any_isolating {
-        v.allowed = Tri::Yes;
+        verdict.allowed = Tri::Yes;
     }
-    v
-}
-
-/// One line describing a policy's rules for a direction, for evidence.
-pub fn describe_rules(np: &NetworkPolicy, dir: Direction) -> String {
-    let name = np.metadata.name.as_deref().unwrap_or_default();
-    let sel = match np.spec.as_ref().and_then(|s| s.pod_selector.as_ref()) {
-        Some(ls) => label_selector(ls).to_string(),
-        None => "<everything>".to_owned(),
-    };
-    let sel = if sel == "<everything>" {
-        "{}".to_owned()
-    } else {
-        sel
-    };
-    let spec = np.spec.as_ref();
-    let (count, rules): (usize, Vec<String>) = match dir {
-        Direction::Egress => {
-            let rs = spec.and_then(|s| s.egress.as_ref());
-            (
-                rs.map_or(0, Vec::len),
-                rs.into_iter()
-                    .flatten()
-                    .map(|r| {
-                        format!(
-                            "to {} ports {}",
-                            describe_peers(r.to.as_ref()),
-                            describe_ports(r.ports.as_ref())
-                        )
-                    })
-                    .collect(),
-            )
-        }
-        Direction::Ingress => {
-            let rs = spec.and_then(|s| s.ingress.as_ref());
-            (
-                rs.map_or(0, Vec::len),
-                rs.into_iter()
-                    .flatten()
-                    .map(|r| {
-                        format!(
-                            "from {} ports {}",
-                            describe_peers(r.from.as_ref()),
-                            describe_ports(r.ports.as_ref())
-                        )
-                    })
-                    .collect(),
-            )
-        }
-    };
-    let d = dir.as_str();
-    if count == 0 {
-        format!(
-            "NetworkPolicy {name} (podSelector {sel}, policyTypes includes {d}) has no {} rule: it denies all {} traffic",
-            d.to_lowercase(),
-            d.to_lowercase()
-        )
-    } else {
-        format!(
-            "NetworkPolicy {name} (podSelector {sel}) {} rules: {}",
-            d.to_lowercase(),
-            rules
-                .iter()
-                .enumerate()
-                .map(|(i, r)| format!("[{}] {r}", i + 1))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    }
-}
-
-fn describe_peers(peers: Option<&Vec<NetworkPolicyPeer>>) -> String {
-    let Some(peers) = peers.filter(|p| !p.is_empty()) else {
-        return "anywhere".to_owned();
-    };
-    let parts: Vec<String> = peers
-        .iter()
-        .map(|p| {
-            if let Some(b) = &p.ip_block {
-                let ex = b.except.as_ref().filter(|e| !e.is_empty());
-                return match ex {
-                    Some(e) => format!("ipBlock {} except {}", b.cidr, e.join(",")),
-                    None => format!("ipBlock {}", b.cidr),
-                };
-            }
-            let mut s = Vec::new();
-            if let Some(ns) = &p.namespace_selector {
-                s.push(format!("namespaceSelector {}", show_selector(ns)));
-            }
-            if let Some(ps) = &p.pod_selector {
-                s.push(format!("podSelector {}", show_selector(ps)));
-            }
-            s.join(" AND ")
-        })
-        .collect();
-    format!("[{}]", parts.join(" | "))
-}
-
-fn show_selector(ls: &LabelSelector) -> String {
-    let s = label_selector(ls);
-    if s.is_everything() {
-        "{}".to_owned()
-    } else {
-        s.to_string()
-    }
-}
-
-fn describe_ports(ports: Option<&Vec<NetworkPolicyPort>>) -> String {
-    let Some(ports) = ports.filter(|p| !p.is_empty()) else {
-        return "all".to_owned();
-    };
-    ports
-        .iter()
-        .map(|p| {
-            let proto = p.protocol.as_deref().unwrap_or("TCP");
-            match (&p.port, p.end_port) {
-                (None, _) => format!("{proto}/*"),
-                (Some(IntOrString::Int(n)), Some(e)) => format!("{proto}/{n}-{e}"),
-                (Some(IntOrString::Int(n)), None) => format!("{proto}/{n}"),
-                (Some(IntOrString::String(s)), _) => format!("{proto}/{s}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    verdict
 }
 
 /// Whether egress from `src` (with the policies selecting it) reaches any of the
 /// destinations on `protocol`/`port`: allowed if it reaches one of them. The verdict
 /// lists the allowing rules of every destination once; with no destination at all
 /// it is `Maybe`.
-pub fn egress_to_any(
+pub(crate) fn egress_to_any(
     selecting: &[&NetworkPolicy],
     src: &Endpoint,
     destinations: &[Endpoint],
@@ -586,23 +479,30 @@ pub fn egress_to_any(
     port: i32,
 ) -> Verdict {
     let mut out: Option<Verdict> = None;
-    for d in destinations {
-        let v = evaluate_connection(selecting, Direction::Egress, src, d, protocol, port);
+    for destination in destinations {
+        let verdict = evaluate_connection(
+            selecting,
+            Direction::Egress,
+            src,
+            destination,
+            protocol,
+            port,
+        );
         out = Some(match out {
-            None => v,
-            Some(mut o) => {
-                o.allowed = o.allowed.or(v.allowed);
-                for a in v.allowing {
-                    if !o.allowing.contains(&a) {
-                        o.allowing.push(a);
+            None => verdict,
+            Some(mut merged) => {
+                merged.allowed = merged.allowed.or(verdict.allowed);
+                for entry in verdict.allowing {
+                    if !merged.allowing.contains(&entry) {
+                        merged.allowing.push(entry);
                     }
                 }
-                for a in v.maybe {
-                    if !o.maybe.contains(&a) {
-                        o.maybe.push(a);
+                for entry in verdict.maybe {
+                    if !merged.maybe.contains(&entry) {
+                        merged.maybe.push(entry);
                     }
                 }
-                o
+                merged
             }
         });
     }
@@ -616,7 +516,7 @@ pub fn egress_to_any(
 
 /// Whether any client at all could be admitted on the port: the rules' ports decide,
 /// peers are assumed to match when they could.
-pub fn anyone_admitted(
+pub(crate) fn anyone_admitted(
     selecting: &[&NetworkPolicy],
     dst: &Endpoint,
     protocol: &str,
@@ -624,17 +524,142 @@ pub fn anyone_admitted(
 ) -> Tri {
     let mut out = Tri::No;
     let mut isolated = false;
-    for np in selecting {
-        if !applies(np, Direction::Ingress) {
+    for policy in selecting {
+        if !applies(policy, Direction::Ingress) {
             continue;
         }
         isolated = true;
-        for r in np.spec.iter().flat_map(|s| s.ingress.iter().flatten()) {
+        for rule in policy.spec.iter().flat_map(|s| s.ingress.iter().flatten()) {
             // an ipBlock or selector can always match some client
-            out = out.or(ports_match(r.ports.as_ref(), protocol, port, dst));
+            out = out.or(ports_match(rule.ports.as_ref(), protocol, port, dst));
         }
     }
     if isolated { out } else { Tri::Yes }
+}
+
+// ---- describing policies for evidence --------------------------------------------
+
+/// One line describing a policy's rules for a direction, for evidence.
+pub(crate) fn describe_rules(policy: &NetworkPolicy, direction: Direction) -> String {
+    let name = policy.metadata.name.as_deref().unwrap_or_default();
+    let selector = match policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref()) {
+        Some(selector) => label_selector(selector).to_string(),
+        None => "<everything>".to_owned(),
+    };
+    let selector = if selector == "<everything>" {
+        "{}".to_owned()
+    } else {
+        selector
+    };
+    let spec = policy.spec.as_ref();
+    let (count, rules): (usize, Vec<String>) = match direction {
+        Direction::Egress => {
+            let egress = spec.and_then(|s| s.egress.as_ref());
+            (
+                egress.map_or(0, Vec::len),
+                egress
+                    .into_iter()
+                    .flatten()
+                    .map(|rule| {
+                        format!(
+                            "to {} ports {}",
+                            describe_peers(rule.to.as_ref()),
+                            describe_ports(rule.ports.as_ref())
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        Direction::Ingress => {
+            let ingress = spec.and_then(|s| s.ingress.as_ref());
+            (
+                ingress.map_or(0, Vec::len),
+                ingress
+                    .into_iter()
+                    .flatten()
+                    .map(|rule| {
+                        format!(
+                            "from {} ports {}",
+                            describe_peers(rule.from.as_ref()),
+                            describe_ports(rule.ports.as_ref())
+                        )
+                    })
+                    .collect(),
+            )
+        }
+    };
+    let types = direction.as_str();
+    let lower = types.to_lowercase();
+    if count == 0 {
+        format!(
+            "NetworkPolicy {name} (podSelector {selector}, policyTypes includes {types}) has no {lower} rule: it denies all {lower} traffic"
+        )
+    } else {
+        format!(
+            "NetworkPolicy {name} (podSelector {selector}) {lower} rules: {}",
+            rules
+                .iter()
+                .enumerate()
+                .map(|(index, rule)| format!("[{}] {rule}", index + 1))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    }
+}
+
+fn describe_peers(peers: Option<&Vec<NetworkPolicyPeer>>) -> String {
+    let Some(peers) = peers.filter(|peers| !peers.is_empty()) else {
+        return "anywhere".to_owned();
+    };
+    let parts: Vec<String> = peers
+        .iter()
+        .map(|peer| {
+            if let Some(block) = &peer.ip_block {
+                let except = block.except.as_ref().filter(|except| !except.is_empty());
+                return match except {
+                    Some(except) => format!("ipBlock {} except {}", block.cidr, except.join(",")),
+                    None => format!("ipBlock {}", block.cidr),
+                };
+            }
+            let mut selectors = Vec::new();
+            if let Some(selector) = &peer.namespace_selector {
+                selectors.push(format!("namespaceSelector {}", show_selector(selector)));
+            }
+            if let Some(selector) = &peer.pod_selector {
+                selectors.push(format!("podSelector {}", show_selector(selector)));
+            }
+            selectors.join(" AND ")
+        })
+        .collect();
+    format!("[{}]", parts.join(" | "))
+}
+
+fn show_selector(selector: &LabelSelector) -> String {
+    let selector = label_selector(selector);
+    if selector.is_everything() {
+        "{}".to_owned()
+    } else {
+        selector.to_string()
+    }
+}
+
+fn describe_ports(ports: Option<&Vec<NetworkPolicyPort>>) -> String {
+    let Some(ports) = ports.filter(|ports| !ports.is_empty()) else {
+        return "all".to_owned();
+    };
+    ports
+        .iter()
+        .map(|allowed| {
+            let proto = allowed.protocol.as_deref().unwrap_or("TCP");
+            match (&allowed.port, allowed.end_port) {
+                (None, _) => format!("{proto}/*"),
+                (Some(IntOrString::Int(first)), Some(last)) => format!("{proto}/{first}-{last}"),
+                (Some(IntOrString::Int(number)), None) => format!("{proto}/{number}"),
+                (Some(IntOrString::String(name)), _) => format!("{proto}/{name}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]
@@ -642,11 +667,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn np(v: serde_json::Value) -> NetworkPolicy {
-        let mut v = v;
-        v["apiVersion"] = json!("networking.k8s.io/v1");
-        v["kind"] = json!("NetworkPolicy");
-        serde_json::from_value(v).unwrap()
+    fn policy(manifest: serde_json::Value) -> NetworkPolicy {
+        let mut manifest = manifest;
+        manifest["apiVersion"] = json!("networking.k8s.io/v1");
+        manifest["kind"] = json!("NetworkPolicy");
+        serde_json::from_value(manifest).unwrap()
     }
 
     fn pod(
@@ -666,7 +691,7 @@ mod tests {
     }
 
     fn coredns() -> Endpoint {
-        let p = pod(
+        let coredns = pod(
             "kube-system",
             "coredns-1",
             json!({"k8s-app": "kube-dns", "pod-template-hash": "5d78c9869d"}),
@@ -677,34 +702,34 @@ mod tests {
             ]),
             "10.244.0.3",
         );
-        let mut e = Endpoint::pod(
-            &p,
+        let mut endpoint = Endpoint::pod(
+            &coredns,
             Some([(NAMESPACE_NAME_LABEL.to_owned(), "kube-system".to_owned())].into()),
         );
-        e.ips.push("10.96.0.10".parse().unwrap());
-        e
+        endpoint.ips.push("10.96.0.10".parse().unwrap());
+        endpoint
     }
 
     fn app() -> (Pod, Endpoint) {
-        let p = pod(
+        let web = pod(
             "shop",
             "web-1",
             json!({"app": "web"}),
             json!([{"name": "http", "containerPort": 8080}]),
             "10.244.1.7",
         );
-        let e = Endpoint::pod(&p, None);
-        (p, e)
+        let endpoint = Endpoint::pod(&web, None);
+        (web, endpoint)
     }
 
     fn dns_verdict(policies: &[NetworkPolicy], proto: &str) -> Tri {
-        let (p, src) = app();
-        let sel: Vec<&NetworkPolicy> = policies.iter().filter(|n| selects(n, &p)).collect();
-        egress_to_any(&sel, &src, &[coredns()], proto, 53).allowed
+        let (web, src) = app();
+        let selecting: Vec<&NetworkPolicy> = policies.iter().filter(|p| selects(p, &web)).collect();
+        egress_to_any(&selecting, &src, &[coredns()], proto, 53).allowed
     }
 
     fn deny_egress() -> NetworkPolicy {
-        np(
+        policy(
             json!({"metadata": {"name": "default-deny-egress", "namespace": "shop"},
                   "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}),
         )
@@ -712,14 +737,14 @@ mod tests {
 
     #[test]
     fn policy_types_are_implied() {
-        let ingress_only = np(json!({"metadata": {"name": "a", "namespace": "shop"},
+        let ingress_only = policy(json!({"metadata": {"name": "a", "namespace": "shop"},
             "spec": {"podSelector": {}, "ingress": [{}]}}));
         assert_eq!(policy_types(&ingress_only), (true, false));
-        let with_egress = np(json!({"metadata": {"name": "a", "namespace": "shop"},
+        let with_egress = policy(json!({"metadata": {"name": "a", "namespace": "shop"},
             "spec": {"podSelector": {}, "egress": [{"ports": [{"port": 443}]}]}}));
         assert_eq!(policy_types(&with_egress), (true, true));
         assert_eq!(policy_types(&deny_egress()), (false, true));
-        let empty_egress = np(json!({"metadata": {"name": "a", "namespace": "shop"},
+        let empty_egress = policy(json!({"metadata": {"name": "a", "namespace": "shop"},
             "spec": {"podSelector": {}, "egress": []}}));
         assert_eq!(policy_types(&empty_egress), (true, false));
     }
@@ -733,7 +758,7 @@ mod tests {
 
     #[test]
     fn the_seed_allow_dns_policy_allows_dns() {
-        let allow = np(
+        let allow = policy(
             json!({"metadata": {"name": "allow-dns", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
@@ -748,7 +773,7 @@ mod tests {
 
     #[test]
     fn namespace_selector_everything_with_port_53() {
-        let allow = np(
+        let allow = policy(
             json!({"metadata": {"name": "allow-dns", "namespace": "shop"},
             "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {}}],
@@ -760,7 +785,7 @@ mod tests {
 
     #[test]
     fn named_ports_resolve_against_the_dns_pods() {
-        let allow = np(
+        let allow = policy(
             json!({"metadata": {"name": "allow-dns", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
@@ -769,7 +794,7 @@ mod tests {
         assert_eq!(dns_verdict(std::slice::from_ref(&allow), "UDP"), Tri::Yes);
         assert_eq!(dns_verdict(&[allow], "TCP"), Tri::Yes);
         // a name the DNS Pods do not declare, or the right name with the wrong protocol
-        let wrong = np(
+        let wrong = policy(
             json!({"metadata": {"name": "allow-dns", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "ports": [{"port": "dns"}, {"protocol": "UDP", "port": "domain"}]}]}}),
@@ -780,7 +805,7 @@ mod tests {
     #[test]
     fn pod_selector_alone_means_the_policy_namespace() {
         // podSelector k8s-app=kube-dns without namespaceSelector: Pods of *shop*, not kube-system
-        let allow = np(
+        let allow = policy(
             json!({"metadata": {"name": "allow-dns", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
@@ -792,14 +817,14 @@ mod tests {
     #[test]
     fn and_within_a_peer_or_across_peers() {
         // AND: kube-system namespace AND app=dns Pods: CoreDNS is k8s-app=kube-dns, no match
-        let and = np(json!({"metadata": {"name": "p", "namespace": "shop"},
+        let and = policy(json!({"metadata": {"name": "p", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                         "podSelector": {"matchLabels": {"app": "dns"}}}],
                 "ports": [{"protocol": "UDP", "port": 53}]}]}}));
         assert_eq!(dns_verdict(&[and], "UDP"), Tri::No);
         // OR: either peer matching is enough
-        let or = np(json!({"metadata": {"name": "p", "namespace": "shop"},
+        let or = policy(json!({"metadata": {"name": "p", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}},
                        {"podSelector": {"matchLabels": {"app": "dns"}}}],
@@ -810,7 +835,7 @@ mod tests {
     #[test]
     fn ip_blocks_with_except_and_everything() {
         let mk = |cidr: &str, except: serde_json::Value| {
-            np(json!({"metadata": {"name": "p", "namespace": "shop"},
+            policy(json!({"metadata": {"name": "p", "namespace": "shop"},
                 "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                     "to": [{"ipBlock": {"cidr": cidr, "except": except}}],
                     "ports": [{"protocol": "UDP", "port": 53}]}]}}))
@@ -841,7 +866,7 @@ mod tests {
     #[test]
     fn port_ranges_and_protocols() {
         let mk = |ports: serde_json::Value| {
-            np(json!({"metadata": {"name": "p", "namespace": "shop"},
+            policy(json!({"metadata": {"name": "p", "namespace": "shop"},
                 "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": ports}]}}))
         };
         assert_eq!(
@@ -872,24 +897,24 @@ mod tests {
 
     #[test]
     fn unknown_namespace_labels_are_maybe() {
-        let allow = np(json!({"metadata": {"name": "p", "namespace": "shop"},
+        let allow = policy(json!({"metadata": {"name": "p", "namespace": "shop"},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
                 "to": [{"namespaceSelector": {"matchLabels": {"team": "platform"}}}],
                 "ports": [{"protocol": "UDP", "port": 53}]}]}}));
-        let (p, src) = app();
+        let (web, src) = app();
         let mut dns = coredns();
         dns.namespace_labels = None;
-        let sel: Vec<&NetworkPolicy> = vec![&allow];
-        assert!(selects(&allow, &p));
+        let selecting: Vec<&NetworkPolicy> = vec![&allow];
+        assert!(selects(&allow, &web));
         assert_eq!(
-            egress_to_any(&sel, &src, &[dns], "UDP", 53).allowed,
+            egress_to_any(&selecting, &src, &[dns], "UDP", 53).allowed,
             Tri::Maybe
         );
     }
 
     #[test]
     fn ingress_from_a_controller_namespace() {
-        let (p, dst) = app();
+        let (web, dst) = app();
         let ctrl = pod(
             "ingress-nginx",
             "ingress-nginx-controller-1",
@@ -901,20 +926,24 @@ mod tests {
             &ctrl,
             Some([(NAMESPACE_NAME_LABEL.to_owned(), "ingress-nginx".to_owned())].into()),
         );
-        let deny = np(
+        let deny = policy(
             json!({"metadata": {"name": "deny", "namespace": "shop"}, "spec": {"podSelector": {}}}),
         );
-        let same_ns = np(json!({"metadata": {"name": "same-ns", "namespace": "shop"},
+        let same_ns = policy(json!({"metadata": {"name": "same-ns", "namespace": "shop"},
             "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]}}));
-        let from_ctrl = np(
+        let from_ctrl = policy(
             json!({"metadata": {"name": "from-ingress", "namespace": "shop"},
             "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{
                 "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
                 "ports": [{"port": "http"}]}]}}),
         );
-        let run = |ps: &[&NetworkPolicy]| {
-            let sel: Vec<&NetworkPolicy> = ps.iter().copied().filter(|n| selects(n, &p)).collect();
-            evaluate_connection(&sel, Direction::Ingress, &src, &dst, "TCP", 8080).allowed
+        let run = |policies: &[&NetworkPolicy]| {
+            let selecting: Vec<&NetworkPolicy> = policies
+                .iter()
+                .copied()
+                .filter(|p| selects(p, &web))
+                .collect();
+            evaluate_connection(&selecting, Direction::Ingress, &src, &dst, "TCP", 8080).allowed
         };
         assert_eq!(run(&[]), Tri::Yes);
         assert_eq!(run(&[&deny]), Tri::No);
@@ -924,10 +953,10 @@ mod tests {
 
     #[test]
     fn cidrs() {
-        let c = Cidr::parse("10.96.0.0/12").unwrap();
-        assert!(c.contains(&"10.96.0.10".parse().unwrap()));
-        assert!(c.contains(&"10.111.255.255".parse().unwrap()));
-        assert!(!c.contains(&"10.112.0.1".parse().unwrap()));
+        let services = Cidr::parse("10.96.0.0/12").unwrap();
+        assert!(services.contains(&"10.96.0.10".parse().unwrap()));
+        assert!(services.contains(&"10.111.255.255".parse().unwrap()));
+        assert!(!services.contains(&"10.112.0.1".parse().unwrap()));
         assert!(
             Cidr::parse("::/0")
                 .unwrap()

@@ -6,7 +6,7 @@
 //!   what fronts a Service (an ingress controller, a Gateway), or every client;
 //! - [`selects_no_pods`]: NetworkPolicySelectsNoPods, a policy without effect.
 
-pub mod eval;
+pub(crate) mod eval;
 
 mod blocks_dns;
 mod blocks_ingress;
@@ -20,28 +20,31 @@ use crate::store::Store;
 
 use eval::{Labels, NAMESPACE_NAME_LABEL, selects};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+/// The NetworkPolicy rules on the graph.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     blocks_dns::evaluate(ctx, out);
     blocks_ingress::evaluate(ctx, out);
     selects_no_pods::evaluate(ctx, out);
 }
 
-/// The Namespace's labels from the store, if the Namespace was read.
-pub fn namespace_labels(store: &Store, ns: &str) -> Option<Labels> {
-    store.get::<Namespace>("", ns).map(|n| {
-        let mut l = n.metadata.labels.clone().unwrap_or_default();
-        l.entry(NAMESPACE_NAME_LABEL.to_owned())
+/// The Namespace's labels from the store (with `kubernetes.io/metadata.name`), if the
+/// Namespace was read: what a namespaceSelector of a policy is matched against.
+fn namespace_labels(store: &Store, ns: &str) -> Option<Labels> {
+    store.get::<Namespace>("", ns).map(|namespace| {
+        let mut labels = namespace.metadata.labels.clone().unwrap_or_default();
+        labels
+            .entry(NAMESPACE_NAME_LABEL.to_owned())
             .or_insert_with(|| ns.to_owned());
-        l
+        labels
     })
 }
 
 /// Policies of the Pod's namespace that select it.
-pub fn selecting_policies<'a>(store: &'a Store, p: &Pod) -> Vec<&'a NetworkPolicy> {
-    let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+fn selecting_policies<'a>(store: &'a Store, pod: &Pod) -> Vec<&'a NetworkPolicy> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
     store
         .list::<NetworkPolicy>(ns)
-        .filter(|np| selects(np, p))
-        .map(|np| np.as_ref())
+        .filter(|policy| selects(policy, pod))
+        .map(|policy| policy.as_ref())
         .collect()
 }

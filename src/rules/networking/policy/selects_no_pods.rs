@@ -6,16 +6,19 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
+use crate::rules::networking::MAX_PODS_SCANNED;
+use crate::rules::networking::service::describe_unmet;
 use crate::rules::{Draft, RuleContext};
 
 use super::eval::pod_selector;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    let t = &ctx.graph.target;
-    let Some(ns) = t
+/// One finding per policy of the target's namespace that selects none of its Pods.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    let target = &ctx.graph.target;
+    let Some(ns) = target
         .namespace
         .as_deref()
-        .or_else(|| (t.kind == Kind::Namespace).then_some(t.name.as_str()))
+        .or_else(|| (target.kind == Kind::Namespace).then_some(target.name.as_str()))
     else {
         return;
     };
@@ -25,51 +28,52 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let pods: Vec<&Pod> = ctx
         .store
         .list::<Pod>(ns)
-        .take(crate::rules::networking::MAX_PODS_SCANNED)
+        .take(MAX_PODS_SCANNED)
         .map(|p| p.as_ref())
         .collect();
     if pods.is_empty() {
         return;
     }
-    for np in ctx.store.list::<NetworkPolicy>(ns).take(50) {
-        let sel = pod_selector(np);
-        if pods.iter().any(|p| sel.matches(p.metadata.labels.as_ref())) {
+    for policy in ctx.store.list::<NetworkPolicy>(ns).take(50) {
+        let selector = pod_selector(policy);
+        if pods
+            .iter()
+            .any(|pod| selector.matches(pod.metadata.labels.as_ref()))
+        {
             continue;
         }
-        let name = np.metadata.name.clone().unwrap_or_default();
-        let r = ObjRef::namespaced(Kind::NetworkPolicy, ns, &name);
-        let mut d = Draft::new(RuleId::NetworkPolicySelectsNoPods, r)
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        let policy_ref = ObjRef::namespaced(Kind::NetworkPolicy, ns, &name);
+        let mut draft = Draft::new(RuleId::NetworkPolicySelectsNoPods, policy_ref)
             .message(format!(
-                "NetworkPolicy {name} selects no Pod of namespace {ns} (podSelector {sel}): it has no effect"
+                "NetworkPolicy {name} selects no Pod of namespace {ns} (podSelector {selector}): it has no effect"
             ))
-            .evidence(format!("podSelector {sel}; {} Pods in the namespace", pods.len()))
+            .evidence(format!("podSelector {selector}; {} Pods in the namespace", pods.len()))
             .summary("Fix the podSelector if the policy was meant to protect some Pods, or delete the policy.");
         // the nearest miss, for a label typo
-        let mut best: Option<(usize, &Pod)> = None;
-        for p in &pods {
-            let n = sel.unmet(p.metadata.labels.as_ref()).len();
-            if best.is_none_or(|(b, _)| n < b) {
-                best = Some((n, p));
+        let mut nearest: Option<(usize, &Pod)> = None;
+        for pod in &pods {
+            let unmet = selector.unmet(pod.metadata.labels.as_ref()).len();
+            if nearest.is_none_or(|(fewest, _)| unmet < fewest) {
+                nearest = Some((unmet, pod));
             }
         }
-        if let Some((_, p)) = best {
-            let unmet: Vec<String> = sel
-                .unmet(p.metadata.labels.as_ref())
+        if let Some((_, pod)) = nearest {
+            let unmet: Vec<String> = selector
+                .unmet(pod.metadata.labels.as_ref())
                 .iter()
-                .map(|r| {
-                    crate::rules::networking::service::describe_unmet(r, p.metadata.labels.as_ref())
-                })
+                .map(|requirement| describe_unmet(requirement, pod.metadata.labels.as_ref()))
                 .collect();
-            d = d.evidence(format!(
+            draft = draft.evidence(format!(
                 "nearest Pod {}: {}",
-                p.metadata.name.as_deref().unwrap_or_default(),
+                pod.metadata.name.as_deref().unwrap_or_default(),
                 unmet.join("; ")
             ));
         }
-        d = d.read_only(
+        draft = draft.read_only(
             "Compare the policy's selector with the Pods' labels",
             format!("kubectl get pods -n {ns} --show-labels"),
         );
-        out.push(d);
+        out.push(draft);
     }
 }
