@@ -2,7 +2,6 @@
 //! the placement checks, of its claims and of the scheduler's message, with the
 //! evidence they all carry.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
@@ -17,6 +16,7 @@ use super::claims::claim_hits;
 use super::hit::{Hit, PodFacts};
 use super::placement::{self, Nodes};
 use super::reasons::message_hits;
+use super::silence::{UnseenPod, UnseenPods};
 use super::verdicts::verdict_hit;
 use super::{
     SCHEDULER_SILENCE_SECS, controller_of, human_age, is_scheduled, pod_condition, scheduler_says,
@@ -29,7 +29,7 @@ pub(super) fn analyze_pod(
     r: &ObjRef,
     pod: &Pod,
     hits: &mut Vec<Hit>,
-    silent: &mut BTreeMap<String, Vec<(ObjRef, ObjRef, i64)>>,
+    unseen: &mut UnseenPods,
 ) {
     let Some(spec) = pod.spec.as_ref() else {
         return;
@@ -83,10 +83,11 @@ pub(super) fn analyze_pod(
                 .scheduler_name
                 .clone()
                 .unwrap_or_else(|| "default-scheduler".to_owned());
-            silent
-                .entry(name)
-                .or_default()
-                .push((r.clone(), group.clone(), age));
+            unseen.entry(name).or_default().push(UnseenPod {
+                pod: r.clone(),
+                group: group.clone(),
+                age_secs: age,
+            });
         }
     }
 

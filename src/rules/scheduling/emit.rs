@@ -1,4 +1,5 @@
-//! Grouping hits per controller into findings.
+//! Grouping hits into findings: one per rule and controller (else Pod), quoting the
+//! newest FailedScheduling event and accounting for the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,16 +11,21 @@ use crate::rules::RuleId;
 
 use super::hit::Hit;
 
+/// The findings of the hits, grouped per rule and controller; the first hit of a
+/// group gives its message, summary and steps.
 pub(super) fn emit(hits: Vec<Hit>, out: &mut Vec<Draft>) {
     let mut groups: BTreeMap<(RuleId, ObjRef), Vec<Hit>> = BTreeMap::new();
-    for h in hits {
-        groups.entry((h.rule, h.group.clone())).or_default().push(h);
+    for hit in hits {
+        groups
+            .entry((hit.rule, hit.group.clone()))
+            .or_default()
+            .push(hit);
     }
-    for ((rule, group), hs) in groups {
-        let mut pods: Vec<ObjRef> = hs.iter().map(|h| h.pod.clone()).collect();
+    for ((rule, group), group_hits) in groups {
+        let mut pods: Vec<ObjRef> = group_hits.iter().map(|hit| hit.pod.clone()).collect();
         pods.sort();
         pods.dedup();
-        let first = &hs[0];
+        let first = &group_hits[0];
         let subject = if pods.len() == 1 {
             if group == pods[0] {
                 format!("Pod {}", pods[0].name)
@@ -29,40 +35,47 @@ pub(super) fn emit(hits: Vec<Hit>, out: &mut Vec<Draft>) {
         } else {
             format!("{} Pods of {}", pods.len(), group.short())
         };
-        let mut d = Draft::new(rule, group.clone())
+        let mut draft = Draft::new(rule, group.clone())
             .message(format!("{subject} {}", first.what))
             .summary(first.summary.clone())
             .affected(&pods);
-        if let Some(s) = first.severity {
-            d = d.severity(s);
+        if let Some(severity) = first.severity {
+            draft = draft.severity(severity);
         }
-        for h in &hs {
-            for e in &h.evidence {
-                d = d.evidence(e.clone());
+        for hit in &group_hits {
+            for line in &hit.evidence {
+                draft = draft.evidence(line.clone());
             }
-            for s in &h.scope {
-                d = d.scope(s.clone());
+            for object in &hit.scope {
+                draft = draft.scope(object.clone());
             }
         }
         // quote the newest event, account for the others
-        let mut events: Vec<&Arc<EventRecord>> = hs.iter().flat_map(|h| h.events.iter()).collect();
+        let mut events: Vec<&Arc<EventRecord>> = group_hits
+            .iter()
+            .flat_map(|hit| hit.events.iter())
+            .collect();
         events.sort_by(|a, b| a.time.cmp(&b.time).then(a.name.cmp(&b.name)));
         events.dedup_by(|a, b| a.key() == b.key());
-        if let Some(newest) = events.iter().rev().find(|e| e.reason == "FailedScheduling") {
-            d = d.event(newest);
+        if let Some(newest) = events
+            .iter()
+            .rev()
+            .find(|event| event.reason == "FailedScheduling")
+        {
+            draft = draft.event(newest);
         }
-        for e in &events {
-            d = d.account(e).seen(e.first_time, e.time);
+        for event in &events {
+            draft = draft.account(event).seen(event.first_time, event.time);
         }
         let mut seen_steps = BTreeSet::new();
         for (desc, cmd, risk) in &first.steps {
             if seen_steps.insert(desc.clone()) {
-                d = d.step(desc.clone(), cmd.clone(), *risk);
+                draft = draft.step(desc.clone(), cmd.clone(), *risk);
             }
         }
-        if hs.iter().all(|h| h.healed) {
-            d.scope.clear();
+        if group_hits.iter().all(|hit| hit.healed) {
+            draft.scope.clear();
         }
-        out.push(d);
+        out.push(draft);
     }
 }

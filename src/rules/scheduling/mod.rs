@@ -1,4 +1,4 @@
-//! The `scheduling` rule set (rules.md): why a Pod has no node.
+//! The `scheduling` rule set (docs/rules.md): why a Pod has no node.
 //!
 //! Two sources of truth, used together:
 //!
@@ -15,7 +15,7 @@
 //! per controller (the ReplicaSet, StatefulSet, ... owning the Pods).
 
 pub mod message;
-pub mod placement;
+pub(crate) mod placement;
 
 mod analysis;
 mod claims;
@@ -24,8 +24,6 @@ mod hit;
 mod reasons;
 mod silence;
 mod verdicts;
-
-use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
@@ -36,17 +34,19 @@ use crate::rules::{Draft, RuleContext};
 use hit::Hit;
 use message::SchedulerMessage;
 use placement::Nodes;
+use silence::UnseenPods;
 
 /// Pods Pending this long with nobody scheduling them point at the scheduler.
-pub const SCHEDULER_SILENCE_SECS: i64 = 5 * 60;
+pub(crate) const SCHEDULER_SILENCE_SECS: i64 = 5 * 60;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+/// The rule set on the graph's Pods.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     // The cluster's Nodes are summarised only when some Pod waits for one: a graph of
     // scheduled Pods costs nothing proportional to the cluster's size.
-    let unscheduled = ctx.graph.subjects(Kind::Pod).any(|r| {
+    let unscheduled = ctx.graph.subjects(Kind::Pod).any(|pod_ref| {
         ctx.store
-            .get_ref::<Pod>(r)
-            .is_some_and(|p| !is_scheduled(p))
+            .get_ref::<Pod>(pod_ref)
+            .is_some_and(|pod| !is_scheduled(pod))
     });
     let nodes = if unscheduled {
         Nodes::new(ctx.store)
@@ -54,15 +54,15 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         Nodes::none(ctx.store)
     };
     let mut hits: Vec<Hit> = Vec::new();
-    let mut silent: BTreeMap<String, Vec<(ObjRef, ObjRef, i64)>> = BTreeMap::new();
-    for r in ctx.graph.subjects(Kind::Pod) {
-        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+    let mut unseen = UnseenPods::new();
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
-        analysis::analyze_pod(ctx, &nodes, r, pod, &mut hits, &mut silent);
+        analysis::analyze_pod(ctx, &nodes, pod_ref, pod, &mut hits, &mut unseen);
     }
     emit::emit(hits, out);
-    silence::scheduler_not_running(ctx, silent, out);
+    silence::scheduler_not_running(ctx, unseen, out);
 }
 
 // ---- shared helpers (also used by the node and resources rule sets) ---------------

@@ -1,4 +1,5 @@
-//! SchedulerNotRunning: Pods nobody has looked at.
+//! SchedulerNotRunning: Pods Pending for a while that no scheduler has looked at (no
+//! PodScheduled condition, no scheduling event), one finding per scheduler name.
 
 use std::collections::BTreeMap;
 
@@ -6,27 +7,38 @@ use crate::api::Risk;
 use crate::model::ObjRef;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
+use crate::selector::Selector;
 
 use super::human_age;
 
-pub(super) fn scheduler_not_running(
-    ctx: &RuleContext,
-    silent: BTreeMap<String, Vec<(ObjRef, ObjRef, i64)>>,
-    out: &mut Vec<Draft>,
-) {
-    for (scheduler, pods) in silent {
-        let Some((_, group, _)) = pods.first() else {
+/// A Pod no scheduler has looked at.
+pub(super) struct UnseenPod {
+    /// The Pod.
+    pub(super) pod: ObjRef,
+    /// Its controller, else the Pod.
+    pub(super) group: ObjRef,
+    /// How long it has existed, in seconds.
+    pub(super) age_secs: i64,
+}
+
+/// Unseen Pods by the scheduler they name (`spec.schedulerName`).
+pub(super) type UnseenPods = BTreeMap<String, Vec<UnseenPod>>;
+
+/// One finding per scheduler that has not looked at its Pods.
+pub(super) fn scheduler_not_running(ctx: &RuleContext, unseen: UnseenPods, out: &mut Vec<Draft>) {
+    for (scheduler, pods) in unseen {
+        let Some(first) = pods.first() else {
             continue;
         };
-        let refs: Vec<ObjRef> = pods.iter().map(|(p, _, _)| p.clone()).collect();
-        let oldest = pods.iter().map(|(_, _, a)| *a).max().unwrap_or(0);
+        let refs: Vec<ObjRef> = pods.iter().map(|unseen| unseen.pod.clone()).collect();
+        let oldest = pods.iter().map(|unseen| unseen.age_secs).max().unwrap_or(0);
         let default = scheduler == "default-scheduler";
         let who = if default {
             "the scheduler".to_owned()
         } else {
             format!("scheduler {scheduler:?}")
         };
-        let mut d = Draft::new(RuleId::SchedulerNotRunning, group.clone())
+        let mut draft = Draft::new(RuleId::SchedulerNotRunning, first.group.clone())
             .discriminator(scheduler.clone())
             .message(format!(
                 "{} Pod(s) have been Pending for up to {} and {who} has not looked at them (no PodScheduled condition, no scheduling event): is {who} running?",
@@ -43,15 +55,15 @@ pub(super) fn scheduler_not_running(
                 "The Pods name a custom scheduler: check that it is deployed and running, or remove schedulerName to use the default scheduler."
             });
         if default {
-            let sched_pods: Vec<String> = ctx
+            let scheduler_pods: Vec<String> = ctx
                 .store
                 .select_pods(
                     "kube-system",
-                    &crate::selector::Selector::from_map([("component", "kube-scheduler")]),
+                    &Selector::from_map([("component", "kube-scheduler")]),
                 )
                 .into_iter()
-                .map(|p| {
-                    let ready = p
+                .map(|pod| {
+                    let ready = pod
                         .status
                         .as_ref()
                         .and_then(|s| s.conditions.as_ref())
@@ -60,18 +72,18 @@ pub(super) fn scheduler_not_running(
                         .unwrap_or_else(|| "?".to_owned());
                     format!(
                         "{}: phase {}, Ready={ready}",
-                        p.metadata.name.as_deref().unwrap_or(""),
-                        p.status
+                        pod.metadata.name.as_deref().unwrap_or(""),
+                        pod.status
                             .as_ref()
                             .and_then(|s| s.phase.as_deref())
                             .unwrap_or("?")
                     )
                 })
                 .collect();
-            for s in sched_pods {
-                d = d.evidence(format!("kube-scheduler Pod {s}"));
+            for scheduler_pod in scheduler_pods {
+                draft = draft.evidence(format!("kube-scheduler Pod {scheduler_pod}"));
             }
-            d = d
+            draft = draft
                 .step(
                     "Check the scheduler Pods",
                     Some(
@@ -94,12 +106,12 @@ pub(super) fn scheduler_not_running(
                     Risk::ReadOnly,
                 );
         } else {
-            d = d.step(
+            draft = draft.step(
                 format!("Find the {scheduler} deployment"),
                 Some(format!("kubectl get pods -A | grep -i {scheduler}")),
                 Risk::ReadOnly,
             );
         }
-        out.push(d);
+        out.push(draft);
     }
 }
