@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 
-use crate::api::{Risk, Severity};
+use crate::api::Severity;
 use crate::event::EventRecord;
 use crate::model::ObjRef;
 use crate::rules::RuleContext;
-use crate::rules::RuleId;
 
+use super::causes::Cause;
 use super::claims::claim_hits;
 use super::hit::{Hit, PodFacts};
 use super::placement::{self, Nodes};
@@ -23,10 +23,12 @@ use super::{
     secs_between, top_owner,
 };
 
+/// The hits of one Pod of the graph (none for a terminated or terminating Pod); a Pod
+/// no scheduler has looked at for a while goes to `unseen`.
 pub(super) fn analyze_pod(
     ctx: &RuleContext,
     nodes: &Nodes,
-    r: &ObjRef,
+    pod_ref: &ObjRef,
     pod: &Pod,
     hits: &mut Vec<Hit>,
     unseen: &mut UnseenPods,
@@ -38,44 +40,44 @@ pub(super) fn analyze_pod(
     if matches!(phase, Some("Succeeded" | "Failed")) || pod.metadata.deletion_timestamp.is_some() {
         return;
     }
-    let events = ctx.events(r);
+    let events = ctx.events(pod_ref);
     let failed: Vec<Arc<EventRecord>> = events
         .iter()
-        .filter(|e| e.reason == "FailedScheduling")
-        .map(|e| (*e).clone())
+        .filter(|event| event.reason == "FailedScheduling")
+        .map(|event| (*event).clone())
         .collect();
-    let group = controller_of(ctx.store, &pod.metadata).unwrap_or_else(|| r.clone());
-    let owner = top_owner(ctx.store, r);
-    let cond = pod_condition(pod, "PodScheduled");
-
-    if is_scheduled(pod) {
-        if let Some(last) = failed.last() {
-            hits.push(healed(r, pod, &group, &failed, last, &events));
-        }
-        return;
-    }
+    let group = controller_of(ctx.store, &pod.metadata).unwrap_or_else(|| pod_ref.clone());
+    let owner = top_owner(ctx.store, pod_ref);
+    let condition = pod_condition(pod, "PodScheduled");
     let facts = PodFacts {
-        r,
+        pod_ref,
         spec,
         group: group.clone(),
         owner,
         failed: failed.clone(),
     };
-    let gated = cond.is_some_and(|c| c.reason.as_deref() == Some("SchedulingGated"))
+
+    if is_scheduled(pod) {
+        if let Some(last) = failed.last() {
+            hits.push(healed(&facts, pod, last, &events));
+        }
+        return;
+    }
+    let gated = condition.is_some_and(|c| c.reason.as_deref() == Some("SchedulingGated"))
         || spec
             .scheduling_gates
             .as_ref()
-            .is_some_and(|g| !g.is_empty());
+            .is_some_and(|gates| !gates.is_empty());
     if gated {
-        hits.push(scheduling_gated(&facts, cond));
+        hits.push(scheduling_gated(&facts, condition));
         return;
     }
 
     // nobody has looked at the Pod: the scheduler may not be running
-    let scheduler_spoke = cond.is_some()
+    let scheduler_spoke = condition.is_some()
         || events
             .iter()
-            .any(|e| matches!(e.reason.as_str(), "FailedScheduling" | "Scheduled"));
+            .any(|event| matches!(event.reason.as_str(), "FailedScheduling" | "Scheduled"));
     if !scheduler_spoke && let Some(created) = pod.metadata.creation_timestamp.as_ref() {
         let age = secs_between(created.0, ctx.now());
         if age > SCHEDULER_SILENCE_SECS {
@@ -84,85 +86,89 @@ pub(super) fn analyze_pod(
                 .clone()
                 .unwrap_or_else(|| "default-scheduler".to_owned());
             unseen.entry(name).or_default().push(UnseenPod {
-                pod: r.clone(),
+                pod: pod_ref.clone(),
                 group: group.clone(),
                 age_secs: age,
             });
         }
     }
 
-    let said = scheduler_says(ctx, r, pod);
-    let said_text = failed.last().map(|e| e.message.clone()).or_else(|| {
-        cond.filter(|c| c.status == "False")
-            .and_then(|c| c.message.clone())
-    });
+    let said = scheduler_says(ctx, pod_ref, pod);
+    let said_text = failed
+        .last()
+        .map(|event| event.message.clone())
+        .or_else(|| {
+            condition
+                .filter(|c| c.status == "False")
+                .and_then(|c| c.message.clone())
+        });
     // a cluster autoscaler adding a node makes the event-less verdicts premature
     let scale_up = events
         .iter()
         .rev()
-        .find(|e| matches!(e.reason.as_str(), "TriggeredScaleUp" | "Nominated"));
+        .find(|event| matches!(event.reason.as_str(), "TriggeredScaleUp" | "Nominated"));
     let no_scale_up = events
         .iter()
         .rev()
-        .find(|e| e.reason == "NotTriggerScaleUp");
+        .find(|event| event.reason == "NotTriggerScaleUp");
 
     let mut pod_hits: Vec<Hit> = Vec::new();
     if scale_up.is_none() {
-        for v in placement::check(spec, nodes) {
-            pod_hits.push(verdict_hit(nodes, &facts, v));
+        for verdict in placement::check(spec, nodes) {
+            pod_hits.push(verdict_hit(nodes, &facts, verdict));
         }
     }
     pod_hits.extend(claim_hits(ctx, &facts, said.as_ref()));
-    if let Some(m) = &said {
+    if let Some(message) = &said {
         message_hits(
             ctx,
             nodes,
             &facts,
-            m,
+            message,
             said_text.as_deref().unwrap_or(""),
             &mut pod_hits,
         );
     }
     // common evidence and the events
-    for h in &mut pod_hits {
-        if let Some(e) = scale_up {
-            h.evidence.push(format!(
+    for hit in &mut pod_hits {
+        if let Some(event) = scale_up {
+            hit.evidence.push(format!(
                 "the cluster autoscaler is adding capacity: {}",
-                e.describe()
+                event.describe()
             ));
         }
-        if let Some(e) = no_scale_up {
-            h.evidence.push(format!(
+        if let Some(event) = no_scale_up {
+            hit.evidence.push(format!(
                 "the cluster autoscaler cannot help: {}",
-                e.describe()
+                event.describe()
             ));
-            h.events.push((*e).clone());
+            hit.events.push((*event).clone());
         }
-        if let Some(n) = pod
+        if let Some(nominated) = pod
             .status
             .as_ref()
             .and_then(|s| s.nominated_node_name.as_deref())
-            .filter(|n| !n.is_empty())
+            .filter(|node| !node.is_empty())
         {
-            h.evidence.push(format!(
-                "nominated node {n}: the scheduler is preempting lower-priority Pods there"
+            hit.evidence.push(format!(
+                "nominated node {nominated}: the scheduler is preempting lower-priority Pods there"
             ));
         }
         if failed.is_empty()
-            && let Some(t) = &said_text
+            && let Some(text) = &said_text
         {
-            h.evidence
-                .push(format!("condition PodScheduled=False (Unschedulable): {t}"));
+            hit.evidence.push(format!(
+                "condition PodScheduled=False (Unschedulable): {text}"
+            ));
         }
     }
     hits.extend(pod_hits);
 }
 
+/// A Pod that could not be scheduled and now is: history, at most Info.
 fn healed(
-    r: &ObjRef,
+    facts: &PodFacts,
     pod: &Pod,
-    group: &ObjRef,
-    failed: &[Arc<EventRecord>],
     last: &Arc<EventRecord>,
     events: &[&Arc<EventRecord>],
 ) -> Hit {
@@ -171,86 +177,67 @@ fn healed(
         .as_ref()
         .and_then(|s| s.node_name.clone())
         .unwrap_or_default();
-    let scheduled = events.iter().rev().find(|e| e.reason == "Scheduled");
+    let scheduled = events
+        .iter()
+        .rev()
+        .find(|event| event.reason == "Scheduled");
     let waited = match (
-        failed.first().and_then(|e| e.first_time.or(e.time)),
-        scheduled.and_then(|e| e.time).or_else(|| {
+        facts
+            .failed
+            .first()
+            .and_then(|event| event.first_time.or(event.time)),
+        scheduled.and_then(|event| event.time).or_else(|| {
             pod_condition(pod, "PodScheduled")
                 .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))
         }),
     ) {
-        (Some(a), Some(b)) if b >= a => format!(" for {}", human_age(secs_between(a, b))),
+        (Some(failing_since), Some(scheduled_at)) if scheduled_at >= failing_since => format!(
+            " for {}",
+            human_age(secs_between(failing_since, scheduled_at))
+        ),
         _ => String::new(),
     };
-    let mut h = Hit::new(
-        RuleId::FailedScheduling,
-        group,
-        r,
-        format!("could not be scheduled{waited}, then was scheduled on {node}: healed"),
+    let mut hit = Hit::of(
+        Cause::Healed,
+        facts,
+        &[("waited", &waited), ("node", &node)],
     )
-    .ev(format!("last FailedScheduling: {}", last.message.trim()))
-    .summary(
-        "Nothing to do now; if Pods often wait for a node, review requests and cluster capacity.",
-    )
-    .step(
-        "Review the Pod's scheduling history",
-        Some(format!(
-            "kubectl events{} --for pod/{}",
-            r.ns_flag(),
-            r.name
-        )),
-        Risk::ReadOnly,
-    );
-    if let Some(s) = scheduled {
-        h = h.ev(format!("event {}", s.describe()));
+    .evidence_line(format!("last FailedScheduling: {}", last.message.trim()));
+    if let Some(scheduled) = scheduled {
+        hit = hit.evidence_line(format!("event {}", scheduled.describe()));
     }
-    h.severity = Some(Severity::Info);
-    h.healed = true;
-    h.events = failed.to_vec();
-    h
+    hit.severity = Some(Severity::Info);
+    hit.healed = true;
+    hit.events = facts.failed.clone();
+    hit
 }
 
-fn scheduling_gated(f: &PodFacts, cond: Option<&PodCondition>) -> Hit {
-    let gates: Vec<String> = f
+/// A Pod held back by scheduling gates.
+fn scheduling_gated(facts: &PodFacts, condition: Option<&PodCondition>) -> Hit {
+    let gates: Vec<String> = facts
         .spec
         .scheduling_gates
         .iter()
         .flatten()
-        .map(|g| g.name.clone())
+        .map(|gate| gate.name.clone())
         .collect();
-    let mut h = Hit::new(
-        RuleId::SchedulingGated,
-        &f.group,
-        f.r,
-        format!(
-            "is held back by scheduling gate(s) {}: it is not scheduled until whoever added them removes them",
-            if gates.is_empty() {
-                "(none listed)".to_owned()
-            } else {
-                gates.join(", ")
-            }
-        ),
-    )
-    .summary("Find the controller that owns the gates (a queueing system such as Kueue, a quota manager) and why it holds the Pod.")
-    .step(
-        "Show the Pod's scheduling gates",
-        Some(format!(
-            "kubectl get pod {}{} -o jsonpath='{{.spec.schedulingGates}}'",
-            f.r.name,
-            f.r.ns_flag()
-        )),
-        Risk::ReadOnly,
-    );
-    if let Some(c) = cond {
-        h = h.ev(format!(
+    let gate_list = if gates.is_empty() {
+        "(none listed)".to_owned()
+    } else {
+        gates.join(", ")
+    };
+    let mut hit = Hit::of(Cause::Gated, facts, &[("gates", &gate_list)]);
+    if let Some(condition) = condition {
+        hit = hit.evidence_line(format!(
             "condition PodScheduled={} reason {}{}",
-            c.status,
-            c.reason.as_deref().unwrap_or(""),
-            c.message
+            condition.status,
+            condition.reason.as_deref().unwrap_or(""),
+            condition
+                .message
                 .as_deref()
-                .map(|m| format!(": {m}"))
+                .map(|message| format!(": {message}"))
                 .unwrap_or_default()
         ));
     }
-    h.evs(gates.iter().map(|g| format!("schedulingGates: {g}")))
+    hit.evidence_lines(gates.iter().map(|gate| format!("schedulingGates: {gate}")))
 }

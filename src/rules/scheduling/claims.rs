@@ -3,36 +3,36 @@
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PodSpec};
 use k8s_openapi::api::storage::v1::StorageClass;
 
-use crate::api::Risk;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleContext;
-use crate::rules::RuleId;
 use crate::store::Store;
 
+use super::causes::{Cause, WHY_CLAIM_UNBOUND};
 use super::hit::{Hit, PodFacts};
 use super::message::{Reason, SchedulerMessage};
 
 /// The PVCs a Pod mounts (by claim name, including generic ephemeral volumes).
-pub(super) fn pod_claims(r: &ObjRef, spec: &PodSpec) -> Vec<String> {
+pub(super) fn pod_claims(pod_ref: &ObjRef, spec: &PodSpec) -> Vec<String> {
     let mut out = Vec::new();
-    for v in spec.volumes.iter().flatten() {
-        if let Some(c) = &v.persistent_volume_claim {
-            out.push(c.claim_name.clone());
-        } else if v.ephemeral.is_some() {
-            out.push(format!("{}-{}", r.name, v.name));
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(claim) = &volume.persistent_volume_claim {
+            out.push(claim.claim_name.clone());
+        } else if volume.ephemeral.is_some() {
+            out.push(format!("{}-{}", pod_ref.name, volume.name));
         }
     }
     out
 }
 
+/// The volumeBindingMode of the claim's StorageClass (or the default class).
 fn binding_mode(store: &Store, pvc: &PersistentVolumeClaim) -> String {
     let class = match pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()) {
-        Some(c) => Some(c),
+        Some(class) => Some(class),
         None => crate::graph::default_storage_class(store),
     };
     class
         .as_deref()
-        .and_then(|c| store.get::<StorageClass>("", c))
+        .and_then(|class| store.get::<StorageClass>("", class))
         .and_then(|sc| sc.volume_binding_mode.clone())
         .unwrap_or_else(|| "Immediate".to_owned())
 }
@@ -41,15 +41,17 @@ fn binding_mode(store: &Store, pvc: &PersistentVolumeClaim) -> String {
 /// Immediate binding is Pending / a PVC does not exist.
 pub(super) fn claim_hits(
     ctx: &RuleContext,
-    f: &PodFacts,
+    facts: &PodFacts,
     said: Option<&SchedulerMessage>,
 ) -> Vec<Hit> {
-    let said_unbound = said
-        .is_some_and(|m| m.has(|r| matches!(r, Reason::UnboundClaims | Reason::ClaimNotFound(_))));
-    let mut bad: Vec<(ObjRef, String)> = Vec::new();
-    for c in pod_claims(f.r, f.spec) {
-        let cr = ObjRef::namespaced(Kind::PersistentVolumeClaim, f.r.ns(), &c);
-        match ctx.store.get::<PersistentVolumeClaim>(f.r.ns(), &c) {
+    let said_unbound = said.is_some_and(|message| {
+        message.has(|reason| matches!(reason, Reason::UnboundClaims | Reason::ClaimNotFound(_)))
+    });
+    let ns = facts.pod_ref.ns();
+    let mut unbound: Vec<(ObjRef, String)> = Vec::new();
+    for claim in pod_claims(facts.pod_ref, facts.spec) {
+        let claim_ref = ObjRef::namespaced(Kind::PersistentVolumeClaim, ns, &claim);
+        match ctx.store.get::<PersistentVolumeClaim>(ns, &claim) {
             Some(pvc) => {
                 let phase = pvc
                     .status
@@ -69,45 +71,46 @@ pub(super) fn claim_hits(
                 if mode == "WaitForFirstConsumer" && !said_unbound {
                     continue;
                 }
-                bad.push((
-                    cr,
+                unbound.push((
+                    claim_ref,
                     format!(
-                        "PVC {c}: phase {phase}, storageClass {class} (volumeBindingMode {mode})"
+                        "PVC {claim}: phase {phase}, storageClass {class} (volumeBindingMode {mode})"
                     ),
                 ));
             }
-            None if ctx.store.kind_listed(Kind::PersistentVolumeClaim, f.r.ns())
-                || said_unbound =>
-            {
-                bad.push((cr, format!("PVC {c} does not exist")));
+            None if ctx.store.kind_listed(Kind::PersistentVolumeClaim, ns) || said_unbound => {
+                unbound.push((claim_ref, format!("PVC {claim} does not exist")));
             }
             None => {}
         }
     }
-    if bad.is_empty() && !said_unbound {
+    if unbound.is_empty() && !said_unbound {
         return Vec::new();
     }
-    let names: Vec<&str> = bad.iter().map(|(r, _)| r.name.as_str()).collect();
-    let what = if names.is_empty() {
-        "cannot be scheduled: it waits for PersistentVolumeClaims that are not bound".to_owned()
+    let names: Vec<&str> = unbound
+        .iter()
+        .map(|(claim_ref, _)| claim_ref.name.as_str())
+        .collect();
+    let mut hit = if names.is_empty() {
+        Hit::of(Cause::UnboundClaims, facts, &[])
     } else {
-        format!(
-            "cannot be scheduled: PersistentVolumeClaim {} is not bound",
-            names.join(", ")
+        Hit::of(
+            Cause::UnboundNamedClaims,
+            facts,
+            &[("claims", &names.join(", "))],
         )
-    };
-    let mut h = Hit::new(RuleId::UnboundPersistentVolumeClaim, &f.group, f.r, what)
-        .evs(bad.iter().map(|(_, e)| e.clone()))
-        .summary(
-            "The claim must bind before the Pod can be placed: see why the PVC is Pending (StorageClass, provisioner, quota, no matching PV). Never delete a PVC without checking its data and reclaim policy.",
-        );
-    for (c, _) in &bad {
-        h.scope.push(c.clone());
-        h = h.step(
-            format!("See why PVC {} is not bound", c.name),
-            Some(format!("kubectl describe pvc {}{}", c.name, c.ns_flag())),
-            Risk::ReadOnly,
+    }
+    .evidence_lines(unbound.iter().map(|(_, line)| line.clone()));
+    for (claim_ref, _) in &unbound {
+        hit.scope.push(claim_ref.clone());
+        hit = hit.with_step(
+            &WHY_CLAIM_UNBOUND,
+            facts,
+            &[
+                ("claim", &claim_ref.name),
+                ("claim_ns_flag", &claim_ref.ns_flag()),
+            ],
         );
     }
-    vec![h]
+    vec![hit]
 }

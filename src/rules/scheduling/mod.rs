@@ -18,6 +18,7 @@ pub mod message;
 pub(crate) mod placement;
 
 mod analysis;
+mod causes;
 mod claims;
 mod emit;
 mod hit;

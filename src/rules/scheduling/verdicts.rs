@@ -1,28 +1,27 @@
 //! Hits from what the placement checks prove without any scheduler event.
 
-use crate::api::Risk;
-use crate::rules::RuleId;
-
-use super::hit::{Hit, PodFacts, requests_line, set_resources_cmd, taint_hit};
+use super::causes::{Cause, LABEL_A_NODE};
+use super::hit::{Hit, PodFacts, requests_line};
 use super::placement::{self, Nodes, Verdict};
 
-pub(super) fn verdict_hit(nodes: &Nodes, f: &PodFacts, v: Verdict) -> Hit {
-    match v {
+/// The hit of one placement verdict on the Pod.
+pub(super) fn verdict_hit(nodes: &Nodes, facts: &PodFacts, verdict: Verdict) -> Hit {
+    match verdict {
         Verdict::ExceedsCapacity { excess, restricted } => {
             let parts: Vec<String> = excess
                 .iter()
-                .map(|x| match &x.largest {
-                    Some((q, n)) => format!(
-                        "{} {} (largest allocatable: {} on {n})",
-                        x.resource,
-                        x.requested.display_for(&x.resource),
-                        q.display_for(&x.resource)
+                .map(|over| match &over.largest {
+                    Some((largest, node)) => format!(
+                        "{} {} (largest allocatable: {} on {node})",
+                        over.resource,
+                        over.requested.display_for(&over.resource),
+                        largest.display_for(&over.resource)
                     ),
                     None => format!(
                         "{} {} (no node offers {})",
-                        x.resource,
-                        x.requested.display_for(&x.resource),
-                        x.resource
+                        over.resource,
+                        over.requested.display_for(&over.resource),
+                        over.resource
                     ),
                 })
                 .collect();
@@ -31,107 +30,83 @@ pub(super) fn verdict_hit(nodes: &Nodes, f: &PodFacts, v: Verdict) -> Hit {
             } else {
                 "every schedulable node"
             };
-            let res = excess
+            let resource = excess
                 .first()
-                .map(|x| x.resource.clone())
+                .map(|over| over.resource.clone())
                 .unwrap_or_default();
-            let mut h = Hit::new(
-                RuleId::RequestsExceedNodeCapacity,
-                &f.group,
-                f.r,
+            let extra_column = if excess.iter().any(|over| over.resource.contains('/')) {
                 format!(
-                    "can never be scheduled: it requests more than {among} can allocate: {}",
-                    parts.join("; ")
-                ),
+                    ",{}:.status.allocatable.{}",
+                    resource.to_ascii_uppercase(),
+                    resource.replace('.', "\\.")
+                )
+            } else {
+                String::new()
+            };
+            let mut hit = Hit::of(
+                Cause::RequestsExceedCapacity,
+                facts,
+                &[
+                    ("among", among),
+                    ("requests", &parts.join("; ")),
+                    ("resource", &resource),
+                    ("extra_column", &extra_column),
+                ],
             )
-            .ev(requests_line(f.spec))
-            .evs(parts.iter().map(|p| format!("requested {p}")))
-            .summary(
-                "A Pod runs on one node: lower the requests to what the app really uses, or add a node pool with larger nodes. Recreating the Pods changes nothing.",
-            )
-            .step(
-                "Compare with the nodes' allocatable",
-                Some(format!(
-                    "kubectl get nodes -o custom-columns=NAME:.metadata.name,CPU:.status.allocatable.cpu,MEMORY:.status.allocatable.memory{}",
-                    if excess.iter().any(|x| x.resource.contains('/')) {
-                        format!(",{}:.status.allocatable.{}", res.to_ascii_uppercase(), res.replace('.', "\\."))
-                    } else {
-                        String::new()
-                    }
-                )),
-                Risk::ReadOnly,
-            )
-            .step(
-                format!("Lower the {res} request in the workload template to what the container uses"),
-                set_resources_cmd(f, &res),
-                Risk::Reversible,
-            );
+            .evidence_line(requests_line(facts.spec))
+            .evidence_lines(parts.iter().map(|part| format!("requested {part}")));
             if restricted {
-                h = h.evs(placement::describe_node_constraints(f.spec));
+                hit = hit.evidence_lines(placement::describe_node_constraints(facts.spec));
             }
-            h
+            hit
         }
         Verdict::NoNodeMatches => {
-            let constraints = placement::describe_node_constraints(f.spec);
-            let keys = placement::constraint_keys(f.spec);
-            let mut h = Hit::new(
-                RuleId::NodeSelectorMatchesNoNode,
-                &f.group,
-                f.r,
-                format!(
-                    "can never be scheduled: no node's labels satisfy its {}",
-                    constraints.join(" and ")
-                ),
+            let constraints = placement::describe_node_constraints(facts.spec);
+            let keys = placement::constraint_keys(facts.spec);
+            let key_list = keys.iter().cloned().collect::<Vec<_>>().join(",");
+            let mut hit = Hit::of(
+                Cause::NoNodeMatches,
+                facts,
+                &[
+                    ("constraints", &constraints.join(" and ")),
+                    ("keys", &key_list),
+                ],
             )
-            .evs(constraints)
-            .evs(keys.iter().map(|k| placement::label_census(nodes, k)))
-            .summary(
-                "Fix the selector in the workload template, or label the nodes that are meant to run it. If a cluster autoscaler should create such nodes, check its node groups carry the label.",
-            )
-            .step(
-                "Show the nodes with the labels the Pod selects on",
-                Some(format!(
-                    "kubectl get nodes -L {}",
-                    keys.iter().cloned().collect::<Vec<_>>().join(",")
-                )),
-                Risk::ReadOnly,
-            );
-            h = h.step(
-                "Correct the nodeSelector / node affinity in the workload's manifest (a typo in a key or value is the usual cause)",
-                None,
-                Risk::Reversible,
-            );
-            if let Some((k, v)) = f.spec.node_selector.iter().flatten().next() {
-                h = h.step(
-                    "Or label the node(s) meant to run it",
-                    Some(format!("kubectl label node <node> {k}={v}")),
-                    Risk::Reversible,
+            .evidence_lines(constraints)
+            .evidence_lines(keys.iter().map(|key| placement::label_census(nodes, key)));
+            if let Some((key, value)) = facts.spec.node_selector.iter().flatten().next() {
+                hit = hit.with_step(
+                    &LABEL_A_NODE,
+                    facts,
+                    &[("label", &format!("{key}={value}"))],
                 );
             }
-            h
+            hit
         }
         Verdict::AllTainted {
             taints,
             health,
             fitting,
         } => {
-            let list: Vec<String> = taints
+            let carriers: Vec<String> = taints
                 .iter()
-                .map(|(t, ns)| format!("{t} on {}", ns.join(", ")))
+                .map(|(taint, nodes)| format!("{taint} on {}", nodes.join(", ")))
                 .collect();
             let names: Vec<&str> = taints.keys().map(String::as_str).collect();
-            let what = if health {
-                format!(
-                    "cannot be scheduled: the {fitting} node(s) that could take it carry taints of unhealthy nodes it does not tolerate ({})",
-                    names.join(", ")
-                )
+            let cause = if health {
+                Cause::TaintedUnhealthyNodes
             } else {
-                format!(
-                    "cannot be scheduled: each of the {fitting} node(s) that could take it has a taint it does not tolerate ({})",
-                    names.join(", ")
-                )
+                Cause::TaintedNodes
             };
-            taint_hit(f, what, health).evs(list)
+            Hit::of(
+                cause,
+                facts,
+                &[
+                    ("fitting", &fitting.to_string()),
+                    ("taints", &names.join(", ")),
+                ],
+            )
+            .evidence_lines(carriers)
         }
     }
 }
