@@ -1,11 +1,11 @@
 //! The `networking` rule set (docs/rules.md): Services and their endpoints, Ingress,
 //! Gateway API routes, NetworkPolicy evaluation and the cluster DNS.
 //!
-//! - [`service`]: selectors, ready endpoints, target ports, single endpoints;
-//! - [`ingress`]: classes, backends, ports, TLS Secrets;
-//! - [`gateway`]: HTTPRoute parents and backends, Gateway status (read dynamically);
-//! - [`policy`]: a pure NetworkPolicy evaluator ([`policy::eval`]) and the rules built on it;
-//! - [`dns`]: the cluster DNS Service and its Pods.
+//! - `service`: selectors, ready endpoints, target ports, single endpoints;
+//! - `ingress`: classes, backends, ports, TLS Secrets;
+//! - `gateway`: HTTPRoute parents and backends, Gateway status (read dynamically);
+//! - `policy`: a pure NetworkPolicy evaluator (`policy::eval`) and the rules built on it;
+//! - `dns`: the cluster DNS Service and its Pods.
 
 pub(crate) mod dns;
 pub(crate) mod gateway;

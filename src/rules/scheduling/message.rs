@@ -20,7 +20,9 @@
 /// A taint as the scheduler prints it: `{key: value}`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PrintedTaint {
+    /// The taint's key.
     pub key: String,
+    /// Its value, empty when it has none.
     pub value: String,
 }
 

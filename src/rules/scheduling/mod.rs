@@ -5,7 +5,7 @@
 //! - what the scheduler said: the newest FailedScheduling event of the Pod, else the
 //!   message of its `PodScheduled=False` condition (events expire after an hour, the
 //!   condition does not), read by [`message::parse`] into per-node reasons;
-//! - what the objects prove without any event ([`placement`]): requests larger than
+//! - what the objects prove without any event (`placement`): requests larger than
 //!   any node, a node selector no node satisfies, taints on every node that would
 //!   otherwise fit. These name a Pod that can never be placed even before the
 //!   scheduler speaks (or when it is not running).
@@ -13,6 +13,16 @@
 //! A Pod that was unschedulable and is now bound to a node is history: reported at
 //! most as Info, with an empty scope so that it explains nothing. Findings are grouped
 //! per controller (the ReplicaSet, StatefulSet, ... owning the Pods).
+//!
+//! - [`message`]: the FailedScheduling message parser (pure, total);
+//! - `placement`: the event-less placement checks and the Nodes summary;
+//! - `analysis`: the walk over one Pod, which picks the checks that apply;
+//! - `verdicts`, `claims`, `reasons`: the hits of the placement verdicts, of the
+//!   Pod's claims and of the reasons of the scheduler's message;
+//! - `causes`: the table of what each cause says and advises (rule, message,
+//!   summary, steps), which those hits read;
+//! - `hit`: a hit and the facts about a Pod it reads; `emit`: hits grouped per
+//!   controller into findings; `silence`: SchedulerNotRunning.
 
 pub mod message;
 pub(crate) mod placement;
