@@ -1,6 +1,8 @@
-//! The `Diagnosis` custom resource (contract.md §1): spec, status and findings.
+//! The `Diagnosis` custom resource: spec, status and findings.
 //!
-//! The CRD YAML under `crds/` is generated from these types (`kubedx crd`).
+//! The CRD YAML under `crds/` is generated from these types (`kubedx crd`), and so
+//! are the field tables of docs/reference.md: the doc comments here are the
+//! descriptions `kubectl explain` shows.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
@@ -30,27 +32,27 @@ use serde::{Deserialize, Serialize};
 pub struct DiagnosisSpec {
     /// The object whose graph is diagnosed.
     pub target: TargetRef,
-    /// Rule sets to evaluate; all of them when absent.
+    /// Rule sets to evaluate. Default: every rule set. An empty list is refused (phase Error, reason InvalidSpec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_sets: Option<Vec<RuleSetName>>,
-    /// Continuous (default): re-diagnose whenever the object graph changes. Once: diagnose each new spec generation.
+    /// Continuous: re-diagnose whenever an object of the graph changes (and every 5 minutes). Once: diagnose each new spec generation, then stay put. Default: Continuous.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = optional_enum)]
     pub mode: Option<Mode>,
-    /// Drop findings below this severity (default Info).
+    /// Drop findings below this severity. Default: Info (keep every finding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(transform = optional_enum)]
     pub min_severity: Option<Severity>,
-    /// Rule ids to leave out.
+    /// Rule ids to leave out (`kubedx rules` lists them); an unknown id is refused (phase Error, reason InvalidSpec). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress: Option<Vec<String>>,
-    /// The image digest each container must be running.
+    /// The image digest each named container must be running (rule ImageDigestMismatch); a container named twice is refused (phase Error, reason InvalidSpec). Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_images: Option<Vec<ExpectedImage>>,
-    /// Container logs as evidence (off by default: logs can hold secrets).
+    /// The logs of failing containers as evidence. Default: off, as logs can hold secrets; read only when the controller runs with --allow-logs (the Logs condition says what happened).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<LogsSpec>,
-    /// Also publish events on the target object.
+    /// Also publish the Diagnosis' Events on the target object. Default: false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_on_target: Option<bool>,
 }
@@ -82,10 +84,12 @@ fn optional_enum(schema: &mut schemars::Schema) {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
+    /// The kind of the target.
     pub kind: TargetKind,
+    /// The name of the target.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
-    /// Defaults to the Diagnosis' own namespace; unused for Node and Namespace.
+    /// The namespace of the target; unused for Node and Namespace targets. Default: the Diagnosis' own namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
@@ -109,7 +113,7 @@ pub enum TargetKind {
     Namespace,
 }
 
-/// Rule set names of rules.md.
+/// A rule set: a family of rules (`kubedx rules` lists the rules of each).
 #[derive(
     Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
 )]
@@ -127,6 +131,7 @@ pub enum RuleSetName {
     Logs,
 }
 
+/// When a diagnosis re-runs.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 pub enum Mode {
     #[default]
@@ -162,7 +167,9 @@ pub enum Layer {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpectedImage {
+    /// The container's name, in the Pods of the target's graph.
     pub container: String,
+    /// The image digest it must run: sha256 and 64 lowercase hex digits.
     #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
     pub digest: String,
 }
@@ -170,8 +177,10 @@ pub struct ExpectedImage {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogsSpec {
+    /// Read the logs of the graph's failing containers.
     #[serde(default)]
     pub enabled: bool,
+    /// Lines read from the end of each log. Default: 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub tail_lines: Option<i64>,
@@ -191,25 +200,32 @@ pub enum Phase {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiagnosisStatus {
+    /// Pending until first diagnosed; Healthy: no Warning or Critical finding; Degraded: at least one; Error: the spec was refused (the Ready condition says why).
     #[serde(default)]
     pub phase: Phase,
+    /// The metadata.generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// When the diagnosis ran (RFC 3339): the time age-based rules compared with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_diagnosed_time: Option<String>,
+    /// Ready (True once this generation is diagnosed), Healthy (True when no Warning or Critical finding is active) and, when spec.logs is enabled, Logs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// `kind/name` of the target, for the printer column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ref: Option<String>,
+    /// Counts of the findings and of what was examined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
-    /// Short text of the top root cause.
+    /// The answer to "what is wrong": the message of the first finding when it is Warning or Critical (at most 256 bytes), or why the spec was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_cause: Option<String>,
+    /// The findings, most important first: the root causes, then the findings they explain; within each, Critical before Warning before Info, and those explaining the most first. At most 100 (and 160 KiB).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// Recent events and changes of the graph's objects, oldest first; the newest 60.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEntry>,
 }
@@ -217,10 +233,15 @@ pub struct DiagnosisStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
+    /// Critical findings.
     pub critical: u32,
+    /// Warning findings.
     pub warning: u32,
+    /// Info findings.
     pub info: u32,
+    /// Objects in the target's object graph.
     pub objects_examined: u32,
+    /// Rules evaluated: those of the enabled rule sets (the logs rules only when logs were read), less the suppressed ones.
     pub rules_evaluated: u32,
     /// Set when findings, evidence or the timeline were cut to stay within bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,10 +254,14 @@ pub struct Summary {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReference {
+    /// The apiVersion of the object's kind, e.g. apps/v1.
     pub api_version: String,
+    /// The object's kind, e.g. Deployment.
     pub kind: String,
+    /// The object's namespace; absent for cluster-scoped objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The object's name.
     pub name: String,
 }
 
@@ -244,28 +269,41 @@ pub struct ObjectReference {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
-    /// Stable for the same rule on the same object across runs.
+    /// The finding's id (f- and 8 hex digits): stable for the same rule on the same object across runs.
     pub id: String,
+    /// The rule that fired: an id of the rule catalog (`kubedx rules`).
     pub rule_id: String,
+    /// The rule set of the rule.
     pub rule_set: RuleSetName,
+    /// The finding's severity: Info, Warning or Critical.
     pub severity: Severity,
+    /// The layer of the debugging stack the finding belongs to.
     pub layer: Layer,
+    /// The object the finding is about.
     pub object: ObjectReference,
     /// The broken edge of the object graph, e.g. "Service -> Pod".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<String>,
+    /// The alike objects the finding covers, when it covers more than one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affected: Option<Affected>,
+    /// What is wrong, in one line.
     pub message: String,
+    /// The fields, events and log lines that prove it; at most 12 lines.
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// The safest next steps.
     pub remediation: Remediation,
+    /// True when no other finding explains this one.
     #[serde(default)]
     pub root_cause: bool,
+    /// The ids of the findings that explain this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caused_by: Vec<String>,
+    /// When the finding was first seen (RFC 3339): the earliest time its evidence shows, else (in the controller) the first diagnosis that found it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
+    /// When the finding was last seen (RFC 3339): the latest time its evidence shows, else (in the controller) the last diagnosis that found it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
 }
@@ -274,7 +312,9 @@ pub struct Finding {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Affected {
+    /// How many objects.
     pub count: u32,
+    /// The names of the first 5.
     #[serde(default)]
     pub sample: Vec<String>,
 }
@@ -282,6 +322,7 @@ pub struct Affected {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Remediation {
+    /// The fix, in one line.
     pub summary: String,
     /// Ordered from least to most risky.
     #[serde(default)]
@@ -291,6 +332,7 @@ pub struct Remediation {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationStep {
+    /// What to do.
     pub description: String,
     /// A suggestion for a person; kubedx itself never mutates the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -313,13 +355,18 @@ pub enum Risk {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {
+    /// When it happened (RFC 3339).
     pub time: String,
-    /// Normal | Warning | Change
+    /// Normal or Warning (an event), or Change (a change of the object).
     #[serde(rename = "type")]
     pub type_: String,
+    /// The object it happened to.
     pub object: ObjectReference,
+    /// The event's reason, or the change: ReplicaSetCreated, PodStarted or ContainerTerminated; at most 128 bytes.
     pub reason: String,
+    /// The event's message, or what changed; at most 512 bytes.
     pub message: String,
+    /// How many times the event occurred (events only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<i32>,
 }

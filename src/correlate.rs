@@ -1,16 +1,17 @@
 //! Correlation: which findings explain which, along the object graph.
 //!
 //! A finding C explains a finding S when C's rule lists S's rule among what it
-//! explains (rules.md "explains", see the catalog) and S's objects reach C's objects
+//! explains (the catalog's "explains", docs/rules.md) and S's objects reach C's objects
 //! along dependency edges (S depends on what C is about). A finding nothing explains
 //! is a root cause. Findings are then ordered: root causes first, most severe first,
 //! those explaining the most findings first; then the symptoms.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::graph::{FastHash, ObjectGraph};
+use crate::graph::ObjectGraph;
 use crate::model::ObjRef;
 use crate::rules::Draft;
+use crate::store::FastHash;
 
 /// The result of correlating drafts: direct causes of each draft, and an order.
 #[derive(Debug, Clone, PartialEq, Eq)]

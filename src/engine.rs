@@ -14,6 +14,7 @@ use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
 use crate::model::{Kind, ObjRef};
 use crate::rules::{self, DiagnoseOptions, Draft, LogSource, RuleContext, RuleId};
 use crate::store::Store;
+use crate::text::clip;
 
 /// Bounds that keep a Diagnosis far below etcd's object size limit.
 pub const MAX_FINDINGS: usize = 100;
@@ -405,18 +406,6 @@ pub fn conditions(
             observed_generation: None,
         },
     ]
-}
-
-/// Cuts a string to at most `max` bytes on a char boundary, marking the cut.
-pub fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max.saturating_sub(3);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 /// The newest timestamp a snapshot holds, or the Unix epoch for an empty one.

@@ -3,7 +3,7 @@
 //! Real clusters write events in several shapes: the kubelet fills
 //! `firstTimestamp`/`lastTimestamp`/`count`, the scheduler and newer components
 //! leave those null and use `eventTime` and `series`. [`EventRecord`] reads them
-//! all the same way (contract.md §4).
+//! all the same way (docs/reference.md, "Snapshots").
 
 use jiff::Timestamp;
 use serde_json::Value;

@@ -14,16 +14,19 @@ pub mod correlate;
 pub mod engine;
 pub mod event;
 pub mod graph;
+pub mod k8s;
 pub mod kinds;
 pub mod live;
 pub mod model;
-pub mod owners;
-pub mod quantity;
+pub mod reference;
 pub mod report;
 pub mod rules;
 pub mod selector;
 pub mod snapshot;
 pub mod store;
+#[cfg(feature = "synth")]
 pub mod synth;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 pub mod timeline;

@@ -1,4 +1,4 @@
-//! Snapshot input (contract.md §4): exactly what `kubectl get ... -o yaml|json` writes.
+//! Snapshot input (docs/reference.md, "Snapshots"): exactly what `kubectl get ... -o yaml|json` writes.
 //!
 //! Files or directories (recursively: `*.yaml`, `*.yml`, `*.json`), YAML with one or
 //! many documents, or JSON; `List`s (or any `*List`) with `items`, or single objects.

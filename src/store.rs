@@ -123,6 +123,17 @@ macro_rules! define_objects {
 
 kind_table!(define_objects);
 
+/// Whether an object is known to exist: absence is a fact only where its kind was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existence {
+    /// The store holds it.
+    Exists,
+    /// Referenced, and its kind was read in its namespace, but it is not there.
+    Missing,
+    /// Referenced, but its kind was not read (not in the snapshot, or forbidden).
+    Unknown,
+}
+
 /// (namespace, name); namespace is "" for cluster-scoped objects.
 type Key = (String, String);
 
@@ -188,8 +199,13 @@ fn key<'k>(ns: &'k str, name: &'k str) -> (&'k str, &'k str) {
 /// namespace -> label key -> label value -> names
 type LabelIndex = Map<String, Map<String, Map<String, BTreeSet<String>>>>;
 
-/// The store's hash maps: foldhash (fast on short strings, seeded per process).
-type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// The hasher of the engine's hash maps: foldhash (fast on short strings such as
+/// object references, seeded per process). Nothing iterates these maps in hash
+/// order, so reports do not depend on the seed.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
+/// The store's hash maps.
+type Map<K, V> = HashMap<K, V, FastHash>;
 
 fn label_index_set(m: &mut LabelIndex, ns: &str, k: &str, v: &str, name: &str, add: bool) {
     if add {
@@ -584,6 +600,18 @@ impl Store {
         self.listed.contains(&kind)
             || (!self.listed_in.is_empty() && self.listed_in.contains(&(kind, ns.to_owned())))
             || self.holds_any(kind, ns)
+    }
+
+    /// Whether the object exists, is known to be missing (its kind was read where it
+    /// would be), or is unknown.
+    pub fn existence(&self, r: &ObjRef) -> Existence {
+        if self.contains(r) {
+            Existence::Exists
+        } else if self.kind_listed(r.kind, r.ns()) {
+            Existence::Missing
+        } else {
+            Existence::Unknown
+        }
     }
 
     // ---- lookups -------------------------------------------------------------------

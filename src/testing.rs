@@ -1,5 +1,6 @@
 //! Helpers for tests: diagnose a YAML snapshot and look findings up.
-//! Not part of the stable API.
+//! Behind the `testing` feature (the crate's own tests enable it); not part of the
+//! stable API.
 
 use crate::api::{Finding, Severity};
 use crate::engine::{Report, diagnose, snapshot_now};

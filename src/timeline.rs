@@ -71,7 +71,7 @@ pub fn build(store: &Store, graph: &ObjectGraph, now: Timestamp) -> (Vec<Timelin
             type_: e.type_.to_owned(),
             object: e.object.to_reference(),
             reason: e.reason,
-            message: crate::engine::clip(&e.message, 512),
+            message: crate::text::clip(&e.message, 512),
             count: e.count,
         })
         .collect();

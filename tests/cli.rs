@@ -1,4 +1,4 @@
-//! The offline command line (contract.md §4), run as a real process on the example
+//! The offline command line (docs/reference.md), run as a real process on the example
 //! snapshot `examples/shop`: output formats, exit codes, flags.
 
 use std::collections::BTreeSet;

@@ -1,5 +1,5 @@
 //! The committed CRD (`crds/diagnosis.yaml`) is exactly what `kubedx crd` generates
-//! from the Rust types, its schema says what contract.md §1 says, and a real
+//! from the Rust types, its schema says what docs/reference.md says, and a real
 //! kube-apiserver accepts it: it becomes Established, takes valid Diagnoses and
 //! refuses invalid ones.
 

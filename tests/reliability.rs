@@ -296,7 +296,7 @@ fn load_text(what: &str, text: String) -> Result<(), String> {
         let mut store = Store::new();
         kubedx::snapshot::load_str(&text, "hostile.yaml", &mut store)
             .map(|_| ())
-            .map_err(|e| engine::clip(&e.to_string(), 300))
+            .map_err(|e| kubedx::text::clip(&e.to_string(), 300))
     })
 }
 

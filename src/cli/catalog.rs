@@ -17,6 +17,22 @@ pub enum CatalogFormat {
     Markdown,
 }
 
+impl CatalogFormat {
+    pub const ALL: [CatalogFormat; 3] = [
+        CatalogFormat::Table,
+        CatalogFormat::Json,
+        CatalogFormat::Markdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatalogFormat::Table => "table",
+            CatalogFormat::Json => "json",
+            CatalogFormat::Markdown => "markdown",
+        }
+    }
+}
+
 impl FromStr for CatalogFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<CatalogFormat, String> {
@@ -167,6 +183,13 @@ fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_format_parses_by_its_name() {
+        for format in CatalogFormat::ALL {
+            assert_eq!(format.as_str().parse::<CatalogFormat>(), Ok(format));
+        }
+    }
 
     #[test]
     fn every_format_lists_every_rule() {

@@ -1,4 +1,4 @@
-//! The command line (contract.md §4).
+//! The command line (docs/reference.md, "The command line").
 //!
 //! ```text
 //! kubedx diagnose KIND/NAME [-n NS] [--snapshot PATH]... [-o table|json|yaml|markdown|dot]
@@ -42,6 +42,26 @@ pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: a finding at or above `--fail-on` is present.
 pub const EXIT_FAIL_ON: i32 = 3;
+
+/// Every exit code with its meaning, as docs/reference.md lists them.
+pub const EXIT_CODES: [(i32, &str); 4] = [
+    (
+        EXIT_OK,
+        "the command ran; for `diagnose`, the diagnosis ran and no finding reached `--fail-on`",
+    ),
+    (
+        EXIT_ERROR,
+        "it could not run: unreadable input, cluster unreachable, forbidden, the output could not be written",
+    ),
+    (
+        EXIT_USAGE,
+        "usage error: a missing or unknown argument, a bad value, an unknown kind",
+    ),
+    (
+        EXIT_FAIL_ON,
+        "`diagnose --fail-on S`: a finding at or above severity S is present",
+    ),
+];
 
 #[derive(Debug, Parser)]
 #[command(

@@ -47,17 +47,17 @@ pub struct ControllerArgs {
 /// Runs the controller; returns the process exit code.
 pub fn main(args: ControllerArgs) -> i32 {
     super::memory::tune();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
             return 1;
         }
     };
-    rt.block_on(async move {
+    runtime.block_on(async move {
         let identity = std::env::var("POD_NAME")
             .ok()
             .filter(|s| !s.is_empty())
@@ -70,9 +70,9 @@ pub fn main(args: ControllerArgs) -> i32 {
         )
         .await
         {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
+            Ok(client) => client,
+            Err(error) => {
+                eprintln!("error: {error}");
                 return 1;
             }
         };
@@ -106,8 +106,8 @@ pub fn main(args: ControllerArgs) -> i32 {
                         let mut buf = [0u8; 64];
                         use std::io::Read;
                         let mut stdin = std::io::stdin();
-                        while let Ok(n) = stdin.read(&mut buf) {
-                            if n == 0 {
+                        while let Ok(read) = stdin.read(&mut buf) {
+                            if read == 0 {
                                 break;
                             }
                         }
@@ -124,8 +124,8 @@ pub fn main(args: ControllerArgs) -> i32 {
         };
         match run(client, opts, shutdown).await {
             Ok(()) => 0,
-            Err(e) => {
-                eprintln!("error: {e:#}");
+            Err(error) => {
+                eprintln!("error: {error:#}");
                 1
             }
         }

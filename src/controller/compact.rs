@@ -16,159 +16,162 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-fn shrink<T>(v: &mut Option<Vec<T>>) {
-    if let Some(v) = v {
-        v.shrink_to_fit();
+fn shrink<T>(list: &mut Option<Vec<T>>) {
+    if let Some(list) = list {
+        list.shrink_to_fit();
     }
 }
 
-fn meta(m: &mut ObjectMeta) {
-    shrink(&mut m.owner_references);
-    shrink(&mut m.finalizers);
+fn meta(metadata: &mut ObjectMeta) {
+    shrink(&mut metadata.owner_references);
+    shrink(&mut metadata.finalizers);
 }
 
-fn container(c: &mut Container) {
-    shrink(&mut c.args);
-    shrink(&mut c.command);
-    shrink(&mut c.env);
-    shrink(&mut c.env_from);
-    shrink(&mut c.ports);
-    shrink(&mut c.resize_policy);
-    shrink(&mut c.volume_devices);
-    shrink(&mut c.volume_mounts);
+fn container(container: &mut Container) {
+    shrink(&mut container.args);
+    shrink(&mut container.command);
+    shrink(&mut container.env);
+    shrink(&mut container.env_from);
+    shrink(&mut container.ports);
+    shrink(&mut container.resize_policy);
+    shrink(&mut container.volume_devices);
+    shrink(&mut container.volume_mounts);
 }
 
-fn volume(v: &mut Volume) {
-    if let Some(p) = v.projected.as_mut() {
-        shrink(&mut p.sources);
-        for s in p.sources.iter_mut().flatten() {
-            if let Some(cm) = s.config_map.as_mut() {
-                shrink(&mut cm.items);
+fn volume(volume: &mut Volume) {
+    if let Some(projected) = volume.projected.as_mut() {
+        shrink(&mut projected.sources);
+        for source in projected.sources.iter_mut().flatten() {
+            if let Some(config_map) = source.config_map.as_mut() {
+                shrink(&mut config_map.items);
             }
-            if let Some(sec) = s.secret.as_mut() {
-                shrink(&mut sec.items);
+            if let Some(secret) = source.secret.as_mut() {
+                shrink(&mut secret.items);
             }
-            if let Some(d) = s.downward_api.as_mut() {
-                shrink(&mut d.items);
+            if let Some(downward_api) = source.downward_api.as_mut() {
+                shrink(&mut downward_api.items);
             }
         }
     }
-    if let Some(cm) = v.config_map.as_mut() {
-        shrink(&mut cm.items);
+    if let Some(config_map) = volume.config_map.as_mut() {
+        shrink(&mut config_map.items);
     }
-    if let Some(s) = v.secret.as_mut() {
-        shrink(&mut s.items);
+    if let Some(secret) = volume.secret.as_mut() {
+        shrink(&mut secret.items);
     }
 }
 
-fn pod_spec(s: &mut PodSpec) {
-    s.containers.shrink_to_fit();
-    s.containers.iter_mut().for_each(container);
-    shrink(&mut s.init_containers);
-    s.init_containers.iter_mut().flatten().for_each(container);
-    shrink(&mut s.ephemeral_containers);
-    shrink(&mut s.volumes);
-    s.volumes.iter_mut().flatten().for_each(volume);
-    shrink(&mut s.tolerations);
-    shrink(&mut s.image_pull_secrets);
-    shrink(&mut s.topology_spread_constraints);
-    shrink(&mut s.readiness_gates);
-    shrink(&mut s.host_aliases);
+fn pod_spec(spec: &mut PodSpec) {
+    spec.containers.shrink_to_fit();
+    spec.containers.iter_mut().for_each(container);
+    shrink(&mut spec.init_containers);
+    spec.init_containers
+        .iter_mut()
+        .flatten()
+        .for_each(container);
+    shrink(&mut spec.ephemeral_containers);
+    shrink(&mut spec.volumes);
+    spec.volumes.iter_mut().flatten().for_each(volume);
+    shrink(&mut spec.tolerations);
+    shrink(&mut spec.image_pull_secrets);
+    shrink(&mut spec.topology_spread_constraints);
+    shrink(&mut spec.readiness_gates);
+    shrink(&mut spec.host_aliases);
 }
 
-fn pod_status(s: &mut PodStatus) {
-    shrink(&mut s.conditions);
-    shrink(&mut s.container_statuses);
-    shrink(&mut s.init_container_statuses);
-    shrink(&mut s.ephemeral_container_statuses);
-    for cs in s.container_statuses.iter_mut().flatten() {
-        shrink(&mut cs.volume_mounts);
+fn pod_status(status: &mut PodStatus) {
+    shrink(&mut status.conditions);
+    shrink(&mut status.container_statuses);
+    shrink(&mut status.init_container_statuses);
+    shrink(&mut status.ephemeral_container_statuses);
+    for container_status in status.container_statuses.iter_mut().flatten() {
+        shrink(&mut container_status.volume_mounts);
     }
-    shrink(&mut s.pod_ips);
-    shrink(&mut s.host_ips);
+    shrink(&mut status.pod_ips);
+    shrink(&mut status.host_ips);
 }
 
-fn template(t: &mut PodTemplateSpec) {
-    if let Some(m) = t.metadata.as_mut() {
-        meta(m);
+fn template(template: &mut PodTemplateSpec) {
+    if let Some(metadata) = template.metadata.as_mut() {
+        meta(metadata);
     }
-    if let Some(s) = t.spec.as_mut() {
-        pod_spec(s);
+    if let Some(spec) = template.spec.as_mut() {
+        pod_spec(spec);
     }
 }
 
 /// Shrinks the lists of the kinds the cache holds in numbers; other kinds pass.
-pub fn compact(o: &mut dyn std::any::Any) {
-    if let Some(p) = o.downcast_mut::<Pod>() {
-        meta(&mut p.metadata);
-        if let Some(s) = p.spec.as_mut() {
-            pod_spec(s);
+pub fn compact(object: &mut dyn std::any::Any) {
+    if let Some(pod) = object.downcast_mut::<Pod>() {
+        meta(&mut pod.metadata);
+        if let Some(spec) = pod.spec.as_mut() {
+            pod_spec(spec);
         }
-        if let Some(s) = p.status.as_mut() {
-            pod_status(s);
+        if let Some(status) = pod.status.as_mut() {
+            pod_status(status);
         }
-    } else if let Some(rs) = o.downcast_mut::<ReplicaSet>() {
-        meta(&mut rs.metadata);
-        if let Some(t) = rs.spec.template.as_mut() {
-            template(t);
+    } else if let Some(replica_set) = object.downcast_mut::<ReplicaSet>() {
+        meta(&mut replica_set.metadata);
+        if let Some(pod_template) = replica_set.spec.template.as_mut() {
+            template(pod_template);
         }
-        if let Some(s) = rs.status.as_mut() {
-            shrink(&mut s.conditions);
+        if let Some(status) = replica_set.status.as_mut() {
+            shrink(&mut status.conditions);
         }
-    } else if let Some(d) = o.downcast_mut::<Deployment>() {
-        meta(&mut d.metadata);
-        template(&mut d.spec.template);
-        if let Some(s) = d.status.as_mut() {
-            shrink(&mut s.conditions);
+    } else if let Some(deployment) = object.downcast_mut::<Deployment>() {
+        meta(&mut deployment.metadata);
+        template(&mut deployment.spec.template);
+        if let Some(status) = deployment.status.as_mut() {
+            shrink(&mut status.conditions);
         }
-    } else if let Some(ss) = o.downcast_mut::<StatefulSet>() {
-        meta(&mut ss.metadata);
-        template(&mut ss.spec.template);
-        shrink(&mut ss.spec.volume_claim_templates);
-        if let Some(s) = ss.status.as_mut() {
-            shrink(&mut s.conditions);
+    } else if let Some(stateful_set) = object.downcast_mut::<StatefulSet>() {
+        meta(&mut stateful_set.metadata);
+        template(&mut stateful_set.spec.template);
+        shrink(&mut stateful_set.spec.volume_claim_templates);
+        if let Some(status) = stateful_set.status.as_mut() {
+            shrink(&mut status.conditions);
         }
-    } else if let Some(ds) = o.downcast_mut::<DaemonSet>() {
-        meta(&mut ds.metadata);
-        template(&mut ds.spec.template);
-        if let Some(s) = ds.status.as_mut() {
-            shrink(&mut s.conditions);
+    } else if let Some(daemon_set) = object.downcast_mut::<DaemonSet>() {
+        meta(&mut daemon_set.metadata);
+        template(&mut daemon_set.spec.template);
+        if let Some(status) = daemon_set.status.as_mut() {
+            shrink(&mut status.conditions);
         }
-    } else if let Some(j) = o.downcast_mut::<Job>() {
-        meta(&mut j.metadata);
-        if let Some(s) = j.spec.as_mut() {
-            template(&mut s.template);
+    } else if let Some(job) = object.downcast_mut::<Job>() {
+        meta(&mut job.metadata);
+        if let Some(spec) = job.spec.as_mut() {
+            template(&mut spec.template);
         }
-        if let Some(s) = j.status.as_mut() {
-            shrink(&mut s.conditions);
+        if let Some(status) = job.status.as_mut() {
+            shrink(&mut status.conditions);
         }
-    } else if let Some(cj) = o.downcast_mut::<CronJob>() {
-        meta(&mut cj.metadata);
-        if let Some(t) = cj.spec.job_template.spec.as_mut() {
-            template(&mut t.template);
+    } else if let Some(cron_job) = object.downcast_mut::<CronJob>() {
+        meta(&mut cron_job.metadata);
+        if let Some(job_spec) = cron_job.spec.job_template.spec.as_mut() {
+            template(&mut job_spec.template);
         }
-    } else if let Some(es) = o.downcast_mut::<EndpointSlice>() {
-        meta(&mut es.metadata);
-        shrink(&mut es.endpoints);
-        for e in es.endpoints.iter_mut().flatten() {
-            e.addresses.shrink_to_fit();
+    } else if let Some(slice) = object.downcast_mut::<EndpointSlice>() {
+        meta(&mut slice.metadata);
+        shrink(&mut slice.endpoints);
+        for endpoint in slice.endpoints.iter_mut().flatten() {
+            endpoint.addresses.shrink_to_fit();
         }
-        shrink(&mut es.ports);
-    } else if let Some(svc) = o.downcast_mut::<Service>() {
-        meta(&mut svc.metadata);
-        if let Some(s) = svc.spec.as_mut() {
-            shrink(&mut s.ports);
-            shrink(&mut s.cluster_ips);
-            shrink(&mut s.ip_families);
+        shrink(&mut slice.ports);
+    } else if let Some(service) = object.downcast_mut::<Service>() {
+        meta(&mut service.metadata);
+        if let Some(spec) = service.spec.as_mut() {
+            shrink(&mut spec.ports);
+            shrink(&mut spec.cluster_ips);
+            shrink(&mut spec.ip_families);
         }
-    } else if let Some(n) = o.downcast_mut::<Node>() {
-        meta(&mut n.metadata);
-        if let Some(s) = n.spec.as_mut() {
-            shrink(&mut s.taints);
+    } else if let Some(node) = object.downcast_mut::<Node>() {
+        meta(&mut node.metadata);
+        if let Some(spec) = node.spec.as_mut() {
+            shrink(&mut spec.taints);
         }
-        if let Some(s) = n.status.as_mut() {
-            shrink(&mut s.conditions);
-            shrink(&mut s.addresses);
+        if let Some(status) = node.status.as_mut() {
+            shrink(&mut status.conditions);
+            shrink(&mut status.addresses);
         }
     }
 }
@@ -207,16 +210,16 @@ mod tests {
         .to_string();
         let mut pod: Pod = serde_json::from_str(&text).unwrap();
         let before = pod.clone();
-        let spare = |p: &Pod| {
-            let st = p.status.as_ref().unwrap();
-            let sp = p.spec.as_ref().unwrap();
-            let c = st.conditions.as_ref().unwrap();
-            let cs = st.container_statuses.as_ref().unwrap();
-            let t = sp.tolerations.as_ref().unwrap();
-            let env = sp.containers[0].env.as_ref().unwrap();
-            (c.capacity() - c.len())
-                + (cs.capacity() - cs.len())
-                + (t.capacity() - t.len())
+        let spare = |pod: &Pod| {
+            let status = pod.status.as_ref().unwrap();
+            let spec = pod.spec.as_ref().unwrap();
+            let conditions = status.conditions.as_ref().unwrap();
+            let container_statuses = status.container_statuses.as_ref().unwrap();
+            let tolerations = spec.tolerations.as_ref().unwrap();
+            let env = spec.containers[0].env.as_ref().unwrap();
+            (conditions.capacity() - conditions.len())
+                + (container_statuses.capacity() - container_statuses.len())
+                + (tolerations.capacity() - tolerations.len())
                 + (env.capacity() - env.len())
         };
         assert!(spare(&pod) > 0, "the decoder left spare capacity");

@@ -11,10 +11,10 @@
 use std::time::Duration;
 
 /// How often freed memory is handed back to the kernel.
-pub const TRIM_PERIOD: Duration = Duration::from_secs(30);
+pub(crate) const TRIM_PERIOD: Duration = Duration::from_secs(30);
 
 /// Limits glibc's malloc to two arenas. Call before any thread starts.
-pub fn tune() {
+pub(crate) fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a tunable of the allocator; called before the
     // runtime's threads exist.
@@ -24,7 +24,7 @@ pub fn tune() {
 }
 
 /// Returns free memory at the top of the heap and in free chunks to the kernel.
-pub fn trim() {
+pub(crate) fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes the allocator's own locks; it is safe to call at
     // any time from any thread.
@@ -34,7 +34,7 @@ pub fn trim() {
 }
 
 /// Trims every [`TRIM_PERIOD`] until the task is dropped.
-pub async fn trim_periodically() {
+pub(crate) async fn trim_periodically() {
     let mut tick = tokio::time::interval(TRIM_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,10 +1,13 @@
-//! Prometheus metrics (contract.md §3). Label values stay bounded: namespaces,
+//! Prometheus metrics (docs/reference.md, "Metrics", is generated from this
+//! registry), and a few internal gauges. Label values stay bounded: namespaces,
 //! Diagnosis names, rule ids, severities, kinds and a fixed set of error kinds; no
 //! Pod names, no free text. A deleted Diagnosis leaves no series behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use prometheus::core::Collector;
+use prometheus::proto::MetricType;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -27,6 +30,15 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every error kind: the values of the `error` label.
+    pub const ALL: [ErrorKind; 4] = [
+        ErrorKind::StatusPatch,
+        ErrorKind::EventPublish,
+        ErrorKind::Logs,
+        ErrorKind::Api,
+    ];
+
+    /// The value of the `error` label.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::StatusPatch => "status_patch",
@@ -37,31 +49,73 @@ impl ErrorKind {
     }
 }
 
+/// `kubedx_reconciliations_total{result}` of a reconcile that succeeded.
+pub(crate) const RESULT_SUCCESS: &str = "success";
+/// `kubedx_reconciliations_total{result}` of a reconcile that failed.
+pub(crate) const RESULT_ERROR: &str = "error";
+
+/// One metric family the registry serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricDescription {
+    /// The family's name.
+    pub name: String,
+    /// Its help text.
+    pub help: String,
+    /// `counter`, `gauge`, `histogram`, `summary` or `untyped`.
+    pub metric_type: &'static str,
+    /// The names of its labels, in order.
+    pub labels: Vec<String>,
+}
+
+/// Name, help, type and label names of every metric family the controller serves,
+/// ordered by name.
+pub fn describe() -> Vec<MetricDescription> {
+    Metrics::new().describe()
+}
+
 /// Series currently set for one Diagnosis, so they can be removed.
 #[derive(Default)]
 struct Series {
+    /// The severities of `kubedx_diagnosis_findings`.
     findings: BTreeSet<&'static str>,
+    /// The (rule, severity) of `kubedx_finding_active`.
     active: BTreeSet<(String, &'static str)>,
+    /// The (target kind, target name) of `kubedx_diagnosis_healthy`.
     healthy: Option<(String, String)>,
 }
 
+/// The controller's metrics; clones share them.
 #[derive(Clone)]
-pub struct Metrics {
-    pub registry: Registry,
+pub(crate) struct Metrics {
+    /// Every metric below, for the exposition.
+    registry: Registry,
+    /// `kubedx_diagnosis_findings`.
     findings: IntGaugeVec,
+    /// `kubedx_finding_active`.
     finding_active: IntGaugeVec,
+    /// `kubedx_diagnosis_healthy`.
     healthy: IntGaugeVec,
+    /// `kubedx_diagnosis_last_run_timestamp_seconds`.
     last_run: GaugeVec,
-    pub reconcile_duration: Histogram,
+    /// `kubedx_reconcile_duration_seconds`: each reconcile observes its duration.
+    pub(crate) reconcile_duration: Histogram,
+    /// `kubedx_reconciliations_total`.
     reconciliations: IntCounterVec,
+    /// `kubedx_reconcile_errors_total`.
     errors: IntCounterVec,
+    /// `kubedx_cache_objects`.
     cache_objects: IntGaugeVec,
+    /// `kubedx_watch_errors_total`.
     watch_errors: IntCounterVec,
-    /// Internal gauges (not in the contract): what the controller tracks, to show
-    /// that nothing leaks as Diagnoses come and go.
+    /// Internal gauges (not among the documented metrics): what the controller
+    /// tracks, to show that nothing leaks as Diagnoses come and go. This one counts
+    /// the diagnoses of the trigger index.
     tracked: IntGauge,
+    /// Internal: the Diagnoses with series.
     series_diagnoses: IntGauge,
+    /// Internal: the runtime's alive tasks.
     tasks: IntGauge,
+    /// The series set for each Diagnosis (namespace, name).
     series: Arc<Mutex<BTreeMap<(String, String), Series>>>,
     /// UIDs of deleted Diagnoses: a reconcile still in flight when its Diagnosis was
     /// deleted must not bring its series back.
@@ -75,7 +129,9 @@ const TOMBSTONES: usize = 4096;
 /// forget the oldest.
 #[derive(Default)]
 struct Tombstones {
+    /// Oldest first.
     order: std::collections::VecDeque<String>,
+    /// The same UIDs.
     uids: std::collections::HashSet<String>,
 }
 
@@ -103,7 +159,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// Registers every metric, with the label values known up front at zero.
+    pub(crate) fn new() -> Metrics {
         let registry = Registry::new();
         let findings = IntGaugeVec::new(
             Opts::new(
@@ -188,34 +245,13 @@ impl Metrics {
             "Alive tasks of the controller's async runtime",
         )
         .expect("metric");
-        for c in [
-            Box::new(findings.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(tracked.clone()),
-            Box::new(series_diagnoses.clone()),
-            Box::new(tasks.clone()),
-            Box::new(finding_active.clone()),
-            Box::new(healthy.clone()),
-            Box::new(last_run.clone()),
-            Box::new(reconcile_duration.clone()),
-            Box::new(reconciliations.clone()),
-            Box::new(errors.clone()),
-            Box::new(cache_objects.clone()),
-            Box::new(watch_errors.clone()),
-        ] {
-            registry.register(c).expect("register metric");
+        for result in [RESULT_SUCCESS, RESULT_ERROR] {
+            reconciliations.with_label_values(&[result]);
         }
-        for r in ["success", "error"] {
-            reconciliations.with_label_values(&[r]);
+        for kind in ErrorKind::ALL {
+            errors.with_label_values(&[kind.as_str()]);
         }
-        for e in [
-            ErrorKind::StatusPatch,
-            ErrorKind::EventPublish,
-            ErrorKind::Logs,
-            ErrorKind::Api,
-        ] {
-            errors.with_label_values(&[e.as_str()]);
-        }
-        Metrics {
+        let metrics = Metrics {
             registry,
             findings,
             finding_active,
@@ -231,38 +267,96 @@ impl Metrics {
             tasks,
             series: Arc::new(Mutex::new(BTreeMap::new())),
             deleted: Arc::new(Mutex::new(Tombstones::default())),
+        };
+        for collector in metrics.collectors() {
+            metrics
+                .registry
+                .register(collector)
+                .expect("register metric");
         }
+        metrics
     }
 
-    pub fn set_cache_objects(&self, kind: Kind, n: usize) {
+    /// Every collector of the registry: [`Metrics::new`] registers exactly these.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.findings.clone()),
+            Box::new(self.tracked.clone()),
+            Box::new(self.series_diagnoses.clone()),
+            Box::new(self.tasks.clone()),
+            Box::new(self.finding_active.clone()),
+            Box::new(self.healthy.clone()),
+            Box::new(self.last_run.clone()),
+            Box::new(self.reconcile_duration.clone()),
+            Box::new(self.reconciliations.clone()),
+            Box::new(self.errors.clone()),
+            Box::new(self.cache_objects.clone()),
+            Box::new(self.watch_errors.clone()),
+        ]
+    }
+
+    /// Name, help, type and label names of every metric family the registry serves,
+    /// ordered by name (as `/metrics` lists them).
+    pub(crate) fn describe(&self) -> Vec<MetricDescription> {
+        let mut out = Vec::new();
+        for collector in self.collectors() {
+            let families = collector.collect();
+            for desc in collector.desc() {
+                let metric_type = families
+                    .iter()
+                    .find(|family| family.name() == desc.fq_name)
+                    .map_or(MetricType::UNTYPED, |family| family.get_field_type());
+                out.push(MetricDescription {
+                    name: desc.fq_name.clone(),
+                    help: desc.help.clone(),
+                    metric_type: match metric_type {
+                        MetricType::COUNTER => "counter",
+                        MetricType::GAUGE => "gauge",
+                        MetricType::HISTOGRAM => "histogram",
+                        MetricType::SUMMARY => "summary",
+                        MetricType::UNTYPED => "untyped",
+                    },
+                    labels: desc.variable_labels.clone(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// How many objects of `kind` the watch cache holds.
+    pub(crate) fn set_cache_objects(&self, kind: Kind, objects: usize) {
         self.cache_objects
             .with_label_values(&[kind.name()])
-            .set(n as i64);
+            .set(objects as i64);
     }
 
     /// How many Continuous diagnoses the trigger index holds.
-    pub fn set_tracked(&self, n: usize) {
-        self.tracked.set(n as i64);
+    pub(crate) fn set_tracked(&self, diagnoses: usize) {
+        self.tracked.set(diagnoses as i64);
     }
 
-    pub fn watch_error(&self, kind: Kind) {
+    /// Counts an error of the watch of `kind`.
+    pub(crate) fn watch_error(&self, kind: Kind) {
         self.watch_errors.with_label_values(&[kind.name()]).inc();
     }
 
-    pub fn reconciled(&self, ok: bool) {
+    /// Counts a reconcile by its result.
+    pub(crate) fn reconciled(&self, ok: bool) {
         self.reconciliations
-            .with_label_values(&[if ok { "success" } else { "error" }])
+            .with_label_values(&[if ok { RESULT_SUCCESS } else { RESULT_ERROR }])
             .inc();
     }
 
-    pub fn error(&self, kind: ErrorKind) {
+    /// Counts a reconcile error of `kind`.
+    pub(crate) fn error(&self, kind: ErrorKind) {
         self.errors.with_label_values(&[kind.as_str()]).inc();
     }
 
     /// Sets the series of one Diagnosis (`uid`) from its status, removing series that
     /// no longer apply. Ignored for a Diagnosis already deleted.
     #[allow(clippy::too_many_arguments)]
-    pub fn record(
+    pub(crate) fn record(
         &self,
         ns: &str,
         name: &str,
@@ -278,88 +372,96 @@ impl Metrics {
         {
             return;
         }
-        let s = all.entry((ns.to_owned(), name.to_owned())).or_default();
-        for sev in [Severity::Critical, Severity::Warning, Severity::Info] {
-            let n = status.findings.iter().filter(|f| f.severity == sev).count();
+        let series = all.entry((ns.to_owned(), name.to_owned())).or_default();
+        for severity in [Severity::Critical, Severity::Warning, Severity::Info] {
+            let findings = status
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .count();
             self.findings
-                .with_label_values(&[ns, name, sev.as_str()])
-                .set(n as i64);
-            s.findings.insert(sev.as_str());
+                .with_label_values(&[ns, name, severity.as_str()])
+                .set(findings as i64);
+            series.findings.insert(severity.as_str());
         }
         let active: BTreeSet<(String, &'static str)> = status
             .findings
             .iter()
             .map(|f| (f.rule_id.clone(), f.severity.as_str()))
             .collect();
-        for (rule, sev) in s.active.difference(&active) {
+        for (rule, severity) in series.active.difference(&active) {
             let _ = self
                 .finding_active
-                .remove_label_values(&[ns, name, rule, sev]);
+                .remove_label_values(&[ns, name, rule, severity]);
         }
-        for (rule, sev) in &active {
+        for (rule, severity) in &active {
             self.finding_active
-                .with_label_values(&[ns, name, rule, sev])
+                .with_label_values(&[ns, name, rule, severity])
                 .set(1);
         }
-        s.active = active;
+        series.active = active;
         let target = (target_kind.to_owned(), target_name.to_owned());
-        if let Some((k, n)) = s.healthy.as_ref().filter(|t| **t != target) {
-            let _ = self.healthy.remove_label_values(&[ns, name, k, n]);
+        if let Some((old_kind, old_name)) = series.healthy.as_ref().filter(|t| **t != target) {
+            let _ = self
+                .healthy
+                .remove_label_values(&[ns, name, old_kind, old_name]);
         }
         let healthy = status.phase == crate::api::Phase::Healthy;
         self.healthy
             .with_label_values(&[ns, name, target_kind, target_name])
             .set(i64::from(healthy));
-        s.healthy = Some(target);
+        series.healthy = Some(target);
         self.last_run.with_label_values(&[ns, name]).set(run_at);
     }
 
     /// Removes every series of a deleted Diagnosis (`uid`, when known).
-    pub fn forget(&self, ns: &str, name: &str, uid: Option<&str>) {
+    pub(crate) fn forget(&self, ns: &str, name: &str, uid: Option<&str>) {
         let mut all = self.series.lock().expect("lock");
         if let Some(uid) = uid {
             self.deleted.lock().expect("lock").insert(uid);
         }
-        if let Some(s) = all.remove(&(ns.to_owned(), name.to_owned())) {
-            for sev in s.findings {
-                let _ = self.findings.remove_label_values(&[ns, name, sev]);
+        if let Some(series) = all.remove(&(ns.to_owned(), name.to_owned())) {
+            for severity in series.findings {
+                let _ = self.findings.remove_label_values(&[ns, name, severity]);
             }
-            for (rule, sev) in s.active {
+            for (rule, severity) in series.active {
                 let _ = self
                     .finding_active
-                    .remove_label_values(&[ns, name, &rule, sev]);
+                    .remove_label_values(&[ns, name, &rule, severity]);
             }
-            if let Some((k, n)) = s.healthy {
-                let _ = self.healthy.remove_label_values(&[ns, name, &k, &n]);
+            if let Some((target_kind, target_name)) = series.healthy {
+                let _ = self
+                    .healthy
+                    .remove_label_values(&[ns, name, &target_kind, &target_name]);
             }
         }
         let _ = self.last_run.remove_label_values(&[ns, name]);
     }
 
     /// Whether the Diagnosis with this uid was deleted (a Delete event was seen).
-    pub fn is_deleted(&self, uid: Option<&str>) -> bool {
+    pub(crate) fn is_deleted(&self, uid: Option<&str>) -> bool {
         uid.is_some_and(|uid| self.deleted.lock().expect("lock").contains(uid))
     }
 
     /// Removes the series of every Diagnosis: a replica that stops leading must not
     /// keep exporting what the new leader now owns.
-    pub fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         for (ns, name) in self.known() {
             self.forget(&ns, &name, None);
         }
     }
 
     /// Diagnoses that have series.
-    pub fn known(&self) -> Vec<(String, String)> {
+    pub(crate) fn known(&self) -> Vec<(String, String)> {
         self.series.lock().expect("lock").keys().cloned().collect()
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.series_diagnoses
             .set(self.series.lock().expect("lock").len() as i64);
-        if let Ok(h) = tokio::runtime::Handle::try_current() {
-            self.tasks.set(h.metrics().num_alive_tasks() as i64);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks.set(runtime.metrics().num_alive_tasks() as i64);
         }
         let mut buf = Vec::new();
         TextEncoder::new()
@@ -376,61 +478,122 @@ mod tests {
 
     #[test]
     fn tombstones_remember_the_last_deleted_uids_only() {
-        let mut t = Tombstones::default();
+        let mut tombstones = Tombstones::default();
         for i in 0..TOMBSTONES + 10 {
-            t.insert(&format!("uid-{i}"));
+            tombstones.insert(&format!("uid-{i}"));
         }
-        t.insert("uid-20"); // already remembered: not counted twice
-        assert_eq!(t.order.len(), TOMBSTONES);
-        assert_eq!(t.uids.len(), TOMBSTONES);
-        assert!(!t.contains("uid-0") && !t.contains("uid-9"));
-        assert!(t.contains("uid-10") && t.contains(&format!("uid-{}", TOMBSTONES + 9)));
+        tombstones.insert("uid-20"); // already remembered: not counted twice
+        assert_eq!(tombstones.order.len(), TOMBSTONES);
+        assert_eq!(tombstones.uids.len(), TOMBSTONES);
+        assert!(!tombstones.contains("uid-0") && !tombstones.contains("uid-9"));
+        assert!(
+            tombstones.contains("uid-10")
+                && tombstones.contains(&format!("uid-{}", TOMBSTONES + 9))
+        );
     }
 
     #[test]
-    fn series_of_a_deleted_diagnosis_disappear() {
+    fn describe_lists_every_family_the_registry_serves() {
         let m = Metrics::new();
+        // a series in every family, so that the registry serves each with its labels
         let r = diagnose_yaml(
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
             "Deployment/shop/missing",
         );
-        m.record(
+        m.record("shop", "dx1", None, "Deployment", "missing", &r.status, 1.0);
+        m.set_cache_objects(Kind::Pod, 3);
+        m.watch_error(Kind::Pod);
+        m.reconcile_duration.observe(0.01);
+        let served: BTreeMap<String, (String, MetricType, Vec<String>)> = m
+            .registry
+            .gather()
+            .iter()
+            .map(|family| {
+                let labels = family.get_metric()[0]
+                    .get_label()
+                    .iter()
+                    .map(|pair| pair.name().to_owned())
+                    .collect();
+                let entry = (family.help().to_owned(), family.get_field_type(), labels);
+                (family.name().to_owned(), entry)
+            })
+            .collect();
+        let described = m.describe();
+        assert_eq!(
+            described
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            served.keys().map(String::as_str).collect::<Vec<_>>()
+        );
+        for d in &described {
+            let (help, metric_type, labels) = &served[&d.name];
+            assert_eq!(&d.help, help, "{}", d.name);
+            let expected_type = match metric_type {
+                MetricType::COUNTER => "counter",
+                MetricType::GAUGE => "gauge",
+                MetricType::HISTOGRAM => "histogram",
+                other => panic!("{}: unexpected type {other:?}", d.name),
+            };
+            assert_eq!(d.metric_type, expected_type, "{}", d.name);
+            let mut names = d.labels.clone();
+            names.sort();
+            assert_eq!(&names, labels, "{}", d.name);
+        }
+        let active = described
+            .iter()
+            .find(|d| d.name == "kubedx_finding_active")
+            .expect("kubedx_finding_active");
+        assert_eq!(
+            active.labels,
+            ["namespace", "diagnosis", "rule", "severity"]
+        );
+    }
+
+    #[test]
+    fn series_of_a_deleted_diagnosis_disappear() {
+        let metrics = Metrics::new();
+        let report = diagnose_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+            "Deployment/shop/missing",
+        );
+        metrics.record(
             "shop",
             "dx1",
             Some("u1"),
             "Deployment",
             "missing",
-            &r.status,
+            &report.status,
             1.0,
         );
-        let text = m.render();
+        let text = metrics.render();
         assert!(text.contains(r#"kubedx_finding_active{diagnosis="dx1",namespace="shop",rule="TargetNotFound",severity="Critical"} 1"#), "{text}");
         assert!(text.contains(r#"kubedx_diagnosis_healthy{diagnosis="dx1",namespace="shop",target_kind="Deployment",target_name="missing"} 0"#));
-        m.forget("shop", "dx1", Some("u1"));
-        let text = m.render();
+        metrics.forget("shop", "dx1", Some("u1"));
+        let text = metrics.render();
         assert!(!text.contains("dx1"), "{text}");
         // a reconcile still in flight for the deleted Diagnosis changes nothing
-        m.record(
+        metrics.record(
             "shop",
             "dx1",
             Some("u1"),
             "Deployment",
             "missing",
-            &r.status,
+            &report.status,
             2.0,
         );
-        assert!(!m.render().contains("dx1"));
+        assert!(!metrics.render().contains("dx1"));
         // a new Diagnosis of the same name (another uid) records again
-        m.record(
+        metrics.record(
             "shop",
             "dx1",
             Some("u2"),
             "Deployment",
             "missing",
-            &r.status,
+            &report.status,
             3.0,
         );
-        assert!(m.render().contains("dx1"));
+        assert!(metrics.render().contains("dx1"));
         assert!(text.contains("kubedx_reconciliations_total"));
     }
 }

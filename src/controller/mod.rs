@@ -2,13 +2,15 @@
 //! caches. Status by server-side apply, Events on transitions, Prometheus metrics,
 //! leader election on a Lease, graceful shutdown on SIGTERM.
 
-pub mod cache;
-pub mod cmd;
+pub(crate) mod cache;
+pub(crate) mod cmd;
 pub mod compact;
-pub mod memory;
+mod debounce;
+mod memory;
 pub mod metrics;
 pub mod reconcile;
-pub mod server;
+mod server;
+mod triggers;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -29,31 +31,39 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::Diagnosis;
 
-pub use cache::Cache;
-pub use metrics::Metrics;
-pub use reconcile::{Context, Settings, TriggerIndex};
+use cache::Cache;
+use metrics::Metrics;
+use reconcile::{Context, Settings};
+use triggers::TriggerIndex;
 
 /// How the controller runs.
 #[derive(Clone, Debug)]
-pub struct Options {
-    pub metrics_addr: SocketAddr,
-    pub leader_election: bool,
+pub(crate) struct Options {
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    pub(crate) metrics_addr: SocketAddr,
+    /// Lead on a Lease before reconciling, so that several replicas can run.
+    pub(crate) leader_election: bool,
     /// Namespace of the Lease (and default admin namespace): the controller's own.
-    pub namespace: String,
-    pub admin_namespaces: BTreeSet<String>,
-    pub logs_allowed: bool,
+    pub(crate) namespace: String,
+    /// Namespaces whose Diagnoses may target any namespace, Nodes and Namespaces.
+    pub(crate) admin_namespaces: BTreeSet<String>,
+    /// Container logs may be read for Diagnoses that enable them.
+    pub(crate) logs_allowed: bool,
     /// Identity of this replica (the Pod name).
-    pub identity: String,
-    pub lease_name: String,
-    pub lease_duration: u64,
-    pub lease_grace: u64,
-    /// Debounce of change-triggered reconciles.
-    pub debounce: Duration,
+    pub(crate) identity: String,
+    /// Name of the leader-election Lease.
+    pub(crate) lease_name: String,
+    /// Lease duration, in seconds.
+    pub(crate) lease_duration: u64,
+    /// How long before the lease expires the lease manager renews it, in seconds.
+    pub(crate) lease_grace: u64,
+    /// Debounce window of change-triggered reconciles.
+    pub(crate) debounce: Duration,
 }
 
 /// The controller's own namespace: `POD_NAMESPACE`, the service account's namespace
 /// file, else `default`.
-pub fn own_namespace() -> String {
+pub(crate) fn own_namespace() -> String {
     std::env::var("POD_NAMESPACE")
         .ok()
         .filter(|s| !s.is_empty())
@@ -66,7 +76,7 @@ pub fn own_namespace() -> String {
 }
 
 /// Runs until SIGTERM/SIGINT (or `shutdown` resolves).
-pub async fn run(
+pub(crate) async fn run(
     client: Client,
     opts: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -101,7 +111,7 @@ pub async fn run(
             admin_namespaces: opts.admin_namespaces.clone(),
             logs_allowed: opts.logs_allowed,
         },
-        triggers: Mutex::new(TriggerIndex::default()),
+        triggers: Arc::new(Mutex::new(TriggerIndex::default())),
     });
     let result = if opts.leader_election {
         run_with_leader_election(client, opts, ctx, stop_rx).await
@@ -109,8 +119,8 @@ pub async fn run(
         run_controller(client, opts, ctx, stop_rx).await;
         Ok(())
     };
-    for w in watches {
-        w.abort();
+    for watch_task in watches {
+        watch_task.abort();
     }
     server.task.abort();
     result
@@ -149,11 +159,11 @@ async fn run_with_leader_election(
         tracing::info!(identity = %opts.identity, "became leader");
         // lead until the lease is lost or we stop
         let (lost_tx, lost_rx) = watch::channel(false);
-        let mut leader2 = leader.clone();
+        let mut still_leader = leader.clone();
         let lost_by_manager = lost_tx.clone();
         let watcher_task = tokio::spawn(async move {
             loop {
-                if leader2.changed().await.is_err() || !*leader2.borrow() {
+                if still_leader.changed().await.is_err() || !*still_leader.borrow() {
                     let _ = lost_by_manager.send(true);
                     return;
                 }
@@ -209,7 +219,7 @@ async fn confirm_lease(leases: &Api<Lease>, opts: &Options) -> Instant {
         match lease_expiry(leases, opts).await {
             Ok(Some(expiry)) if expiry > Instant::now() + LEASE_MARGIN => return expiry,
             Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "reading the lease"),
+            Err(error) => tracing::debug!(error = %error, "reading the lease"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -227,13 +237,13 @@ async fn check_lease(
     loop {
         tokio::time::sleep(LEASE_CHECK).await;
         match lease_expiry(&leases, &opts).await {
-            Ok(Some(e)) => expiry = e,
+            Ok(Some(renewed_expiry)) => expiry = renewed_expiry,
             Ok(None) => {
                 tracing::warn!(identity = %opts.identity, "the Lease names another holder or expired");
                 let _ = lost.send(true);
                 return;
             }
-            Err(e) => tracing::debug!(error = %e, "reading the lease"),
+            Err(error) => tracing::debug!(error = %error, "reading the lease"),
         }
         if Instant::now() + LEASE_MARGIN >= expiry {
             tracing::warn!(identity = %opts.identity, "lease not renewed in time: stepping down");
@@ -249,16 +259,17 @@ const LEASE_MARGIN: Duration = Duration::from_millis(1000);
 /// How often the leader reads its Lease.
 const LEASE_CHECK: Duration = Duration::from_millis(500);
 
+/// A stop that turns true when either of two does (or either's sender is gone).
 fn merge_stops(
-    mut a: watch::Receiver<bool>,
-    mut b: watch::Receiver<bool>,
+    mut first: watch::Receiver<bool>,
+    mut second: watch::Receiver<bool>,
 ) -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(*a.borrow() || *b.borrow());
+    let (tx, rx) = watch::channel(*first.borrow() || *second.borrow());
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                r = a.changed() => if r.is_err() || *a.borrow() { let _ = tx.send(true); return; },
-                r = b.changed() => if r.is_err() || *b.borrow() { let _ = tx.send(true); return; },
+                changed = first.changed() => if changed.is_err() || *first.borrow() { let _ = tx.send(true); return; },
+                changed = second.changed() => if changed.is_err() || *second.borrow() { let _ = tx.send(true); return; },
             }
         }
     });
@@ -284,18 +295,21 @@ async fn run_controller(
     )
     .default_backoff()
     .inspect(move |ev| {
-        if let Ok(Event::Delete(d)) = ev {
-            let ns = d.namespace().unwrap_or_default();
-            tracing::debug!(diagnosis = %format!("{ns}/{}", d.name_any()), "deleted; forgetting it");
-            metrics.forget(&ns, &d.name_any(), d.metadata.uid.as_deref());
-            let mut triggers = ctx_for_delete.triggers.lock().expect("lock");
-            triggers.forget(&ObjectRef::from_obj(d));
-            ctx_for_delete.metrics.set_tracked(triggers.len());
+        if let Ok(Event::Delete(deleted)) = ev {
+            let ns = deleted.namespace().unwrap_or_default();
+            tracing::debug!(diagnosis = %format!("{ns}/{}", deleted.name_any()), "deleted; forgetting it");
+            metrics.forget(&ns, &deleted.name_any(), deleted.metadata.uid.as_deref());
+            ctx_for_delete.untrack(&ObjectRef::from_obj(deleted));
         }
     })
     .applied_objects();
     let (tx, rx) = mpsc::channel::<ObjectRef<Diagnosis>>(4096);
-    let forward = tokio::spawn(reconcile::forward_changes(ctx.clone(), tx, opts.debounce));
+    let forward = tokio::spawn(triggers::forward_changes(
+        ctx.cache.clone(),
+        ctx.triggers.clone(),
+        tx,
+        opts.debounce,
+    ));
     let gc = tokio::spawn(collect_garbage(reader.clone(), ctx.clone()));
     let shutdown = async move {
         while !*stop.borrow() {
@@ -344,20 +358,20 @@ async fn collect_garbage(reader: reflector::Store<Diagnosis>, ctx: Arc<Context>)
             .expect("lock")
             .all()
             .into_iter()
-            .filter(|r| !live.contains(r))
+            .filter(|diagnosis| !live.contains(diagnosis))
             .collect();
         {
             let mut triggers = ctx.triggers.lock().expect("lock");
-            for r in stale {
-                tracing::debug!(diagnosis = %r, "gone without a Delete event; forgetting its triggers");
-                triggers.forget(&r);
+            for diagnosis in stale {
+                tracing::debug!(%diagnosis, "gone without a Delete event; forgetting its triggers");
+                triggers.forget(&diagnosis);
             }
             ctx.metrics.set_tracked(triggers.len());
         }
         for (ns, name) in ctx.metrics.known() {
-            let r = ObjectRef::<Diagnosis>::new(&name).within(&ns);
-            if !live.contains(&r) {
-                tracing::debug!(diagnosis = %r, "gone without a Delete event; forgetting its series");
+            let diagnosis = ObjectRef::<Diagnosis>::new(&name).within(&ns);
+            if !live.contains(&diagnosis) {
+                tracing::debug!(%diagnosis, "gone without a Delete event; forgetting its series");
                 ctx.metrics.forget(&ns, &name, None);
             }
         }

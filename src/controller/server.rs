@@ -11,19 +11,25 @@ use tokio::sync::watch;
 
 use super::{Cache, Metrics};
 
+/// What the handlers read.
 #[derive(Clone)]
 struct AppState {
+    /// Rendered by `/metrics`.
     metrics: Metrics,
+    /// Whether its watches have synced, for `/readyz`.
     cache: Cache,
 }
 
-pub struct Server {
-    pub local_addr: SocketAddr,
-    pub task: tokio::task::JoinHandle<()>,
+/// The running server.
+pub(crate) struct Server {
+    /// The address it listens on (the port chosen when `addr` named port 0).
+    pub(crate) local_addr: SocketAddr,
+    /// The task that serves; it ends when `stop` turns true.
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
 /// Binds `addr` and serves until `stop` turns true.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
     cache: Cache,
@@ -44,25 +50,27 @@ pub async fn serve(
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, app)
+        if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
         {
-            tracing::error!(error = %e, "metrics server failed");
+            tracing::error!(error = %error, "metrics server failed");
         }
     });
     Ok(Server { local_addr, task })
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
+/// `/metrics`: the text exposition format.
+async fn metrics_handler(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
+        state.metrics.render(),
     )
 }
 
-async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
-    if s.cache.is_synced() {
+/// `/readyz`: 200 once every watch cache has synced, 503 before.
+async fn ready_handler(State(state): State<AppState>) -> impl IntoResponse {
+    if state.cache.is_synced() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")

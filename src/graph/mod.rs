@@ -10,22 +10,22 @@
 pub mod refs;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuota, Service};
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::DynamicObject;
 
 pub use refs::{PodReference, Via, pod_references};
 
+use crate::k8s::classes::{default_storage_class, ingress_class_name};
 use crate::model::{Kind, ObjRef};
 use crate::selector::Selector;
-use crate::store::{Object, Store};
+use crate::store::{FastHash, Object, Store};
 
 /// Bounds of a walk: the graph of a namespace of a large cluster stays small enough
 /// to diagnose and to print.
@@ -102,15 +102,7 @@ impl EdgeKind {
     }
 }
 
-/// Whether an object of the graph is known to exist.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Existence {
-    Exists,
-    /// Referenced, and its kind was read in its namespace, but it is not there.
-    Missing,
-    /// Referenced, but its kind was not read (not in the snapshot, or forbidden).
-    Unknown,
-}
+pub use crate::store::Existence;
 
 /// Why an object is in the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -163,44 +155,6 @@ pub struct ObjectGraph {
     out: HashMap<ObjRef, Vec<usize>, FastHash>,
     inc: HashMap<ObjRef, Vec<usize>, FastHash>,
 }
-
-/// A fast non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash)
-/// for the walk's private maps: their keys are object references, and a collision
-/// costs only a comparison.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(i as u64);
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type FastHash = std::hash::BuildHasherDefault<FxHasher>;
 
 impl ObjectGraph {
     /// Walks the graph of `target` through the store's indexes.
@@ -385,13 +339,7 @@ impl<'a> Walker<'a> {
                 self.g.truncated = true;
                 return;
             }
-            let exists = if self.store.contains(&to) {
-                Existence::Exists
-            } else if self.kind_was_read(to.kind, to.ns()) {
-                Existence::Missing
-            } else {
-                Existence::Unknown
-            };
+            let exists = self.store.existence(&to);
             self.g.nodes.insert(
                 to.clone(),
                 GraphNode {
@@ -436,12 +384,8 @@ impl<'a> Walker<'a> {
         optional: bool,
         detail: Option<String>,
     ) {
-        let h = {
-            let mut h = FxHasher::default();
-            (&from, &to, kind).hash(&mut h);
-            h.finish()
-        };
-        if !self.edge_hashes.insert(h) && self.g.edge_between_kind(&from, &to, kind) {
+        let edge_hash = self.edge_hashes.hasher().hash_one((&from, &to, kind));
+        if !self.edge_hashes.insert(edge_hash) && self.g.edge_between_kind(&from, &to, kind) {
             return;
         }
         let i = self.g.edges.len();
@@ -464,11 +408,6 @@ impl<'a> Walker<'a> {
             optional,
             detail,
         });
-    }
-
-    /// Whether a missing object of `kind` in `ns` means it does not exist (the kind was read there).
-    fn kind_was_read(&self, kind: Kind, ns: &str) -> bool {
-        self.store.kind_listed(kind, ns)
     }
 
     /// Owners of the target (and their owners), as context: they are not walked down.
@@ -1039,66 +978,6 @@ pub fn route_backends(h: &DynamicObject) -> Vec<(Option<String>, String, Option<
         }
     }
     out
-}
-
-/// The IngressClass an Ingress uses: `spec.ingressClassName`, else the legacy
-/// annotation, else the cluster's default class.
-pub fn ingress_class_name(store: &Store, i: &Ingress) -> Option<String> {
-    if let Some(c) = i.spec.as_ref().and_then(|s| s.ingress_class_name.clone()) {
-        return Some(c);
-    }
-    if let Some(c) = i
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("kubernetes.io/ingress.class"))
-    {
-        return Some(c.clone());
-    }
-    store
-        .all::<IngressClass>()
-        .find(|c| {
-            c.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("ingressclass.kubernetes.io/is-default-class"))
-                .is_some_and(|v| v == "true")
-        })
-        .and_then(|c| c.metadata.name.clone())
-}
-
-/// The default StorageClass, if exactly one is marked default (the newest wins when several are).
-pub fn default_storage_class(store: &Store) -> Option<String> {
-    store
-        .all::<StorageClass>()
-        .filter(|c| is_default_class(&c.metadata))
-        .max_by_key(|c| c.metadata.creation_timestamp.as_ref().map(|t| t.0))
-        .and_then(|c| c.metadata.name.clone())
-}
-
-pub fn is_default_class(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
-    meta.annotations.as_ref().is_some_and(|a| {
-        a.get("storageclass.kubernetes.io/is-default-class")
-            .or_else(|| a.get("storageclass.beta.kubernetes.io/is-default-class"))
-            .is_some_and(|v| v == "true")
-    })
-}
-
-/// The controller a Pod belongs to, for grouping alike Pods into one finding: its
-/// controlling owner (ReplicaSet, StatefulSet, DaemonSet, Job) when the store knows
-/// it or the reference names a known kind; `None` for a bare Pod.
-pub fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
-    let meta = &pod.metadata;
-    let owner = meta
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))?;
-    if let Some(r) = store.by_uid(&owner.uid) {
-        return Some(r.clone());
-    }
-    let kind = Kind::from_api_kind(&owner.kind)?;
-    Some(ObjRef::new(kind, meta.namespace.as_deref(), &owner.name))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `-o json`: one `DiagnosisReport` object (contract.md §4):
+//! `-o json`: one `DiagnosisReport` object (docs/reference.md, "The JSON report"):
 //! `{"apiVersion": "kubedx.io/v1alpha1", "kind": "DiagnosisReport", "target": {...}, "status": {...}}`
 //! where `status` is exactly a Diagnosis' status.
 

@@ -15,9 +15,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{AllTargets, Document, ReportTarget, target_ref};
 use crate::api::{DiagnosisStatus, Finding, Phase, Severity, Summary, TimelineEntry};
-use crate::engine::{MAX_FINDINGS, Report, clip};
+use crate::engine::{MAX_FINDINGS, Report};
 use crate::model::ObjRef;
 use crate::rules::RuleId;
+use crate::text::clip;
 
 /// The `targetRef` of a merged status.
 pub const ALL_NAMESPACES_REF: &str = "all-namespaces";

@@ -1,5 +1,5 @@
 //! Rendering a diagnosis: table (a person's view), json, yaml (the
-//! `DiagnosisReport` object of contract.md §4), markdown (an incident report) and
+//! `DiagnosisReport` object of docs/reference.md), markdown (an incident report) and
 //! dot (the object graph for Graphviz).
 //!
 //! Every renderer reads a [`Document`]: the status of one diagnosis (or of several

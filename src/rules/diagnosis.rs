@@ -6,8 +6,9 @@ use crate::graph::Existence;
 use crate::model::Kind;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
+use crate::text::edit_distance;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     target_not_found(ctx, out);
     permission_denied(ctx, out);
 }
@@ -80,22 +81,6 @@ fn nearest_names(ctx: &RuleContext, kind: Kind, ns: &str, name: &str) -> Vec<Str
     cands.into_iter().take(3).map(|(_, n)| n).collect()
 }
 
-/// Levenshtein distance, bounded to short names.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().take(253).collect();
-    let b: Vec<char> = b.chars().take(253).collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 fn permission_denied(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for (kind, reason) in ctx.store.denied() {
         let t = &ctx.graph.target;
@@ -113,17 +98,5 @@ fn permission_denied(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 Risk::ReadOnly,
             );
         out.push(d);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edit_distance_counts_single_edits() {
-        assert_eq!(edit_distance("payments", "payment"), 1);
-        assert_eq!(edit_distance("web", "web"), 0);
-        assert_eq!(edit_distance("checkout", "chekcout"), 2);
     }
 }

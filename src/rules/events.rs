@@ -12,7 +12,11 @@ use crate::rules::{Draft, RuleContext};
 /// How many messages of one group are quoted as evidence.
 const MAX_QUOTED: usize = 5;
 
-pub fn evaluate(ctx: &RuleContext, accounted: &BTreeSet<(String, String)>, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(
+    ctx: &RuleContext,
+    accounted: &BTreeSet<(String, String)>,
+    out: &mut Vec<Draft>,
+) {
     // reason -> (objects, events)
     let mut groups: BTreeMap<String, Vec<(ObjRef, std::sync::Arc<crate::event::EventRecord>)>> =
         BTreeMap::new();

@@ -126,7 +126,7 @@ fn classify(line: &str) -> Vec<RuleId> {
     out
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let Some(logs) = ctx.logs else { return };
     // (rule, controller, container) -> (pods, quoted lines)
     type Key = (RuleId, ObjRef, String);
@@ -137,8 +137,8 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         };
         for (container, previous) in failing_containers(pod) {
             scan(logs, r, &container, previous, |rule, line| {
-                let owner =
-                    crate::graph::controller_of(ctx.store, pod).unwrap_or_else(|| r.clone());
+                let owner = crate::k8s::owners::controller_of(ctx.store, &pod.metadata)
+                    .unwrap_or_else(|| r.clone());
                 let e = groups.entry((rule, owner, container.clone())).or_default();
                 if !e.0.contains(r) {
                     e.0.push(r.clone());
@@ -148,7 +148,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                     e.1.push(format!(
                         "{} container {container} ({which} log): {}",
                         r.name,
-                        crate::engine::clip(line.trim(), MAX_LINE)
+                        crate::text::clip(line.trim(), MAX_LINE)
                     ));
                 }
             });
@@ -253,13 +253,13 @@ fn scan(
 
 /// Logs shipped with a snapshot: `DIR/<namespace>/<pod>/<container>.log` and
 /// `<container>.previous.log` (what `kubectl logs [--previous]` prints).
-pub struct LogDir {
+pub(crate) struct LogDir {
     root: std::path::PathBuf,
     tail_lines: usize,
 }
 
 impl LogDir {
-    pub fn new(root: impl Into<std::path::PathBuf>, tail_lines: usize) -> LogDir {
+    pub(crate) fn new(root: impl Into<std::path::PathBuf>, tail_lines: usize) -> LogDir {
         LogDir {
             root: root.into(),
             tail_lines,

@@ -1,5 +1,5 @@
 //! The rule engine: rule sets are pure functions from the object graph (and the
-//! store's indexes) to draft findings. One module per rule set of rules.md.
+//! store's indexes) to draft findings. One module per rule set (docs/rules.md).
 //!
 //! A rule family is `fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>)`. It reads
 //! only `ctx`, never the clock or the network, so the same inputs give the same findings.

@@ -1,4 +1,4 @@
-//! The `node` rule set (rules.md): the health of the Nodes the graph's Pods run on
+//! The `node` rule set (docs/rules.md): the health of the Nodes the graph's Pods run on
 //! (or the Node target), from the Node's conditions, taints and spec.
 //!
 //! A node finding's scope holds the Node and the graph's Pods bound to it, so that
@@ -16,13 +16,14 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::graph::{Existence, Role};
+use crate::k8s::quantity::Quantity;
+use crate::k8s::{node, owners, pod};
 use crate::model::{Kind, ObjRef};
-use crate::quantity::Quantity;
 use crate::rules::RuleId;
 use crate::rules::scheduling::{self, human_age, message::Reason, placement};
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let pods_on = graph_pods_by_node(ctx);
     let no_pods = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
@@ -37,7 +38,11 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 .get(r.name.as_str())
                 .unwrap_or(&no_pods)
                 .iter()
-                .any(|p| !pod_ready(ctx, p))
+                .any(|p| {
+                    !ctx.store
+                        .get_ref::<Pod>(p)
+                        .is_some_and(|pod| pod::is_ready(pod))
+                })
         {
             continue;
         }
@@ -74,13 +79,6 @@ fn graph_pods_by_node<'g>(ctx: &RuleContext<'g>) -> HashMap<&'g str, Vec<ObjRef>
     out
 }
 
-fn pod_ready(ctx: &RuleContext, r: &ObjRef) -> bool {
-    ctx.store
-        .get_ref::<Pod>(r)
-        .and_then(|p| scheduling::pod_condition(p, "Ready"))
-        .is_some_and(|c| c.status == "True")
-}
-
 /// node name -> Pending Pods of the graph the scheduler keeps off other nodes because
 /// this node carries a node-health taint the scheduler named.
 fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Vec<ObjRef>> {
@@ -89,7 +87,7 @@ fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Ve
         let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
             continue;
         };
-        if scheduling::is_scheduled(pod) || pod.metadata.deletion_timestamp.is_some() {
+        if pod::is_scheduled(pod) || pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
         let Some(m) = scheduling::scheduler_says(ctx, r, pod) else {
@@ -130,15 +128,6 @@ fn pending_pods_blocked_by_node_taints(ctx: &RuleContext) -> BTreeMap<String, Ve
         }
     }
     out
-}
-
-fn condition<'n>(node: &'n Node, type_: &str) -> Option<&'n NodeCondition> {
-    node.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == type_)
 }
 
 fn describe_condition(c: &NodeCondition, now: jiff::Timestamp) -> String {
@@ -304,7 +293,7 @@ fn evaluate_node(
     let unreachable_taint = taints
         .iter()
         .find(|t| t.key == "node.kubernetes.io/unreachable");
-    let ready = condition(node, "Ready");
+    let ready = node::condition(node, "Ready");
     let ready_status = ready.map(|c| c.status.as_str());
 
     if ready_status == Some("Unknown") || unreachable_taint.is_some() {
@@ -348,7 +337,7 @@ fn evaluate_node(
             .filter(|p| {
                 ctx.store
                     .get_ref::<Pod>(p)
-                    .and_then(|pod| scheduling::controller_of(ctx.store, &pod.metadata))
+                    .and_then(|pod| owners::controller_of(ctx.store, &pod.metadata))
                     .is_some_and(|o| {
                         o.kind == Kind::StatefulSet
                             && ctx.store.get_ref::<StatefulSet>(&o).is_some()
@@ -485,7 +474,7 @@ fn pressure(ctx: &RuleContext, node: &Node, r: &ObjRef, scope: &NodeScope, out: 
         ),
     ];
     for (cond, rule, what, reasons) in checks {
-        let Some(c) = condition(node, cond).filter(|c| c.status == "True") else {
+        let Some(c) = node::condition(node, cond).filter(|c| c.status == "True") else {
             continue;
         };
         let mut d = base(rule, r, scope)

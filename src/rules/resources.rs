@@ -1,4 +1,4 @@
-//! The `resources` rule set (rules.md): resource hygiene of the graph's workloads
+//! The `resources` rule set (docs/rules.md): resource hygiene of the graph's workloads
 //! (requests and memory limits, one finding per template container) and quota
 //! pressure in their namespaces.
 //!
@@ -12,17 +12,17 @@ use k8s_openapi::api::core::v1::{Container, LimitRange, Pod, PodSpec, ResourceQu
 
 use crate::api::Risk;
 use crate::graph::{Existence, Role};
+use crate::k8s::owners::top_owner;
+use crate::k8s::quantity::{self, Quantity, Resources};
 use crate::model::{Kind, ObjRef};
-use crate::quantity::{self, Quantity, Resources};
 use crate::rules::RuleId;
-use crate::rules::scheduling::top_owner;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
 
 /// A quota used at this fraction of a hard limit or more is under pressure.
-pub const QUOTA_PRESSURE: f64 = 0.9;
+pub(crate) const QUOTA_PRESSURE: f64 = 0.9;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     container_hygiene(ctx, out);
     quota_pressure(ctx, out);
 }
@@ -37,7 +37,7 @@ const WORKLOAD_KINDS: [Kind; 7] = [
     Kind::CronJob,
 ];
 
-use crate::owners::template_spec;
+use crate::k8s::owners::template_spec;
 
 /// The containers that run alongside the app: regular containers and sidecars.
 fn long_running(spec: &PodSpec) -> impl Iterator<Item = &Container> {

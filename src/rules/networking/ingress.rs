@@ -9,8 +9,8 @@ use crate::api::Risk;
 use crate::graph::ingress_backends;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::diagnosis::edit_distance;
 use crate::rules::{Draft, RuleContext};
+use crate::text::edit_distance;
 
 /// The legacy annotation naming an Ingress's class.
 pub(crate) const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";

@@ -6,15 +6,15 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::util::{human, pod_ready, secs, ts};
 use crate::api::Risk;
+use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
 /// A lag shorter than this is a controller at work, not a stuck one.
-pub const LAG_SECS: i64 = 300;
+pub(crate) const LAG_SECS: i64 = 300;
 
 struct Lag {
     generation: i64,
@@ -28,7 +28,7 @@ fn newest(
     meta: &ObjectMeta,
     more: impl IntoIterator<Item = Option<Timestamp>>,
 ) -> Option<Timestamp> {
-    std::iter::once(ts(meta.creation_timestamp.as_ref()))
+    std::iter::once(duration::time(meta.creation_timestamp.as_ref()))
         .chain(more)
         .flatten()
         .max()
@@ -50,8 +50,8 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
                 .flatten()
                 .flat_map(|c| {
                     [
-                        ts(c.last_update_time.as_ref()),
-                        ts(c.last_transition_time.as_ref()),
+                        duration::time(c.last_update_time.as_ref()),
+                        duration::time(c.last_transition_time.as_ref()),
                     ]
                 })
                 .collect();
@@ -69,7 +69,7 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
                 .and_then(|s| s.conditions.as_ref())
                 .into_iter()
                 .flatten()
-                .map(|c| ts(c.last_transition_time.as_ref()))
+                .map(|c| duration::time(c.last_transition_time.as_ref()))
                 .collect();
             (
                 &s.metadata,
@@ -85,7 +85,7 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
                 .and_then(|s| s.conditions.as_ref())
                 .into_iter()
                 .flatten()
-                .map(|c| ts(c.last_transition_time.as_ref()))
+                .map(|c| duration::time(c.last_transition_time.as_ref()))
                 .collect();
             (
                 &s.metadata,
@@ -101,7 +101,7 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
                 .and_then(|s| s.conditions.as_ref())
                 .into_iter()
                 .flatten()
-                .map(|c| ts(c.last_transition_time.as_ref()))
+                .map(|c| duration::time(c.last_transition_time.as_ref()))
                 .collect();
             (
                 &s.metadata,
@@ -126,7 +126,7 @@ fn lag_of(ctx: &RuleContext, r: &ObjRef) -> Option<Lag> {
     })
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let now = ctx.now();
     let kinds = [
         Kind::Deployment,
@@ -141,7 +141,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in refs {
         let Some(lag) = lag_of(ctx, &r) else { continue };
         let Some(since) = lag.since else { continue };
-        let age = secs(since, now);
+        let age = duration::seconds(since, now);
         if age <= LAG_SECS {
             continue;
         }
@@ -149,7 +149,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let mut d = Draft::new(RuleId::ControllerNotProgressing, r.clone())
             .message(format!(
                 "{} {} has generation {} but its controller last observed generation {observed}, and nothing about it changed for {}: the {} controller in kube-controller-manager is not running or is stuck",
-                r.kind, r.name, lag.generation, human(age), lag.controller
+                r.kind, r.name, lag.generation, duration::compact(age), lag.controller
             ))
             .evidence(format!(
                 "metadata.generation {}, status.observedGeneration {observed}",
@@ -157,7 +157,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             ))
             .evidence(format!(
                 "newest timestamp on the object: {since} ({} before {now})",
-                human(age)
+                duration::compact(age)
             ))
             .seen(Some(since), None)
             .summary("No controller is acting on the object, so nothing about it will change until kube-controller-manager runs (and holds its leader lease) again. On managed clusters this is the provider's control plane: escalate.")
@@ -178,7 +178,11 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let cms: Vec<&std::sync::Arc<Pod>> = ctx.store.select_pods("kube-system", &cm);
         for p in cms {
             let name = p.metadata.name.as_deref().unwrap_or("");
-            let state = if pod_ready(p) { "Ready" } else { "not Ready" };
+            let state = if pod::is_ready(p) {
+                "Ready"
+            } else {
+                "not Ready"
+            };
             d = d.evidence(format!("kube-system/{name} is {state}"));
         }
         out.push(d);

@@ -24,6 +24,7 @@ pub struct Schedule {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a schedule does not parse.
 pub struct CronError(pub String);
 
 impl fmt::Display for CronError {

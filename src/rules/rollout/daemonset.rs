@@ -3,13 +3,14 @@
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Node;
 
-use super::util::{not_ready_lines, pod_active, pod_ready, pod_starting, pods_of, selector_arg};
+use super::util::{not_ready_lines, pods_of, selector_arg};
 use crate::api::Severity;
+use crate::k8s::pod;
 use crate::model::Kind;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::DaemonSet) {
         let Some(ds) = ctx.store.get_ref::<DaemonSet>(r) else {
             continue;
@@ -28,7 +29,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let pods = pods_of(ctx.store, ds.metadata.uid.as_deref());
         let unready: Vec<_> = pods
             .iter()
-            .filter(|(_, p)| pod_active(p) && !pod_ready(p))
+            .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
             .cloned()
             .collect();
         let now = ctx.now();
@@ -50,7 +51,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let starting = misscheduled == 0
             && current >= desired
             && !unready.is_empty()
-            && unready.iter().all(|(_, p)| pod_starting(p, now));
+            && unready.iter().all(|(_, p)| pod::is_starting(p, now));
         let mut d = Draft::new(RuleId::DaemonSetPodsUnavailable, r.clone())
             .message(format!("DaemonSet {}: {}", r.name, parts.join("; ")))
             .evidence(format!(

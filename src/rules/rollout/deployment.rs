@@ -5,18 +5,16 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 
-use super::util::{
-    REVISION, annotation, images, not_ready_lines, owned, pod_active, pod_ready, pod_starting,
-    pods_of, selector_arg, ts,
-};
+use super::util::{REVISION, annotation, images, not_ready_lines, owned, pods_of, selector_arg};
 use crate::api::{Risk, Severity};
+use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 /// One ReplicaSet of a Deployment, with its revision.
 #[derive(Clone)]
-pub struct Revision<'a> {
+pub(crate) struct Revision<'a> {
     pub r: ObjRef,
     pub rs: &'a Arc<ReplicaSet>,
     /// `deployment.kubernetes.io/revision`, 0 when absent or unparsable.
@@ -25,24 +23,24 @@ pub struct Revision<'a> {
 }
 
 impl Revision<'_> {
-    pub fn desired(&self) -> i32 {
+    pub(crate) fn desired(&self) -> i32 {
         self.rs.spec.replicas.unwrap_or(1)
     }
-    pub fn available(&self) -> i32 {
+    pub(crate) fn available(&self) -> i32 {
         self.rs
             .status
             .as_ref()
             .and_then(|s| s.available_replicas)
             .unwrap_or(0)
     }
-    pub fn ready(&self) -> i32 {
+    pub(crate) fn ready(&self) -> i32 {
         self.rs
             .status
             .as_ref()
             .and_then(|s| s.ready_replicas)
             .unwrap_or(0)
     }
-    pub fn current(&self) -> i32 {
+    pub(crate) fn current(&self) -> i32 {
         self.rs.status.as_ref().map_or(0, |s| s.replicas)
     }
     fn describe(&self) -> String {
@@ -59,7 +57,7 @@ impl Revision<'_> {
 }
 
 /// The ReplicaSets of a Deployment, oldest revision first.
-pub fn revisions<'a>(ctx: &RuleContext<'a>, d: &Deployment) -> Vec<Revision<'a>> {
+pub(crate) fn revisions<'a>(ctx: &RuleContext<'a>, d: &Deployment) -> Vec<Revision<'a>> {
     let mut out: Vec<Revision<'a>> = owned::<ReplicaSet>(ctx.store, d.metadata.uid.as_deref())
         .into_iter()
         .map(|(r, rs)| Revision {
@@ -87,7 +85,11 @@ fn normalized(t: &PodTemplateSpec) -> PodTemplateSpec {
 /// The index of the new ReplicaSet: the one of the Deployment's current revision,
 /// else the one whose template is the Deployment's, else the one the Progressing
 /// condition names, else the newest.
-pub fn new_revision(d: &Deployment, revs: &[Revision], progressing: Option<&str>) -> Option<usize> {
+pub(crate) fn new_revision(
+    d: &Deployment,
+    revs: &[Revision],
+    progressing: Option<&str>,
+) -> Option<usize> {
     if revs.is_empty() {
         return None;
     }
@@ -119,7 +121,7 @@ fn quoted_replicaset(msg: &str) -> Option<&str> {
     rest.split('"').next().filter(|s| !s.is_empty())
 }
 
-pub fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCondition> {
+pub(crate) fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCondition> {
     d.status
         .as_ref()?
         .conditions
@@ -129,7 +131,7 @@ pub fn condition<'a>(d: &'a Deployment, type_: &str) -> Option<&'a DeploymentCon
 }
 
 fn cond_line(c: &DeploymentCondition) -> String {
-    let since = ts(c.last_transition_time.as_ref())
+    let since = duration::time(c.last_transition_time.as_ref())
         .map(|t| format!(" since {t}"))
         .unwrap_or_default();
     format!(
@@ -143,13 +145,13 @@ fn cond_line(c: &DeploymentCondition) -> String {
 
 /// Whether the previous revision is known to have run well: its Pods are (still)
 /// all available. A revision scaled to zero cannot be judged from the cluster.
-pub enum PreviousHealth {
+pub(crate) enum PreviousHealth {
     Healthy,
     Unhealthy(String),
     Unknown(String),
 }
 
-pub fn previous_health(prev: &Revision) -> PreviousHealth {
+pub(crate) fn previous_health(prev: &Revision) -> PreviousHealth {
     let desired = prev.desired();
     let available = prev.available();
     if desired == 0 || prev.current() == 0 {
@@ -180,7 +182,7 @@ pub fn previous_health(prev: &Revision) -> PreviousHealth {
     }
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::Deployment) {
         let Some(d) = ctx.store.get_ref::<Deployment>(r) else {
             continue;
@@ -282,7 +284,7 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
             get(|s| s.available_replicas),
             get(|s| s.unavailable_replicas),
         ))
-        .seen(ts(c.last_transition_time.as_ref()), ts(c.last_update_time.as_ref()))
+        .seen(duration::time(c.last_transition_time.as_ref()), duration::time(c.last_update_time.as_ref()))
         .edge("Deployment -> ReplicaSet")
         .summary(
             "The new revision's Pods never became available. Exceeding the deadline does not stop the rollout: fix what keeps the new Pods from becoming ready, or roll back to a revision known to be good.",
@@ -291,7 +293,7 @@ fn rollout_stuck(r: &ObjRef, d: &Deployment, revs: &[Revision], out: &mut Vec<Dr
         dr = dr
             .evidence(format!("new {}", n.describe()))
             .scope(n.r.clone());
-        for (pr, _) in n.pods.iter().filter(|(_, p)| pod_active(p)) {
+        for (pr, _) in n.pods.iter().filter(|(_, p)| pod::is_active(p)) {
             dr = dr.scope(pr.clone());
         }
         for l in not_ready_lines(&n.pods, 4) {
@@ -377,7 +379,7 @@ fn replicas_unavailable(
     let pods: Vec<(ObjRef, &Arc<Pod>)> = revs.iter().flat_map(|x| x.pods.clone()).collect();
     let unready: Vec<&(ObjRef, &Arc<Pod>)> = pods
         .iter()
-        .filter(|(_, p)| pod_active(p) && !pod_ready(p))
+        .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
         .collect();
     let progressing = condition(d, "Progressing");
     let available_cond = condition(d, "Available");
@@ -391,7 +393,7 @@ fn replicas_unavailable(
     let min_available = available_cond.is_some_and(|c| c.status.as_deref() == Some("True"));
     let missing = desired - available;
     let all_starting = !unready.is_empty()
-        && unready.iter().all(|(_, p)| pod_starting(p, now))
+        && unready.iter().all(|(_, p)| pod::is_starting(p, now))
         && (unready.len() as i32) >= missing;
     let paused = d.spec.paused.unwrap_or(false);
     let (severity, why) = if rolling && min_available {
@@ -440,7 +442,7 @@ fn replicas_unavailable(
     if severity > Severity::Info
         && let Some(c) = available_cond.filter(|c| c.status.as_deref() == Some("False"))
     {
-        dr = dr.seen(ts(c.last_transition_time.as_ref()), None);
+        dr = dr.seen(duration::time(c.last_transition_time.as_ref()), None);
     }
     dr = dr
         .read_only(

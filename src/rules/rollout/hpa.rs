@@ -6,8 +6,9 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::util::{known_missing, ts};
+use super::util::known_missing;
 use crate::api::Risk;
+use crate::k8s::duration;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
@@ -30,7 +31,7 @@ fn cond_line(c: &HorizontalPodAutoscalerCondition) -> String {
         c.type_,
         c.status,
         c.reason.as_deref().unwrap_or("-"),
-        ts(c.last_transition_time.as_ref())
+        duration::time(c.last_transition_time.as_ref())
             .map(|t| format!(" since {t}"))
             .unwrap_or_default(),
         c.message.as_deref().unwrap_or("")
@@ -92,7 +93,7 @@ fn metrics_lines(h: &HorizontalPodAutoscaler) -> Vec<String> {
     out
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::HorizontalPodAutoscaler) {
         let Some(h) = ctx.store.get_ref::<HorizontalPodAutoscaler>(r) else {
             continue;
@@ -253,7 +254,7 @@ fn metrics_unavailable(
     if let Some(c) = active {
         d = d
             .evidence(cond_line(c))
-            .seen(ts(c.last_transition_time.as_ref()), None);
+            .seen(duration::time(c.last_transition_time.as_ref()), None);
     }
     for l in &missing_requests {
         d = d.evidence(l.clone());
@@ -300,7 +301,7 @@ fn maxed_out(r: &ObjRef, h: &HorizontalPodAutoscaler, out: &mut Vec<Draft>) {
             h.spec.min_replicas.unwrap_or(1)
         ))
         .evidence(cond_line(c))
-        .seen(ts(c.last_transition_time.as_ref()), None)
+        .seen(duration::time(c.last_transition_time.as_ref()), None)
         .summary("Raise maxReplicas if the cluster (nodes, quota, downstream dependencies) can take more Pods, or make each Pod handle more load.")
         .read_only("Read the autoscaler's metrics and events", format!("kubectl describe hpa {} -n {ns}", r.name))
         .step(

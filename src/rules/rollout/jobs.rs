@@ -7,14 +7,15 @@ use k8s_openapi::api::batch::v1::{CronJob, Job, JobCondition};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::cron;
-use super::util::{annotation, human, owned, pod_state, pods_of, secs, ts};
+use super::util::{annotation, owned, pods_of};
 use crate::api::{Risk, Severity};
+use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Complete,
     Failed,
     Running,
@@ -29,7 +30,7 @@ fn condition<'a>(j: &'a Job, type_: &str) -> Option<&'a JobCondition> {
         .find(|c| c.type_ == type_ && c.status == "True")
 }
 
-pub fn outcome(j: &Job) -> Outcome {
+pub(crate) fn outcome(j: &Job) -> Outcome {
     if condition(j, "Complete").is_some() || condition(j, "SuccessCriteriaMet").is_some() {
         Outcome::Complete
     } else if condition(j, "Failed").is_some() || condition(j, "FailureTarget").is_some() {
@@ -46,7 +47,7 @@ fn scheduled_at(j: &Job) -> Option<Timestamp> {
         "batch.kubernetes.io/cronjob-scheduled-timestamp",
     )
     .and_then(|v| v.parse::<Timestamp>().ok())
-    .or_else(|| ts(j.metadata.creation_timestamp.as_ref()))
+    .or_else(|| duration::time(j.metadata.creation_timestamp.as_ref()))
 }
 
 /// The Jobs of a CronJob, newest first.
@@ -60,7 +61,7 @@ fn jobs_of<'a>(ctx: &RuleContext<'a>, cj: &CronJob) -> Vec<(ObjRef, &'a Arc<Job>
     jobs
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::Job) {
         if let Some(j) = ctx.store.get_ref::<Job>(r) {
             job_failed(ctx, r, j, out);
@@ -85,11 +86,13 @@ fn failed_pod_lines(pods: &[(ObjRef, &Arc<Pod>)]) -> Vec<String> {
                     .any(|c| c.restart_count > 0)
         })
         .collect();
-    failed.sort_by_key(|(_, p)| std::cmp::Reverse(ts(p.metadata.creation_timestamp.as_ref())));
+    failed.sort_by_key(|(_, p)| {
+        std::cmp::Reverse(duration::time(p.metadata.creation_timestamp.as_ref()))
+    });
     failed
         .iter()
         .take(3)
-        .map(|(r, p)| format!("Pod {}: {}", r.name, pod_state(p)))
+        .map(|(r, p)| format!("Pod {}: {}", r.name, pod::describe_state(p)))
         .collect()
 }
 
@@ -140,7 +143,7 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
         .message(format!("Job {} failed: {why}", r.name))
         .evidence(format!(
             "condition Failed=True reason {reason}{}: {message}",
-            ts(c.last_transition_time.as_ref())
+            duration::time(c.last_transition_time.as_ref())
                 .map(|t| format!(" at {t}"))
                 .unwrap_or_default()
         ))
@@ -153,8 +156,8 @@ fn job_failed(ctx: &RuleContext, r: &ObjRef, j: &Job, out: &mut Vec<Draft>) {
                 .unwrap_or_default()
         ))
         .seen(
-            st.and_then(|s| ts(s.start_time.as_ref())),
-            ts(c.last_transition_time.as_ref()),
+            st.and_then(|s| duration::time(s.start_time.as_ref())),
+            duration::time(c.last_transition_time.as_ref()),
         )
         .summary(match reason {
             "DeadlineExceeded" => "The Job was stopped at its deadline: find out why it runs slowly (or waits), or give it a longer activeDeadlineSeconds.",
@@ -266,7 +269,7 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
     }
     // Suspended.
     if spec.suspend == Some(true) {
-        let last = st.and_then(|s| ts(s.last_schedule_time.as_ref()));
+        let last = st.and_then(|s| duration::time(s.last_schedule_time.as_ref()));
         out.push(
             Draft::new(RuleId::CronJobSuspended, r.clone())
                 .message(format!(
@@ -300,14 +303,14 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
     if streak.is_empty() {
         return;
     }
-    let last_success = st.and_then(|s| ts(s.last_successful_time.as_ref()));
+    let last_success = st.and_then(|s| duration::time(s.last_successful_time.as_ref()));
     let mut d = Draft::new(RuleId::CronJobFailing, r.clone())
         .message(format!(
             "CronJob {}: the {} most recent finished Job(s) failed{}",
             r.name,
             streak.len(),
             match last_success {
-                Some(t) => format!("; last success at {t} ({} before now)", human(secs(t, ctx.now()))),
+                Some(t) => format!("; last success at {t} ({} before now)", duration::compact(duration::seconds(t, ctx.now()))),
                 None => "; no successful run is recorded".to_owned(),
             }
         ))
@@ -323,7 +326,7 @@ fn cronjob(ctx: &RuleContext, r: &ObjRef, cj: &CronJob, out: &mut Vec<Draft>) {
         ))
         .summary("The Jobs' own findings say why they fail; the schedule will keep creating failing Jobs until the cause is fixed.")
         .read_only("List the CronJob's Jobs", format!("kubectl get jobs -n {ns} -o wide"));
-    if let Some(t) = st.and_then(|s| ts(s.last_schedule_time.as_ref())) {
+    if let Some(t) = st.and_then(|s| duration::time(s.last_schedule_time.as_ref())) {
         d = d.evidence(format!("status.lastScheduleTime {t}"));
     }
     for (jr, j) in streak.iter().take(5) {

@@ -1,4 +1,4 @@
-//! The `rollout` rule set (rules.md): controllers and what keeps them from reaching
+//! The `rollout` rule set (docs/rules.md): controllers and what keeps them from reaching
 //! their desired state.
 //!
 //! - [`deployment`] — revisions, RolloutStuck (with a rollback only to a revision known
@@ -14,20 +14,20 @@
 //! Symptom findings (ReplicasUnavailable, RolloutStuck...) put the workload's Pods in
 //! their scope, so that Pod-level causes found by other rule sets explain them.
 
-pub mod controller;
+pub(crate) mod controller;
 pub mod cron;
-pub mod daemonset;
-pub mod deployment;
-pub mod hpa;
-pub mod jobs;
-pub mod pdb;
-pub mod replicaset;
-pub mod statefulset;
-pub mod util;
+pub(crate) mod daemonset;
+pub(crate) mod deployment;
+pub(crate) mod hpa;
+pub(crate) mod jobs;
+pub(crate) mod pdb;
+pub(crate) mod replicaset;
+pub(crate) mod statefulset;
+pub(crate) mod util;
 
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     deployment::evaluate(ctx, out);
     replicaset::evaluate(ctx, out);
     statefulset::evaluate(ctx, out);

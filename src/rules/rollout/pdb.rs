@@ -18,7 +18,7 @@ fn intstr(v: &IntOrString) -> String {
     }
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::PodDisruptionBudget) {
         let Some(b) = ctx.store.get_ref::<PodDisruptionBudget>(r) else {
             continue;

@@ -10,11 +10,10 @@ use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 
-use super::util::{
-    not_ready_lines, pod_active, pod_ready, pod_starting, pods_of, secs, selector_arg, ts,
-};
+use super::util::{not_ready_lines, pods_of, selector_arg};
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
+use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
@@ -25,7 +24,7 @@ const STALE_SECS: i64 = 3600;
 
 /// Why the API server refused a Pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CreateCause {
+pub(crate) enum CreateCause {
     /// `exceeded quota: NAME, requested: ..., used: ..., limited: ...`
     Quota {
         quota: String,
@@ -81,7 +80,7 @@ fn pairs(s: &str) -> Vec<(String, String)> {
 }
 
 /// Classifies a FailedCreate / ReplicaFailure message.
-pub fn classify(msg: &str) -> CreateCause {
+pub(crate) fn classify(msg: &str) -> CreateCause {
     if let Some(rest) = after(msg, "exceeded quota: ") {
         let mut quota = String::new();
         let (mut requested, mut used, mut limited) = (Vec::new(), Vec::new(), Vec::new());
@@ -200,7 +199,7 @@ struct Creator<'a> {
     events: Vec<&'a Arc<EventRecord>>,
 }
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let mut creators: Vec<Creator> = Vec::new();
     for r in ctx.graph.subjects(Kind::ReplicaSet) {
         let Some(rs) = ctx.store.get_ref::<ReplicaSet>(r) else {
@@ -239,7 +238,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .map(|c| {
                 (
                     c.message.clone().unwrap_or_default(),
-                    ts(c.last_transition_time.as_ref()),
+                    duration::time(c.last_transition_time.as_ref()),
                 )
             });
         creators.push(Creator {
@@ -333,7 +332,7 @@ fn current_message(ctx: &RuleContext, c: &Creator) -> (String, bool) {
     let newest = c.events.last();
     let stale = newest
         .and_then(|e| e.time)
-        .is_some_and(|t| secs(t, ctx.now()) > STALE_SECS);
+        .is_some_and(|t| duration::seconds(t, ctx.now()) > STALE_SECS);
     match (&c.condition, newest) {
         (Some((m, _)), _) if !m.is_empty() => (m.clone(), c.short),
         (_, Some(e)) => (e.message.clone(), c.short && !stale),
@@ -689,12 +688,12 @@ fn replicaset_unavailable(ctx: &RuleContext, r: &ObjRef, rs: &ReplicaSet, out: &
     let pods = pods_of(ctx.store, rs.metadata.uid.as_deref());
     let unready: Vec<_> = pods
         .iter()
-        .filter(|(_, p)| pod_active(p) && !pod_ready(p))
+        .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
         .cloned()
         .collect();
     let now = ctx.now();
     let starting = !unready.is_empty()
-        && unready.iter().all(|(_, p)| pod_starting(p, now))
+        && unready.iter().all(|(_, p)| pod::is_starting(p, now))
         && unready.len() as i32 >= desired - available;
     let mut d = Draft::new(RuleId::ReplicasUnavailable, r.clone())
         .message(format!(

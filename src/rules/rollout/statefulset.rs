@@ -5,10 +5,9 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::util::{
-    known_missing, label, pod_active, pod_ready, pod_starting, pod_state, pods_of, selector_arg,
-};
+use super::util::{known_missing, label, pods_of, selector_arg};
 use crate::api::{Risk, Severity};
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
@@ -16,7 +15,7 @@ use crate::rules::{Draft, RuleContext};
 /// A Pod with its reference.
 type PodEntry<'a> = (ObjRef, &'a Arc<Pod>);
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     for r in ctx.graph.subjects(Kind::StatefulSet) {
         let Some(s) = ctx.store.get_ref::<StatefulSet>(r) else {
             continue;
@@ -64,7 +63,7 @@ fn service_not_found(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut V
 }
 
 /// The ordinal of a StatefulSet Pod from its name (`web-2` → 2).
-pub fn ordinal(sts: &str, pod: &str) -> Option<i32> {
+pub(crate) fn ordinal(sts: &str, pod: &str) -> Option<i32> {
     pod.strip_prefix(sts)?.strip_prefix('-')?.parse().ok()
 }
 
@@ -100,11 +99,11 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
     for o in start..start + desired {
         let pod = pods
             .iter()
-            .find(|(pr, p)| ordinal(&r.name, &pr.name) == Some(o) && pod_active(p))
+            .find(|(pr, p)| ordinal(&r.name, &pr.name) == Some(o) && pod::is_active(p))
             .cloned();
         match &pod {
             None => missing.push(o),
-            Some((_, p)) if pod_ready(p) => continue,
+            Some((_, p)) if pod::is_ready(p) => continue,
             Some(_) => {}
         }
         if failing.is_none() {
@@ -113,11 +112,11 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
     }
     let unready: Vec<&(ObjRef, &Arc<Pod>)> = pods
         .iter()
-        .filter(|(_, p)| pod_active(p) && !pod_ready(p))
+        .filter(|(_, p)| pod::is_active(p) && !pod::is_ready(p))
         .collect();
     let starting = !unready.is_empty()
         && missing.is_empty()
-        && unready.iter().all(|(_, p)| pod_starting(p, now));
+        && unready.iter().all(|(_, p)| pod::is_starting(p, now));
     let mut msg = format!(
         "StatefulSet {} has {available} of {desired} replicas available",
         r.name
@@ -126,7 +125,7 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
         Some((o, Some((pr, p)))) => msg.push_str(&format!(
             "; Pod {} (ordinal {o}) is {}",
             pr.name,
-            pod_state(p)
+            pod::describe_state(p)
         )),
         Some((o, None)) => msg.push_str(&format!(
             "; Pod {}-{o} (ordinal {o}) does not exist",
@@ -185,7 +184,7 @@ fn unavailable(ctx: &RuleContext, r: &ObjRef, s: &StatefulSet, out: &mut Vec<Dra
             .map(|h| format!(" [revision {h}]"))
             .unwrap_or_default();
         d = d
-            .evidence(format!("Pod {}{rev}: {}", pr.name, pod_state(p)))
+            .evidence(format!("Pod {}{rev}: {}", pr.name, pod::describe_state(p)))
             .scope(pr.clone());
     }
     for (pr, _) in unready.iter().skip(5) {

@@ -28,7 +28,7 @@ pub(super) fn pod_claims(pod_ref: &ObjRef, spec: &PodSpec) -> Vec<String> {
 fn binding_mode(store: &Store, pvc: &PersistentVolumeClaim) -> String {
     let class = match pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()) {
         Some(class) => Some(class),
-        None => crate::graph::default_storage_class(store),
+        None => crate::k8s::classes::default_storage_class(store),
     };
     class
         .as_deref()

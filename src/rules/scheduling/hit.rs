@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
+use crate::k8s::quantity;
 use crate::model::{Kind, ObjRef};
-use crate::quantity;
 use crate::rules::RuleId;
 
 use super::causes::{self, Cause, Command, Step, fill};

@@ -78,7 +78,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 // ---- shared helpers (also used by the node and resources rule sets) ---------------
 
-pub use crate::owners::{controller_of, top_owner};
+pub use crate::k8s::owners::{controller_of, top_owner};
 
 /// A condition of a Pod by type.
 pub fn pod_condition<'p>(pod: &'p Pod, type_: &str) -> Option<&'p PodCondition> {

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
     Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint, Toleration,
 };
 
-use crate::quantity::{self, Quantity, Resources};
+use crate::k8s::quantity::{self, Quantity, Resources};
 use crate::store::Store;
 
 /// The taint every cordoned node carries (and DaemonSet Pods tolerate).

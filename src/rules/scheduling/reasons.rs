@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use crate::k8s::quantity::{self, Quantity};
 use crate::model::{Kind, ObjRef};
-use crate::quantity::{self, Quantity};
 use crate::rules::RuleContext;
 use crate::rules::RuleId;
 use crate::selector::Selector;

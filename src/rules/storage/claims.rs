@@ -8,17 +8,18 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use super::{Claim, pv_node_affinity};
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
-use crate::graph::{EdgeKind, is_default_class};
+use crate::graph::EdgeKind;
+use crate::k8s::classes::is_default_class;
+use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::diagnosis::edit_distance;
-use crate::rules::rollout::util::{human, secs, ts};
 use crate::rules::{Draft, RuleContext};
+use crate::text::edit_distance;
 
 /// A claim younger than this with no warning is still being provisioned.
 const PROVISIONING_GRACE_SECS: i64 = 120;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let refs: Vec<ObjRef> = ctx
         .graph
         .subjects(Kind::PersistentVolumeClaim)
@@ -86,7 +87,8 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
     let events = ctx.events(&c.r);
     let warnings: Vec<&Arc<EventRecord>> =
         events.iter().filter(|e| e.is_warning()).copied().collect();
-    let age = ts(c.pvc.metadata.creation_timestamp.as_ref()).map(|t| secs(t, now));
+    let age = duration::time(c.pvc.metadata.creation_timestamp.as_ref())
+        .map(|t| duration::seconds(t, now));
     let classes_read = ctx.store.kind_listed(Kind::StorageClass, "");
     let mut explained = false;
     let class_line = match &c.written_class {
@@ -284,11 +286,8 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
     let wffc = c.volume_name().is_none()
         && c.class.and_then(|s| s.volume_binding_mode.as_deref()) == Some("WaitForFirstConsumer")
         || c.volume_name().is_none() && events.iter().any(|e| e.reason == "WaitForFirstConsumer");
-    let consumers: Vec<&(ObjRef, &Arc<Pod>)> = c
-        .pods
-        .iter()
-        .filter(|(_, p)| crate::rules::rollout::util::pod_active(p))
-        .collect();
+    let consumers: Vec<&(ObjRef, &Arc<Pod>)> =
+        c.pods.iter().filter(|(_, p)| pod::is_active(p)).collect();
     let mut d = c
         .draft(RuleId::PVCPending)
         .evidence(claim_line)
@@ -303,7 +302,7 @@ fn pending(ctx: &RuleContext, c: &Claim, out: &mut Vec<Draft>) {
         }
     }
     let age_txt = age
-        .map(|a| format!(" for {}", human(a)))
+        .map(|a| format!(" for {}", duration::compact(a)))
         .unwrap_or_default();
     if wffc && !explained {
         if consumers.is_empty() {

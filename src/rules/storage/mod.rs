@@ -1,4 +1,4 @@
-//! The `storage` rule set (rules.md): PVC → PV → StorageClass, and the volumes of Pods.
+//! The `storage` rule set (docs/rules.md): PVC → PV → StorageClass, and the volumes of Pods.
 //!
 //! - [`claims`] — StorageClassNotFound, NoDefaultStorageClass, ProvisioningFailed,
 //!   PVCPending, PVCLost, PVReleasedOrFailed, MultipleDefaultStorageClasses;
@@ -12,8 +12,8 @@
 //! claim or volume without checking its reclaim policy and backups; deleting is always
 //! the last step and is marked Destructive.
 
-pub mod claims;
-pub mod volumes;
+pub(crate) mod claims;
+pub(crate) mod volumes;
 
 use std::sync::Arc;
 
@@ -26,13 +26,13 @@ use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     claims::evaluate(ctx, out);
     volumes::evaluate(ctx, out);
 }
 
 /// A claim of the graph with what it relates to.
-pub struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     pub r: ObjRef,
     pub pvc: &'a Arc<PersistentVolumeClaim>,
     /// The class as written (`spec.storageClassName`, or the legacy beta annotation):
@@ -46,7 +46,7 @@ pub struct Claim<'a> {
 }
 
 impl<'a> Claim<'a> {
-    pub fn new(
+    pub(crate) fn new(
         ctx: &RuleContext<'a>,
         r: &ObjRef,
         pvc: &'a Arc<PersistentVolumeClaim>,
@@ -62,7 +62,7 @@ impl<'a> Claim<'a> {
         let effective = match &written_class {
             Some(c) if c.is_empty() => None,
             Some(c) => Some(c.clone()),
-            None => crate::graph::default_storage_class(ctx.store),
+            None => crate::k8s::classes::default_storage_class(ctx.store),
         };
         let class_ref = effective.map(|c| ObjRef::cluster(Kind::StorageClass, &c));
         let class = class_ref
@@ -93,7 +93,7 @@ impl<'a> Claim<'a> {
         }
     }
 
-    pub fn phase(&self) -> &str {
+    pub(crate) fn phase(&self) -> &str {
         self.pvc
             .status
             .as_ref()
@@ -101,7 +101,7 @@ impl<'a> Claim<'a> {
             .unwrap_or("Pending")
     }
 
-    pub fn volume_name(&self) -> Option<&str> {
+    pub(crate) fn volume_name(&self) -> Option<&str> {
         self.pvc
             .spec
             .as_ref()
@@ -109,7 +109,7 @@ impl<'a> Claim<'a> {
             .filter(|s| !s.is_empty())
     }
 
-    pub fn access_modes(&self) -> Vec<String> {
+    pub(crate) fn access_modes(&self) -> Vec<String> {
         self.pvc
             .spec
             .as_ref()
@@ -118,7 +118,7 @@ impl<'a> Claim<'a> {
     }
 
     /// A draft about the claim, scoped to the claim, its class node and its Pods.
-    pub fn draft(&self, rule: RuleId) -> Draft {
+    pub(crate) fn draft(&self, rule: RuleId) -> Draft {
         let mut d = Draft::new(rule, self.r.clone());
         if let Some(c) = &self.class_ref {
             d = d.scope(c.clone());
@@ -133,14 +133,14 @@ impl<'a> Claim<'a> {
     }
 
     /// `kubectl describe pvc NAME -n NS`
-    pub fn describe_cmd(&self) -> String {
+    pub(crate) fn describe_cmd(&self) -> String {
         format!("kubectl describe pvc {} -n {}", self.r.name, self.r.ns())
     }
 }
 
 /// The required node affinity of a PersistentVolume, one line per term
 /// (`topology.kubernetes.io/zone in [eu-west-1a]`). Empty when the volume may be used anywhere.
-pub fn pv_node_affinity(pv: &PersistentVolume) -> Vec<String> {
+pub(crate) fn pv_node_affinity(pv: &PersistentVolume) -> Vec<String> {
     pv.spec
         .as_ref()
         .and_then(|s| s.node_affinity.as_ref())
@@ -173,42 +173,4 @@ fn requirement_text(r: &NodeSelectorRequirement) -> String {
         "Lt" => format!("{} < {vals}", r.key),
         op => format!("{} {op} [{vals}]", r.key),
     }
-}
-
-/// Whether a node with these labels satisfies the volume's required node affinity
-/// (terms are ORed, expressions within a term ANDed).
-pub fn pv_allows_node(
-    pv: &PersistentVolume,
-    labels: Option<&std::collections::BTreeMap<String, String>>,
-) -> bool {
-    let Some(req) = pv
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_affinity.as_ref())
-        .and_then(|a| a.required.as_ref())
-    else {
-        return true;
-    };
-    let get = |k: &str| labels.and_then(|l| l.get(k));
-    req.node_selector_terms.iter().any(|t| {
-        t.match_expressions.iter().flatten().all(|r| {
-            let vals = r.values.clone().unwrap_or_default();
-            match r.operator.as_str() {
-                "In" => get(&r.key).is_some_and(|v| vals.contains(v)),
-                "NotIn" => get(&r.key).is_none_or(|v| !vals.contains(v)),
-                "Exists" => get(&r.key).is_some(),
-                "DoesNotExist" => get(&r.key).is_none(),
-                "Gt" | "Lt" => {
-                    let (Some(v), Some(x)) = (
-                        get(&r.key).and_then(|v| v.parse::<i64>().ok()),
-                        vals.first().and_then(|v| v.parse::<i64>().ok()),
-                    ) else {
-                        return false;
-                    };
-                    if r.operator == "Gt" { v > x } else { v < x }
-                }
-                _ => false,
-            }
-        })
-    })
 }

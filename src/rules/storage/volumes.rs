@@ -10,12 +10,12 @@ use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, PodSpec, Volu
 use super::Claim;
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
+use crate::k8s::{node, owners, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::rollout::util::{pod_phase, pod_ready};
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     attach_and_mount(ctx, out);
     rwo_shared(ctx, out);
 }
@@ -104,7 +104,8 @@ fn claim_for(ctx: &RuleContext, pod: &Pod, ns: &str, volume: &str) -> Option<Obj
 
 /// The Pod has not started all its containers (the mount failure is current).
 fn still_blocked(p: &Pod) -> bool {
-    !(matches!(pod_phase(p), "Succeeded" | "Failed") || pod_phase(p) == "Running" && pod_ready(p))
+    !(matches!(pod::phase(p), "Succeeded" | "Failed")
+        || pod::phase(p) == "Running" && pod::is_ready(p))
 }
 
 #[derive(Default)]
@@ -224,13 +225,9 @@ fn node_of(p: &Pod) -> Option<&str> {
 }
 
 fn node_ready(ctx: &RuleContext, node: &str) -> Option<bool> {
-    let n = ctx.store.get::<Node>("", node)?;
-    Some(
-        n.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
-    )
+    ctx.store
+        .get::<Node>("", node)
+        .map(|node| node::is_ready(node))
 }
 
 fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
@@ -275,7 +272,7 @@ fn multi_attach(ctx: &RuleContext, g: &Group) -> Draft {
             d = d.evidence(format!(
                 "Pod {} uses the claim on node {node} ({}{})",
                 r.name,
-                super::super::rollout::util::pod_state(p),
+                pod::describe_state(p),
                 match ready {
                     Some(false) => ", node NOT Ready",
                     _ => "",
@@ -469,9 +466,8 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
     }
     for c in ctx.graph.subjects(Kind::PersistentVolumeClaim) {
         for p in ctx.store.pods_using_claim(c.ns(), &c.name) {
-            if let Some(w) = top_owner(ctx, p) {
-                candidates.push(w);
-            }
+            let pod = ObjRef::new(Kind::Pod, p.metadata.namespace.as_deref(), pod::name(p));
+            candidates.push(owners::top_owner(ctx.store, &pod));
         }
     }
     candidates.sort();
@@ -588,31 +584,6 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
             out.push(d);
         }
     }
-}
-
-/// The top controller of a Pod (ReplicaSet → Deployment).
-fn top_owner(ctx: &RuleContext, p: &Pod) -> Option<ObjRef> {
-    let ns = p.metadata.namespace.as_deref()?;
-    let o = p
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))?;
-    let kind = Kind::from_api_kind(&o.kind)?;
-    let r = ObjRef::namespaced(kind, ns, &o.name);
-    if kind == Kind::ReplicaSet
-        && let Some(rs) = ctx.store.get_ref::<ReplicaSet>(&r)
-        && let Some(d) = rs
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .find(|o| o.controller == Some(true) && o.kind == "Deployment")
-    {
-        return Some(ObjRef::namespaced(Kind::Deployment, ns, &d.name));
-    }
-    Some(r)
 }
 
 /// Whether a Pod template can only run on one node (nodeName, a hostname selector,

@@ -11,6 +11,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::{Risk, Severity};
+use crate::k8s::owners;
 use crate::model::Kind;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
@@ -18,12 +19,12 @@ use crate::rules::{Draft, RuleContext};
 use super::references::{kubelet_missing_key, kubelet_not_found};
 use super::{
     Claims, ContainerView, Group, Groups, PodView, exit_code_meaning, kubectl_ref,
-    termination_is_current, with_events, workload_of,
+    termination_is_current, with_events,
 };
 
 /// Which container rule a stopped container falls under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     OomKilled,
     ExitedZero,
     CommandNotFound,
@@ -45,7 +46,7 @@ impl Stop {
 
 /// The runtime could not exec the command: `exec: "x": executable file not found in
 /// $PATH`, `exec: "/app/run": stat /app/run: no such file or directory`.
-pub fn command_not_found(msg: &str) -> bool {
+pub(crate) fn command_not_found(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     m.contains("executable file not found")
         || (m.contains("exec") && m.contains("no such file or directory"))
@@ -53,7 +54,7 @@ pub fn command_not_found(msg: &str) -> bool {
 }
 
 /// `exec: "/app/run.sh": permission denied`, `exec format error` is a different problem.
-pub fn command_not_executable(msg: &str) -> bool {
+pub(crate) fn command_not_executable(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     m.contains("exec") && m.contains("permission denied")
 }
@@ -173,7 +174,7 @@ fn stop_finding(
     let c = hit.c;
     let name = c.name();
     let who = g.who(pods);
-    let workload = workload_of(ctx.store, &g.owner);
+    let workload = owners::top_owner(ctx.store, &g.owner);
     let (t, _) = c
         .termination()
         .map(|(t, f)| (Some(t), f))
@@ -417,7 +418,7 @@ fn config_error(ctx: &RuleContext, pods: &[PodView], g: &Group<ContainerView>) -
     let (reason, msg) = c.waiting().unwrap_or(("", ""));
     let who = g.who(pods);
     let hint = config_hint(msg);
-    let workload = workload_of(ctx.store, &g.owner);
+    let workload = owners::top_owner(ctx.store, &g.owner);
     let mut d = g.draft(RuleId::CreateContainerConfigError).message(format!(
         "The kubelet cannot create container {} of {who} ({reason}: {}){}",
         c.name(),

@@ -20,16 +20,17 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::graph::Existence;
+use crate::k8s::owners;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::references::existence;
-use super::{Claims, ContainerView, Groups, PodView, kubectl_ref, with_events, workload_of};
+use super::{Claims, ContainerView, Groups, PodView, kubectl_ref, with_events};
 
 /// What a registry's pull error says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PullClass {
+pub(crate) enum PullClass {
     /// The tag, digest or repository does not exist.
     NotFound,
     /// The registry refused the credentials (or their absence).
@@ -44,7 +45,7 @@ pub enum PullClass {
 }
 
 /// Classifies a pull error message (kubelet/containerd/CRI-O/Docker wording).
-pub fn classify_pull(msg: &str) -> PullClass {
+pub(crate) fn classify_pull(msg: &str) -> PullClass {
     let m = msg.to_ascii_lowercase();
     let has = |s: &str| m.contains(s);
     // Network first: a lookup or TLS failure may also mention the reference.
@@ -94,7 +95,7 @@ fn has_tls_error(m: &str) -> bool {
 }
 
 /// The image a kubelet event is about: `Failed to pull image "X": ...`, `Back-off pulling image "X"`.
-pub fn event_image(msg: &str) -> Option<&str> {
+pub(crate) fn event_image(msg: &str) -> Option<&str> {
     for p in [
         "Failed to pull image \"",
         "Back-off pulling image \"",
@@ -403,7 +404,7 @@ pub(crate) fn evaluate_pulls(
         let c = g.hits[0].1;
         let p = g.first();
         let who = g.who(pods);
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let mut d = g
             .draft(RuleId::InvalidImageName)
             .message(format!(
@@ -477,7 +478,7 @@ fn pull_remediation(
     owner: &ObjRef,
     image: &str,
 ) -> Draft {
-    let workload = workload_of(ctx.store, owner);
+    let workload = owners::top_owner(ctx.store, owner);
     let ns = p.r.ns();
     let c = f.container.name();
     d = d.read_only("Read the kubelet's pull errors", p.describe_cmd());
@@ -590,7 +591,7 @@ fn pull_remediation(
 }
 
 /// `registry.example.com/shop/web` of `registry.example.com/shop/web:v2`.
-pub fn repository(image: &str) -> &str {
+pub(crate) fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     match no_digest.rfind(':') {
         Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
@@ -599,7 +600,7 @@ pub fn repository(image: &str) -> &str {
 }
 
 /// The registry host of an image (`docker.io` when none is named).
-pub fn registry(image: &str) -> &str {
+pub(crate) fn registry(image: &str) -> &str {
     match image.split_once('/') {
         Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             first
@@ -610,14 +611,14 @@ pub fn registry(image: &str) -> &str {
 
 /// The tag of an image reference: `Some("v2")`, `None` when it has none; digests are
 /// reported by [`is_pinned`].
-pub fn image_tag(image: &str) -> Option<&str> {
+pub(crate) fn image_tag(image: &str) -> Option<&str> {
     let no_digest = image.split('@').next().unwrap_or(image);
     let i = no_digest.rfind(':')?;
     let tag = &no_digest[i + 1..];
     (!tag.contains('/')).then_some(tag)
 }
 
-pub fn is_pinned(image: &str) -> bool {
+pub(crate) fn is_pinned(image: &str) -> bool {
     image.contains("@sha256:")
 }
 
@@ -659,7 +660,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
     for g in groups.into_groups() {
         let p = g.first();
         let (expected, running, image_id) = &g.hits[0].1;
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let c = g.discriminator.clone();
         let image = p
             .spec
@@ -726,14 +727,14 @@ pub(crate) fn tag_mutable(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Dra
         Kind::ReplicaSet,
     ] {
         for r in ctx.graph.subjects(kind) {
-            workloads.insert(workload_of(ctx.store, r));
+            workloads.insert(owners::top_owner(ctx.store, r));
         }
     }
     for p in pods {
-        workloads.insert(workload_of(ctx.store, &p.owner));
+        workloads.insert(owners::top_owner(ctx.store, &p.owner));
     }
     for w in workloads {
-        let Some(spec) = crate::owners::template_spec(ctx.store, &w) else {
+        let Some(spec) = crate::k8s::owners::template_spec(ctx.store, &w) else {
             continue;
         };
         let mut by_container: BTreeMap<String, String> = BTreeMap::new();

@@ -34,13 +34,10 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::event::EventRecord;
+use crate::k8s::{duration, owners, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
-use crate::store::Store;
-
-pub use images::{PullClass, classify_pull};
-pub use probes::is_dns_failure;
 
 /// A termination within this long of `now` is recent (restarts "growing now").
 pub(crate) const RECENT_SECS: i64 = 3600;
@@ -76,7 +73,7 @@ pub(crate) struct PodView<'a> {
 }
 
 impl<'a> PodView<'a> {
-    pub fn phase(&self) -> &str {
+    pub(crate) fn phase(&self) -> &str {
         self.pod
             .status
             .as_ref()
@@ -84,7 +81,7 @@ impl<'a> PodView<'a> {
             .unwrap_or("")
     }
 
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         self.pod
             .status
             .as_ref()
@@ -92,45 +89,43 @@ impl<'a> PodView<'a> {
             .unwrap_or("")
     }
 
-    pub fn evicted(&self) -> bool {
+    pub(crate) fn evicted(&self) -> bool {
         self.phase() == "Failed" && self.reason() == "Evicted"
     }
 
-    pub fn terminating(&self) -> bool {
+    pub(crate) fn terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()
     }
 
     /// Pods whose containers the container rules look at: not evicted, not succeeded.
-    pub fn live(&self) -> bool {
+    pub(crate) fn live(&self) -> bool {
         !self.evicted() && self.phase() != "Succeeded"
     }
 
-    pub fn restart_policy(&self) -> &str {
+    pub(crate) fn restart_policy(&self) -> &str {
         self.spec.restart_policy.as_deref().unwrap_or("Always")
     }
 
     /// The Pod's condition of a type.
-    pub fn condition(&self, t: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
-        self.pod
-            .status
-            .as_ref()?
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == t)
+    pub(crate) fn condition(
+        &self,
+        type_: &str,
+    ) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+        pod::condition(self.pod, type_)
     }
 
-    pub fn ready(&self) -> bool {
-        self.condition("Ready").is_some_and(|c| c.status == "True")
+    /// Whether the Pod's Ready condition is True.
+    pub(crate) fn ready(&self) -> bool {
+        pod::is_ready(self.pod)
     }
 
-    pub fn node(&self) -> Option<&'a str> {
+    pub(crate) fn node(&self) -> Option<&'a str> {
         self.spec.node_name.as_deref().filter(|n| !n.is_empty())
     }
 
     /// Every container with its spec and status: init containers (native sidecars,
     /// `restartPolicy: Always`, count as regular containers), then the app containers.
-    pub fn containers(&self) -> Vec<ContainerView<'a>> {
+    pub(crate) fn containers(&self) -> Vec<ContainerView<'a>> {
         let st = self.pod.status.as_ref();
         let find = |list: Option<&'a Vec<ContainerStatus>>, name: &str| {
             list.into_iter().flatten().find(|s| s.name == name)
@@ -155,7 +150,7 @@ impl<'a> PodView<'a> {
     }
 
     /// Events of a reason, oldest first.
-    pub fn events_with(&self, reason: &str) -> Vec<&'a Arc<EventRecord>> {
+    pub(crate) fn events_with(&self, reason: &str) -> Vec<&'a Arc<EventRecord>> {
         self.events
             .iter()
             .filter(|e| e.reason == reason)
@@ -163,11 +158,11 @@ impl<'a> PodView<'a> {
             .collect()
     }
 
-    pub fn describe_cmd(&self) -> String {
+    pub(crate) fn describe_cmd(&self) -> String {
         format!("kubectl describe pod {} -n {}", self.r.name, self.r.ns())
     }
 
-    pub fn events_cmd(&self) -> String {
+    pub(crate) fn events_cmd(&self) -> String {
         format!(
             "kubectl get events -n {} --field-selector involvedObject.name={} --sort-by=.lastTimestamp",
             self.r.ns(),
@@ -175,7 +170,7 @@ impl<'a> PodView<'a> {
         )
     }
 
-    pub fn logs_cmd(&self, container: &str, previous: bool) -> String {
+    pub(crate) fn logs_cmd(&self, container: &str, previous: bool) -> String {
         format!(
             "kubectl logs {} -n {} -c {container}{} --tail=200",
             self.r.name,
@@ -195,15 +190,15 @@ pub(crate) struct ContainerView<'a> {
 }
 
 impl<'a> ContainerView<'a> {
-    pub fn name(&self) -> &'a str {
+    pub(crate) fn name(&self) -> &'a str {
         &self.spec.name
     }
 
-    pub fn state(&self) -> Option<&'a ContainerState> {
+    pub(crate) fn state(&self) -> Option<&'a ContainerState> {
         self.status.and_then(|s| s.state.as_ref())
     }
 
-    pub fn waiting(&self) -> Option<(&'a str, &'a str)> {
+    pub(crate) fn waiting(&self) -> Option<(&'a str, &'a str)> {
         let w = self.state()?.waiting.as_ref()?;
         Some((
             w.reason.as_deref().unwrap_or(""),
@@ -211,30 +206,30 @@ impl<'a> ContainerView<'a> {
         ))
     }
 
-    pub fn waiting_reason(&self) -> &'a str {
+    pub(crate) fn waiting_reason(&self) -> &'a str {
         self.waiting().map_or("", |(r, _)| r)
     }
 
-    pub fn running_since(&self) -> Option<Timestamp> {
+    pub(crate) fn running_since(&self) -> Option<Timestamp> {
         let r = self.state()?.running.as_ref()?;
         Some(r.started_at.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0))
     }
 
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.state().is_some_and(|s| s.running.is_some())
     }
 
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.status.is_some_and(|s| s.ready)
     }
 
-    pub fn restarts(&self) -> i32 {
+    pub(crate) fn restarts(&self) -> i32 {
         self.status.map_or(0, |s| s.restart_count)
     }
 
     /// The termination that tells why the container is not running: the current
     /// `state.terminated`, else `lastState.terminated`.
-    pub fn termination(&self) -> Option<(&'a ContainerStateTerminated, &'static str)> {
+    pub(crate) fn termination(&self) -> Option<(&'a ContainerStateTerminated, &'static str)> {
         if let Some(t) = self.state().and_then(|s| s.terminated.as_ref()) {
             return Some((t, "state.terminated"));
         }
@@ -245,7 +240,7 @@ impl<'a> ContainerView<'a> {
     }
 
     /// `container app: lastState.terminated reason=OOMKilled exitCode=137 finishedAt=...; restartCount=7`
-    pub fn termination_evidence(&self) -> Option<String> {
+    pub(crate) fn termination_evidence(&self) -> Option<String> {
         let (t, field) = self.termination()?;
         let mut s = format!(
             "container {}: {field} reason={} exitCode={}",
@@ -266,7 +261,7 @@ impl<'a> ContainerView<'a> {
         Some(s)
     }
 
-    pub fn waiting_evidence(&self) -> Option<String> {
+    pub(crate) fn waiting_evidence(&self) -> Option<String> {
         let (reason, msg) = self.waiting()?;
         Some(if msg.is_empty() {
             format!("container {}: state.waiting reason={reason}", self.name())
@@ -279,7 +274,7 @@ impl<'a> ContainerView<'a> {
         })
     }
 
-    pub fn image(&self) -> &'a str {
+    pub(crate) fn image(&self) -> &'a str {
         self.spec.image.as_deref().unwrap_or("")
     }
 }
@@ -294,19 +289,19 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    pub fn claim(&mut self, pod: &ObjRef, container: Option<&str>) {
+    pub(crate) fn claim(&mut self, pod: &ObjRef, container: Option<&str>) {
         self.pods.insert(pod.clone());
         if let Some(c) = container {
             self.containers.insert((pod.clone(), c.to_owned()));
         }
     }
 
-    pub fn container(&self, pod: &ObjRef, container: &str) -> bool {
+    pub(crate) fn container(&self, pod: &ObjRef, container: &str) -> bool {
         self.containers
             .contains(&(pod.clone(), container.to_owned()))
     }
 
-    pub fn pod(&self, pod: &ObjRef) -> bool {
+    pub(crate) fn pod(&self, pod: &ObjRef) -> bool {
         self.pods.contains(pod)
     }
 }
@@ -321,7 +316,8 @@ fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
         let Some(spec) = pod.spec.as_ref() else {
             continue;
         };
-        let owner = controller_of(ctx.store, pod).unwrap_or_else(|| r.clone());
+        let owner =
+            owners::controller_in_store(ctx.store, &pod.metadata).unwrap_or_else(|| r.clone());
         out.push(PodView {
             r: r.clone(),
             pod,
@@ -333,15 +329,6 @@ fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
     out
 }
 
-/// The controller of a Pod (its `controller: true` owner), when the store holds it.
-pub(crate) fn controller_of(store: &Store, pod: &Pod) -> Option<ObjRef> {
-    crate::owners::controller_of(store, &pod.metadata).filter(|r| store.contains(r))
-}
-
-/// The object a person edits to change the Pods: the Deployment of a ReplicaSet, the
-/// CronJob of a Job, else the controller (or bare Pod) itself.
-pub(crate) use crate::owners::top_owner as workload_of;
-
 /// Groups observations by (controller, discriminator): Pods of one controller in the
 /// same state become one finding.
 pub(crate) struct Groups<'p, 'a, T> {
@@ -349,20 +336,20 @@ pub(crate) struct Groups<'p, 'a, T> {
 }
 
 impl<'p, 'a, T> Groups<'p, 'a, T> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Groups {
             map: BTreeMap::new(),
         }
     }
 
-    pub fn add(&mut self, pod: &'p PodView<'a>, discriminator: impl Into<String>, data: T) {
+    pub(crate) fn add(&mut self, pod: &'p PodView<'a>, discriminator: impl Into<String>, data: T) {
         self.map
             .entry((pod.owner.clone(), discriminator.into()))
             .or_default()
             .push((pod, data));
     }
 
-    pub fn into_groups(self) -> impl Iterator<Item = Group<'p, 'a, T>> {
+    pub(crate) fn into_groups(self) -> impl Iterator<Item = Group<'p, 'a, T>> {
         self.map
             .into_iter()
             .map(|((owner, discriminator), hits)| Group {
@@ -381,22 +368,22 @@ pub(crate) struct Group<'p, 'a, T> {
 }
 
 impl<'p, 'a, T> Group<'p, 'a, T> {
-    pub fn pods(&self) -> Vec<ObjRef> {
+    pub(crate) fn pods(&self) -> Vec<ObjRef> {
         self.hits.iter().map(|(p, _)| p.r.clone()).collect()
     }
 
     /// The Pod whose evidence is quoted.
-    pub fn first(&self) -> &'p PodView<'a> {
+    pub(crate) fn first(&self) -> &'p PodView<'a> {
         self.hits[0].0
     }
 
     /// `Pod shop/web-1` or `3 of 3 Pods of ReplicaSet shop/web-7d4f`.
-    pub fn who(&self, all: &[PodView]) -> String {
+    pub(crate) fn who(&self, all: &[PodView]) -> String {
         who(&self.owner, self.hits.len(), all)
     }
 
     /// A draft on the group's controller with the Pods as affected.
-    pub fn draft(&self, rule: RuleId) -> Draft {
+    pub(crate) fn draft(&self, rule: RuleId) -> Draft {
         let mut d = Draft::new(rule, self.owner.clone()).affected(&self.pods());
         if !self.discriminator.is_empty() {
             d = d.discriminator(self.discriminator.clone());
@@ -448,7 +435,7 @@ pub(crate) fn with_events<T>(
 }
 
 /// The usual meaning of a container exit code.
-pub fn exit_code_meaning(code: i32) -> &'static str {
+pub(crate) fn exit_code_meaning(code: i32) -> &'static str {
     match code {
         0 => "success: the process finished",
         1 => "general application error",
@@ -470,25 +457,6 @@ pub fn exit_code_meaning(code: i32) -> &'static str {
     }
 }
 
-/// Seconds from `t` to `now` (negative when `t` is after `now`).
-pub(crate) fn age_secs(now: Timestamp, t: Timestamp) -> i64 {
-    now.as_second() - t.as_second()
-}
-
-/// A human duration: `45s`, `12m`, `3h10m`, `2d4h`.
-pub(crate) fn human_secs(s: i64) -> String {
-    let s = s.max(0);
-    if s < 120 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s / 60)
-    } else if s < 86400 {
-        format!("{}h{}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}d{}h", s / 86400, (s % 86400) / 3600)
-    }
-}
-
 /// Whether the last termination of the container is recent, or it is not running:
 /// the problem is current rather than historical.
 pub(crate) fn termination_is_current(ctx: &RuleContext, c: &ContainerView) -> bool {
@@ -502,8 +470,8 @@ pub(crate) fn termination_is_current(ctx: &RuleContext, c: &ContainerView) -> bo
     let started = c.running_since();
     // Running steadily for an hour since the last termination: healed.
     match (finished, started) {
-        (_, Some(s)) if age_secs(ctx.now(), s) > RECENT_SECS => false,
-        (Some(f), _) => age_secs(ctx.now(), f) <= RECENT_SECS,
+        (_, Some(s)) if duration::age(ctx.now(), s) > RECENT_SECS => false,
+        (Some(f), _) => duration::age(ctx.now(), f) <= RECENT_SECS,
         _ => true,
     }
 }
@@ -526,13 +494,5 @@ mod tests {
         assert!(exit_code_meaning(139).contains("SIGSEGV"));
         assert!(exit_code_meaning(134).contains("SIGABRT"));
         assert!(exit_code_meaning(131).contains("signal"));
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human_secs(45), "45s");
-        assert_eq!(human_secs(600), "10m");
-        assert_eq!(human_secs(3 * 3600 + 600), "3h10m");
-        assert_eq!(human_secs(2 * 86400 + 4 * 3600), "2d4h");
     }
 }

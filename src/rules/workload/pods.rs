@@ -8,14 +8,15 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 
 use crate::api::{Risk, Severity};
+use crate::k8s::{duration, node, owners};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::containers::{command_not_executable, command_not_found};
 use super::{
-    Claims, ContainerView, Groups, PodView, RECENT_SECS, age_secs, exit_code_meaning, human_secs,
-    kubectl_ref, with_events, workload_of,
+    Claims, ContainerView, Groups, PodView, RECENT_SECS, exit_code_meaning, kubectl_ref,
+    with_events,
 };
 
 /// Grace added to a Pod's termination grace period before it counts as stuck.
@@ -68,7 +69,7 @@ fn init_container_failing(
         let p = g.first();
         let c = g.hits[0].1;
         let name = c.name();
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let (code, reason, tmsg) = c.termination().map_or((0, "", ""), |(t, _)| {
             (
                 t.exit_code,
@@ -152,7 +153,7 @@ fn last_transition(p: &PodView) -> Option<Timestamp> {
 fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
     let mut groups: Groups<bool> = Groups::new();
     for p in pods.iter().filter(|p| p.evicted()) {
-        let recent = last_transition(p).is_none_or(|t| age_secs(ctx.now(), t) <= RECENT_SECS);
+        let recent = last_transition(p).is_none_or(|t| duration::age(ctx.now(), t) <= RECENT_SECS);
         groups.add(p, if recent { "" } else { "#old" }, recent);
     }
     for g in groups.into_groups() {
@@ -218,7 +219,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
         }
         d = with_events(d, &g, 2, |e| e.reason == "Evicted");
         let node = p.node().unwrap_or("<node>");
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         d = d
             .summary(
                 "Set memory/ephemeral-storage requests to the real usage (evictions pick Pods using most above their requests; BestEffort first), and give the nodes headroom",
@@ -268,7 +269,7 @@ fn stuck_terminating(
             .deletion_grace_period_seconds
             .or(p.spec.termination_grace_period_seconds)
             .unwrap_or(30);
-        let age = age_secs(ctx.now(), del.0);
+        let age = duration::age(ctx.now(), del.0);
         if age > grace + STUCK_MARGIN_SECS {
             claims.claim(&p.r, None);
             groups.add(p, "", (age, grace));
@@ -308,7 +309,7 @@ fn stuck_terminating(
             } else {
                 format!("{} Pods of {}", g.hits.len(), g.owner.short())
             },
-            human_secs(age),
+            duration::two_units(age),
             causes.join("; ")
         ));
         if let Some(del) = &p.pod.metadata.deletion_timestamp {
@@ -316,7 +317,7 @@ fn stuck_terminating(
                 "Pod {}: metadata.deletionTimestamp={} ({} ago), grace period {grace}s",
                 p.r.name,
                 del.0,
-                human_secs(age)
+                duration::two_units(age)
             ));
         }
         d = d.evidence(format!(
@@ -372,14 +373,7 @@ fn stuck_terminating(
 
 /// A node's Ready condition (status, reason), when the node was read.
 fn node_ready(ctx: &RuleContext, node: &str) -> Option<(String, String)> {
-    let n = ctx.store.get::<Node>("", node)?;
-    let c = n
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Ready")?;
+    let c = node::condition(ctx.store.get::<Node>("", node)?, "Ready")?;
     Some((
         c.status.clone(),
         c.reason.clone().unwrap_or_else(|| "no reason".to_owned()),
@@ -387,7 +381,7 @@ fn node_ready(ctx: &RuleContext, node: &str) -> Option<(String, String)> {
 }
 
 /// The cause of a FailedCreatePodSandBox message, in a few words.
-pub fn sandbox_cause(msg: &str) -> &'static str {
+pub(crate) fn sandbox_cause(msg: &str) -> &'static str {
     let m = msg.to_ascii_lowercase();
     if m.contains("no ip addresses available")
         || m.contains("failed to allocate for range")
@@ -491,7 +485,7 @@ pub(crate) fn high_restart_count(
             let recent = c.termination().is_some_and(|(t, _)| {
                 t.finished_at
                     .as_ref()
-                    .is_some_and(|f| age_secs(ctx.now(), f.0) <= RECENT_SECS)
+                    .is_some_and(|f| duration::age(ctx.now(), f.0) <= RECENT_SECS)
             });
             if recent {
                 groups.add(p, c.name(), c);
@@ -559,7 +553,7 @@ pub(crate) fn pod_not_ready(
             .filter(|c| !c.init && !c.ready())
             .map(|c| c.name().to_owned())
             .collect();
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let mut d = g.draft(RuleId::PodNotReady).message(format!(
             "{} {} Running but not Ready{}: Services send them no traffic",
             g.who(pods),

@@ -14,23 +14,23 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
+use crate::k8s::{duration, owners};
 use crate::rules::{Draft, RuleContext};
 use crate::rules::{RuleId, Tag};
 
 use super::{
-    Claims, ContainerView, Groups, PodView, age_secs, kubectl_ref, termination_is_current,
-    with_events, workload_of,
+    Claims, ContainerView, Groups, PodView, kubectl_ref, termination_is_current, with_events,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ProbeKind {
+pub(crate) enum ProbeKind {
     Liveness,
     Readiness,
     Startup,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 3] = [
+    pub(crate) const ALL: [ProbeKind; 3] = [
         ProbeKind::Liveness,
         ProbeKind::Readiness,
         ProbeKind::Startup,
@@ -69,7 +69,7 @@ impl ProbeKind {
     }
 
     /// The kind an `Unhealthy` event is about.
-    pub fn of_event(msg: &str) -> Option<ProbeKind> {
+    pub(crate) fn of_event(msg: &str) -> Option<ProbeKind> {
         for k in ProbeKind::ALL {
             let cap = match k {
                 ProbeKind::Liveness => "Liveness probe ",
@@ -89,7 +89,7 @@ impl ProbeKind {
 /// resolve host`, `Temporary failure in name resolution`, `server misbehaving`,
 /// `getaddrinfo ENOTFOUND`, or an i/o timeout talking to a DNS server (`lookup ...`
 /// or `...:53: i/o timeout`). `dial tcp 10.0.0.5:8080: i/o timeout` is not DNS.
-pub fn is_dns_failure(msg: &str) -> bool {
+pub(crate) fn is_dns_failure(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     let has = |s: &str| m.contains(s);
     if has("no such host")
@@ -229,7 +229,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 let (unhealthy, killing) = probe_events(p, &c, kind);
                 let recent = |e: &&Arc<EventRecord>| {
                     e.time.is_some_and(|t| {
-                        age_secs(ctx.now(), t) <= window_secs(probe).max(60) * 3 + 600
+                        duration::age(ctx.now(), t) <= window_secs(probe).max(60) * 3 + 600
                     })
                 };
                 let current = match kind {
@@ -258,7 +258,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                     // pending, initial delay) is not a readiness failure
                     if c.status.and_then(|s| s.started) == Some(false)
                         || c.running_since()
-                            .is_some_and(|t| age_secs(ctx.now(), t) < window_secs(probe))
+                            .is_some_and(|t| duration::age(ctx.now(), t) < window_secs(probe))
                     {
                         continue;
                     }
@@ -290,7 +290,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
         let kind = h.kind;
         let probe = kind.of(c.spec).expect("probe exists");
         let who = g.who(pods);
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let last_msg = h.unhealthy.last().map(|e| {
             e.message
                 .split_once(": ")
@@ -501,7 +501,7 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
         let h = &g.hits[0].1;
         let p = g.first();
         let name = h.c.name();
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let declared: Vec<String> =
             h.c.spec
                 .ports
@@ -589,7 +589,7 @@ fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draf
             let (Some(s), Some(f)) = (&t.started_at, &t.finished_at) else {
                 continue;
             };
-            let ran = age_secs(f.0, s.0);
+            let ran = duration::age(f.0, s.0);
             let window = window_secs(live);
             // killed within (about) the liveness window of starting, never ready
             if ran <= window + live.period_seconds.unwrap_or(10) as i64 * 2 && !c.ready() {
@@ -603,7 +603,7 @@ fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draf
         let p = g.first();
         let name = c.name();
         let live = c.spec.liveness_probe.as_ref().expect("liveness probe");
-        let workload = workload_of(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, &g.owner);
         let d = g
             .draft(RuleId::MissingStartupProbe)
             .message(format!(

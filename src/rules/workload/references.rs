@@ -16,12 +16,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, PodTemplateSpec};
 
 use crate::api::{Risk, Severity};
 use crate::graph::{Existence, Via, pod_references};
+use crate::k8s::owners;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
 use super::images::{PullClass, pod_pull_failures};
-use super::{Claims, PodView, workload_of};
+use super::{Claims, PodView};
 
 pub(crate) fn evaluate(
     ctx: &RuleContext,
@@ -35,20 +36,14 @@ pub(crate) fn evaluate(
 
 /// Whether an object exists: the graph's verdict, else the store's.
 pub(crate) fn existence(ctx: &RuleContext, r: &ObjRef) -> Existence {
-    if let Some(n) = ctx.graph.node(r) {
-        return n.exists;
-    }
-    if ctx.store.contains(r) {
-        Existence::Exists
-    } else if ctx.store.kind_listed(r.kind, r.ns()) {
-        Existence::Missing
-    } else {
-        Existence::Unknown
+    match ctx.graph.node(r) {
+        Some(node) => node.exists,
+        None => ctx.store.existence(r),
     }
 }
 
 /// Objects the kubelet says are missing: `configmap "x" not found`, `secret "y" not found`.
-pub fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
+pub(crate) fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
     let mut out = Vec::new();
     for (prefix, kind) in [
         ("configmap \"", Kind::ConfigMap),
@@ -79,7 +74,7 @@ pub fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
 /// Keys the kubelet says are missing: `couldn't find key K in ConfigMap ns/name`
 /// gives (kind, Some(name), key); a volume's `configmap references non-existent config
 /// key: K` gives (kind, None, key) (the volume names the object).
-pub fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, String)> {
+pub(crate) fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, String)> {
     if let Some(i) = msg.find("couldn't find key ") {
         let rest = &msg[i + "couldn't find key ".len()..];
         let (key, rest) = rest.split_once(" in ")?;
@@ -343,7 +338,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
             }
         }
         let ns = obj.ns();
-        let workload = workload_of(ctx.store, &first.owner);
+        let workload = owners::top_owner(ctx.store, &first.owner);
         d = d
             .read_only(
                 format!("List the {} of namespace {ns}", obj.kind.plural()),
@@ -547,7 +542,7 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
                 }
             }
         }
-        let workload = workload_of(ctx.store, &first.owner);
+        let workload = owners::top_owner(ctx.store, &first.owner);
         let (get, add) = if obj.kind == Kind::ConfigMap {
             (
                 format!("kubectl get configmap {} -n {ns} -o yaml", obj.name),
@@ -649,7 +644,7 @@ pub(crate) fn service_account_not_found(ctx: &RuleContext, out: &mut Vec<Draft>)
     for (sa, h) in hits {
         let ns = sa.ns();
         let first = &h.controllers[0];
-        let workload = workload_of(ctx.store, first);
+        let workload = owners::top_owner(ctx.store, first);
         let mut d = Draft::new(RuleId::ServiceAccountNotFound, sa.clone())
             .edge("Pod -> ServiceAccount")
             .affected(&h.controllers)

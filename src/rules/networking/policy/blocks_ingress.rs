@@ -103,7 +103,8 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
                 let Some(ingress) = ctx.store.get_ref::<Ingress>(&edge.from) else {
                     continue;
                 };
-                let Some(class_name) = crate::graph::ingress_class_name(ctx.store, ingress) else {
+                let Some(class_name) = crate::k8s::classes::ingress_class_name(ctx.store, ingress)
+                else {
                     continue;
                 };
                 let Some(class) = ctx.store.get::<IngressClass>("", &class_name) else {

@@ -24,6 +24,11 @@ pub fn controller_of(store: &Store, meta: &ObjectMeta) -> Option<ObjRef> {
     Some(ObjRef::new(kind, meta.namespace.as_deref(), &o.name))
 }
 
+/// The controller owning an object, when the store holds that controller.
+pub fn controller_in_store(store: &Store, meta: &ObjectMeta) -> Option<ObjRef> {
+    controller_of(store, meta).filter(|r| store.contains(r))
+}
+
 /// The object whose template made `r`, the one a person edits: a Pod's Deployment
 /// (through its ReplicaSet), CronJob (through its Job), StatefulSet, DaemonSet; a
 /// ReplicaSet's Deployment; else the object itself.
