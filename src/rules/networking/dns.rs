@@ -5,9 +5,10 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 
 use crate::api::{Risk, Severity};
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE};
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::networking::{name_list, pod_name, pod_ready, pod_ref, pod_state, pod_terminal};
+use crate::rules::networking::{name_list, pod_state};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
@@ -28,7 +29,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .select_pods(ns, &sel)
         .into_iter()
         .map(|p| p.as_ref())
-        .filter(|p| !pod_terminal(p))
+        .filter(|p| !pod::is_terminal(p))
         .collect();
     let slices: Vec<_> = ctx.store.endpoint_slices(ns, CLUSTER_DNS_SERVICE).collect();
     let (mut total, mut ready_eps) = (0usize, 0usize);
@@ -40,7 +41,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             }
         }
     }
-    let ready: Vec<&Pod> = pods.iter().copied().filter(|p| pod_ready(p)).collect();
+    let ready: Vec<&Pod> = pods.iter().copied().filter(|p| pod::is_ready(p)).collect();
     let crashing = |p: &Pod| {
         p.status
             .iter()
@@ -56,7 +57,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let failing: Vec<&Pod> = pods
         .iter()
         .copied()
-        .filter(|p| !pod_ready(p) || crashing(p))
+        .filter(|p| !pod::is_ready(p) || crashing(p))
         .collect();
     let (severity, message) = if !pods.is_empty() {
         if ready.is_empty() {
@@ -122,9 +123,9 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             ));
         }
     }
-    let failing_refs: Vec<ObjRef> = failing.iter().map(|p| pod_ref(p)).collect();
+    let failing_refs: Vec<ObjRef> = failing.iter().map(|p| pod::reference(p)).collect();
     for pod in failing.iter().take(4) {
-        draft = draft.evidence(format!("Pod {}: {}", pod_name(pod), pod_state(pod)));
+        draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
         for container in pod
             .status
             .iter()
@@ -138,14 +139,14 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             {
                 draft = draft.evidence(format!(
                     "{} container {} last terminated (exit {}): {}",
-                    pod_name(pod),
+                    pod::name(pod),
                     container.name,
                     terminated.exit_code,
                     message.lines().last().unwrap_or(message)
                 ));
             }
         }
-        let failing_ref = pod_ref(pod);
+        let failing_ref = pod::reference(pod);
         let mut quoted = 0;
         for event in ctx.events(&failing_ref).into_iter().rev() {
             if event.is_warning() && quoted < 2 {
@@ -155,7 +156,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         }
     }
     // Every CoreDNS Pod is part of what failed (the Node they run on may explain it).
-    let all: Vec<ObjRef> = pods.iter().map(|p| pod_ref(p)).collect();
+    let all: Vec<ObjRef> = pods.iter().map(|p| pod::reference(p)).collect();
     for coredns in all {
         draft = draft.scope(coredns);
     }

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 
-use crate::model::{Kind, ObjRef};
 use crate::rules::{Draft, RuleContext};
 
 /// The rule set on the graph: Services, Ingresses, Gateway API routes, NetworkPolicies,
@@ -32,34 +31,6 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 /// How many Pods of a namespace a rule looks at when it has to list them.
 pub(crate) const MAX_PODS_SCANNED: usize = 2000;
-
-pub(crate) fn pod_ref(p: &Pod) -> ObjRef {
-    ObjRef::namespaced(
-        Kind::Pod,
-        p.metadata.namespace.as_deref().unwrap_or_default(),
-        p.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-pub(crate) fn pod_name(p: &Pod) -> &str {
-    p.metadata.name.as_deref().unwrap_or_default()
-}
-
-/// The Pod's Ready condition is True.
-pub(crate) fn pod_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// Succeeded or Failed: the endpoints controller ignores such Pods.
-pub(crate) fn pod_terminal(p: &Pod) -> bool {
-    matches!(
-        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
-}
 
 /// A short description of why a Pod is not serving: `Pending (Unschedulable)`,
 /// `Running, not ready (ContainersNotReady)`, `CrashLoopBackOff`...

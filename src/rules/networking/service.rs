@@ -13,11 +13,11 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::Risk;
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::networking::{
-    MAX_PODS_SCANNED, container_ports, fmt_map, name_list, pod_name, pod_ready, pod_ref, pod_state,
-    pod_terminal, resolve_named_port,
+    MAX_PODS_SCANNED, container_ports, fmt_map, name_list, pod_state, resolve_named_port,
 };
 use crate::rules::{Draft, RuleContext};
 use crate::selector::{Requirement, Selector};
@@ -44,7 +44,11 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .into_iter()
             .map(|p| p.as_ref())
             .collect();
-        let live: Vec<&Pod> = pods.iter().copied().filter(|p| !pod_terminal(p)).collect();
+        let live: Vec<&Pod> = pods
+            .iter()
+            .copied()
+            .filter(|p| !pod::is_terminal(p))
+            .collect();
         if pods.is_empty() {
             selector_matches_no_pods(ctx, svc_ref, selector, &sel, out);
             continue;
@@ -57,7 +61,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .endpoint_slices(svc_ref.ns(), &svc_ref.name)
             .map(|s| s.as_ref())
             .collect();
-        let ready: Vec<&Pod> = live.iter().copied().filter(|p| pod_ready(p)).collect();
+        let ready: Vec<&Pod> = live.iter().copied().filter(|p| pod::is_ready(p)).collect();
         let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
         if ready.is_empty() && !publish_not_ready {
             no_ready_endpoints(svc_ref, &live, &slices, out);
@@ -145,13 +149,13 @@ fn selector_matches_no_pods(
         svc_ref.name
     );
     if let Some((how, pods)) = near.iter().max_by_key(|(_, v)| v.len()) {
-        let names: Vec<&str> = pods.iter().map(|p| pod_name(p)).collect();
+        let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
         message.push_str(&format!(
             "; nearest Pods ({}) differ in {how}",
             name_list(&names, 2)
         ));
         for (how, pods) in near.iter().take(3) {
-            let names: Vec<&str> = pods.iter().map(|p| pod_name(p)).collect();
+            let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
             draft = draft.evidence(format!(
                 "{} Pod(s) {} differ from the selector only in {how}",
                 pods.len(),
@@ -317,7 +321,7 @@ fn no_ready_endpoints(
         return;
     }
     let ns = svc_ref.ns();
-    let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
+    let refs: Vec<ObjRef> = live.iter().map(|p| pod::reference(p)).collect();
     let mut draft = Draft::new(RuleId::ServiceNoReadyEndpoints, svc_ref.clone())
         .edge("Service -> Pod")
         .message(format!(
@@ -327,7 +331,7 @@ fn no_ready_endpoints(
         ))
         .affected(&refs);
     for pod in live.iter().take(5) {
-        draft = draft.evidence(format!("Pod {}: {}", pod_name(pod), pod_state(pod)));
+        draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
     }
     if slices.is_empty() {
         draft =
@@ -429,20 +433,20 @@ fn single_endpoint(
     }
     let not_ready: Vec<ObjRef> = live
         .iter()
-        .filter(|p| !pod_ready(p))
-        .map(|p| pod_ref(p))
+        .filter(|p| !pod::is_ready(p))
+        .map(|p| pod::reference(p))
         .collect();
     let mut draft = Draft::new(RuleId::ServiceSingleEndpoint, svc_ref.clone())
         .edge("Service -> Pod")
         .message(format!(
             "Service {} has a single ready endpoint ({}) although {} {} wants {replicas} replicas: one more failure and it serves nothing",
             svc_ref.name,
-            pod_name(ready),
+            pod::name(ready),
             workload.kind,
             workload.name
         ))
         .evidence(format!("{} of {} selected Pod(s) ready", 1, live.len()))
-        .scope(pod_ref(ready))
+        .scope(pod::reference(ready))
         .summary("Find out why the other replicas are not ready (or not running).")
         .read_only(
             "Check the endpoints",
@@ -452,8 +456,8 @@ fn single_endpoint(
                 svc_ref.name
             ),
         );
-    for pod in live.iter().filter(|p| !pod_ready(p)).take(5) {
-        draft = draft.evidence(format!("Pod {}: {}", pod_name(pod), pod_state(pod)));
+    for pod in live.iter().filter(|p| !pod::is_ready(p)).take(5) {
+        draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
     }
     if !not_ready.is_empty() {
         draft = draft.affected(&not_ready);
@@ -547,7 +551,7 @@ fn target_port_mismatch(svc_ref: &ObjRef, svc: &Service, live: &[&Pod], out: &mu
             }
         };
         let Some(problem) = problem else { continue };
-        let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
+        let refs: Vec<ObjRef> = live.iter().map(|p| pod::reference(p)).collect();
         let draft = Draft::new(RuleId::ServiceTargetPortMismatch, svc_ref.clone())
             .discriminator(service_port.name.clone().unwrap_or_else(|| service_port.port.to_string()))
             .edge("Service -> Pod")

@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Pod, PodCondition};
 
 use crate::api::Severity;
 use crate::event::EventRecord;
+use crate::k8s::{duration, owners, pod};
 use crate::model::ObjRef;
 use crate::rules::RuleContext;
 
@@ -18,10 +19,7 @@ use super::placement::{self, Nodes};
 use super::reasons::message_hits;
 use super::silence::{UnseenPod, UnseenPods};
 use super::verdicts::verdict_hit;
-use super::{
-    SCHEDULER_SILENCE_SECS, controller_of, human_age, is_scheduled, pod_condition, scheduler_says,
-    secs_between, top_owner,
-};
+use super::{SCHEDULER_SILENCE_SECS, scheduler_says};
 
 /// The hits of one Pod of the graph (none for a terminated or terminating Pod); a Pod
 /// no scheduler has looked at for a while goes to `unseen`.
@@ -46,9 +44,9 @@ pub(super) fn analyze_pod(
         .filter(|event| event.reason == "FailedScheduling")
         .map(|event| (*event).clone())
         .collect();
-    let group = controller_of(ctx.store, &pod.metadata).unwrap_or_else(|| pod_ref.clone());
-    let owner = top_owner(ctx.store, pod_ref);
-    let condition = pod_condition(pod, "PodScheduled");
+    let group = owners::controller_of(ctx.store, &pod.metadata).unwrap_or_else(|| pod_ref.clone());
+    let owner = owners::top_owner(ctx.store, pod_ref);
+    let condition = pod::condition(pod, "PodScheduled");
     let facts = PodFacts {
         pod_ref,
         spec,
@@ -57,7 +55,7 @@ pub(super) fn analyze_pod(
         failed: failed.clone(),
     };
 
-    if is_scheduled(pod) {
+    if pod::is_scheduled(pod) {
         if let Some(last) = failed.last() {
             hits.push(healed(&facts, pod, last, &events));
         }
@@ -79,7 +77,7 @@ pub(super) fn analyze_pod(
             .iter()
             .any(|event| matches!(event.reason.as_str(), "FailedScheduling" | "Scheduled"));
     if !scheduler_spoke && let Some(created) = pod.metadata.creation_timestamp.as_ref() {
-        let age = secs_between(created.0, ctx.now());
+        let age = duration::seconds(created.0, ctx.now());
         if age > SCHEDULER_SILENCE_SECS {
             let name = spec
                 .scheduler_name
@@ -187,13 +185,13 @@ fn healed(
             .first()
             .and_then(|event| event.first_time.or(event.time)),
         scheduled.and_then(|event| event.time).or_else(|| {
-            pod_condition(pod, "PodScheduled")
+            pod::condition(pod, "PodScheduled")
                 .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))
         }),
     ) {
         (Some(failing_since), Some(scheduled_at)) if scheduled_at >= failing_since => format!(
             " for {}",
-            human_age(secs_between(failing_since, scheduled_at))
+            duration::compact(duration::seconds(failing_since, scheduled_at))
         ),
         _ => String::new(),
     };

@@ -36,9 +36,9 @@ mod reasons;
 mod silence;
 mod verdicts;
 
-use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, PodCondition};
+use k8s_openapi::api::core::v1::Pod;
 
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::{Draft, RuleContext};
 
@@ -57,7 +57,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let unscheduled = ctx.graph.subjects(Kind::Pod).any(|pod_ref| {
         ctx.store
             .get_ref::<Pod>(pod_ref)
-            .is_some_and(|pod| !is_scheduled(pod))
+            .is_some_and(|pod| !pod::is_scheduled(pod))
     });
     let nodes = if unscheduled {
         Nodes::new(ctx.store)
@@ -78,18 +78,6 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 // ---- shared helpers (also used by the node and resources rule sets) ---------------
 
-pub use crate::k8s::owners::{controller_of, top_owner};
-
-/// A condition of a Pod by type.
-pub fn pod_condition<'p>(pod: &'p Pod, type_: &str) -> Option<&'p PodCondition> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == type_)
-}
-
 /// What the scheduler last said about a Pod that is not scheduled: the newest
 /// FailedScheduling event, else the PodScheduled=False condition's message.
 pub fn scheduler_says(ctx: &RuleContext, r: &ObjRef, pod: &Pod) -> Option<SchedulerMessage> {
@@ -100,42 +88,9 @@ pub fn scheduler_says(ctx: &RuleContext, r: &ObjRef, pod: &Pod) -> Option<Schedu
         .find(|e| e.reason == "FailedScheduling")
         .map(|e| e.message.clone())
         .or_else(|| {
-            pod_condition(pod, "PodScheduled")
+            pod::condition(pod, "PodScheduled")
                 .filter(|c| c.status == "False")
                 .and_then(|c| c.message.clone())
         })?;
     Some(message::parse(&text))
-}
-
-/// Whether a Pod is bound to a node (or the scheduler says it is).
-pub fn is_scheduled(pod: &Pod) -> bool {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .is_some_and(|n| !n.is_empty())
-        || pod_condition(pod, "PodScheduled").is_some_and(|c| c.status == "True")
-}
-
-/// `5m`, `2h10m`, `3d4h`.
-pub fn human_age(secs: i64) -> String {
-    let s = secs.max(0);
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m", s / 60)
-    } else if s < 86400 {
-        match (s % 3600) / 60 {
-            0 => format!("{}h", s / 3600),
-            m => format!("{}h{m}m", s / 3600),
-        }
-    } else {
-        match (s % 86400) / 3600 {
-            0 => format!("{}d", s / 86400),
-            h => format!("{}d{h}h", s / 86400),
-        }
-    }
-}
-
-pub(super) fn secs_between(from: Timestamp, to: Timestamp) -> i64 {
-    to.as_second() - from.as_second()
 }

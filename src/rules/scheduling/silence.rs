@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 
 use crate::api::Risk;
+use crate::k8s::duration;
 use crate::model::ObjRef;
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
-
-use super::human_age;
 
 /// A Pod no scheduler has looked at.
 pub(super) struct UnseenPod {
@@ -43,7 +42,7 @@ pub(super) fn scheduler_not_running(ctx: &RuleContext, unseen: UnseenPods, out: 
             .message(format!(
                 "{} Pod(s) have been Pending for up to {} and {who} has not looked at them (no PodScheduled condition, no scheduling event): is {who} running?",
                 refs.len(),
-                human_age(oldest)
+                duration::compact(oldest)
             ))
             .affected(&refs)
             .evidence(format!(

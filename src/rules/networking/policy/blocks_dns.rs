@@ -9,9 +9,10 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use crate::api::Risk;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE};
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::networking::{fmt_map, name_list, pod_ref, pod_terminal};
+use crate::rules::networking::{fmt_map, name_list};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 use crate::store::Store;
@@ -58,7 +59,7 @@ fn dns_destinations(store: &Store) -> (Vec<Endpoint>, String) {
         .select_pods(ns, &Selector::from_map(selector.iter()))
         .into_iter()
         .map(|p| p.as_ref())
-        .filter(|p| !pod_terminal(p))
+        .filter(|p| !pod::is_terminal(p))
         .collect();
     let ips_text = if cluster_ips.is_empty() {
         String::new()
@@ -125,7 +126,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .subjects(Kind::Pod)
         .filter_map(|pod_ref| ctx.store.get_ref::<Pod>(pod_ref))
         .map(|p| p.as_ref())
-        .filter(|p| !pod_terminal(p) && uses_cluster_dns(p))
+        .filter(|p| !pod::is_terminal(p) && uses_cluster_dns(p))
         .filter(|p| p.spec.as_ref().and_then(|s| s.host_network) != Some(true))
         .collect();
     if pods.is_empty() {
@@ -160,7 +161,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             udp: udp.clone(),
             tcp: tcp.clone(),
         });
-        group.pods.push(pod_ref(pod));
+        group.pods.push(pod::reference(pod));
     }
     for (key, BlockedPods { pods, udp, tcp }) in groups {
         let ns = &key[0];

@@ -10,9 +10,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::Risk;
 use crate::graph::EdgeKind;
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::networking::{name_list, pod_ref, pod_terminal, resolve_named_port};
+use crate::rules::networking::{name_list, resolve_named_port};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
@@ -67,7 +68,7 @@ fn ingress_controller_pods<'a>(ctx: &RuleContext<'a>, class: &IngressClass) -> V
                     .select_pods(ns, &selector)
                     .into_iter()
                     .map(|p| p.as_ref())
-                    .filter(|p| !pod_terminal(p))
+                    .filter(|p| !pod::is_terminal(p))
                     .filter(|p| {
                         // the data-plane Pods, not admission jobs
                         p.metadata
@@ -114,7 +115,8 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
                 if pods.is_empty() {
                     continue;
                 }
-                let names: Vec<String> = pods.iter().map(|p| pod_ref(p).to_string()).collect();
+                let names: Vec<String> =
+                    pods.iter().map(|p| pod::reference(p).to_string()).collect();
                 fronts.push(Front {
                     what: format!(
                         "Ingress {} (IngressClass {class_name}, controller Pods {})",
@@ -152,12 +154,13 @@ fn fronts_of_service(ctx: &RuleContext, svc: &ObjRef) -> Vec<Front> {
                         .select_pods(gateway.ns(), &selector)
                         .into_iter()
                         .map(|p| p.as_ref())
-                        .filter(|p| !pod_terminal(p))
+                        .filter(|p| !pod::is_terminal(p))
                         .collect();
                     if pods.is_empty() {
                         continue;
                     }
-                    let names: Vec<String> = pods.iter().map(|p| pod_ref(p).to_string()).collect();
+                    let names: Vec<String> =
+                        pods.iter().map(|p| pod::reference(p).to_string()).collect();
                     fronts.push(Front {
                         what: format!(
                             "HTTPRoute {} (Gateway {}/{}, Pods {})",
@@ -201,7 +204,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             .select_pods(svc_ref.ns(), &selector)
             .into_iter()
             .map(|p| p.as_ref())
-            .filter(|p| !pod_terminal(p))
+            .filter(|p| !pod::is_terminal(p))
             .collect();
         if pods.is_empty() {
             continue;
@@ -276,7 +279,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 .collect();
             key.sort();
             let group = groups.entry(key).or_default();
-            group.pods.push(pod_ref(pod));
+            group.pods.push(pod::reference(pod));
             for reason in reasons {
                 if !group.reasons.contains(&reason) {
                     group.reasons.push(reason);
