@@ -351,6 +351,7 @@ fn build_status(
         summary: Some(summary),
         findings,
         timeline,
+        changes: Vec::new(),
     }
 }
 
