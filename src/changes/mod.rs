@@ -2,4 +2,5 @@
 //! workload revisions and what their Pod templates changed — and the findings whose
 //! broken edge a change introduced.
 
+pub mod revisions;
 pub mod template;
