@@ -88,7 +88,11 @@ fn owned<'s, T: crate::store::Stored + HasMeta + 's>(
     store
         .owned_by(owner_uid)
         .filter(|object| object.kind == T::KIND)
-        .filter_map(move |object| store.get_ref::<T>(object).map(|item| (object.clone(), item)))
+        .filter_map(move |object| {
+            store
+                .get_ref::<T>(object)
+                .map(|item| (object.clone(), item))
+        })
         .filter(move |(_, item)| {
             item.meta()
                 .owner_references
@@ -138,17 +142,28 @@ fn replica_set_revision<'s>(
         health: replica_set_health(store, &object, replica_set, number),
         object,
         number,
-        created: replica_set.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        created: replica_set
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0),
         template: Cow::Borrowed(template),
     })
 }
 
 /// A ReplicaSet is healthy when it runs Pods and all are available, none crash-looping.
-fn replica_set_health(store: &Store, object: &ObjRef, replica_set: &ReplicaSet, number: i64) -> Health {
+fn replica_set_health(
+    store: &Store,
+    object: &ObjRef,
+    replica_set: &ReplicaSet,
+    number: i64,
+) -> Health {
     let desired = replica_set.spec.replicas.unwrap_or(1);
     let status = replica_set.status.as_ref();
     let current = status.map_or(0, |status| status.replicas);
-    let available = status.and_then(|status| status.available_replicas).unwrap_or(0);
+    let available = status
+        .and_then(|status| status.available_replicas)
+        .unwrap_or(0);
     if desired == 0 || current == 0 {
         return Health::Unknown(format!(
             "revision {number} ({}) is scaled to 0, so its health cannot be read from the cluster",
@@ -241,10 +256,7 @@ fn controller_revision<'s>(
 
 /// Whether the workload kind keeps revisions this module reads.
 pub fn has_revisions(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet
-    )
+    matches!(kind, Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet)
 }
 
 /// `kubectl rollout undo KIND/NAME -n NS --to-revision=N`.
@@ -355,7 +367,9 @@ status: {phase: Running, conditions: [{type: Ready, status: "False"}]}
         assert_eq!(revisions.len(), 2);
         assert_eq!(revisions[1].number, 2);
         assert_eq!(
-            revisions[1].template.spec.as_ref().unwrap().containers[0].image.as_deref(),
+            revisions[1].template.spec.as_ref().unwrap().containers[0]
+                .image
+                .as_deref(),
             Some("db:2")
         );
         assert!(matches!(revisions[0].health, Health::Unknown(_)));

@@ -231,20 +231,51 @@ fn render(value: &Value) -> String {
     crate::text::clip(&text, MAX_VALUE)
 }
 
-/// One line saying what changed, for a summary: `replaced envFrom configMapRef
-/// storefront-settings with storefront-config`, `the image 1.8.2 with 1.9.0`.
-pub fn describe(change: &FieldDiff) -> String {
+/// What a change did, as a verb and its object: (`replaced`, `envFrom configMapRef
+/// storefront-settings with storefront-config`), (`replaced`, `the image 1.8.2 with
+/// 1.9.0`), (`added`, `env DEBUG ...`), (`removed`, ...).
+pub fn describe_parts(change: &FieldDiff) -> (&'static str, String) {
     let field = field_words(&change.path);
     match (&change.from, &change.to) {
         (Some(from), Some(to)) if change.path.ends_with(".image") => {
             let (from, to) = shorten_images(from, to);
-            format!("the image {from} with {to}")
+            ("replaced", format!("the image {from} with {to}"))
         }
-        (Some(from), Some(to)) => format!("{field} {from} with {to}"),
-        (None, Some(to)) => format!("added {field} {to}"),
-        (Some(from), None) => format!("removed {field} {from}"),
-        (None, None) => field,
+        (Some(from), Some(to)) => ("replaced", format!("{field} {from} with {to}")),
+        (None, Some(to)) => ("added", format!("{field} {to}")),
+        (Some(from), None) => ("removed", format!("{field} {from}")),
+        (None, None) => ("changed", field),
     }
+}
+
+/// What a change did, in words: `replaced the image 1.8.2 with 1.9.0`.
+pub fn describe(change: &FieldDiff) -> String {
+    let (verb, object) = describe_parts(change);
+    format!("{verb} {object}")
+}
+
+/// Several changes in one phrase, a verb said once for a run of the same verb:
+/// `replaced A with B and the image 1 with 2, added C`.
+pub fn describe_all(changes: &[&FieldDiff]) -> String {
+    let mut out = String::new();
+    let mut previous_verb = "";
+    for (index, change) in changes.iter().enumerate() {
+        let (verb, object) = describe_parts(change);
+        if index > 0 {
+            out.push_str(if index + 1 == changes.len() {
+                " and "
+            } else {
+                ", "
+            });
+        }
+        if verb != previous_verb {
+            out.push_str(verb);
+            out.push(' ');
+        }
+        out.push_str(&object);
+        previous_verb = verb;
+    }
+    out
 }
 
 /// `spec.containers[app].envFrom[0].configMapRef.name` → `envFrom configMapRef`.
@@ -310,10 +341,10 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(describe(&changes[0]), "the image 1.8.2 with 1.9.0");
+        assert_eq!(describe(&changes[0]), "replaced the image 1.8.2 with 1.9.0");
         assert_eq!(
-            describe(&changes[1]),
-            "envFrom configMapRef storefront-settings with storefront-config"
+            describe_all(&[&changes[1], &changes[0]]),
+            "replaced envFrom configMapRef storefront-settings with storefront-config and the image 1.8.2 with 1.9.0"
         );
     }
 
