@@ -470,11 +470,7 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
     }
     for pvc_ref in ctx.graph.subjects(Kind::PersistentVolumeClaim) {
         for pod_obj in ctx.store.pods_using_claim(pvc_ref.ns(), &pvc_ref.name) {
-            let pod = ObjRef::new(
-                Kind::Pod,
-                pod_obj.metadata.namespace.as_deref(),
-                pod::name(pod_obj),
-            );
+            let pod = pod::reference(pod_obj);
             candidates.push(owners::top_owner(ctx.store, &pod));
         }
     }

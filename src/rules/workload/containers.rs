@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::{Risk, Severity};
 use crate::k8s::owners;
-use crate::model::Kind;
+use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
@@ -97,6 +97,30 @@ pub(crate) fn classify(c: &ContainerView, restart_policy: &str) -> Option<Stop> 
 struct Hit<'a> {
     c: ContainerView<'a>,
     current: bool,
+    /// runc's `exec PATH: exec format error` from the container's log.
+    exec_format: Option<String>,
+}
+
+/// The line of a container's log (previous instance first) where runc says its
+/// command could not be executed: `exec /app/run: exec format error` (runc 1.1
+/// starts the container, then execve fails: the process exits 1 with only this
+/// on stderr).
+fn exec_format_error(ctx: &RuleContext, pod: &ObjRef, c: &ContainerView) -> Option<String> {
+    let logs = ctx.logs?;
+    [true, false].into_iter().find_map(|previous| {
+        let lines = logs.tail(pod, c.name(), previous)?;
+        lines
+            .into_iter()
+            .find(|l| l.starts_with("exec ") && l.trim_end().ends_with(": exec format error"))
+            .map(|l| {
+                format!(
+                    "container {} ({} log): {}",
+                    c.name(),
+                    if previous { "previous" } else { "current" },
+                    l.trim_end()
+                )
+            })
+    })
 }
 
 pub(crate) fn evaluate(
@@ -121,13 +145,30 @@ pub(crate) fn evaluate(
             {
                 continue; // an image pull failure: no process has run
             }
-            if let Some(stop) = classify(&c, p.restart_policy()) {
+            if let Some(mut stop) = classify(&c, p.restart_policy()) {
+                let exec_format = (stop == Stop::Crashing)
+                    .then(|| exec_format_error(ctx, &p.r, &c))
+                    .flatten();
+                if exec_format.is_some() {
+                    stop = Stop::CommandNotExecutable;
+                }
                 let current = termination_is_current(ctx, &c) && !job_done;
                 if current {
                     claims.claim(&p.r, Some(c.name()));
                 }
                 let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
-                groups.add(p, disc, (stop, Hit { c, current }));
+                groups.add(
+                    p,
+                    disc,
+                    (
+                        stop,
+                        Hit {
+                            c,
+                            current,
+                            exec_format,
+                        },
+                    ),
+                );
                 continue;
             }
             if matches!(
@@ -216,8 +257,11 @@ fn stop_finding(
                 "the runtime could not exec it"
             }
         ),
+        Stop::CommandNotExecutable if hit.exec_format.is_some() => format!(
+            "The command of container {name} of {who} is not executable (exit {code}: exec format error): not a program for this node, a script without a #! line or a binary built for another CPU architecture"
+        ),
         Stop::CommandNotExecutable => format!(
-            "The command of container {name} of {who} is not executable (exit {code}: permission denied): missing execute bit, a script without a shebang, or a noexec mount"
+            "The command of container {name} of {who} is not executable (exit {code}: permission denied): missing execute bit, or a noexec mount"
         ),
         Stop::Crashing => format!(
             "Container {name} of {who} keeps exiting with code {code} ({}){}",
@@ -251,6 +295,9 @@ fn stop_finding(
     }
     if let Some(w) = c.waiting_evidence() {
         d = d.evidence(w);
+    }
+    if let Some(line) = &hit.exec_format {
+        d = d.evidence(line.clone());
     }
     if stop != Stop::ExitedZero && code != 0 {
         d = d.evidence(format!("exit code {code}: {}", exit_code_meaning(code)));
