@@ -19,127 +19,192 @@ const MAX_QUOTED: usize = 3;
 /// How long a quoted line may be.
 const MAX_LINE: usize = 300;
 
-/// One log pattern family: the rule it feeds and the fragments that reveal it
-/// (matched case-insensitively).
-struct Pattern {
-    rule: RuleId,
-    fragments: &'static [&'static str],
+/// What a container's log can reveal. Each kind of signal feeds one rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Signal {
+    /// The application cannot resolve a name.
+    DnsResolution,
+    /// A dependency refuses the application's connections.
+    ConnectionRefused,
+    /// The application is denied access to a path.
+    PermissionDenied,
+    /// The application says a setting it needs is missing.
+    MissingConfiguration,
 }
 
-const PATTERNS: &[Pattern] = &[
-    Pattern {
-        rule: RuleId::LogsDNSResolutionFailure,
-        fragments: &[
-            "no such host",
-            "temporary failure in name resolution",
-            "name or service not known",
-            "could not resolve host",
-            "could not resolve",
-            "getaddrinfo enotfound",
-            "getaddrinfo eai_again",
-            "nodename nor servname provided",
-            "server misbehaving",
-            "unknownhostexception",
-            "name resolution failed",
-        ],
-    },
-    Pattern {
-        rule: RuleId::LogsConnectionRefused,
-        fragments: &["connection refused", "econnrefused"],
-    },
-    Pattern {
-        rule: RuleId::LogsPermissionDenied,
-        fragments: &[
-            "permission denied",
-            "eacces",
-            "operation not permitted",
-            "read-only file system",
-            "accessdeniedexception",
-        ],
-    },
-    Pattern {
-        rule: RuleId::LogsMissingConfiguration,
-        fragments: &[
-            "environment variable",
-            "env var",
-            "is not set",
-            "must be set",
-            "is required",
-            "missing required",
-            "config file not found",
-            "configuration file not found",
-            "no such file or directory",
-            "keyerror:",
-            "missing config",
-            "not configured",
-        ],
-    },
-];
+impl Signal {
+    /// Every signal, in the order a line is classified in.
+    const ALL: [Signal; 4] = [
+        Signal::DnsResolution,
+        Signal::ConnectionRefused,
+        Signal::PermissionDenied,
+        Signal::MissingConfiguration,
+    ];
 
-/// Rules a line matches. A line about a missing variable must also say it is missing.
-fn classify(line: &str) -> Vec<RuleId> {
-    let l = line.to_ascii_lowercase();
-    let mut out = Vec::new();
-    for p in PATTERNS {
-        if !p.fragments.iter().any(|f| l.contains(f)) {
-            continue;
+    /// The rule the signal feeds.
+    fn rule(self) -> RuleId {
+        match self {
+            Signal::DnsResolution => RuleId::LogsDNSResolutionFailure,
+            Signal::ConnectionRefused => RuleId::LogsConnectionRefused,
+            Signal::PermissionDenied => RuleId::LogsPermissionDenied,
+            Signal::MissingConfiguration => RuleId::LogsMissingConfiguration,
         }
-        if p.rule == RuleId::LogsMissingConfiguration {
-            let names_config = [
-                "env",
-                "config",
-                "variable",
-                "setting",
-                ".yaml",
-                ".yml",
-                ".json",
-                ".toml",
-                ".conf",
-                ".ini",
-                ".properties",
-                "keyerror",
-            ]
-            .iter()
-            .any(|w| l.contains(w));
-            let says_missing = [
-                "not set",
+    }
+
+    /// The fragments that reveal the signal (matched against the lowercased line).
+    fn fragments(self) -> &'static [&'static str] {
+        match self {
+            Signal::DnsResolution => &[
+                "no such host",
+                "temporary failure in name resolution",
+                "name or service not known",
+                "could not resolve host",
+                "could not resolve",
+                "getaddrinfo enotfound",
+                "getaddrinfo eai_again",
+                "nodename nor servname provided",
+                "server misbehaving",
+                "unknownhostexception",
+                "name resolution failed",
+            ],
+            Signal::ConnectionRefused => &["connection refused", "econnrefused"],
+            Signal::PermissionDenied => &[
+                "permission denied",
+                "eacces",
+                "operation not permitted",
+                "read-only file system",
+                "accessdeniedexception",
+            ],
+            Signal::MissingConfiguration => &[
+                "environment variable",
+                "env var",
+                "is not set",
                 "must be set",
                 "is required",
-                "missing",
-                "not found",
-                "no such file",
-                "keyerror",
+                "missing required",
+                "config file not found",
+                "configuration file not found",
+                "no such file or directory",
+                "keyerror:",
+                "missing config",
                 "not configured",
-                "undefined",
-            ]
-            .iter()
-            .any(|w| l.contains(w));
-            if !(names_config && says_missing) {
-                continue;
+            ],
+        }
+    }
+
+    /// Whether a lowercased line that holds one of the fragments shows the signal: a
+    /// line about a missing variable must also name the configuration and say it is
+    /// missing; a refused connection is not a permission problem.
+    fn confirmed_by(self, lowercase_line: &str) -> bool {
+        let has = |word: &&str| lowercase_line.contains(word);
+        match self {
+            Signal::DnsResolution | Signal::ConnectionRefused => true,
+            Signal::PermissionDenied => !lowercase_line.contains("connection refused"),
+            Signal::MissingConfiguration => {
+                let names_config = [
+                    "env",
+                    "config",
+                    "variable",
+                    "setting",
+                    ".yaml",
+                    ".yml",
+                    ".json",
+                    ".toml",
+                    ".conf",
+                    ".ini",
+                    ".properties",
+                    "keyerror",
+                ]
+                .iter()
+                .any(has);
+                let says_missing = [
+                    "not set",
+                    "must be set",
+                    "is required",
+                    "missing",
+                    "not found",
+                    "no such file",
+                    "keyerror",
+                    "not configured",
+                    "undefined",
+                ]
+                .iter()
+                .any(has);
+                names_config && says_missing
             }
         }
-        if p.rule == RuleId::LogsPermissionDenied && l.contains("connection refused") {
-            continue;
-        }
-        out.push(p.rule);
     }
-    out
+
+    /// What the container does, in the finding's message.
+    fn says(self) -> &'static str {
+        match self {
+            Signal::DnsResolution => "cannot resolve names",
+            Signal::ConnectionRefused => "gets connections refused by a dependency",
+            Signal::PermissionDenied => "is denied access to a path",
+            Signal::MissingConfiguration => "reports missing configuration",
+        }
+    }
+
+    /// The finding's remediation summary.
+    fn summary(self) -> &'static str {
+        match self {
+            Signal::DnsResolution => {
+                "Check the cluster DNS and NetworkPolicy egress to it, and the name the application resolves."
+            }
+            Signal::ConnectionRefused => {
+                "Check that the dependency the application connects to is running and listening on that port."
+            }
+            Signal::PermissionDenied => {
+                "Check the Pod's securityContext (runAsUser, fsGroup) and the volume's ownership and read-only flags."
+            }
+            Signal::MissingConfiguration => {
+                "Provide the configuration the application asks for (ConfigMap, Secret, env)."
+            }
+        }
+    }
+
+    /// The tag the finding carries for conditional explanations.
+    fn tag(self) -> Option<Tag> {
+        match self {
+            Signal::DnsResolution => Some(Tag::Dns),
+            Signal::ConnectionRefused | Signal::PermissionDenied | Signal::MissingConfiguration => {
+                None
+            }
+        }
+    }
+}
+
+/// The signals a line shows, in [`Signal::ALL`]'s order.
+fn classify(line: &str) -> Vec<Signal> {
+    let lowercase_line = line.to_ascii_lowercase();
+    Signal::ALL
+        .into_iter()
+        .filter(|signal| {
+            signal
+                .fragments()
+                .iter()
+                .any(|fragment| lowercase_line.contains(fragment))
+                && signal.confirmed_by(&lowercase_line)
+        })
+        .collect()
 }
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let Some(logs) = ctx.logs else { return };
-    // (rule, controller, container) -> (pods, quoted lines)
-    type Key = (RuleId, ObjRef, String);
+    // (signal, controller, container) -> (pods, quoted lines)
+    type Key = (Signal, ObjRef, String);
     let mut groups: BTreeMap<Key, (Vec<ObjRef>, Vec<String>)> = BTreeMap::new();
     for r in ctx.graph.subjects(Kind::Pod) {
         let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
             continue;
         };
         for (container, previous) in failing_containers(pod) {
-            scan(logs, r, &container, previous, |rule, line| {
+            scan(logs, r, &container, previous, |signal, line| {
                 let owner = crate::k8s::owners::controller_of(ctx.store, &pod.metadata)
                     .unwrap_or_else(|| r.clone());
-                let e = groups.entry((rule, owner, container.clone())).or_default();
+                let e = groups
+                    .entry((signal, owner, container.clone()))
+                    .or_default();
                 if !e.0.contains(r) {
                     e.0.push(r.clone());
                 }
@@ -154,29 +219,19 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             });
         }
     }
-    for ((rule, owner, container), (pods, lines)) in groups {
+    for ((signal, owner, container), (pods, lines)) in groups {
         let first = &pods[0];
-        let what = match rule {
-            RuleId::LogsDNSResolutionFailure => "cannot resolve names",
-            RuleId::LogsConnectionRefused => "gets connections refused by a dependency",
-            RuleId::LogsPermissionDenied => "is denied access to a path",
-            _ => "reports missing configuration",
-        };
-        let mut d = Draft::new(rule, owner.clone())
+        let mut d = Draft::new(signal.rule(), owner.clone())
             .discriminator(container.clone())
             .message(format!(
-                "Container {container} of {} {what} (from its logs)",
-                owner.short()
+                "Container {container} of {} {} (from its logs)",
+                owner.short(),
+                signal.says()
             ))
             .affected(&pods)
-            .summary(match rule {
-                RuleId::LogsDNSResolutionFailure => "Check the cluster DNS and NetworkPolicy egress to it, and the name the application resolves.",
-                RuleId::LogsConnectionRefused => "Check that the dependency the application connects to is running and listening on that port.",
-                RuleId::LogsPermissionDenied => "Check the Pod's securityContext (runAsUser, fsGroup) and the volume's ownership and read-only flags.",
-                _ => "Provide the configuration the application asks for (ConfigMap, Secret, env).",
-            });
-        if rule == RuleId::LogsDNSResolutionFailure {
-            d = d.tag(Tag::Dns);
+            .summary(signal.summary());
+        if let Some(tag) = signal.tag() {
+            d = d.tag(tag);
         }
         for l in lines {
             d = d.evidence(l);
@@ -190,7 +245,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             )),
             Risk::ReadOnly,
         );
-        if rule == RuleId::LogsDNSResolutionFailure {
+        if signal == Signal::DnsResolution {
             d = d.step(
                 "Test name resolution from the Pod's namespace",
                 Some(format!(
@@ -239,14 +294,14 @@ fn scan(
     pod: &ObjRef,
     container: &str,
     previous: bool,
-    mut found: impl FnMut(RuleId, &str),
+    mut found: impl FnMut(Signal, &str),
 ) {
     let Some(lines) = logs.tail(pod, container, previous) else {
         return;
     };
     for line in &lines {
-        for rule in classify(line) {
-            found(rule, line);
+        for signal in classify(line) {
+            found(signal, line);
         }
     }
 }
@@ -291,48 +346,42 @@ mod tests {
         let cases = [
             (
                 "dial tcp: lookup postgres.shop.svc.cluster.local on 10.96.0.10:53: no such host",
-                RuleId::LogsDNSResolutionFailure,
+                Signal::DnsResolution,
             ),
             (
                 "psycopg2.OperationalError: could not translate host name \"db\" to address: Temporary failure in name resolution",
-                RuleId::LogsDNSResolutionFailure,
+                Signal::DnsResolution,
             ),
-            (
-                "Error: getaddrinfo ENOTFOUND redis",
-                RuleId::LogsDNSResolutionFailure,
-            ),
+            ("Error: getaddrinfo ENOTFOUND redis", Signal::DnsResolution),
             (
                 "dial tcp 10.96.12.4:5432: connect: connection refused",
-                RuleId::LogsConnectionRefused,
+                Signal::ConnectionRefused,
             ),
             (
                 "Error: connect ECONNREFUSED 10.0.0.12:6379",
-                RuleId::LogsConnectionRefused,
+                Signal::ConnectionRefused,
             ),
             (
                 "open /data/db.lock: permission denied",
-                RuleId::LogsPermissionDenied,
+                Signal::PermissionDenied,
             ),
             (
                 "mkdir /var/lib/app: read-only file system",
-                RuleId::LogsPermissionDenied,
+                Signal::PermissionDenied,
             ),
             (
                 "FATAL: environment variable DATABASE_URL is not set",
-                RuleId::LogsMissingConfiguration,
+                Signal::MissingConfiguration,
             ),
-            (
-                "KeyError: 'PAYMENT_DB_URL'",
-                RuleId::LogsMissingConfiguration,
-            ),
+            ("KeyError: 'PAYMENT_DB_URL'", Signal::MissingConfiguration),
             (
                 "open /etc/app/config.yaml: no such file or directory",
-                RuleId::LogsMissingConfiguration,
+                Signal::MissingConfiguration,
             ),
         ];
-        for (line, rule) in cases {
+        for (line, signal) in cases {
             assert!(
-                classify(line).contains(&rule),
+                classify(line).contains(&signal),
                 "{line} -> {:?}",
                 classify(line)
             );
@@ -348,6 +397,29 @@ mod tests {
                 "{quiet} -> {:?}",
                 classify(quiet)
             );
+        }
+        // a refused connection is not a permission problem
+        assert_eq!(
+            classify("upstream connect error: connection refused (permission denied by policy?)"),
+            [Signal::ConnectionRefused]
+        );
+        assert_eq!(
+            classify("dial tcp: lookup db: no such host; DB_HOST must be set in config"),
+            [Signal::DnsResolution, Signal::MissingConfiguration]
+        );
+    }
+
+    #[test]
+    fn signals_sort_as_their_rules() {
+        // findings of the same rank come out in this order
+        for first in Signal::ALL {
+            for second in Signal::ALL {
+                assert_eq!(
+                    first.cmp(&second),
+                    first.rule().cmp(&second.rule()),
+                    "{first:?} {second:?}"
+                );
+            }
         }
     }
 }
