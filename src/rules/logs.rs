@@ -5,14 +5,15 @@
 //! Only Pods that are failing (waiting, restarting, not ready) are read: logs of a
 //! healthy Pod explain nothing, and reading fewer logs reads fewer secrets.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::api::Risk;
+use crate::k8s::owners;
 use crate::model::{Kind, ObjRef};
+use crate::rules::grouping::{GroupKey, Grouped, OnPod, PodList};
 use crate::rules::{Draft, LogSource, RuleContext};
 use crate::rules::{RuleId, Tag};
+use crate::text::clip;
 
 /// How many matching lines of one container are quoted.
 const MAX_QUOTED: usize = 3;
@@ -189,54 +190,88 @@ fn classify(line: &str) -> Vec<Signal> {
         .collect()
 }
 
+/// A group of log hits: one signal in one container of one controller's Pods.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct LogKey {
+    signal: Signal,
+    /// The Pods' controller, or the bare Pod.
+    controller: ObjRef,
+    container: String,
+}
+
+impl GroupKey for LogKey {
+    fn controller(&self) -> &ObjRef {
+        &self.controller
+    }
+
+    fn discriminator(&self) -> &str {
+        &self.container
+    }
+}
+
+/// A log line that shows a signal.
+struct LogHit {
+    pod: ObjRef,
+    /// Read from the previous (terminated) container's log.
+    previous: bool,
+    line: String,
+}
+
+impl OnPod for LogHit {
+    fn pod(&self) -> &ObjRef {
+        &self.pod
+    }
+}
+
+/// The findings of the logs of the failing containers: one per signal, controller
+/// and container, on the Pods whose logs show it.
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let Some(logs) = ctx.logs else { return };
-    // (signal, controller, container) -> (pods, quoted lines)
-    type Key = (Signal, ObjRef, String);
-    let mut groups: BTreeMap<Key, (Vec<ObjRef>, Vec<String>)> = BTreeMap::new();
-    for r in ctx.graph.subjects(Kind::Pod) {
-        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+    let mut groups: Grouped<LogKey, LogHit> = Grouped::new(PodList::Distinct);
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
         for (container, previous) in failing_containers(pod) {
-            scan(logs, r, &container, previous, |signal, line| {
-                let owner = crate::k8s::owners::controller_of(ctx.store, &pod.metadata)
-                    .unwrap_or_else(|| r.clone());
-                let e = groups
-                    .entry((signal, owner, container.clone()))
-                    .or_default();
-                if !e.0.contains(r) {
-                    e.0.push(r.clone());
-                }
-                if e.1.len() < MAX_QUOTED && !e.1.iter().any(|q| q.ends_with(line)) {
-                    let which = if previous { "previous" } else { "current" };
-                    e.1.push(format!(
-                        "{} container {container} ({which} log): {}",
-                        r.name,
-                        crate::text::clip(line.trim(), MAX_LINE)
-                    ));
-                }
+            scan(logs, pod_ref, &container, previous, |signal, line| {
+                let controller = owners::controller_of(ctx.store, &pod.metadata)
+                    .unwrap_or_else(|| pod_ref.clone());
+                let key = LogKey {
+                    signal,
+                    controller,
+                    container: container.clone(),
+                };
+                let hit = LogHit {
+                    pod: pod_ref.clone(),
+                    previous,
+                    line: line.to_owned(),
+                };
+                groups.add(key, hit);
             });
         }
     }
-    for ((signal, owner, container), (pods, lines)) in groups {
-        let first = &pods[0];
-        let mut d = Draft::new(signal.rule(), owner.clone())
-            .discriminator(container.clone())
+    for group in groups.into_groups() {
+        let LogKey {
+            signal,
+            controller,
+            container,
+        } = group.key();
+        let first = &group.first().pod;
+        let mut draft = group
+            .draft(signal.rule())
             .message(format!(
                 "Container {container} of {} {} (from its logs)",
-                owner.short(),
+                controller.short(),
                 signal.says()
             ))
-            .affected(&pods)
             .summary(signal.summary());
         if let Some(tag) = signal.tag() {
-            d = d.tag(tag);
+            draft = draft.tag(tag);
         }
-        for l in lines {
-            d = d.evidence(l);
+        for quote in quotes(container, group.members()) {
+            draft = draft.evidence(quote);
         }
-        d = d.step(
+        draft = draft.step(
             "Read the previous container's log",
             Some(format!(
                 "kubectl logs {} -n {} -c {container} --previous --tail=100",
@@ -245,8 +280,8 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             )),
             Risk::ReadOnly,
         );
-        if signal == Signal::DnsResolution {
-            d = d.step(
+        if *signal == Signal::DnsResolution {
+            draft = draft.step(
                 "Test name resolution from the Pod's namespace",
                 Some(format!(
                     "kubectl run dns-debug -n {} --rm -it --restart=Never --image=busybox:1.36 -- nslookup kubernetes.default",
@@ -255,8 +290,29 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 Risk::Reversible,
             );
         }
-        out.push(d);
+        out.push(draft);
     }
+}
+
+/// The lines a finding quotes, in the order they were found: at most
+/// [`MAX_QUOTED`], each clipped to [`MAX_LINE`], without a line already quoted.
+fn quotes(container: &str, hits: &[LogHit]) -> Vec<String> {
+    let mut quoted: Vec<String> = Vec::new();
+    for hit in hits {
+        if quoted.len() == MAX_QUOTED {
+            break;
+        }
+        if quoted.iter().any(|quote| quote.ends_with(&hit.line)) {
+            continue;
+        }
+        let which = if hit.previous { "previous" } else { "current" };
+        quoted.push(format!(
+            "{} container {container} ({which} log): {}",
+            hit.pod.name,
+            clip(hit.line.trim(), MAX_LINE)
+        ));
+    }
+    quoted
 }
 
 /// Containers worth reading: waiting, restarted, or not ready. `true` = read the previous log.
@@ -339,7 +395,109 @@ impl LogSource for LogDir {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::engine::snapshot_now;
+    use crate::graph::ObjectGraph;
+    use crate::rules::DiagnoseOptions;
+    use crate::testing::{store, target};
+
+    /// Log tails by (Pod, container, previous).
+    struct Tails(BTreeMap<(&'static str, &'static str, bool), Vec<&'static str>>);
+
+    impl LogSource for Tails {
+        fn tail(&self, pod: &ObjRef, container: &str, previous: bool) -> Option<Vec<String>> {
+            let lines = self.0.get(&(pod.name.as_str(), container, previous))?;
+            Some(lines.iter().map(|line| (*line).to_owned()).collect())
+        }
+    }
+
+    #[test]
+    fn one_finding_per_signal_and_container_of_a_controller() {
+        // three crash-looping Pods of ReplicaSet web-7d4f9c8b6d: their previous logs are read
+        let store = store(include_str!("../../tests/fixtures/workload/crashing.yaml"));
+        let graph = ObjectGraph::build(&store, &target("Deployment/shop/web"));
+        let options = DiagnoseOptions::new(snapshot_now(&store));
+        let tails = Tails(BTreeMap::from([
+            (
+                ("web-7d4f9c8b6d-bq7wm", "web", true),
+                vec![
+                    "dial tcp: lookup db on 10.96.0.10:53: no such host",
+                    "dial tcp: lookup db on 10.96.0.10:53: no such host",
+                    "dial tcp 10.96.12.4:5432: connect: connection refused",
+                ],
+            ),
+            (
+                ("web-7d4f9c8b6d-lt4zd", "web", true),
+                vec![
+                    "dial tcp: lookup cache on 10.96.0.10:53: no such host",
+                    "dial tcp: lookup db on 10.96.0.10:53: no such host",
+                ],
+            ),
+            (
+                ("web-7d4f9c8b6d-x2k9p", "web", true),
+                vec![
+                    "dial tcp: lookup queue on 10.96.0.10:53: no such host",
+                    "dial tcp: lookup mail on 10.96.0.10:53: no such host",
+                ],
+            ),
+            // not read: the containers restarted, so their previous logs tell
+            (
+                ("web-7d4f9c8b6d-x2k9p", "web", false),
+                vec!["open /data: permission denied"],
+            ),
+        ]));
+        let ctx = RuleContext {
+            store: &store,
+            graph: &graph,
+            options: &options,
+            logs: Some(&tails),
+        };
+        let mut drafts = Vec::new();
+        evaluate(&ctx, &mut drafts);
+        let rules: Vec<RuleId> = drafts.iter().map(|draft| draft.rule.id).collect();
+        assert_eq!(
+            rules,
+            [
+                RuleId::LogsDNSResolutionFailure,
+                RuleId::LogsConnectionRefused
+            ]
+        );
+        let dns = &drafts[0];
+        assert_eq!(dns.object.name, "web-7d4f9c8b6d");
+        assert_eq!(dns.discriminator, "web");
+        assert_eq!(dns.tags, [Tag::Dns]);
+        // each Pod once, although bq7wm's log shows the signal twice
+        assert_eq!(
+            dns.affected,
+            [
+                "web-7d4f9c8b6d-bq7wm",
+                "web-7d4f9c8b6d-lt4zd",
+                "web-7d4f9c8b6d-x2k9p"
+            ]
+        );
+        // three quotes at most, a line quoted once (whichever Pod logged it)
+        assert_eq!(
+            dns.evidence,
+            [
+                "web-7d4f9c8b6d-bq7wm container web (previous log): dial tcp: lookup db on 10.96.0.10:53: no such host",
+                "web-7d4f9c8b6d-lt4zd container web (previous log): dial tcp: lookup cache on 10.96.0.10:53: no such host",
+                "web-7d4f9c8b6d-x2k9p container web (previous log): dial tcp: lookup queue on 10.96.0.10:53: no such host",
+            ]
+        );
+        assert_eq!(
+            dns.message,
+            "Container web of ReplicaSet/web-7d4f9c8b6d cannot resolve names (from its logs)"
+        );
+        let refused = &drafts[1];
+        assert_eq!(refused.affected, ["web-7d4f9c8b6d-bq7wm"]);
+        assert!(refused.tags.is_empty());
+        assert_eq!(
+            refused.remediation.steps[0].command.as_deref(),
+            Some("kubectl logs web-7d4f9c8b6d-bq7wm -n shop -c web --previous --tail=100")
+        );
+    }
 
     #[test]
     fn classifies_real_log_lines() {

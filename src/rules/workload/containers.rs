@@ -105,8 +105,8 @@ pub(crate) fn evaluate(
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(Stop, Hit)> = Groups::new();
-    let mut config: Groups<ContainerView> = Groups::new();
+    let mut groups: Groups<(Stop, Hit)> = Groups::by_controller();
+    let mut config: Groups<ContainerView> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live()) {
         let job_done = job_succeeded(ctx, p);
         for c in p.containers() {
@@ -127,7 +127,7 @@ pub(crate) fn evaluate(
                     claims.claim(&p.r, Some(c.name()));
                 }
                 let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
-                groups.add(p, disc, (stop, Hit { c, current }));
+                groups.add_hit(p, disc, (stop, Hit { c, current }));
                 continue;
             }
             if matches!(
@@ -135,12 +135,12 @@ pub(crate) fn evaluate(
                 "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
             ) {
                 claims.claim(&p.r, Some(c.name()));
-                config.add(p, c.name(), c);
+                config.add_hit(p, c.name(), c);
             }
         }
     }
     for g in groups.into_groups() {
-        let (stop, hit) = &g.hits[0].1;
+        let (stop, hit) = g.first_seen();
         out.push(stop_finding(ctx, pods, &g, *stop, hit));
     }
     for g in config.into_groups() {
@@ -170,19 +170,18 @@ fn stop_finding(
     stop: Stop,
     hit: &Hit,
 ) -> Draft {
-    let p = g.first();
+    let p = g.first_pod();
     let c = hit.c;
     let name = c.name();
     let who = g.who(pods);
-    let workload = owners::top_owner(ctx.store, &g.owner);
+    let workload = owners::top_owner(ctx.store, g.controller());
     let (t, _) = c
         .termination()
         .map(|(t, f)| (Some(t), f))
         .unwrap_or((None, ""));
     let code = t.map_or(0, |t| t.exit_code);
-    let mut d = Draft::new(stop.rule(), g.owner.clone())
-        .affected(&g.pods())
-        .discriminator(name.to_owned());
+    // current and healed stops are two groups, and both findings are on the container
+    let mut d = g.draft(stop.rule()).discriminator(name);
     let res = c.spec.resources.as_ref();
     let limit = memory(
         res.and_then(|r| r.limits.as_ref())
@@ -239,7 +238,7 @@ fn stop_finding(
         if job_succeeded(ctx, p) {
             message = format!(
                 "Earlier attempts of {} failed ({}), but the Job completed: history",
-                g.owner.short(),
+                g.controller().short(),
                 stop.rule()
             );
         }
@@ -273,9 +272,12 @@ fn stop_finding(
             args.unwrap_or_else(|| "(image CMD)".to_owned())
         ));
     }
-    if restarts > 0 && g.hits.len() > 1 {
-        let total: i32 = g.hits.iter().map(|(_, (_, h))| h.c.restarts()).sum();
-        d = d.evidence(format!("{total} restarts across the {} Pods", g.hits.len()));
+    if restarts > 0 && g.members().len() > 1 {
+        let total: i32 = g.members().iter().map(|hit| hit.seen.1.c.restarts()).sum();
+        d = d.evidence(format!(
+            "{total} restarts across the {} Pods",
+            g.members().len()
+        ));
     }
     let back_off = format!("restarting failed container {name} ");
     d = with_events(d, g, 2, |e| {
@@ -413,12 +415,12 @@ fn config_hint(msg: &str) -> Option<&'static str> {
 }
 
 fn config_error(ctx: &RuleContext, pods: &[PodView], g: &Group<ContainerView>) -> Draft {
-    let p = g.first();
-    let c = g.hits[0].1;
+    let p = g.first_pod();
+    let c = *g.first_seen();
     let (reason, msg) = c.waiting().unwrap_or(("", ""));
     let who = g.who(pods);
     let hint = config_hint(msg);
-    let workload = owners::top_owner(ctx.store, &g.owner);
+    let workload = owners::top_owner(ctx.store, g.controller());
     let mut d = g.draft(RuleId::CreateContainerConfigError).message(format!(
         "The kubelet cannot create container {} of {who} ({reason}: {}){}",
         c.name(),

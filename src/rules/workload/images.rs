@@ -286,12 +286,12 @@ pub(crate) fn evaluate_pulls(
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(RuleId, PullHit)> = Groups::new();
-    let mut invalid: Groups<ContainerView> = Groups::new();
+    let mut groups: Groups<(RuleId, PullHit)> = Groups::by_controller();
+    let mut invalid: Groups<ContainerView> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live()) {
         for c in p.containers() {
             if c.waiting_reason() == "InvalidImageName" {
-                invalid.add(p, c.name(), c);
+                invalid.add_hit(p, c.name(), c);
                 claims.claim(&p.r, Some(c.name()));
             }
         }
@@ -314,20 +314,19 @@ pub(crate) fn evaluate_pulls(
                 f.container.name(),
                 if f.current { "" } else { "#recovered" }
             );
-            groups.add(p, disc, (rule, PullHit { failure: f }));
+            groups.add_hit(p, disc, (rule, PullHit { failure: f }));
         }
     }
     // one finding per (controller, container, state); the rule of the first Pod wins
     for g in groups.into_groups() {
-        let (rule, hit) = &g.hits[0].1;
+        let (rule, hit) = g.first_seen();
         let f = &hit.failure;
         let c = f.container;
-        let p = g.first();
+        let p = g.first_pod();
         let image = c.image();
         let who = g.who(pods);
-        let mut d = Draft::new(*rule, g.owner.clone())
-            .affected(&g.pods())
-            .discriminator(c.name().to_owned());
+        // current and healed failures are two groups, and both findings are on the container
+        let mut d = g.draft(*rule).discriminator(c.name());
         let detail = short_error(&f.message);
         let message = match (*rule, f.class) {
             (RuleId::ImagePullNotFound, PullClass::AccessDenied) => format!(
@@ -382,7 +381,11 @@ pub(crate) fn evaluate_pulls(
             }
         }
         if *rule == RuleId::ImagePullNetworkError {
-            let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
+            let nodes: BTreeSet<&str> = g
+                .members()
+                .iter()
+                .filter_map(|hit| hit.pod.node())
+                .collect();
             if !nodes.is_empty() {
                 d = d.evidence(format!(
                     "pulls fail on node(s): {}",
@@ -397,14 +400,14 @@ pub(crate) fn evaluate_pulls(
         d = with_events(d, &g, 3, |e| {
             is_pull_event(e) && event_image(&e.message).is_none_or(|i| i == image)
         });
-        d = pull_remediation(ctx, d, *rule, f, p, &g.owner, image);
+        d = pull_remediation(ctx, d, *rule, f, p, g.controller(), image);
         out.push(d);
     }
     for g in invalid.into_groups() {
-        let c = g.hits[0].1;
-        let p = g.first();
+        let c = *g.first_seen();
+        let p = g.first_pod();
         let who = g.who(pods);
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         let mut d = g
             .draft(RuleId::InvalidImageName)
             .message(format!(
@@ -628,7 +631,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
     if ctx.options.expected_images.is_empty() {
         return;
     }
-    let mut groups: Groups<(String, String, String)> = Groups::new();
+    let mut groups: Groups<(String, String, String)> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
         for c in p.containers() {
             let Some(expected) = ctx
@@ -645,7 +648,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
                 continue;
             };
             if running != expected.digest {
-                groups.add(
+                groups.add_hit(
                     p,
                     c.name(),
                     (
@@ -658,10 +661,10 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
         }
     }
     for g in groups.into_groups() {
-        let p = g.first();
-        let (expected, running, image_id) = &g.hits[0].1;
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let c = g.discriminator.clone();
+        let p = g.first_pod();
+        let (expected, running, image_id) = g.first_seen();
+        let workload = owners::top_owner(ctx.store, g.controller());
+        let c = g.discriminator().to_owned();
         let image = p
             .spec
             .containers
@@ -670,12 +673,13 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
             .find(|x| x.name == c)
             .and_then(|x| x.image.clone())
             .unwrap_or_default();
-        let running_digests: BTreeSet<&str> = g.hits.iter().map(|(_, h)| h.1.as_str()).collect();
+        let running_digests: BTreeSet<&str> =
+            g.members().iter().map(|hit| hit.seen.1.as_str()).collect();
         let mut d = g
             .draft(RuleId::ImageDigestMismatch)
             .message(format!(
                 "Container {c} of {} runs {running}, not the expected {expected}: the rollout did not reach these Pods or the tag {image} points elsewhere",
-                super::who(&g.owner, g.hits.len(), pods)
+                g.who(pods)
             ))
             .evidence(format!("expected digest {expected} (expectedImages)"))
             .evidence(format!("container {c}: imageID {image_id}, image {image}"));

@@ -25,7 +25,7 @@ mod pods;
 mod probes;
 mod references;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -36,7 +36,7 @@ use k8s_openapi::api::core::v1::{
 use crate::event::EventRecord;
 use crate::k8s::{duration, owners, pod};
 use crate::model::{Kind, ObjRef};
-use crate::rules::RuleId;
+use crate::rules::grouping::{self, ControllerKey, Grouped, OnPod, PodList};
 use crate::rules::{Draft, RuleContext};
 
 /// A termination within this long of `now` is recent (restarts "growing now").
@@ -329,66 +329,64 @@ fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
     out
 }
 
-/// Groups observations by (controller, discriminator): Pods of one controller in the
-/// same state become one finding.
-pub(crate) struct Groups<'p, 'a, T> {
-    map: BTreeMap<(ObjRef, String), Vec<(&'p PodView<'a>, T)>>,
+/// A workload rule's hit: the Pod, and what the rule saw in it.
+pub(crate) struct PodHit<'p, 'a, T> {
+    /// The Pod hit.
+    pub pod: &'p PodView<'a>,
+    /// What the rule saw (the container, the probe...).
+    pub seen: T,
 }
 
-impl<'p, 'a, T> Groups<'p, 'a, T> {
-    pub(crate) fn new() -> Self {
-        Groups {
-            map: BTreeMap::new(),
-        }
-    }
-
-    pub(crate) fn add(&mut self, pod: &'p PodView<'a>, discriminator: impl Into<String>, data: T) {
-        self.map
-            .entry((pod.owner.clone(), discriminator.into()))
-            .or_default()
-            .push((pod, data));
-    }
-
-    pub(crate) fn into_groups(self) -> impl Iterator<Item = Group<'p, 'a, T>> {
-        self.map
-            .into_iter()
-            .map(|((owner, discriminator), hits)| Group {
-                owner,
-                discriminator,
-                hits,
-            })
+impl<T> OnPod for PodHit<'_, '_, T> {
+    fn pod(&self) -> &ObjRef {
+        &self.pod.r
     }
 }
+
+/// A workload rule's hits grouped by (controller, discriminator): Pods of one
+/// controller in the same state become one finding.
+pub(crate) type Groups<'p, 'a, T> = Grouped<ControllerKey, PodHit<'p, 'a, T>>;
 
 /// Pods of one controller in one state.
-pub(crate) struct Group<'p, 'a, T> {
-    pub owner: ObjRef,
-    pub discriminator: String,
-    pub hits: Vec<(&'p PodView<'a>, T)>,
+pub(crate) type Group<'p, 'a, T> = grouping::Group<ControllerKey, PodHit<'p, 'a, T>>;
+
+impl<'p, 'a, T> Groups<'p, 'a, T> {
+    /// No hits yet. A group lists a Pod once per hit (a Pod is hit at most once per
+    /// controller and discriminator).
+    pub(crate) fn by_controller() -> Self {
+        Grouped::new(PodList::PerMember)
+    }
+
+    /// Adds a hit on `pod`, grouped with the other hits on its controller's Pods that
+    /// have the same discriminator.
+    pub(crate) fn add_hit(
+        &mut self,
+        pod: &'p PodView<'a>,
+        discriminator: impl Into<String>,
+        seen: T,
+    ) {
+        let key = ControllerKey {
+            controller: pod.owner.clone(),
+            discriminator: discriminator.into(),
+        };
+        self.add(key, PodHit { pod, seen });
+    }
 }
 
 impl<'p, 'a, T> Group<'p, 'a, T> {
-    pub(crate) fn pods(&self) -> Vec<ObjRef> {
-        self.hits.iter().map(|(p, _)| p.r.clone()).collect()
+    /// The Pod whose evidence is quoted.
+    pub(crate) fn first_pod(&self) -> &'p PodView<'a> {
+        self.first().pod
     }
 
-    /// The Pod whose evidence is quoted.
-    pub(crate) fn first(&self) -> &'p PodView<'a> {
-        self.hits[0].0
+    /// What the rule saw in the first Pod.
+    pub(crate) fn first_seen(&self) -> &T {
+        &self.first().seen
     }
 
     /// `Pod shop/web-1` or `3 of 3 Pods of ReplicaSet shop/web-7d4f`.
     pub(crate) fn who(&self, all: &[PodView]) -> String {
-        who(&self.owner, self.hits.len(), all)
-    }
-
-    /// A draft on the group's controller with the Pods as affected.
-    pub(crate) fn draft(&self, rule: RuleId) -> Draft {
-        let mut d = Draft::new(rule, self.owner.clone()).affected(&self.pods());
-        if !self.discriminator.is_empty() {
-            d = d.discriminator(self.discriminator.clone());
-        }
-        d
+        who(self.controller(), self.members().len(), all)
     }
 }
 
@@ -420,9 +418,9 @@ pub(crate) fn with_events<T>(
 ) -> Draft {
     let mut quoted = 0;
     let mut seen_msgs = BTreeSet::new();
-    for (i, (p, _)) in g.hits.iter().enumerate() {
+    for (i, hit) in g.members().iter().enumerate() {
         // newest first: the most recent message is the most relevant
-        for e in p.events.iter().rev().filter(|e| pred(e)) {
+        for e in hit.pod.events.iter().rev().filter(|e| pred(e)) {
             if i == 0 && quoted < quote && seen_msgs.insert(e.message.clone()) {
                 d = d.event(e);
                 quoted += 1;

@@ -40,7 +40,7 @@ fn init_container_failing(
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<ContainerView> = Groups::new();
+    let mut groups: Groups<ContainerView> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live()) {
         let initialized = p
             .condition("Initialized")
@@ -60,16 +60,16 @@ fn init_container_failing(
                 || c.termination().is_some_and(|(t, _)| t.exit_code != 0) && !c.running();
             if failing {
                 claims.claim(&p.r, Some(c.name()));
-                groups.add(p, c.name(), c);
+                groups.add_hit(p, c.name(), c);
                 break; // init containers run in order: the first failing one blocks
             }
         }
     }
     for g in groups.into_groups() {
-        let p = g.first();
-        let c = g.hits[0].1;
+        let p = g.first_pod();
+        let c = *g.first_seen();
         let name = c.name();
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         let (code, reason, tmsg) = c.termination().map_or((0, "", ""), |(t, _)| {
             (
                 t.exit_code,
@@ -151,31 +151,35 @@ fn last_transition(p: &PodView) -> Option<Timestamp> {
 }
 
 fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
-    let mut groups: Groups<bool> = Groups::new();
+    let mut groups: Groups<bool> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.evicted()) {
         let recent = last_transition(p).is_none_or(|t| duration::age(ctx.now(), t) <= RECENT_SECS);
-        groups.add(p, if recent { "" } else { "#old" }, recent);
+        groups.add_hit(p, if recent { "" } else { "#old" }, recent);
     }
     for g in groups.into_groups() {
-        let p = g.first();
-        let recent = g.hits[0].1;
+        let p = g.first_pod();
+        let recent = *g.first_seen();
         let msg = p
             .pod
             .status
             .as_ref()
             .and_then(|s| s.message.clone())
             .unwrap_or_default();
-        let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
+        let nodes: BTreeSet<&str> = g
+            .members()
+            .iter()
+            .filter_map(|hit| hit.pod.node())
+            .collect();
         let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
         let resource = msg
             .split("low on resource: ")
             .nth(1)
             .and_then(|r| r.split(['.', ',']).next())
             .map(str::to_owned);
-        let n = g.hits.len();
+        let n = g.members().len();
         let mut d = g.draft(RuleId::PodEvicted).message(format!(
             "{n} Pod(s) of {} were evicted by the kubelet of {nodes}{}: {}",
-            g.owner.short(),
+            g.controller().short(),
             resource
                 .as_ref()
                 .map(|r| format!(" (node low on {r})"))
@@ -189,7 +193,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
         if !recent {
             d = d.severity(Severity::Info).message(format!(
                 "{n} Pod(s) of {} were evicted from {nodes} more than an hour ago; the controller has replaced them and the Failed Pods remain as history",
-                g.owner.short()
+                g.controller().short()
             ));
         }
         d = d
@@ -209,9 +213,9 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
         if n > 1 {
             d = d.evidence(format!(
                 "evicted Pods: {}",
-                g.hits
+                g.members()
                     .iter()
-                    .map(|(p, _)| p.r.name.as_str())
+                    .map(|hit| hit.pod.r.name.as_str())
                     .take(5)
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -219,7 +223,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
         }
         d = with_events(d, &g, 2, |e| e.reason == "Evicted");
         let node = p.node().unwrap_or("<node>");
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         d = d
             .summary(
                 "Set memory/ephemeral-storage requests to the real usage (evictions pick Pods using most above their requests; BestEffort first), and give the nodes headroom",
@@ -258,7 +262,7 @@ fn stuck_terminating(
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(i64, i64)> = Groups::new();
+    let mut groups: Groups<(i64, i64)> = Groups::by_controller();
     for p in pods {
         let Some(del) = &p.pod.metadata.deletion_timestamp else {
             continue;
@@ -272,12 +276,12 @@ fn stuck_terminating(
         let age = duration::age(ctx.now(), del.0);
         if age > grace + STUCK_MARGIN_SECS {
             claims.claim(&p.r, None);
-            groups.add(p, "", (age, grace));
+            groups.add_hit(p, "", (age, grace));
         }
     }
     for g in groups.into_groups() {
-        let p = g.first();
-        let (age, grace) = g.hits[0].1;
+        let p = g.first_pod();
+        let (age, grace) = *g.first_seen();
         let finalizers: Vec<String> = p.pod.metadata.finalizers.clone().unwrap_or_default();
         let node_state = p.node().map(|n| (n, node_ready(ctx, n)));
         let mut causes = Vec::new();
@@ -304,10 +308,10 @@ fn stuck_terminating(
         }
         let mut d = g.draft(RuleId::PodStuckTerminating).message(format!(
             "{} has been terminating for {} (grace period {grace}s): {}",
-            if g.hits.len() == 1 {
+            if g.members().len() == 1 {
                 format!("Pod {}/{}", p.r.ns(), p.r.name)
             } else {
-                format!("{} Pods of {}", g.hits.len(), g.owner.short())
+                format!("{} Pods of {}", g.members().len(), g.controller().short())
             },
             duration::two_units(age),
             causes.join("; ")
@@ -403,7 +407,7 @@ pub(crate) fn sandbox_cause(msg: &str) -> &'static str {
 }
 
 fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
-    let mut groups: Groups<bool> = Groups::new();
+    let mut groups: Groups<bool> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live()) {
         let evs = p.events_with("FailedCreatePodSandBox");
         if evs.is_empty() {
@@ -418,15 +422,19 @@ fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
         if current {
             claims.claim(&p.r, None);
         }
-        groups.add(p, if current { "" } else { "#recovered" }, current);
+        groups.add_hit(p, if current { "" } else { "#recovered" }, current);
     }
     for g in groups.into_groups() {
-        let p = g.first();
-        let current = g.hits[0].1;
+        let p = g.first_pod();
+        let current = *g.first_seen();
         let evs = p.events_with("FailedCreatePodSandBox");
         let last = evs.last().map(|e| e.message.clone()).unwrap_or_default();
         let cause = sandbox_cause(&last);
-        let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
+        let nodes: BTreeSet<&str> = g
+            .members()
+            .iter()
+            .filter_map(|hit| hit.pod.node())
+            .collect();
         let node_list = nodes.iter().copied().collect::<Vec<_>>().join(", ");
         let mut d = g.draft(RuleId::PodSandboxCreationFailed);
         for n in &nodes {
@@ -476,7 +484,7 @@ pub(crate) fn high_restart_count(
     claims: &Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<ContainerView> = Groups::new();
+    let mut groups: Groups<ContainerView> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
         for c in p.containers().into_iter().filter(|c| !c.init) {
             if c.restarts() < 3 || claims.container(&p.r, c.name()) {
@@ -488,16 +496,16 @@ pub(crate) fn high_restart_count(
                     .is_some_and(|f| duration::age(ctx.now(), f.0) <= RECENT_SECS)
             });
             if recent {
-                groups.add(p, c.name(), c);
+                groups.add_hit(p, c.name(), c);
             }
         }
     }
     for g in groups.into_groups() {
-        let p = g.first();
-        let c = g.hits[0].1;
+        let p = g.first_pod();
+        let c = *g.first_seen();
         let name = c.name();
         let code = c.termination().map_or(0, |(t, _)| t.exit_code);
-        let total: i32 = g.hits.iter().map(|(_, c)| c.restarts()).sum();
+        let total: i32 = g.members().iter().map(|hit| hit.seen.restarts()).sum();
         let mut d = g.draft(RuleId::HighRestartCount).message(format!(
             "Container {name} of {} restarted {total} time(s), the last within the hour (exit {code}: {}); it runs again now, but something kills or stops it",
             g.who(pods),
@@ -532,7 +540,7 @@ pub(crate) fn pod_not_ready(
     claims: &Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<()> = Groups::new();
+    let mut groups: Groups<()> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
         if p.phase() != "Running" || p.ready() || claims.pod(&p.r) {
             continue;
@@ -540,10 +548,10 @@ pub(crate) fn pod_not_ready(
         if p.condition("Ready").is_none() {
             continue;
         }
-        groups.add(p, "", ());
+        groups.add_hit(p, "", ());
     }
     for g in groups.into_groups() {
-        let p = g.first();
+        let p = g.first_pod();
         let cond = p.condition("Ready");
         let reason = cond.and_then(|c| c.reason.as_deref()).unwrap_or("");
         let msg = cond.and_then(|c| c.message.as_deref()).unwrap_or("");
@@ -553,11 +561,11 @@ pub(crate) fn pod_not_ready(
             .filter(|c| !c.init && !c.ready())
             .map(|c| c.name().to_owned())
             .collect();
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         let mut d = g.draft(RuleId::PodNotReady).message(format!(
             "{} {} Running but not Ready{}: Services send them no traffic",
             g.who(pods),
-            if g.hits.len() == 1 { "is" } else { "are" },
+            if g.members().len() == 1 { "is" } else { "are" },
             if reason == "ReadinessGatesNotReady" {
                 " (a readiness gate is not satisfied)".to_owned()
             } else if unready.is_empty() {

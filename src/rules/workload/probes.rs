@@ -219,7 +219,7 @@ pub(crate) fn evaluate(
 }
 
 fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
-    let mut groups: Groups<ProbeHit> = Groups::new();
+    let mut groups: Groups<ProbeHit> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
         for c in p.containers().into_iter().filter(|c| !c.init) {
             for kind in ProbeKind::ALL {
@@ -268,7 +268,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                     claims.claim(&p.r, Some(c.name()));
                 }
                 let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
-                groups.add(
+                groups.add_hit(
                     p,
                     format!("{}/{disc}", kind.word()),
                     ProbeHit {
@@ -283,14 +283,14 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
         }
     }
     for g in groups.into_groups() {
-        let h = &g.hits[0].1;
-        let p = g.first();
+        let h = g.first_seen();
+        let p = g.first_pod();
         let c = h.c;
         let name = c.name();
         let kind = h.kind;
         let probe = kind.of(c.spec).expect("probe exists");
         let who = g.who(pods);
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         let last_msg = h.unhealthy.last().map(|e| {
             e.message
                 .split_once(": ")
@@ -299,13 +299,12 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 .to_owned()
         });
         let disc = g
-            .discriminator
+            .discriminator()
             .split_once('/')
             .map_or("", |(_, d)| d)
             .to_owned();
-        let mut d = Draft::new(kind.rule(), g.owner.clone())
-            .affected(&g.pods())
-            .discriminator(disc);
+        // the group is per probe kind; the finding's discriminator is the container
+        let mut d = g.draft(kind.rule()).discriminator(disc);
         let why = last_msg
             .clone()
             .map(|m| format!(" ({m})"))
@@ -323,7 +322,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 c.restarts()
             ),
         };
-        if g.hits.iter().any(|(_, h)| h.dns) {
+        if g.members().iter().any(|hit| hit.seen.dns) {
             message.push_str("; the failure is a name-resolution (DNS) error");
             d = d.tag(Tag::Dns);
         }
@@ -439,7 +438,7 @@ struct PortHit<'a> {
 /// cannot resolve it: the probe always fails); a numbered port when the container
 /// declares ports and none is it (many images declare none: silent then).
 fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
-    let mut groups: Groups<PortHit> = Groups::new();
+    let mut groups: Groups<PortHit> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live()) {
         for c in p.containers().into_iter().filter(|c| !c.init) {
             let ports = c.spec.ports.as_deref().unwrap_or(&[]);
@@ -483,7 +482,7 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
                 if failing {
                     claims.claim(&p.r, Some(c.name()));
                 }
-                groups.add(
+                groups.add_hit(
                     p,
                     format!("{}/{}", c.name(), kind.word()),
                     PortHit {
@@ -498,10 +497,10 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
         }
     }
     for g in groups.into_groups() {
-        let h = &g.hits[0].1;
-        let p = g.first();
+        let h = g.first_seen();
+        let p = g.first_pod();
         let name = h.c.name();
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         let declared: Vec<String> =
             h.c.spec
                 .ports
@@ -570,7 +569,7 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
 /// starting (its runs are no longer than the liveness window) and no startupProbe
 /// protects the start-up.
 fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
-    let mut groups: Groups<(ContainerView, i64, i64)> = Groups::new();
+    let mut groups: Groups<(ContainerView, i64, i64)> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live()) {
         for c in p.containers().into_iter().filter(|c| !c.init) {
             let Some(live) = c.spec.liveness_probe.as_ref() else {
@@ -593,17 +592,17 @@ fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draf
             let window = window_secs(live);
             // killed within (about) the liveness window of starting, never ready
             if ran <= window + live.period_seconds.unwrap_or(10) as i64 * 2 && !c.ready() {
-                groups.add(p, c.name(), (c, ran, window));
+                groups.add_hit(p, c.name(), (c, ran, window));
             }
         }
     }
     let _ = ctx;
     for g in groups.into_groups() {
-        let (c, ran, window) = g.hits[0].1;
-        let p = g.first();
+        let (c, ran, window) = *g.first_seen();
+        let p = g.first_pod();
         let name = c.name();
         let live = c.spec.liveness_probe.as_ref().expect("liveness probe");
-        let workload = owners::top_owner(ctx.store, &g.owner);
+        let workload = owners::top_owner(ctx.store, g.controller());
         let d = g
             .draft(RuleId::MissingStartupProbe)
             .message(format!(
