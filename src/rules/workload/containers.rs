@@ -113,7 +113,7 @@ pub(crate) fn evaluate(
             if c.init {
                 continue; // InitContainerFailing (pods.rs)
             }
-            if claims.container(&p.r, c.name())
+            if claims.container(&p.pod_ref, c.name())
                 && !matches!(
                     c.waiting_reason(),
                     "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
@@ -124,7 +124,7 @@ pub(crate) fn evaluate(
             if let Some(stop) = classify(&c, p.restart_policy()) {
                 let current = termination_is_current(ctx, &c) && !job_done;
                 if current {
-                    claims.claim(&p.r, Some(c.name()));
+                    claims.claim(&p.pod_ref, Some(c.name()));
                 }
                 let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
                 groups.add_hit(p, disc, (stop, Hit { c, current }));
@@ -134,7 +134,7 @@ pub(crate) fn evaluate(
                 c.waiting_reason(),
                 "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
             ) {
-                claims.claim(&p.r, Some(c.name()));
+                claims.claim(&p.pod_ref, Some(c.name()));
                 config.add_hit(p, c.name(), c);
             }
         }
@@ -302,7 +302,7 @@ fn stop_finding(
             ))
             .read_only(
                 "See the memory the containers use now",
-                format!("kubectl top pod {} -n {} --containers", p.r.name, p.r.ns()),
+                format!("kubectl top pod {} -n {} --containers", p.pod_ref.name, p.pod_ref.ns()),
             )
             .step(
                 format!("Raise the memory limit of {name}"),
@@ -318,7 +318,7 @@ fn stop_finding(
             ))
             .step(
                 "Move the one-shot program to a Job/CronJob and remove it from the long-running workload",
-                Some(format!("kubectl create job {}-once -n {} --image={}", workload.name, p.r.ns(), c.image())),
+                Some(format!("kubectl create job {}-once -n {} --image={}", workload.name, p.pod_ref.ns(), c.image())),
                 Risk::Disruptive,
             ),
         Stop::CommandNotFound | Stop::CommandNotExecutable => {
@@ -335,9 +335,9 @@ fn stop_finding(
                     "Look inside the image for the command",
                     format!(
                         "kubectl debug {} -n {} -it --copy-to={}-debug --container={name} -- sh",
-                        p.r.name,
-                        p.r.ns(),
-                        p.r.name
+                        p.pod_ref.name,
+                        p.pod_ref.ns(),
+                        p.pod_ref.name
                     ),
                 );
             if workload.kind == Kind::Deployment {

@@ -187,7 +187,7 @@ struct PullSecrets {
 
 impl PullSecrets {
     fn of(ctx: &RuleContext, p: &PodView) -> PullSecrets {
-        let ns = p.r.ns();
+        let ns = p.pod_ref.ns();
         let pod = p
             .spec
             .image_pull_secrets
@@ -292,7 +292,7 @@ pub(crate) fn evaluate_pulls(
         for c in p.containers() {
             if c.waiting_reason() == "InvalidImageName" {
                 invalid.add_hit(p, c.name(), c);
-                claims.claim(&p.r, Some(c.name()));
+                claims.claim(&p.pod_ref, Some(c.name()));
             }
         }
         let secrets = PullSecrets::of(ctx, p);
@@ -306,7 +306,7 @@ pub(crate) fn evaluate_pulls(
                 PullClass::Other => RuleId::ImagePullBackOff,
             };
             if f.current {
-                claims.claim(&p.r, Some(f.container.name()));
+                claims.claim(&p.pod_ref, Some(f.container.name()));
             }
             // current and healed failures are different findings
             let disc = format!(
@@ -482,7 +482,7 @@ fn pull_remediation(
     image: &str,
 ) -> Draft {
     let workload = owners::top_owner(ctx.store, owner);
-    let ns = p.r.ns();
+    let ns = p.pod_ref.ns();
     let c = f.container.name();
     d = d.read_only("Read the kubelet's pull errors", p.describe_cmd());
     match rule {
@@ -534,7 +534,7 @@ fn pull_remediation(
                     "See which pull secrets the Pod presents",
                     format!(
                         "kubectl get pod {} -n {ns} -o jsonpath='{{.spec.imagePullSecrets}}'",
-                        p.r.name
+                        p.pod_ref.name
                     ),
                 )
                 .read_only(
@@ -698,7 +698,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
                 "See which image each Pod runs",
                 format!(
                     "kubectl get pods -n {} -o custom-columns=POD:.metadata.name,IMAGE:.status.containerStatuses[*].imageID",
-                    p.r.ns()
+                    p.pod_ref.ns()
                 ),
             )
             .read_only(

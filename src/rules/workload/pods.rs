@@ -49,7 +49,7 @@ fn init_container_failing(
             continue; // init containers done: earlier failures are history
         }
         for c in p.containers().into_iter().filter(|c| c.init) {
-            if claims.container(&p.r, c.name()) {
+            if claims.container(&p.pod_ref, c.name()) {
                 continue; // image pull failure of the init container
             }
             let failing = c.waiting_reason() == "CrashLoopBackOff"
@@ -59,7 +59,7 @@ fn init_container_failing(
                 )
                 || c.termination().is_some_and(|(t, _)| t.exit_code != 0) && !c.running();
             if failing {
-                claims.claim(&p.r, Some(c.name()));
+                claims.claim(&p.pod_ref, Some(c.name()));
                 groups.add_hit(p, c.name(), c);
                 break; // init containers run in order: the first failing one blocks
             }
@@ -107,7 +107,7 @@ fn init_container_failing(
         if let Some(cond) = p.condition("Initialized") {
             d = d.evidence(format!(
                 "Pod {} condition Initialized={}{} phase={}",
-                p.r.name,
+                p.pod_ref.name,
                 cond.status,
                 cond.reason
                     .as_deref()
@@ -199,7 +199,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
         d = d
             .evidence(format!(
                 "Pod {}: status.phase=Failed reason=Evicted message={:?}",
-                p.r.name,
+                p.pod_ref.name,
                 msg.trim()
             ))
             .evidence(format!(
@@ -215,7 +215,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
                 "evicted Pods: {}",
                 g.members()
                     .iter()
-                    .map(|hit| hit.pod.r.name.as_str())
+                    .map(|hit| hit.pod.pod_ref.name.as_str())
                     .take(5)
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -234,7 +234,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
             )
             .read_only(
                 "See the containers' real usage",
-                format!("kubectl top pod -n {} --containers", p.r.ns()),
+                format!("kubectl top pod -n {} --containers", p.pod_ref.ns()),
             )
             .step(
                 "Set requests close to the real usage",
@@ -248,7 +248,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
                 "Clean up the Failed Pods once their evidence is captured",
                 Some(format!(
                     "kubectl delete pod -n {} --field-selector=status.phase==Failed",
-                    p.r.ns()
+                    p.pod_ref.ns()
                 )),
                 Risk::Destructive,
             );
@@ -275,7 +275,7 @@ fn stuck_terminating(
             .unwrap_or(30);
         let age = duration::age(ctx.now(), del.0);
         if age > grace + STUCK_MARGIN_SECS {
-            claims.claim(&p.r, None);
+            claims.claim(&p.pod_ref, None);
             groups.add_hit(p, "", (age, grace));
         }
     }
@@ -309,7 +309,7 @@ fn stuck_terminating(
         let mut d = g.draft(RuleId::PodStuckTerminating).message(format!(
             "{} has been terminating for {} (grace period {grace}s): {}",
             if g.members().len() == 1 {
-                format!("Pod {}/{}", p.r.ns(), p.r.name)
+                format!("Pod {}/{}", p.pod_ref.ns(), p.pod_ref.name)
             } else {
                 format!("{} Pods of {}", g.members().len(), g.controller().short())
             },
@@ -319,7 +319,7 @@ fn stuck_terminating(
         if let Some(del) = &p.pod.metadata.deletion_timestamp {
             d = d.evidence(format!(
                 "Pod {}: metadata.deletionTimestamp={} ({} ago), grace period {grace}s",
-                p.r.name,
+                p.pod_ref.name,
                 del.0,
                 duration::two_units(age)
             ));
@@ -346,7 +346,7 @@ fn stuck_terminating(
                 "FailedKillPod" | "FailedPreStopHook" | "FailedUnmount" | "NodeNotReady"
             )
         });
-        let ns = p.r.ns();
+        let ns = p.pod_ref.ns();
         d = d
             .summary("Find what holds the Pod: a finalizer's controller, an unreachable node, or a hung kubelet/runtime; force deletion only once the node is known to be down")
             .read_only("Read the Pod's state and events", p.describe_cmd());
@@ -358,7 +358,7 @@ fn stuck_terminating(
                 "Remove the finalizers once whatever they protect is handled",
                 Some(format!(
                     "kubectl patch pod {} -n {ns} --type=merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'",
-                    p.r.name
+                    p.pod_ref.name
                 )),
                 Risk::Destructive,
             );
@@ -367,7 +367,7 @@ fn stuck_terminating(
             "Force-delete the Pod (only if its node is down for good: a StatefulSet Pod may otherwise run twice)",
             Some(format!(
                 "kubectl delete pod {} -n {ns} --grace-period=0 --force",
-                p.r.name
+                p.pod_ref.name
             )),
             Risk::Destructive,
         );
@@ -420,7 +420,7 @@ fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
         });
         let current = !started && p.phase() == "Pending";
         if current {
-            claims.claim(&p.r, None);
+            claims.claim(&p.pod_ref, None);
         }
         groups.add_hit(p, if current { "" } else { "#recovered" }, current);
     }
@@ -453,7 +453,7 @@ fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
         }
         d = d.evidence(format!(
             "Pod {}: phase={}, node {}",
-            p.r.name,
+            p.pod_ref.name,
             p.phase(),
             p.node().unwrap_or("-")
         ));
@@ -487,7 +487,7 @@ pub(crate) fn high_restart_count(
     let mut groups: Groups<ContainerView> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
         for c in p.containers().into_iter().filter(|c| !c.init) {
-            if c.restarts() < 3 || claims.container(&p.r, c.name()) {
+            if c.restarts() < 3 || claims.container(&p.pod_ref, c.name()) {
                 continue;
             }
             let recent = c.termination().is_some_and(|(t, _)| {
@@ -542,7 +542,7 @@ pub(crate) fn pod_not_ready(
 ) {
     let mut groups: Groups<()> = Groups::by_controller();
     for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
-        if p.phase() != "Running" || p.ready() || claims.pod(&p.r) {
+        if p.phase() != "Running" || p.ready() || claims.pod(&p.pod_ref) {
             continue;
         }
         if p.condition("Ready").is_none() {
@@ -577,7 +577,7 @@ pub(crate) fn pod_not_ready(
         if let Some(c) = cond {
             d = d.evidence(format!(
                 "Pod {} condition Ready={} reason={} message={msg:?}{}",
-                p.r.name,
+                p.pod_ref.name,
                 c.status,
                 if reason.is_empty() { "-" } else { reason },
                 c.last_transition_time
@@ -604,7 +604,7 @@ pub(crate) fn pod_not_ready(
             .read_only("Read the Pod's events", p.events_cmd())
             .read_only(
                 "Compare with the workload's other Pods",
-                format!("kubectl get pods -n {} -o wide", p.r.ns()),
+                format!("kubectl get pods -n {} -o wide", p.pod_ref.ns()),
             );
         let _ = workload;
         out.push(d);

@@ -265,7 +265,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 }
                 let dns = unhealthy.iter().any(|e| is_dns_failure(&e.message));
                 if current {
-                    claims.claim(&p.r, Some(c.name()));
+                    claims.claim(&p.pod_ref, Some(c.name()));
                 }
                 let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
                 groups.add_hit(
@@ -349,7 +349,7 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
             if let Some(cond) = p.condition("Ready") {
                 d = d.evidence(format!(
                     "Pod {} condition Ready={}{}{}",
-                    p.r.name,
+                    p.pod_ref.name,
                     cond.status,
                     cond.reason
                         .as_deref()
@@ -389,8 +389,8 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 "Call the probe endpoint from inside the Pod",
                 format!(
                     "kubectl exec {} -n {} -c {name} -- wget -qO- -T 2 http://localhost:{}{}",
-                    p.r.name,
-                    p.r.ns(),
+                    p.pod_ref.name,
+                    p.pod_ref.ns(),
                     port_str(&hg.port),
                     hg.path.as_deref().unwrap_or("/")
                 ),
@@ -401,8 +401,8 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 "Check name resolution from the Pod",
                 format!(
                     "kubectl exec {} -n {} -c {name} -- cat /etc/resolv.conf",
-                    p.r.name,
-                    p.r.ns()
+                    p.pod_ref.name,
+                    p.pod_ref.ns()
                 ),
             );
         }
@@ -480,7 +480,7 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
                     || !killing.is_empty()
                     || (kind == ProbeKind::Readiness && c.running() && !c.ready());
                 if failing {
-                    claims.claim(&p.r, Some(c.name()));
+                    claims.claim(&p.pod_ref, Some(c.name()));
                 }
                 groups.add_hit(
                     p,
@@ -552,8 +552,8 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
                 "See which ports the process listens on",
                 format!(
                     "kubectl debug {} -n {} -it --image=busybox:1.36 --target={name} -- netstat -tlnp",
-                    p.r.name,
-                    p.r.ns()
+                    p.pod_ref.name,
+                    p.pod_ref.ns()
                 ),
             )
             .step(

@@ -161,7 +161,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
     // missing object -> Pods referencing it
     let mut hits: BTreeMap<ObjRef, Vec<MissingHit>> = BTreeMap::new();
     for p in pods.iter().filter(|p| p.live()) {
-        let ns = p.r.ns();
+        let ns = p.pod_ref.ns();
         let said: BTreeSet<(Kind, String)> = kubelet_messages(p)
             .iter()
             .flat_map(|(m, _)| kubelet_not_found(m))
@@ -210,7 +210,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
             Kind::ConfigMap => RuleId::ConfigMapNotFound,
             _ => RuleId::SecretNotFound,
         };
-        let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.r.clone()).collect();
+        let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.pod_ref.clone()).collect();
         let first = hs[0].pod;
         let pull_only = hs.iter().all(|h| h.pull_secret);
         let mut d = Draft::new(rule, obj.clone())
@@ -299,7 +299,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
             d = d.evidence(format!(
                 "referenced by {} of Pod {} (not optional)",
                 h.vias.join(", "),
-                h.pod.r.name
+                h.pod.pod_ref.name
             ));
         }
         for c in first.containers() {
@@ -329,10 +329,10 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
         }
         for h in &hs {
             if severity > Severity::Info {
-                claims.claim(&h.pod.r, None);
+                claims.claim(&h.pod.pod_ref, None);
                 for c in h.pod.containers() {
                     if c.waiting_reason() == "CreateContainerConfigError" {
-                        claims.claim(&h.pod.r, Some(c.name()));
+                        claims.claim(&h.pod.pod_ref, Some(c.name()));
                     }
                 }
             }
@@ -410,7 +410,7 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
     // (object, key) -> Pods
     let mut hits: BTreeMap<(ObjRef, String), Vec<KeyHit>> = BTreeMap::new();
     for p in pods.iter().filter(|p| p.live()) {
-        let ns = p.r.ns();
+        let ns = p.pod_ref.ns();
         let mut said: BTreeSet<(Kind, String, String)> = BTreeSet::new();
         for (m, _) in kubelet_messages(p) {
             if let Some((kind, name, key)) = kubelet_missing_key(&m) {
@@ -463,7 +463,7 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
             Kind::ConfigMap => RuleId::ConfigMapKeyNotFound,
             _ => RuleId::SecretKeyNotFound,
         };
-        let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.r.clone()).collect();
+        let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.pod_ref.clone()).collect();
         let first = hs[0].pod;
         let blocked = hs.iter().filter(|h| pod_blocked(h.pod)).count();
         let ns = obj.ns();
@@ -487,7 +487,7 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
         }
         d = d.evidence(format!(
             "key {key} referenced by {} of Pod {} (not optional)",
-            hs[0].via, first.r.name
+            hs[0].via, first.pod_ref.name
         ));
         if obj.kind == Kind::ConfigMap {
             if let Some(cm) = ctx.store.get_ref::<ConfigMap>(&obj) {
@@ -535,10 +535,10 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
             d = d.evidence("the kubelet reports the key missing");
         }
         for h in &hs {
-            claims.claim(&h.pod.r, None);
+            claims.claim(&h.pod.pod_ref, None);
             for c in h.pod.containers() {
                 if c.waiting_reason() == "CreateContainerConfigError" {
-                    claims.claim(&h.pod.r, Some(c.name()));
+                    claims.claim(&h.pod.pod_ref, Some(c.name()));
                 }
             }
         }
