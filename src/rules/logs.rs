@@ -318,33 +318,33 @@ fn quotes(container: &str, hits: &[LogHit]) -> Vec<String> {
 /// Containers worth reading: waiting, restarted, or not ready. `true` = read the previous log.
 fn failing_containers(pod: &Pod) -> Vec<(String, bool)> {
     let mut out = Vec::new();
-    let Some(st) = &pod.status else { return out };
-    for cs in st
+    let Some(pod_status) = &pod.status else {
+        return out;
+    };
+    for status in pod_status
         .init_container_statuses
         .iter()
         .flatten()
-        .chain(st.container_statuses.iter().flatten())
+        .chain(pod_status.container_statuses.iter().flatten())
     {
-        let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref()).is_some();
-        let terminated_bad = cs
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .is_some_and(|t| t.exit_code != 0);
-        let restarted = cs.restart_count > 0;
+        let state = status.state.as_ref();
+        let waiting = state.and_then(|state| state.waiting.as_ref()).is_some();
+        let running = state.and_then(|state| state.running.as_ref()).is_some();
+        let terminated_bad = state
+            .and_then(|state| state.terminated.as_ref())
+            .is_some_and(|terminated| terminated.exit_code != 0);
+        let restarted = status.restart_count > 0;
         if restarted {
-            out.push((cs.name.clone(), true));
+            out.push((status.name.clone(), true));
         }
-        if (!cs.ready && cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some())
-            || terminated_bad
-            || (waiting && !restarted)
-        {
-            out.push((cs.name.clone(), false));
+        if (!status.ready && running) || terminated_bad || (waiting && !restarted) {
+            out.push((status.name.clone(), false));
         }
     }
     out
 }
 
+/// Reads a container's log tail and reports each signal of each line to `found`.
 fn scan(
     logs: &dyn LogSource,
     pod: &ObjRef,
@@ -365,11 +365,14 @@ fn scan(
 /// Logs shipped with a snapshot: `DIR/<namespace>/<pod>/<container>.log` and
 /// `<container>.previous.log` (what `kubectl logs [--previous]` prints).
 pub(crate) struct LogDir {
+    /// The `logs/` directory.
     root: std::path::PathBuf,
+    /// How many lines of a log's end are read.
     tail_lines: usize,
 }
 
 impl LogDir {
+    /// Logs under `root`, read `tail_lines` from the end.
     pub(crate) fn new(root: impl Into<std::path::PathBuf>, tail_lines: usize) -> LogDir {
         LogDir {
             root: root.into(),
