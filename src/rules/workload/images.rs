@@ -297,8 +297,47 @@ impl PullSecrets {
     }
 }
 
-/// A container's pull failure, as grouped.
+/// The pull rule a failure falls under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PullRule {
+    /// ImagePullNotFound.
+    NotFound,
+    /// ImagePullUnauthorized.
+    Unauthorized,
+    /// ImagePullNetworkError.
+    NetworkError,
+    /// ImagePullBackOff: any other pull failure.
+    BackOff,
+}
+
+impl PullRule {
+    /// The rule of a failure of `class`, for a Pod that presents a usable pull secret
+    /// or not ("pull access denied" is resolved with the pull secrets).
+    fn of(class: PullClass, usable_secret: bool) -> PullRule {
+        match class {
+            PullClass::NotFound => PullRule::NotFound,
+            PullClass::Unauthorized => PullRule::Unauthorized,
+            PullClass::AccessDenied if usable_secret => PullRule::NotFound,
+            PullClass::AccessDenied => PullRule::Unauthorized,
+            PullClass::Network => PullRule::NetworkError,
+            PullClass::Other => PullRule::BackOff,
+        }
+    }
+
+    /// The rule's id.
+    fn id(self) -> RuleId {
+        match self {
+            PullRule::NotFound => RuleId::ImagePullNotFound,
+            PullRule::Unauthorized => RuleId::ImagePullUnauthorized,
+            PullRule::NetworkError => RuleId::ImagePullNetworkError,
+            PullRule::BackOff => RuleId::ImagePullBackOff,
+        }
+    }
+}
+
+/// A container's pull failure, with its rule.
 struct PullHit<'a> {
+    rule: PullRule,
     failure: PullFailure<'a>,
 }
 
@@ -310,7 +349,7 @@ pub(crate) fn evaluate_pulls(
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(RuleId, PullHit)> = Groups::by_controller();
+    let mut groups: Groups<PullHit> = Groups::by_controller();
     let mut invalid: Groups<ContainerView> = Groups::by_controller();
     for pod in pods.iter().filter(|pod| pod.live()) {
         for container in pod.containers() {
@@ -321,14 +360,7 @@ pub(crate) fn evaluate_pulls(
         }
         let secrets = PullSecrets::of(ctx, pod);
         for failure in pod_pull_failures(pod) {
-            let rule = match failure.class {
-                PullClass::NotFound => RuleId::ImagePullNotFound,
-                PullClass::Unauthorized => RuleId::ImagePullUnauthorized,
-                PullClass::AccessDenied if secrets.usable() => RuleId::ImagePullNotFound,
-                PullClass::AccessDenied => RuleId::ImagePullUnauthorized,
-                PullClass::Network => RuleId::ImagePullNetworkError,
-                PullClass::Other => RuleId::ImagePullBackOff,
-            };
+            let rule = PullRule::of(failure.class, secrets.usable());
             if failure.current {
                 claims.claim(&pod.pod_ref, Some(failure.container.name()));
             }
@@ -338,42 +370,42 @@ pub(crate) fn evaluate_pulls(
                 failure.container.name(),
                 if failure.current { "" } else { "#recovered" }
             );
-            groups.add_hit(pod, discriminator, (rule, PullHit { failure: failure }));
+            groups.add_hit(pod, discriminator, PullHit { rule, failure });
         }
     }
     // one finding per (controller, container, state); the rule of the first Pod wins
     for group in groups.into_groups() {
-        let (rule, hit) = group.first_seen();
-        let failure = &hit.failure;
+        let PullHit { rule, failure } = group.first_seen();
+        let rule = *rule;
         let container = failure.container;
         let pod = group.first_pod();
         let image = container.image();
         let who = group.who(pods);
         // current and healed failures are two groups, and both findings are on the container
-        let mut draft = group.draft(*rule).discriminator(container.name());
+        let mut draft = group.draft(rule.id()).discriminator(container.name());
         let detail = short_error(&failure.message);
-        let message = match (*rule, failure.class) {
-            (RuleId::ImagePullNotFound, PullClass::AccessDenied) => format!(
+        let message = match (rule, failure.class) {
+            (PullRule::NotFound, PullClass::AccessDenied) => format!(
                 "Image {image} was not found: the registry answers \"pull access denied, repository does not exist or may require authorization\" although the Pod presents pull credentials, so the repository or tag most likely does not exist (or those credentials lack access to it); container {} of {who} cannot start",
                 container.name()
             ),
-            (RuleId::ImagePullNotFound, _) => format!(
+            (PullRule::NotFound, _) => format!(
                 "Image {image} does not exist in the registry (wrong tag, digest or repository): container {} of {who} cannot start",
                 container.name()
             ),
-            (RuleId::ImagePullUnauthorized, PullClass::AccessDenied) => format!(
+            (PullRule::Unauthorized, PullClass::AccessDenied) => format!(
                 "The registry denies pulling {image} without credentials (\"pull access denied\"): the repository is private and the Pod has no usable imagePullSecret, or the repository does not exist; container {} of {who} cannot start",
                 container.name()
             ),
-            (RuleId::ImagePullUnauthorized, _) => format!(
+            (PullRule::Unauthorized, _) => format!(
                 "The registry refuses to pull {image}: missing or wrong credentials; container {} of {who} cannot start",
                 container.name()
             ),
-            (RuleId::ImagePullNetworkError, _) => format!(
+            (PullRule::NetworkError, _) => format!(
                 "The node cannot reach or trust the registry of {image} ({detail}): container {} of {who} cannot start",
                 container.name()
             ),
-            _ => format!(
+            (PullRule::BackOff, _) => format!(
                 "Pulling {image} fails ({detail}): container {} of {who} cannot start",
                 container.name()
             ),
@@ -400,12 +432,12 @@ pub(crate) fn evaluate_pulls(
                 container.ready()
             ));
         }
-        if *rule == RuleId::ImagePullUnauthorized || failure.class == PullClass::AccessDenied {
+        if rule == PullRule::Unauthorized || failure.class == PullClass::AccessDenied {
             for secrets in PullSecrets::of(ctx, pod).evidence() {
                 draft = draft.evidence(secrets);
             }
         }
-        if *rule == RuleId::ImagePullNetworkError {
+        if rule == PullRule::NetworkError {
             let nodes: BTreeSet<&str> = group
                 .members()
                 .iter()
@@ -429,7 +461,7 @@ pub(crate) fn evaluate_pulls(
         draft = with_events(draft, &group, 3, |event| {
             is_pull_event(event) && event_image(&event.message).is_none_or(|pulled| pulled == image)
         });
-        draft = pull_remediation(ctx, draft, *rule, failure, pod, group.controller(), image);
+        draft = pull_remediation(ctx, draft, rule, failure, pod, group.controller(), image);
         out.push(draft);
     }
     for group in invalid.into_groups() {
@@ -505,7 +537,7 @@ fn short_error(message: &str) -> String {
 fn pull_remediation(
     ctx: &RuleContext,
     mut draft: Draft,
-    rule: RuleId,
+    rule: PullRule,
     failure: &PullFailure,
     pod: &PodView,
     owner: &ObjRef,
@@ -516,7 +548,7 @@ fn pull_remediation(
     let container = failure.container.name();
     draft = draft.read_only("Read the kubelet's pull errors", pod.describe_cmd());
     match rule {
-        RuleId::ImagePullNotFound => {
+        PullRule::NotFound => {
             draft = draft
                 .summary(format!(
                     "Point container {container} at an image that exists (check the tag/digest was pushed), or roll back"
@@ -542,7 +574,7 @@ fn pull_remediation(
                 );
             }
         }
-        RuleId::ImagePullUnauthorized => {
+        PullRule::Unauthorized => {
             let service_account = pod
                 .spec
                 .service_account_name
@@ -592,7 +624,7 @@ fn pull_remediation(
                     Risk::Disruptive,
                 );
         }
-        RuleId::ImagePullNetworkError => {
+        PullRule::NetworkError => {
             let node = pod.node().unwrap_or("<node>");
             draft = draft
                 .summary(format!(
@@ -612,7 +644,7 @@ fn pull_remediation(
                     format!("kubectl get events -A --field-selector reason=Failed,source={node}"),
                 );
         }
-        _ => {
+        PullRule::BackOff => {
             draft = draft
                 .summary(format!(
                     "Read the pull error of container {container} and fix its cause (registry, runtime or node)"
