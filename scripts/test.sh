@@ -13,8 +13,12 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-step "test control plane: build (cached under target/testcluster/)"
-tests/cluster/testcluster build
+step "real node: Debian packages (containerd, runc, CNI plugins, busybox-static, iptables, iproute2, gcc)"
+# the real node (tests/real_node*.rs) runs a real kubelet and containerd: root and these packages
+tests/cluster/install-real-node-deps
+
+step "test control plane: build, with the real node (cached under target/testcluster/)"
+tests/cluster/testcluster build --real-node
 
 step "packaging tools: helm and kubeconform (built from tests/tools/go.mod, cached under target/tools/)"
 tests/tools/build
@@ -27,6 +31,7 @@ if [[ -n "$unformatted" ]]; then
   exit 1
 fi
 (cd tests/cluster && go vet -trimpath ./... && go test -trimpath -count=1 ./...)
+(cd tests/cluster/registry && go vet -trimpath ./...)
 
 step "cargo fmt --check"
 cargo fmt --check

@@ -228,6 +228,47 @@ pub struct DiagnosisStatus {
     /// Recent events and changes of the graph's objects, oldest first; the newest 60.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<TimelineEntry>,
+    /// What changed: the changes of the graph's objects the diagnosis can see (workload revisions, objects created, and in the controller the changes it observed), newest first, those touching the root cause's objects first; at most 20.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+/// One change of an object of the graph.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// When it happened (RFC 3339): a revision's creation, an object's creation, or when the controller observed the change.
+    pub time: String,
+    /// The object that changed (for a workload revision, its ReplicaSet or ControllerRevision).
+    pub object: ObjectReference,
+    /// The workload revision the change made, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// The revision it is compared with: the last healthy one, else the one before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<i64>,
+    /// What changed, in one line; at most 512 bytes.
+    pub summary: String,
+    /// The changed fields. Values of ConfigMaps and Secrets never appear: their keys do, with a hash of the value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+    /// The ids of the findings whose broken edge this change introduced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+}
+
+/// One changed field of a [`Change`].
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    /// The field, e.g. `spec.containers[app].envFrom[0].configMapRef.name`.
+    pub path: String,
+    /// The value before; absent when the field was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The value after; absent when the field was removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]

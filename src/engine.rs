@@ -8,7 +8,10 @@ use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use sha2::{Digest, Sha256};
 
-use crate::api::{Affected, DiagnosisStatus, Finding, Phase, RemediationStep, Severity, Summary};
+use crate::api::{
+    Affected, Change, DiagnosisStatus, Finding, Phase, RemediationStep, Severity, Summary,
+};
+use crate::changes;
 use crate::correlate::correlate;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
 use crate::model::{Kind, ObjRef};
@@ -26,8 +29,10 @@ pub const MAX_STEPS: usize = 8;
 /// [`MAX_STATUS_BYTES`]: far below etcd's 1.5 MiB object limit whatever the cluster
 /// holds (100 findings of 12 evidence lines of 1 KiB would be 1.3 MiB otherwise).
 pub const MAX_FINDINGS_BYTES: usize = 160 * 1024;
-/// Upper bound of a serialized status (findings + timeline + the rest).
+/// Upper bound of a serialized status (findings + timeline + changes + the rest).
 pub const MAX_STATUS_BYTES: usize = 256 * 1024;
+/// The serialized changes of one status stay under this many bytes.
+pub const MAX_CHANGES_BYTES: usize = 32 * 1024;
 /// Timeline entries: reason and message bounds.
 pub const MAX_REASON: usize = 128;
 
@@ -155,12 +160,19 @@ pub fn diagnose(
         logs,
     };
     let drafts = rules::evaluate(&ctx);
-    let drafts = merge_same_findings(
+    let mut drafts = merge_same_findings(
         drafts
             .into_iter()
             .filter(|d| !options.suppress.contains(&d.rule.id))
             .collect(),
     );
+    // what changed, and which broken edges the changes introduced
+    let mut observed = changes::collect(store, &graph, options.now);
+    changes::link(store, &mut observed, &mut drafts);
+    let ids: Vec<String> = drafts
+        .iter()
+        .map(|d| finding_id(d.rule.id, &d.object, &d.discriminator))
+        .collect();
     let findings = build_findings(&graph, &drafts);
     let mut findings: Vec<Finding> = findings
         .into_iter()
@@ -172,7 +184,15 @@ pub fn diagnose(
         f.caused_by.retain(|c| kept.contains(c));
         f.root_cause = f.caused_by.is_empty();
     }
-    let status = build_status(store, &graph, options, logs.is_some(), findings);
+    let status = build_status(
+        store,
+        &graph,
+        options,
+        logs.is_some(),
+        findings,
+        observed,
+        &ids,
+    );
     Report {
         target: target.clone(),
         status,
@@ -285,6 +305,8 @@ fn build_status(
     options: &DiagnoseOptions,
     with_logs: bool,
     mut findings: Vec<Finding>,
+    observed: Vec<changes::ObservedChange>,
+    draft_ids: &[String],
 ) -> DiagnosisStatus {
     let mut truncated = Vec::new();
     if findings.len() > MAX_FINDINGS {
@@ -315,6 +337,23 @@ fn build_status(
             "timeline limited to the newest {} entries",
             crate::timeline::MAX_ENTRIES
         ));
+    }
+    let shown: BTreeSet<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    let kept: Vec<bool> = draft_ids
+        .iter()
+        .map(|id| shown.contains(id.as_str()))
+        .collect();
+    let first = findings
+        .first()
+        .and_then(|f| draft_ids.iter().position(|id| *id == f.id));
+    let mut changes = changes::to_status(observed, draft_ids, &kept, first);
+    let fit = fit_changes(&changes, MAX_CHANGES_BYTES);
+    if fit < changes.len() {
+        truncated.push(format!(
+            "{} changes left out to keep the status small",
+            changes.len() - fit
+        ));
+        changes.truncate(fit);
     }
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as u32;
     let summary = Summary {
@@ -351,7 +390,20 @@ fn build_status(
         summary: Some(summary),
         findings,
         timeline,
+        changes,
     }
+}
+
+/// How many of the first changes fit in `budget` bytes of JSON (at least one).
+fn fit_changes(changes: &[Change], budget: usize) -> usize {
+    let mut used = 0;
+    for (index, change) in changes.iter().enumerate() {
+        used += serde_json::to_vec(change).map_or(0, |bytes| bytes.len());
+        if used > budget && index > 0 {
+            return index;
+        }
+    }
+    changes.len()
 }
 
 /// How many of the first findings fit in `budget` bytes of JSON (at least one).

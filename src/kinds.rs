@@ -139,6 +139,11 @@ macro_rules! kind_table {
                 read: Full,
                 cli: ["ds", "daemonset", "daemonsets"],
             }
+            ControllerRevision {
+                resource: k8s_openapi::api::apps::v1::ControllerRevision,
+                object: k8s_openapi::api::apps::v1::ControllerRevision,
+                read: Full,
+            }
             Job {
                 resource: k8s_openapi::api::batch::v1::Job,
                 object: k8s_openapi::api::batch::v1::Job,

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod api;
+pub mod changes;
 pub mod cli;
 pub mod controller;
 pub mod correlate;

@@ -122,7 +122,13 @@ fn reviewed_cluster_role() -> Vec<Rule> {
         allow(&[""], &["secrets"], &["list", "watch"]),
         allow(
             &["apps"],
-            &["deployments", "replicasets", "statefulsets", "daemonsets"],
+            &[
+                "deployments",
+                "replicasets",
+                "statefulsets",
+                "daemonsets",
+                "controllerrevisions",
+            ],
             read,
         ),
         allow(&["batch"], &["jobs", "cronjobs"], read),

@@ -3,6 +3,8 @@
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 
+use crate::model::{Kind, ObjRef};
+
 /// A condition of a Pod by type (`Ready`, `PodScheduled`, ...).
 pub fn condition<'p>(pod: &'p Pod, type_: &str) -> Option<&'p PodCondition> {
     pod.status
@@ -32,6 +34,15 @@ pub fn is_terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
+    )
+}
+
+/// The reference of a Pod.
+pub fn reference(pod: &Pod) -> ObjRef {
+    ObjRef::namespaced(
+        Kind::Pod,
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        name(pod),
     )
 }
 

@@ -121,6 +121,7 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
         summary: Some(summary),
         findings,
         timeline,
+        changes: Vec::new(),
     };
     Document {
         target: ReportTarget::All(AllTargets {

@@ -17,10 +17,10 @@ use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
 use crate::graph::{Existence, Role};
 use crate::k8s::quantity::Quantity;
-use crate::k8s::{node, owners, pod};
+use crate::k8s::{duration, node, owners, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::scheduling::{self, human_age, message::Reason, placement};
+use crate::rules::scheduling::{self, message::Reason, placement};
 use crate::rules::{Draft, RuleContext};
 
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
@@ -138,7 +138,7 @@ fn describe_condition(c: &NodeCondition, now: jiff::Timestamp) -> String {
             format!(
                 " since {} ({} ago)",
                 t.0,
-                human_age(now.as_second() - t.0.as_second())
+                duration::compact(now.as_second() - t.0.as_second())
             )
         })
         .unwrap_or_default();
@@ -300,7 +300,12 @@ fn evaluate_node(
         let mut d = base(RuleId::NodeUnreachable, &r, &scope);
         let since = ready
             .and_then(|c| c.last_transition_time.as_ref())
-            .map(|t| format!(" for {}", human_age(now.as_second() - t.0.as_second())))
+            .map(|t| {
+                format!(
+                    " for {}",
+                    duration::compact(now.as_second() - t.0.as_second())
+                )
+            })
             .unwrap_or_default();
         d = d.message(format!(
             "Node {name} is unreachable{since}: the kubelet stopped posting node status; its Pods are not ready and will be evicted, their replacements need room elsewhere"
@@ -311,7 +316,7 @@ fn evaluate_node(
                 d = d.evidence(format!(
                     "last heartbeat {} ({} ago)",
                     hb.0,
-                    human_age(now.as_second() - hb.0.as_second())
+                    duration::compact(now.as_second() - hb.0.as_second())
                 ));
             }
             d = d.seen(c.last_transition_time.as_ref().map(|t| t.0), None);

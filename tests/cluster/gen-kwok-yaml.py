@@ -65,8 +65,8 @@ PRELUDE = r'''{{- $now := Now }}
 def pull_error():
     return r'''{{- $err := "" }}
 {{- if eq $mode "image-not-found" }}{{ $err = printf "rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found" $ref $ref $ref }}
-{{- else if eq $mode "image-unauthorized" }}{{ if eq $host "docker.io" }}{{ $err = printf "rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed" $ref $ref }}{{ else }}{{ $err = printf "rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://%s/token?scope=repository%%3A%s%%3Apull&service=%s: 401 Unauthorized" $ref $ref $host (replace "/" "%2F" $repo) $host }}{{ end }}
-{{- else }}{{ $err = printf "rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: failed to do request: Head %q: dial tcp 10.0.0.1:443: i/o timeout" $ref $ref (printf "https://%s/v2/%s/manifests/%s" $registry $repo $tag) }}{{ end }}
+{{- else if eq $mode "image-unauthorized" }}{{ if eq $host "docker.io" }}{{ $err = printf "failed to pull and unpack image %q: failed to resolve reference %q: pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed" $ref $ref }}{{ else }}{{ $err = printf "failed to pull and unpack image %q: failed to resolve reference %q: pulling from host %s failed with status code [manifests %s]: 401 Unauthorized" $ref $ref $host $tag }}{{ end }}
+{{- else }}{{ $err = printf "failed to pull and unpack image %q: failed to resolve reference %q: failed to do request: Head %q: dial tcp 10.0.0.1:443: i/o timeout" $ref $ref (printf "%s://%s/v2/%s/manifests/%s" (ternary "http" "https" (or (eq $host "localhost") (hasPrefix "localhost:" $host) (hasPrefix "127." $host))) $registry $repo $tag) }}{{ end }}
 {{- if $override }}{{ $err = $override }}{{ end }}
 '''
 
@@ -261,7 +261,7 @@ CRASH_VARS = r'''{{- $exit := 1 }}{{ $reason := "Error" }}
 {{- if eq $mode "crash-oom" }}{{ $exit = 137 }}{{ $reason = "OOMKilled" }}{{ end }}
 {{- if eq $mode "crash-exit-0" }}{{ $exit = 0 }}{{ $reason = "Completed" }}{{ end }}
 {{- $exe := index $ann "kubedx.io/simulate-ref" | default "" }}{{ if not $exe }}{{ with $c.command }}{{ $exe = first . }}{{ end }}{{ end }}{{ if not $exe }}{{ $exe = "xyz" }}{{ end }}
-{{- $startErr := printf "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: exec: %q: executable file not found in $PATH: unknown" $exe }}
+{{- $startErr := printf "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: %q: executable file not found in $PATH: unknown" $exe }}
 {{- if eq $mode "crash-exit-127" }}{{ $exit = 128 }}{{ $reason = "StartError" }}{{ end }}
 '''
 def crash_status(restarts_expr):
@@ -294,12 +294,12 @@ state:
 docs.append(stage("kubedx-crash-start",
     [NOTDEL, mode_in(CRASH_MODES), NOIP],
     [("status", PRELUDE + CRASH_VARS + crash_status("1") + IPS + "startTime: {{ $now | Quote }}\n" + cond(False)),
-     ("event", event("Pulled", "Normal", 'printf "Container image %q already present on machine" $img', "pulled")),
-     ("event", event("Created", "Normal", 'printf "Created container: %s" $c.name', "created")),
+     ("event", event("Pulled", "Normal", 'printf "Container image %q already present on machine and can be accessed by the pod" $img', "pulled")),
+     ("event", event("Created", "Normal", '"Container created"', "created")),
      # a container that cannot start (StartError) gets "Failed" instead of "Started"
      ("event", event('{{ if eq $reason "StartError" }}Failed{{ else }}Started{{ end }}',
                      '{{ if eq $reason "StartError" }}Warning{{ else }}Normal{{ end }}',
-                     'ternary (printf "Error: %s" $startErr) (printf "Started container %s" $c.name) (eq $reason "StartError")',
+                     'ternary (printf "Error: %s" $startErr) "Container started" (eq $reason "StartError")',
                      "started", extra=CRASH_VARS)),
      ("event", event("BackOff", "Warning", 'printf "Back-off restarting failed container %s in pod %s" $c.name $pod', "backoff-restart")),
     ],
@@ -326,7 +326,7 @@ docs.append(stage("kubedx-create-container-config-error",
     [NOTDEL, mode_in(CFG_MODES), NOIP],
     [("status", PRELUDE + CFG + "phase: Pending\n" + IPS + cond(False) + statuses(
         'imageID: ""\nready: false\nstarted: false\nrestartCount: 0\nstate:\n' + ind(W("CreateContainerConfigError", "$err"), 2))),
-     ("event", event("Pulled", "Normal", 'printf "Container image %q already present on machine" $img', "pulled")),
+     ("event", event("Pulled", "Normal", 'printf "Container image %q already present on machine and can be accessed by the pod" $img', "pulled")),
      ("event", event("Failed", "Warning", '""}}' + CFG + '{{ $msg = printf "Error: %s" $err', "failed-config")),
     ],
     comment="# missing-configmap | missing-secret: the container cannot be created (CreateContainerConfigError).\n"))
@@ -344,9 +344,9 @@ state:
   running:
     startedAt: {{ $now | Quote }}
 ''')),
-     ("event", event("Pulled", "Normal", 'printf "Container image %q already present on machine" $img', "pulled")),
-     ("event", event("Created", "Normal", 'printf "Created container: %s" $c.name', "created")),
-     ("event", event("Started", "Normal", 'printf "Started container %s" $c.name', "started")),
+     ("event", event("Pulled", "Normal", 'printf "Container image %q already present on machine and can be accessed by the pod" $img', "pulled")),
+     ("event", event("Created", "Normal", '"Container created"', "created")),
+     ("event", event("Started", "Normal", '"Container started"', "started")),
      ("event", event("Unhealthy", "Warning", '$override | default "Readiness probe failed: HTTP probe failed with statuscode: 503"', "unhealthy-readiness")),
     ],
     comment="# readiness-fail: running, never ready; the readiness probe fails.\n"))

@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -68,6 +68,13 @@ impl Cluster {
         run_script(&["stop", &dir, component]).unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// A value of the plane's `cluster.env` (APISERVER, REGISTRY, REAL_NODE, ...).
+    pub fn env(&self, key: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("cluster.env")).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+    }
+
     /// Starts a component stopped with [`Cluster::stop_component`] again (same
     /// arguments, ports and data); returns once it serves again.
     pub fn start_component(&self, component: &str) {
@@ -77,6 +84,21 @@ impl Cluster {
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+static WITH_REAL_NODE: AtomicBool = AtomicBool::new(false);
+
+/// The shared plane with the real node (`testcluster up --real-node`: Node real-1,
+/// a real kubelet and containerd, the local registry in `cluster.env` REGISTRY).
+/// Use it instead of [`cluster`] in the test binaries that need real Pods: the
+/// first call of either in a binary decides whether its plane has the real node.
+pub fn real_node_cluster() -> &'static Cluster {
+    WITH_REAL_NODE.store(true, Ordering::SeqCst);
+    let c = cluster();
+    assert!(
+        c.env("REGISTRY").is_some(),
+        "the test plane of this binary has no real node (cluster() was called first, or KUBEDX_TEST_KUBECONFIG names a plane started without --real-node)"
+    );
+    c
+}
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -137,7 +159,11 @@ fn start() -> Result<Cluster, String> {
     let started = Instant::now();
     let pid_arg = pid.to_string();
     let dir_arg = dir.to_string_lossy().into_owned();
-    run_script(&["up", &dir_arg, "--owner-pid", &pid_arg]).map_err(|e| {
+    let mut up = vec!["up", dir_arg.as_str(), "--owner-pid", pid_arg.as_str()];
+    if WITH_REAL_NODE.load(Ordering::SeqCst) {
+        up.push("--real-node");
+    }
+    run_script(&up).map_err(|e| {
         format!(
             "{e}\nstate: {}\nlogs: {}",
             std::fs::read_to_string(dir.join("state"))

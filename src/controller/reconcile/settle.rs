@@ -82,6 +82,7 @@ pub(crate) fn refused_status(
         root_cause: Some(message.clone()),
         findings: Vec::new(),
         timeline: Vec::new(),
+        changes: Vec::new(),
     };
     settle(prev, next, generation)
 }

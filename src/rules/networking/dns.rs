@@ -5,13 +5,16 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 
 use crate::api::{Risk, Severity};
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE};
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
-use crate::rules::networking::{name_list, pod_name, pod_ready, pod_ref, pod_state, pod_terminal};
+use crate::rules::networking::{name_list, pod_state};
 use crate::rules::{Draft, RuleContext};
 use crate::selector::Selector;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+/// ClusterDNSUnavailable: the cluster DNS Service is in the graph and its CoreDNS Pods
+/// (or, when they were not read, its endpoints) are down or failing.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let svc_ref = ObjRef::namespaced(Kind::Service, CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE);
     if !ctx.graph.contains(&svc_ref) {
         return;
@@ -26,19 +29,19 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         .select_pods(ns, &sel)
         .into_iter()
         .map(|p| p.as_ref())
-        .filter(|p| !pod_terminal(p))
+        .filter(|p| !pod::is_terminal(p))
         .collect();
     let slices: Vec<_> = ctx.store.endpoint_slices(ns, CLUSTER_DNS_SERVICE).collect();
     let (mut total, mut ready_eps) = (0usize, 0usize);
-    for s in &slices {
-        for e in s.endpoints.iter().flatten() {
+    for slice in &slices {
+        for endpoint in slice.endpoints.iter().flatten() {
             total += 1;
-            if e.conditions.as_ref().and_then(|c| c.ready) != Some(false) {
+            if endpoint.conditions.as_ref().and_then(|c| c.ready) != Some(false) {
                 ready_eps += 1;
             }
         }
     }
-    let ready: Vec<&Pod> = pods.iter().copied().filter(|p| pod_ready(p)).collect();
+    let ready: Vec<&Pod> = pods.iter().copied().filter(|p| pod::is_ready(p)).collect();
     let crashing = |p: &Pod| {
         p.status
             .iter()
@@ -54,7 +57,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let failing: Vec<&Pod> = pods
         .iter()
         .copied()
-        .filter(|p| !pod_ready(p) || crashing(p))
+        .filter(|p| !pod::is_ready(p) || crashing(p))
         .collect();
     let (severity, message) = if !pods.is_empty() {
         if ready.is_empty() {
@@ -97,68 +100,71 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     } else {
         return;
     };
-    let mut d = Draft::new(RuleId::ClusterDNSUnavailable, svc_ref.clone())
+    let mut draft = Draft::new(RuleId::ClusterDNSUnavailable, svc_ref.clone())
         .severity(severity)
         .edge("Service -> Pod")
         .message(message);
     if !pods.is_empty() {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "{} of {} CoreDNS Pod(s) ready",
             ready.len(),
             pods.len()
         ));
     }
     if !slices.is_empty() {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "EndpointSlices of {CLUSTER_DNS_SERVICE}: {total} endpoint(s), {ready_eps} ready"
         ));
-        for s in &slices {
-            d = d.scope(ObjRef::namespaced(
+        for slice in &slices {
+            draft = draft.scope(ObjRef::namespaced(
                 Kind::EndpointSlice,
                 ns,
-                s.metadata.name.as_deref().unwrap_or_default(),
+                slice.metadata.name.as_deref().unwrap_or_default(),
             ));
         }
     }
-    let failing_refs: Vec<ObjRef> = failing.iter().map(|p| pod_ref(p)).collect();
-    for p in failing.iter().take(4) {
-        d = d.evidence(format!("Pod {}: {}", pod_name(p), pod_state(p)));
-        for c in p
+    let failing_refs: Vec<ObjRef> = failing.iter().map(|p| pod::reference(p)).collect();
+    for pod in failing.iter().take(4) {
+        draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
+        for container in pod
             .status
             .iter()
             .flat_map(|s| s.container_statuses.iter().flatten())
         {
-            if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref())
-                && let Some(m) = t.message.as_deref().filter(|m| !m.is_empty())
+            if let Some(terminated) = container
+                .last_state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                && let Some(message) = terminated.message.as_deref().filter(|m| !m.is_empty())
             {
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "{} container {} last terminated (exit {}): {}",
-                    pod_name(p),
-                    c.name,
-                    t.exit_code,
-                    m.lines().last().unwrap_or(m)
+                    pod::name(pod),
+                    container.name,
+                    terminated.exit_code,
+                    message.lines().last().unwrap_or(message)
                 ));
             }
         }
-        let r = pod_ref(p);
+        let failing_ref = pod::reference(pod);
         let mut quoted = 0;
-        for e in ctx.events(&r).into_iter().rev() {
-            if e.is_warning() && quoted < 2 {
-                d = d.event(e);
+        for event in ctx.events(&failing_ref).into_iter().rev() {
+            if event.is_warning() && quoted < 2 {
+                draft = draft.event(event);
                 quoted += 1;
             }
         }
     }
     // Every CoreDNS Pod is part of what failed (the Node they run on may explain it).
-    let all: Vec<ObjRef> = pods.iter().map(|p| pod_ref(p)).collect();
-    for r in all {
-        d = d.scope(r);
+    let all: Vec<ObjRef> = pods.iter().map(|p| pod::reference(p)).collect();
+    for coredns in all {
+        draft = draft.scope(coredns);
     }
     if !failing_refs.is_empty() {
-        d = d.affected(&failing_refs);
+        draft = draft.affected(&failing_refs);
     }
     let names: Vec<&str> = failing_refs.iter().map(|r| r.name.as_str()).collect();
-    d = d
+    draft = draft
         .summary("Bring CoreDNS back (its logs say why it is not ready: Corefile errors, loop detection, upstream unreachable, OOM).")
         .read_only(
             "Check the CoreDNS Pods",
@@ -180,5 +186,5 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             Some(format!("kubectl rollout restart deployment/coredns -n {ns}")),
             Risk::Disruptive,
         );
-    out.push(d);
+    out.push(draft);
 }

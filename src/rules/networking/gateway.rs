@@ -13,67 +13,74 @@ use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Object;
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::HttpRoute) {
-        let Some(Object::HttpRoute(h)) = ctx.store.object(r) else {
+/// GatewayNotFound, HTTPRouteNotAccepted and HTTPRouteBackendNotFound for each
+/// HTTPRoute of the graph, GatewayNotProgrammed for each Gateway.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    for route_ref in ctx.graph.subjects(Kind::HttpRoute) {
+        let Some(Object::HttpRoute(route_object)) = ctx.store.object(route_ref) else {
             continue;
         };
-        route(ctx, r, h, out);
+        route(ctx, route_ref, route_object, out);
     }
-    for r in ctx.graph.subjects(Kind::Gateway) {
-        let Some(Object::Gateway(g)) = ctx.store.object(r) else {
+    for gateway_ref in ctx.graph.subjects(Kind::Gateway) {
+        let Some(Object::Gateway(gateway)) = ctx.store.object(gateway_ref) else {
             continue;
         };
-        gateway_not_programmed(ctx, r, g, out);
+        gateway_not_programmed(ctx, gateway_ref, gateway, out);
     }
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
+/// The string at `key` of a JSON object.
+fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
 }
 
-/// (type, status, reason, message) of the conditions in `v["conditions"]`.
-fn conditions(v: &Value) -> Vec<(&str, &str, &str, &str)> {
-    v.get("conditions")
+/// (type, status, reason, message) of the conditions in `value["conditions"]`.
+fn conditions(value: &Value) -> Vec<(&str, &str, &str, &str)> {
+    value
+        .get("conditions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .map(|c| {
             (
-                s(c, "type").unwrap_or_default(),
-                s(c, "status").unwrap_or_default(),
-                s(c, "reason").unwrap_or_default(),
-                s(c, "message").unwrap_or_default(),
+                text(c, "type").unwrap_or_default(),
+                text(c, "status").unwrap_or_default(),
+                text(c, "reason").unwrap_or_default(),
+                text(c, "message").unwrap_or_default(),
             )
         })
         .collect()
 }
 
 /// parentRefs that name Gateways: (namespace, name, sectionName).
-fn gateway_parents(h: &DynamicObject, ns: &str) -> Vec<(String, String, Option<String>)> {
-    h.data
+fn gateway_parents(route: &DynamicObject, ns: &str) -> Vec<(String, String, Option<String>)> {
+    route
+        .data
         .pointer("/spec/parentRefs")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|p| s(p, "kind").unwrap_or("Gateway") == "Gateway")
+        .filter(|p| text(p, "kind").unwrap_or("Gateway") == "Gateway")
         .filter(|p| {
-            s(p, "group").unwrap_or("gateway.networking.k8s.io") == "gateway.networking.k8s.io"
+            text(p, "group").unwrap_or("gateway.networking.k8s.io") == "gateway.networking.k8s.io"
         })
         .filter_map(|p| {
             Some((
-                s(p, "namespace").unwrap_or(ns).to_owned(),
-                s(p, "name")?.to_owned(),
-                s(p, "sectionName").map(str::to_owned),
+                text(p, "namespace").unwrap_or(ns).to_owned(),
+                text(p, "name")?.to_owned(),
+                text(p, "sectionName").map(str::to_owned),
             ))
         })
         .collect()
 }
 
-fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>) {
-    let ns = r.ns();
+/// The route's parents that do not exist or did not accept it, and its backends that
+/// do not resolve.
+fn route(ctx: &RuleContext, route_ref: &ObjRef, route: &DynamicObject, out: &mut Vec<Draft>) {
+    let ns = route_ref.ns();
     // GatewayNotFound
-    for (pns, name, _) in gateway_parents(h, ns) {
+    for (pns, name, _) in gateway_parents(route, ns) {
         let gw = ObjRef::namespaced(Kind::Gateway, &pns, &name);
         if ctx.store.contains(&gw) || !ctx.store.kind_listed(Kind::Gateway, &pns) {
             continue;
@@ -84,12 +91,12 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
             .filter_map(|(_, o)| o.meta().and_then(|m| m.name.clone()))
             .take(5)
             .collect();
-        let d = Draft::new(RuleId::GatewayNotFound, r.clone())
+        let draft = Draft::new(RuleId::GatewayNotFound, route_ref.clone())
             .discriminator(format!("{pns}/{name}"))
             .edge("HTTPRoute -> Gateway")
             .message(format!(
                 "HTTPRoute {} attaches to Gateway {pns}/{name}, which does not exist: the route serves no traffic",
-                r.name
+                route_ref.name
             ))
             .evidence(format!("parentRef: Gateway {pns}/{name}"))
             .evidence(format!(
@@ -101,12 +108,12 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
             .read_only("List the Gateways", "kubectl get gateways -A".to_owned())
             .step(
                 "Fix the HTTPRoute's parentRefs",
-                Some(format!("kubectl edit httproute -n {ns} {}", r.name)),
+                Some(format!("kubectl edit httproute -n {ns} {}", route_ref.name)),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
-    let parents_status: Vec<&Value> = h
+    let parents_status: Vec<&Value> = route
         .data
         .pointer("/status/parents")
         .and_then(Value::as_array)
@@ -114,14 +121,14 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
         .flatten()
         .collect();
     // HTTPRouteNotAccepted
-    for p in &parents_status {
-        let pref = p.get("parentRef").cloned().unwrap_or(Value::Null);
-        let pname = s(&pref, "name").unwrap_or_default().to_owned();
-        let pns = s(&pref, "namespace").unwrap_or(ns).to_owned();
-        let conds = conditions(p);
+    for parent in &parents_status {
+        let pref = parent.get("parentRef").cloned().unwrap_or(Value::Null);
+        let pname = text(&pref, "name").unwrap_or_default().to_owned();
+        let pns = text(&pref, "namespace").unwrap_or(ns).to_owned();
+        let conds = conditions(parent);
         let Some((_, _, reason, message)) = conds
             .iter()
-            .find(|(t, st, _, _)| *t == "Accepted" && *st == "False")
+            .find(|(type_, st, _, _)| *type_ == "Accepted" && *st == "False")
         else {
             continue;
         };
@@ -137,12 +144,12 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
             }
             _ => "",
         };
-        let mut d = Draft::new(RuleId::HTTPRouteNotAccepted, r.clone())
+        let mut draft = Draft::new(RuleId::HTTPRouteNotAccepted, route_ref.clone())
             .discriminator(format!("{pns}/{pname}"))
             .edge("HTTPRoute -> Gateway")
             .message(format!(
                 "Gateway {pns}/{pname} did not accept HTTPRoute {}: {reason}{hint}",
-                r.name
+                route_ref.name
             ))
             .evidence(format!("status.parents[{pns}/{pname}] Accepted=False reason {reason}: {message}"))
             .summary("Make the route attachable: listener allowedRoutes, hostnames, sectionName/port.")
@@ -150,50 +157,50 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
                 "Read the route's status and the Gateway's listeners",
                 format!(
                     "kubectl get httproute -n {ns} {} -o yaml ; kubectl get gateway -n {pns} {pname} -o yaml",
-                    r.name
+                    route_ref.name
                 ),
             )
             .step(
                 "Fix the route (hostnames, parentRefs) or the Gateway's listeners",
-                Some(format!("kubectl edit httproute -n {ns} {}", r.name)),
+                Some(format!("kubectl edit httproute -n {ns} {}", route_ref.name)),
                 Risk::Reversible,
             );
         if ctx.store.contains(&gw) {
-            d = d.scope(gw);
+            draft = draft.scope(gw);
         }
-        if let Some(c) = s(p, "controllerName") {
-            d = d.evidence(format!("reported by {c}"));
+        if let Some(controller) = text(parent, "controllerName") {
+            draft = draft.evidence(format!("reported by {controller}"));
         }
-        out.push(d);
+        out.push(draft);
     }
     // HTTPRouteBackendNotFound: status and spec together, one finding per route
     let mut evidence: Vec<String> = Vec::new();
     let mut missing: Vec<ObjRef> = Vec::new();
     let mut first_reason: Option<String> = None;
-    for p in &parents_status {
-        for (t, st, reason, message) in conditions(p) {
-            if t == "ResolvedRefs" && st == "False" {
+    for parent in &parents_status {
+        for (type_, st, reason, message) in conditions(parent) {
+            if type_ == "ResolvedRefs" && st == "False" {
                 first_reason.get_or_insert_with(|| reason.to_owned());
-                let pname = p
+                let pname = parent
                     .get("parentRef")
-                    .and_then(|x| s(x, "name"))
+                    .and_then(|x| text(x, "name"))
                     .unwrap_or_default();
-                let e = format!(
+                let line = format!(
                     "status.parents[{pname}] ResolvedRefs=False reason {reason}: {message}"
                 );
-                if !evidence.contains(&e) {
-                    evidence.push(e);
+                if !evidence.contains(&line) {
+                    evidence.push(line);
                 }
                 if reason == "RefNotPermitted" {
-                    let e = "a backendRef in another namespace needs a ReferenceGrant in that namespace".to_owned();
-                    if !evidence.contains(&e) {
-                        evidence.push(e);
+                    let line = "a backendRef in another namespace needs a ReferenceGrant in that namespace".to_owned();
+                    if !evidence.contains(&line) {
+                        evidence.push(line);
                     }
                 }
             }
         }
     }
-    for (bns, svc, port) in route_backends(h) {
+    for (bns, svc, port) in route_backends(route) {
         let bns = bns.unwrap_or_else(|| ns.to_owned());
         let sref = ObjRef::namespaced(Kind::Service, &bns, &svc);
         match ctx.store.get::<Service>(&bns, &svc) {
@@ -225,57 +232,68 @@ fn route(ctx: &RuleContext, r: &ObjRef, h: &DynamicObject, out: &mut Vec<Draft>)
         }
     }
     if !evidence.is_empty() {
-        let reason = first_reason.map(|r| format!(" ({r})")).unwrap_or_default();
-        let mut d = Draft::new(RuleId::HTTPRouteBackendNotFound, r.clone())
+        let reason = first_reason
+            .map(|reason| format!(" ({reason})"))
+            .unwrap_or_default();
+        let mut draft = Draft::new(RuleId::HTTPRouteBackendNotFound, route_ref.clone())
             .edge("HTTPRoute -> Service")
             .message(format!(
                 "HTTPRoute {} has backendRefs that do not resolve{reason}: requests matching those rules get 500/503",
-                r.name
+                route_ref.name
             ))
             .summary("Point backendRefs at existing Services and ports (and add a ReferenceGrant for other namespaces).")
             .read_only(
                 "Read the route's status",
-                format!("kubectl get httproute -n {ns} {} -o yaml", r.name),
+                format!("kubectl get httproute -n {ns} {} -o yaml", route_ref.name),
             )
             .step(
                 "Fix the backendRefs",
-                Some(format!("kubectl edit httproute -n {ns} {}", r.name)),
+                Some(format!("kubectl edit httproute -n {ns} {}", route_ref.name)),
                 Risk::Reversible,
             );
-        for e in evidence {
-            d = d.evidence(e);
+        for line in evidence {
+            draft = draft.evidence(line);
         }
-        for m in missing {
-            d = d.scope(m);
+        for backend in missing {
+            draft = draft.scope(backend);
         }
-        out.push(d);
+        out.push(draft);
     }
 }
 
-fn gateway_not_programmed(ctx: &RuleContext, r: &ObjRef, g: &DynamicObject, out: &mut Vec<Draft>) {
-    let Some(status) = g.data.get("status") else {
+/// A Gateway whose Accepted or Programmed condition is not True, with its listeners'
+/// and its class's conditions.
+fn gateway_not_programmed(
+    ctx: &RuleContext,
+    gateway_ref: &ObjRef,
+    gateway: &DynamicObject,
+    out: &mut Vec<Draft>,
+) {
+    let Some(status) = gateway.data.get("status") else {
         return;
     };
     let conds = conditions(status);
     let bad: Vec<&(&str, &str, &str, &str)> = conds
         .iter()
-        .filter(|(t, st, _, _)| (*t == "Accepted" || *t == "Programmed") && *st != "True")
+        .filter(|(type_, st, _, _)| {
+            (*type_ == "Accepted" || *type_ == "Programmed") && *st != "True"
+        })
         .collect();
     if bad.is_empty() {
         return;
     }
-    let ns = r.ns();
-    let class = g
+    let ns = gateway_ref.ns();
+    let class = gateway
         .data
         .pointer("/spec/gatewayClassName")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
     let first = bad[0];
-    let mut d = Draft::new(RuleId::GatewayNotProgrammed, r.clone())
+    let mut draft = Draft::new(RuleId::GatewayNotProgrammed, gateway_ref.clone())
         .message(format!(
             "Gateway {} is not {}: {}={} reason {}{}",
-            r.name,
+            gateway_ref.name,
             if first.0 == "Accepted" { "accepted" } else { "programmed" },
             first.0,
             first.1,
@@ -285,26 +303,27 @@ fn gateway_not_programmed(ctx: &RuleContext, r: &ObjRef, g: &DynamicObject, out:
         .summary("Fix what the Gateway's controller reports (class, listeners, addresses), or check that the controller runs.")
         .read_only(
             "Read the Gateway's conditions",
-            format!("kubectl get gateway -n {ns} {} -o yaml", r.name),
+            format!("kubectl get gateway -n {ns} {} -o yaml", gateway_ref.name),
         )
         .read_only("Check the GatewayClass and its controller", "kubectl get gatewayclass".to_owned());
-    for (t, st, reason, message) in &bad {
-        d = d.evidence(format!("{t}={st} reason {reason}: {message}"));
+    for (type_, st, reason, message) in &bad {
+        draft = draft.evidence(format!("{type_}={st} reason {reason}: {message}"));
     }
-    for l in status
+    for listener in status
         .get("listeners")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        for (t, st, reason, message) in conditions(l) {
-            let bad_listener = (t == "Programmed" || t == "Accepted" || t == "ResolvedRefs")
-                && st != "True"
-                || (t == "Conflicted" && st == "True");
+        for (type_, st, reason, message) in conditions(listener) {
+            let bad_listener =
+                (type_ == "Programmed" || type_ == "Accepted" || type_ == "ResolvedRefs")
+                    && st != "True"
+                    || (type_ == "Conflicted" && st == "True");
             if bad_listener {
-                d = d.evidence(format!(
-                    "listener {}: {t}={st} reason {reason}: {message}",
-                    s(l, "name").unwrap_or_default()
+                draft = draft.evidence(format!(
+                    "listener {}: {type_}={st} reason {reason}: {message}",
+                    text(listener, "name").unwrap_or_default()
                 ));
             }
         }
@@ -312,25 +331,28 @@ fn gateway_not_programmed(ctx: &RuleContext, r: &ObjRef, g: &DynamicObject, out:
     if !class.is_empty() {
         let cref = ObjRef::cluster(Kind::GatewayClass, &class);
         match ctx.store.object(&cref) {
-            Some(Object::GatewayClass(c)) => {
-                for (t, st, reason, message) in
-                    c.data.get("status").map(conditions).unwrap_or_default()
+            Some(Object::GatewayClass(gateway_class)) => {
+                for (type_, st, reason, message) in gateway_class
+                    .data
+                    .get("status")
+                    .map(conditions)
+                    .unwrap_or_default()
                 {
-                    if t == "Accepted" && st != "True" {
-                        d = d.evidence(format!(
+                    if type_ == "Accepted" && st != "True" {
+                        draft = draft.evidence(format!(
                             "GatewayClass {class} Accepted={st} reason {reason}: {message}"
                         ));
                     }
                 }
-                d = d.scope(cref);
+                draft = draft.scope(cref);
             }
             _ if ctx.store.kind_listed(Kind::GatewayClass, "") => {
-                d = d
+                draft = draft
                     .evidence(format!("GatewayClass {class} does not exist"))
                     .scope(cref);
             }
             _ => {}
         }
     }
-    out.push(d);
+    out.push(draft);
 }

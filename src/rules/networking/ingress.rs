@@ -3,6 +3,7 @@
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::Risk;
 use crate::graph::ingress_backends;
@@ -11,29 +12,34 @@ use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 use crate::text::edit_distance;
 
-pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
-pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+/// The legacy annotation naming an Ingress's class.
+pub(crate) const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+/// The annotation marking an IngressClass the default (`"true"`).
+pub(crate) const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::Ingress) {
-        let Some(ing) = ctx.store.get_ref::<Ingress>(r) else {
+/// IngressClassNotFound, IngressBackendServiceNotFound, IngressBackendPortNotFound and
+/// IngressTLSSecretNotFound for each Ingress of the graph.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    for ingress_ref in ctx.graph.subjects(Kind::Ingress) {
+        let Some(ing) = ctx.store.get_ref::<Ingress>(ingress_ref) else {
             continue;
         };
-        class_not_found(ctx, r, ing, out);
-        backends(ctx, r, ing, out);
-        tls(ctx, r, ing, out);
+        class_not_found(ctx, ingress_ref, ing, out);
+        backends(ctx, ingress_ref, ing, out);
+        tls(ctx, ingress_ref, ing, out);
     }
 }
 
-fn is_default(c: &IngressClass) -> bool {
-    c.metadata
+fn is_default(class: &IngressClass) -> bool {
+    class
+        .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
         .is_some_and(|v| v == "true")
 }
 
-fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
+fn class_not_found(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
     if !ctx.store.kind_listed(Kind::IngressClass, "") {
         // IngressClasses were not read: we cannot tell.
         return;
@@ -69,13 +75,16 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
         .as_ref()
         .and_then(|a| a.get(CLASS_ANNOTATION))
         .cloned();
-    let ns = r.ns();
+    let ns = ingress_ref.ns();
     let (name, source) = match (&explicit, &annotation) {
-        (Some(c), _) => (Some(c.clone()), "spec.ingressClassName"),
-        (None, Some(c)) => (Some(c.clone()), "annotation kubernetes.io/ingress.class"),
+        (Some(class), _) => (Some(class.clone()), "spec.ingressClassName"),
+        (None, Some(class)) => (
+            Some(class.clone()),
+            "annotation kubernetes.io/ingress.class",
+        ),
         (None, None) => (None, ""),
     };
-    let mut d;
+    let mut draft;
     match name {
         Some(name) => {
             if classes
@@ -89,11 +98,11 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
                 .filter_map(|c| c.metadata.name.as_deref())
                 .filter(|c| edit_distance(c, &name) <= 3)
                 .collect();
-            d = Draft::new(RuleId::IngressClassNotFound, r.clone())
+            draft = Draft::new(RuleId::IngressClassNotFound, ingress_ref.clone())
                 .edge("Ingress -> IngressClass")
                 .message(format!(
                     "Ingress {} uses IngressClass {name} ({source}), which does not exist: no controller serves it{}",
-                    r.name,
+                    ingress_ref.name,
                     if near.is_empty() {
                         String::new()
                     } else {
@@ -104,7 +113,7 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
                 .evidence(format!("IngressClasses: {existing_text}"))
                 .scope(ObjRef::cluster(Kind::IngressClass, &name));
             if explicit.is_none() {
-                d = d.evidence(
+                draft = draft.evidence(
                     "the kubernetes.io/ingress.class annotation is deprecated; controllers that still read it match it against their own class name".to_owned(),
                 );
             }
@@ -113,11 +122,11 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
             if classes.iter().any(|c| is_default(c)) {
                 return;
             }
-            d = Draft::new(RuleId::IngressClassNotFound, r.clone())
+            draft = Draft::new(RuleId::IngressClassNotFound, ingress_ref.clone())
                 .edge("Ingress -> IngressClass")
                 .message(format!(
                     "Ingress {} names no IngressClass and no IngressClass is marked default: no controller is bound to serve it",
-                    r.name
+                    ingress_ref.name
                 ))
                 .evidence("no spec.ingressClassName and no kubernetes.io/ingress.class annotation".to_owned())
                 .evidence(format!(
@@ -125,22 +134,22 @@ fn class_not_found(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<D
                 ));
         }
     }
-    d = d
+    draft = draft
         .summary("Set spec.ingressClassName to an existing IngressClass (or mark one class default).")
         .read_only("List the IngressClasses and their controllers", "kubectl get ingressclass")
         .step(
             "Set the Ingress's class",
             Some(format!(
                 "kubectl patch ingress -n {ns} {} --type=merge -p '{{\"spec\":{{\"ingressClassName\":\"<class>\"}}}}'",
-                r.name
+                ingress_ref.name
             )),
             Risk::Reversible,
         );
-    out.push(d);
+    out.push(draft);
 }
 
-fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
-    let ns = r.ns();
+fn backends(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
+    let ns = ingress_ref.ns();
     for (svc_name, port, path) in ingress_backends(ing) {
         let svc_ref = ObjRef::namespaced(Kind::Service, ns, &svc_name);
         match ctx.store.get::<Service>(ns, &svc_name) {
@@ -159,12 +168,12 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                     })
                     .take(3)
                     .collect();
-                let d = Draft::new(RuleId::IngressBackendServiceNotFound, r.clone())
+                let draft = Draft::new(RuleId::IngressBackendServiceNotFound, ingress_ref.clone())
                     .discriminator(svc_name.clone())
                     .edge("Ingress -> Service")
                     .message(format!(
                         "Ingress {} routes {path} to Service {svc_name}, which does not exist in namespace {ns}: those requests get 503{}",
-                        r.name,
+                        ingress_ref.name,
                         if near.is_empty() {
                             String::new()
                         } else {
@@ -177,10 +186,10 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                     .read_only("List the Services of the namespace", format!("kubectl get services -n {ns}"))
                     .step(
                         "Fix the Ingress's backend",
-                        Some(format!("kubectl edit ingress -n {ns} {}", r.name)),
+                        Some(format!("kubectl edit ingress -n {ns} {}", ingress_ref.name)),
                         Risk::Reversible,
                     );
-                out.push(d);
+                out.push(draft);
             }
             Some(svc) => {
                 if port.is_empty() {
@@ -189,7 +198,7 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                 let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
                 let by_number = port.parse::<i32>().ok();
                 let found = ports.into_iter().flatten().any(|p| match by_number {
-                    Some(n) => p.port == n,
+                    Some(number) => p.port == number,
                     None => p.name.as_deref() == Some(port.as_str()),
                 });
                 if found {
@@ -199,29 +208,23 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                     .into_iter()
                     .flatten()
                     .map(|p| {
-                        let tp = match &p.target_port {
-                            Some(
-                                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n),
-                            ) => n.to_string(),
-                            Some(
-                                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
-                                    s,
-                                ),
-                            ) => s.clone(),
+                        let target = match &p.target_port {
+                            Some(IntOrString::Int(number)) => number.to_string(),
+                            Some(IntOrString::String(name)) => name.clone(),
                             None => p.port.to_string(),
                         };
                         match &p.name {
-                            Some(n) => format!("{n}: {} -> {tp}", p.port),
-                            None => format!("{} -> {tp}", p.port),
+                            Some(name) => format!("{name}: {} -> {target}", p.port),
+                            None => format!("{} -> {target}", p.port),
                         }
                     })
                     .collect();
-                let mut d = Draft::new(RuleId::IngressBackendPortNotFound, r.clone())
+                let mut draft = Draft::new(RuleId::IngressBackendPortNotFound, ingress_ref.clone())
                     .discriminator(format!("{svc_name}:{port}"))
                     .edge("Ingress -> Service")
                     .message(format!(
                         "Ingress {} routes {path} to port {port} of Service {svc_name}, which the Service does not expose: those requests get 503",
-                        r.name
+                        ingress_ref.name
                     ))
                     .evidence(format!("backend {path} -> {svc_name}:{port}"))
                     .evidence(format!(
@@ -229,17 +232,17 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                         if exposed.is_empty() { "none".to_owned() } else { exposed.join(", ") }
                     ))
                     .scope(svc_ref);
-                if let Some(n) = by_number {
+                if let Some(number) = by_number {
                     let is_target = ports.into_iter().flatten().any(|p| {
-                        matches!(&p.target_port, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(t)) if *t == n)
+                        matches!(&p.target_port, Some(IntOrString::Int(target)) if *target == number)
                     });
                     if is_target {
-                        d = d.evidence(format!(
-                            "{n} is a targetPort (the container's port); an Ingress backend names the Service's port"
+                        draft = draft.evidence(format!(
+                            "{number} is a targetPort (the container's port); an Ingress backend names the Service's port"
                         ));
                     }
                 }
-                d = d
+                draft = draft
                     .summary("Use a port the Service exposes (its `port` number or its name), not the container's port.")
                     .read_only(
                         "Read the Service's ports",
@@ -247,34 +250,34 @@ fn backends(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) 
                     )
                     .step(
                         "Fix the backend port of the Ingress",
-                        Some(format!("kubectl edit ingress -n {ns} {}", r.name)),
+                        Some(format!("kubectl edit ingress -n {ns} {}", ingress_ref.name)),
                         Risk::Reversible,
                     );
-                out.push(d);
+                out.push(draft);
             }
         }
     }
 }
 
-fn tls(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
-    let ns = r.ns();
+fn tls(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
+    let ns = ingress_ref.ns();
     if !ctx.store.kind_listed(Kind::Secret, ns) {
         return;
     }
-    for t in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
-        let Some(secret) = t.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+    for tls_spec in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
+        let Some(secret) = tls_spec.secret_name.as_deref().filter(|s| !s.is_empty()) else {
             continue;
         };
         if ctx.store.get::<Secret>(ns, secret).is_some() {
             continue;
         }
-        let hosts = t.hosts.clone().unwrap_or_default();
-        let d = Draft::new(RuleId::IngressTLSSecretNotFound, r.clone())
+        let hosts = tls_spec.hosts.clone().unwrap_or_default();
+        let draft = Draft::new(RuleId::IngressTLSSecretNotFound, ingress_ref.clone())
             .discriminator(secret.to_owned())
             .edge("Ingress -> Secret")
             .message(format!(
                 "Ingress {} terminates TLS for {} with Secret {secret}, which does not exist: the controller serves its default (self-signed) certificate or drops the TLS host",
-                r.name,
+                ingress_ref.name,
                 if hosts.is_empty() { "its hosts".to_owned() } else { hosts.join(", ") }
             ))
             .evidence(format!("spec.tls secretName: {secret}"))
@@ -291,6 +294,6 @@ fn tls(ctx: &RuleContext, r: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
                 )),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }

@@ -1,26 +1,27 @@
 //! The `networking` rule set (docs/rules.md): Services and their endpoints, Ingress,
 //! Gateway API routes, NetworkPolicy evaluation and the cluster DNS.
 //!
-//! - [`service`]: selectors, ready endpoints, target ports, single endpoints;
-//! - [`ingress`]: classes, backends, ports, TLS Secrets;
-//! - [`gateway`]: HTTPRoute parents and backends, Gateway status (read dynamically);
-//! - [`policy`]: a pure NetworkPolicy evaluator and the rules built on it;
-//! - [`dns`]: the cluster DNS Service and its Pods.
+//! - `service`: selectors, ready endpoints, target ports, single endpoints;
+//! - `ingress`: classes, backends, ports, TLS Secrets;
+//! - `gateway`: HTTPRoute parents and backends, Gateway status (read dynamically);
+//! - `policy`: a pure NetworkPolicy evaluator (`policy::eval`) and the rules built on it;
+//! - `dns`: the cluster DNS Service and its Pods.
 
-pub mod dns;
-pub mod gateway;
-pub mod ingress;
-pub mod policy;
-pub mod service;
+pub(crate) mod dns;
+pub(crate) mod gateway;
+pub(crate) mod ingress;
+pub(crate) mod policy;
+pub(crate) mod service;
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ContainerPort, Pod};
 
-use crate::model::{Kind, ObjRef};
 use crate::rules::{Draft, RuleContext};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+/// The rule set on the graph: Services, Ingresses, Gateway API routes, NetworkPolicies,
+/// the cluster DNS.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     service::evaluate(ctx, out);
     ingress::evaluate(ctx, out);
     gateway::evaluate(ctx, out);
@@ -30,34 +31,6 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 /// How many Pods of a namespace a rule looks at when it has to list them.
 pub(crate) const MAX_PODS_SCANNED: usize = 2000;
-
-pub(crate) fn pod_ref(p: &Pod) -> ObjRef {
-    ObjRef::namespaced(
-        Kind::Pod,
-        p.metadata.namespace.as_deref().unwrap_or_default(),
-        p.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-pub(crate) fn pod_name(p: &Pod) -> &str {
-    p.metadata.name.as_deref().unwrap_or_default()
-}
-
-/// The Pod's Ready condition is True.
-pub(crate) fn pod_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-/// Succeeded or Failed: the endpoints controller ignores such Pods.
-pub(crate) fn pod_terminal(p: &Pod) -> bool {
-    matches!(
-        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
-}
 
 /// A short description of why a Pod is not serving: `Pending (Unschedulable)`,
 /// `Running, not ready (ContainersNotReady)`, `CrashLoopBackOff`...
@@ -118,8 +91,8 @@ pub(crate) fn pod_state(p: &Pod) -> String {
 
 /// Every container port the Pod declares (regular containers and restartable init
 /// containers, i.e. sidecars).
-pub(crate) fn container_ports(p: &Pod) -> Vec<&ContainerPort> {
-    let Some(spec) = &p.spec else {
+pub(crate) fn container_ports(pod: &Pod) -> Vec<&ContainerPort> {
+    let Some(spec) = &pod.spec else {
         return Vec::new();
     };
     spec.containers
@@ -135,27 +108,28 @@ pub(crate) fn container_ports(p: &Pod) -> Vec<&ContainerPort> {
 }
 
 /// The number a named port resolves to in the Pod (name and protocol must match).
-pub(crate) fn resolve_named_port(p: &Pod, name: &str, protocol: &str) -> Option<i32> {
-    container_ports(p)
+pub(crate) fn resolve_named_port(pod: &Pod, name: &str, protocol: &str) -> Option<i32> {
+    container_ports(pod)
         .into_iter()
-        .find(|cp| {
-            cp.name.as_deref() == Some(name) && cp.protocol.as_deref().unwrap_or("TCP") == protocol
+        .find(|port| {
+            port.name.as_deref() == Some(name)
+                && port.protocol.as_deref().unwrap_or("TCP") == protocol
         })
-        .map(|cp| cp.container_port)
+        .map(|port| port.container_port)
 }
 
 /// `{k: v, k2: v2}` as a selector is usually written.
-pub(crate) fn fmt_map(m: &BTreeMap<String, String>) -> String {
-    let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+pub(crate) fn fmt_map(labels: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     format!("{{{}}}", parts.join(", "))
 }
 
 /// `a, b, c (+N more)`.
 pub(crate) fn name_list<S: AsRef<str>>(names: &[S], max: usize) -> String {
     let shown: Vec<&str> = names.iter().take(max).map(AsRef::as_ref).collect();
-    let mut s = shown.join(", ");
+    let mut list = shown.join(", ");
     if names.len() > max {
-        s.push_str(&format!(" (+{} more)", names.len() - max));
+        list.push_str(&format!(" (+{} more)", names.len() - max));
     }
-    s
+    list
 }

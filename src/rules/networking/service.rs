@@ -13,18 +13,20 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::api::Risk;
+use crate::k8s::pod;
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::networking::{
-    MAX_PODS_SCANNED, container_ports, fmt_map, name_list, pod_name, pod_ready, pod_ref, pod_state,
-    pod_terminal, resolve_named_port,
+    MAX_PODS_SCANNED, container_ports, fmt_map, name_list, pod_state, resolve_named_port,
 };
 use crate::rules::{Draft, RuleContext};
 use crate::selector::{Requirement, Selector};
 
-pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    for r in ctx.graph.subjects(Kind::Service) {
-        let Some(svc) = ctx.store.get_ref::<Service>(r) else {
+/// ServiceSelectorMatchesNoPods, ServiceNoReadyEndpoints, ServiceSingleEndpoint and
+/// ServiceTargetPortMismatch for each Service of the graph.
+pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    for svc_ref in ctx.graph.subjects(Kind::Service) {
+        let Some(svc) = ctx.store.get_ref::<Service>(svc_ref) else {
             continue;
         };
         let Some(spec) = &svc.spec else { continue };
@@ -38,13 +40,17 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let sel = Selector::from_map(selector.iter());
         let pods: Vec<&Pod> = ctx
             .store
-            .select_pods(r.ns(), &sel)
+            .select_pods(svc_ref.ns(), &sel)
             .into_iter()
             .map(|p| p.as_ref())
             .collect();
-        let live: Vec<&Pod> = pods.iter().copied().filter(|p| !pod_terminal(p)).collect();
+        let live: Vec<&Pod> = pods
+            .iter()
+            .copied()
+            .filter(|p| !pod::is_terminal(p))
+            .collect();
         if pods.is_empty() {
-            selector_matches_no_pods(ctx, r, selector, &sel, out);
+            selector_matches_no_pods(ctx, svc_ref, selector, &sel, out);
             continue;
         }
         if live.is_empty() {
@@ -52,27 +58,30 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         }
         let slices: Vec<&EndpointSlice> = ctx
             .store
-            .endpoint_slices(r.ns(), &r.name)
+            .endpoint_slices(svc_ref.ns(), &svc_ref.name)
             .map(|s| s.as_ref())
             .collect();
-        let ready: Vec<&Pod> = live.iter().copied().filter(|p| pod_ready(p)).collect();
+        let ready: Vec<&Pod> = live.iter().copied().filter(|p| pod::is_ready(p)).collect();
         let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
         if ready.is_empty() && !publish_not_ready {
-            no_ready_endpoints(r, &live, &slices, out);
+            no_ready_endpoints(svc_ref, &live, &slices, out);
         } else if ready.len() == 1 && !publish_not_ready {
-            single_endpoint(ctx, r, &live, ready[0], out);
+            single_endpoint(ctx, svc_ref, &live, ready[0], out);
         }
         let headless = spec.cluster_ip.as_deref() == Some("None");
         if !headless {
-            target_port_mismatch(r, svc, &live, out);
+            target_port_mismatch(svc_ref, svc, &live, out);
         }
     }
 }
 
 /// How a requirement a Pod fails reads: `app.kubernetes.io/name: "payments" vs "payment"`.
-pub fn describe_unmet(r: &Requirement, labels: Option<&BTreeMap<String, String>>) -> String {
+pub(crate) fn describe_unmet(
+    requirement: &Requirement,
+    labels: Option<&BTreeMap<String, String>>,
+) -> String {
     let get = |k: &str| labels.and_then(|l| l.get(k));
-    match r {
+    match requirement {
         Requirement::Equals(k, v) => match get(k) {
             Some(have) => format!("{k}: \"{v}\" vs \"{have}\""),
             None => format!("label {k} missing (selector wants {k}={v})"),
@@ -97,34 +106,34 @@ pub fn describe_unmet(r: &Requirement, labels: Option<&BTreeMap<String, String>>
 
 fn selector_matches_no_pods(
     ctx: &RuleContext,
-    r: &ObjRef,
+    svc_ref: &ObjRef,
     selector: &BTreeMap<String, String>,
     sel: &Selector,
     out: &mut Vec<Draft>,
 ) {
-    let ns = r.ns();
+    let ns = svc_ref.ns();
     if !ctx.store.kind_listed(Kind::Pod, ns) {
         // Pods of the namespace were not read: absence proves nothing.
         return;
     }
     let sel_text = fmt_map(selector);
-    let mut d = Draft::new(RuleId::ServiceSelectorMatchesNoPods, r.clone())
+    let mut draft = Draft::new(RuleId::ServiceSelectorMatchesNoPods, svc_ref.clone())
         .edge("Service -> Pod")
         .evidence(format!("selector {sel_text}"));
     // Nearest misses: the Pods failing the fewest requirements, grouped by how they differ.
     let mut best = usize::MAX;
     let mut near: BTreeMap<String, Vec<&Pod>> = BTreeMap::new();
     let mut scanned = 0usize;
-    for p in ctx.store.list::<Pod>(ns).take(MAX_PODS_SCANNED) {
+    for pod in ctx.store.list::<Pod>(ns).take(MAX_PODS_SCANNED) {
         scanned += 1;
-        let unmet = sel.unmet(p.metadata.labels.as_ref());
+        let unmet = sel.unmet(pod.metadata.labels.as_ref());
         // A Pod sharing no label with the selector is not a near miss.
         if unmet.len() >= sel.requirements().len() && sel.requirements().len() > 1 {
             continue;
         }
         let how: Vec<String> = unmet
             .iter()
-            .map(|u| describe_unmet(u, p.metadata.labels.as_ref()))
+            .map(|u| describe_unmet(u, pod.metadata.labels.as_ref()))
             .collect();
         let how = how.join("; ");
         if unmet.len() < best {
@@ -132,22 +141,22 @@ fn selector_matches_no_pods(
             near.clear();
         }
         if unmet.len() == best {
-            near.entry(how).or_default().push(p);
+            near.entry(how).or_default().push(pod);
         }
     }
     let mut message = format!(
         "Service {} selects no Pods: no Pod of namespace {ns} has the labels {sel_text}",
-        r.name
+        svc_ref.name
     );
     if let Some((how, pods)) = near.iter().max_by_key(|(_, v)| v.len()) {
-        let names: Vec<&str> = pods.iter().map(|p| pod_name(p)).collect();
+        let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
         message.push_str(&format!(
             "; nearest Pods ({}) differ in {how}",
             name_list(&names, 2)
         ));
         for (how, pods) in near.iter().take(3) {
-            let names: Vec<&str> = pods.iter().map(|p| pod_name(p)).collect();
-            d = d.evidence(format!(
+            let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
+            draft = draft.evidence(format!(
                 "{} Pod(s) {} differ from the selector only in {how}",
                 pods.len(),
                 name_list(&names, 3)
@@ -157,16 +166,17 @@ fn selector_matches_no_pods(
     } else if scanned == 0 {
         message.push_str(" (the namespace has no Pods)");
     } else {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "none of the {scanned} Pods of the namespace shares the selector's labels"
         ));
     }
     // Workloads whose Pod template matches: the Service is right, the Pods are missing.
     let mut templates: Vec<(ObjRef, Option<i32>)> = Vec::new();
     let tmatch = |labels: Option<&BTreeMap<String, String>>| sel.matches(labels);
-    for w in ctx.store.list::<Deployment>(ns).take(200) {
+    for deployment in ctx.store.list::<Deployment>(ns).take(200) {
         if tmatch(
-            w.spec
+            deployment
+                .spec
                 .template
                 .metadata
                 .as_ref()
@@ -176,15 +186,16 @@ fn selector_matches_no_pods(
                 ObjRef::namespaced(
                     Kind::Deployment,
                     ns,
-                    w.metadata.name.as_deref().unwrap_or_default(),
+                    deployment.metadata.name.as_deref().unwrap_or_default(),
                 ),
-                w.spec.replicas.or(Some(1)),
+                deployment.spec.replicas.or(Some(1)),
             ));
         }
     }
-    for w in ctx.store.list::<StatefulSet>(ns).take(200) {
+    for statefulset in ctx.store.list::<StatefulSet>(ns).take(200) {
         if tmatch(
-            w.spec
+            statefulset
+                .spec
                 .template
                 .metadata
                 .as_ref()
@@ -194,15 +205,16 @@ fn selector_matches_no_pods(
                 ObjRef::namespaced(
                     Kind::StatefulSet,
                     ns,
-                    w.metadata.name.as_deref().unwrap_or_default(),
+                    statefulset.metadata.name.as_deref().unwrap_or_default(),
                 ),
-                w.spec.replicas.or(Some(1)),
+                statefulset.spec.replicas.or(Some(1)),
             ));
         }
     }
-    for w in ctx.store.list::<DaemonSet>(ns).take(200) {
+    for daemonset in ctx.store.list::<DaemonSet>(ns).take(200) {
         if tmatch(
-            w.spec
+            daemonset
+                .spec
                 .template
                 .metadata
                 .as_ref()
@@ -212,49 +224,52 @@ fn selector_matches_no_pods(
                 ObjRef::namespaced(
                     Kind::DaemonSet,
                     ns,
-                    w.metadata.name.as_deref().unwrap_or_default(),
+                    daemonset.metadata.name.as_deref().unwrap_or_default(),
                 ),
                 None,
             ));
         }
     }
-    for (w, replicas) in &templates {
+    for (workload, replicas) in &templates {
         match replicas {
             Some(0) => {
                 message.push_str(&format!(
                     "; {} {} matches but is scaled to 0",
-                    w.kind, w.name
+                    workload.kind, workload.name
                 ));
-                d = d.evidence(format!("{} {} has replicas: 0", w.kind, w.name));
+                draft = draft.evidence(format!(
+                    "{} {} has replicas: 0",
+                    workload.kind, workload.name
+                ));
             }
             _ => {
                 message.push_str(&format!(
                     "; {} {}'s Pod template matches but it has no Pods",
-                    w.kind, w.name
+                    workload.kind, workload.name
                 ));
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "{} {}'s Pod template matches the selector but none of its Pods exist",
-                    w.kind, w.name
+                    workload.kind, workload.name
                 ));
             }
         }
         // the workload (and what it owns) may explain why there are no Pods
-        d = d.scope(w.clone());
+        draft = draft.scope(workload.clone());
         if let Some(uid) = ctx
             .store
-            .object(w)
+            .object(workload)
             .and_then(|o| o.meta())
             .and_then(|m| m.uid.clone())
         {
             for owned in ctx.store.owned_by(&uid) {
                 if owned.kind == Kind::ReplicaSet {
-                    d = d.scope(owned.clone());
+                    draft = draft.scope(owned.clone());
                 }
             }
         }
     }
     let selector_args: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    d = d
+    draft = draft
         .message(message)
         .summary("Make the Service's selector and the Pods' labels agree (fix whichever is wrong).")
         .read_only(
@@ -268,25 +283,25 @@ fn selector_matches_no_pods(
             "Check the Service's EndpointSlices",
             format!(
                 "kubectl get endpointslice -n {ns} -l kubernetes.io/service-name={}",
-                r.name
+                svc_ref.name
             ),
         )
         .step(
             "Fix the selector of the Service (or the labels of the workload's Pod template)",
-            Some(format!("kubectl edit service -n {ns} {}", r.name)),
+            Some(format!("kubectl edit service -n {ns} {}", svc_ref.name)),
             Risk::Reversible,
         );
-    out.push(d);
+    out.push(draft);
 }
 
 fn slice_summary(slices: &[&EndpointSlice]) -> (usize, usize) {
     let mut total = 0;
     let mut ready = 0;
-    for s in slices {
-        for e in s.endpoints.iter().flatten() {
+    for slice in slices {
+        for endpoint in slice.endpoints.iter().flatten() {
             total += 1;
             // nil `ready` is to be read as ready
-            if e.conditions.as_ref().and_then(|c| c.ready) != Some(false) {
+            if endpoint.conditions.as_ref().and_then(|c| c.ready) != Some(false) {
                 ready += 1;
             }
         }
@@ -294,51 +309,57 @@ fn slice_summary(slices: &[&EndpointSlice]) -> (usize, usize) {
     (total, ready)
 }
 
-fn no_ready_endpoints(r: &ObjRef, live: &[&Pod], slices: &[&EndpointSlice], out: &mut Vec<Draft>) {
+fn no_ready_endpoints(
+    svc_ref: &ObjRef,
+    live: &[&Pod],
+    slices: &[&EndpointSlice],
+    out: &mut Vec<Draft>,
+) {
     let (total, ready) = slice_summary(slices);
     if !slices.is_empty() && ready > 0 {
         // The EndpointSlices still route to ready endpoints: trust them.
         return;
     }
-    let ns = r.ns();
-    let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
-    let mut d = Draft::new(RuleId::ServiceNoReadyEndpoints, r.clone())
+    let ns = svc_ref.ns();
+    let refs: Vec<ObjRef> = live.iter().map(|p| pod::reference(p)).collect();
+    let mut draft = Draft::new(RuleId::ServiceNoReadyEndpoints, svc_ref.clone())
         .edge("Service -> Pod")
         .message(format!(
             "Service {} has no ready endpoints: none of its {} Pod(s) is ready, so requests to it fail (an Ingress or Gateway in front answers 503)",
-            r.name,
+            svc_ref.name,
             live.len()
         ))
         .affected(&refs);
-    for p in live.iter().take(5) {
-        d = d.evidence(format!("Pod {}: {}", pod_name(p), pod_state(p)));
+    for pod in live.iter().take(5) {
+        draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
     }
     if slices.is_empty() {
-        d = d.evidence("no EndpointSlice lists a ready endpoint for the Service".to_owned());
+        draft =
+            draft.evidence("no EndpointSlice lists a ready endpoint for the Service".to_owned());
     } else {
         let names: Vec<&str> = slices
             .iter()
             .map(|s| s.metadata.name.as_deref().unwrap_or_default())
             .collect();
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "EndpointSlice {}: {total} endpoint(s), {ready} ready",
             name_list(&names, 3)
         ));
-        for s in slices {
-            d = d.scope(ObjRef::namespaced(
+        for slice in slices {
+            draft = draft.scope(ObjRef::namespaced(
                 Kind::EndpointSlice,
                 ns,
-                s.metadata.name.as_deref().unwrap_or_default(),
+                slice.metadata.name.as_deref().unwrap_or_default(),
             ));
         }
     }
-    d = d
+    draft = draft
         .summary("Find out why the Pods are not ready: the findings that explain this one say why.")
         .read_only(
             "Check the endpoints and their readiness",
             format!(
                 "kubectl get endpointslice -n {ns} -l kubernetes.io/service-name={} -o wide",
-                r.name
+                svc_ref.name
             ),
         )
         .read_only(
@@ -349,13 +370,13 @@ fn no_ready_endpoints(r: &ObjRef, live: &[&Pod], slices: &[&EndpointSlice], out:
                     .replace(", ", " ")
             ),
         );
-    out.push(d);
+    out.push(draft);
 }
 
 /// The replicas a Pod's controlling workload wants (Deployment, StatefulSet, ReplicaSet).
-fn desired_replicas(ctx: &RuleContext, p: &Pod) -> Option<(ObjRef, i32)> {
-    let ns = p.metadata.namespace.as_deref().unwrap_or_default();
-    let owner = p
+fn desired_replicas(ctx: &RuleContext, pod: &Pod) -> Option<(ObjRef, i32)> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let owner = pod
         .metadata
         .owner_references
         .iter()
@@ -372,13 +393,13 @@ fn desired_replicas(ctx: &RuleContext, p: &Pod) -> Option<(ObjRef, i32)> {
                 .find(|o| o.controller == Some(true) && o.kind == "Deployment")
                 .and_then(|o| ctx.store.get::<Deployment>(ns, &o.name));
             match dep {
-                Some(d) => Some((
+                Some(deployment) => Some((
                     ObjRef::namespaced(
                         Kind::Deployment,
                         ns,
-                        d.metadata.name.as_deref().unwrap_or_default(),
+                        deployment.metadata.name.as_deref().unwrap_or_default(),
                     ),
-                    d.spec.replicas.unwrap_or(1),
+                    deployment.spec.replicas.unwrap_or(1),
                 )),
                 None => Some((
                     ObjRef::namespaced(Kind::ReplicaSet, ns, &owner.name),
@@ -387,10 +408,10 @@ fn desired_replicas(ctx: &RuleContext, p: &Pod) -> Option<(ObjRef, i32)> {
             }
         }
         "StatefulSet" => {
-            let s = ctx.store.get::<StatefulSet>(ns, &owner.name)?;
+            let statefulset = ctx.store.get::<StatefulSet>(ns, &owner.name)?;
             Some((
                 ObjRef::namespaced(Kind::StatefulSet, ns, &owner.name),
-                s.spec.replicas.unwrap_or(1),
+                statefulset.spec.replicas.unwrap_or(1),
             ))
         }
         _ => None,
@@ -399,7 +420,7 @@ fn desired_replicas(ctx: &RuleContext, p: &Pod) -> Option<(ObjRef, i32)> {
 
 fn single_endpoint(
     ctx: &RuleContext,
-    r: &ObjRef,
+    svc_ref: &ObjRef,
     live: &[&Pod],
     ready: &Pod,
     out: &mut Vec<Draft>,
@@ -412,48 +433,48 @@ fn single_endpoint(
     }
     let not_ready: Vec<ObjRef> = live
         .iter()
-        .filter(|p| !pod_ready(p))
-        .map(|p| pod_ref(p))
+        .filter(|p| !pod::is_ready(p))
+        .map(|p| pod::reference(p))
         .collect();
-    let mut d = Draft::new(RuleId::ServiceSingleEndpoint, r.clone())
+    let mut draft = Draft::new(RuleId::ServiceSingleEndpoint, svc_ref.clone())
         .edge("Service -> Pod")
         .message(format!(
             "Service {} has a single ready endpoint ({}) although {} {} wants {replicas} replicas: one more failure and it serves nothing",
-            r.name,
-            pod_name(ready),
+            svc_ref.name,
+            pod::name(ready),
             workload.kind,
             workload.name
         ))
         .evidence(format!("{} of {} selected Pod(s) ready", 1, live.len()))
-        .scope(pod_ref(ready))
+        .scope(pod::reference(ready))
         .summary("Find out why the other replicas are not ready (or not running).")
         .read_only(
             "Check the endpoints",
             format!(
                 "kubectl get endpointslice -n {} -l kubernetes.io/service-name={}",
-                r.ns(),
-                r.name
+                svc_ref.ns(),
+                svc_ref.name
             ),
         );
-    for p in live.iter().filter(|p| !pod_ready(p)).take(5) {
-        d = d.evidence(format!("Pod {}: {}", pod_name(p), pod_state(p)));
+    for pod in live.iter().filter(|p| !pod::is_ready(p)).take(5) {
+        draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
     }
     if !not_ready.is_empty() {
-        d = d.affected(&not_ready);
+        draft = draft.affected(&not_ready);
     }
-    out.push(d);
+    out.push(draft);
 }
 
-fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<Draft>) {
+fn target_port_mismatch(svc_ref: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<Draft>) {
     let Some(spec) = &svc.spec else { return };
-    let ns = r.ns();
-    for sp in spec.ports.iter().flatten() {
-        let protocol = sp.protocol.as_deref().unwrap_or("TCP");
-        let port_label = match &sp.name {
-            Some(n) if !n.is_empty() => format!("{n} ({}/{protocol})", sp.port),
-            _ => format!("{}/{protocol}", sp.port),
+    let ns = svc_ref.ns();
+    for service_port in spec.ports.iter().flatten() {
+        let protocol = service_port.protocol.as_deref().unwrap_or("TCP");
+        let port_label = match &service_port.name {
+            Some(n) if !n.is_empty() => format!("{n} ({}/{protocol})", service_port.port),
+            _ => format!("{}/{protocol}", service_port.port),
         };
-        let (target, problem): (String, Option<String>) = match &sp.target_port {
+        let (target, problem): (String, Option<String>) = match &service_port.target_port {
             Some(IntOrString::String(name)) => {
                 let resolved = live
                     .iter()
@@ -494,9 +515,9 @@ fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<
                 }
             }
             other => {
-                let n = match other {
-                    Some(IntOrString::Int(n)) => *n,
-                    _ => sp.port,
+                let number = match other {
+                    Some(IntOrString::Int(number)) => *number,
+                    _ => service_port.port,
                 };
                 let declared: Vec<(i32, String)> = live
                     .iter()
@@ -513,16 +534,16 @@ fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<
                 if declared.is_empty()
                     || declared
                         .iter()
-                        .any(|(p, proto)| *p == n && proto == protocol)
+                        .any(|(p, proto)| *p == number && proto == protocol)
                 {
-                    (n.to_string(), None)
+                    (number.to_string(), None)
                 } else {
                     let list: Vec<String> =
                         declared.iter().map(|(p, pr)| format!("{p}/{pr}")).collect();
                     (
-                        n.to_string(),
+                        number.to_string(),
                         Some(format!(
-                            "targetPort {n}/{protocol} is not among the container ports the selected Pods declare: {}",
+                            "targetPort {number}/{protocol} is not among the container ports the selected Pods declare: {}",
                             list.join(", ")
                         )),
                     )
@@ -530,13 +551,13 @@ fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<
             }
         };
         let Some(problem) = problem else { continue };
-        let refs: Vec<ObjRef> = live.iter().map(|p| pod_ref(p)).collect();
-        let d = Draft::new(RuleId::ServiceTargetPortMismatch, r.clone())
-            .discriminator(sp.name.clone().unwrap_or_else(|| sp.port.to_string()))
+        let refs: Vec<ObjRef> = live.iter().map(|p| pod::reference(p)).collect();
+        let draft = Draft::new(RuleId::ServiceTargetPortMismatch, svc_ref.clone())
+            .discriminator(service_port.name.clone().unwrap_or_else(|| service_port.port.to_string()))
             .edge("Service -> Pod")
             .message(format!(
                 "Service {} port {port_label} sends traffic to target port {target}, which the selected Pods do not expose: connections are refused",
-                r.name
+                svc_ref.name
             ))
             .evidence(problem)
             .affected(&refs)
@@ -545,14 +566,14 @@ fn target_port_mismatch(r: &ObjRef, svc: &Service, live: &[&Pod], out: &mut Vec<
                 "Compare the Service's ports with the Pods' container ports",
                 format!(
                     "kubectl get service -n {ns} {} -o jsonpath='{{.spec.ports}}' ; kubectl get pod -n {ns} {} -o jsonpath='{{.spec.containers[*].ports}}'",
-                    r.name, refs[0].name
+                    svc_ref.name, refs[0].name
                 ),
             )
             .step(
                 "Fix the Service's targetPort",
-                Some(format!("kubectl edit service -n {ns} {}", r.name)),
+                Some(format!("kubectl edit service -n {ns} {}", svc_ref.name)),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }

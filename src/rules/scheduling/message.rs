@@ -20,7 +20,9 @@
 /// A taint as the scheduler prints it: `{key: value}`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PrintedTaint {
+    /// The taint's key.
     pub key: String,
+    /// Its value, empty when it has none.
     pub value: String,
 }
 
@@ -62,17 +64,22 @@ pub enum Reason {
     Other,
 }
 
+/// Which inter-Pod constraint a reason names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AffinityKind {
+    /// `didn't match pod affinity rules`: required pod affinity.
     Affinity,
+    /// `didn't match pod anti-affinity rules`: the Pod's own required anti-affinity.
     AntiAffinity,
     /// `didn't satisfy existing pods anti-affinity rules`: other Pods repel this one.
     ExistingAntiAffinity,
+    /// `didn't match pod topology spread constraints`.
     TopologySpread,
 }
 
 impl AffinityKind {
-    pub fn describe(self) -> &'static str {
+    /// How a message names it: `pod anti-affinity`, `topology spread constraints`...
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             AffinityKind::Affinity => "pod affinity",
             AffinityKind::AntiAffinity => "pod anti-affinity",
@@ -89,6 +96,7 @@ pub struct Part {
     pub count: Option<u32>,
     /// The reason as written.
     pub text: String,
+    /// What the reason means.
     pub reason: Reason,
 }
 
@@ -99,6 +107,7 @@ pub struct SchedulerMessage {
     pub available: Option<u32>,
     /// Nodes considered (`4`).
     pub total: Option<u32>,
+    /// The reasons, in the order written.
     pub parts: Vec<Part>,
     /// What the preemption attempt found (`Preemption is not helpful for scheduling`...).
     pub preemption: Vec<Part>,
@@ -108,16 +117,16 @@ pub struct SchedulerMessage {
 
 impl SchedulerMessage {
     /// Whether a reason of this kind is in the message.
-    pub fn has(&self, f: impl Fn(&Reason) -> bool) -> bool {
-        self.parts.iter().any(|p| f(&p.reason))
+    pub(crate) fn has(&self, is_kind: impl Fn(&Reason) -> bool) -> bool {
+        self.parts.iter().any(|part| is_kind(&part.reason))
     }
 
     /// Whether preemption could make room (some node had victims to evict).
     pub fn preemption_helps(&self) -> bool {
         !self.preemption.is_empty()
-            && self.preemption.iter().any(|p| {
-                let t = p.text.to_ascii_lowercase();
-                !t.contains("not helpful") && !t.contains("no preemption victims")
+            && self.preemption.iter().any(|part| {
+                let text = part.text.to_ascii_lowercase();
+                !text.contains("not helpful") && !text.contains("no preemption victims")
             })
     }
 }
@@ -136,20 +145,20 @@ pub fn parse(msg: &str) -> SchedulerMessage {
         return out;
     }
     // old form: "No nodes are available that match all of the following predicates:: Insufficient cpu (3), ..."
-    if let Some(i) = lower.find("following predicates:") {
-        let rest = msg[i..]
+    if let Some(start) = lower.find("following predicates:") {
+        let rest = msg[start..]
             .split_once(':')
             .map(|(_, r)| r.trim_start_matches(':'))
             .unwrap_or("");
         out.parts = split_parts(trim_end(rest))
             .into_iter()
-            .map(|p| predicate_part(&p))
+            .map(|part| predicate_part(&part))
             .collect();
         out.available = Some(0);
         return out;
     }
     let (main, preemption) = match find_ci(msg, "preemption:") {
-        Some(i) => (&msg[..i], Some(&msg[i + "preemption:".len()..])),
+        Some(start) => (&msg[..start], Some(&msg[start + "preemption:".len()..])),
         None => (msg, None),
     };
     let (head, body) = split_head(main);
@@ -158,25 +167,27 @@ pub fn parse(msg: &str) -> SchedulerMessage {
         out.total = Some(total);
     }
     out.parts = parts_of(body);
-    if let Some(p) = preemption {
-        let (_, pbody) = split_head(p);
-        out.preemption = parts_of(pbody);
+    if let Some(preemption) = preemption {
+        let (_, preemption_body) = split_head(preemption);
+        out.preemption = parts_of(preemption_body);
     }
     out
 }
 
 /// `0/4 nodes are available: rest` -> (Some((0, 4)), rest). Without the head, the whole text.
-fn split_head(s: &str) -> (Option<(u32, u32)>, &str) {
-    let Some(i) = find_ci(s, "nodes are available") else {
-        return (None, s);
+fn split_head(text: &str) -> (Option<(u32, u32)>, &str) {
+    let Some(start) = find_ci(text, "nodes are available") else {
+        return (None, text);
     };
-    let before = s[..i].trim();
+    let before = text[..start].trim();
     let counts = before
         .rsplit(char::is_whitespace)
         .next()
         .and_then(|tok| tok.split_once('/'))
-        .and_then(|(a, t)| Some((a.trim().parse().ok()?, t.trim().parse().ok()?)));
-    let after = &s[i + "nodes are available".len()..];
+        .and_then(|(available, total)| {
+            Some((available.trim().parse().ok()?, total.trim().parse().ok()?))
+        });
+    let after = &text[start + "nodes are available".len()..];
     let after = after.trim_start().strip_prefix(':').unwrap_or(after);
     (counts, after)
 }
@@ -210,13 +221,13 @@ fn parts_of(body: &str) -> Vec<Part> {
 
 /// `Insufficient cpu (3)` (old predicate form).
 fn predicate_part(raw: &str) -> Part {
-    let t = raw.trim();
-    let (text, count) = match t.rsplit_once('(') {
-        Some((txt, n)) => match n.trim_end_matches(')').trim().parse::<u32>() {
-            Ok(c) => (txt.trim(), Some(c)),
-            Err(_) => (t, None),
+    let trimmed = raw.trim();
+    let (text, count) = match trimmed.rsplit_once('(') {
+        Some((reason, count)) => match count.trim_end_matches(')').trim().parse::<u32>() {
+            Ok(count) => (reason.trim(), Some(count)),
+            Err(_) => (trimmed, None),
         },
-        None => (t, None),
+        None => (trimmed, None),
     };
     Part {
         count,
@@ -226,92 +237,100 @@ fn predicate_part(raw: &str) -> Part {
 }
 
 /// Splits on `, ` outside braces, brackets and quotes.
-fn split_parts(s: &str) -> Vec<String> {
+fn split_parts(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut depth: i32 = 0;
     let mut quoted = false;
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
             '"' => quoted = !quoted,
             '{' | '[' | '(' if !quoted => depth += 1,
             '}' | ']' | ')' if !quoted => depth = (depth - 1).max(0),
             _ => {}
         }
-        if c == ',' && depth == 0 && !quoted && chars.peek().is_none_or(|n| n.is_whitespace()) {
-            out.push(cur.trim().to_owned());
-            cur.clear();
+        if ch == ','
+            && depth == 0
+            && !quoted
+            && chars.peek().is_none_or(|next| next.is_whitespace())
+        {
+            out.push(current.trim().to_owned());
+            current.clear();
             continue;
         }
-        cur.push(c);
+        current.push(ch);
     }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_owned());
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_owned());
     }
-    out.retain(|p| !p.is_empty());
+    out.retain(|part| !part.is_empty());
     out
 }
 
-fn leading_count(s: &str) -> (Option<u32>, &str) {
-    let s = s.trim();
-    match s.split_once(char::is_whitespace) {
-        Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-            (n.parse().ok(), rest.trim())
+/// `3 Insufficient cpu` -> (Some(3), `Insufficient cpu`).
+fn leading_count(text: &str) -> (Option<u32>, &str) {
+    let text = text.trim();
+    match text.split_once(char::is_whitespace) {
+        Some((count, rest)) if !count.is_empty() && count.bytes().all(|b| b.is_ascii_digit()) => {
+            (count.parse().ok(), rest.trim())
         }
-        _ => (None, s),
+        _ => (None, text),
     }
 }
 
 /// What a reason text means.
 pub fn classify(text: &str) -> Reason {
-    let t = text.trim();
-    let l = t.to_ascii_lowercase();
-    if let Some(r) = t.strip_prefix("Insufficient ") {
-        return Reason::Insufficient(r.trim().trim_end_matches('.').to_owned());
+    let trimmed = text.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    if let Some(resource) = trimmed.strip_prefix("Insufficient ") {
+        return Reason::Insufficient(resource.trim().trim_end_matches('.').to_owned());
     }
-    if l.starts_with("too many pods") {
+    if lower.starts_with("too many pods") {
         return Reason::Insufficient("pods".to_owned());
     }
-    if l.contains("untolerated taint") || (l.contains("taint") && l.contains("didn't tolerate")) {
-        return Reason::Taint(taints_in(t));
+    if lower.contains("untolerated taint")
+        || (lower.contains("taint") && lower.contains("didn't tolerate"))
+    {
+        return Reason::Taint(taints_in(trimmed));
     }
-    if l.contains("didn't match pod's node affinity")
-        || l.contains("didn't match node selector")
-        || l.contains("didn't match pod's node selector")
-        || l.contains("matchnodeselector")
-        || l.contains("[nodeaffinity]")
+    if lower.contains("didn't match pod's node affinity")
+        || lower.contains("didn't match node selector")
+        || lower.contains("didn't match pod's node selector")
+        || lower.contains("matchnodeselector")
+        || lower.contains("[nodeaffinity]")
     {
         return Reason::NodeSelector;
     }
-    if l.contains("were unschedulable") || l.contains("was unschedulable") {
+    if lower.contains("were unschedulable") || lower.contains("was unschedulable") {
         return Reason::Unschedulable;
     }
-    if l.contains("topology spread") || l.contains("[podtopologyspread]") {
+    if lower.contains("topology spread") || lower.contains("[podtopologyspread]") {
         return Reason::PodAffinity(AffinityKind::TopologySpread);
     }
-    if l.contains("existing pods anti-affinity") {
+    if lower.contains("existing pods anti-affinity") {
         return Reason::PodAffinity(AffinityKind::ExistingAntiAffinity);
     }
-    if l.contains("anti-affinity") {
+    if lower.contains("anti-affinity") {
         return Reason::PodAffinity(AffinityKind::AntiAffinity);
     }
-    if l.contains("pod affinity") || l.contains("[interpodaffinity]") {
+    if lower.contains("pod affinity") || lower.contains("[interpodaffinity]") {
         return Reason::PodAffinity(AffinityKind::Affinity);
     }
-    if l.contains("volume node affinity conflict") || l.contains("no available volume zone") {
+    if lower.contains("volume node affinity conflict") || lower.contains("no available volume zone")
+    {
         return Reason::VolumeNodeAffinity;
     }
-    if l.contains("unbound immediate persistentvolumeclaims")
-        || l.contains("didn't find available persistent volumes to bind")
+    if lower.contains("unbound immediate persistentvolumeclaims")
+        || lower.contains("didn't find available persistent volumes to bind")
     {
         return Reason::UnboundClaims;
     }
-    if l.starts_with("persistentvolumeclaim") && l.contains("not found") {
-        let name = t.split('"').nth(1).unwrap_or_default().to_owned();
+    if lower.starts_with("persistentvolumeclaim") && lower.contains("not found") {
+        let name = trimmed.split('"').nth(1).unwrap_or_default().to_owned();
         return Reason::ClaimNotFound(name);
     }
-    if l.contains("free ports") {
+    if lower.contains("free ports") {
         return Reason::Ports;
     }
     Reason::Other
@@ -325,13 +344,13 @@ fn taints_in(text: &str) -> Vec<PrintedTaint> {
         let after = &rest[open + 1..];
         let Some(close) = after.find('}') else { break };
         let inner = &after[..close];
-        for kv in inner.split(", ") {
-            let (k, v) = kv.split_once(':').unwrap_or((kv, ""));
-            let key = k.trim();
+        for pair in inner.split(", ") {
+            let (key, value) = pair.split_once(':').unwrap_or((pair, ""));
+            let key = key.trim();
             if !key.is_empty() {
                 out.push(PrintedTaint {
                     key: key.to_owned(),
-                    value: v.trim().to_owned(),
+                    value: value.trim().to_owned(),
                 });
             }
         }
@@ -340,23 +359,25 @@ fn taints_in(text: &str) -> Vec<PrintedTaint> {
     out
 }
 
-fn trim_end(s: &str) -> &str {
-    s.trim().trim_end_matches('.').trim()
+/// Without surrounding blanks and a final period.
+fn trim_end(text: &str) -> &str {
+    text.trim().trim_end_matches('.').trim()
 }
 
 /// Case-insensitive find of an ASCII needle; the index is a char boundary of `s`.
-fn find_ci(s: &str, needle: &str) -> Option<usize> {
-    let n = needle.len();
-    s.char_indices().map(|(i, _)| i).find(|&i| {
-        s.get(i..i + n)
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+fn find_ci(text: &str, needle: &str) -> Option<usize> {
+    let len = needle.len();
+    text.char_indices().map(|(i, _)| i).find(|&i| {
+        text.get(i..i + len)
+            .is_some_and(|window| window.eq_ignore_ascii_case(needle))
     })
 }
 
-fn clip_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// The first `max` characters.
+fn clip_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
     }
 }
 
@@ -364,29 +385,30 @@ fn clip_chars(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    fn reasons(m: &SchedulerMessage) -> Vec<(Option<u32>, Reason)> {
-        m.parts
+    fn reasons(message: &SchedulerMessage) -> Vec<(Option<u32>, Reason)> {
+        message
+            .parts
             .iter()
             .map(|p| (p.count, p.reason.clone()))
             .collect()
     }
 
-    fn taint(k: &str) -> PrintedTaint {
+    fn taint(key: &str) -> PrintedTaint {
         PrintedTaint {
-            key: k.into(),
+            key: key.into(),
             value: String::new(),
         }
     }
 
     #[test]
     fn taint_and_memory_with_preemption() {
-        let m = parse(
+        let message = parse(
             "0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 Insufficient memory. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod.",
         );
-        assert_eq!(m.available, Some(0));
-        assert_eq!(m.total, Some(4));
+        assert_eq!(message.available, Some(0));
+        assert_eq!(message.total, Some(4));
         assert_eq!(
-            reasons(&m),
+            reasons(&message),
             vec![
                 (
                     Some(1),
@@ -395,9 +417,9 @@ mod tests {
                 (Some(3), Reason::Insufficient("memory".into())),
             ]
         );
-        assert_eq!(m.preemption.len(), 2);
-        assert_eq!(m.preemption[1].count, Some(3));
-        assert!(!m.preemption_helps());
+        assert_eq!(message.preemption.len(), 2);
+        assert_eq!(message.preemption[1].count, Some(3));
+        assert!(!message.preemption_helps());
     }
 
     /// (message, total nodes, expected (count, reason) parts)
@@ -532,39 +554,39 @@ mod tests {
             ),
         ];
         for (msg, total, want) in cases {
-            let m = parse(msg);
-            assert_eq!(m.total, total, "{msg}");
-            assert_eq!(reasons(&m), want, "{msg}");
+            let message = parse(msg);
+            assert_eq!(message.total, total, "{msg}");
+            assert_eq!(reasons(&message), want, "{msg}");
         }
     }
 
     #[test]
     fn no_nodes_and_old_predicates_and_free_text() {
-        let m = parse("no nodes available to schedule pods");
-        assert!(m.no_nodes);
-        assert_eq!(m.total, Some(0));
-        let m = parse(
+        let message = parse("no nodes available to schedule pods");
+        assert!(message.no_nodes);
+        assert_eq!(message.total, Some(0));
+        let message = parse(
             "No nodes are available that match all of the following predicates:: Insufficient cpu (3), MatchNodeSelector (2).",
         );
         assert_eq!(
-            reasons(&m),
+            reasons(&message),
             vec![
                 (Some(3), Reason::Insufficient("cpu".into())),
                 (Some(2), Reason::NodeSelector),
             ]
         );
-        let m = parse(
+        let message = parse(
             "running PreBind plugin \"VolumeBinding\": binding volumes: timed out waiting for the condition",
         );
-        assert_eq!(m.total, None);
-        assert_eq!(reasons(&m), vec![(None, Reason::Other)]);
-        let m = parse("");
-        assert!(m.parts.is_empty());
-        let m = parse(
+        assert_eq!(message.total, None);
+        assert_eq!(reasons(&message), vec![(None, Reason::Other)]);
+        let message = parse("");
+        assert!(message.parts.is_empty());
+        let message = parse(
             "0/3 nodes are available: 3 node(s) had untolerated taint {node.kubernetes.io/not-ready: }",
         );
         assert_eq!(
-            reasons(&m),
+            reasons(&message),
             vec![(
                 Some(3),
                 Reason::Taint(vec![taint("node.kubernetes.io/not-ready")])
@@ -574,10 +596,10 @@ mod tests {
 
     #[test]
     fn preemption_that_can_help_is_recognised() {
-        let m = parse(
+        let message = parse(
             "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 Insufficient cpu.",
         );
-        assert!(m.preemption_helps());
+        assert!(message.preemption_helps());
     }
 
     #[test]
@@ -609,39 +631,39 @@ mod tests {
             ".",
             "-1/-2 ",
         ];
-        let mut n = 0usize;
-        for s in seeds {
-            let chars: Vec<char> = s.chars().collect();
+        let mut parsed = 0usize;
+        for seed in seeds {
+            let chars: Vec<char> = seed.chars().collect();
             // cut at every position, and insert noise at a spread of positions
             for cut in 0..=chars.len() {
-                let a: String = chars[..cut].iter().collect();
-                let b: String = chars[cut..].iter().collect();
-                let _ = parse(&a);
-                let _ = parse(&b);
+                let head: String = chars[..cut].iter().collect();
+                let tail: String = chars[cut..].iter().collect();
+                let _ = parse(&head);
+                let _ = parse(&tail);
                 if cut % 7 == 0 {
-                    for ins in inserts {
-                        let _ = parse(&format!("{a}{ins}{b}"));
-                        let _ = parse(&format!("{a}{ins}{ins}"));
-                        n += 2;
+                    for noise in inserts {
+                        let _ = parse(&format!("{head}{noise}{tail}"));
+                        let _ = parse(&format!("{head}{noise}{noise}"));
+                        parsed += 2;
                     }
                 }
             }
         }
         // a pseudo-random walk over bytes that happen to be valid UTF-8
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..2000 {
-            let mut s = String::new();
-            for _ in 0..(x % 120) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+            let mut text = String::new();
+            for _ in 0..(state % 120) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
                 let alphabet = "0123456789/ :,.{}()\"nodesareavilbpmtInsufficientcpuéü";
                 let chars: Vec<char> = alphabet.chars().collect();
-                s.push(chars[(x % chars.len() as u64) as usize]);
+                text.push(chars[(state % chars.len() as u64) as usize]);
             }
-            let _ = parse(&s);
-            n += 1;
+            let _ = parse(&text);
+            parsed += 1;
         }
-        assert!(n > 1000);
+        assert!(parsed > 1000);
     }
 }

@@ -6,7 +6,6 @@
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{
     Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint, Toleration,
@@ -16,10 +15,10 @@ use crate::k8s::quantity::{self, Quantity, Resources};
 use crate::store::Store;
 
 /// The taint every cordoned node carries (and DaemonSet Pods tolerate).
-pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
+pub(crate) const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
 /// Taints the node lifecycle controller and the kubelet put on unhealthy nodes.
-pub const NODE_HEALTH_TAINTS: &[&str] = &[
+pub(crate) const NODE_HEALTH_TAINTS: &[&str] = &[
     "node.kubernetes.io/unreachable",
     "node.kubernetes.io/not-ready",
     "node.kubernetes.io/network-unavailable",
@@ -31,42 +30,49 @@ pub const NODE_HEALTH_TAINTS: &[&str] = &[
 ];
 
 /// Taints that keep workloads off control-plane nodes: expected, not a problem.
-pub const CONTROL_PLANE_TAINTS: &[&str] = &[
+pub(crate) const CONTROL_PLANE_TAINTS: &[&str] = &[
     "node-role.kubernetes.io/control-plane",
     "node-role.kubernetes.io/master",
 ];
 
 /// One Node as the placement checks see it.
-pub struct NodeView<'a> {
-    pub name: &'a str,
-    pub labels: Option<&'a BTreeMap<String, String>>,
-    pub taints: &'a [Taint],
-    pub unschedulable: bool,
-    pub allocatable: Resources,
+pub(crate) struct NodeView<'a> {
+    /// The Node's name.
+    pub(crate) name: &'a str,
+    /// Its labels.
+    pub(crate) labels: Option<&'a BTreeMap<String, String>>,
+    /// Its taints.
+    pub(crate) taints: &'a [Taint],
+    /// Cordoned (`spec.unschedulable`).
+    pub(crate) unschedulable: bool,
+    /// What it can allocate (`status.allocatable`).
+    pub(crate) allocatable: Resources,
 }
 
 /// The cluster's Nodes, summarised once.
-pub struct Nodes<'a> {
-    pub nodes: Vec<NodeView<'a>>,
+pub(crate) struct Nodes<'a> {
+    /// Every Node of the store.
+    pub(crate) nodes: Vec<NodeView<'a>>,
     store: &'a Store,
     /// node -> (sum of requests of the non-terminated Pods bound to it, Pod count)
     requested: OnceCell<BTreeMap<String, (Resources, usize)>>,
 }
 
 impl<'a> Nodes<'a> {
-    pub fn new(store: &'a Store) -> Nodes<'a> {
+    /// Every Node of the store.
+    pub(crate) fn new(store: &'a Store) -> Nodes<'a> {
         let nodes = store
             .all::<Node>()
-            .filter_map(|n| {
-                let name = n.metadata.name.as_deref()?;
-                let spec = n.spec.as_ref();
+            .filter_map(|node| {
+                let name = node.metadata.name.as_deref()?;
+                let spec = node.spec.as_ref();
                 Some(NodeView {
                     name,
-                    labels: n.metadata.labels.as_ref(),
+                    labels: node.metadata.labels.as_ref(),
                     taints: spec.and_then(|s| s.taints.as_deref()).unwrap_or(&[]),
                     unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
                     allocatable: quantity::resources(
-                        n.status.as_ref().and_then(|s| s.allocatable.as_ref()),
+                        node.status.as_ref().and_then(|s| s.allocatable.as_ref()),
                     ),
                 })
             })
@@ -79,7 +85,7 @@ impl<'a> Nodes<'a> {
     }
 
     /// No Node read: for graphs whose Pods are all scheduled (nothing asks).
-    pub fn none(store: &'a Store) -> Nodes<'a> {
+    pub(crate) fn none(store: &'a Store) -> Nodes<'a> {
         Nodes {
             nodes: Vec::new(),
             store,
@@ -87,16 +93,13 @@ impl<'a> Nodes<'a> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// No Node at all.
+    pub(crate) fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
-    pub fn get(&self, name: &str) -> Option<&NodeView<'a>> {
-        self.nodes.iter().find(|n| n.name == name)
-    }
-
     /// The largest allocatable of a resource among the nodes `filter` keeps.
-    pub fn largest<'n>(
+    pub(crate) fn largest<'n>(
         &'n self,
         resource: &str,
         filter: impl Fn(&NodeView) -> bool,
@@ -109,45 +112,45 @@ impl<'a> Nodes<'a> {
     }
 
     /// Whether any node reports the resource at all.
-    pub fn reports(&self, resource: &str) -> bool {
+    pub(crate) fn reports(&self, resource: &str) -> bool {
         self.nodes
             .iter()
             .any(|n| n.allocatable.contains_key(resource))
     }
 
     /// What the Pods bound to a node request (only the Pods the store holds), and how many.
-    pub fn requested_on(&self, node: &str) -> Option<&(Resources, usize)> {
+    pub(crate) fn requested_on(&self, node: &str) -> Option<&(Resources, usize)> {
         self.requested
             .get_or_init(|| {
-                let mut m = BTreeMap::new();
-                for n in &self.nodes {
+                let mut by_node = BTreeMap::new();
+                for node in &self.nodes {
                     let mut sum = Resources::new();
                     let mut count = 0;
-                    for r in self.store.pods_on_node(n.name) {
-                        let Some(p) = self.store.get_ref::<Pod>(r) else {
+                    for pod_ref in self.store.pods_on_node(node.name) {
+                        let Some(pod) = self.store.get_ref::<Pod>(pod_ref) else {
                             continue;
                         };
-                        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
                         if matches!(phase, Some("Succeeded" | "Failed")) {
                             continue;
                         }
                         count += 1;
-                        if let Some(spec) = &p.spec {
-                            for (k, v) in quantity::pod_requests(spec) {
-                                *sum.entry(k).or_default() += v;
+                        if let Some(spec) = &pod.spec {
+                            for (resource, quantity) in quantity::pod_requests(spec) {
+                                *sum.entry(resource).or_default() += quantity;
                             }
                         }
                     }
-                    m.insert(n.name.to_owned(), (sum, count));
+                    by_node.insert(node.name.to_owned(), (sum, count));
                 }
-                m
+                by_node
             })
             .get(node)
     }
 
     /// The most free of a resource on the nodes `filter` keeps (allocatable minus what
     /// the known Pods there request), with the node's name.
-    pub fn most_free(
+    pub(crate) fn most_free(
         &self,
         resource: &str,
         filter: impl Fn(&NodeView) -> bool,
@@ -155,18 +158,18 @@ impl<'a> Nodes<'a> {
         self.nodes
             .iter()
             .filter(|n| filter(n))
-            .filter_map(|n| {
-                let alloc = *n.allocatable.get(resource)?;
+            .filter_map(|node| {
+                let alloc = *node.allocatable.get(resource)?;
                 let used = if resource == "pods" {
-                    Quantity::from_units(self.requested_on(n.name)?.1 as i64)
+                    Quantity::from_units(self.requested_on(node.name)?.1 as i64)
                 } else {
-                    self.requested_on(n.name)?
+                    self.requested_on(node.name)?
                         .0
                         .get(resource)
                         .copied()
                         .unwrap_or_default()
                 };
-                Some((alloc - used, n.name))
+                Some((alloc - used, node.name))
             })
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1)))
     }
@@ -175,52 +178,56 @@ impl<'a> Nodes<'a> {
 // ---- tolerations ------------------------------------------------------------------
 
 /// Whether a toleration tolerates a taint (Kubernetes' `ToleratesTaint`).
-pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if let Some(e) = t.effect.as_deref().filter(|e| !e.is_empty())
-        && e != taint.effect
+pub(crate) fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
+    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty())
+        && effect != taint.effect
     {
         return false;
     }
-    if let Some(k) = t.key.as_deref().filter(|k| !k.is_empty())
-        && k != taint.key
+    if let Some(key) = toleration.key.as_deref().filter(|k| !k.is_empty())
+        && key != taint.key
     {
         return false;
     }
-    match t.operator.as_deref().unwrap_or("Equal") {
+    match toleration.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
-        "" | "Equal" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        "" | "Equal" => {
+            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
         _ => false,
     }
 }
 
 /// Whether the Pod may use the node at all (capacity aside): not cordoned for it,
 /// selected by its node constraints, no untolerated taint.
-pub fn may_use(spec: &PodSpec, n: &NodeView) -> bool {
-    schedulable_for(spec, n) && selects_node(spec, n) && untolerated(spec, n.taints).is_empty()
+pub(crate) fn may_use(spec: &PodSpec, node: &NodeView) -> bool {
+    schedulable_for(spec, node)
+        && selects_node(spec, node)
+        && untolerated(spec, node.taints).is_empty()
 }
 
 /// The NoSchedule / NoExecute taints of a node the Pod does not tolerate.
-pub fn untolerated<'t>(spec: &PodSpec, taints: &'t [Taint]) -> Vec<&'t Taint> {
-    let tols = spec.tolerations.as_deref().unwrap_or(&[]);
+pub(crate) fn untolerated<'t>(spec: &PodSpec, taints: &'t [Taint]) -> Vec<&'t Taint> {
+    let tolerations = spec.tolerations.as_deref().unwrap_or(&[]);
     taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        .filter(|t| !tols.iter().any(|tol| tolerates(tol, t)))
+        .filter(|t| !tolerations.iter().any(|tol| tolerates(tol, t)))
         .collect()
 }
 
 /// `key=value:Effect` as kubectl prints a taint.
-pub fn taint_string(t: &Taint) -> String {
-    match t.value.as_deref().filter(|v| !v.is_empty()) {
-        Some(v) => format!("{}={v}:{}", t.key, t.effect),
-        None => format!("{}:{}", t.key, t.effect),
+pub(crate) fn taint_string(taint: &Taint) -> String {
+    match taint.value.as_deref().filter(|v| !v.is_empty()) {
+        Some(value) => format!("{}={value}:{}", taint.key, taint.effect),
+        None => format!("{}:{}", taint.key, taint.effect),
     }
 }
 
 /// Whether the node accepts new Pods of this spec: not cordoned, or the Pod tolerates
 /// the cordon (DaemonSet Pods do).
-pub fn schedulable_for(spec: &PodSpec, n: &NodeView) -> bool {
-    if !n.unschedulable {
+pub(crate) fn schedulable_for(spec: &PodSpec, node: &NodeView) -> bool {
+    if !node.unschedulable {
         return true;
     }
     let cordon = Taint {
@@ -237,27 +244,27 @@ pub fn schedulable_for(spec: &PodSpec, n: &NodeView) -> bool {
 // ---- node selection ---------------------------------------------------------------
 
 /// Whether a node selector requirement matches a node's labels (matchExpressions).
-pub fn requirement_matches(
-    r: &NodeSelectorRequirement,
+pub(crate) fn requirement_matches(
+    requirement: &NodeSelectorRequirement,
     labels: Option<&BTreeMap<String, String>>,
 ) -> bool {
-    let value = labels.and_then(|l| l.get(&r.key));
-    let values = r.values.as_deref().unwrap_or(&[]);
-    match r.operator.as_str() {
+    let value = labels.and_then(|l| l.get(&requirement.key));
+    let values = requirement.values.as_deref().unwrap_or(&[]);
+    match requirement.operator.as_str() {
         "In" => value.is_some_and(|v| values.contains(v)),
         "NotIn" => value.is_none_or(|v| !values.contains(v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), [bound]) = (value, values) else {
+            let (Some(value), [bound]) = (value, values) else {
                 return false;
             };
-            match (v.trim().parse::<i64>(), bound.trim().parse::<i64>()) {
-                (Ok(v), Ok(b)) => {
-                    if r.operator == "Gt" {
-                        v > b
+            match (value.trim().parse::<i64>(), bound.trim().parse::<i64>()) {
+                (Ok(value), Ok(bound)) => {
+                    if requirement.operator == "Gt" {
+                        value > bound
                     } else {
-                        v < b
+                        value < bound
                     }
                 }
                 _ => false,
@@ -268,12 +275,12 @@ pub fn requirement_matches(
 }
 
 /// matchFields: only `metadata.name` is defined (In / NotIn).
-fn field_matches(r: &NodeSelectorRequirement, node_name: &str) -> bool {
-    if r.key != "metadata.name" {
+fn field_matches(requirement: &NodeSelectorRequirement, node_name: &str) -> bool {
+    if requirement.key != "metadata.name" {
         return false;
     }
-    let values = r.values.as_deref().unwrap_or(&[]);
-    match r.operator.as_str() {
+    let values = requirement.values.as_deref().unwrap_or(&[]);
+    match requirement.operator.as_str() {
         "In" => values.iter().any(|v| v == node_name),
         "NotIn" => !values.iter().any(|v| v == node_name),
         _ => false,
@@ -281,19 +288,23 @@ fn field_matches(r: &NodeSelectorRequirement, node_name: &str) -> bool {
 }
 
 /// A term matches when all its expressions and fields do; an empty term matches nothing.
-pub fn term_matches(t: &NodeSelectorTerm, n: &NodeView) -> bool {
-    let exprs = t.match_expressions.as_deref().unwrap_or(&[]);
-    let fields = t.match_fields.as_deref().unwrap_or(&[]);
+pub(crate) fn term_matches(term: &NodeSelectorTerm, node: &NodeView) -> bool {
+    let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
+    let fields = term.match_fields.as_deref().unwrap_or(&[]);
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    exprs.iter().all(|r| requirement_matches(r, n.labels))
-        && fields.iter().all(|r| field_matches(r, n.name))
+    exprs.iter().all(|r| requirement_matches(r, node.labels))
+        && fields.iter().all(|r| field_matches(r, node.name))
 }
 
-/// Terms are ORed.
-pub fn node_selector_matches(s: &NodeSelector, n: &NodeView) -> bool {
-    s.node_selector_terms.iter().any(|t| term_matches(t, n))
+/// Whether a node selector (required node affinity, a PV's node affinity) accepts the
+/// node: terms are ORed.
+pub(crate) fn node_selector_matches(selector: &NodeSelector, node: &NodeView) -> bool {
+    selector
+        .node_selector_terms
+        .iter()
+        .any(|term| term_matches(term, node))
 }
 
 fn required_affinity(spec: &PodSpec) -> Option<&NodeSelector> {
@@ -306,35 +317,37 @@ fn required_affinity(spec: &PodSpec) -> Option<&NodeSelector> {
 }
 
 /// Whether the Pod's nodeSelector and required node affinity accept the node.
-pub fn selects_node(spec: &PodSpec, n: &NodeView) -> bool {
+pub(crate) fn selects_node(spec: &PodSpec, node: &NodeView) -> bool {
     let selector_ok = spec
         .node_selector
         .iter()
         .flatten()
-        .all(|(k, v)| n.labels.and_then(|l| l.get(k)) == Some(v));
-    selector_ok && required_affinity(spec).is_none_or(|s| node_selector_matches(s, n))
+        .all(|(k, v)| node.labels.and_then(|l| l.get(k)) == Some(v));
+    selector_ok && required_affinity(spec).is_none_or(|s| node_selector_matches(s, node))
 }
 
 /// Whether the Pod constrains nodes at all (nodeSelector or required node affinity).
-pub fn has_node_constraints(spec: &PodSpec) -> bool {
+pub(crate) fn has_node_constraints(spec: &PodSpec) -> bool {
     spec.node_selector.as_ref().is_some_and(|m| !m.is_empty()) || required_affinity(spec).is_some()
 }
 
-fn requirement_string(r: &NodeSelectorRequirement) -> String {
-    let vals = r.values.as_deref().unwrap_or(&[]).join(",");
-    match r.operator.as_str() {
-        "In" => format!("{} in ({vals})", r.key),
-        "NotIn" => format!("{} notin ({vals})", r.key),
-        "Exists" => r.key.clone(),
-        "DoesNotExist" => format!("!{}", r.key),
-        "Gt" => format!("{} > {vals}", r.key),
-        "Lt" => format!("{} < {vals}", r.key),
-        op => format!("{} {op} ({vals})", r.key),
+/// A requirement as a label selector string: `zone in (a,b)`, `!spot`.
+fn requirement_string(requirement: &NodeSelectorRequirement) -> String {
+    let key = &requirement.key;
+    let vals = requirement.values.as_deref().unwrap_or(&[]).join(",");
+    match requirement.operator.as_str() {
+        "In" => format!("{key} in ({vals})"),
+        "NotIn" => format!("{key} notin ({vals})"),
+        "Exists" => key.clone(),
+        "DoesNotExist" => format!("!{key}"),
+        "Gt" => format!("{key} > {vals}"),
+        "Lt" => format!("{key} < {vals}"),
+        op => format!("{key} {op} ({vals})"),
     }
 }
 
 /// The Pod's node constraints as evidence lines.
-pub fn describe_node_constraints(spec: &PodSpec) -> Vec<String> {
+pub(crate) fn describe_node_constraints(spec: &PodSpec) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(sel) = spec.node_selector.as_ref().filter(|m| !m.is_empty()) {
         let pairs: Vec<String> = sel.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -344,15 +357,15 @@ pub fn describe_node_constraints(spec: &PodSpec) -> Vec<String> {
         let terms: Vec<String> = req
             .node_selector_terms
             .iter()
-            .map(|t| {
-                let mut parts: Vec<String> = t
+            .map(|term| {
+                let mut parts: Vec<String> = term
                     .match_expressions
                     .iter()
                     .flatten()
                     .map(requirement_string)
                     .collect();
                 parts.extend(
-                    t.match_fields
+                    term.match_fields
                         .iter()
                         .flatten()
                         .map(|r| format!("field {}", requirement_string(r))),
@@ -373,31 +386,36 @@ pub fn describe_node_constraints(spec: &PodSpec) -> Vec<String> {
 }
 
 /// The label keys the Pod's node constraints read.
-pub fn constraint_keys(spec: &PodSpec) -> BTreeSet<String> {
+pub(crate) fn constraint_keys(spec: &PodSpec) -> BTreeSet<String> {
     let mut keys: BTreeSet<String> = spec
         .node_selector
         .iter()
         .flatten()
         .map(|(k, _)| k.clone())
         .collect();
-    for t in required_affinity(spec)
+    for term in required_affinity(spec)
         .map(|s| s.node_selector_terms.as_slice())
         .unwrap_or(&[])
     {
-        keys.extend(t.match_expressions.iter().flatten().map(|r| r.key.clone()));
+        keys.extend(
+            term.match_expressions
+                .iter()
+                .flatten()
+                .map(|r| r.key.clone()),
+        );
     }
     keys
 }
 
 /// `disktype on nodes: hdd (2), unset (1)`: what the nodes have for a label key.
-pub fn label_census(nodes: &Nodes, key: &str) -> String {
+pub(crate) fn label_census(nodes: &Nodes, key: &str) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for n in &nodes.nodes {
-        let v = n
+    for node in &nodes.nodes {
+        let value = node
             .labels
             .and_then(|l| l.get(key))
             .map_or_else(|| "<unset>".to_owned(), |v| format!("{v:?}"));
-        *counts.entry(v).or_default() += 1;
+        *counts.entry(value).or_default() += 1;
     }
     let parts: Vec<String> = counts.iter().map(|(v, c)| format!("{v} ({c})")).collect();
     format!(
@@ -411,20 +429,24 @@ pub fn label_census(nodes: &Nodes, key: &str) -> String {
 
 /// A resource the Pod requests more of than the nodes allocate.
 #[derive(Clone, Debug)]
-pub struct Excess {
-    pub resource: String,
-    pub requested: Quantity,
+pub(crate) struct Excess {
+    /// The resource (`cpu`, `nvidia.com/gpu`).
+    pub(crate) resource: String,
+    /// What the Pod requests of it.
+    pub(crate) requested: Quantity,
     /// The largest allocatable and the node that has it (None: no node offers it).
-    pub largest: Option<(Quantity, String)>,
+    pub(crate) largest: Option<(Quantity, String)>,
 }
 
 /// What the placement checks prove about a Pod that is not scheduled.
 #[derive(Clone, Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Requests exceed the allocatable of every node (`restricted`: of every node its
     /// selector allows, larger nodes exist elsewhere).
     ExceedsCapacity {
+        /// The resources requested beyond any node.
         excess: Vec<Excess>,
+        /// Judged among the nodes the selector allows only.
         restricted: bool,
     },
     /// No node's labels satisfy the nodeSelector / required node affinity.
@@ -432,61 +454,73 @@ pub enum Verdict {
     /// Every node that fits otherwise carries a taint the Pod does not tolerate:
     /// taint (`key=value:Effect`) -> nodes.
     AllTainted {
+        /// `key=value:Effect` -> the nodes carrying it.
         taints: BTreeMap<String, Vec<String>>,
+        /// Some taint is a node-health taint.
         health: bool,
+        /// How many nodes would fit but for the taints.
         fitting: usize,
     },
 }
 
-fn excess_over(req: &Resources, nodes: &Nodes, filter: impl Fn(&NodeView) -> bool) -> Vec<Excess> {
+/// The requested resources no node `filter` keeps can allocate.
+fn excess_over(
+    requests: &Resources,
+    nodes: &Nodes,
+    filter: impl Fn(&NodeView) -> bool,
+) -> Vec<Excess> {
     let mut out = Vec::new();
-    for (res, q) in req {
-        if !q.is_positive() {
+    for (resource, requested) in requests {
+        if !requested.is_positive() {
             continue;
         }
         let standard = matches!(
-            res.as_str(),
+            resource.as_str(),
             "cpu" | "memory" | "ephemeral-storage" | "pods"
         );
-        if standard && !nodes.reports(res) {
+        if standard && !nodes.reports(resource) {
             continue; // nodes without status: unknown, not zero
         }
-        let largest = nodes.largest(res, &filter);
+        let largest = nodes.largest(resource, &filter);
         let exceeds = match largest {
-            Some((a, _)) => *q > a,
+            Some((allocatable, _)) => *requested > allocatable,
             None => !standard,
         };
         if exceeds {
             out.push(Excess {
-                resource: res.clone(),
-                requested: *q,
-                largest: largest.map(|(a, n)| (a, n.to_owned())),
+                resource: resource.clone(),
+                requested: *requested,
+                largest: largest.map(|(allocatable, node)| (allocatable, node.to_owned())),
             });
         }
     }
     out
 }
 
-fn fits(req: &Resources, n: &NodeView) -> bool {
-    req.iter().all(|(res, q)| match n.allocatable.get(res) {
-        Some(a) => q <= a,
-        None => matches!(
-            res.as_str(),
-            "cpu" | "memory" | "ephemeral-storage" | "pods"
-        ),
-    })
+/// Whether the node can allocate the requests (a standard resource it does not
+/// report counts as fitting).
+fn fits(requests: &Resources, node: &NodeView) -> bool {
+    requests.iter().all(
+        |(resource, requested)| match node.allocatable.get(resource) {
+            Some(allocatable) => requested <= allocatable,
+            None => matches!(
+                resource.as_str(),
+                "cpu" | "memory" | "ephemeral-storage" | "pods"
+            ),
+        },
+    )
 }
 
 /// Runs the checks on a Pod that is not scheduled. Empty when some node could take it
 /// (or when there are no nodes to judge by).
-pub fn check(spec: &PodSpec, nodes: &Nodes) -> Vec<Verdict> {
+pub(crate) fn check(spec: &PodSpec, nodes: &Nodes) -> Vec<Verdict> {
     let mut out = Vec::new();
     if nodes.is_empty() {
         return out;
     }
-    let req = quantity::pod_requests(spec);
-    let usable = |n: &NodeView| schedulable_for(spec, n);
-    let excess = excess_over(&req, nodes, usable);
+    let requests = quantity::pod_requests(spec);
+    let usable = |node: &NodeView| schedulable_for(spec, node);
+    let excess = excess_over(&requests, nodes, usable);
     if !excess.is_empty() && nodes.nodes.iter().any(usable) {
         out.push(Verdict::ExceedsCapacity {
             excess,
@@ -494,13 +528,13 @@ pub fn check(spec: &PodSpec, nodes: &Nodes) -> Vec<Verdict> {
         });
         return out;
     }
-    if has_node_constraints(spec) && !nodes.nodes.iter().any(|n| selects_node(spec, n)) {
+    if has_node_constraints(spec) && !nodes.nodes.iter().any(|node| selects_node(spec, node)) {
         out.push(Verdict::NoNodeMatches);
         return out;
     }
-    let allowed = |n: &NodeView| usable(n) && selects_node(spec, n);
+    let allowed = |node: &NodeView| usable(node) && selects_node(spec, node);
     if has_node_constraints(spec) && nodes.nodes.iter().any(allowed) {
-        let excess = excess_over(&req, nodes, allowed);
+        let excess = excess_over(&requests, nodes, allowed);
         if !excess.is_empty() {
             out.push(Verdict::ExceedsCapacity {
                 excess,
@@ -512,24 +546,24 @@ pub fn check(spec: &PodSpec, nodes: &Nodes) -> Vec<Verdict> {
     let fitting: Vec<&NodeView> = nodes
         .nodes
         .iter()
-        .filter(|n| allowed(n) && fits(&req, n))
+        .filter(|node| allowed(node) && fits(&requests, node))
         .collect();
     if fitting.is_empty() {
         return out;
     }
     let mut taints: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut health = false;
-    for n in &fitting {
-        let bad = untolerated(spec, n.taints);
+    for node in &fitting {
+        let bad = untolerated(spec, node.taints);
         if bad.is_empty() {
             return out; // this node would take it
         }
-        for t in bad {
-            health |= NODE_HEALTH_TAINTS.contains(&t.key.as_str());
+        for taint in bad {
+            health |= NODE_HEALTH_TAINTS.contains(&taint.key.as_str());
             taints
-                .entry(taint_string(t))
+                .entry(taint_string(taint))
                 .or_default()
-                .push(n.name.to_owned());
+                .push(node.name.to_owned());
         }
     }
     out.push(Verdict::AllTainted {
@@ -538,14 +572,6 @@ pub fn check(spec: &PodSpec, nodes: &Nodes) -> Vec<Verdict> {
         fitting: fitting.len(),
     });
     out
-}
-
-/// The Pods of the store bound to a node (for evidence), as Arcs.
-pub fn pods_on<'s>(store: &'s Store, node: &str) -> Vec<&'s Arc<Pod>> {
-    store
-        .pods_on_node(node)
-        .filter_map(|r| store.get_ref::<Pod>(r))
-        .collect()
 }
 
 #[cfg(test)]
@@ -647,7 +673,7 @@ mod tests {
         }
     }
 
-    fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
+    fn requirement(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
         NodeSelectorRequirement {
             key: key.into(),
             operator: op.into(),
@@ -661,54 +687,72 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let n = view("node-1", &labels);
+        let node = view("node-1", &labels);
         let term = |rs: Vec<NodeSelectorRequirement>| NodeSelectorTerm {
             match_expressions: Some(rs),
             match_fields: None,
         };
         assert!(term_matches(
-            &term(vec![req("zone", "In", &["a", "b"])]),
-            &n
+            &term(vec![requirement("zone", "In", &["a", "b"])]),
+            &node
         ));
-        assert!(!term_matches(&term(vec![req("zone", "NotIn", &["a"])]), &n));
+        assert!(!term_matches(
+            &term(vec![requirement("zone", "NotIn", &["a"])]),
+            &node
+        ));
         assert!(term_matches(
-            &term(vec![req("missing", "NotIn", &["a"])]),
-            &n
+            &term(vec![requirement("missing", "NotIn", &["a"])]),
+            &node
         ));
-        assert!(term_matches(&term(vec![req("gpu", "Exists", &[])]), &n));
         assert!(term_matches(
-            &term(vec![req("spot", "DoesNotExist", &[])]),
-            &n
+            &term(vec![requirement("gpu", "Exists", &[])]),
+            &node
         ));
-        assert!(term_matches(&term(vec![req("cores", "Gt", &["8"])]), &n));
-        assert!(!term_matches(&term(vec![req("cores", "Lt", &["8"])]), &n));
-        assert!(!term_matches(&term(vec![req("zone", "Gt", &["1"])]), &n));
-        assert!(!term_matches(&term(vec![req("zone", "Bogus", &["a"])]), &n));
+        assert!(term_matches(
+            &term(vec![requirement("spot", "DoesNotExist", &[])]),
+            &node
+        ));
+        assert!(term_matches(
+            &term(vec![requirement("cores", "Gt", &["8"])]),
+            &node
+        ));
+        assert!(!term_matches(
+            &term(vec![requirement("cores", "Lt", &["8"])]),
+            &node
+        ));
+        assert!(!term_matches(
+            &term(vec![requirement("zone", "Gt", &["1"])]),
+            &node
+        ));
+        assert!(!term_matches(
+            &term(vec![requirement("zone", "Bogus", &["a"])]),
+            &node
+        ));
         // AND within a term
         assert!(!term_matches(
             &term(vec![
-                req("zone", "In", &["a"]),
-                req("gpu", "DoesNotExist", &[])
+                requirement("zone", "In", &["a"]),
+                requirement("gpu", "DoesNotExist", &[])
             ]),
-            &n
+            &node
         ));
         // empty term matches nothing
-        assert!(!term_matches(&NodeSelectorTerm::default(), &n));
+        assert!(!term_matches(&NodeSelectorTerm::default(), &node));
         // matchFields metadata.name (DaemonSet Pods)
-        let f = NodeSelectorTerm {
+        let on_node_1 = NodeSelectorTerm {
             match_expressions: None,
-            match_fields: Some(vec![req("metadata.name", "In", &["node-1"])]),
+            match_fields: Some(vec![requirement("metadata.name", "In", &["node-1"])]),
         };
-        assert!(term_matches(&f, &n));
-        let f2 = NodeSelectorTerm {
+        assert!(term_matches(&on_node_1, &node));
+        let on_node_9 = NodeSelectorTerm {
             match_expressions: None,
-            match_fields: Some(vec![req("metadata.name", "In", &["node-9"])]),
+            match_fields: Some(vec![requirement("metadata.name", "In", &["node-9"])]),
         };
-        assert!(!term_matches(&f2, &n));
+        assert!(!term_matches(&on_node_9, &node));
         // OR across terms
         let sel = NodeSelector {
-            node_selector_terms: vec![f2, term(vec![req("zone", "In", &["a"])])],
+            node_selector_terms: vec![on_node_9, term(vec![requirement("zone", "In", &["a"])])],
         };
-        assert!(node_selector_matches(&sel, &n));
+        assert!(node_selector_matches(&sel, &node));
     }
 }

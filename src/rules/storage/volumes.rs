@@ -466,7 +466,7 @@ fn rwo_shared(ctx: &RuleContext, out: &mut Vec<Draft>) {
     }
     for c in ctx.graph.subjects(Kind::PersistentVolumeClaim) {
         for p in ctx.store.pods_using_claim(c.ns(), &c.name) {
-            let pod = ObjRef::new(Kind::Pod, p.metadata.namespace.as_deref(), pod::name(p));
+            let pod = pod::reference(p);
             candidates.push(owners::top_owner(ctx.store, &pod));
         }
     }

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::api::{Risk, Severity};
 use crate::k8s::owners;
-use crate::model::Kind;
+use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
@@ -110,6 +110,32 @@ struct StopHit<'a> {
     container: ContainerView<'a>,
     /// Still failing (else healed: reported as Info).
     current: bool,
+    /// runc's `exec PATH: exec format error` from the container's log.
+    exec_format: Option<String>,
+}
+
+/// The line of a container's log (previous instance first) where runc says its
+/// command could not be executed: `exec /app/run: exec format error` (runc 1.1
+/// starts the container, then execve fails: the process exits 1 with only this
+/// on stderr).
+fn exec_format_error(ctx: &RuleContext, pod: &ObjRef, container: &ContainerView) -> Option<String> {
+    let logs = ctx.logs?;
+    [true, false].into_iter().find_map(|previous| {
+        let lines = logs.tail(pod, container.name(), previous)?;
+        lines
+            .into_iter()
+            .find(|line| {
+                line.starts_with("exec ") && line.trim_end().ends_with(": exec format error")
+            })
+            .map(|line| {
+                format!(
+                    "container {} ({} log): {}",
+                    container.name(),
+                    if previous { "previous" } else { "current" },
+                    line.trim_end()
+                )
+            })
+    })
 }
 
 /// The container rules: a stopped container's rule by how it stopped (one finding per
@@ -136,7 +162,13 @@ pub(crate) fn evaluate(
             {
                 continue; // an image pull failure: no process has run
             }
-            if let Some(stop) = classify(&container, pod.restart_policy()) {
+            if let Some(mut stop) = classify(&container, pod.restart_policy()) {
+                let exec_format = (stop == Stop::Crashing)
+                    .then(|| exec_format_error(ctx, &pod.pod_ref, &container))
+                    .flatten();
+                if exec_format.is_some() {
+                    stop = Stop::CommandNotExecutable;
+                }
                 let current = termination_is_current(ctx, &container) && !job_done;
                 if current {
                     claims.claim(&pod.pod_ref, Some(container.name()));
@@ -146,6 +178,7 @@ pub(crate) fn evaluate(
                     stop,
                     container,
                     current,
+                    exec_format,
                 };
                 stops.add_hit(pod, format!("{}{state}", container.name()), hit);
                 continue;
@@ -232,8 +265,11 @@ fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> 
                 "the runtime could not exec it"
             }
         ),
+        Stop::CommandNotExecutable if hit.exec_format.is_some() => format!(
+            "The command of container {name} of {who} is not executable (exit {code}: exec format error): not a program for this node, a script without a #! line or a binary built for another CPU architecture"
+        ),
         Stop::CommandNotExecutable => format!(
-            "The command of container {name} of {who} is not executable (exit {code}: permission denied): missing execute bit, a script without a shebang, or a noexec mount"
+            "The command of container {name} of {who} is not executable (exit {code}: permission denied): missing execute bit, or a noexec mount"
         ),
         Stop::Crashing => format!(
             "Container {name} of {who} keeps exiting with code {code} ({}){}",
@@ -268,6 +304,9 @@ fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> 
     }
     if let Some(waiting) = container.waiting_evidence() {
         draft = draft.evidence(waiting);
+    }
+    if let Some(line) = &hit.exec_format {
+        draft = draft.evidence(line.clone());
     }
     if stop != Stop::ExitedZero && code != 0 {
         draft = draft.evidence(format!("exit code {code}: {}", exit_code_meaning(code)));

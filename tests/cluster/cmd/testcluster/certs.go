@@ -168,7 +168,8 @@ func writePKI(dir string, apiserverURL string) error {
 	if err := serving.write(pki, "apiserver"); err != nil {
 		return err
 	}
-	// The apiserver's identity towards kubelets (never dialled: kwok serves no kubelet API).
+	// The apiserver's identity towards kubelets: bound to system:kubelet-api-admin (manifests.yaml);
+	// only the real node (--real-node) serves the kubelet API, kwok serves none.
 	kubeletClient, err := ca.issue(leafSpec{cn: "kube-apiserver-kubelet-client", orgs: []string{"kubeadm:cluster-admins"}, client: true})
 	if err != nil {
 		return err

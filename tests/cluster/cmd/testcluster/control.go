@@ -160,7 +160,7 @@ func (s *supervisor) startComponent(ctx context.Context, name string) error {
 		return fmt.Errorf("%s was not stopped with `testcluster stop`", name)
 	}
 	s.forget(last)
-	if _, err := s.spawn(name, last.env, last.args...); err != nil {
+	if _, err := s.spawnPath(name, last.program, last.env, last.args...); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -237,7 +237,7 @@ func (s *supervisor) expectedExit(ctx context.Context, c *component) bool {
 	}
 	s.logf("%s exited during a deliberate outage (%v): restarting it", c.name, c.err)
 	s.forget(c)
-	if _, err := s.spawn(c.name, c.env, c.args...); err != nil {
+	if _, err := s.spawnPath(c.name, c.program, c.env, c.args...); err != nil {
 		s.logf("restart %s: %v", c.name, err)
 		return false
 	}

@@ -3,7 +3,7 @@
 // the kubelets of fake Nodes), all built from their Go modules and listening
 // on 127.0.0.1 only.
 //
-//	testcluster up DIR [--owner-pid PID] [--timeout 5m]
+//	testcluster up DIR [--owner-pid PID] [--timeout 5m] [--real-node]
 //	testcluster down DIR
 //	testcluster status DIR
 //	testcluster stop DIR COMPONENT
@@ -30,9 +30,10 @@ import (
 )
 
 const usage = `usage:
-  testcluster up DIR [--owner-pid PID] [--timeout DURATION]
+  testcluster up DIR [--owner-pid PID] [--timeout DURATION] [--real-node]
       start the plane with its data under DIR, wait until it is ready, write DIR/kubeconfig
       --owner-pid PID   tear the plane down when process PID exits
+      --real-node       also Node real-1: a real kubelet, containerd and a local registry (root)
   testcluster down DIR
       stop every process "up" started for DIR
   testcluster status DIR
@@ -61,8 +62,9 @@ func main() {
 		fs := flag.NewFlagSet("up", flag.ExitOnError)
 		owner := fs.Int("owner-pid", 0, "tear the plane down when this process exits")
 		timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the plane to be ready")
+		withRealNode := fs.Bool("real-node", false, "add Node real-1: a real kubelet and containerd (root, Debian packages: see tests/cluster/README.md)")
 		_ = fs.Parse(args)
-		if err := up(abs, *owner, *timeout); err != nil {
+		if err := up(abs, *owner, *timeout, *withRealNode); err != nil {
 			fatal(err)
 		}
 	case "down":
@@ -89,8 +91,9 @@ func main() {
 		fs := flag.NewFlagSet("supervise", flag.ExitOnError)
 		owner := fs.Int("owner-pid", 0, "")
 		ownerStart := fs.String("owner-start", "", "")
+		withRealNode := fs.Bool("real-node", false, "")
 		_ = fs.Parse(args)
-		os.Exit(supervise(abs, *owner, *ownerStart))
+		os.Exit(supervise(abs, *owner, *ownerStart, *withRealNode))
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -110,11 +113,11 @@ func binDir() string {
 	return filepath.Dir(exe)
 }
 
-func up(dir string, owner int, timeout time.Duration) error {
+func up(dir string, owner int, timeout time.Duration, withRealNode bool) error {
 	// Ports are picked free and handed to the components; should another process
 	// take one in between, start again with new ones.
 	for attempt := 1; ; attempt++ {
-		err := upOnce(dir, owner, timeout)
+		err := upOnce(dir, owner, timeout, withRealNode)
 		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
 			return err
 		}
@@ -127,7 +130,7 @@ func firstLine(s string) string {
 	return line
 }
 
-func upOnce(dir string, owner int, timeout time.Duration) error {
+func upOnce(dir string, owner int, timeout time.Duration, withRealNode bool) error {
 	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"} {
 		if _, err := os.Stat(filepath.Join(binDir(), b)); err != nil {
 			return fmt.Errorf("missing binary %s in %s: run tests/cluster/testcluster build", b, binDir())
@@ -135,6 +138,15 @@ func upOnce(dir string, owner int, timeout time.Duration) error {
 	}
 	if pid, ok := livePid(filepath.Join(dir, "supervisor.pid")); ok {
 		return fmt.Errorf("a plane is already running for %s (supervisor pid %d): run `testcluster down %s` first", dir, pid, dir)
+	}
+	if withRealNode {
+		if err := realNodePreflight(dir); err != nil {
+			return err
+		}
+	}
+	// What a crashed real node of this directory left behind, before its files go.
+	if err := cleanupRealNode(dir); err != nil {
+		return err
 	}
 	ownerStart := ""
 	if owner != 0 {
@@ -145,7 +157,7 @@ func upOnce(dir string, owner int, timeout time.Duration) error {
 		ownerStart = st
 	}
 	// Fresh state every time: a plane is disposable.
-	for _, sub := range []string{"etcd", "logs", "pki", "kwok-home", "state", "pids", "supervisor.pid", "audit.log", "cluster.env", "control.sock"} {
+	for _, sub := range []string{"etcd", "logs", "pki", "kwok-home", "state", "pids", "supervisor.pid", "audit.log", "cluster.env", "control.sock", "real-node", "containerd", "kubelet"} {
 		_ = os.RemoveAll(filepath.Join(dir, sub))
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
@@ -169,7 +181,11 @@ func upOnce(dir string, owner int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	sup := exec.Command(self, "supervise", dir, "--owner-pid", strconv.Itoa(owner), "--owner-start", ownerStart)
+	supArgs := []string{"supervise", dir, "--owner-pid", strconv.Itoa(owner), "--owner-start", ownerStart}
+	if withRealNode {
+		supArgs = append(supArgs, "--real-node")
+	}
+	sup := exec.Command(self, supArgs...)
 	sup.Stdin, sup.Stdout, sup.Stderr = devnull, logf, logf
 	// Own session and process group: survives the caller's terminal and signals,
 	// and "down" can kill the whole group at once.
@@ -254,10 +270,13 @@ func down(dir string) error {
 		}
 	}
 	_ = os.Remove(supPidFile)
+	// The real node's containers, mounts, network and kernel settings (the
+	// supervisor did this already unless it was killed).
+	cleanupErr := cleanupRealNode(dir)
 	if s := readState(dir); s == "ready" || s == "starting" {
 		_ = os.WriteFile(filepath.Join(dir, "state"), []byte("stopped\n"), 0o644)
 	}
-	return nil
+	return cleanupErr
 }
 
 // livePid reads "PID STARTTIME" from file and tells whether that very process still runs.

@@ -39,11 +39,12 @@ var kwokConfig []byte
 var auditPolicy []byte
 
 type component struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
+	name    string
+	program string
+	cmd     *exec.Cmd
+	log     string
+	done    chan struct{}
+	err     error
 	// how it was started, to start it again
 	env  []string
 	args []string
@@ -67,6 +68,8 @@ type supervisor struct {
 	stopped     map[string]bool
 	lastRestart time.Time
 	server      string
+	// realNode is set with --real-node: Node real-1 with a kubelet and containerd.
+	realNode *realNode
 }
 
 func (s *supervisor) logf(format string, a ...any) {
@@ -78,8 +81,11 @@ func writeState(dir, state string) {
 	_ = os.Rename(filepath.Join(dir, "state.tmp"), filepath.Join(dir, "state"))
 }
 
-func supervise(dir string, owner int, ownerStart string) int {
+func supervise(dir string, owner int, ownerStart string, withRealNode bool) int {
 	s := &supervisor{dir: dir, bin: binDir(), exited: make(chan *component, 16), ports: map[string]int{}, stopped: map[string]bool{}}
+	if withRealNode {
+		s.realNode = &realNode{s: s, ports: map[string]int{}}
+	}
 	st, err := procStart(os.Getpid())
 	if err != nil {
 		s.logf("%v", err)
@@ -157,6 +163,17 @@ loop:
 	}
 	cancel()
 	s.stopAll()
+	if s.realNode != nil {
+		if err := cleanupRealNode(dir); err != nil {
+			s.logf("%v", err)
+			if code == 0 {
+				writeState(dir, "failed: "+err.Error())
+				code = 1
+			}
+		} else {
+			s.logf("real node cleaned up")
+		}
+	}
 	if ready && code == 0 {
 		writeState(dir, "stopped")
 	}
@@ -179,12 +196,17 @@ func (s *supervisor) path(p ...string) string { return filepath.Join(append([]st
 // spawn starts a component with its output in DIR/logs/NAME.log. Components
 // stay in the supervisor's process group and die with it (Pdeathsig).
 func (s *supervisor) spawn(name string, env []string, args ...string) (*component, error) {
+	return s.spawnPath(name, filepath.Join(s.bin, name), env, args...)
+}
+
+// spawnPath is spawn with the program's path (a component not built into bin/).
+func (s *supervisor) spawnPath(name, program string, env []string, args ...string) (*component, error) {
 	log := s.path("logs", name+".log")
 	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(s.bin, name), args...)
+	cmd := exec.Command(program, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), env...)
@@ -194,7 +216,7 @@ func (s *supervisor) spawn(name string, env []string, args ...string) (*componen
 		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &component{name: name, cmd: cmd, log: log, done: make(chan struct{}), env: env, args: args}
+	c := &component{name: name, program: program, cmd: cmd, log: log, done: make(chan struct{}), env: env, args: args}
 	if st, err := procStart(cmd.Process.Pid); err == nil {
 		pf, err := os.OpenFile(s.path("pids"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err == nil {
@@ -216,6 +238,10 @@ func (s *supervisor) spawn(name string, env []string, args ...string) (*componen
 
 // stopAll stops components in reverse start order: SIGTERM, then SIGKILL after a grace period.
 func (s *supervisor) stopAll() {
+	if s.realNode != nil {
+		// The kubelet first, then the containers while containerd still runs.
+		s.realNode.stopPods()
+	}
 	s.mu.Lock()
 	comps := append([]*component(nil), s.comps...)
 	s.mu.Unlock()
@@ -329,6 +355,20 @@ func (s *supervisor) start(ctx context.Context) error {
 	env := fmt.Sprintf("APISERVER=%s\nETCD=http://127.0.0.1:%d\nKUBECONFIG=%s\n", server, s.ports["etcd-client"], s.path("kubeconfig"))
 	if err := os.WriteFile(s.path("cluster.env"), []byte(env), 0o644); err != nil {
 		return err
+	}
+	nodes := 4
+	if s.realNode != nil {
+		nodes++
+		if err := s.realNode.acquireLock(); err != nil {
+			return err
+		}
+		if err := s.realNode.prepare(); err != nil {
+			return fmt.Errorf("real node: %w", err)
+		}
+		// containerd and the registry need no apiserver: they start first.
+		if err := s.realNode.startRuntime(ctx); err != nil {
+			return fmt.Errorf("real node: %w", err)
+		}
 	}
 
 	// etcd
@@ -491,7 +531,12 @@ func (s *supervisor) start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := s.waitFor(ctx, "4 Nodes Ready", 120*time.Second, func() error { return nodesReady(admin, server, 4) }); err != nil {
+	if s.realNode != nil {
+		if err := s.realNode.startKubelet(ctx); err != nil {
+			return fmt.Errorf("real node: %w", err)
+		}
+	}
+	if err := s.waitFor(ctx, fmt.Sprintf("%d Nodes Ready", nodes), 120*time.Second, func() error { return nodesReady(admin, server, nodes) }); err != nil {
 		return err
 	}
 	if err := s.waitFor(ctx, "ServiceAccount default/default", 60*time.Second, func() error {
