@@ -402,8 +402,9 @@ pub(crate) type Groups<'p, 'a, T> = Grouped<ControllerKey, PodHit<'p, 'a, T>>;
 pub(crate) type Group<'p, 'a, T> = grouping::Group<ControllerKey, PodHit<'p, 'a, T>>;
 
 impl<'p, 'a, T> Groups<'p, 'a, T> {
-    /// No hits yet. A group lists a Pod once per hit (a Pod is hit at most once per
-    /// controller and discriminator).
+    /// No hits yet. A group lists a Pod once per hit, as the workload rules always
+    /// have (a Pod is hit twice in one group only when its spec repeats a container
+    /// name, which the API server refuses but a snapshot may hold).
     pub(crate) fn by_controller() -> Self {
         Grouped::new(PodList::PerMember)
     }
