@@ -5,183 +5,273 @@
 //! Only Pods that are failing (waiting, restarting, not ready) are read: logs of a
 //! healthy Pod explain nothing, and reading fewer logs reads fewer secrets.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::api::Risk;
+use crate::k8s::owners;
 use crate::model::{Kind, ObjRef};
+use crate::rules::grouping::{GroupKey, Grouped, OnPod, PodList};
 use crate::rules::{Draft, LogSource, RuleContext};
 use crate::rules::{RuleId, Tag};
+use crate::text::clip;
 
 /// How many matching lines of one container are quoted.
 const MAX_QUOTED: usize = 3;
 /// How long a quoted line may be.
 const MAX_LINE: usize = 300;
 
-/// One log pattern family: the rule it feeds and the fragments that reveal it
-/// (matched case-insensitively).
-struct Pattern {
-    rule: RuleId,
-    fragments: &'static [&'static str],
+/// What a container's log can reveal. Each kind of signal feeds one rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Signal {
+    /// The application cannot resolve a name.
+    DnsResolution,
+    /// A dependency refuses the application's connections.
+    ConnectionRefused,
+    /// The application is denied access to a path.
+    PermissionDenied,
+    /// The application says a setting it needs is missing.
+    MissingConfiguration,
 }
 
-const PATTERNS: &[Pattern] = &[
-    Pattern {
-        rule: RuleId::LogsDNSResolutionFailure,
-        fragments: &[
-            "no such host",
-            "temporary failure in name resolution",
-            "name or service not known",
-            "could not resolve host",
-            "could not resolve",
-            "getaddrinfo enotfound",
-            "getaddrinfo eai_again",
-            "nodename nor servname provided",
-            "server misbehaving",
-            "unknownhostexception",
-            "name resolution failed",
-        ],
-    },
-    Pattern {
-        rule: RuleId::LogsConnectionRefused,
-        fragments: &["connection refused", "econnrefused"],
-    },
-    Pattern {
-        rule: RuleId::LogsPermissionDenied,
-        fragments: &[
-            "permission denied",
-            "eacces",
-            "operation not permitted",
-            "read-only file system",
-            "accessdeniedexception",
-        ],
-    },
-    Pattern {
-        rule: RuleId::LogsMissingConfiguration,
-        fragments: &[
-            "environment variable",
-            "env var",
-            "is not set",
-            "must be set",
-            "is required",
-            "missing required",
-            "config file not found",
-            "configuration file not found",
-            "no such file or directory",
-            "keyerror:",
-            "missing config",
-            "not configured",
-        ],
-    },
-];
+impl Signal {
+    /// Every signal, in the order a line is classified in.
+    const ALL: [Signal; 4] = [
+        Signal::DnsResolution,
+        Signal::ConnectionRefused,
+        Signal::PermissionDenied,
+        Signal::MissingConfiguration,
+    ];
 
-/// Rules a line matches. A line about a missing variable must also say it is missing.
-fn classify(line: &str) -> Vec<RuleId> {
-    let l = line.to_ascii_lowercase();
-    let mut out = Vec::new();
-    for p in PATTERNS {
-        if !p.fragments.iter().any(|f| l.contains(f)) {
-            continue;
+    /// The rule the signal feeds.
+    fn rule(self) -> RuleId {
+        match self {
+            Signal::DnsResolution => RuleId::LogsDNSResolutionFailure,
+            Signal::ConnectionRefused => RuleId::LogsConnectionRefused,
+            Signal::PermissionDenied => RuleId::LogsPermissionDenied,
+            Signal::MissingConfiguration => RuleId::LogsMissingConfiguration,
         }
-        if p.rule == RuleId::LogsMissingConfiguration {
-            let names_config = [
-                "env",
-                "config",
-                "variable",
-                "setting",
-                ".yaml",
-                ".yml",
-                ".json",
-                ".toml",
-                ".conf",
-                ".ini",
-                ".properties",
-                "keyerror",
-            ]
-            .iter()
-            .any(|w| l.contains(w));
-            let says_missing = [
-                "not set",
+    }
+
+    /// The fragments that reveal the signal (matched against the lowercased line).
+    fn fragments(self) -> &'static [&'static str] {
+        match self {
+            Signal::DnsResolution => &[
+                "no such host",
+                "temporary failure in name resolution",
+                "name or service not known",
+                "could not resolve host",
+                "could not resolve",
+                "getaddrinfo enotfound",
+                "getaddrinfo eai_again",
+                "nodename nor servname provided",
+                "server misbehaving",
+                "unknownhostexception",
+                "name resolution failed",
+            ],
+            Signal::ConnectionRefused => &["connection refused", "econnrefused"],
+            Signal::PermissionDenied => &[
+                "permission denied",
+                "eacces",
+                "operation not permitted",
+                "read-only file system",
+                "accessdeniedexception",
+            ],
+            Signal::MissingConfiguration => &[
+                "environment variable",
+                "env var",
+                "is not set",
                 "must be set",
                 "is required",
-                "missing",
-                "not found",
-                "no such file",
-                "keyerror",
+                "missing required",
+                "config file not found",
+                "configuration file not found",
+                "no such file or directory",
+                "keyerror:",
+                "missing config",
                 "not configured",
-                "undefined",
-            ]
-            .iter()
-            .any(|w| l.contains(w));
-            if !(names_config && says_missing) {
-                continue;
+            ],
+        }
+    }
+
+    /// Whether a lowercased line that holds one of the fragments shows the signal: a
+    /// line about a missing variable must also name the configuration and say it is
+    /// missing; a refused connection is not a permission problem.
+    fn confirmed_by(self, lowercase_line: &str) -> bool {
+        let has = |word: &&str| lowercase_line.contains(word);
+        match self {
+            Signal::DnsResolution | Signal::ConnectionRefused => true,
+            Signal::PermissionDenied => !lowercase_line.contains("connection refused"),
+            Signal::MissingConfiguration => {
+                let names_config = [
+                    "env",
+                    "config",
+                    "variable",
+                    "setting",
+                    ".yaml",
+                    ".yml",
+                    ".json",
+                    ".toml",
+                    ".conf",
+                    ".ini",
+                    ".properties",
+                    "keyerror",
+                ]
+                .iter()
+                .any(has);
+                let says_missing = [
+                    "not set",
+                    "must be set",
+                    "is required",
+                    "missing",
+                    "not found",
+                    "no such file",
+                    "keyerror",
+                    "not configured",
+                    "undefined",
+                ]
+                .iter()
+                .any(has);
+                names_config && says_missing
             }
         }
-        if p.rule == RuleId::LogsPermissionDenied && l.contains("connection refused") {
-            continue;
-        }
-        out.push(p.rule);
     }
-    out
+
+    /// What the container does, in the finding's message.
+    fn says(self) -> &'static str {
+        match self {
+            Signal::DnsResolution => "cannot resolve names",
+            Signal::ConnectionRefused => "gets connections refused by a dependency",
+            Signal::PermissionDenied => "is denied access to a path",
+            Signal::MissingConfiguration => "reports missing configuration",
+        }
+    }
+
+    /// The finding's remediation summary.
+    fn summary(self) -> &'static str {
+        match self {
+            Signal::DnsResolution => {
+                "Check the cluster DNS and NetworkPolicy egress to it, and the name the application resolves."
+            }
+            Signal::ConnectionRefused => {
+                "Check that the dependency the application connects to is running and listening on that port."
+            }
+            Signal::PermissionDenied => {
+                "Check the Pod's securityContext (runAsUser, fsGroup) and the volume's ownership and read-only flags."
+            }
+            Signal::MissingConfiguration => {
+                "Provide the configuration the application asks for (ConfigMap, Secret, env)."
+            }
+        }
+    }
+
+    /// The tag the finding carries for conditional explanations.
+    fn tag(self) -> Option<Tag> {
+        match self {
+            Signal::DnsResolution => Some(Tag::Dns),
+            Signal::ConnectionRefused | Signal::PermissionDenied | Signal::MissingConfiguration => {
+                None
+            }
+        }
+    }
 }
 
+/// The signals a line shows, in [`Signal::ALL`]'s order.
+fn classify(line: &str) -> Vec<Signal> {
+    let lowercase_line = line.to_ascii_lowercase();
+    Signal::ALL
+        .into_iter()
+        .filter(|signal| {
+            signal
+                .fragments()
+                .iter()
+                .any(|fragment| lowercase_line.contains(fragment))
+                && signal.confirmed_by(&lowercase_line)
+        })
+        .collect()
+}
+
+/// A group of log hits: one signal in one container of one controller's Pods.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct LogKey {
+    signal: Signal,
+    /// The Pods' controller, or the bare Pod.
+    controller: ObjRef,
+    container: String,
+}
+
+impl GroupKey for LogKey {
+    fn controller(&self) -> &ObjRef {
+        &self.controller
+    }
+
+    fn discriminator(&self) -> &str {
+        &self.container
+    }
+}
+
+/// A log line that shows a signal.
+struct LogHit {
+    pod: ObjRef,
+    /// Read from the previous (terminated) container's log.
+    previous: bool,
+    line: String,
+}
+
+impl OnPod for LogHit {
+    fn pod(&self) -> &ObjRef {
+        &self.pod
+    }
+}
+
+/// The findings of the logs of the failing containers: one per signal, controller
+/// and container, on the Pods whose logs show it.
 pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let Some(logs) = ctx.logs else { return };
-    // (rule, controller, container) -> (pods, quoted lines)
-    type Key = (RuleId, ObjRef, String);
-    let mut groups: BTreeMap<Key, (Vec<ObjRef>, Vec<String>)> = BTreeMap::new();
-    for r in ctx.graph.subjects(Kind::Pod) {
-        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+    let mut groups: Grouped<LogKey, LogHit> = Grouped::new(PodList::Distinct);
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
         for (container, previous) in failing_containers(pod) {
-            scan(logs, r, &container, previous, |rule, line| {
-                let owner = crate::k8s::owners::controller_of(ctx.store, &pod.metadata)
-                    .unwrap_or_else(|| r.clone());
-                let e = groups.entry((rule, owner, container.clone())).or_default();
-                if !e.0.contains(r) {
-                    e.0.push(r.clone());
-                }
-                if e.1.len() < MAX_QUOTED && !e.1.iter().any(|q| q.ends_with(line)) {
-                    let which = if previous { "previous" } else { "current" };
-                    e.1.push(format!(
-                        "{} container {container} ({which} log): {}",
-                        r.name,
-                        crate::text::clip(line.trim(), MAX_LINE)
-                    ));
-                }
+            scan(logs, pod_ref, &container, previous, |signal, line| {
+                let controller = owners::controller_of(ctx.store, &pod.metadata)
+                    .unwrap_or_else(|| pod_ref.clone());
+                let key = LogKey {
+                    signal,
+                    controller,
+                    container: container.clone(),
+                };
+                let hit = LogHit {
+                    pod: pod_ref.clone(),
+                    previous,
+                    line: line.to_owned(),
+                };
+                groups.add(key, hit);
             });
         }
     }
-    for ((rule, owner, container), (pods, lines)) in groups {
-        let first = &pods[0];
-        let what = match rule {
-            RuleId::LogsDNSResolutionFailure => "cannot resolve names",
-            RuleId::LogsConnectionRefused => "gets connections refused by a dependency",
-            RuleId::LogsPermissionDenied => "is denied access to a path",
-            _ => "reports missing configuration",
-        };
-        let mut d = Draft::new(rule, owner.clone())
-            .discriminator(container.clone())
+    for group in groups.into_groups() {
+        let LogKey {
+            signal,
+            controller,
+            container,
+        } = group.key();
+        let first = &group.first().pod;
+        let mut draft = group
+            .draft(signal.rule())
             .message(format!(
-                "Container {container} of {} {what} (from its logs)",
-                owner.short()
+                "Container {container} of {} {} (from its logs)",
+                controller.short(),
+                signal.says()
             ))
-            .affected(&pods)
-            .summary(match rule {
-                RuleId::LogsDNSResolutionFailure => "Check the cluster DNS and NetworkPolicy egress to it, and the name the application resolves.",
-                RuleId::LogsConnectionRefused => "Check that the dependency the application connects to is running and listening on that port.",
-                RuleId::LogsPermissionDenied => "Check the Pod's securityContext (runAsUser, fsGroup) and the volume's ownership and read-only flags.",
-                _ => "Provide the configuration the application asks for (ConfigMap, Secret, env).",
-            });
-        if rule == RuleId::LogsDNSResolutionFailure {
-            d = d.tag(Tag::Dns);
+            .summary(signal.summary());
+        if let Some(tag) = signal.tag() {
+            draft = draft.tag(tag);
         }
-        for l in lines {
-            d = d.evidence(l);
+        for quote in quotes(container, group.members()) {
+            draft = draft.evidence(quote);
         }
-        d = d.step(
+        draft = draft.step(
             "Read the previous container's log",
             Some(format!(
                 "kubectl logs {} -n {} -c {container} --previous --tail=100",
@@ -190,8 +280,8 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
             )),
             Risk::ReadOnly,
         );
-        if rule == RuleId::LogsDNSResolutionFailure {
-            d = d.step(
+        if *signal == Signal::DnsResolution {
+            draft = draft.step(
                 "Test name resolution from the Pod's namespace",
                 Some(format!(
                     "kubectl run dns-debug -n {} --rm -it --restart=Never --image=busybox:1.36 -- nslookup kubernetes.default",
@@ -200,53 +290,74 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 Risk::Reversible,
             );
         }
-        out.push(d);
+        out.push(draft);
     }
+}
+
+/// The lines a finding quotes, in the order they were found: at most
+/// [`MAX_QUOTED`], each clipped to [`MAX_LINE`], without a line already quoted.
+fn quotes(container: &str, hits: &[LogHit]) -> Vec<String> {
+    let mut quoted: Vec<String> = Vec::new();
+    for hit in hits {
+        if quoted.len() == MAX_QUOTED {
+            break;
+        }
+        if quoted.iter().any(|quote| quote.ends_with(&hit.line)) {
+            continue;
+        }
+        let which = if hit.previous { "previous" } else { "current" };
+        quoted.push(format!(
+            "{} container {container} ({which} log): {}",
+            hit.pod.name,
+            clip(hit.line.trim(), MAX_LINE)
+        ));
+    }
+    quoted
 }
 
 /// Containers worth reading: waiting, restarted, or not ready. `true` = read the previous log.
 fn failing_containers(pod: &Pod) -> Vec<(String, bool)> {
     let mut out = Vec::new();
-    let Some(st) = &pod.status else { return out };
-    for cs in st
+    let Some(pod_status) = &pod.status else {
+        return out;
+    };
+    for status in pod_status
         .init_container_statuses
         .iter()
         .flatten()
-        .chain(st.container_statuses.iter().flatten())
+        .chain(pod_status.container_statuses.iter().flatten())
     {
-        let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref()).is_some();
-        let terminated_bad = cs
-            .state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .is_some_and(|t| t.exit_code != 0);
-        let restarted = cs.restart_count > 0;
+        let state = status.state.as_ref();
+        let waiting = state.and_then(|state| state.waiting.as_ref()).is_some();
+        let running = state.and_then(|state| state.running.as_ref()).is_some();
+        let terminated_bad = state
+            .and_then(|state| state.terminated.as_ref())
+            .is_some_and(|terminated| terminated.exit_code != 0);
+        let restarted = status.restart_count > 0;
         if restarted {
-            out.push((cs.name.clone(), true));
+            out.push((status.name.clone(), true));
         }
-        if (!cs.ready && cs.state.as_ref().and_then(|s| s.running.as_ref()).is_some())
-            || terminated_bad
-            || (waiting && !restarted)
-        {
-            out.push((cs.name.clone(), false));
+        if (!status.ready && running) || terminated_bad || (waiting && !restarted) {
+            out.push((status.name.clone(), false));
         }
     }
     out
 }
 
+/// Reads a container's log tail and reports each signal of each line to `found`.
 fn scan(
     logs: &dyn LogSource,
     pod: &ObjRef,
     container: &str,
     previous: bool,
-    mut found: impl FnMut(RuleId, &str),
+    mut found: impl FnMut(Signal, &str),
 ) {
     let Some(lines) = logs.tail(pod, container, previous) else {
         return;
     };
     for line in &lines {
-        for rule in classify(line) {
-            found(rule, line);
+        for signal in classify(line) {
+            found(signal, line);
         }
     }
 }
@@ -254,11 +365,14 @@ fn scan(
 /// Logs shipped with a snapshot: `DIR/<namespace>/<pod>/<container>.log` and
 /// `<container>.previous.log` (what `kubectl logs [--previous]` prints).
 pub(crate) struct LogDir {
+    /// The `logs/` directory.
     root: std::path::PathBuf,
+    /// How many lines of a log's end are read.
     tail_lines: usize,
 }
 
 impl LogDir {
+    /// Logs under `root`, read `tail_lines` from the end.
     pub(crate) fn new(root: impl Into<std::path::PathBuf>, tail_lines: usize) -> LogDir {
         LogDir {
             root: root.into(),
@@ -284,55 +398,151 @@ impl LogSource for LogDir {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::engine::snapshot_now;
+    use crate::graph::ObjectGraph;
+    use crate::rules::DiagnoseOptions;
+    use crate::testing::{store, target};
+
+    /// Log tails by (Pod, container, previous).
+    struct Tails(BTreeMap<(&'static str, &'static str, bool), Vec<&'static str>>);
+
+    impl LogSource for Tails {
+        fn tail(&self, pod: &ObjRef, container: &str, previous: bool) -> Option<Vec<String>> {
+            let lines = self.0.get(&(pod.name.as_str(), container, previous))?;
+            Some(lines.iter().map(|line| (*line).to_owned()).collect())
+        }
+    }
+
+    #[test]
+    fn one_finding_per_signal_and_container_of_a_controller() {
+        // three crash-looping Pods of ReplicaSet web-7d4f9c8b6d: their previous logs are read
+        let store = store(include_str!("../../tests/fixtures/workload/crashing.yaml"));
+        let graph = ObjectGraph::build(&store, &target("Deployment/shop/web"));
+        let options = DiagnoseOptions::new(snapshot_now(&store));
+        let tails = Tails(BTreeMap::from([
+            (
+                ("web-7d4f9c8b6d-bq7wm", "web", true),
+                vec![
+                    "dial tcp: lookup db on 10.96.0.10:53: no such host",
+                    "dial tcp: lookup db on 10.96.0.10:53: no such host",
+                    "dial tcp 10.96.12.4:5432: connect: connection refused",
+                ],
+            ),
+            (
+                ("web-7d4f9c8b6d-lt4zd", "web", true),
+                vec![
+                    "dial tcp: lookup cache on 10.96.0.10:53: no such host",
+                    "dial tcp: lookup db on 10.96.0.10:53: no such host",
+                ],
+            ),
+            (
+                ("web-7d4f9c8b6d-x2k9p", "web", true),
+                vec![
+                    "dial tcp: lookup queue on 10.96.0.10:53: no such host",
+                    "dial tcp: lookup mail on 10.96.0.10:53: no such host",
+                ],
+            ),
+            // not read: the containers restarted, so their previous logs tell
+            (
+                ("web-7d4f9c8b6d-x2k9p", "web", false),
+                vec!["open /data: permission denied"],
+            ),
+        ]));
+        let ctx = RuleContext {
+            store: &store,
+            graph: &graph,
+            options: &options,
+            logs: Some(&tails),
+        };
+        let mut drafts = Vec::new();
+        evaluate(&ctx, &mut drafts);
+        let rules: Vec<RuleId> = drafts.iter().map(|draft| draft.rule.id).collect();
+        assert_eq!(
+            rules,
+            [
+                RuleId::LogsDNSResolutionFailure,
+                RuleId::LogsConnectionRefused
+            ]
+        );
+        let dns = &drafts[0];
+        assert_eq!(dns.object.name, "web-7d4f9c8b6d");
+        assert_eq!(dns.discriminator, "web");
+        assert_eq!(dns.tags, [Tag::Dns]);
+        // each Pod once, although bq7wm's log shows the signal twice
+        assert_eq!(
+            dns.affected,
+            [
+                "web-7d4f9c8b6d-bq7wm",
+                "web-7d4f9c8b6d-lt4zd",
+                "web-7d4f9c8b6d-x2k9p"
+            ]
+        );
+        // three quotes at most, a line quoted once (whichever Pod logged it)
+        assert_eq!(
+            dns.evidence,
+            [
+                "web-7d4f9c8b6d-bq7wm container web (previous log): dial tcp: lookup db on 10.96.0.10:53: no such host",
+                "web-7d4f9c8b6d-lt4zd container web (previous log): dial tcp: lookup cache on 10.96.0.10:53: no such host",
+                "web-7d4f9c8b6d-x2k9p container web (previous log): dial tcp: lookup queue on 10.96.0.10:53: no such host",
+            ]
+        );
+        assert_eq!(
+            dns.message,
+            "Container web of ReplicaSet/web-7d4f9c8b6d cannot resolve names (from its logs)"
+        );
+        let refused = &drafts[1];
+        assert_eq!(refused.affected, ["web-7d4f9c8b6d-bq7wm"]);
+        assert!(refused.tags.is_empty());
+        assert_eq!(
+            refused.remediation.steps[0].command.as_deref(),
+            Some("kubectl logs web-7d4f9c8b6d-bq7wm -n shop -c web --previous --tail=100")
+        );
+    }
 
     #[test]
     fn classifies_real_log_lines() {
         let cases = [
             (
                 "dial tcp: lookup postgres.shop.svc.cluster.local on 10.96.0.10:53: no such host",
-                RuleId::LogsDNSResolutionFailure,
+                Signal::DnsResolution,
             ),
             (
                 "psycopg2.OperationalError: could not translate host name \"db\" to address: Temporary failure in name resolution",
-                RuleId::LogsDNSResolutionFailure,
+                Signal::DnsResolution,
             ),
-            (
-                "Error: getaddrinfo ENOTFOUND redis",
-                RuleId::LogsDNSResolutionFailure,
-            ),
+            ("Error: getaddrinfo ENOTFOUND redis", Signal::DnsResolution),
             (
                 "dial tcp 10.96.12.4:5432: connect: connection refused",
-                RuleId::LogsConnectionRefused,
+                Signal::ConnectionRefused,
             ),
             (
                 "Error: connect ECONNREFUSED 10.0.0.12:6379",
-                RuleId::LogsConnectionRefused,
+                Signal::ConnectionRefused,
             ),
             (
                 "open /data/db.lock: permission denied",
-                RuleId::LogsPermissionDenied,
+                Signal::PermissionDenied,
             ),
             (
                 "mkdir /var/lib/app: read-only file system",
-                RuleId::LogsPermissionDenied,
+                Signal::PermissionDenied,
             ),
             (
                 "FATAL: environment variable DATABASE_URL is not set",
-                RuleId::LogsMissingConfiguration,
+                Signal::MissingConfiguration,
             ),
-            (
-                "KeyError: 'PAYMENT_DB_URL'",
-                RuleId::LogsMissingConfiguration,
-            ),
+            ("KeyError: 'PAYMENT_DB_URL'", Signal::MissingConfiguration),
             (
                 "open /etc/app/config.yaml: no such file or directory",
-                RuleId::LogsMissingConfiguration,
+                Signal::MissingConfiguration,
             ),
         ];
-        for (line, rule) in cases {
+        for (line, signal) in cases {
             assert!(
-                classify(line).contains(&rule),
+                classify(line).contains(&signal),
                 "{line} -> {:?}",
                 classify(line)
             );
@@ -348,6 +558,29 @@ mod tests {
                 "{quiet} -> {:?}",
                 classify(quiet)
             );
+        }
+        // a refused connection is not a permission problem
+        assert_eq!(
+            classify("upstream connect error: connection refused (permission denied by policy?)"),
+            [Signal::ConnectionRefused]
+        );
+        assert_eq!(
+            classify("dial tcp: lookup db: no such host; DB_HOST must be set in config"),
+            [Signal::DnsResolution, Signal::MissingConfiguration]
+        );
+    }
+
+    #[test]
+    fn signals_sort_as_their_rules() {
+        // findings of the same rank come out in this order
+        for first in Signal::ALL {
+            for second in Signal::ALL {
+                assert_eq!(
+                    first.cmp(&second),
+                    first.rule().cmp(&second.rule()),
+                    "{first:?} {second:?}"
+                );
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod diagnosis;
 pub mod events;
+pub(crate) mod grouping;
 pub mod logs;
 pub mod networking;
 pub mod node;

@@ -25,14 +25,20 @@ use super::{
 /// Which container rule a stopped container falls under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
+    /// Killed for exceeding its memory (OOMKilled).
     OomKilled,
+    /// Exited 0 under restartPolicy Always: a one-shot program run as a service.
     ExitedZero,
+    /// Its command does not exist in the image.
     CommandNotFound,
+    /// Its command is not executable.
     CommandNotExecutable,
+    /// Exits non-zero and is not running now.
     Crashing,
 }
 
 impl Stop {
+    /// The rule the stop falls under.
     fn rule(self) -> RuleId {
         match self {
             Stop::OomKilled => RuleId::ContainerOOMKilled,
@@ -46,56 +52,63 @@ impl Stop {
 
 /// The runtime could not exec the command: `exec: "x": executable file not found in
 /// $PATH`, `exec: "/app/run": stat /app/run: no such file or directory`.
-pub(crate) fn command_not_found(msg: &str) -> bool {
-    let m = msg.to_ascii_lowercase();
-    m.contains("executable file not found")
-        || (m.contains("exec") && m.contains("no such file or directory"))
-        || m.contains(": not found") && (m.contains("/bin/sh") || m.contains("exec"))
+pub(crate) fn command_not_found(message: &str) -> bool {
+    let lowercase = message.to_ascii_lowercase();
+    lowercase.contains("executable file not found")
+        || (lowercase.contains("exec") && lowercase.contains("no such file or directory"))
+        || lowercase.contains(": not found")
+            && (lowercase.contains("/bin/sh") || lowercase.contains("exec"))
 }
 
 /// `exec: "/app/run.sh": permission denied`, `exec format error` is a different problem.
-pub(crate) fn command_not_executable(msg: &str) -> bool {
-    let m = msg.to_ascii_lowercase();
-    m.contains("exec") && m.contains("permission denied")
+pub(crate) fn command_not_executable(message: &str) -> bool {
+    let lowercase = message.to_ascii_lowercase();
+    lowercase.contains("exec") && lowercase.contains("permission denied")
 }
 
 /// Classifies a container that stopped (or cannot start its process).
-pub(crate) fn classify(c: &ContainerView, restart_policy: &str) -> Option<Stop> {
-    let (reason, wmsg) = c.waiting().unwrap_or(("", ""));
+pub(crate) fn classify(container: &ContainerView, restart_policy: &str) -> Option<Stop> {
+    let (waiting_reason, waiting_message) = container.waiting().unwrap_or(("", ""));
     if matches!(
-        reason,
+        waiting_reason,
         "RunContainerError" | "CreateContainerError" | "StartError"
     ) {
-        if command_not_found(wmsg) {
+        if command_not_found(waiting_message) {
             return Some(Stop::CommandNotFound);
         }
-        if command_not_executable(wmsg) {
+        if command_not_executable(waiting_message) {
             return Some(Stop::CommandNotExecutable);
         }
     }
-    let (t, field) = c.termination()?;
-    let treason = t.reason.as_deref().unwrap_or("");
-    let tmsg = t.message.as_deref().unwrap_or("");
-    let start_failed = matches!(treason, "StartError" | "ContainerCannotRun") || t.exit_code == 128;
-    if treason == "OOMKilled" {
+    let (terminated, field) = container.termination()?;
+    let termination_reason = terminated.reason.as_deref().unwrap_or("");
+    let termination_message = terminated.message.as_deref().unwrap_or("");
+    let start_failed = matches!(termination_reason, "StartError" | "ContainerCannotRun")
+        || terminated.exit_code == 128;
+    if termination_reason == "OOMKilled" {
         return Some(Stop::OomKilled);
     }
-    if t.exit_code == 127 || (start_failed && command_not_found(tmsg)) {
+    if terminated.exit_code == 127 || (start_failed && command_not_found(termination_message)) {
         return Some(Stop::CommandNotFound);
     }
-    if t.exit_code == 126 || (start_failed && command_not_executable(tmsg)) {
+    if terminated.exit_code == 126 || (start_failed && command_not_executable(termination_message))
+    {
         return Some(Stop::CommandNotExecutable);
     }
-    if t.exit_code == 0 {
-        return (restart_policy == "Always" && c.restarts() > 0).then_some(Stop::ExitedZero);
+    if terminated.exit_code == 0 {
+        return (restart_policy == "Always" && container.restarts() > 0)
+            .then_some(Stop::ExitedZero);
     }
     // non-zero: crashing when it is not running now (back-off or terminated)
-    let not_running = reason == "CrashLoopBackOff" || field == "state.terminated";
+    let not_running = waiting_reason == "CrashLoopBackOff" || field == "state.terminated";
     not_running.then_some(Stop::Crashing)
 }
 
-struct Hit<'a> {
-    c: ContainerView<'a>,
+/// A container that stopped, and how.
+struct StopHit<'a> {
+    stop: Stop,
+    container: ContainerView<'a>,
+    /// Still failing (else healed: reported as Info).
     current: bool,
     /// runc's `exec PATH: exec format error` from the container's log.
     exec_format: Option<String>,
@@ -105,135 +118,130 @@ struct Hit<'a> {
 /// command could not be executed: `exec /app/run: exec format error` (runc 1.1
 /// starts the container, then execve fails: the process exits 1 with only this
 /// on stderr).
-fn exec_format_error(ctx: &RuleContext, pod: &ObjRef, c: &ContainerView) -> Option<String> {
+fn exec_format_error(ctx: &RuleContext, pod: &ObjRef, container: &ContainerView) -> Option<String> {
     let logs = ctx.logs?;
     [true, false].into_iter().find_map(|previous| {
-        let lines = logs.tail(pod, c.name(), previous)?;
+        let lines = logs.tail(pod, container.name(), previous)?;
         lines
             .into_iter()
-            .find(|l| l.starts_with("exec ") && l.trim_end().ends_with(": exec format error"))
-            .map(|l| {
+            .find(|line| {
+                line.starts_with("exec ") && line.trim_end().ends_with(": exec format error")
+            })
+            .map(|line| {
                 format!(
                     "container {} ({} log): {}",
-                    c.name(),
+                    container.name(),
                     if previous { "previous" } else { "current" },
-                    l.trim_end()
+                    line.trim_end()
                 )
             })
     })
 }
 
+/// The container rules: a stopped container's rule by how it stopped (one finding per
+/// controller, container and state), and CreateContainerConfigError.
 pub(crate) fn evaluate(
     ctx: &RuleContext,
     pods: &[PodView],
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(Stop, Hit)> = Groups::new();
-    let mut config: Groups<ContainerView> = Groups::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        let job_done = job_succeeded(ctx, p);
-        for c in p.containers() {
-            if c.init {
+    let mut stops: Groups<StopHit> = Groups::by_controller();
+    let mut config: Groups<ContainerView> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        let job_done = job_succeeded(ctx, pod);
+        for container in pod.containers() {
+            if container.init {
                 continue; // InitContainerFailing (pods.rs)
             }
-            if claims.container(&p.r, c.name())
+            if claims.container(&pod.pod_ref, container.name())
                 && !matches!(
-                    c.waiting_reason(),
+                    container.waiting_reason(),
                     "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
                 )
             {
                 continue; // an image pull failure: no process has run
             }
-            if let Some(mut stop) = classify(&c, p.restart_policy()) {
+            if let Some(mut stop) = classify(&container, pod.restart_policy()) {
                 let exec_format = (stop == Stop::Crashing)
-                    .then(|| exec_format_error(ctx, &p.r, &c))
+                    .then(|| exec_format_error(ctx, &pod.pod_ref, &container))
                     .flatten();
                 if exec_format.is_some() {
                     stop = Stop::CommandNotExecutable;
                 }
-                let current = termination_is_current(ctx, &c) && !job_done;
+                let current = termination_is_current(ctx, &container) && !job_done;
                 if current {
-                    claims.claim(&p.r, Some(c.name()));
+                    claims.claim(&pod.pod_ref, Some(container.name()));
                 }
-                let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
-                groups.add(
-                    p,
-                    disc,
-                    (
-                        stop,
-                        Hit {
-                            c,
-                            current,
-                            exec_format,
-                        },
-                    ),
-                );
+                let state = if current { "" } else { "#recovered" };
+                let hit = StopHit {
+                    stop,
+                    container,
+                    current,
+                    exec_format,
+                };
+                stops.add_hit(pod, format!("{}{state}", container.name()), hit);
                 continue;
             }
             if matches!(
-                c.waiting_reason(),
+                container.waiting_reason(),
                 "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
             ) {
-                claims.claim(&p.r, Some(c.name()));
-                config.add(p, c.name(), c);
+                claims.claim(&pod.pod_ref, Some(container.name()));
+                config.add_hit(pod, container.name(), container);
             }
         }
     }
-    for g in groups.into_groups() {
-        let (stop, hit) = &g.hits[0].1;
-        out.push(stop_finding(ctx, pods, &g, *stop, hit));
+    for group in stops.into_groups() {
+        out.push(stop_finding(ctx, pods, &group));
     }
-    for g in config.into_groups() {
-        out.push(config_error(ctx, pods, &g));
+    for group in config.into_groups() {
+        out.push(config_error(ctx, pods, &group));
     }
 }
 
 /// A Pod of a Job that has completed: its failed attempts are history.
-fn job_succeeded(ctx: &RuleContext, p: &PodView) -> bool {
-    p.owner.kind == Kind::Job
-        && ctx.store.get_ref::<Job>(&p.owner).is_some_and(|j| {
-            j.status
+fn job_succeeded(ctx: &RuleContext, pod: &PodView) -> bool {
+    pod.owner.kind == Kind::Job
+        && ctx.store.get_ref::<Job>(&pod.owner).is_some_and(|job| {
+            job.status
                 .iter()
-                .flat_map(|s| s.conditions.iter().flatten())
-                .any(|c| c.type_ == "Complete" && c.status == "True")
+                .flat_map(|status| status.conditions.iter().flatten())
+                .any(|condition| condition.type_ == "Complete" && condition.status == "True")
         })
 }
 
-fn memory(q: Option<&Quantity>) -> String {
-    q.map_or_else(|| "none".to_owned(), |q| q.0.clone())
+/// A memory quantity as written, or `none`.
+fn memory(quantity: Option<&Quantity>) -> String {
+    quantity.map_or_else(|| "none".to_owned(), |quantity| quantity.0.clone())
 }
 
-fn stop_finding(
-    ctx: &RuleContext,
-    pods: &[PodView],
-    g: &Group<(Stop, Hit)>,
-    stop: Stop,
-    hit: &Hit,
-) -> Draft {
-    let p = g.first();
-    let c = hit.c;
-    let name = c.name();
-    let who = g.who(pods);
-    let workload = owners::top_owner(ctx.store, &g.owner);
-    let (t, _) = c
+/// The finding of a group of stopped containers: the first Pod's container tells.
+fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> Draft {
+    let pod = group.first_pod();
+    let hit = group.first_seen();
+    let stop = hit.stop;
+    let container = hit.container;
+    let name = container.name();
+    let who = group.who(pods);
+    let workload = owners::top_owner(ctx.store, group.controller());
+    let code = container
         .termination()
-        .map(|(t, f)| (Some(t), f))
-        .unwrap_or((None, ""));
-    let code = t.map_or(0, |t| t.exit_code);
-    let mut d = Draft::new(stop.rule(), g.owner.clone())
-        .affected(&g.pods())
-        .discriminator(name.to_owned());
-    let res = c.spec.resources.as_ref();
+        .map_or(0, |(terminated, _)| terminated.exit_code);
+    // current and healed stops are two groups, and both findings are on the container
+    let mut draft = group.draft(stop.rule()).discriminator(name);
+    let resources = container.spec.resources.as_ref();
     let limit = memory(
-        res.and_then(|r| r.limits.as_ref())
-            .and_then(|l| l.get("memory")),
+        resources
+            .and_then(|resources| resources.limits.as_ref())
+            .and_then(|limits| limits.get("memory")),
     );
     let request = memory(
-        res.and_then(|r| r.requests.as_ref())
-            .and_then(|l| l.get("memory")),
+        resources
+            .and_then(|resources| resources.requests.as_ref())
+            .and_then(|requests| requests.get("memory")),
     );
-    let restarts = c.restarts();
+    let restarts = container.restarts();
     let mut message = match stop {
         Stop::OomKilled => {
             if limit == "none" {
@@ -266,7 +274,7 @@ fn stop_finding(
         Stop::Crashing => format!(
             "Container {name} of {who} keeps exiting with code {code} ({}){}",
             exit_code_meaning(code),
-            if c.waiting_reason() == "CrashLoopBackOff" {
+            if container.waiting_reason() == "CrashLoopBackOff" {
                 format!(" and is in CrashLoopBackOff after {restarts} restarts")
             } else {
                 String::new()
@@ -276,34 +284,35 @@ fn stop_finding(
     if !hit.current {
         message = format!(
             "Recovered: {message}. It has been running steadily since{}",
-            c.running_since()
-                .map(|t| format!(" {t}"))
+            container
+                .running_since()
+                .map(|since| format!(" {since}"))
                 .unwrap_or_default()
         );
-        if job_succeeded(ctx, p) {
+        if job_succeeded(ctx, pod) {
             message = format!(
                 "Earlier attempts of {} failed ({}), but the Job completed: history",
-                g.owner.short(),
+                group.controller().short(),
                 stop.rule()
             );
         }
-        d = d.severity(Severity::Info);
+        draft = draft.severity(Severity::Info);
     }
-    d = d.message(message);
-    if let Some(e) = c.termination_evidence() {
-        d = d.evidence(e);
+    draft = draft.message(message);
+    if let Some(termination) = container.termination_evidence() {
+        draft = draft.evidence(termination);
     }
-    if let Some(w) = c.waiting_evidence() {
-        d = d.evidence(w);
+    if let Some(waiting) = container.waiting_evidence() {
+        draft = draft.evidence(waiting);
     }
     if let Some(line) = &hit.exec_format {
-        d = d.evidence(line.clone());
+        draft = draft.evidence(line.clone());
     }
     if stop != Stop::ExitedZero && code != 0 {
-        d = d.evidence(format!("exit code {code}: {}", exit_code_meaning(code)));
+        draft = draft.evidence(format!("exit code {code}: {}", exit_code_meaning(code)));
     }
     if stop == Stop::OomKilled {
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "container {name}: resources.limits.memory={limit}, resources.requests.memory={request}"
         ));
     }
@@ -311,63 +320,78 @@ fn stop_finding(
         stop,
         Stop::CommandNotFound | Stop::CommandNotExecutable | Stop::ExitedZero
     ) {
-        let cmd = c.spec.command.as_ref().map(|v| format!("{v:?}"));
-        let args = c.spec.args.as_ref().map(|v| format!("{v:?}"));
-        d = d.evidence(format!(
+        let command = container
+            .spec
+            .command
+            .as_ref()
+            .map(|words| format!("{words:?}"));
+        let args = container
+            .spec
+            .args
+            .as_ref()
+            .map(|words| format!("{words:?}"));
+        draft = draft.evidence(format!(
             "container {name}: image {}, command {}, args {}",
-            c.image(),
-            cmd.unwrap_or_else(|| "(image ENTRYPOINT)".to_owned()),
+            container.image(),
+            command.unwrap_or_else(|| "(image ENTRYPOINT)".to_owned()),
             args.unwrap_or_else(|| "(image CMD)".to_owned())
         ));
     }
-    if restarts > 0 && g.hits.len() > 1 {
-        let total: i32 = g.hits.iter().map(|(_, (_, h))| h.c.restarts()).sum();
-        d = d.evidence(format!("{total} restarts across the {} Pods", g.hits.len()));
+    if restarts > 0 && group.members().len() > 1 {
+        let total: i32 = group
+            .members()
+            .iter()
+            .map(|hit| hit.seen.container.restarts())
+            .sum();
+        draft = draft.evidence(format!(
+            "{total} restarts across the {} Pods",
+            group.members().len()
+        ));
     }
     let back_off = format!("restarting failed container {name} ");
-    d = with_events(d, g, 2, |e| {
-        (e.reason == "BackOff" && e.message.contains(&back_off))
-            || (e.reason == "Failed"
-                && (command_not_found(&e.message) || command_not_executable(&e.message)))
+    draft = with_events(draft, group, 2, |event| {
+        (event.reason == "BackOff" && event.message.contains(&back_off))
+            || (event.reason == "Failed"
+                && (command_not_found(&event.message) || command_not_executable(&event.message)))
     });
-    d = d.read_only(
+    draft = draft.read_only(
         format!("Read the output of the container's last run ({name})"),
-        p.logs_cmd(name, true),
+        pod.logs_cmd(name, true),
     );
-    d = d.read_only(
+    draft = draft.read_only(
         "Read the container's state and the Pod's events",
-        p.describe_cmd(),
+        pod.describe_cmd(),
     );
-    let w = kubectl_ref(&workload);
-    d = match stop {
+    let kubectl_workload = kubectl_ref(&workload);
+    draft = match stop {
         Stop::OomKilled => {
             let suggestion = suggest_double(&limit);
-            d.summary(format!(
+            draft.summary(format!(
                 "Give container {name} more memory (limit {limit} now) or reduce its usage (leak, concurrency, heap size below the limit)"
             ))
             .read_only(
                 "See the memory the containers use now",
-                format!("kubectl top pod {} -n {} --containers", p.r.name, p.r.ns()),
+                format!("kubectl top pod {} -n {} --containers", pod.pod_ref.name, pod.pod_ref.ns()),
             )
             .step(
                 format!("Raise the memory limit of {name}"),
                 Some(format!(
-                    "kubectl set resources {w} -c {name} --limits=memory={suggestion} --requests=memory={suggestion}"
+                    "kubectl set resources {kubectl_workload} -c {name} --limits=memory={suggestion} --requests=memory={suggestion}"
                 )),
                 Risk::Reversible,
             )
         }
-        Stop::ExitedZero => d
+        Stop::ExitedZero => draft
             .summary(format!(
                 "Run the program of {name} as a Job or CronJob, or make the command stay in the foreground (no daemonizing, no one-shot script)"
             ))
             .step(
                 "Move the one-shot program to a Job/CronJob and remove it from the long-running workload",
-                Some(format!("kubectl create job {}-once -n {} --image={}", workload.name, p.r.ns(), c.image())),
+                Some(format!("kubectl create job {}-once -n {} --image={}", workload.name, pod.pod_ref.ns(), container.image())),
                 Risk::Disruptive,
             ),
         Stop::CommandNotFound | Stop::CommandNotExecutable => {
-            let mut d = d
+            let mut draft = draft
                 .summary(format!(
                     "Fix the command/args of {name} to a program that exists in the image and is executable{}",
                     if stop == Stop::CommandNotExecutable {
@@ -380,78 +404,83 @@ fn stop_finding(
                     "Look inside the image for the command",
                     format!(
                         "kubectl debug {} -n {} -it --copy-to={}-debug --container={name} -- sh",
-                        p.r.name,
-                        p.r.ns(),
-                        p.r.name
+                        pod.pod_ref.name,
+                        pod.pod_ref.ns(),
+                        pod.pod_ref.name
                     ),
                 );
             if workload.kind == Kind::Deployment {
-                d = d.step(
+                draft = draft.step(
                     "Roll back to the previous revision if a change of image or command caused it",
-                    Some(format!("kubectl rollout undo {w}")),
+                    Some(format!("kubectl rollout undo {kubectl_workload}")),
                     Risk::Reversible,
                 );
             }
-            d
+            draft
         }
         Stop::Crashing => {
-            let mut d = d.summary(format!(
+            let mut draft = draft.summary(format!(
                 "Read the logs of the last run of {name}: exit {code} ({}) is the application's own failure (configuration, a dependency, a bug)",
                 exit_code_meaning(code)
             ));
             if workload.kind == Kind::Deployment {
-                d = d
+                draft = draft
                     .read_only(
                         "Compare with the previous revision",
-                        format!("kubectl rollout history {w}"),
+                        format!("kubectl rollout history {kubectl_workload}"),
                     )
                     .step(
                         "Roll back if a recent rollout started the crashes",
-                        Some(format!("kubectl rollout undo {w}")),
+                        Some(format!("kubectl rollout undo {kubectl_workload}")),
                         Risk::Reversible,
                     );
             }
-            d
+            draft
         }
     };
-    d
+    draft
 }
 
 /// Twice a memory quantity (`256Mi` -> `512Mi`), for a suggested new limit.
-fn suggest_double(q: &str) -> String {
-    let digits: String = q.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let unit = &q[digits.len()..];
+fn suggest_double(quantity: &str) -> String {
+    let digits: String = quantity
+        .chars()
+        .take_while(|character| character.is_ascii_digit())
+        .collect();
+    let unit = &quantity[digits.len()..];
     match digits.parse::<u64>() {
-        Ok(n) if !digits.is_empty() => format!("{}{unit}", n * 2),
+        Ok(number) if !digits.is_empty() => format!("{}{unit}", number * 2),
         _ => "<new-limit>".to_owned(),
     }
 }
 
 /// What a CreateContainerConfigError / CreateContainerError / RunContainerError means.
-fn config_hint(msg: &str) -> Option<&'static str> {
-    let m = msg.to_ascii_lowercase();
-    if !kubelet_not_found(msg).is_empty() || kubelet_missing_key(msg).is_some() {
+fn config_hint(message: &str) -> Option<&'static str> {
+    let lowercase = message.to_ascii_lowercase();
+    if !kubelet_not_found(message).is_empty() || kubelet_missing_key(message).is_some() {
         return Some("a ConfigMap, Secret or key the container needs is missing");
     }
-    if m.contains("runasnonroot") && m.contains("will run as root") {
+    if lowercase.contains("runasnonroot") && lowercase.contains("will run as root") {
         return Some(
             "the Pod requires runAsNonRoot but the image runs as root: set securityContext.runAsUser to a non-zero UID, or build the image with a numeric non-root USER",
         );
     }
-    if m.contains("non-numeric user") {
+    if lowercase.contains("non-numeric user") {
         return Some(
             "runAsNonRoot cannot be verified for an image whose USER is a name: set securityContext.runAsUser to a numeric UID",
         );
     }
-    if m.contains("subpath") {
+    if lowercase.contains("subpath") {
         return Some("a volume subPath is invalid or does not exist in the volume");
     }
-    if m.contains("failed to reserve container name") || m.contains("is reserved for") {
+    if lowercase.contains("failed to reserve container name")
+        || lowercase.contains("is reserved for")
+    {
         return Some(
             "the runtime still holds a previous container of that name (slow runtime or node): usually transient; if it persists, the node's container runtime needs attention",
         );
     }
-    if m.contains("no such file or directory") || m.contains("not a directory") {
+    if lowercase.contains("no such file or directory") || lowercase.contains("not a directory") {
         return Some(
             "a mount target or source path is wrong (file mounted on a directory or the reverse)",
         );
@@ -459,37 +488,46 @@ fn config_hint(msg: &str) -> Option<&'static str> {
     None
 }
 
-fn config_error(ctx: &RuleContext, pods: &[PodView], g: &Group<ContainerView>) -> Draft {
-    let p = g.first();
-    let c = g.hits[0].1;
-    let (reason, msg) = c.waiting().unwrap_or(("", ""));
-    let who = g.who(pods);
-    let hint = config_hint(msg);
-    let workload = owners::top_owner(ctx.store, &g.owner);
-    let mut d = g.draft(RuleId::CreateContainerConfigError).message(format!(
-        "The kubelet cannot create container {} of {who} ({reason}: {}){}",
-        c.name(),
-        if msg.is_empty() { "no message" } else { msg },
-        hint.map(|h| format!(": {h}")).unwrap_or_default()
-    ));
-    d = d.evidence(c.waiting_evidence().unwrap_or_default());
-    d = with_events(d, g, 3, |e| {
-        e.reason == "Failed"
-            && e.message.starts_with("Error: ")
-            && !e.message.contains("ErrImagePull")
-            && !e.message.contains("ImagePullBackOff")
+/// CreateContainerConfigError (also CreateContainerError, RunContainerError without
+/// a stop): the kubelet cannot build the container.
+fn config_error(ctx: &RuleContext, pods: &[PodView], group: &Group<ContainerView>) -> Draft {
+    let pod = group.first_pod();
+    let container = *group.first_seen();
+    let (reason, message) = container.waiting().unwrap_or(("", ""));
+    let who = group.who(pods);
+    let hint = config_hint(message);
+    let workload = owners::top_owner(ctx.store, group.controller());
+    let mut draft = group
+        .draft(RuleId::CreateContainerConfigError)
+        .message(format!(
+            "The kubelet cannot create container {} of {who} ({reason}: {}){}",
+            container.name(),
+            if message.is_empty() {
+                "no message"
+            } else {
+                message
+            },
+            hint.map(|hint| format!(": {hint}")).unwrap_or_default()
+        ));
+    draft = draft.evidence(container.waiting_evidence().unwrap_or_default());
+    draft = with_events(draft, group, 3, |event| {
+        event.reason == "Failed"
+            && event.message.starts_with("Error: ")
+            && !event.message.contains("ErrImagePull")
+            && !event.message.contains("ImagePullBackOff")
     });
-    d.summary(match hint {
-        Some(h) => format!("Fix the container's configuration: {h}"),
-        None => "Read the kubelet's message and fix the container's configuration".to_owned(),
-    })
-    .read_only("Read the kubelet's message", p.describe_cmd())
-    .read_only("Read the Pod's events", p.events_cmd())
-    .step(
-        format!("Correct the container spec in {}", workload.short()),
-        Some(format!("kubectl edit {}", kubectl_ref(&workload))),
-        Risk::Disruptive,
-    )
+    draft
+        .summary(match hint {
+            Some(hint) => format!("Fix the container's configuration: {hint}"),
+            None => "Read the kubelet's message and fix the container's configuration".to_owned(),
+        })
+        .read_only("Read the kubelet's message", pod.describe_cmd())
+        .read_only("Read the Pod's events", pod.events_cmd())
+        .step(
+            format!("Correct the container spec in {}", workload.short()),
+            Some(format!("kubectl edit {}", kubectl_ref(&workload))),
+            Risk::Disruptive,
+        )
 }
 
 #[cfg(test)]

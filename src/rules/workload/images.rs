@@ -45,9 +45,9 @@ pub(crate) enum PullClass {
 }
 
 /// Classifies a pull error message (kubelet/containerd/CRI-O/Docker wording).
-pub(crate) fn classify_pull(msg: &str) -> PullClass {
-    let m = msg.to_ascii_lowercase();
-    let has = |s: &str| m.contains(s);
+pub(crate) fn classify_pull(message: &str) -> PullClass {
+    let lowercase = message.to_ascii_lowercase();
+    let has = |fragment: &str| lowercase.contains(fragment);
     // Network first: a lookup or TLS failure may also mention the reference.
     if has("i/o timeout")
         || has("dial tcp")
@@ -59,7 +59,7 @@ pub(crate) fn classify_pull(msg: &str) -> PullClass {
         || has("network is unreachable")
         || has("no route to host")
         || has("server gave http response to https client")
-        || has_tls_error(&m)
+        || has_tls_error(&lowercase)
     {
         return PullClass::Network;
     }
@@ -89,36 +89,40 @@ pub(crate) fn classify_pull(msg: &str) -> PullClass {
 }
 
 /// `tls: ...` as Go's crypto/tls prints its errors (not `...details:`).
-fn has_tls_error(m: &str) -> bool {
-    m.match_indices("tls: ")
-        .any(|(i, _)| i == 0 || !m.as_bytes()[i - 1].is_ascii_alphanumeric())
+fn has_tls_error(lowercase: &str) -> bool {
+    lowercase
+        .match_indices("tls: ")
+        .any(|(at, _)| at == 0 || !lowercase.as_bytes()[at - 1].is_ascii_alphanumeric())
 }
 
 /// The image a kubelet event is about: `Failed to pull image "X": ...`, `Back-off pulling image "X"`.
-pub(crate) fn event_image(msg: &str) -> Option<&str> {
-    for p in [
+pub(crate) fn event_image(message: &str) -> Option<&str> {
+    for prefix in [
         "Failed to pull image \"",
         "Back-off pulling image \"",
         "pulling image \"",
     ] {
-        if let Some(i) = msg.find(p) {
-            return msg[i + p.len()..].split('"').next();
+        if let Some(at) = message.find(prefix) {
+            return message[at + prefix.len()..].split('"').next();
         }
     }
     None
 }
 
-fn is_pull_event(e: &EventRecord) -> bool {
-    (e.reason == "Failed"
-        && (e.message.starts_with("Failed to pull image")
-            || e.message == "Error: ErrImagePull"
-            || e.message == "Error: ImagePullBackOff"))
-        || (e.reason == "BackOff" && e.message.starts_with("Back-off pulling image"))
+/// A kubelet event about pulling an image that fails.
+fn is_pull_event(event: &EventRecord) -> bool {
+    (event.reason == "Failed"
+        && (event.message.starts_with("Failed to pull image")
+            || event.message == "Error: ErrImagePull"
+            || event.message == "Error: ImagePullBackOff"))
+        || (event.reason == "BackOff" && event.message.starts_with("Back-off pulling image"))
 }
 
 /// One container's pull failure.
 pub(crate) struct PullFailure<'a> {
+    /// The container whose image does not pull.
     pub container: ContainerView<'a>,
+    /// What the registry's error says.
     pub class: PullClass,
     /// The message classified (the waiting message or the newest pull event).
     pub message: String,
@@ -127,46 +131,50 @@ pub(crate) struct PullFailure<'a> {
 }
 
 /// The pull failures of a Pod's containers, current or healed.
-pub(crate) fn pod_pull_failures<'a>(p: &PodView<'a>) -> Vec<PullFailure<'a>> {
+pub(crate) fn pod_pull_failures<'a>(pod: &PodView<'a>) -> Vec<PullFailure<'a>> {
     let mut out = Vec::new();
-    for c in p.containers() {
-        let image = c.image();
-        let events: Vec<&Arc<EventRecord>> = p
+    for container in pod.containers() {
+        let image = container.image();
+        let events: Vec<&Arc<EventRecord>> = pod
             .events
             .iter()
-            .filter(|e| is_pull_event(e) && event_image(&e.message).is_none_or(|i| i == image))
+            .filter(|event| {
+                is_pull_event(event)
+                    && event_image(&event.message).is_none_or(|pulled| pulled == image)
+            })
             .copied()
             .collect();
         let failing_events: Vec<&&Arc<EventRecord>> = events
             .iter()
-            .filter(|e| e.message.starts_with("Failed to pull image"))
+            .filter(|event| event.message.starts_with("Failed to pull image"))
             .collect();
-        let waiting = c.waiting();
+        let waiting = container.waiting();
         let pulling_failed = matches!(
-            waiting.map(|(r, _)| r),
+            waiting.map(|(reason, _)| reason),
             Some("ErrImagePull" | "ImagePullBackOff")
         );
         // Events only: still creating (a retry is under way) is current; a container
         // that has run since (running, terminated, crash-looping) pulled its image.
-        let creating = c.status.is_none() || c.waiting_reason() == "ContainerCreating";
+        let creating =
+            container.status.is_none() || container.waiting_reason() == "ContainerCreating";
         let current = pulling_failed || (creating && !failing_events.is_empty());
         if !current && failing_events.is_empty() {
             continue;
         }
-        let waiting_msg = waiting.map(|(_, m)| m).unwrap_or("");
-        let mut message = waiting_msg.to_owned();
+        let waiting_message = waiting.map(|(_, message)| message).unwrap_or("");
+        let mut message = waiting_message.to_owned();
         let mut class = classify_pull(&message);
         if class == PullClass::Other
-            && let Some(e) = failing_events.last()
+            && let Some(newest) = failing_events.last()
         {
-            message = e.message.clone();
+            message = newest.message.clone();
             class = classify_pull(&message);
         }
         if message.is_empty() {
-            message = c.waiting_reason().to_owned();
+            message = container.waiting_reason().to_owned();
         }
         out.push(PullFailure {
-            container: c,
+            container,
             class,
             message,
             current,
@@ -179,59 +187,72 @@ pub(crate) fn pod_pull_failures<'a>(p: &PodView<'a>) -> Vec<PullFailure<'a>> {
 /// ServiceAccount admission copies from the ServiceAccount when the Pod is created).
 struct PullSecrets {
     /// (name, existence) of the Pod's imagePullSecrets.
-    pod: Vec<(String, Existence)>,
-    sa_name: String,
+    on_pod: Vec<(String, Existence)>,
+    /// The Pod's ServiceAccount.
+    service_account: String,
     /// The ServiceAccount's imagePullSecrets, when it was read.
-    sa: Option<Vec<String>>,
+    of_service_account: Option<Vec<String>>,
 }
 
 impl PullSecrets {
-    fn of(ctx: &RuleContext, p: &PodView) -> PullSecrets {
-        let ns = p.r.ns();
-        let pod = p
+    /// The pull secrets of a Pod and of its ServiceAccount.
+    fn of(ctx: &RuleContext, pod: &PodView) -> PullSecrets {
+        let ns = pod.pod_ref.ns();
+        let on_pod = pod
             .spec
             .image_pull_secrets
             .iter()
             .flatten()
-            .filter(|s| !s.name.is_empty())
-            .map(|s| {
-                let r = ObjRef::namespaced(Kind::Secret, ns, &s.name);
-                (s.name.clone(), existence(ctx, &r))
+            .filter(|secret| !secret.name.is_empty())
+            .map(|secret| {
+                let secret_ref = ObjRef::namespaced(Kind::Secret, ns, &secret.name);
+                (secret.name.clone(), existence(ctx, &secret_ref))
             })
             .collect();
-        let sa_name = p
+        let service_account = pod
             .spec
             .service_account_name
             .clone()
-            .filter(|s| !s.is_empty())
+            .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "default".to_owned());
-        let sa = ctx.store.get::<ServiceAccount>(ns, &sa_name).map(|sa| {
-            sa.image_pull_secrets
-                .iter()
-                .flatten()
-                .map(|s| s.name.clone())
-                .collect()
-        });
-        PullSecrets { pod, sa_name, sa }
+        let of_service_account =
+            ctx.store
+                .get::<ServiceAccount>(ns, &service_account)
+                .map(|account| {
+                    account
+                        .image_pull_secrets
+                        .iter()
+                        .flatten()
+                        .map(|secret| secret.name.clone())
+                        .collect()
+                });
+        PullSecrets {
+            on_pod,
+            service_account,
+            of_service_account,
+        }
     }
 
     /// At least one pull secret that exists is presented.
     fn usable(&self) -> bool {
-        self.pod.iter().any(|(_, e)| *e != Existence::Missing)
+        self.on_pod
+            .iter()
+            .any(|(_, existence)| *existence != Existence::Missing)
     }
 
+    /// What the Pod and its ServiceAccount present, for a credentials finding.
     fn evidence(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        if self.pod.is_empty() {
-            v.push("the Pod has no imagePullSecrets: the pull is anonymous".to_owned());
+        let mut evidence = Vec::new();
+        if self.on_pod.is_empty() {
+            evidence.push("the Pod has no imagePullSecrets: the pull is anonymous".to_owned());
         } else {
             let list: Vec<String> = self
-                .pod
+                .on_pod
                 .iter()
-                .map(|(n, e)| {
+                .map(|(name, existence)| {
                     format!(
-                        "{n} ({})",
-                        match e {
+                        "{name} ({})",
+                        match existence {
                             Existence::Exists => "exists",
                             Existence::Missing => "Secret does not exist",
                             Existence::Unknown => "Secrets not read",
@@ -239,211 +260,254 @@ impl PullSecrets {
                     )
                 })
                 .collect();
-            v.push(format!("Pod imagePullSecrets: {}", list.join(", ")));
+            evidence.push(format!("Pod imagePullSecrets: {}", list.join(", ")));
         }
-        match &self.sa {
-            Some(s) if s.is_empty() => v.push(format!(
+        match &self.of_service_account {
+            Some(secrets) if secrets.is_empty() => evidence.push(format!(
                 "ServiceAccount {} has no imagePullSecrets",
-                self.sa_name
+                self.service_account
             )),
-            Some(s) => {
-                v.push(format!(
+            Some(secrets) => {
+                evidence.push(format!(
                     "ServiceAccount {} imagePullSecrets: {}",
-                    self.sa_name,
-                    s.join(", ")
+                    self.service_account,
+                    secrets.join(", ")
                 ));
-                let missing_on_pod: Vec<&String> = s
+                let missing_on_pod: Vec<&String> = secrets
                     .iter()
-                    .filter(|n| !self.pod.iter().any(|(p, _)| p == *n))
+                    .filter(|name| !self.on_pod.iter().any(|(on_pod, _)| on_pod == *name))
                     .collect();
                 if !missing_on_pod.is_empty() {
-                    v.push(format!(
+                    evidence.push(format!(
                         "the ServiceAccount's pull secret(s) {} are not on the Pod: they were added after the Pod was created (Pods get them only at creation)",
                         missing_on_pod
                             .iter()
-                            .map(|s| s.as_str())
+                            .map(|name| name.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     ));
                 }
             }
-            None => v.push(format!(
+            None => evidence.push(format!(
                 "ServiceAccount {} was not read (its imagePullSecrets are unknown)",
-                self.sa_name
+                self.service_account
             )),
         }
-        v
+        evidence
     }
 }
 
+/// The pull rule a failure falls under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PullRule {
+    /// ImagePullNotFound.
+    NotFound,
+    /// ImagePullUnauthorized.
+    Unauthorized,
+    /// ImagePullNetworkError.
+    NetworkError,
+    /// ImagePullBackOff: any other pull failure.
+    BackOff,
+}
+
+impl PullRule {
+    /// The rule of a failure of `class`, for a Pod that presents a usable pull secret
+    /// or not ("pull access denied" is resolved with the pull secrets).
+    fn of(class: PullClass, usable_secret: bool) -> PullRule {
+        match class {
+            PullClass::NotFound => PullRule::NotFound,
+            PullClass::Unauthorized => PullRule::Unauthorized,
+            PullClass::AccessDenied if usable_secret => PullRule::NotFound,
+            PullClass::AccessDenied => PullRule::Unauthorized,
+            PullClass::Network => PullRule::NetworkError,
+            PullClass::Other => PullRule::BackOff,
+        }
+    }
+
+    /// The rule's id.
+    fn id(self) -> RuleId {
+        match self {
+            PullRule::NotFound => RuleId::ImagePullNotFound,
+            PullRule::Unauthorized => RuleId::ImagePullUnauthorized,
+            PullRule::NetworkError => RuleId::ImagePullNetworkError,
+            PullRule::BackOff => RuleId::ImagePullBackOff,
+        }
+    }
+}
+
+/// A container's pull failure, with its rule.
 struct PullHit<'a> {
+    rule: PullRule,
     failure: PullFailure<'a>,
 }
 
+/// The pull rules (ImagePullNotFound, ImagePullUnauthorized, ImagePullNetworkError,
+/// ImagePullBackOff) and InvalidImageName.
 pub(crate) fn evaluate_pulls(
     ctx: &RuleContext,
     pods: &[PodView],
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(RuleId, PullHit)> = Groups::new();
-    let mut invalid: Groups<ContainerView> = Groups::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        for c in p.containers() {
-            if c.waiting_reason() == "InvalidImageName" {
-                invalid.add(p, c.name(), c);
-                claims.claim(&p.r, Some(c.name()));
+    let mut groups: Groups<PullHit> = Groups::by_controller();
+    let mut invalid: Groups<ContainerView> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        for container in pod.containers() {
+            if container.waiting_reason() == "InvalidImageName" {
+                invalid.add_hit(pod, container.name(), container);
+                claims.claim(&pod.pod_ref, Some(container.name()));
             }
         }
-        let secrets = PullSecrets::of(ctx, p);
-        for f in pod_pull_failures(p) {
-            let rule = match f.class {
-                PullClass::NotFound => RuleId::ImagePullNotFound,
-                PullClass::Unauthorized => RuleId::ImagePullUnauthorized,
-                PullClass::AccessDenied if secrets.usable() => RuleId::ImagePullNotFound,
-                PullClass::AccessDenied => RuleId::ImagePullUnauthorized,
-                PullClass::Network => RuleId::ImagePullNetworkError,
-                PullClass::Other => RuleId::ImagePullBackOff,
-            };
-            if f.current {
-                claims.claim(&p.r, Some(f.container.name()));
+        let secrets = PullSecrets::of(ctx, pod);
+        for failure in pod_pull_failures(pod) {
+            let rule = PullRule::of(failure.class, secrets.usable());
+            if failure.current {
+                claims.claim(&pod.pod_ref, Some(failure.container.name()));
             }
             // current and healed failures are different findings
-            let disc = format!(
+            let discriminator = format!(
                 "{}{}",
-                f.container.name(),
-                if f.current { "" } else { "#recovered" }
+                failure.container.name(),
+                if failure.current { "" } else { "#recovered" }
             );
-            groups.add(p, disc, (rule, PullHit { failure: f }));
+            groups.add_hit(pod, discriminator, PullHit { rule, failure });
         }
     }
     // one finding per (controller, container, state); the rule of the first Pod wins
-    for g in groups.into_groups() {
-        let (rule, hit) = &g.hits[0].1;
-        let f = &hit.failure;
-        let c = f.container;
-        let p = g.first();
-        let image = c.image();
-        let who = g.who(pods);
-        let mut d = Draft::new(*rule, g.owner.clone())
-            .affected(&g.pods())
-            .discriminator(c.name().to_owned());
-        let detail = short_error(&f.message);
-        let message = match (*rule, f.class) {
-            (RuleId::ImagePullNotFound, PullClass::AccessDenied) => format!(
+    for group in groups.into_groups() {
+        let PullHit { rule, failure } = group.first_seen();
+        let rule = *rule;
+        let container = failure.container;
+        let pod = group.first_pod();
+        let image = container.image();
+        let who = group.who(pods);
+        // current and healed failures are two groups, and both findings are on the container
+        let mut draft = group.draft(rule.id()).discriminator(container.name());
+        let detail = short_error(&failure.message);
+        let message = match (rule, failure.class) {
+            (PullRule::NotFound, PullClass::AccessDenied) => format!(
                 "Image {image} was not found: the registry answers \"pull access denied, repository does not exist or may require authorization\" although the Pod presents pull credentials, so the repository or tag most likely does not exist (or those credentials lack access to it); container {} of {who} cannot start",
-                c.name()
+                container.name()
             ),
-            (RuleId::ImagePullNotFound, _) => format!(
+            (PullRule::NotFound, _) => format!(
                 "Image {image} does not exist in the registry (wrong tag, digest or repository): container {} of {who} cannot start",
-                c.name()
+                container.name()
             ),
-            (RuleId::ImagePullUnauthorized, PullClass::AccessDenied) => format!(
+            (PullRule::Unauthorized, PullClass::AccessDenied) => format!(
                 "The registry denies pulling {image} without credentials (\"pull access denied\"): the repository is private and the Pod has no usable imagePullSecret, or the repository does not exist; container {} of {who} cannot start",
-                c.name()
+                container.name()
             ),
-            (RuleId::ImagePullUnauthorized, _) => format!(
+            (PullRule::Unauthorized, _) => format!(
                 "The registry refuses to pull {image}: missing or wrong credentials; container {} of {who} cannot start",
-                c.name()
+                container.name()
             ),
-            (RuleId::ImagePullNetworkError, _) => format!(
+            (PullRule::NetworkError, _) => format!(
                 "The node cannot reach or trust the registry of {image} ({detail}): container {} of {who} cannot start",
-                c.name()
+                container.name()
             ),
-            _ => format!(
+            (PullRule::BackOff, _) => format!(
                 "Pulling {image} fails ({detail}): container {} of {who} cannot start",
-                c.name()
+                container.name()
             ),
         };
-        if f.current {
-            d = d.message(message);
+        if failure.current {
+            draft = draft.message(message);
         } else {
-            d = d.severity(Severity::Info).message(format!(
+            draft = draft.severity(Severity::Info).message(format!(
                 "Pulling {image} failed earlier for container {} of {who}, but the image has since been pulled and the container runs: recovered",
-                c.name()
+                container.name()
             ));
         }
-        d = d.evidence(format!("container {}: image {image}", c.name()));
-        if let Some(w) = c.waiting_evidence() {
-            d = d.evidence(w);
-        } else if !f.current && c.running() {
-            d = d.evidence(format!(
+        draft = draft.evidence(format!("container {}: image {image}", container.name()));
+        if let Some(waiting) = container.waiting_evidence() {
+            draft = draft.evidence(waiting);
+        } else if !failure.current && container.running() {
+            draft = draft.evidence(format!(
                 "container {}: now running{}, ready={}",
-                c.name(),
-                c.running_since()
-                    .map(|t| format!(" since {t}"))
+                container.name(),
+                container
+                    .running_since()
+                    .map(|since| format!(" since {since}"))
                     .unwrap_or_default(),
-                c.ready()
+                container.ready()
             ));
         }
-        if *rule == RuleId::ImagePullUnauthorized || f.class == PullClass::AccessDenied {
-            for e in PullSecrets::of(ctx, p).evidence() {
-                d = d.evidence(e);
+        if rule == PullRule::Unauthorized || failure.class == PullClass::AccessDenied {
+            for secrets in PullSecrets::of(ctx, pod).evidence() {
+                draft = draft.evidence(secrets);
             }
         }
-        if *rule == RuleId::ImagePullNetworkError {
-            let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
+        if rule == PullRule::NetworkError {
+            let nodes: BTreeSet<&str> = group
+                .members()
+                .iter()
+                .filter_map(|hit| hit.pod.node())
+                .collect();
             if !nodes.is_empty() {
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "pulls fail on node(s): {}",
                     nodes.into_iter().collect::<Vec<_>>().join(", ")
                 ));
             }
         }
-        if PullClass::Other == f.class && f.message.to_ascii_lowercase().contains("toomanyrequests")
+        if PullClass::Other == failure.class
+            && failure
+                .message
+                .to_ascii_lowercase()
+                .contains("toomanyrequests")
         {
-            d = d.evidence("the registry rate-limits pulls (toomanyrequests): authenticate the pulls or use a mirror");
+            draft = draft.evidence("the registry rate-limits pulls (toomanyrequests): authenticate the pulls or use a mirror");
         }
-        d = with_events(d, &g, 3, |e| {
-            is_pull_event(e) && event_image(&e.message).is_none_or(|i| i == image)
+        draft = with_events(draft, &group, 3, |event| {
+            is_pull_event(event) && event_image(&event.message).is_none_or(|pulled| pulled == image)
         });
-        d = pull_remediation(ctx, d, *rule, f, p, &g.owner, image);
-        out.push(d);
+        draft = pull_remediation(ctx, draft, rule, failure, pod, group.controller(), image);
+        out.push(draft);
     }
-    for g in invalid.into_groups() {
-        let c = g.hits[0].1;
-        let p = g.first();
-        let who = g.who(pods);
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let mut d = g
+    for group in invalid.into_groups() {
+        let container = *group.first_seen();
+        let pod = group.first_pod();
+        let who = group.who(pods);
+        let workload = owners::top_owner(ctx.store, group.controller());
+        let mut draft = group
             .draft(RuleId::InvalidImageName)
             .message(format!(
                 "The image reference {:?} of container {} cannot be parsed (uppercase letters, spaces, a bad tag or digest): {who} cannot start",
-                c.image(),
-                c.name()
+                container.image(),
+                container.name()
             ))
-            .evidence(c.waiting_evidence().unwrap_or_default());
-        d = with_events(d, &g, 2, |e| {
-            e.reason == "InspectFailed"
-                || (e.reason == "Failed" && e.message.contains("InvalidImageName"))
-                || e.message.contains("couldn't parse image")
-                || e.message.contains("invalid reference format")
+            .evidence(container.waiting_evidence().unwrap_or_default());
+        draft = with_events(draft, &group, 2, |event| {
+            event.reason == "InspectFailed"
+                || (event.reason == "Failed" && event.message.contains("InvalidImageName"))
+                || event.message.contains("couldn't parse image")
+                || event.message.contains("invalid reference format")
         });
-        d = d
+        draft = draft
             .summary(format!(
                 "Fix the image reference of container {} (lowercase repository, one tag or @sha256 digest, no spaces)",
-                c.name()
+                container.name()
             ))
-            .read_only("Read the kubelet's message", p.describe_cmd())
+            .read_only("Read the kubelet's message", pod.describe_cmd())
             .step(
                 "Set a valid image",
                 Some(format!(
                     "kubectl set image {} {}=<registry>/<repository>:<tag>",
                     kubectl_ref(&workload),
-                    c.name()
+                    container.name()
                 )),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
 /// The registry's words, without the runtime's wrapping.
-fn short_error(msg: &str) -> String {
-    let m = msg.trim();
+fn short_error(message: &str) -> String {
+    let trimmed = message.trim();
     // containerd: "... desc = failed to pull and unpack image ...: <cause>"
-    let tail = m.rsplit(": ").next().unwrap_or(m);
-    let lower = m.to_ascii_lowercase();
+    let tail = trimmed.rsplit(": ").next().unwrap_or(trimmed);
+    let lower = trimmed.to_ascii_lowercase();
     for key in [
         "no such host",
         "i/o timeout",
@@ -469,24 +533,25 @@ fn short_error(msg: &str) -> String {
     }
 }
 
+/// The summary and steps of a pull finding.
 fn pull_remediation(
     ctx: &RuleContext,
-    mut d: Draft,
-    rule: RuleId,
-    f: &PullFailure,
-    p: &PodView,
+    mut draft: Draft,
+    rule: PullRule,
+    failure: &PullFailure,
+    pod: &PodView,
     owner: &ObjRef,
     image: &str,
 ) -> Draft {
     let workload = owners::top_owner(ctx.store, owner);
-    let ns = p.r.ns();
-    let c = f.container.name();
-    d = d.read_only("Read the kubelet's pull errors", p.describe_cmd());
+    let ns = pod.pod_ref.ns();
+    let container = failure.container.name();
+    draft = draft.read_only("Read the kubelet's pull errors", pod.describe_cmd());
     match rule {
-        RuleId::ImagePullNotFound => {
-            d = d
+        PullRule::NotFound => {
+            draft = draft
                 .summary(format!(
-                    "Point container {c} at an image that exists (check the tag/digest was pushed), or roll back"
+                    "Point container {container} at an image that exists (check the tag/digest was pushed), or roll back"
                 ))
                 .read_only(
                     "Check from a workstation which tags exist in the registry",
@@ -495,48 +560,48 @@ fn pull_remediation(
                 .step(
                     "Set an image that exists",
                     Some(format!(
-                        "kubectl set image {} {c}={}:<existing-tag>",
+                        "kubectl set image {} {container}={}:<existing-tag>",
                         kubectl_ref(&workload),
                         repository(image)
                     )),
                     Risk::Reversible,
                 );
             if workload.kind == Kind::Deployment {
-                d = d.step(
+                draft = draft.step(
                     "Or roll back to the previous revision",
                     Some(format!("kubectl rollout undo {}", kubectl_ref(&workload))),
                     Risk::Reversible,
                 );
             }
         }
-        RuleId::ImagePullUnauthorized => {
-            let sa = p
+        PullRule::Unauthorized => {
+            let service_account = pod
                 .spec
                 .service_account_name
                 .clone()
-                .filter(|s| !s.is_empty())
+                .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| "default".to_owned());
             // a pull secret the Pod names but that does not exist is the one to create
-            let secret = PullSecrets::of(ctx, p)
-                .pod
+            let secret = PullSecrets::of(ctx, pod)
+                .on_pod
                 .into_iter()
-                .find(|(_, e)| *e == Existence::Missing)
-                .map_or_else(|| "regcred".to_owned(), |(n, _)| n);
-            d = d
+                .find(|(_, existence)| *existence == Existence::Missing)
+                .map_or_else(|| "regcred".to_owned(), |(name, _)| name);
+            draft = draft
                 .summary(format!(
-                    "Give the Pods credentials for {}: a docker-registry Secret in imagePullSecrets (Pod template or ServiceAccount {sa}), or node/workload identity",
+                    "Give the Pods credentials for {}: a docker-registry Secret in imagePullSecrets (Pod template or ServiceAccount {service_account}), or node/workload identity",
                     registry(image)
                 ))
                 .read_only(
                     "See which pull secrets the Pod presents",
                     format!(
                         "kubectl get pod {} -n {ns} -o jsonpath='{{.spec.imagePullSecrets}}'",
-                        p.r.name
+                        pod.pod_ref.name
                     ),
                 )
                 .read_only(
                     "See the ServiceAccount's pull secrets",
-                    format!("kubectl get serviceaccount {sa} -n {ns} -o yaml"),
+                    format!("kubectl get serviceaccount {service_account} -n {ns} -o yaml"),
                 )
                 .step(
                     "Create a pull Secret for the registry",
@@ -547,9 +612,9 @@ fn pull_remediation(
                     Risk::Reversible,
                 )
                 .step(
-                    format!("Attach it to ServiceAccount {sa} (new Pods get it)"),
+                    format!("Attach it to ServiceAccount {service_account} (new Pods get it)"),
                     Some(format!(
-                        "kubectl patch serviceaccount {sa} -n {ns} -p '{{\"imagePullSecrets\":[{{\"name\":\"{secret}\"}}]}}'"
+                        "kubectl patch serviceaccount {service_account} -n {ns} -p '{{\"imagePullSecrets\":[{{\"name\":\"{secret}\"}}]}}'"
                     )),
                     Risk::Reversible,
                 )
@@ -559,9 +624,9 @@ fn pull_remediation(
                     Risk::Disruptive,
                 );
         }
-        RuleId::ImagePullNetworkError => {
-            let node = p.node().unwrap_or("<node>");
-            d = d
+        PullRule::NetworkError => {
+            let node = pod.node().unwrap_or("<node>");
+            draft = draft
                 .summary(format!(
                     "A platform problem: the nodes cannot resolve, reach or trust {} (DNS, egress firewall/proxy, registry CA). Escalate to the platform team with the error",
                     registry(image)
@@ -579,22 +644,22 @@ fn pull_remediation(
                     format!("kubectl get events -A --field-selector reason=Failed,source={node}"),
                 );
         }
-        _ => {
-            d = d
+        PullRule::BackOff => {
+            draft = draft
                 .summary(format!(
-                    "Read the pull error of container {c} and fix its cause (registry, runtime or node)"
+                    "Read the pull error of container {container} and fix its cause (registry, runtime or node)"
                 ))
-                .read_only("Read the events of the Pod", p.events_cmd());
+                .read_only("Read the events of the Pod", pod.events_cmd());
         }
     }
-    d
+    draft
 }
 
 /// `registry.example.com/shop/web` of `registry.example.com/shop/web:v2`.
 pub(crate) fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     match no_digest.rfind(':') {
-        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
+        Some(colon) if !no_digest[colon..].contains('/') => &no_digest[..colon],
         _ => no_digest,
     }
 }
@@ -613,13 +678,24 @@ pub(crate) fn registry(image: &str) -> &str {
 /// reported by [`is_pinned`].
 pub(crate) fn image_tag(image: &str) -> Option<&str> {
     let no_digest = image.split('@').next().unwrap_or(image);
-    let i = no_digest.rfind(':')?;
-    let tag = &no_digest[i + 1..];
+    let colon = no_digest.rfind(':')?;
+    let tag = &no_digest[colon + 1..];
     (!tag.contains('/')).then_some(tag)
 }
 
+/// Whether an image reference names its digest (`image@sha256:...`).
 pub(crate) fn is_pinned(image: &str) -> bool {
     image.contains("@sha256:")
+}
+
+/// A container that runs another digest than the expected one.
+struct DigestHit {
+    /// The digest `expectedImages` names.
+    expected: String,
+    /// The digest of the running imageID.
+    running: String,
+    /// The running imageID.
+    image_id: String,
 }
 
 /// ImageDigestMismatch: `expectedImages` names the digest a container must run; the
@@ -628,64 +704,71 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
     if ctx.options.expected_images.is_empty() {
         return;
     }
-    let mut groups: Groups<(String, String, String)> = Groups::new();
-    for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
-        for c in p.containers() {
+    let mut groups: Groups<DigestHit> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live() && !pod.terminating()) {
+        for container in pod.containers() {
             let Some(expected) = ctx
                 .options
                 .expected_images
                 .iter()
-                .find(|e| e.container == c.name())
+                .find(|expected| expected.container == container.name())
             else {
                 continue;
             };
-            let Some(st) = c.status else { continue };
-            let Some((_, running)) = st.image_id.rsplit_once('@') else {
+            let Some(status) = container.status else {
+                continue;
+            };
+            let Some((_, running)) = status.image_id.rsplit_once('@') else {
                 // not started yet, or an image id without a repository digest
                 continue;
             };
             if running != expected.digest {
-                groups.add(
-                    p,
-                    c.name(),
-                    (
-                        expected.digest.clone(),
-                        running.to_owned(),
-                        st.image_id.clone(),
-                    ),
-                );
+                let hit = DigestHit {
+                    expected: expected.digest.clone(),
+                    running: running.to_owned(),
+                    image_id: status.image_id.clone(),
+                };
+                groups.add_hit(pod, container.name(), hit);
             }
         }
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let (expected, running, image_id) = &g.hits[0].1;
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let c = g.discriminator.clone();
-        let image = p
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let DigestHit {
+            expected,
+            running,
+            image_id,
+        } = group.first_seen();
+        let workload = owners::top_owner(ctx.store, group.controller());
+        let container = group.discriminator().to_owned();
+        let image = pod
             .spec
             .containers
             .iter()
-            .chain(p.spec.init_containers.iter().flatten())
-            .find(|x| x.name == c)
-            .and_then(|x| x.image.clone())
+            .chain(pod.spec.init_containers.iter().flatten())
+            .find(|spec| spec.name == container)
+            .and_then(|spec| spec.image.clone())
             .unwrap_or_default();
-        let running_digests: BTreeSet<&str> = g.hits.iter().map(|(_, h)| h.1.as_str()).collect();
-        let mut d = g
+        let running_digests: BTreeSet<&str> = group
+            .members()
+            .iter()
+            .map(|hit| hit.seen.running.as_str())
+            .collect();
+        let mut draft = group
             .draft(RuleId::ImageDigestMismatch)
             .message(format!(
-                "Container {c} of {} runs {running}, not the expected {expected}: the rollout did not reach these Pods or the tag {image} points elsewhere",
-                super::who(&g.owner, g.hits.len(), pods)
+                "Container {container} of {} runs {running}, not the expected {expected}: the rollout did not reach these Pods or the tag {image} points elsewhere",
+                group.who(pods)
             ))
             .evidence(format!("expected digest {expected} (expectedImages)"))
-            .evidence(format!("container {c}: imageID {image_id}, image {image}"));
+            .evidence(format!("container {container}: imageID {image_id}, image {image}"));
         if running_digests.len() > 1 {
-            d = d.evidence(format!(
+            draft = draft.evidence(format!(
                 "the Pods run {} different digests",
                 running_digests.len()
             ));
         }
-        d = d
+        draft = draft
             .summary(format!(
                 "Roll {} out to the expected digest (pin the image by digest)",
                 workload.short()
@@ -694,7 +777,7 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
                 "See which image each Pod runs",
                 format!(
                     "kubectl get pods -n {} -o custom-columns=POD:.metadata.name,IMAGE:.status.containerStatuses[*].imageID",
-                    p.r.ns()
+                    pod.pod_ref.ns()
                 ),
             )
             .read_only(
@@ -704,13 +787,13 @@ pub(crate) fn digest_mismatch(ctx: &RuleContext, pods: &[PodView], out: &mut Vec
             .step(
                 "Pin the expected digest",
                 Some(format!(
-                    "kubectl set image {} {c}={}@{expected}",
+                    "kubectl set image {} {container}={}@{expected}",
                     kubectl_ref(&workload),
                     repository(&image)
                 )),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
@@ -726,61 +809,61 @@ pub(crate) fn tag_mutable(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Dra
         Kind::Job,
         Kind::ReplicaSet,
     ] {
-        for r in ctx.graph.subjects(kind) {
-            workloads.insert(owners::top_owner(ctx.store, r));
+        for controller in ctx.graph.subjects(kind) {
+            workloads.insert(owners::top_owner(ctx.store, controller));
         }
     }
-    for p in pods {
-        workloads.insert(owners::top_owner(ctx.store, &p.owner));
+    for pod in pods {
+        workloads.insert(owners::top_owner(ctx.store, &pod.owner));
     }
-    for w in workloads {
-        let Some(spec) = crate::k8s::owners::template_spec(ctx.store, &w) else {
+    for workload in workloads {
+        let Some(spec) = crate::k8s::owners::template_spec(ctx.store, &workload) else {
             continue;
         };
         let mut by_container: BTreeMap<String, String> = BTreeMap::new();
-        for c in spec
+        for container in spec
             .init_containers
             .iter()
             .flatten()
             .chain(spec.containers.iter())
         {
-            let image = c.image.clone().unwrap_or_default();
+            let image = container.image.clone().unwrap_or_default();
             if image.is_empty() || is_pinned(&image) {
                 continue;
             }
-            by_container.insert(c.name.clone(), image);
+            by_container.insert(container.name.clone(), image);
         }
-        for (c, image) in by_container {
+        for (container, image) in by_container {
             let how = match image_tag(&image) {
                 None => "no tag (which means :latest)".to_owned(),
                 Some("latest") => "the tag :latest".to_owned(),
-                Some(t) => format!("the tag :{t}"),
+                Some(tag) => format!("the tag :{tag}"),
             };
-            let d = Draft::new(RuleId::ImageTagMutable, w.clone())
-                .discriminator(c.clone())
+            let draft = Draft::new(RuleId::ImageTagMutable, workload.clone())
+                .discriminator(container.clone())
                 .message(format!(
-                    "Container {c} of {} references {image} by {how}, not by digest: a tag can be moved, so Pods may run different content after a push or a reschedule, and a rollback may not restore the old binary",
-                    w.short()
+                    "Container {container} of {} references {image} by {how}, not by digest: a tag can be moved, so Pods may run different content after a push or a reschedule, and a rollback may not restore the old binary",
+                    workload.short()
                 ))
-                .evidence(format!("container {c}: image {image} (no @sha256 digest)"))
+                .evidence(format!("container {container}: image {image} (no @sha256 digest)"))
                 .summary("Reference images by digest (image@sha256:...) in production, e.g. by resolving tags in CI")
                 .read_only(
                     "See the digest the Pods run",
                     format!(
                         "kubectl get pods -n {} -o jsonpath='{{range .items[*]}}{{.metadata.name}} {{.status.containerStatuses[*].imageID}}{{\"\\n\"}}{{end}}'",
-                        w.ns()
+                        workload.ns()
                     ),
                 )
                 .step(
                     "Pin the digest the Pods run",
                     Some(format!(
-                        "kubectl set image {} {c}={}@sha256:<digest>",
-                        kubectl_ref(&w),
+                        "kubectl set image {} {container}={}@sha256:<digest>",
+                        kubectl_ref(&workload),
                         repository(&image)
                     )),
                     Risk::Reversible,
                 );
-            out.push(d);
+            out.push(draft);
         }
     }
 }

@@ -25,7 +25,7 @@ mod pods;
 mod probes;
 mod references;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -36,12 +36,14 @@ use k8s_openapi::api::core::v1::{
 use crate::event::EventRecord;
 use crate::k8s::{duration, owners, pod};
 use crate::model::{Kind, ObjRef};
-use crate::rules::RuleId;
+use crate::rules::grouping::{self, ControllerKey, Grouped, OnPod, PodList};
 use crate::rules::{Draft, RuleContext};
 
 /// A termination within this long of `now` is recent (restarts "growing now").
 pub(crate) const RECENT_SECS: i64 = 3600;
 
+/// Runs the workload rules on the Pods under diagnosis, causes before the rules that
+/// need "no clearer cause".
 pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     let pods = collect_pods(ctx);
     let mut claims = Claims::default();
@@ -62,8 +64,11 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 
 /// A Pod under diagnosis, with what the rules read of it.
 pub(crate) struct PodView<'a> {
-    pub r: ObjRef,
+    /// The Pod's reference.
+    pub pod_ref: ObjRef,
+    /// The Pod as stored.
     pub pod: &'a Pod,
+    /// Its spec.
     pub spec: &'a PodSpec,
     /// The controller the finding is reported on (ReplicaSet, StatefulSet, DaemonSet,
     /// Job), or the Pod itself for a bare Pod (or a controller not in the store).
@@ -73,26 +78,30 @@ pub(crate) struct PodView<'a> {
 }
 
 impl<'a> PodView<'a> {
+    /// `status.phase` (empty when not reported).
     pub(crate) fn phase(&self) -> &str {
         self.pod
             .status
             .as_ref()
-            .and_then(|s| s.phase.as_deref())
+            .and_then(|status| status.phase.as_deref())
             .unwrap_or("")
     }
 
+    /// `status.reason` (empty when not reported).
     pub(crate) fn reason(&self) -> &str {
         self.pod
             .status
             .as_ref()
-            .and_then(|s| s.reason.as_deref())
+            .and_then(|status| status.reason.as_deref())
             .unwrap_or("")
     }
 
+    /// Evicted by the kubelet (phase Failed, reason Evicted).
     pub(crate) fn evicted(&self) -> bool {
         self.phase() == "Failed" && self.reason() == "Evicted"
     }
 
+    /// Being deleted (`metadata.deletionTimestamp` is set).
     pub(crate) fn terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()
     }
@@ -102,6 +111,7 @@ impl<'a> PodView<'a> {
         !self.evicted() && self.phase() != "Succeeded"
     }
 
+    /// `spec.restartPolicy` (Always when not set).
     pub(crate) fn restart_policy(&self) -> &str {
         self.spec.restart_policy.as_deref().unwrap_or("Always")
     }
@@ -119,30 +129,38 @@ impl<'a> PodView<'a> {
         pod::is_ready(self.pod)
     }
 
+    /// The node the Pod is bound to.
     pub(crate) fn node(&self) -> Option<&'a str> {
-        self.spec.node_name.as_deref().filter(|n| !n.is_empty())
+        self.spec
+            .node_name
+            .as_deref()
+            .filter(|node| !node.is_empty())
     }
 
     /// Every container with its spec and status: init containers (native sidecars,
     /// `restartPolicy: Always`, count as regular containers), then the app containers.
     pub(crate) fn containers(&self) -> Vec<ContainerView<'a>> {
-        let st = self.pod.status.as_ref();
+        let pod_status = self.pod.status.as_ref();
         let find = |list: Option<&'a Vec<ContainerStatus>>, name: &str| {
-            list.into_iter().flatten().find(|s| s.name == name)
+            list.into_iter()
+                .flatten()
+                .find(|status| status.name == name)
         };
+        let init_statuses = pod_status.and_then(|status| status.init_container_statuses.as_ref());
+        let statuses = pod_status.and_then(|status| status.container_statuses.as_ref());
         let mut out = Vec::new();
-        for c in self.spec.init_containers.iter().flatten() {
-            let sidecar = c.restart_policy.as_deref() == Some("Always");
+        for container in self.spec.init_containers.iter().flatten() {
+            let sidecar = container.restart_policy.as_deref() == Some("Always");
             out.push(ContainerView {
-                spec: c,
-                status: find(st.and_then(|s| s.init_container_statuses.as_ref()), &c.name),
+                spec: container,
+                status: find(init_statuses, &container.name),
                 init: !sidecar,
             });
         }
-        for c in &self.spec.containers {
+        for container in &self.spec.containers {
             out.push(ContainerView {
-                spec: c,
-                status: find(st.and_then(|s| s.container_statuses.as_ref()), &c.name),
+                spec: container,
+                status: find(statuses, &container.name),
                 init: false,
             });
         }
@@ -153,28 +171,36 @@ impl<'a> PodView<'a> {
     pub(crate) fn events_with(&self, reason: &str) -> Vec<&'a Arc<EventRecord>> {
         self.events
             .iter()
-            .filter(|e| e.reason == reason)
+            .filter(|event| event.reason == reason)
             .copied()
             .collect()
     }
 
+    /// `kubectl describe pod ...`
     pub(crate) fn describe_cmd(&self) -> String {
-        format!("kubectl describe pod {} -n {}", self.r.name, self.r.ns())
-    }
-
-    pub(crate) fn events_cmd(&self) -> String {
         format!(
-            "kubectl get events -n {} --field-selector involvedObject.name={} --sort-by=.lastTimestamp",
-            self.r.ns(),
-            self.r.name
+            "kubectl describe pod {} -n {}",
+            self.pod_ref.name,
+            self.pod_ref.ns()
         )
     }
 
+    /// `kubectl get events ...` about the Pod, oldest first.
+    pub(crate) fn events_cmd(&self) -> String {
+        format!(
+            "kubectl get events -n {} --field-selector involvedObject.name={} --sort-by=.lastTimestamp",
+            self.pod_ref.ns(),
+            self.pod_ref.name
+        )
+    }
+
+    /// `kubectl logs ...` of a container, of its previous (terminated) instance when
+    /// `previous`.
     pub(crate) fn logs_cmd(&self, container: &str, previous: bool) -> String {
         format!(
             "kubectl logs {} -n {} -c {container}{} --tail=200",
-            self.r.name,
-            self.r.ns(),
+            self.pod_ref.name,
+            self.pod_ref.ns(),
             if previous { " --previous" } else { "" }
         )
     }
@@ -183,97 +209,119 @@ impl<'a> PodView<'a> {
 /// One container of a Pod: its spec and (when reported) its status.
 #[derive(Clone, Copy)]
 pub(crate) struct ContainerView<'a> {
+    /// The container's spec.
     pub spec: &'a Container,
+    /// Its status, when the kubelet reports one.
     pub status: Option<&'a ContainerStatus>,
     /// A classic init container (runs to completion before the app containers).
     pub init: bool,
 }
 
 impl<'a> ContainerView<'a> {
+    /// The container's name.
     pub(crate) fn name(&self) -> &'a str {
         &self.spec.name
     }
 
+    /// Its current state.
     pub(crate) fn state(&self) -> Option<&'a ContainerState> {
-        self.status.and_then(|s| s.state.as_ref())
+        self.status.and_then(|status| status.state.as_ref())
     }
 
+    /// `state.waiting`: (reason, message), empty strings when not given.
     pub(crate) fn waiting(&self) -> Option<(&'a str, &'a str)> {
-        let w = self.state()?.waiting.as_ref()?;
+        let waiting = self.state()?.waiting.as_ref()?;
         Some((
-            w.reason.as_deref().unwrap_or(""),
-            w.message.as_deref().unwrap_or(""),
+            waiting.reason.as_deref().unwrap_or(""),
+            waiting.message.as_deref().unwrap_or(""),
         ))
     }
 
+    /// The reason of `state.waiting` (empty when not waiting).
     pub(crate) fn waiting_reason(&self) -> &'a str {
-        self.waiting().map_or("", |(r, _)| r)
+        self.waiting().map_or("", |(reason, _)| reason)
     }
 
+    /// When the running container started (the epoch when not reported); `None`
+    /// when it is not running.
     pub(crate) fn running_since(&self) -> Option<Timestamp> {
-        let r = self.state()?.running.as_ref()?;
-        Some(r.started_at.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0))
+        let running = self.state()?.running.as_ref()?;
+        Some(
+            running
+                .started_at
+                .as_ref()
+                .map_or(Timestamp::UNIX_EPOCH, |started| started.0),
+        )
     }
 
+    /// Whether it is running now.
     pub(crate) fn running(&self) -> bool {
-        self.state().is_some_and(|s| s.running.is_some())
+        self.state().is_some_and(|state| state.running.is_some())
     }
 
+    /// Whether it is ready.
     pub(crate) fn ready(&self) -> bool {
-        self.status.is_some_and(|s| s.ready)
+        self.status.is_some_and(|status| status.ready)
     }
 
+    /// Its restart count.
     pub(crate) fn restarts(&self) -> i32 {
-        self.status.map_or(0, |s| s.restart_count)
+        self.status.map_or(0, |status| status.restart_count)
     }
 
     /// The termination that tells why the container is not running: the current
     /// `state.terminated`, else `lastState.terminated`.
     pub(crate) fn termination(&self) -> Option<(&'a ContainerStateTerminated, &'static str)> {
-        if let Some(t) = self.state().and_then(|s| s.terminated.as_ref()) {
-            return Some((t, "state.terminated"));
+        if let Some(terminated) = self.state().and_then(|state| state.terminated.as_ref()) {
+            return Some((terminated, "state.terminated"));
         }
         self.status
-            .and_then(|s| s.last_state.as_ref())
-            .and_then(|s| s.terminated.as_ref())
-            .map(|t| (t, "lastState.terminated"))
+            .and_then(|status| status.last_state.as_ref())
+            .and_then(|last_state| last_state.terminated.as_ref())
+            .map(|terminated| (terminated, "lastState.terminated"))
     }
 
     /// `container app: lastState.terminated reason=OOMKilled exitCode=137 finishedAt=...; restartCount=7`
     pub(crate) fn termination_evidence(&self) -> Option<String> {
-        let (t, field) = self.termination()?;
-        let mut s = format!(
+        let (terminated, field) = self.termination()?;
+        let mut evidence = format!(
             "container {}: {field} reason={} exitCode={}",
             self.name(),
-            t.reason.as_deref().unwrap_or("-"),
-            t.exit_code
+            terminated.reason.as_deref().unwrap_or("-"),
+            terminated.exit_code
         );
-        if let Some(sig) = t.signal {
-            s.push_str(&format!(" signal={sig}"));
+        if let Some(signal) = terminated.signal {
+            evidence.push_str(&format!(" signal={signal}"));
         }
-        if let Some(f) = &t.finished_at {
-            s.push_str(&format!(" finishedAt={}", f.0));
+        if let Some(finished) = &terminated.finished_at {
+            evidence.push_str(&format!(" finishedAt={}", finished.0));
         }
-        if let Some(m) = t.message.as_deref().filter(|m| !m.trim().is_empty()) {
-            s.push_str(&format!(" message={:?}", m.trim()));
+        if let Some(message) = terminated
+            .message
+            .as_deref()
+            .filter(|message| !message.trim().is_empty())
+        {
+            evidence.push_str(&format!(" message={:?}", message.trim()));
         }
-        s.push_str(&format!("; restartCount={}", self.restarts()));
-        Some(s)
+        evidence.push_str(&format!("; restartCount={}", self.restarts()));
+        Some(evidence)
     }
 
+    /// `container app: state.waiting reason=CreateContainerConfigError message="..."`
     pub(crate) fn waiting_evidence(&self) -> Option<String> {
-        let (reason, msg) = self.waiting()?;
-        Some(if msg.is_empty() {
+        let (reason, message) = self.waiting()?;
+        Some(if message.is_empty() {
             format!("container {}: state.waiting reason={reason}", self.name())
         } else {
             format!(
                 "container {}: state.waiting reason={reason} message={:?}",
                 self.name(),
-                msg
+                message
             )
         })
     }
 
+    /// The image the spec names (empty when none).
     pub(crate) fn image(&self) -> &'a str {
         self.spec.image.as_deref().unwrap_or("")
     }
@@ -289,18 +337,21 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
+    /// Records a finding on the Pod (and on its container, when it names one).
     pub(crate) fn claim(&mut self, pod: &ObjRef, container: Option<&str>) {
         self.pods.insert(pod.clone());
-        if let Some(c) = container {
-            self.containers.insert((pod.clone(), c.to_owned()));
+        if let Some(container) = container {
+            self.containers.insert((pod.clone(), container.to_owned()));
         }
     }
 
+    /// Whether a failure finding is on the container.
     pub(crate) fn container(&self, pod: &ObjRef, container: &str) -> bool {
         self.containers
             .contains(&(pod.clone(), container.to_owned()))
     }
 
+    /// Whether a Warning/Critical workload finding is on the Pod.
     pub(crate) fn pod(&self, pod: &ObjRef) -> bool {
         self.pods.contains(pod)
     }
@@ -309,101 +360,104 @@ impl Claims {
 /// The Pods to diagnose, with their controllers and events.
 fn collect_pods<'a>(ctx: &RuleContext<'a>) -> Vec<PodView<'a>> {
     let mut out = Vec::new();
-    for r in ctx.graph.subjects(Kind::Pod) {
-        let Some(pod) = ctx.store.get_ref::<Pod>(r) else {
+    for pod_ref in ctx.graph.subjects(Kind::Pod) {
+        let Some(pod) = ctx.store.get_ref::<Pod>(pod_ref) else {
             continue;
         };
         let Some(spec) = pod.spec.as_ref() else {
             continue;
         };
-        let owner =
-            owners::controller_in_store(ctx.store, &pod.metadata).unwrap_or_else(|| r.clone());
+        let owner = owners::controller_in_store(ctx.store, &pod.metadata)
+            .unwrap_or_else(|| pod_ref.clone());
         out.push(PodView {
-            r: r.clone(),
+            pod_ref: pod_ref.clone(),
             pod,
             spec,
             owner,
-            events: ctx.events(r),
+            events: ctx.events(pod_ref),
         });
     }
     out
 }
 
-/// Groups observations by (controller, discriminator): Pods of one controller in the
-/// same state become one finding.
-pub(crate) struct Groups<'p, 'a, T> {
-    map: BTreeMap<(ObjRef, String), Vec<(&'p PodView<'a>, T)>>,
+/// A workload rule's hit: the Pod, and what the rule saw in it.
+pub(crate) struct PodHit<'p, 'a, T> {
+    /// The Pod hit.
+    pub pod: &'p PodView<'a>,
+    /// What the rule saw (the container, the probe...).
+    pub seen: T,
 }
 
-impl<'p, 'a, T> Groups<'p, 'a, T> {
-    pub(crate) fn new() -> Self {
-        Groups {
-            map: BTreeMap::new(),
-        }
-    }
-
-    pub(crate) fn add(&mut self, pod: &'p PodView<'a>, discriminator: impl Into<String>, data: T) {
-        self.map
-            .entry((pod.owner.clone(), discriminator.into()))
-            .or_default()
-            .push((pod, data));
-    }
-
-    pub(crate) fn into_groups(self) -> impl Iterator<Item = Group<'p, 'a, T>> {
-        self.map
-            .into_iter()
-            .map(|((owner, discriminator), hits)| Group {
-                owner,
-                discriminator,
-                hits,
-            })
+impl<T> OnPod for PodHit<'_, '_, T> {
+    fn pod(&self) -> &ObjRef {
+        &self.pod.pod_ref
     }
 }
+
+/// A workload rule's hits grouped by (controller, discriminator): Pods of one
+/// controller in the same state become one finding.
+pub(crate) type Groups<'p, 'a, T> = Grouped<ControllerKey, PodHit<'p, 'a, T>>;
 
 /// Pods of one controller in one state.
-pub(crate) struct Group<'p, 'a, T> {
-    pub owner: ObjRef,
-    pub discriminator: String,
-    pub hits: Vec<(&'p PodView<'a>, T)>,
+pub(crate) type Group<'p, 'a, T> = grouping::Group<ControllerKey, PodHit<'p, 'a, T>>;
+
+impl<'p, 'a, T> Groups<'p, 'a, T> {
+    /// No hits yet. A group lists a Pod once per hit, as the workload rules always
+    /// have (a Pod is hit twice in one group only when its spec repeats a container
+    /// name, which the API server refuses but a snapshot may hold).
+    pub(crate) fn by_controller() -> Self {
+        Grouped::new(PodList::PerMember)
+    }
+
+    /// Adds a hit on `pod`, grouped with the other hits on its controller's Pods that
+    /// have the same discriminator.
+    pub(crate) fn add_hit(
+        &mut self,
+        pod: &'p PodView<'a>,
+        discriminator: impl Into<String>,
+        seen: T,
+    ) {
+        let key = ControllerKey {
+            controller: pod.owner.clone(),
+            discriminator: discriminator.into(),
+        };
+        self.add(key, PodHit { pod, seen });
+    }
 }
 
 impl<'p, 'a, T> Group<'p, 'a, T> {
-    pub(crate) fn pods(&self) -> Vec<ObjRef> {
-        self.hits.iter().map(|(p, _)| p.r.clone()).collect()
+    /// The Pod whose evidence is quoted.
+    pub(crate) fn first_pod(&self) -> &'p PodView<'a> {
+        self.first().pod
     }
 
-    /// The Pod whose evidence is quoted.
-    pub(crate) fn first(&self) -> &'p PodView<'a> {
-        self.hits[0].0
+    /// What the rule saw in the first Pod.
+    pub(crate) fn first_seen(&self) -> &T {
+        &self.first().seen
     }
 
     /// `Pod shop/web-1` or `3 of 3 Pods of ReplicaSet shop/web-7d4f`.
     pub(crate) fn who(&self, all: &[PodView]) -> String {
-        who(&self.owner, self.hits.len(), all)
-    }
-
-    /// A draft on the group's controller with the Pods as affected.
-    pub(crate) fn draft(&self, rule: RuleId) -> Draft {
-        let mut d = Draft::new(rule, self.owner.clone()).affected(&self.pods());
-        if !self.discriminator.is_empty() {
-            d = d.discriminator(self.discriminator.clone());
-        }
-        d
+        who(self.controller(), self.members().len(), all)
     }
 }
 
 /// How many Pods of `owner` are diagnosed (its live Pods).
 pub(crate) fn owned_count(owner: &ObjRef, all: &[PodView]) -> usize {
-    all.iter().filter(|p| &p.owner == owner && p.live()).count()
+    all.iter()
+        .filter(|pod| &pod.owner == owner && pod.live())
+        .count()
 }
 
-pub(crate) fn who(owner: &ObjRef, n: usize, all: &[PodView]) -> String {
+/// `Pod shop/web-1` for a bare Pod, or `3 of 3 Pod(s) of ReplicaSet shop/web-7d4f`:
+/// `hits` Pods of `owner`'s diagnosed Pods.
+pub(crate) fn who(owner: &ObjRef, hits: usize, all: &[PodView]) -> String {
     if owner.kind == Kind::Pod {
         return format!("Pod {}/{}", owner.ns(), owner.name);
     }
-    let total = owned_count(owner, all).max(n);
+    let total = owned_count(owner, all).max(hits);
     format!(
-        "{n} of {total} Pod(s) of {} {}/{}",
+        "{hits} of {total} Pod(s) of {} {}/{}",
         owner.kind,
         owner.ns(),
         owner.name
@@ -413,25 +467,25 @@ pub(crate) fn who(owner: &ObjRef, n: usize, all: &[PodView]) -> String {
 /// Quotes events of the first Pod (up to `quote`) and accounts for all the group's
 /// events matching `pred`.
 pub(crate) fn with_events<T>(
-    mut d: Draft,
-    g: &Group<T>,
+    mut draft: Draft,
+    group: &Group<T>,
     quote: usize,
     pred: impl Fn(&EventRecord) -> bool,
 ) -> Draft {
     let mut quoted = 0;
-    let mut seen_msgs = BTreeSet::new();
-    for (i, (p, _)) in g.hits.iter().enumerate() {
+    let mut seen_messages = BTreeSet::new();
+    for (index, hit) in group.members().iter().enumerate() {
         // newest first: the most recent message is the most relevant
-        for e in p.events.iter().rev().filter(|e| pred(e)) {
-            if i == 0 && quoted < quote && seen_msgs.insert(e.message.clone()) {
-                d = d.event(e);
+        for event in hit.pod.events.iter().rev().filter(|event| pred(event)) {
+            if index == 0 && quoted < quote && seen_messages.insert(event.message.clone()) {
+                draft = draft.event(event);
                 quoted += 1;
             } else {
-                d = d.account(e).seen(e.first_time, e.time);
+                draft = draft.account(event).seen(event.first_time, event.time);
             }
         }
     }
-    d
+    draft
 }
 
 /// The usual meaning of a container exit code.
@@ -452,33 +506,35 @@ pub(crate) fn exit_code_meaning(code: i32) -> &'static str {
         139 => "SIGSEGV: segmentation fault",
         143 => "SIGTERM: asked to stop (liveness restart, deletion, rollout) and exited on it",
         255 => "exit status out of range (exit(-1)) or a fatal error",
-        c if c > 128 && c < 160 => "killed by a signal (128 + signal number)",
+        signalled if signalled > 128 && signalled < 160 => {
+            "killed by a signal (128 + signal number)"
+        }
         _ => "application-specific exit code",
     }
 }
 
 /// Whether the last termination of the container is recent, or it is not running:
 /// the problem is current rather than historical.
-pub(crate) fn termination_is_current(ctx: &RuleContext, c: &ContainerView) -> bool {
-    if !c.running() {
+pub(crate) fn termination_is_current(ctx: &RuleContext, container: &ContainerView) -> bool {
+    if !container.running() {
         return true;
     }
-    let Some((t, _)) = c.termination() else {
+    let Some((terminated, _)) = container.termination() else {
         return false;
     };
-    let finished = t.finished_at.as_ref().map(|t| t.0);
-    let started = c.running_since();
+    let finished = terminated.finished_at.as_ref().map(|time| time.0);
+    let started = container.running_since();
     // Running steadily for an hour since the last termination: healed.
     match (finished, started) {
-        (_, Some(s)) if duration::age(ctx.now(), s) > RECENT_SECS => false,
-        (Some(f), _) => duration::age(ctx.now(), f) <= RECENT_SECS,
+        (_, Some(started)) if duration::age(ctx.now(), started) > RECENT_SECS => false,
+        (Some(finished), _) => duration::age(ctx.now(), finished) <= RECENT_SECS,
         _ => true,
     }
 }
 
-/// `kubectl` commands on the workload a person edits.
-pub(crate) fn kubectl_ref(r: &ObjRef) -> String {
-    format!("{} -n {}", r.kubectl(), r.ns())
+/// `kubectl` commands on the workload a person edits: `deployment/web -n shop`.
+pub(crate) fn kubectl_ref(workload: &ObjRef) -> String {
+    format!("{} -n {}", workload.kubectl(), workload.ns())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::{
 /// Grace added to a Pod's termination grace period before it counts as stuck.
 pub(crate) const STUCK_MARGIN_SECS: i64 = 300;
 
+/// The Pod-level failure rules (they claim what they find for the rules that run later).
 pub(crate) fn evaluate_failures(
     ctx: &RuleContext,
     pods: &[PodView],
@@ -34,193 +35,221 @@ pub(crate) fn evaluate_failures(
     sandbox_failed(ctx, pods, claims, out);
 }
 
+/// InitContainerFailing: a classic init container fails, so the app containers never start.
 fn init_container_failing(
     ctx: &RuleContext,
     pods: &[PodView],
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<ContainerView> = Groups::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        let initialized = p
+    let mut groups: Groups<ContainerView> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        let initialized = pod
             .condition("Initialized")
-            .is_some_and(|c| c.status == "True");
-        if initialized && p.phase() != "Failed" {
+            .is_some_and(|condition| condition.status == "True");
+        if initialized && pod.phase() != "Failed" {
             continue; // init containers done: earlier failures are history
         }
-        for c in p.containers().into_iter().filter(|c| c.init) {
-            if claims.container(&p.r, c.name()) {
+        for container in pod
+            .containers()
+            .into_iter()
+            .filter(|container| container.init)
+        {
+            if claims.container(&pod.pod_ref, container.name()) {
                 continue; // image pull failure of the init container
             }
-            let failing = c.waiting_reason() == "CrashLoopBackOff"
+            let failing = container.waiting_reason() == "CrashLoopBackOff"
                 || matches!(
-                    c.waiting_reason(),
+                    container.waiting_reason(),
                     "RunContainerError" | "CreateContainerError"
                 )
-                || c.termination().is_some_and(|(t, _)| t.exit_code != 0) && !c.running();
+                || container
+                    .termination()
+                    .is_some_and(|(terminated, _)| terminated.exit_code != 0)
+                    && !container.running();
             if failing {
-                claims.claim(&p.r, Some(c.name()));
-                groups.add(p, c.name(), c);
+                claims.claim(&pod.pod_ref, Some(container.name()));
+                groups.add_hit(pod, container.name(), container);
                 break; // init containers run in order: the first failing one blocks
             }
         }
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let c = g.hits[0].1;
-        let name = c.name();
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let (code, reason, tmsg) = c.termination().map_or((0, "", ""), |(t, _)| {
-            (
-                t.exit_code,
-                t.reason.as_deref().unwrap_or(""),
-                t.message.as_deref().unwrap_or(""),
-            )
-        });
-        let wmsg = c.waiting().map_or("", |(_, m)| m);
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let container = *group.first_seen();
+        let name = container.name();
+        let workload = owners::top_owner(ctx.store, group.controller());
+        let (code, reason, termination_message) =
+            container
+                .termination()
+                .map_or((0, "", ""), |(terminated, _)| {
+                    (
+                        terminated.exit_code,
+                        terminated.reason.as_deref().unwrap_or(""),
+                        terminated.message.as_deref().unwrap_or(""),
+                    )
+                });
+        let waiting_message = container.waiting().map_or("", |(_, message)| message);
         let cause = if reason == "OOMKilled" {
             "OOMKilled: it exceeds its memory limit".to_owned()
-        } else if code == 127 || command_not_found(tmsg) || command_not_found(wmsg) {
+        } else if code == 127
+            || command_not_found(termination_message)
+            || command_not_found(waiting_message)
+        {
             "its command does not exist in the image".to_owned()
-        } else if code == 126 || command_not_executable(tmsg) || command_not_executable(wmsg) {
+        } else if code == 126
+            || command_not_executable(termination_message)
+            || command_not_executable(waiting_message)
+        {
             "its command is not executable".to_owned()
         } else if code != 0 {
             format!("exit {code}: {}", exit_code_meaning(code))
         } else {
-            c.waiting_reason().to_owned()
+            container.waiting_reason().to_owned()
         };
-        let mut d = g.draft(RuleId::InitContainerFailing).message(format!(
+        let mut draft = group.draft(RuleId::InitContainerFailing).message(format!(
             "Init container {name} of {} fails ({cause}), so the Pods never start{}",
-            g.who(pods),
-            if c.waiting_reason() == "CrashLoopBackOff" {
-                format!(" (Init:CrashLoopBackOff, {} restarts)", c.restarts())
+            group.who(pods),
+            if container.waiting_reason() == "CrashLoopBackOff" {
+                format!(
+                    " (Init:CrashLoopBackOff, {} restarts)",
+                    container.restarts()
+                )
             } else {
                 String::new()
             }
         ));
-        if let Some(e) = c.termination_evidence() {
-            d = d.evidence(e);
+        if let Some(termination) = container.termination_evidence() {
+            draft = draft.evidence(termination);
         }
-        if let Some(w) = c.waiting_evidence() {
-            d = d.evidence(w);
+        if let Some(waiting) = container.waiting_evidence() {
+            draft = draft.evidence(waiting);
         }
-        if let Some(cond) = p.condition("Initialized") {
-            d = d.evidence(format!(
+        if let Some(initialized) = pod.condition("Initialized") {
+            draft = draft.evidence(format!(
                 "Pod {} condition Initialized={}{} phase={}",
-                p.r.name,
-                cond.status,
-                cond.reason
+                pod.pod_ref.name,
+                initialized.status,
+                initialized
+                    .reason
                     .as_deref()
-                    .map(|r| format!(" reason={r}"))
+                    .map(|reason| format!(" reason={reason}"))
                     .unwrap_or_default(),
-                p.phase()
+                pod.phase()
             ));
         }
         let back_off = format!("restarting failed container {name} ");
-        d = with_events(d, &g, 2, |e| {
-            e.reason == "BackOff" && e.message.contains(&back_off)
+        draft = with_events(draft, &group, 2, |event| {
+            event.reason == "BackOff" && event.message.contains(&back_off)
         });
-        d = d
+        draft = draft
             .summary(format!(
                 "Read the log of init container {name}: it must exit 0 before the app containers start (migrations, waiting for a dependency, fetching config)"
             ))
             .read_only(
                 format!("Read the output of the failed run of {name}"),
-                p.logs_cmd(name, true),
+                pod.logs_cmd(name, true),
             )
-            .read_only("Read the init container's state", p.describe_cmd())
+            .read_only("Read the init container's state", pod.describe_cmd())
             .step(
                 format!("Fix init container {name} in {}", workload.short()),
                 Some(format!("kubectl edit {}", kubectl_ref(&workload))),
                 Risk::Disruptive,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
 /// The latest condition transition of a Pod (when it was evicted / last changed).
-fn last_transition(p: &PodView) -> Option<Timestamp> {
-    p.pod
+fn last_transition(pod: &PodView) -> Option<Timestamp> {
+    pod.pod
         .status
         .as_ref()?
         .conditions
         .iter()
         .flatten()
-        .filter_map(|c| c.last_transition_time.as_ref().map(|t| t.0))
+        .filter_map(|condition| condition.last_transition_time.as_ref().map(|time| time.0))
         .max()
 }
 
+/// PodEvicted: the kubelet evicted Pods (Info once they are an hour old).
 fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
-    let mut groups: Groups<bool> = Groups::new();
-    for p in pods.iter().filter(|p| p.evicted()) {
-        let recent = last_transition(p).is_none_or(|t| duration::age(ctx.now(), t) <= RECENT_SECS);
-        groups.add(p, if recent { "" } else { "#old" }, recent);
+    let mut groups: Groups<bool> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.evicted()) {
+        let recent =
+            last_transition(pod).is_none_or(|time| duration::age(ctx.now(), time) <= RECENT_SECS);
+        groups.add_hit(pod, if recent { "" } else { "#old" }, recent);
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let recent = g.hits[0].1;
-        let msg = p
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let recent = *group.first_seen();
+        let message = pod
             .pod
             .status
             .as_ref()
-            .and_then(|s| s.message.clone())
+            .and_then(|status| status.message.clone())
             .unwrap_or_default();
-        let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
+        let nodes: BTreeSet<&str> = group
+            .members()
+            .iter()
+            .filter_map(|hit| hit.pod.node())
+            .collect();
         let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
-        let resource = msg
+        let resource = message
             .split("low on resource: ")
             .nth(1)
-            .and_then(|r| r.split(['.', ',']).next())
+            .and_then(|rest| rest.split(['.', ',']).next())
             .map(str::to_owned);
-        let n = g.hits.len();
-        let mut d = g.draft(RuleId::PodEvicted).message(format!(
-            "{n} Pod(s) of {} were evicted by the kubelet of {nodes}{}: {}",
-            g.owner.short(),
+        let evicted = group.members().len();
+        let mut draft = group.draft(RuleId::PodEvicted).message(format!(
+            "{evicted} Pod(s) of {} were evicted by the kubelet of {nodes}{}: {}",
+            group.controller().short(),
             resource
                 .as_ref()
-                .map(|r| format!(" (node low on {r})"))
+                .map(|resource| format!(" (node low on {resource})"))
                 .unwrap_or_default(),
-            if msg.is_empty() {
+            if message.is_empty() {
                 "no message"
             } else {
-                msg.trim()
+                message.trim()
             }
         ));
         if !recent {
-            d = d.severity(Severity::Info).message(format!(
-                "{n} Pod(s) of {} were evicted from {nodes} more than an hour ago; the controller has replaced them and the Failed Pods remain as history",
-                g.owner.short()
+            draft = draft.severity(Severity::Info).message(format!(
+                "{evicted} Pod(s) of {} were evicted from {nodes} more than an hour ago; the controller has replaced them and the Failed Pods remain as history",
+                group.controller().short()
             ));
         }
-        d = d
+        draft = draft
             .evidence(format!(
                 "Pod {}: status.phase=Failed reason=Evicted message={:?}",
-                p.r.name,
-                msg.trim()
+                pod.pod_ref.name,
+                message.trim()
             ))
             .evidence(format!(
                 "QoS class {}",
-                p.pod
+                pod.pod
                     .status
                     .as_ref()
-                    .and_then(|s| s.qos_class.as_deref())
+                    .and_then(|status| status.qos_class.as_deref())
                     .unwrap_or("unknown")
             ));
-        if n > 1 {
-            d = d.evidence(format!(
+        if evicted > 1 {
+            draft = draft.evidence(format!(
                 "evicted Pods: {}",
-                g.hits
+                group
+                    .members()
                     .iter()
-                    .map(|(p, _)| p.r.name.as_str())
+                    .map(|hit| hit.pod.pod_ref.name.as_str())
                     .take(5)
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
         }
-        d = with_events(d, &g, 2, |e| e.reason == "Evicted");
-        let node = p.node().unwrap_or("<node>");
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        d = d
+        draft = with_events(draft, &group, 2, |event| event.reason == "Evicted");
+        let node = pod.node().unwrap_or("<node>");
+        let workload = owners::top_owner(ctx.store, group.controller());
+        draft = draft
             .summary(
                 "Set memory/ephemeral-storage requests to the real usage (evictions pick Pods using most above their requests; BestEffort first), and give the nodes headroom",
             )
@@ -230,7 +259,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
             )
             .read_only(
                 "See the containers' real usage",
-                format!("kubectl top pod -n {} --containers", p.r.ns()),
+                format!("kubectl top pod -n {} --containers", pod.pod_ref.ns()),
             )
             .step(
                 "Set requests close to the real usage",
@@ -244,42 +273,43 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
                 "Clean up the Failed Pods once their evidence is captured",
                 Some(format!(
                     "kubectl delete pod -n {} --field-selector=status.phase==Failed",
-                    p.r.ns()
+                    pod.pod_ref.ns()
                 )),
                 Risk::Destructive,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
+/// PodStuckTerminating: a Pod deleted longer ago than its grace period and a margin.
 fn stuck_terminating(
     ctx: &RuleContext,
     pods: &[PodView],
     claims: &mut Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<(i64, i64)> = Groups::new();
-    for p in pods {
-        let Some(del) = &p.pod.metadata.deletion_timestamp else {
+    let mut groups: Groups<(i64, i64)> = Groups::by_controller();
+    for pod in pods {
+        let Some(deletion) = &pod.pod.metadata.deletion_timestamp else {
             continue;
         };
-        let grace = p
+        let grace = pod
             .pod
             .metadata
             .deletion_grace_period_seconds
-            .or(p.spec.termination_grace_period_seconds)
+            .or(pod.spec.termination_grace_period_seconds)
             .unwrap_or(30);
-        let age = duration::age(ctx.now(), del.0);
+        let age = duration::age(ctx.now(), deletion.0);
         if age > grace + STUCK_MARGIN_SECS {
-            claims.claim(&p.r, None);
-            groups.add(p, "", (age, grace));
+            claims.claim(&pod.pod_ref, None);
+            groups.add_hit(pod, "", (age, grace));
         }
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let (age, grace) = g.hits[0].1;
-        let finalizers: Vec<String> = p.pod.metadata.finalizers.clone().unwrap_or_default();
-        let node_state = p.node().map(|n| (n, node_ready(ctx, n)));
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let (age, grace) = *group.first_seen();
+        let finalizers: Vec<String> = pod.pod.metadata.finalizers.clone().unwrap_or_default();
+        let node_state = pod.node().map(|node| (node, node_ready(ctx, node)));
         let mut causes = Vec::new();
         if !finalizers.is_empty() {
             causes.push(format!(
@@ -287,11 +317,11 @@ fn stuck_terminating(
                 finalizers.join(", ")
             ));
         }
-        if let Some((n, Some((status, _)))) = &node_state
+        if let Some((node, Some((status, _)))) = &node_state
             && status != "True"
         {
             causes.push(format!(
-                "node {n} is {} so its kubelet cannot confirm the containers stopped",
+                "node {node} is {} so its kubelet cannot confirm the containers stopped",
                 if status == "Unknown" {
                     "unreachable (Ready=Unknown)"
                 } else {
@@ -302,25 +332,29 @@ fn stuck_terminating(
         if causes.is_empty() {
             causes.push("the kubelet has not finished stopping the containers (a hung process, volume unmount, or runtime problem)".to_owned());
         }
-        let mut d = g.draft(RuleId::PodStuckTerminating).message(format!(
+        let mut draft = group.draft(RuleId::PodStuckTerminating).message(format!(
             "{} has been terminating for {} (grace period {grace}s): {}",
-            if g.hits.len() == 1 {
-                format!("Pod {}/{}", p.r.ns(), p.r.name)
+            if group.members().len() == 1 {
+                format!("Pod {}/{}", pod.pod_ref.ns(), pod.pod_ref.name)
             } else {
-                format!("{} Pods of {}", g.hits.len(), g.owner.short())
+                format!(
+                    "{} Pods of {}",
+                    group.members().len(),
+                    group.controller().short()
+                )
             },
             duration::two_units(age),
             causes.join("; ")
         ));
-        if let Some(del) = &p.pod.metadata.deletion_timestamp {
-            d = d.evidence(format!(
+        if let Some(deletion) = &pod.pod.metadata.deletion_timestamp {
+            draft = draft.evidence(format!(
                 "Pod {}: metadata.deletionTimestamp={} ({} ago), grace period {grace}s",
-                p.r.name,
-                del.0,
+                pod.pod_ref.name,
+                deletion.0,
                 duration::two_units(age)
             ));
         }
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "metadata.finalizers: {}",
             if finalizers.is_empty() {
                 "none".to_owned()
@@ -329,72 +363,77 @@ fn stuck_terminating(
             }
         ));
         match &node_state {
-            Some((n, Some((status, reason)))) => {
-                d = d.evidence(format!("node {n}: Ready={status} ({reason})"));
-                d = d.scope(ObjRef::cluster(Kind::Node, n));
+            Some((node, Some((status, reason)))) => {
+                draft = draft.evidence(format!("node {node}: Ready={status} ({reason})"));
+                draft = draft.scope(ObjRef::cluster(Kind::Node, node));
             }
-            Some((n, None)) => d = d.evidence(format!("node {n}: not read")),
-            None => d = d.evidence("the Pod is not bound to a node"),
+            Some((node, None)) => draft = draft.evidence(format!("node {node}: not read")),
+            None => draft = draft.evidence("the Pod is not bound to a node"),
         }
-        d = with_events(d, &g, 2, |e| {
+        draft = with_events(draft, &group, 2, |event| {
             matches!(
-                e.reason.as_str(),
+                event.reason.as_str(),
                 "FailedKillPod" | "FailedPreStopHook" | "FailedUnmount" | "NodeNotReady"
             )
         });
-        let ns = p.r.ns();
-        d = d
+        let ns = pod.pod_ref.ns();
+        draft = draft
             .summary("Find what holds the Pod: a finalizer's controller, an unreachable node, or a hung kubelet/runtime; force deletion only once the node is known to be down")
-            .read_only("Read the Pod's state and events", p.describe_cmd());
-        if let Some(n) = p.node() {
-            d = d.read_only("Check the node", format!("kubectl get node {n} -o wide"));
+            .read_only("Read the Pod's state and events", pod.describe_cmd());
+        if let Some(node) = pod.node() {
+            draft = draft.read_only("Check the node", format!("kubectl get node {node} -o wide"));
         }
         if !finalizers.is_empty() {
-            d = d.step(
+            draft = draft.step(
                 "Remove the finalizers once whatever they protect is handled",
                 Some(format!(
                     "kubectl patch pod {} -n {ns} --type=merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'",
-                    p.r.name
+                    pod.pod_ref.name
                 )),
                 Risk::Destructive,
             );
         }
-        d = d.step(
+        draft = draft.step(
             "Force-delete the Pod (only if its node is down for good: a StatefulSet Pod may otherwise run twice)",
             Some(format!(
                 "kubectl delete pod {} -n {ns} --grace-period=0 --force",
-                p.r.name
+                pod.pod_ref.name
             )),
             Risk::Destructive,
         );
-        out.push(d);
+        out.push(draft);
     }
 }
 
 /// A node's Ready condition (status, reason), when the node was read.
 fn node_ready(ctx: &RuleContext, node: &str) -> Option<(String, String)> {
-    let c = node::condition(ctx.store.get::<Node>("", node)?, "Ready")?;
+    let ready = node::condition(ctx.store.get::<Node>("", node)?, "Ready")?;
     Some((
-        c.status.clone(),
-        c.reason.clone().unwrap_or_else(|| "no reason".to_owned()),
+        ready.status.clone(),
+        ready
+            .reason
+            .clone()
+            .unwrap_or_else(|| "no reason".to_owned()),
     ))
 }
 
 /// The cause of a FailedCreatePodSandBox message, in a few words.
-pub(crate) fn sandbox_cause(msg: &str) -> &'static str {
-    let m = msg.to_ascii_lowercase();
-    if m.contains("no ip addresses available")
-        || m.contains("failed to allocate for range")
-        || m.contains("ipam") && m.contains("exhaust")
+pub(crate) fn sandbox_cause(message: &str) -> &'static str {
+    let lowercase = message.to_ascii_lowercase();
+    if lowercase.contains("no ip addresses available")
+        || lowercase.contains("failed to allocate for range")
+        || lowercase.contains("ipam") && lowercase.contains("exhaust")
     {
         "the node's Pod IP range is exhausted (IPAM)"
-    } else if m.contains("unauthorized") || m.contains("forbidden") {
+    } else if lowercase.contains("unauthorized") || lowercase.contains("forbidden") {
         "the CNI plugin's credentials to the API server are refused"
-    } else if m.contains("sandbox image") || m.contains("pause") && m.contains("pull") {
+    } else if lowercase.contains("sandbox image")
+        || lowercase.contains("pause") && lowercase.contains("pull")
+    {
         "the runtime cannot pull the sandbox (pause) image"
-    } else if m.contains("failed to setup network")
-        || m.contains("plugin type=")
-        || m.contains("cni")
+    } else if lowercase.contains("failed to setup network")
+        || lowercase.contains("plugin type=")
+        || lowercase.contains("cni")
     {
         "the CNI plugin fails to set up the Pod network"
     } else {
@@ -402,58 +441,72 @@ pub(crate) fn sandbox_cause(msg: &str) -> &'static str {
     }
 }
 
+/// PodSandboxCreationFailed: the runtime cannot create the Pod sandbox (Info once the
+/// containers have started).
 fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
-    let mut groups: Groups<bool> = Groups::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        let evs = p.events_with("FailedCreatePodSandBox");
-        if evs.is_empty() {
+    let mut groups: Groups<bool> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        if pod.events_with("FailedCreatePodSandBox").is_empty() {
             continue;
         }
-        let started = p.containers().iter().any(|c| {
-            c.status.is_some_and(|s| {
-                s.container_id.is_some() || s.state.as_ref().is_some_and(|s| s.running.is_some())
+        let started = pod.containers().iter().any(|container| {
+            container.status.is_some_and(|status| {
+                status.container_id.is_some()
+                    || status
+                        .state
+                        .as_ref()
+                        .is_some_and(|state| state.running.is_some())
             })
         });
-        let current = !started && p.phase() == "Pending";
+        let current = !started && pod.phase() == "Pending";
         if current {
-            claims.claim(&p.r, None);
+            claims.claim(&pod.pod_ref, None);
         }
-        groups.add(p, if current { "" } else { "#recovered" }, current);
+        groups.add_hit(pod, if current { "" } else { "#recovered" }, current);
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let current = g.hits[0].1;
-        let evs = p.events_with("FailedCreatePodSandBox");
-        let last = evs.last().map(|e| e.message.clone()).unwrap_or_default();
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let current = *group.first_seen();
+        let events = pod.events_with("FailedCreatePodSandBox");
+        let last = events
+            .last()
+            .map(|event| event.message.clone())
+            .unwrap_or_default();
         let cause = sandbox_cause(&last);
-        let nodes: BTreeSet<&str> = g.hits.iter().filter_map(|(p, _)| p.node()).collect();
+        let nodes: BTreeSet<&str> = group
+            .members()
+            .iter()
+            .filter_map(|hit| hit.pod.node())
+            .collect();
         let node_list = nodes.iter().copied().collect::<Vec<_>>().join(", ");
-        let mut d = g.draft(RuleId::PodSandboxCreationFailed);
-        for n in &nodes {
-            d = d.scope(ObjRef::cluster(Kind::Node, n));
+        let mut draft = group.draft(RuleId::PodSandboxCreationFailed);
+        for node_name in &nodes {
+            draft = draft.scope(ObjRef::cluster(Kind::Node, node_name));
         }
         if current {
-            d = d.message(format!(
+            draft = draft.message(format!(
                 "The container runtime on {node_list} cannot create the sandbox of {}: {cause}. A platform problem: escalate to the platform team",
-                g.who(pods)
+                group.who(pods)
             ));
         } else {
-            d = d.severity(Severity::Info).message(format!(
+            draft = draft.severity(Severity::Info).message(format!(
                 "Creating the sandbox of {} failed earlier on {node_list} ({cause}), but the containers have started since: recovered",
-                g.who(pods)
+                group.who(pods)
             ));
         }
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "Pod {}: phase={}, node {}",
-            p.r.name,
-            p.phase(),
-            p.node().unwrap_or("-")
+            pod.pod_ref.name,
+            pod.phase(),
+            pod.node().unwrap_or("-")
         ));
-        d = with_events(d, &g, 2, |e| e.reason == "FailedCreatePodSandBox");
-        let node = p.node().unwrap_or("<node>");
-        d = d
+        draft = with_events(draft, &group, 2, |event| {
+            event.reason == "FailedCreatePodSandBox"
+        });
+        let node = pod.node().unwrap_or("<node>");
+        draft = draft
             .summary(format!("Escalate to the platform team: {cause} on {node_list}. Moving workloads away from the node is a stopgap"))
-            .read_only("Read the sandbox errors", p.describe_cmd())
+            .read_only("Read the sandbox errors", pod.describe_cmd())
             .read_only(
                 "Check the CNI and runtime Pods on the node",
                 format!("kubectl get pods -n kube-system -o wide --field-selector spec.nodeName={node}"),
@@ -464,7 +517,7 @@ fn sandbox_failed(_ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
                 Some(format!("kubectl cordon {node}")),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
@@ -476,88 +529,102 @@ pub(crate) fn high_restart_count(
     claims: &Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<ContainerView> = Groups::new();
-    for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
-        for c in p.containers().into_iter().filter(|c| !c.init) {
-            if c.restarts() < 3 || claims.container(&p.r, c.name()) {
+    let mut groups: Groups<ContainerView> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live() && !pod.terminating()) {
+        for container in pod
+            .containers()
+            .into_iter()
+            .filter(|container| !container.init)
+        {
+            if container.restarts() < 3 || claims.container(&pod.pod_ref, container.name()) {
                 continue;
             }
-            let recent = c.termination().is_some_and(|(t, _)| {
-                t.finished_at
+            let recent = container.termination().is_some_and(|(terminated, _)| {
+                terminated
+                    .finished_at
                     .as_ref()
-                    .is_some_and(|f| duration::age(ctx.now(), f.0) <= RECENT_SECS)
+                    .is_some_and(|finished| duration::age(ctx.now(), finished.0) <= RECENT_SECS)
             });
             if recent {
-                groups.add(p, c.name(), c);
+                groups.add_hit(pod, container.name(), container);
             }
         }
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let c = g.hits[0].1;
-        let name = c.name();
-        let code = c.termination().map_or(0, |(t, _)| t.exit_code);
-        let total: i32 = g.hits.iter().map(|(_, c)| c.restarts()).sum();
-        let mut d = g.draft(RuleId::HighRestartCount).message(format!(
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let container = *group.first_seen();
+        let name = container.name();
+        let code = container
+            .termination()
+            .map_or(0, |(terminated, _)| terminated.exit_code);
+        let total: i32 = group.members().iter().map(|hit| hit.seen.restarts()).sum();
+        let mut draft = group.draft(RuleId::HighRestartCount).message(format!(
             "Container {name} of {} restarted {total} time(s), the last within the hour (exit {code}: {}); it runs again now, but something kills or stops it",
-            g.who(pods),
+            group.who(pods),
             exit_code_meaning(code)
         ));
-        if let Some(e) = c.termination_evidence() {
-            d = d.evidence(e);
+        if let Some(termination) = container.termination_evidence() {
+            draft = draft.evidence(termination);
         }
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "container {name}: running={}, ready={}",
-            c.running(),
-            c.ready()
+            container.running(),
+            container.ready()
         ));
         let back_off = format!("restarting failed container {name} ");
-        d = with_events(d, &g, 2, |e| {
-            e.reason == "BackOff" && e.message.contains(&back_off)
+        draft = with_events(draft, &group, 2, |event| {
+            event.reason == "BackOff" && event.message.contains(&back_off)
         });
-        d = d
+        draft = draft
             .summary(format!(
                 "Read the log of the previous run of {name} and its exit code to find why it stops"
             ))
-            .read_only("Read the previous run's log", p.logs_cmd(name, true))
-            .read_only("Read the container's last state", p.describe_cmd());
-        out.push(d);
+            .read_only("Read the previous run's log", pod.logs_cmd(name, true))
+            .read_only("Read the container's last state", pod.describe_cmd());
+        out.push(draft);
     }
 }
 
 /// PodNotReady: Running, Ready=False, and no other finding explains it.
 pub(crate) fn pod_not_ready(
-    ctx: &RuleContext,
+    _ctx: &RuleContext,
     pods: &[PodView],
     claims: &Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<()> = Groups::new();
-    for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
-        if p.phase() != "Running" || p.ready() || claims.pod(&p.r) {
+    let mut groups: Groups<()> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live() && !pod.terminating()) {
+        if pod.phase() != "Running" || pod.ready() || claims.pod(&pod.pod_ref) {
             continue;
         }
-        if p.condition("Ready").is_none() {
+        if pod.condition("Ready").is_none() {
             continue;
         }
-        groups.add(p, "", ());
+        groups.add_hit(pod, "", ());
     }
-    for g in groups.into_groups() {
-        let p = g.first();
-        let cond = p.condition("Ready");
-        let reason = cond.and_then(|c| c.reason.as_deref()).unwrap_or("");
-        let msg = cond.and_then(|c| c.message.as_deref()).unwrap_or("");
-        let unready: Vec<String> = p
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let ready = pod.condition("Ready");
+        let reason = ready
+            .and_then(|condition| condition.reason.as_deref())
+            .unwrap_or("");
+        let message = ready
+            .and_then(|condition| condition.message.as_deref())
+            .unwrap_or("");
+        let unready: Vec<String> = pod
             .containers()
             .iter()
-            .filter(|c| !c.init && !c.ready())
-            .map(|c| c.name().to_owned())
+            .filter(|container| !container.init && !container.ready())
+            .map(|container| container.name().to_owned())
             .collect();
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let mut d = g.draft(RuleId::PodNotReady).message(format!(
+        let mut draft = group.draft(RuleId::PodNotReady).message(format!(
             "{} {} Running but not Ready{}: Services send them no traffic",
-            g.who(pods),
-            if g.hits.len() == 1 { "is" } else { "are" },
+            group.who(pods),
+            if group.members().len() == 1 {
+                "is"
+            } else {
+                "are"
+            },
             if reason == "ReadinessGatesNotReady" {
                 " (a readiness gate is not satisfied)".to_owned()
             } else if unready.is_empty() {
@@ -566,39 +633,43 @@ pub(crate) fn pod_not_ready(
                 format!(" (containers not ready: {})", unready.join(", "))
             }
         ));
-        if let Some(c) = cond {
-            d = d.evidence(format!(
-                "Pod {} condition Ready={} reason={} message={msg:?}{}",
-                p.r.name,
-                c.status,
+        if let Some(ready) = ready {
+            draft = draft.evidence(format!(
+                "Pod {} condition Ready={} reason={} message={message:?}{}",
+                pod.pod_ref.name,
+                ready.status,
                 if reason.is_empty() { "-" } else { reason },
-                c.last_transition_time
+                ready
+                    .last_transition_time
                     .as_ref()
-                    .map(|t| format!(" since {}", t.0))
+                    .map(|time| format!(" since {}", time.0))
                     .unwrap_or_default()
             ));
         }
-        for c in p.containers().iter().filter(|c| !c.init && !c.ready()) {
-            d = d.evidence(format!(
+        for container in pod
+            .containers()
+            .iter()
+            .filter(|container| !container.init && !container.ready())
+        {
+            draft = draft.evidence(format!(
                 "container {}: ready=false, running={}, readinessProbe {}",
-                c.name(),
-                c.running(),
-                if c.spec.readiness_probe.is_some() {
+                container.name(),
+                container.running(),
+                if container.spec.readiness_probe.is_some() {
                     "defined"
                 } else {
                     "none"
                 }
             ));
         }
-        d = d
+        draft = draft
             .summary("Find why the containers are not ready: their readiness probes, readiness gates, or the node")
-            .read_only("Read the Pod's conditions and events", p.describe_cmd())
-            .read_only("Read the Pod's events", p.events_cmd())
+            .read_only("Read the Pod's conditions and events", pod.describe_cmd())
+            .read_only("Read the Pod's events", pod.events_cmd())
             .read_only(
                 "Compare with the workload's other Pods",
-                format!("kubectl get pods -n {} -o wide", p.r.ns()),
+                format!("kubectl get pods -n {} -o wide", pod.pod_ref.ns()),
             );
-        let _ = workload;
-        out.push(d);
+        out.push(draft);
     }
 }

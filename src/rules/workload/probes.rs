@@ -22,20 +22,26 @@ use super::{
     Claims, ContainerView, Groups, PodView, kubectl_ref, termination_is_current, with_events,
 };
 
+/// The three kinds of container probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum ProbeKind {
+    /// `livenessProbe`: the kubelet restarts the container when it fails.
     Liveness,
+    /// `readinessProbe`: the Pod gets no Service traffic while it fails.
     Readiness,
+    /// `startupProbe`: holds the other probes off until the container has started.
     Startup,
 }
 
 impl ProbeKind {
+    /// Every kind, in the order the rules look at them.
     pub(crate) const ALL: [ProbeKind; 3] = [
         ProbeKind::Liveness,
         ProbeKind::Readiness,
         ProbeKind::Startup,
     ];
 
+    /// `liveness`, as messages write it.
     fn word(self) -> &'static str {
         match self {
             ProbeKind::Liveness => "liveness",
@@ -44,6 +50,7 @@ impl ProbeKind {
         }
     }
 
+    /// `livenessProbe`, the container's field.
     fn field(self) -> &'static str {
         match self {
             ProbeKind::Liveness => "livenessProbe",
@@ -52,6 +59,7 @@ impl ProbeKind {
         }
     }
 
+    /// The rule of a failing probe of this kind.
     fn rule(self) -> RuleId {
         match self {
             ProbeKind::Liveness => RuleId::LivenessProbeFailing,
@@ -60,24 +68,25 @@ impl ProbeKind {
         }
     }
 
-    fn of(self, c: &Container) -> Option<&Probe> {
+    /// The container's probe of this kind.
+    fn of(self, container: &Container) -> Option<&Probe> {
         match self {
-            ProbeKind::Liveness => c.liveness_probe.as_ref(),
-            ProbeKind::Readiness => c.readiness_probe.as_ref(),
-            ProbeKind::Startup => c.startup_probe.as_ref(),
+            ProbeKind::Liveness => container.liveness_probe.as_ref(),
+            ProbeKind::Readiness => container.readiness_probe.as_ref(),
+            ProbeKind::Startup => container.startup_probe.as_ref(),
         }
     }
 
     /// The kind an `Unhealthy` event is about.
-    pub(crate) fn of_event(msg: &str) -> Option<ProbeKind> {
-        for k in ProbeKind::ALL {
-            let cap = match k {
+    pub(crate) fn of_event(message: &str) -> Option<ProbeKind> {
+        for kind in ProbeKind::ALL {
+            let prefix = match kind {
                 ProbeKind::Liveness => "Liveness probe ",
                 ProbeKind::Readiness => "Readiness probe ",
                 ProbeKind::Startup => "Startup probe ",
             };
-            if msg.starts_with(cap) {
-                return Some(k);
+            if message.starts_with(prefix) {
+                return Some(kind);
             }
         }
         None
@@ -89,9 +98,9 @@ impl ProbeKind {
 /// resolve host`, `Temporary failure in name resolution`, `server misbehaving`,
 /// `getaddrinfo ENOTFOUND`, or an i/o timeout talking to a DNS server (`lookup ...`
 /// or `...:53: i/o timeout`). `dial tcp 10.0.0.5:8080: i/o timeout` is not DNS.
-pub(crate) fn is_dns_failure(msg: &str) -> bool {
-    let m = msg.to_ascii_lowercase();
-    let has = |s: &str| m.contains(s);
+pub(crate) fn is_dns_failure(message: &str) -> bool {
+    let lowercase = message.to_ascii_lowercase();
+    let has = |fragment: &str| lowercase.contains(fragment);
     if has("no such host")
         || has("could not resolve")
         || has("couldn't resolve")
@@ -109,104 +118,121 @@ pub(crate) fn is_dns_failure(msg: &str) -> bool {
     }
     if has("i/o timeout") || has("timed out") || has("timeout") {
         // a timeout is DNS only when it is a lookup or talks to port 53
-        return has("lookup ") || has(":53:") || has(":53->") || m.contains(":53 ");
+        return has("lookup ") || has(":53:") || has(":53->") || lowercase.contains(":53 ");
     }
     false
 }
 
 /// `httpGet :8080/healthz (periodSeconds=10, timeoutSeconds=1, failureThreshold=3)`
-fn describe_probe(kind: ProbeKind, p: &Probe) -> String {
-    let action = if let Some(h) = &p.http_get {
+fn describe_probe(kind: ProbeKind, probe: &Probe) -> String {
+    let action = if let Some(http_get) = &probe.http_get {
         format!(
             "httpGet {}:{}{}",
-            h.scheme.as_deref().unwrap_or("HTTP").to_ascii_lowercase(),
-            port_str(&h.port),
-            h.path.as_deref().unwrap_or("/")
+            http_get
+                .scheme
+                .as_deref()
+                .unwrap_or("HTTP")
+                .to_ascii_lowercase(),
+            port_str(&http_get.port),
+            http_get.path.as_deref().unwrap_or("/")
         )
-    } else if let Some(t) = &p.tcp_socket {
-        format!("tcpSocket :{}", port_str(&t.port))
-    } else if let Some(g) = &p.grpc {
-        format!("grpc :{}", g.port)
-    } else if let Some(e) = &p.exec {
-        format!("exec {:?}", e.command.clone().unwrap_or_default())
+    } else if let Some(tcp_socket) = &probe.tcp_socket {
+        format!("tcpSocket :{}", port_str(&tcp_socket.port))
+    } else if let Some(grpc) = &probe.grpc {
+        format!("grpc :{}", grpc.port)
+    } else if let Some(exec) = &probe.exec {
+        format!("exec {:?}", exec.command.clone().unwrap_or_default())
     } else {
         "no handler".to_owned()
     };
     format!(
         "{}: {action} (initialDelaySeconds={}, periodSeconds={}, timeoutSeconds={}, failureThreshold={})",
         kind.field(),
-        p.initial_delay_seconds.unwrap_or(0),
-        p.period_seconds.unwrap_or(10),
-        p.timeout_seconds.unwrap_or(1),
-        p.failure_threshold.unwrap_or(3)
+        probe.initial_delay_seconds.unwrap_or(0),
+        probe.period_seconds.unwrap_or(10),
+        probe.timeout_seconds.unwrap_or(1),
+        probe.failure_threshold.unwrap_or(3)
     )
 }
 
-fn port_str(p: &IntOrString) -> String {
-    match p {
-        IntOrString::Int(n) => n.to_string(),
-        IntOrString::String(s) => s.clone(),
+/// A port as the spec writes it: `8080` or `http`.
+fn port_str(port: &IntOrString) -> String {
+    match port {
+        IntOrString::Int(number) => number.to_string(),
+        IntOrString::String(name) => name.clone(),
     }
 }
 
 /// How long a probe tolerates failures before acting: initialDelay + period × threshold.
-fn window_secs(p: &Probe) -> i64 {
-    p.initial_delay_seconds.unwrap_or(0) as i64
-        + p.period_seconds.unwrap_or(10) as i64 * p.failure_threshold.unwrap_or(3) as i64
+fn window_secs(probe: &Probe) -> i64 {
+    probe.initial_delay_seconds.unwrap_or(0) as i64
+        + probe.period_seconds.unwrap_or(10) as i64 * probe.failure_threshold.unwrap_or(3) as i64
 }
 
 /// The probe events of one container (Unhealthy of that kind; Killing naming it).
 fn probe_events<'a>(
-    p: &PodView<'a>,
-    c: &ContainerView,
+    pod: &PodView<'a>,
+    container: &ContainerView,
     kind: ProbeKind,
 ) -> (Vec<&'a Arc<EventRecord>>, Vec<&'a Arc<EventRecord>>) {
-    let candidates: Vec<ContainerView> = p
+    let candidates: Vec<ContainerView> = pod
         .containers()
         .into_iter()
-        .filter(|x| !x.init && kind.of(x.spec).is_some())
+        .filter(|candidate| !candidate.init && kind.of(candidate.spec).is_some())
         .collect();
     // Unhealthy events do not name the container: with several candidates, the one
     // showing the symptom gets them (else the first).
     let owner_of_events = if candidates.len() <= 1 {
-        candidates.first().map(|x| x.name())
+        candidates.first().map(|candidate| candidate.name())
     } else {
         candidates
             .iter()
-            .find(|x| match kind {
-                ProbeKind::Readiness => x.running() && !x.ready(),
-                _ => x.restarts() > 0,
+            .find(|candidate| match kind {
+                ProbeKind::Readiness => candidate.running() && !candidate.ready(),
+                ProbeKind::Liveness | ProbeKind::Startup => candidate.restarts() > 0,
             })
             .or(candidates.first())
-            .map(|x| x.name())
+            .map(|candidate| candidate.name())
     };
-    let unhealthy = if owner_of_events == Some(c.name()) {
-        p.events
+    let unhealthy = if owner_of_events == Some(container.name()) {
+        pod.events
             .iter()
-            .filter(|e| e.reason == "Unhealthy" && ProbeKind::of_event(&e.message) == Some(kind))
+            .filter(|event| {
+                event.reason == "Unhealthy" && ProbeKind::of_event(&event.message) == Some(kind)
+            })
             .copied()
             .collect()
     } else {
         Vec::new()
     };
-    let killing_msg = format!("Container {} failed {} probe", c.name(), kind.word());
-    let killing = p
+    let killing_prefix = format!(
+        "Container {} failed {} probe",
+        container.name(),
+        kind.word()
+    );
+    let killing = pod
         .events
         .iter()
-        .filter(|e| e.reason == "Killing" && e.message.starts_with(&killing_msg))
+        .filter(|event| event.reason == "Killing" && event.message.starts_with(&killing_prefix))
         .copied()
         .collect();
     (unhealthy, killing)
 }
 
+/// A failing (or healed) probe of a container.
 struct ProbeHit<'a> {
-    c: ContainerView<'a>,
+    container: ContainerView<'a>,
     kind: ProbeKind,
+    /// Failing now (else healed: reported as Info).
     current: bool,
+    /// The failure is a name-resolution error.
     dns: bool,
+    /// The container's Unhealthy events of that kind.
     unhealthy: Vec<&'a Arc<EventRecord>>,
 }
 
+/// The probe rules: failing probes, probe ports the container does not declare, and
+/// a missing startup probe.
 pub(crate) fn evaluate(
     ctx: &RuleContext,
     pods: &[PodView],
@@ -218,36 +244,42 @@ pub(crate) fn evaluate(
     missing_startup_probe(ctx, pods, out);
 }
 
+/// LivenessProbeFailing, ReadinessProbeFailing, StartupProbeFailing: one finding per
+/// controller, probe kind, container and state (current or recovered).
 fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
-    let mut groups: Groups<ProbeHit> = Groups::new();
-    for p in pods.iter().filter(|p| p.live() && !p.terminating()) {
-        for c in p.containers().into_iter().filter(|c| !c.init) {
+    let mut groups: Groups<ProbeHit> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live() && !pod.terminating()) {
+        for container in pod
+            .containers()
+            .into_iter()
+            .filter(|container| !container.init)
+        {
             for kind in ProbeKind::ALL {
-                let Some(probe) = kind.of(c.spec) else {
+                let Some(probe) = kind.of(container.spec) else {
                     continue;
                 };
-                let (unhealthy, killing) = probe_events(p, &c, kind);
-                let recent = |e: &&Arc<EventRecord>| {
-                    e.time.is_some_and(|t| {
-                        duration::age(ctx.now(), t) <= window_secs(probe).max(60) * 3 + 600
+                let (unhealthy, killing) = probe_events(pod, &container, kind);
+                let recent = |event: &&Arc<EventRecord>| {
+                    event.time.is_some_and(|time| {
+                        duration::age(ctx.now(), time) <= window_secs(probe).max(60) * 3 + 600
                     })
                 };
                 let current = match kind {
-                    ProbeKind::Readiness => c.running() && !c.ready(),
+                    ProbeKind::Readiness => container.running() && !container.ready(),
                     ProbeKind::Liveness => {
                         if unhealthy.is_empty() && killing.is_empty() {
                             continue;
                         }
-                        (c.restarts() > 0 && termination_is_current(ctx, &c))
+                        (container.restarts() > 0 && termination_is_current(ctx, &container))
                             || killing.iter().any(recent)
-                            || (unhealthy.iter().any(recent) && !c.ready())
+                            || (unhealthy.iter().any(recent) && !container.ready())
                     }
                     ProbeKind::Startup => {
                         if unhealthy.is_empty() && killing.is_empty() {
                             continue;
                         }
-                        c.status.and_then(|s| s.started) == Some(false)
-                            || (c.restarts() > 0 && termination_is_current(ctx, &c))
+                        container.status.and_then(|status| status.started) == Some(false)
+                            || (container.restarts() > 0 && termination_is_current(ctx, &container))
                     }
                 };
                 if !current && unhealthy.is_empty() && killing.is_empty() {
@@ -256,154 +288,165 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 if kind == ProbeKind::Readiness && current && unhealthy.is_empty() {
                     // not ready without probe events: still starting (startup probe
                     // pending, initial delay) is not a readiness failure
-                    if c.status.and_then(|s| s.started) == Some(false)
-                        || c.running_since()
-                            .is_some_and(|t| duration::age(ctx.now(), t) < window_secs(probe))
+                    if container.status.and_then(|status| status.started) == Some(false)
+                        || container.running_since().is_some_and(|since| {
+                            duration::age(ctx.now(), since) < window_secs(probe)
+                        })
                     {
                         continue;
                     }
                 }
-                let dns = unhealthy.iter().any(|e| is_dns_failure(&e.message));
+                let dns = unhealthy.iter().any(|event| is_dns_failure(&event.message));
                 if current {
-                    claims.claim(&p.r, Some(c.name()));
+                    claims.claim(&pod.pod_ref, Some(container.name()));
                 }
-                let disc = format!("{}{}", c.name(), if current { "" } else { "#recovered" });
-                groups.add(
-                    p,
-                    format!("{}/{disc}", kind.word()),
-                    ProbeHit {
-                        c,
-                        kind,
-                        current,
-                        dns,
-                        unhealthy,
-                    },
-                );
+                let state = if current { "" } else { "#recovered" };
+                let discriminator = format!("{}/{}{state}", kind.word(), container.name());
+                let hit = ProbeHit {
+                    container,
+                    kind,
+                    current,
+                    dns,
+                    unhealthy,
+                };
+                groups.add_hit(pod, discriminator, hit);
             }
         }
     }
-    for g in groups.into_groups() {
-        let h = &g.hits[0].1;
-        let p = g.first();
-        let c = h.c;
-        let name = c.name();
-        let kind = h.kind;
-        let probe = kind.of(c.spec).expect("probe exists");
-        let who = g.who(pods);
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let last_msg = h.unhealthy.last().map(|e| {
-            e.message
+    for group in groups.into_groups() {
+        let hit = group.first_seen();
+        let pod = group.first_pod();
+        let container = hit.container;
+        let name = container.name();
+        let kind = hit.kind;
+        let probe = kind.of(container.spec).expect("probe exists");
+        let who = group.who(pods);
+        let workload = owners::top_owner(ctx.store, group.controller());
+        let last_message = hit.unhealthy.last().map(|event| {
+            event
+                .message
                 .split_once(": ")
-                .map_or(e.message.as_str(), |(_, m)| m)
+                .map_or(event.message.as_str(), |(_, failure)| failure)
                 .trim()
                 .to_owned()
         });
-        let disc = g
-            .discriminator
+        // the group is per probe kind; the finding's discriminator is the container
+        // (and its state)
+        let container_state = group
+            .discriminator()
             .split_once('/')
-            .map_or("", |(_, d)| d)
+            .map_or("", |(_, container_state)| container_state)
             .to_owned();
-        let mut d = Draft::new(kind.rule(), g.owner.clone())
-            .affected(&g.pods())
-            .discriminator(disc);
-        let why = last_msg
+        let mut draft = group.draft(kind.rule()).discriminator(container_state);
+        let why = last_message
             .clone()
-            .map(|m| format!(" ({m})"))
+            .map(|failure| format!(" ({failure})"))
             .unwrap_or_default();
         let mut message = match kind {
             ProbeKind::Liveness => format!(
                 "The liveness probe of container {name} of {who} fails{why}, so the kubelet kills and restarts it ({} restarts)",
-                c.restarts()
+                container.restarts()
             ),
             ProbeKind::Readiness => format!(
                 "The readiness probe of container {name} of {who} fails{why}: the Pods run but Services send them no traffic"
             ),
             ProbeKind::Startup => format!(
                 "The startup probe of container {name} of {who} fails{why}: the container is restarted before it finishes starting ({} restarts)",
-                c.restarts()
+                container.restarts()
             ),
         };
-        if g.hits.iter().any(|(_, h)| h.dns) {
+        if group.members().iter().any(|member| member.seen.dns) {
             message.push_str("; the failure is a name-resolution (DNS) error");
-            d = d.tag(Tag::Dns);
+            draft = draft.tag(Tag::Dns);
         }
-        if !h.current {
+        if !hit.current {
             message = format!(
                 "Recovered: the {} probe of container {name} of {who} failed earlier{why}, but the container is {} now",
                 kind.word(),
-                if c.ready() { "ready" } else { "running" }
+                if container.ready() {
+                    "ready"
+                } else {
+                    "running"
+                }
             );
-            d = d.severity(Severity::Info);
+            draft = draft.severity(Severity::Info);
         }
-        d = d
+        draft = draft
             .message(message)
             .evidence(format!("container {name}: {}", describe_probe(kind, probe)));
-        if let Some(st) = c.status {
-            d = d.evidence(format!(
+        if let Some(status) = container.status {
+            draft = draft.evidence(format!(
                 "container {name}: ready={}, started={}, restartCount={}",
-                st.ready,
-                st.started.map_or("-".to_owned(), |s| s.to_string()),
-                st.restart_count
+                status.ready,
+                status
+                    .started
+                    .map_or("-".to_owned(), |started| started.to_string()),
+                status.restart_count
             ));
         }
         if kind == ProbeKind::Readiness {
-            if let Some(cond) = p.condition("Ready") {
-                d = d.evidence(format!(
+            if let Some(ready) = pod.condition("Ready") {
+                draft = draft.evidence(format!(
                     "Pod {} condition Ready={}{}{}",
-                    p.r.name,
-                    cond.status,
-                    cond.reason
+                    pod.pod_ref.name,
+                    ready.status,
+                    ready
+                        .reason
                         .as_deref()
-                        .map(|r| format!(" reason={r}"))
+                        .map(|reason| format!(" reason={reason}"))
                         .unwrap_or_default(),
-                    cond.last_transition_time
+                    ready
+                        .last_transition_time
                         .as_ref()
-                        .map(|t| format!(" since {}", t.0))
+                        .map(|time| format!(" since {}", time.0))
                         .unwrap_or_default()
                 ));
             }
-            if h.unhealthy.is_empty() {
-                d = d.evidence("no Unhealthy events retained (events expire after an hour); the container has run past the probe's initial window without becoming ready");
+            if hit.unhealthy.is_empty() {
+                draft = draft.evidence("no Unhealthy events retained (events expire after an hour); the container has run past the probe's initial window without becoming ready");
             }
         }
         if kind != ProbeKind::Readiness
-            && let Some(t) = c.termination_evidence()
+            && let Some(termination) = container.termination_evidence()
         {
-            d = d.evidence(t);
+            draft = draft.evidence(termination);
         }
         let killing_prefix = format!("Container {name} failed {} probe", kind.word());
-        d = with_events(d, &g, 3, |e| {
-            (e.reason == "Unhealthy" && ProbeKind::of_event(&e.message) == Some(kind))
-                || (e.reason == "Killing" && e.message.starts_with(&killing_prefix))
+        draft = with_events(draft, &group, 3, |event| {
+            (event.reason == "Unhealthy" && ProbeKind::of_event(&event.message) == Some(kind))
+                || (event.reason == "Killing" && event.message.starts_with(&killing_prefix))
         });
-        d = d.read_only(
+        draft = draft.read_only(
             "Read the probe failures and the container's state",
-            p.describe_cmd(),
+            pod.describe_cmd(),
         );
         if kind != ProbeKind::Readiness {
-            d = d.read_only("Read the output of the killed run", p.logs_cmd(name, true));
+            draft = draft.read_only(
+                "Read the output of the killed run",
+                pod.logs_cmd(name, true),
+            );
         } else {
-            d = d.read_only("Read the container's log", p.logs_cmd(name, false));
+            draft = draft.read_only("Read the container's log", pod.logs_cmd(name, false));
         }
-        if let Some(hg) = &probe.http_get {
-            d = d.read_only(
+        if let Some(http_get) = &probe.http_get {
+            draft = draft.read_only(
                 "Call the probe endpoint from inside the Pod",
                 format!(
                     "kubectl exec {} -n {} -c {name} -- wget -qO- -T 2 http://localhost:{}{}",
-                    p.r.name,
-                    p.r.ns(),
-                    port_str(&hg.port),
-                    hg.path.as_deref().unwrap_or("/")
+                    pod.pod_ref.name,
+                    pod.pod_ref.ns(),
+                    port_str(&http_get.port),
+                    http_get.path.as_deref().unwrap_or("/")
                 ),
             );
         }
-        if d.tags.contains(&Tag::Dns) {
-            d = d.read_only(
+        if draft.tags.contains(&Tag::Dns) {
+            draft = draft.read_only(
                 "Check name resolution from the Pod",
                 format!(
                     "kubectl exec {} -n {} -c {name} -- cat /etc/resolv.conf",
-                    p.r.name,
-                    p.r.ns()
+                    pod.pod_ref.name,
+                    pod.pod_ref.ns()
                 ),
             );
         }
@@ -418,20 +461,24 @@ fn failing(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut V
                 "Give the start-up enough time: raise startupProbe.failureThreshold × periodSeconds above the real start-up time"
             }
         };
-        d = d.summary(fix).step(
+        draft = draft.summary(fix).step(
             format!("Adjust the {} of container {name}", kind.field()),
             Some(format!("kubectl edit {}", kubectl_ref(&workload))),
             Risk::Reversible,
         );
-        out.push(d);
+        out.push(draft);
     }
 }
 
+/// A probe whose port the container does not declare.
 struct PortHit<'a> {
-    c: ContainerView<'a>,
+    container: ContainerView<'a>,
     kind: ProbeKind,
+    /// The port as the probe names it.
     port: String,
+    /// The port is a name (the kubelet cannot resolve it).
     named: bool,
+    /// The probe fails.
     failing: bool,
 }
 
@@ -439,122 +486,122 @@ struct PortHit<'a> {
 /// cannot resolve it: the probe always fails); a numbered port when the container
 /// declares ports and none is it (many images declare none: silent then).
 fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
-    let mut groups: Groups<PortHit> = Groups::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        for c in p.containers().into_iter().filter(|c| !c.init) {
-            let ports = c.spec.ports.as_deref().unwrap_or(&[]);
+    let mut groups: Groups<PortHit> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        for container in pod
+            .containers()
+            .into_iter()
+            .filter(|container| !container.init)
+        {
+            let ports = container.spec.ports.as_deref().unwrap_or(&[]);
+            let declares = |number: i32| ports.iter().any(|port| port.container_port == number);
             for kind in ProbeKind::ALL {
-                let Some(probe) = kind.of(c.spec) else {
+                let Some(probe) = kind.of(container.spec) else {
                     continue;
                 };
-                let port = if let Some(h) = &probe.http_get {
-                    h.port.clone()
-                } else if let Some(t) = &probe.tcp_socket {
-                    t.port.clone()
-                } else if let Some(g) = &probe.grpc {
-                    IntOrString::Int(g.port)
+                let port = if let Some(http_get) = &probe.http_get {
+                    http_get.port.clone()
+                } else if let Some(tcp_socket) = &probe.tcp_socket {
+                    tcp_socket.port.clone()
+                } else if let Some(grpc) = &probe.grpc {
+                    IntOrString::Int(grpc.port)
                 } else {
                     continue;
                 };
                 let (mismatch, named) = match &port {
                     IntOrString::String(name) => {
-                        if let Ok(n) = name.parse::<i32>() {
-                            (
-                                !ports.is_empty() && !ports.iter().any(|x| x.container_port == n),
-                                false,
-                            )
+                        if let Ok(number) = name.parse::<i32>() {
+                            (!ports.is_empty() && !declares(number), false)
                         } else {
-                            (!ports.iter().any(|x| x.name.as_deref() == Some(name)), true)
+                            let declared =
+                                ports.iter().any(|port| port.name.as_deref() == Some(name));
+                            (!declared, true)
                         }
                     }
-                    IntOrString::Int(n) => (
-                        !ports.is_empty() && !ports.iter().any(|x| x.container_port == *n),
-                        false,
-                    ),
+                    IntOrString::Int(number) => (!ports.is_empty() && !declares(*number), false),
                 };
                 if !mismatch {
                     continue;
                 }
-                let (unhealthy, killing) = probe_events(p, &c, kind);
+                let (unhealthy, killing) = probe_events(pod, &container, kind);
                 let failing = named
                     || !unhealthy.is_empty()
                     || !killing.is_empty()
-                    || (kind == ProbeKind::Readiness && c.running() && !c.ready());
+                    || (kind == ProbeKind::Readiness && container.running() && !container.ready());
                 if failing {
-                    claims.claim(&p.r, Some(c.name()));
+                    claims.claim(&pod.pod_ref, Some(container.name()));
                 }
-                groups.add(
-                    p,
-                    format!("{}/{}", c.name(), kind.word()),
-                    PortHit {
-                        c,
-                        kind,
-                        port: port_str(&port),
-                        named,
-                        failing,
-                    },
-                );
+                let discriminator = format!("{}/{}", container.name(), kind.word());
+                let hit = PortHit {
+                    container,
+                    kind,
+                    port: port_str(&port),
+                    named,
+                    failing,
+                };
+                groups.add_hit(pod, discriminator, hit);
             }
         }
     }
-    for g in groups.into_groups() {
-        let h = &g.hits[0].1;
-        let p = g.first();
-        let name = h.c.name();
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let declared: Vec<String> =
-            h.c.spec
-                .ports
-                .iter()
-                .flatten()
-                .map(|x| match &x.name {
-                    Some(n) => format!("{n}({})", x.container_port),
-                    None => x.container_port.to_string(),
-                })
-                .collect();
+    for group in groups.into_groups() {
+        let hit = group.first_seen();
+        let pod = group.first_pod();
+        let name = hit.container.name();
+        let workload = owners::top_owner(ctx.store, group.controller());
+        let declared: Vec<String> = hit
+            .container
+            .spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|port| match &port.name {
+                Some(port_name) => format!("{port_name}({})", port.container_port),
+                None => port.container_port.to_string(),
+            })
+            .collect();
         let declared = if declared.is_empty() {
             "none".to_owned()
         } else {
             declared.join(", ")
         };
-        let mut d = g.draft(RuleId::ProbePortMismatch);
-        let probe = h.kind.of(h.c.spec).expect("probe exists");
-        if h.named {
-            d = d.message(format!(
+        let mut draft = group.draft(RuleId::ProbePortMismatch);
+        let probe = hit.kind.of(hit.container.spec).expect("probe exists");
+        if hit.named {
+            draft = draft.message(format!(
                 "The {} probe of container {name} ({}) targets the port named {:?}, which the container does not declare (ports: {declared}): the kubelet cannot resolve it and the probe always fails",
-                h.kind.word(),
+                hit.kind.word(),
                 workload.short(),
-                h.port
+                hit.port
             ));
-        } else if h.failing {
-            d = d.message(format!(
+        } else if hit.failing {
+            draft = draft.message(format!(
                 "The {} probe of container {name} ({}) targets port {}, which the container does not declare (ports: {declared}), and the probe fails: the application most likely listens elsewhere",
-                h.kind.word(),
+                hit.kind.word(),
                 workload.short(),
-                h.port
+                hit.port
             ));
         } else {
-            d = d.severity(Severity::Info).message(format!(
+            draft = draft.severity(Severity::Info).message(format!(
                 "The {} probe of container {name} ({}) targets port {}, which the container does not declare (ports: {declared}); the probe passes, so the declared ports are merely incomplete",
-                h.kind.word(),
+                hit.kind.word(),
                 workload.short(),
-                h.port
+                hit.port
             ));
         }
-        d = d
-            .evidence(format!("container {name}: {}", describe_probe(h.kind, probe)))
+        draft = draft
+            .evidence(format!("container {name}: {}", describe_probe(hit.kind, probe)))
             .evidence(format!("container {name}: declared ports {declared}"))
             .summary(format!(
                 "Point the {} at the port the application listens on (or declare that port with its name)",
-                h.kind.field()
+                hit.kind.field()
             ))
-            .read_only("Read the probe failures", p.describe_cmd())
+            .read_only("Read the probe failures", pod.describe_cmd())
             .read_only(
                 "See which ports the process listens on",
                 format!(
                     "kubectl debug {} -n {} -it --image=busybox:1.36 --target={name} -- netstat -tlnp",
-                    p.r.name,
-                    p.r.ns()
+                    pod.pod_ref.name,
+                    pod.pod_ref.ns()
                 ),
             )
             .step(
@@ -562,7 +609,7 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
                 Some(format!("kubectl edit {}", kubectl_ref(&workload))),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
@@ -570,41 +617,52 @@ fn port_mismatch(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: 
 /// starting (its runs are no longer than the liveness window) and no startupProbe
 /// protects the start-up.
 fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
-    let mut groups: Groups<(ContainerView, i64, i64)> = Groups::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        for c in p.containers().into_iter().filter(|c| !c.init) {
-            let Some(live) = c.spec.liveness_probe.as_ref() else {
+    // (container, how long its last run lasted, the liveness window), in seconds
+    let mut groups: Groups<(ContainerView, i64, i64)> = Groups::by_controller();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        for container in pod
+            .containers()
+            .into_iter()
+            .filter(|container| !container.init)
+        {
+            let Some(liveness) = container.spec.liveness_probe.as_ref() else {
                 continue;
             };
-            if c.spec.startup_probe.is_some() || c.restarts() == 0 {
+            if container.spec.startup_probe.is_some() || container.restarts() == 0 {
                 continue;
             }
-            let (unhealthy, killing) = probe_events(p, &c, ProbeKind::Liveness);
+            let (unhealthy, killing) = probe_events(pod, &container, ProbeKind::Liveness);
             if unhealthy.is_empty() && killing.is_empty() {
                 continue;
             }
-            let Some((t, _)) = c.termination() else {
+            let Some((terminated, _)) = container.termination() else {
                 continue;
             };
-            let (Some(s), Some(f)) = (&t.started_at, &t.finished_at) else {
+            let (Some(started), Some(finished)) = (&terminated.started_at, &terminated.finished_at)
+            else {
                 continue;
             };
-            let ran = duration::age(f.0, s.0);
-            let window = window_secs(live);
+            let ran = duration::age(finished.0, started.0);
+            let window = window_secs(liveness);
             // killed within (about) the liveness window of starting, never ready
-            if ran <= window + live.period_seconds.unwrap_or(10) as i64 * 2 && !c.ready() {
-                groups.add(p, c.name(), (c, ran, window));
+            if ran <= window + liveness.period_seconds.unwrap_or(10) as i64 * 2
+                && !container.ready()
+            {
+                groups.add_hit(pod, container.name(), (container, ran, window));
             }
         }
     }
-    let _ = ctx;
-    for g in groups.into_groups() {
-        let (c, ran, window) = g.hits[0].1;
-        let p = g.first();
-        let name = c.name();
-        let live = c.spec.liveness_probe.as_ref().expect("liveness probe");
-        let workload = owners::top_owner(ctx.store, &g.owner);
-        let d = g
+    for group in groups.into_groups() {
+        let (container, ran, window) = *group.first_seen();
+        let pod = group.first_pod();
+        let name = container.name();
+        let liveness = container
+            .spec
+            .liveness_probe
+            .as_ref()
+            .expect("liveness probe");
+        let workload = owners::top_owner(ctx.store, group.controller());
+        let draft = group
             .draft(RuleId::MissingStartupProbe)
             .message(format!(
                 "Container {name} ({}) is killed by its liveness probe while still starting (its last run lasted {ran}s; liveness allows {window}s) and has no startupProbe",
@@ -612,20 +670,20 @@ fn missing_startup_probe(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draf
             ))
             .evidence(format!(
                 "container {name}: {}",
-                describe_probe(ProbeKind::Liveness, live)
+                describe_probe(ProbeKind::Liveness, liveness)
             ))
             .evidence(format!("container {name}: no startupProbe"))
-            .evidence(c.termination_evidence().unwrap_or_default())
+            .evidence(container.termination_evidence().unwrap_or_default())
             .summary(format!(
                 "Add a startupProbe to {name} (same check, failureThreshold × periodSeconds above the slowest start-up) so liveness only applies once it has started"
             ))
-            .read_only("Read how long start-up takes", p.logs_cmd(name, true))
+            .read_only("Read how long start-up takes", pod.logs_cmd(name, true))
             .step(
                 "Add a startupProbe",
                 Some(format!("kubectl edit {}", kubectl_ref(&workload))),
                 Risk::Reversible,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 

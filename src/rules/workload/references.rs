@@ -24,6 +24,8 @@ use crate::rules::{Draft, RuleContext};
 use super::images::{PullClass, pod_pull_failures};
 use super::{Claims, PodView};
 
+/// The missing-reference rules on the Pods (ServiceAccountNotFound runs apart, on the
+/// controllers).
 pub(crate) fn evaluate(
     ctx: &RuleContext,
     pods: &[PodView],
@@ -35,15 +37,15 @@ pub(crate) fn evaluate(
 }
 
 /// Whether an object exists: the graph's verdict, else the store's.
-pub(crate) fn existence(ctx: &RuleContext, r: &ObjRef) -> Existence {
-    match ctx.graph.node(r) {
+pub(crate) fn existence(ctx: &RuleContext, object: &ObjRef) -> Existence {
+    match ctx.graph.node(object) {
         Some(node) => node.exists,
-        None => ctx.store.existence(r),
+        None => ctx.store.existence(object),
     }
 }
 
 /// Objects the kubelet says are missing: `configmap "x" not found`, `secret "y" not found`.
-pub(crate) fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
+pub(crate) fn kubelet_not_found(message: &str) -> Vec<(Kind, String)> {
     let mut out = Vec::new();
     for (prefix, kind) in [
         ("configmap \"", Kind::ConfigMap),
@@ -51,18 +53,18 @@ pub(crate) fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
         ("secret \"", Kind::Secret),
         ("secrets \"", Kind::Secret),
     ] {
-        let mut rest = msg;
-        while let Some(i) = rest.find(prefix) {
-            let after = &rest[i + prefix.len()..];
-            if let Some(j) = after.find('"') {
-                let name = &after[..j];
-                if after[j + 1..].trim_start().starts_with("not found") && !name.is_empty() {
-                    let v = (kind, name.to_owned());
-                    if !out.contains(&v) {
-                        out.push(v);
+        let mut rest = message;
+        while let Some(at) = rest.find(prefix) {
+            let after = &rest[at + prefix.len()..];
+            if let Some(quote) = after.find('"') {
+                let name = &after[..quote];
+                if after[quote + 1..].trim_start().starts_with("not found") && !name.is_empty() {
+                    let missing = (kind, name.to_owned());
+                    if !out.contains(&missing) {
+                        out.push(missing);
                     }
                 }
-                rest = &after[j + 1..];
+                rest = &after[quote + 1..];
             } else {
                 break;
             }
@@ -74,22 +76,27 @@ pub(crate) fn kubelet_not_found(msg: &str) -> Vec<(Kind, String)> {
 /// Keys the kubelet says are missing: `couldn't find key K in ConfigMap ns/name`
 /// gives (kind, Some(name), key); a volume's `configmap references non-existent config
 /// key: K` gives (kind, None, key) (the volume names the object).
-pub(crate) fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, String)> {
-    if let Some(i) = msg.find("couldn't find key ") {
-        let rest = &msg[i + "couldn't find key ".len()..];
+pub(crate) fn kubelet_missing_key(message: &str) -> Option<(Kind, Option<String>, String)> {
+    if let Some(at) = message.find("couldn't find key ") {
+        let rest = &message[at + "couldn't find key ".len()..];
         let (key, rest) = rest.split_once(" in ")?;
-        let (kind, rest) = if let Some(r) = rest.strip_prefix("ConfigMap ") {
-            (Kind::ConfigMap, r)
-        } else if let Some(r) = rest.strip_prefix("Secret ") {
-            (Kind::Secret, r)
+        let (kind, rest) = if let Some(object) = rest.strip_prefix("ConfigMap ") {
+            (Kind::ConfigMap, object)
+        } else if let Some(object) = rest.strip_prefix("Secret ") {
+            (Kind::Secret, object)
         } else {
             return None;
         };
-        let obj = rest
-            .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '"')
+        let object = rest
+            .split(|separator: char| {
+                separator.is_whitespace()
+                    || separator == ','
+                    || separator == ';'
+                    || separator == '"'
+            })
             .next()
             .unwrap_or("");
-        let name = obj.rsplit('/').next().unwrap_or(obj);
+        let name = object.rsplit('/').next().unwrap_or(object);
         return Some((kind, Some(name.to_owned()), key.to_owned()));
     }
     for (marker, kind) in [
@@ -99,9 +106,11 @@ pub(crate) fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, St
         ),
         ("secret references non-existent secret key: ", Kind::Secret),
     ] {
-        if let Some(i) = msg.find(marker) {
-            let key = msg[i + marker.len()..]
-                .split(|c: char| c.is_whitespace() || c == ',' || c == '"')
+        if let Some(at) = message.find(marker) {
+            let key = message[at + marker.len()..]
+                .split(|separator: char| {
+                    separator.is_whitespace() || separator == ',' || separator == '"'
+                })
                 .next()
                 .unwrap_or("");
             return Some((kind, None, key.to_owned()));
@@ -111,121 +120,132 @@ pub(crate) fn kubelet_missing_key(msg: &str) -> Option<(Kind, Option<String>, St
 }
 
 /// The volume a `MountVolume.SetUp failed for volume "V"` message is about.
-fn volume_of(msg: &str) -> Option<&str> {
-    let i = msg.find("for volume \"")?;
-    let rest = &msg[i + "for volume \"".len()..];
+fn volume_of(message: &str) -> Option<&str> {
+    let at = message.find("for volume \"")?;
+    let rest = &message[at + "for volume \"".len()..];
     rest.split('"').next()
 }
 
 /// What a Pod is stuck on: a container waiting to be created, or not started at all.
-fn pod_blocked(p: &PodView) -> bool {
-    if p.phase() == "Pending" {
+fn pod_blocked(pod: &PodView) -> bool {
+    if pod.phase() == "Pending" {
         return true;
     }
-    p.containers().iter().any(|c| {
+    pod.containers().iter().any(|container| {
         matches!(
-            c.waiting_reason(),
+            container.waiting_reason(),
             "CreateContainerConfigError" | "CreateContainerError" | "ContainerCreating"
         )
     })
 }
 
 /// The kubelet's messages about a Pod: waiting messages and events, with the events.
-fn kubelet_messages<'a>(p: &PodView<'a>) -> Vec<(String, Option<&'a crate::event::EventRecord>)> {
-    let mut v: Vec<(String, Option<&crate::event::EventRecord>)> = Vec::new();
-    for c in p.containers() {
-        if let Some((_, m)) = c.waiting()
-            && !m.is_empty()
+fn kubelet_messages<'a>(pod: &PodView<'a>) -> Vec<(String, Option<&'a crate::event::EventRecord>)> {
+    let mut messages: Vec<(String, Option<&crate::event::EventRecord>)> = Vec::new();
+    for container in pod.containers() {
+        if let Some((_, message)) = container.waiting()
+            && !message.is_empty()
         {
-            v.push((m.to_owned(), None));
+            messages.push((message.to_owned(), None));
         }
     }
-    for e in &p.events {
+    for event in &pod.events {
         if matches!(
-            e.reason.as_str(),
+            event.reason.as_str(),
             "Failed" | "FailedMount" | "FailedCreatePodContainer"
         ) {
-            v.push((e.message.clone(), Some(e)));
+            messages.push((event.message.clone(), Some(event)));
         }
     }
-    v
+    messages
 }
 
+/// A Pod that references a missing ConfigMap or Secret.
 struct MissingHit<'p, 'a> {
     pod: &'p PodView<'a>,
+    /// How the Pod references it (`env`, `volume cfg`...).
     vias: Vec<String>,
+    /// Only as an imagePullSecret.
     pull_secret: bool,
 }
 
+/// ConfigMapNotFound, SecretNotFound: one finding per missing object, on the object,
+/// with the Pods that reference it.
 fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
     // missing object -> Pods referencing it
-    let mut hits: BTreeMap<ObjRef, Vec<MissingHit>> = BTreeMap::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        let ns = p.r.ns();
-        let said: BTreeSet<(Kind, String)> = kubelet_messages(p)
+    let mut by_object: BTreeMap<ObjRef, Vec<MissingHit>> = BTreeMap::new();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        let ns = pod.pod_ref.ns();
+        let said: BTreeSet<(Kind, String)> = kubelet_messages(pod)
             .iter()
-            .flat_map(|(m, _)| kubelet_not_found(m))
+            .flat_map(|(message, _)| kubelet_not_found(message))
             .collect();
-        let retrieve_failed = p
+        let retrieve_failed = pod
             .events_with("FailedToRetrieveImagePullSecret")
             .iter()
-            .map(|e| e.message.clone())
+            .map(|event| event.message.clone())
             .collect::<Vec<_>>();
-        let mut per_obj: BTreeMap<ObjRef, MissingHit> = BTreeMap::new();
-        for pr in pod_references(p.spec) {
-            if !matches!(pr.kind, Kind::ConfigMap | Kind::Secret) || pr.key.is_some() {
+        let mut per_object: BTreeMap<ObjRef, MissingHit> = BTreeMap::new();
+        for reference in pod_references(pod.spec) {
+            if !matches!(reference.kind, Kind::ConfigMap | Kind::Secret) || reference.key.is_some()
+            {
                 continue;
             }
-            let pull_secret = pr.via == Via::ImagePullSecrets;
-            if pr.optional && !pull_secret {
+            let pull_secret = reference.via == Via::ImagePullSecrets;
+            if reference.optional && !pull_secret {
                 continue;
             }
-            let r = ObjRef::namespaced(pr.kind, ns, pr.name);
-            let by_graph = existence(ctx, &r) == Existence::Missing;
-            let by_kubelet = (!said.is_empty() && said.contains(&(pr.kind, pr.name.to_owned())))
+            let referenced = ObjRef::namespaced(reference.kind, ns, reference.name);
+            let by_graph = existence(ctx, &referenced) == Existence::Missing;
+            let by_kubelet = (!said.is_empty()
+                && said.contains(&(reference.kind, reference.name.to_owned())))
                 || (pull_secret
-                    && retrieve_failed
-                        .iter()
-                        .any(|m| m.contains(&format!("({})", pr.name)) || m.contains(pr.name)));
-            if existence(ctx, &r) == Existence::Exists || !(by_graph || by_kubelet) {
+                    && retrieve_failed.iter().any(|message| {
+                        message.contains(&format!("({})", reference.name))
+                            || message.contains(reference.name)
+                    }));
+            if existence(ctx, &referenced) == Existence::Exists || !(by_graph || by_kubelet) {
                 continue;
             }
-            let h = per_obj.entry(r).or_insert(MissingHit {
-                pod: p,
+            let hit = per_object.entry(referenced).or_insert(MissingHit {
+                pod,
                 vias: Vec::new(),
                 pull_secret,
             });
-            let via = pr.via.to_string();
-            if !h.vias.contains(&via) {
-                h.vias.push(via);
+            let via = reference.via.to_string();
+            if !hit.vias.contains(&via) {
+                hit.vias.push(via);
             }
-            h.pull_secret &= pull_secret;
+            hit.pull_secret &= pull_secret;
         }
-        for (r, h) in per_obj {
-            hits.entry(r).or_default().push(h);
+        for (referenced, hit) in per_object {
+            by_object.entry(referenced).or_default().push(hit);
         }
     }
-    for (obj, hs) in hits {
-        let rule = match obj.kind {
+    for (missing, hits) in by_object {
+        let rule = match missing.kind {
             Kind::ConfigMap => RuleId::ConfigMapNotFound,
             _ => RuleId::SecretNotFound,
         };
-        let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.r.clone()).collect();
-        let first = hs[0].pod;
-        let pull_only = hs.iter().all(|h| h.pull_secret);
-        let mut d = Draft::new(rule, obj.clone())
-            .edge(format!("Pod -> {}", obj.kind))
+        let pod_refs: Vec<ObjRef> = hits.iter().map(|hit| hit.pod.pod_ref.clone()).collect();
+        let first = hits[0].pod;
+        let pull_only = hits.iter().all(|hit| hit.pull_secret);
+        let mut draft = Draft::new(rule, missing.clone())
+            .edge(format!("Pod -> {}", missing.kind))
             .affected(&pod_refs);
         // Severity: is anything stuck on it now?
         let severity;
         let mut message;
         if pull_only {
-            let failing: Vec<&PodView> = hs
+            let failing: Vec<&PodView> = hits
                 .iter()
-                .map(|h| h.pod)
-                .filter(|p| {
-                    pod_pull_failures(p).iter().any(|f| {
-                        matches!(f.class, PullClass::Unauthorized | PullClass::AccessDenied)
+                .map(|hit| hit.pod)
+                .filter(|pod| {
+                    pod_pull_failures(pod).iter().any(|failure| {
+                        matches!(
+                            failure.class,
+                            PullClass::Unauthorized | PullClass::AccessDenied
+                        )
                     })
                 })
                 .collect();
@@ -233,162 +253,164 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
                 severity = Severity::Info;
                 message = format!(
                     "imagePullSecret {} of {} Pod(s) does not exist; harmless while their images are public, but a private image would fail to pull",
-                    obj.name,
-                    hs.len()
+                    missing.name,
+                    hits.len()
                 );
             } else {
                 severity = Severity::Critical;
                 message = format!(
                     "imagePullSecret {} does not exist, and the registry refuses the image pull of {} Pod(s) for lack of credentials",
-                    obj.name,
+                    missing.name,
                     failing.len()
                 );
             }
         } else {
-            let blocked: Vec<&PodView> = hs
+            let blocked: Vec<&PodView> = hits
                 .iter()
-                .map(|h| h.pod)
-                .filter(|p| pod_blocked(p))
+                .map(|hit| hit.pod)
+                .filter(|pod| pod_blocked(pod))
                 .collect();
             if blocked.is_empty() {
                 severity = Severity::Warning;
                 message = format!(
                     "{} {}/{} does not exist; the {} Pod(s) referencing it started before it disappeared and keep running, but any restart or new Pod will fail",
-                    obj.kind,
-                    obj.ns(),
-                    obj.name,
-                    hs.len()
+                    missing.kind,
+                    missing.ns(),
+                    missing.name,
+                    hits.len()
                 );
             } else {
                 severity = Severity::Critical;
                 message = format!(
                     "{} {}/{} does not exist, so the kubelet cannot start the containers of {} Pod(s) that need it",
-                    obj.kind,
-                    obj.ns(),
-                    obj.name,
+                    missing.kind,
+                    missing.ns(),
+                    missing.name,
                     blocked.len()
                 );
             }
         }
-        let owners: BTreeSet<String> = hs.iter().map(|h| h.pod.owner.short()).collect();
+        let controllers: BTreeSet<String> = hits.iter().map(|hit| hit.pod.owner.short()).collect();
         message.push_str(&format!(
             " ({})",
-            owners.into_iter().collect::<Vec<_>>().join(", ")
+            controllers.into_iter().collect::<Vec<_>>().join(", ")
         ));
-        d = d.severity(severity).message(message);
-        match existence(ctx, &obj) {
+        draft = draft.severity(severity).message(message);
+        match existence(ctx, &missing) {
             Existence::Missing => {
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "no {} named {} in namespace {} (the namespace's {} were read)",
-                    obj.kind,
-                    obj.name,
-                    obj.ns(),
-                    obj.kind.plural()
+                    missing.kind,
+                    missing.name,
+                    missing.ns(),
+                    missing.kind.plural()
                 ))
             }
             _ => {
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "{} {} were not read; the kubelet's messages prove {} is missing",
-                    obj.ns(),
-                    obj.kind.plural(),
-                    obj.name
+                    missing.ns(),
+                    missing.kind.plural(),
+                    missing.name
                 ))
             }
         }
-        for h in &hs[..1] {
-            d = d.evidence(format!(
+        for hit in &hits[..1] {
+            draft = draft.evidence(format!(
                 "referenced by {} of Pod {} (not optional)",
-                h.vias.join(", "),
-                h.pod.r.name
+                hit.vias.join(", "),
+                hit.pod.pod_ref.name
             ));
         }
-        for c in first.containers() {
-            if let Some((_, m)) = c.waiting()
-                && kubelet_not_found(m).contains(&(obj.kind, obj.name.clone()))
+        for container in first.containers() {
+            if let Some((_, waiting_message)) = container.waiting()
+                && kubelet_not_found(waiting_message)
+                    .contains(&(missing.kind, missing.name.clone()))
             {
-                d = d.evidence(c.waiting_evidence().unwrap_or_default());
+                draft = draft.evidence(container.waiting_evidence().unwrap_or_default());
             }
         }
         // Quote the kubelet's events about it (first Pod), account for the others'.
         let mut quoted = 0;
-        for (i, h) in hs.iter().enumerate() {
-            for e in h.pod.events.iter().rev() {
-                let about = kubelet_not_found(&e.message).contains(&(obj.kind, obj.name.clone()))
-                    || (e.reason == "FailedToRetrieveImagePullSecret"
-                        && e.message.contains(&obj.name));
+        for (index, hit) in hits.iter().enumerate() {
+            for event in hit.pod.events.iter().rev() {
+                let about = kubelet_not_found(&event.message)
+                    .contains(&(missing.kind, missing.name.clone()))
+                    || (event.reason == "FailedToRetrieveImagePullSecret"
+                        && event.message.contains(&missing.name));
                 if !about {
                     continue;
                 }
-                if i == 0 && quoted < 3 {
-                    d = d.event(e);
+                if index == 0 && quoted < 3 {
+                    draft = draft.event(event);
                     quoted += 1;
                 } else {
-                    d = d.account(e).seen(e.first_time, e.time);
+                    draft = draft.account(event).seen(event.first_time, event.time);
                 }
             }
         }
-        for h in &hs {
+        for hit in &hits {
             if severity > Severity::Info {
-                claims.claim(&h.pod.r, None);
-                for c in h.pod.containers() {
-                    if c.waiting_reason() == "CreateContainerConfigError" {
-                        claims.claim(&h.pod.r, Some(c.name()));
+                claims.claim(&hit.pod.pod_ref, None);
+                for container in hit.pod.containers() {
+                    if container.waiting_reason() == "CreateContainerConfigError" {
+                        claims.claim(&hit.pod.pod_ref, Some(container.name()));
                     }
                 }
             }
         }
-        let ns = obj.ns();
+        let ns = missing.ns();
         let workload = owners::top_owner(ctx.store, &first.owner);
-        d = d
+        draft = draft
             .read_only(
-                format!("List the {} of namespace {ns}", obj.kind.plural()),
-                format!("kubectl get {} -n {ns}", obj.kind.plural()),
+                format!("List the {} of namespace {ns}", missing.kind.plural()),
+                format!("kubectl get {} -n {ns}", missing.kind.plural()),
             )
             .read_only(
                 "Read the kubelet's messages about the Pod",
                 first.describe_cmd(),
             );
-        d = if obj.kind == Kind::ConfigMap {
-            d.summary(format!(
+        draft = if missing.kind == Kind::ConfigMap {
+            draft.summary(format!(
                 "Create ConfigMap {} (from the same source as the workload's manifests), or fix the reference",
-                obj.name
+                missing.name
             ))
             .step(
-                format!("Create the ConfigMap {} with the keys the workload expects", obj.name),
+                format!("Create the ConfigMap {} with the keys the workload expects", missing.name),
                 Some(format!(
                     "kubectl create configmap {} -n {ns} --from-file=<dir-or-file>",
-                    obj.name
+                    missing.name
                 )),
                 Risk::Reversible,
             )
         } else if pull_only {
-            d.summary(format!(
+            draft.summary(format!(
                 "Create the docker-registry Secret {} with credentials for the registry, or remove it from imagePullSecrets",
-                obj.name
+                missing.name
             ))
             .step(
-                format!("Create the pull Secret {}", obj.name),
+                format!("Create the pull Secret {}", missing.name),
                 Some(format!(
                     "kubectl create secret docker-registry {} -n {ns} --docker-server=<registry> --docker-username=<user> --docker-password=<token>",
-                    obj.name
+                    missing.name
                 )),
                 Risk::Reversible,
             )
         } else {
-            d.summary(format!(
+            draft.summary(format!(
                 "Create Secret {} (from your secret manager / sealed secret source), or fix the reference",
-                obj.name
+                missing.name
             ))
             .step(
-                format!("Create the Secret {} with the keys the workload expects", obj.name),
+                format!("Create the Secret {} with the keys the workload expects", missing.name),
                 Some(format!(
                     "kubectl create secret generic {} -n {ns} --from-literal=<key>=<value>",
-                    obj.name
+                    missing.name
                 )),
                 Risk::Reversible,
             )
         };
-        d = d.step(
+        draft = draft.step(
             format!(
                 "If the name is wrong, correct it in {} (or mark the reference optional: true if the app can run without it); the Pods are recreated",
                 workload.short()
@@ -396,110 +418,137 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
             Some(format!("kubectl edit {}", super::kubectl_ref(&workload))),
             Risk::Disruptive,
         );
-        out.push(d);
+        out.push(draft);
     }
 }
 
+/// A Pod that references a missing key of a ConfigMap or Secret.
 struct KeyHit<'p, 'a> {
     pod: &'p PodView<'a>,
+    /// How the Pod references it.
     via: String,
+    /// The kubelet says the key is missing.
     by_kubelet: bool,
 }
 
+/// ConfigMapKeyNotFound, SecretKeyNotFound: one finding per missing key, on the
+/// object, with the Pods that reference it.
 fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &mut Vec<Draft>) {
     // (object, key) -> Pods
-    let mut hits: BTreeMap<(ObjRef, String), Vec<KeyHit>> = BTreeMap::new();
-    for p in pods.iter().filter(|p| p.live()) {
-        let ns = p.r.ns();
+    let mut by_key: BTreeMap<(ObjRef, String), Vec<KeyHit>> = BTreeMap::new();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        let ns = pod.pod_ref.ns();
         let mut said: BTreeSet<(Kind, String, String)> = BTreeSet::new();
-        for (m, _) in kubelet_messages(p) {
-            if let Some((kind, name, key)) = kubelet_missing_key(&m) {
+        for (message, _) in kubelet_messages(pod) {
+            if let Some((kind, name, key)) = kubelet_missing_key(&message) {
                 let name = match name {
-                    Some(n) => Some(n),
+                    Some(name) => Some(name),
                     // a volume's item: the volume names the object
-                    None => volume_of(&m).and_then(|v| {
-                        p.spec
+                    None => volume_of(&message).and_then(|volume_name| {
+                        pod.spec
                             .volumes
                             .iter()
                             .flatten()
-                            .find(|x| x.name == v)
-                            .and_then(|x| match kind {
-                                Kind::ConfigMap => x.config_map.as_ref().map(|c| c.name.clone()),
-                                _ => x.secret.as_ref().and_then(|s| s.secret_name.clone()),
+                            .find(|volume| volume.name == volume_name)
+                            .and_then(|volume| match kind {
+                                Kind::ConfigMap => {
+                                    volume.config_map.as_ref().map(|source| source.name.clone())
+                                }
+                                _ => volume
+                                    .secret
+                                    .as_ref()
+                                    .and_then(|source| source.secret_name.clone()),
                             })
                     }),
                 };
-                if let Some(n) = name {
-                    said.insert((kind, n, key));
+                if let Some(name) = name {
+                    said.insert((kind, name, key));
                 }
             }
         }
         let mut seen: BTreeSet<(ObjRef, String)> = BTreeSet::new();
-        for pr in pod_references(p.spec) {
-            let Some(key) = pr.key else { continue };
-            if pr.optional || !matches!(pr.kind, Kind::ConfigMap | Kind::Secret) {
+        for reference in pod_references(pod.spec) {
+            let Some(key) = reference.key else { continue };
+            if reference.optional || !matches!(reference.kind, Kind::ConfigMap | Kind::Secret) {
                 continue;
             }
-            let r = ObjRef::namespaced(pr.kind, ns, pr.name);
-            let by_kubelet =
-                !said.is_empty() && said.contains(&(pr.kind, pr.name.to_owned(), key.to_owned()));
-            let by_data = pr.kind == Kind::ConfigMap
-                && ctx.store.get_ref::<ConfigMap>(&r).is_some_and(|cm| {
-                    !cm.data.as_ref().is_some_and(|d| d.contains_key(key))
-                        && !cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
+            let referenced = ObjRef::namespaced(reference.kind, ns, reference.name);
+            let by_kubelet = !said.is_empty()
+                && said.contains(&(reference.kind, reference.name.to_owned(), key.to_owned()));
+            let by_data = reference.kind == Kind::ConfigMap
+                && ctx
+                    .store
+                    .get_ref::<ConfigMap>(&referenced)
+                    .is_some_and(|config_map| {
+                        !config_map
+                            .data
+                            .as_ref()
+                            .is_some_and(|data| data.contains_key(key))
+                            && !config_map
+                                .binary_data
+                                .as_ref()
+                                .is_some_and(|data| data.contains_key(key))
+                    });
+            if !(by_kubelet || by_data) || !seen.insert((referenced.clone(), key.to_owned())) {
+                continue;
+            }
+            by_key
+                .entry((referenced, key.to_owned()))
+                .or_default()
+                .push(KeyHit {
+                    pod,
+                    via: reference.via.to_string(),
+                    by_kubelet,
                 });
-            if !(by_kubelet || by_data) || !seen.insert((r.clone(), key.to_owned())) {
-                continue;
-            }
-            hits.entry((r, key.to_owned())).or_default().push(KeyHit {
-                pod: p,
-                via: pr.via.to_string(),
-                by_kubelet,
-            });
         }
     }
-    for ((obj, key), hs) in hits {
-        let rule = match obj.kind {
+    for ((missing, key), hits) in by_key {
+        let rule = match missing.kind {
             Kind::ConfigMap => RuleId::ConfigMapKeyNotFound,
             _ => RuleId::SecretKeyNotFound,
         };
-        let pod_refs: Vec<ObjRef> = hs.iter().map(|h| h.pod.r.clone()).collect();
-        let first = hs[0].pod;
-        let blocked = hs.iter().filter(|h| pod_blocked(h.pod)).count();
-        let ns = obj.ns();
-        let mut d = Draft::new(rule, obj.clone())
+        let pod_refs: Vec<ObjRef> = hits.iter().map(|hit| hit.pod.pod_ref.clone()).collect();
+        let first = hits[0].pod;
+        let blocked = hits.iter().filter(|hit| pod_blocked(hit.pod)).count();
+        let ns = missing.ns();
+        let mut draft = Draft::new(rule, missing.clone())
             .discriminator(key.clone())
-            .edge(format!("Pod -> {}", obj.kind))
+            .edge(format!("Pod -> {}", missing.kind))
             .affected(&pod_refs);
         if blocked == 0 {
-            d = d.severity(Severity::Warning).message(format!(
+            draft = draft.severity(Severity::Warning).message(format!(
                 "{} {}/{} has no key {key}; the {} Pod(s) using it run on values resolved before the key disappeared, any restart or new Pod will fail",
-                obj.kind,
+                missing.kind,
                 ns,
-                obj.name,
-                hs.len()
+                missing.name,
+                hits.len()
             ));
         } else {
-            d = d.message(format!(
+            draft = draft.message(format!(
                 "{} {}/{} exists but has no key {key}, so the kubelet cannot start the containers of {blocked} Pod(s) ({})",
-                obj.kind, ns, obj.name, first.owner.short()
+                missing.kind, ns, missing.name, first.owner.short()
             ));
         }
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "key {key} referenced by {} of Pod {} (not optional)",
-            hs[0].via, first.r.name
+            hits[0].via, first.pod_ref.name
         ));
-        if obj.kind == Kind::ConfigMap {
-            if let Some(cm) = ctx.store.get_ref::<ConfigMap>(&obj) {
-                let keys: Vec<String> = cm
+        if missing.kind == Kind::ConfigMap {
+            if let Some(config_map) = ctx.store.get_ref::<ConfigMap>(&missing) {
+                let keys: Vec<String> = config_map
                     .data
                     .iter()
-                    .flat_map(|m| m.keys().cloned())
-                    .chain(cm.binary_data.iter().flat_map(|m| m.keys().cloned()))
+                    .flat_map(|data| data.keys().cloned())
+                    .chain(
+                        config_map
+                            .binary_data
+                            .iter()
+                            .flat_map(|data| data.keys().cloned()),
+                    )
                     .collect();
-                d = d.evidence(format!(
+                draft = draft.evidence(format!(
                     "ConfigMap {} has keys: {}",
-                    obj.name,
+                    missing.name,
                     if keys.is_empty() {
                         "(none)".to_owned()
                     } else {
@@ -508,69 +557,75 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
                 ));
             }
         } else {
-            d = d.evidence("Secret data is never read by kubedx: the kubelet's message proves the key is missing");
+            draft = draft.evidence("Secret data is never read by kubedx: the kubelet's message proves the key is missing");
         }
-        for c in first.containers() {
-            if let Some((_, m)) = c.waiting()
-                && kubelet_missing_key(m).is_some_and(|(_, _, k)| k == key)
+        for container in first.containers() {
+            if let Some((_, message)) = container.waiting()
+                && kubelet_missing_key(message)
+                    .is_some_and(|(_, _, missing_key)| missing_key == key)
             {
-                d = d.evidence(c.waiting_evidence().unwrap_or_default());
+                draft = draft.evidence(container.waiting_evidence().unwrap_or_default());
             }
         }
         let mut quoted = 0;
-        for (i, h) in hs.iter().enumerate() {
-            for e in h.pod.events.iter().rev() {
-                if kubelet_missing_key(&e.message).is_none_or(|(_, _, k)| k != key) {
+        for (index, hit) in hits.iter().enumerate() {
+            for event in hit.pod.events.iter().rev() {
+                if kubelet_missing_key(&event.message)
+                    .is_none_or(|(_, _, missing_key)| missing_key != key)
+                {
                     continue;
                 }
-                if i == 0 && quoted < 3 {
-                    d = d.event(e);
+                if index == 0 && quoted < 3 {
+                    draft = draft.event(event);
                     quoted += 1;
                 } else {
-                    d = d.account(e).seen(e.first_time, e.time);
+                    draft = draft.account(event).seen(event.first_time, event.time);
                 }
             }
         }
-        if obj.kind == Kind::ConfigMap && hs.iter().any(|h| h.by_kubelet) {
-            d = d.evidence("the kubelet reports the key missing");
+        if missing.kind == Kind::ConfigMap && hits.iter().any(|hit| hit.by_kubelet) {
+            draft = draft.evidence("the kubelet reports the key missing");
         }
-        for h in &hs {
-            claims.claim(&h.pod.r, None);
-            for c in h.pod.containers() {
-                if c.waiting_reason() == "CreateContainerConfigError" {
-                    claims.claim(&h.pod.r, Some(c.name()));
+        for hit in &hits {
+            claims.claim(&hit.pod.pod_ref, None);
+            for container in hit.pod.containers() {
+                if container.waiting_reason() == "CreateContainerConfigError" {
+                    claims.claim(&hit.pod.pod_ref, Some(container.name()));
                 }
             }
         }
         let workload = owners::top_owner(ctx.store, &first.owner);
-        let (get, add) = if obj.kind == Kind::ConfigMap {
+        let (get, add) = if missing.kind == Kind::ConfigMap {
             (
-                format!("kubectl get configmap {} -n {ns} -o yaml", obj.name),
+                format!("kubectl get configmap {} -n {ns} -o yaml", missing.name),
                 format!(
                     "kubectl patch configmap {} -n {ns} --type merge -p '{{\"data\":{{\"{key}\":\"<value>\"}}}}'",
-                    obj.name
+                    missing.name
                 ),
             )
         } else {
             (
                 format!(
                     "kubectl get secret {} -n {ns} -o jsonpath='{{.data}}' | jq 'keys'",
-                    obj.name
+                    missing.name
                 ),
                 format!(
                     "kubectl patch secret {} -n {ns} --type merge -p '{{\"stringData\":{{\"{key}\":\"<value>\"}}}}'",
-                    obj.name
+                    missing.name
                 ),
             )
         };
-        d = d
+        draft = draft
             .summary(format!(
                 "Add key {key} to {} {}, or fix the key name in {}",
-                obj.kind,
-                obj.name,
+                missing.kind,
+                missing.name,
                 workload.short()
             ))
-            .read_only(format!("List the keys of {} {}", obj.kind, obj.name), get)
+            .read_only(
+                format!("List the keys of {} {}", missing.kind, missing.name),
+                get,
+            )
             .read_only("Read the kubelet's message", first.describe_cmd())
             .step(format!("Add the key {key}"), Some(add), Risk::Reversible)
             .step(
@@ -581,112 +636,115 @@ fn missing_keys(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out: &
                 Some(format!("kubectl edit {}", super::kubectl_ref(&workload))),
                 Risk::Disruptive,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
 /// ServiceAccountNotFound: a Pod template names a ServiceAccount that does not exist,
 /// so the controller cannot create Pods (the admission plugin refuses them).
 pub(crate) fn service_account_not_found(ctx: &RuleContext, out: &mut Vec<Draft>) {
-    // ServiceAccount -> (controllers, events, template-only?)
-    struct SaHit<'a> {
+    /// The controllers whose Pod template names a missing ServiceAccount.
+    struct AccountHit<'a> {
         controllers: Vec<ObjRef>,
+        /// Their FailedCreate events about it.
         events: Vec<&'a std::sync::Arc<crate::event::EventRecord>>,
+        /// Some controller has fewer Pods than it wants (else only the template names it).
         short: bool,
     }
-    let mut hits: BTreeMap<ObjRef, SaHit> = BTreeMap::new();
+    let mut by_account: BTreeMap<ObjRef, AccountHit> = BTreeMap::new();
     for kind in [
         Kind::ReplicaSet,
         Kind::StatefulSet,
         Kind::DaemonSet,
         Kind::Job,
     ] {
-        for r in ctx.graph.subjects(kind) {
-            let Some((template, desired, have)) = template_of(ctx, r) else {
+        for controller in ctx.graph.subjects(kind) {
+            let Some((template, desired, have)) = template_of(ctx, controller) else {
                 continue;
             };
             let Some(spec) = template.spec.as_ref() else {
                 continue;
             };
             #[allow(deprecated)]
-            let sa = spec
+            let account = spec
                 .service_account_name
                 .as_deref()
                 .or(spec.service_account.as_deref())
-                .filter(|s| !s.is_empty())
+                .filter(|name| !name.is_empty())
                 .unwrap_or("default");
-            let sa_ref = ObjRef::namespaced(Kind::ServiceAccount, r.ns(), sa);
+            let account_ref = ObjRef::namespaced(Kind::ServiceAccount, controller.ns(), account);
             let events: Vec<_> = ctx
-                .events(r)
+                .events(controller)
                 .into_iter()
-                .filter(|e| {
-                    e.reason == "FailedCreate"
-                        && e.message
-                            .contains(&format!("serviceaccount \"{sa}\" not found"))
+                .filter(|event| {
+                    event.reason == "FailedCreate"
+                        && event
+                            .message
+                            .contains(&format!("serviceaccount \"{account}\" not found"))
                 })
                 .collect();
-            let listed_missing = sa != "default"
-                && !ctx.store.contains(&sa_ref)
-                && ctx.store.kind_listed(Kind::ServiceAccount, r.ns());
+            let listed_missing = account != "default"
+                && !ctx.store.contains(&account_ref)
+                && ctx.store.kind_listed(Kind::ServiceAccount, controller.ns());
             if events.is_empty() && !(listed_missing && desired > 0) {
                 continue;
             }
-            let h = hits.entry(sa_ref).or_insert(SaHit {
+            let hit = by_account.entry(account_ref).or_insert(AccountHit {
                 controllers: Vec::new(),
                 events: Vec::new(),
                 short: false,
             });
-            h.controllers.push(r.clone());
-            h.short |= !events.is_empty() || have < desired;
-            h.events.extend(events);
+            hit.controllers.push(controller.clone());
+            hit.short |= !events.is_empty() || have < desired;
+            hit.events.extend(events);
         }
     }
-    for (sa, h) in hits {
-        let ns = sa.ns();
-        let first = &h.controllers[0];
+    for (account, hit) in by_account {
+        let ns = account.ns();
+        let first = &hit.controllers[0];
         let workload = owners::top_owner(ctx.store, first);
-        let mut d = Draft::new(RuleId::ServiceAccountNotFound, sa.clone())
+        let mut draft = Draft::new(RuleId::ServiceAccountNotFound, account.clone())
             .edge("Pod -> ServiceAccount")
-            .affected(&h.controllers)
+            .affected(&hit.controllers)
             .scope(first.clone());
-        if h.short {
-            d = d.message(format!(
+        if hit.short {
+            draft = draft.message(format!(
                 "ServiceAccount {ns}/{} does not exist, so {} cannot create its Pods",
-                sa.name,
+                account.name,
                 first.short()
             ));
         } else {
-            d = d.severity(Severity::Warning).message(format!(
+            draft = draft.severity(Severity::Warning).message(format!(
                 "ServiceAccount {ns}/{} named by the Pod template of {} does not exist: its running Pods were created before, but no new Pod can be created",
-                sa.name,
+                account.name,
                 first.short()
             ));
         }
-        d = d.evidence(format!(
+        draft = draft.evidence(format!(
             "spec.template.spec.serviceAccountName={} in {}",
-            sa.name,
-            h.controllers
+            account.name,
+            hit.controllers
                 .iter()
-                .map(|c| c.short())
+                .map(|controller| controller.short())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        if ctx.store.kind_listed(Kind::ServiceAccount, ns) && !ctx.store.contains(&sa) {
-            d = d.evidence(format!(
+        if ctx.store.kind_listed(Kind::ServiceAccount, ns) && !ctx.store.contains(&account) {
+            draft = draft.evidence(format!(
                 "no ServiceAccount named {} in namespace {ns} (the namespace's serviceaccounts were read)",
-                sa.name
+                account.name
             ));
         }
-        for e in h.events.iter().rev().take(3) {
-            d = d.event(e);
+        for event in hit.events.iter().rev().take(3) {
+            draft = draft.event(event);
         }
-        for e in h.events.iter() {
-            d = d.account(e);
+        for event in hit.events.iter() {
+            draft = draft.account(event);
         }
-        d = d
+        draft = draft
             .summary(format!(
                 "Create ServiceAccount {} (with the RBAC bindings the workload needs), or point the template at an existing one",
-                sa.name
+                account.name
             ))
             .read_only(
                 "List the ServiceAccounts of the namespace",
@@ -697,8 +755,8 @@ pub(crate) fn service_account_not_found(ctx: &RuleContext, out: &mut Vec<Draft>)
                 format!("kubectl describe {} -n {ns}", first.kubectl()),
             )
             .step(
-                format!("Create the ServiceAccount {}", sa.name),
-                Some(format!("kubectl create serviceaccount {} -n {ns}", sa.name)),
+                format!("Create the ServiceAccount {}", account.name),
+                Some(format!("kubectl create serviceaccount {} -n {ns}", account.name)),
                 Risk::Reversible,
             )
             .step(
@@ -709,49 +767,65 @@ pub(crate) fn service_account_not_found(ctx: &RuleContext, out: &mut Vec<Draft>)
                 )),
                 Risk::Disruptive,
             );
-        out.push(d);
+        out.push(draft);
     }
 }
 
 /// The Pod template of a controller, with its desired and current Pod counts.
-fn template_of<'a>(ctx: &RuleContext<'a>, r: &ObjRef) -> Option<(&'a PodTemplateSpec, i32, i32)> {
-    match r.kind {
+fn template_of<'a>(
+    ctx: &RuleContext<'a>,
+    controller: &ObjRef,
+) -> Option<(&'a PodTemplateSpec, i32, i32)> {
+    match controller.kind {
         Kind::ReplicaSet => {
-            let x = ctx.store.get_ref::<ReplicaSet>(r)?;
-            let have = x.status.as_ref().map_or(0, |s| s.replicas);
+            let replica_set = ctx.store.get_ref::<ReplicaSet>(controller)?;
+            let have = replica_set
+                .status
+                .as_ref()
+                .map_or(0, |status| status.replicas);
             Some((
-                x.spec.template.as_ref()?,
-                x.spec.replicas.unwrap_or(1),
+                replica_set.spec.template.as_ref()?,
+                replica_set.spec.replicas.unwrap_or(1),
                 have,
             ))
         }
         Kind::StatefulSet => {
-            let x = ctx.store.get_ref::<StatefulSet>(r)?;
-            let have = x.status.as_ref().map_or(0, |s| s.replicas);
-            Some((&x.spec.template, x.spec.replicas.unwrap_or(1), have))
+            let stateful_set = ctx.store.get_ref::<StatefulSet>(controller)?;
+            let have = stateful_set
+                .status
+                .as_ref()
+                .map_or(0, |status| status.replicas);
+            Some((
+                &stateful_set.spec.template,
+                stateful_set.spec.replicas.unwrap_or(1),
+                have,
+            ))
         }
         Kind::DaemonSet => {
-            let x = ctx.store.get_ref::<DaemonSet>(r)?;
-            let st = x.status.as_ref();
-            let desired = st.map_or(1, |s| s.desired_number_scheduled);
-            let have = st.map_or(0, |s| s.current_number_scheduled);
-            Some((&x.spec.template, desired, have))
+            let daemon_set = ctx.store.get_ref::<DaemonSet>(controller)?;
+            let status = daemon_set.status.as_ref();
+            let desired = status.map_or(1, |status| status.desired_number_scheduled);
+            let have = status.map_or(0, |status| status.current_number_scheduled);
+            Some((&daemon_set.spec.template, desired, have))
         }
         Kind::Job => {
-            let x = ctx.store.get_ref::<Job>(r)?;
-            let spec = x.spec.as_ref()?;
-            let st = x.status.as_ref();
-            let finished = st
-                .and_then(|s| s.conditions.as_ref())
+            let job = ctx.store.get_ref::<Job>(controller)?;
+            let spec = job.spec.as_ref()?;
+            let status = job.status.as_ref();
+            let finished = status
+                .and_then(|status| status.conditions.as_ref())
                 .into_iter()
                 .flatten()
-                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True");
+                .any(|condition| {
+                    (condition.type_ == "Complete" || condition.type_ == "Failed")
+                        && condition.status == "True"
+                });
             let desired = if finished || spec.suspend == Some(true) {
                 0
             } else {
                 spec.parallelism.unwrap_or(1)
             };
-            let have = st.and_then(|s| s.active).unwrap_or(0);
+            let have = status.and_then(|status| status.active).unwrap_or(0);
             Some((&spec.template, desired, have))
         }
         _ => None,
