@@ -81,6 +81,15 @@ impl<'a> RuleContext<'a> {
     pub fn events(&self, object: &ObjRef) -> Vec<&'a std::sync::Arc<EventRecord>> {
         self.store.events_for(object)
     }
+
+    /// Whether an object exists: the graph's verdict when the object is in the graph,
+    /// else the store's (absence means non-existence only where its kind was read).
+    pub fn existence(&self, object: &ObjRef) -> crate::store::Existence {
+        match self.graph.node(object) {
+            Some(node) => node.exists,
+            None => self.store.existence(object),
+        }
+    }
 }
 
 /// A finding before correlation: what a rule saw, on which object, with its evidence.

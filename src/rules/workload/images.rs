@@ -25,7 +25,6 @@ use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
-use super::references::existence;
 use super::{Claims, ContainerView, Groups, PodView, kubectl_ref, with_events};
 
 /// What a registry's pull error says.
@@ -206,7 +205,7 @@ impl PullSecrets {
             .filter(|secret| !secret.name.is_empty())
             .map(|secret| {
                 let secret_ref = ObjRef::namespaced(Kind::Secret, ns, &secret.name);
-                (secret.name.clone(), existence(ctx, &secret_ref))
+                (secret.name.clone(), ctx.existence(&secret_ref))
             })
             .collect();
         let service_account = pod

@@ -36,14 +36,6 @@ pub(crate) fn evaluate(
     missing_keys(ctx, pods, claims, out);
 }
 
-/// Whether an object exists: the graph's verdict, else the store's.
-pub(crate) fn existence(ctx: &RuleContext, object: &ObjRef) -> Existence {
-    match ctx.graph.node(object) {
-        Some(node) => node.exists,
-        None => ctx.store.existence(object),
-    }
-}
-
 /// Objects the kubelet says are missing: `configmap "x" not found`, `secret "y" not found`.
 pub(crate) fn kubelet_not_found(message: &str) -> Vec<(Kind, String)> {
     let mut out = Vec::new();
@@ -196,7 +188,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
                 continue;
             }
             let referenced = ObjRef::namespaced(reference.kind, ns, reference.name);
-            let by_graph = existence(ctx, &referenced) == Existence::Missing;
+            let by_graph = ctx.existence(&referenced) == Existence::Missing;
             let by_kubelet = (!said.is_empty()
                 && said.contains(&(reference.kind, reference.name.to_owned())))
                 || (pull_secret
@@ -204,7 +196,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
                         message.contains(&format!("({})", reference.name))
                             || message.contains(reference.name)
                     }));
-            if existence(ctx, &referenced) == Existence::Exists || !(by_graph || by_kubelet) {
+            if ctx.existence(&referenced) == Existence::Exists || !(by_graph || by_kubelet) {
                 continue;
             }
             let hit = per_object.entry(referenced).or_insert(MissingHit {
@@ -296,7 +288,7 @@ fn missing_objects(ctx: &RuleContext, pods: &[PodView], claims: &mut Claims, out
             controllers.into_iter().collect::<Vec<_>>().join(", ")
         ));
         draft = draft.severity(severity).message(message);
-        match existence(ctx, &missing) {
+        match ctx.existence(&missing) {
             Existence::Missing => {
                 draft = draft.evidence(format!(
                     "no {} named {} in namespace {} (the namespace's {} were read)",
