@@ -338,7 +338,7 @@ fn build_status(
     if graph.truncated {
         truncated.push(format!("object graph cut at {} objects", graph.nodes.len()));
     }
-    let (mut timeline, tl_cut) = crate::timeline::build(store, graph, options.now);
+    let (mut timeline, tl_cut) = crate::timeline::build(store, graph, &observed, options.now);
     for entry in &mut timeline {
         entry.reason = clip(&entry.reason, MAX_REASON);
         entry.message = clip(&entry.message, 512);
@@ -406,7 +406,7 @@ fn build_status(
 }
 
 /// How many of the first changes fit in `budget` bytes of JSON (at least one).
-fn fit_changes(changes: &[Change], budget: usize) -> usize {
+pub(crate) fn fit_changes(changes: &[Change], budget: usize) -> usize {
     let mut used = 0;
     for (index, change) in changes.iter().enumerate() {
         used += serde_json::to_vec(change).map_or(0, |bytes| bytes.len());

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::model::ObjRef;
 use crate::store::{Store, StoreError};
 
 /// Why a snapshot could not be loaded.
@@ -221,8 +222,10 @@ fn add_document(
             item: String::new(),
             source,
         };
+        let managed = managed_fields(&map);
         return match store.insert_value(Value::Object(map)).map_err(obj_err)? {
-            Some(_) => {
+            Some(stored) => {
+                journal_managed(store, &stored, managed);
                 stats.objects += 1;
                 Ok(())
             }
@@ -273,6 +276,7 @@ fn add_document(
                 message: format!("item {} of the {kind} is not an object", index + 1),
             });
         }
+        let managed = item.as_object().and_then(managed_fields);
         match store
             .insert_value(item)
             .map_err(|source| SnapshotError::Object {
@@ -281,11 +285,34 @@ fn add_document(
                 item: format!(", item {}", index + 1),
                 source,
             })? {
-            Some(_) => stats.objects += 1,
+            Some(stored) => {
+                journal_managed(store, &stored, managed);
+                stats.objects += 1
+            }
             None => stats.ignored += 1,
         }
     }
     Ok(())
+}
+
+/// An object's `metadata.managedFields`, when it has some.
+fn managed_fields(object: &serde_json::Map<String, Value>) -> Option<Value> {
+    object
+        .get("metadata")
+        .and_then(|metadata| metadata.get("managedFields"))
+        .filter(|managed| managed.is_array())
+        .cloned()
+}
+
+/// Records in the store's change journal what the `managedFields` of a stored
+/// object show (the store itself drops them).
+fn journal_managed(store: &mut Store, stored: &ObjRef, managed: Option<Value>) {
+    let Some(managed) = managed else {
+        return;
+    };
+    if let Some(object) = store.object(stored).cloned() {
+        crate::changes::managed::record(store.journal_mut(), &object, &managed);
+    }
 }
 
 /// Builds a store from YAML or JSON text (tests and examples).

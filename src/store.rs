@@ -16,6 +16,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use crate::changes::journal::Journal;
 use crate::event::EventRecord;
 use crate::kinds::kind_table;
 use crate::model::{Kind, ObjRef};
@@ -332,9 +333,21 @@ pub struct Store {
     listed: BTreeSet<Kind>,
     /// kinds read completely in some namespaces
     listed_in: BTreeSet<(Kind, String)>,
+    /// what was seen to change, and when (the controller's watches; a snapshot's managedFields)
+    journal: Journal,
 }
 
 impl Store {
+    /// The change journal: what was seen to change on the stored objects, and when.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The change journal, to record in.
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
     pub fn new() -> Store {
         Store::default()
     }

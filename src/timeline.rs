@@ -6,6 +6,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::api::TimelineEntry;
+use crate::changes::ObservedChange;
 use crate::graph::{ObjectGraph, Role};
 use crate::model::{Kind, ObjRef};
 use crate::store::Store;
@@ -22,9 +23,28 @@ struct Raw {
     count: Option<i32>,
 }
 
-/// Builds the timeline; returns the entries and whether older ones were dropped.
-pub fn build(store: &Store, graph: &ObjectGraph, now: Timestamp) -> (Vec<TimelineEntry>, bool) {
+/// Builds the timeline, the `changes` of the graph among its entries; returns the
+/// entries and whether older ones were dropped.
+pub fn build(
+    store: &Store,
+    graph: &ObjectGraph,
+    changes: &[ObservedChange],
+    now: Timestamp,
+) -> (Vec<TimelineEntry>, bool) {
     let mut raw: Vec<Raw> = Vec::new();
+    for change in changes {
+        let Some(time) = change.time else {
+            continue;
+        };
+        raw.push(Raw {
+            time,
+            type_: "Change",
+            object: change.object.clone(),
+            reason: change.reason().to_owned(),
+            message: change.summary.clone(),
+            count: None,
+        });
+    }
     for (object_ref, node) in &graph.nodes {
         if node.role == Role::Context && object_ref != &graph.target {
             continue;

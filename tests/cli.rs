@@ -467,7 +467,7 @@ fn dot_is_the_object_graph_with_the_broken_edge_in_red() {
     for (a, _, attrs) in broken {
         assert!(a.starts_with("Pod/shop/storefront-"), "{a}");
         assert!(
-            attrs.contains("label=\"references\"")
+            attrs.contains("label=\"references\\n(introduced by revision 7)\"")
                 && attrs.contains("color=red")
                 && attrs.contains("style=bold"),
             "{attrs}"

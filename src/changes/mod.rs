@@ -7,6 +7,10 @@
 //! was healthy, the rollback to it), and [`to_status`] orders and bounds them for
 //! `status.changes`: those linked to the first finding first, then newest first.
 
+pub mod facets;
+pub mod journal;
+pub mod managed;
+pub mod objects;
 pub mod revisions;
 pub mod template;
 
@@ -21,6 +25,7 @@ use crate::rules::{Draft, RuleId};
 use crate::store::{Existence, Store};
 use crate::text::clip;
 
+use journal::Happening;
 use revisions::Health;
 use template::FieldDiff;
 
@@ -67,6 +72,22 @@ pub struct ObservedChange {
     pub summary: String,
     /// The drafts whose broken edge the change introduced (indexes).
     pub linked: Vec<usize>,
+    /// For a change of an object other than a revision (from the change journal, or
+    /// an object's creation time): what happened to it.
+    pub happening: Option<Happening>,
+}
+
+impl ObservedChange {
+    /// The timeline's reason for it: `TemplateChanged`, `ObjectCreated`,
+    /// `ObjectChanged` or `ObjectDeleted`.
+    pub fn reason(&self) -> &'static str {
+        match self.happening {
+            None => "TemplateChanged",
+            Some(Happening::Created) => "ObjectCreated",
+            Some(Happening::Changed) => "ObjectChanged",
+            Some(Happening::Deleted) => "ObjectDeleted",
+        }
+    }
 }
 
 /// The changes the store shows for the graph's objects, newest first.
@@ -80,7 +101,50 @@ pub fn collect(store: &Store, graph: &ObjectGraph, now: Timestamp) -> Vec<Observ
             changes.push(change);
         }
     }
+    // what the change journal saw happen to the graph's objects (and NetworkPolicies
+    // deleted in its namespaces)
+    let namespaces: std::collections::BTreeSet<&str> = graph
+        .nodes
+        .keys()
+        .filter_map(|object| object.namespace.as_deref())
+        .collect();
+    let journal = store.journal();
+    let mut journaled: std::collections::BTreeSet<(ObjRef, Happening)> = Default::default();
+    let deleted_policies = namespaces.iter().flat_map(|namespace| {
+        journal.of_namespace(namespace).filter(|entry| {
+            entry.object.kind == Kind::NetworkPolicy
+                && entry.happening == Happening::Deleted
+                && !graph.nodes.contains_key(&entry.object)
+        })
+    });
+    let entries = graph
+        .nodes
+        .keys()
+        .flat_map(|object| journal.of_object(object))
+        .chain(deleted_policies);
+    for entry in entries {
+        let age = crate::k8s::duration::age(now, entry.time);
+        if !(0..=CREATED_WITHIN_SECS).contains(&age) {
+            continue;
+        }
+        journaled.insert((entry.object.clone(), entry.happening));
+        changes.push(ObservedChange {
+            time: Some(entry.time),
+            object: entry.object.clone(),
+            workload: None,
+            revision: None,
+            previous_revision: None,
+            rollback: None,
+            fields: entry.fields.clone(),
+            summary: objects::summary(entry),
+            linked: Vec::new(),
+            happening: Some(entry.happening),
+        });
+    }
     for (object, node) in graph.nodes.iter() {
+        if journaled.contains(&(object.clone(), Happening::Created)) {
+            continue;
+        }
         if node.exists != Existence::Exists
             || !matches!(
                 object.kind,
@@ -109,6 +173,7 @@ pub fn collect(store: &Store, graph: &ObjectGraph, now: Timestamp) -> Vec<Observ
                 fields: Vec::new(),
                 summary: format!("{} was created", object.short()),
                 linked: Vec::new(),
+                happening: Some(Happening::Created),
             });
         }
     }
@@ -154,6 +219,7 @@ fn revision_change(store: &Store, workload: &ObjRef) -> Option<ObservedChange> {
         summary: String::new(),
         fields,
         linked: Vec::new(),
+        happening: None,
     })
 }
 
@@ -179,20 +245,39 @@ pub fn link(store: &Store, changes: &mut [ObservedChange], drafts: &mut [Draft])
                 change.linked.push(index);
                 introducing.extend(fields);
             }
-        } else if change.object.kind == Kind::NetworkPolicy {
+        } else if let Some(happening) = change.happening {
             for (index, draft) in drafts.iter_mut().enumerate() {
-                let blocked = matches!(
-                    draft.rule.id,
-                    RuleId::NetworkPolicyBlocksDNS | RuleId::NetworkPolicyBlocksIngress
-                );
-                if blocked && draft.scope.contains(&change.object) {
-                    let when = change.time.map(|t| format!(" at {t}")).unwrap_or_default();
-                    add_evidence(
-                        draft,
-                        format!("change: {} was created{when}", change.object.short()),
-                    );
-                    change.linked.push(index);
+                if !objects::introduced(
+                    store,
+                    &change.object,
+                    happening,
+                    &change.fields,
+                    change.time,
+                    draft,
+                ) {
+                    continue;
                 }
+                let when = change.time.map(|t| format!(" at {t}")).unwrap_or_default();
+                let lead = match (change.time, draft.first_seen) {
+                    (Some(changed), Some(began)) if began >= changed => format!(
+                        ", {} before the failure began",
+                        crate::k8s::duration::compact(crate::k8s::duration::seconds(
+                            changed, began
+                        ))
+                    ),
+                    _ => String::new(),
+                };
+                let line = if happening == Happening::Changed {
+                    format!("change: {}{when}{lead}", change.summary)
+                } else {
+                    format!(
+                        "change: {} was {}{when}{lead}",
+                        change.object.short(),
+                        happening.as_str()
+                    )
+                };
+                add_evidence(draft, clip(&line, crate::engine::MAX_LINE));
+                change.linked.push(index);
             }
         }
         introducing.sort_unstable();
@@ -222,7 +307,7 @@ fn about_revision(store: &Store, draft: &Draft, workload: &ObjRef, revision: &Ob
 }
 
 /// The kind of object a template field names: `...configMapRef.name` a ConfigMap.
-fn referenced_kind(path: &str) -> Option<Kind> {
+pub(crate) fn referenced_kind(path: &str) -> Option<Kind> {
     const REFERENCES: &[(&str, Kind)] = &[
         (".configMapRef.name", Kind::ConfigMap),
         (".configMapKeyRef.name", Kind::ConfigMap),

@@ -9,7 +9,9 @@
 //! - A kind the identity may not read (403) is recorded as denied: the diagnoses say
 //!   what they could not see (`PermissionDenied`) instead of failing.
 //! - Every change is published as the [`ObjRef`] it touched, so Continuous
-//!   diagnoses whose graph holds it re-run.
+//!   diagnoses whose graph holds it re-run; what it changed of the tracked fields
+//!   (selectors, ports, keys, taints, ...) goes into the store's change journal
+//!   (`changes::journal`), with the time it was seen.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
@@ -22,6 +24,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 use tokio::sync::{broadcast, watch};
 
+use crate::changes::facets;
 use crate::event::EventRecord;
 use crate::kinds::{KindVisitor, Listed, visit_kinds};
 use crate::live::gateway_resource;
@@ -274,6 +277,15 @@ impl Cache {
                                     .is_some_and(|old| heartbeat_only(old, new)),
                                 _ => false,
                             };
+                            if !quiet {
+                                let old = store.object(&object_ref(&obj)).cloned();
+                                facets::observe(
+                                    store.journal_mut(),
+                                    old.as_ref(),
+                                    &obj,
+                                    jiff::Timestamp::now(),
+                                );
+                            }
                             store.apply(obj);
                             quiet
                         };
@@ -286,7 +298,16 @@ impl Cache {
                 Ok(Event::Delete(resource)) => {
                     if let Some(obj) = convert(resource) {
                         let touched = self.touched(&obj);
-                        self.store.write().expect("lock").delete(&object_ref(&obj));
+                        {
+                            let mut store = self.store.write().expect("lock");
+                            if let Some(old) = store.delete(&object_ref(&obj)) {
+                                facets::observe_deletion(
+                                    store.journal_mut(),
+                                    &old,
+                                    jiff::Timestamp::now(),
+                                );
+                            }
+                        }
                         if let Some(changed) = touched {
                             self.publish(changed);
                         }
@@ -377,7 +398,8 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Drops what no rule reads before an object is cached: managedFields, kubectl's
 /// last-applied copy of the object, ConfigMap values (the rules check which keys
-/// exist, never what they hold — and a values-free cache cannot leak them), and
+/// exist, never what they hold — and a values-free cache cannot leak them: each is
+/// replaced by a short hash, by which the change journal sees a key change), and
 /// the image lists of Nodes.
 fn slim<K: Resource + 'static>(object: &mut K) {
     let meta = object.meta_mut();
@@ -388,11 +410,12 @@ fn slim<K: Resource + 'static>(object: &mut K) {
     let any = object as &mut dyn std::any::Any;
     super::compact::compact(any);
     if let Some(cm) = any.downcast_mut::<ConfigMap>() {
+        // a short hash in place of each value: the change journal sees a key change
         for value in cm.data.iter_mut().flat_map(|d| d.values_mut()) {
-            *value = String::new();
+            *value = facets::value_hash(value.as_bytes());
         }
         for value in cm.binary_data.iter_mut().flat_map(|d| d.values_mut()) {
-            value.0 = Vec::new();
+            value.0 = facets::value_hash(&value.0).into_bytes();
         }
     } else if let Some(node) = any.downcast_mut::<Node>()
         && let Some(status) = node.status.as_mut()
@@ -480,8 +503,16 @@ mod tests {
             data.keys().collect::<Vec<_>>(),
             ["DATABASE_URL", "LOG_LEVEL"]
         );
-        assert!(data.values().all(String::is_empty), "{data:?}");
-        assert!(cm.binary_data.as_ref().unwrap()["cert.der"].0.is_empty());
+        // each value is replaced by a short hash: never the value, but a change shows
+        assert!(
+            data.values()
+                .all(|value| value.starts_with("sha256:") && value.len() == 19),
+            "{data:?}"
+        );
+        assert!(!data.values().any(|value| value.contains("hunter2")));
+        assert_ne!(data["DATABASE_URL"], data["LOG_LEVEL"]);
+        let binary = &cm.binary_data.as_ref().unwrap()["cert.der"].0;
+        assert!(binary.starts_with(b"sha256:") && binary.len() == 19);
         let annotations = cm.metadata.annotations.as_ref().unwrap();
         assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team"]);
         assert!(cm.metadata.managed_fields.is_none());

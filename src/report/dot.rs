@@ -5,13 +5,15 @@
 //! objects whose kind was not read dashed grey; edges point from the dependent to its
 //! dependency and are labelled with their kind. Broken edges (to missing objects, and
 //! the edge each finding names on its object) are red and bold; objects with
-//! Critical or Warning findings are filled red or yellow.
+//! Critical or Warning findings are filled red or yellow. An edge a change introduced
+//! (a revision that replaced a reference, a NetworkPolicy created) says so in its
+//! label (`envFrom (introduced by revision 7)`), with the change in its tooltip.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::Document;
-use crate::api::{Finding, ObjectReference, Severity};
+use crate::api::{Change, Finding, ObjectReference, Severity};
 use crate::graph::{Edge, Existence, GraphNode, Role};
 use crate::model::ObjRef;
 
@@ -53,6 +55,35 @@ fn finding_edge(finding: &Finding, edge: &Edge) -> bool {
     }
     let key = ref_key(&finding.object);
     edge.from.to_string() == key || edge.to.to_string() == key
+}
+
+/// The change that introduced an edge: one that introduced the finding of that edge,
+/// or a revision whose template changed a reference to the edge's end.
+fn introducing_change<'a>(doc: &'a Document, edge: &Edge) -> Option<&'a Change> {
+    doc.status.changes.iter().find(|change| {
+        if change.findings.is_empty() {
+            return false;
+        }
+        let of_edge = doc
+            .findings()
+            .iter()
+            .filter(|finding| change.findings.contains(&finding.id))
+            .any(|finding| finding_edge(finding, edge));
+        let reference = change.fields.iter().any(|field| {
+            crate::changes::referenced_kind(&field.path) == Some(edge.to.kind)
+                && field.to.as_deref() == Some(edge.to.name.as_str())
+                && edge.to.namespace == change.object.namespace
+        });
+        of_edge || reference
+    })
+}
+
+/// `revision 7` or `NetworkPolicy default-deny`.
+fn change_name(change: &Change) -> String {
+    match change.revision {
+        Some(revision) => format!("revision {revision}"),
+        None => format!("{} {}", change.object.kind, change.object.name),
+    }
 }
 
 pub fn render(doc: &Document) -> String {
@@ -167,7 +198,16 @@ pub fn render(doc: &Document) -> String {
             .is_some_and(|n| n.exists == Existence::Missing);
         let broken =
             (to_missing && !edge.optional) || doc.findings().iter().any(|f| finding_edge(f, edge));
-        let mut attrs = vec![format!("label={}", quoted(edge.kind.as_str()))];
+        let introduced_by = introducing_change(doc, edge);
+        let label = match introduced_by {
+            Some(change) => format!(
+                "{}\n(introduced by {})",
+                edge.kind.as_str(),
+                change_name(change)
+            ),
+            None => edge.kind.as_str().to_owned(),
+        };
+        let mut attrs = vec![format!("label={}", quoted(&label))];
         if broken {
             attrs.push("color=red".into());
             attrs.push("fontcolor=red".into());
@@ -176,7 +216,12 @@ pub fn render(doc: &Document) -> String {
         } else if edge.optional {
             attrs.push("style=dashed".into());
         }
-        if let Some(detail) = &edge.detail {
+        if let Some(change) = introduced_by {
+            attrs.push(format!(
+                "tooltip={}",
+                quoted(&format!("{} {}", change.time, change.summary))
+            ));
+        } else if let Some(detail) = &edge.detail {
             attrs.push(format!("tooltip={}", quoted(detail)));
         }
         let _ = writeln!(

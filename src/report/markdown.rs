@@ -1,6 +1,6 @@
 //! `-o markdown`: an incident report a person pastes into a ticket.
 //!
-//! Sections: title, Summary, Root cause, Evidence, Affected objects, Timeline,
+//! Sections: title, Summary, Root cause, What changed, Evidence, Affected objects, Timeline,
 //! Next steps (ordered by risk, commands in code blocks), Other findings.
 
 use std::collections::BTreeSet;
@@ -94,6 +94,30 @@ pub fn render(doc: &Document) -> String {
                 out.push('\n');
             }
         }
+    }
+
+    // what changed
+    let _ = writeln!(out, "## What changed\n");
+    if st.changes.is_empty() {
+        let _ = writeln!(out, "No change of the graph recorded.\n");
+    } else {
+        for change in &st.changes {
+            let view = super::changes::view(change, doc.findings());
+            let _ = writeln!(
+                out,
+                "- **{}** {}: {}",
+                md_cell(view.time),
+                md_code(&view.object),
+                one_line(view.summary)
+            );
+            for introduced in &view.introduced {
+                let _ = writeln!(out, "  - introduced {}", md_code(introduced));
+            }
+            for field in &view.fields {
+                let _ = writeln!(out, "  - {}", md_code(&one_line(field)));
+            }
+        }
+        out.push('\n');
     }
 
     // evidence
@@ -296,6 +320,7 @@ mod tests {
             "# Pod shop/p: ConfigMapNotFound",
             "## Summary",
             "## Root cause",
+            "## What changed",
             "## Evidence",
             "## Affected objects",
             "## Timeline",

@@ -5,7 +5,8 @@
 //! evidence and `causedBy` are united, the highest severity and the widest
 //! `affected` are kept. Findings are then ordered by the engine's rules (root causes
 //! first; Critical, Warning, Info; those explaining more first) and bounded like a
-//! single diagnosis. The timeline is the union, oldest first, bounded.
+//! single diagnosis. The timeline is the union, oldest first, bounded; so are the
+//! changes, those that introduced the first finding first.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,7 +15,9 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{AllTargets, Document, ReportTarget, target_ref};
-use crate::api::{DiagnosisStatus, Finding, Phase, Severity, Summary, TimelineEntry};
+use crate::api::{
+    Change, DiagnosisStatus, Finding, ObjectReference, Phase, Severity, Summary, TimelineEntry,
+};
 use crate::engine::{MAX_FINDINGS, Report};
 use crate::model::ObjRef;
 use crate::rules::RuleId;
@@ -30,6 +33,8 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
     let mut truncated: Vec<String> = Vec::new();
     let mut rules_evaluated = 0;
     let mut timeline: Vec<TimelineEntry> = Vec::new();
+    type ChangeKey = (String, ObjectReference, Option<i64>, String);
+    let mut changes: BTreeMap<ChangeKey, Change> = BTreeMap::new();
     let mut objects: BTreeSet<&ObjRef> = BTreeSet::new();
     for report in &reports {
         objects.extend(report.graph.nodes.keys());
@@ -40,6 +45,24 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
             }
         }
         timeline.extend(report.status.timeline.iter().cloned());
+        for change in &report.status.changes {
+            let key = (
+                change.time.clone(),
+                change.object.clone(),
+                change.revision,
+                change.summary.clone(),
+            );
+            changes
+                .entry(key)
+                .and_modify(|merged: &mut Change| {
+                    for id in &change.findings {
+                        if !merged.findings.contains(id) {
+                            merged.findings.push(id.clone());
+                        }
+                    }
+                })
+                .or_insert_with(|| change.clone());
+        }
         for finding in &report.status.findings {
             match by_id.get_mut(&finding.id) {
                 None => {
@@ -83,6 +106,7 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
             crate::timeline::MAX_ENTRIES
         ));
     }
+    let changes = merge_changes(changes.into_values().collect(), &findings, &mut truncated);
     let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count() as u32;
     let summary = Summary {
         critical: count(Severity::Critical),
@@ -121,7 +145,7 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
         summary: Some(summary),
         findings,
         timeline,
-        changes: Vec::new(),
+        changes,
     };
     Document {
         target: ReportTarget::All(AllTargets {
@@ -132,6 +156,46 @@ pub fn merge(reports: Vec<Report>, now: Timestamp) -> Document {
         status,
         graphs: reports.into_iter().map(|r| r.graph).collect(),
     }
+}
+
+/// The changes of all reports: each names only findings the merged report kept;
+/// those that introduced the first finding first, then newest first; bounded like
+/// a single diagnosis.
+fn merge_changes(
+    mut changes: Vec<Change>,
+    findings: &[Finding],
+    truncated: &mut Vec<String>,
+) -> Vec<Change> {
+    let kept: BTreeSet<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    for change in &mut changes {
+        change.findings.retain(|id| kept.contains(id.as_str()));
+        change.findings.sort();
+    }
+    let first = findings.first().map(|f| f.id.as_str());
+    let touches = |change: &Change| first.is_some_and(|id| change.findings.iter().any(|f| f == id));
+    changes.sort_by(|a, b| {
+        touches(b)
+            .cmp(&touches(a))
+            .then_with(|| b.time.cmp(&a.time))
+            .then_with(|| (&a.object, &a.summary).cmp(&(&b.object, &b.summary)))
+    });
+    if changes.len() > crate::changes::MAX_CHANGES {
+        truncated.push(format!(
+            "{} changes, the {} most relevant shown",
+            changes.len(),
+            crate::changes::MAX_CHANGES
+        ));
+        changes.truncate(crate::changes::MAX_CHANGES);
+    }
+    let fit = crate::engine::fit_changes(&changes, crate::engine::MAX_CHANGES_BYTES);
+    if fit < changes.len() {
+        truncated.push(format!(
+            "{} changes left out to keep the status small",
+            changes.len() - fit
+        ));
+        changes.truncate(fit);
+    }
+    changes
 }
 
 fn merge_finding(merged: &mut Finding, finding: &Finding) {

@@ -5,6 +5,7 @@
 //! Every renderer reads a [`Document`]: the status of one diagnosis (or of several
 //! merged, for `--all-namespaces`, see [`merge`]) and the object graph(s) it walked.
 
+mod changes;
 pub mod dot;
 pub mod json;
 pub mod markdown;

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Effects};
 
+use super::changes;
 use super::text::wrap;
 use super::{Document, object_text};
 use crate::api::{Finding, Phase, Severity};
@@ -114,6 +115,8 @@ pub fn render(doc: &Document, style: &Style) -> String {
     out.push('\n');
 
     let groups = doc.groups();
+    // "what changed" comes right after the (first) root cause
+    let mut changes_shown = false;
     let mut shown: BTreeSet<&str> = BTreeSet::new();
     let serious: Vec<&(&Finding, Vec<&Finding>)> = groups
         .roots
@@ -141,6 +144,10 @@ pub fn render(doc: &Document, style: &Style) -> String {
         // Warning/Critical findings whose causes are only Info findings: list them all below.
     } else {
         for (position, (root, symptoms)) in serious.iter().enumerate() {
+            if position == 1 && !changes_shown {
+                what_changed(&mut out, style, doc);
+                changes_shown = true;
+            }
             let title = match (position, serious.len()) {
                 (0, _) => "ROOT CAUSE".to_owned(),
                 (1, 2) => "OTHER ROOT CAUSE".to_owned(),
@@ -181,6 +188,10 @@ pub fn render(doc: &Document, style: &Style) -> String {
         }
     }
 
+    if !changes_shown {
+        what_changed(&mut out, style, doc);
+    }
+
     let rest: Vec<&Finding> = doc
         .findings()
         .iter()
@@ -199,6 +210,46 @@ pub fn render(doc: &Document, style: &Style) -> String {
         }
     }
     out
+}
+
+/// At most this many changes in the table; `-o markdown` and `-o json` list them all.
+const CHANGES_SHOWN: usize = 5;
+
+/// The changes of the graph, those that introduced the root cause first: when, what,
+/// and the findings each introduced.
+fn what_changed(out: &mut String, style: &Style, doc: &Document) {
+    let changes = &doc.status.changes;
+    if changes.is_empty() {
+        return;
+    }
+    out.push('\n');
+    let _ = writeln!(out, "{}", style.bold("WHAT CHANGED"));
+    for change in changes.iter().take(CHANGES_SHOWN) {
+        let view = changes::view(change, doc.findings());
+        let _ = writeln!(out, "  {}  {}", style.bold(view.time), view.object);
+        for line in wrap(view.summary, style.width, "    ", "    ") {
+            let _ = writeln!(out, "{line}");
+        }
+        for introduced in &view.introduced {
+            for line in wrap(introduced, style.width, "    introduced: ", "      ") {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    line.replacen("introduced:", &style.bold("introduced:"), 1)
+                );
+            }
+        }
+    }
+    if changes.len() > CHANGES_SHOWN {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.dim(&format!(
+                "{} more change(s): see -o markdown or -o json",
+                changes.len() - CHANGES_SHOWN
+            ))
+        );
+    }
 }
 
 /// A root cause in full: what, where, why we know, what to do first.
