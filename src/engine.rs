@@ -169,7 +169,7 @@ pub fn diagnose(
             .collect(),
     );
     // what changed, and which broken edges the changes introduced
-    let mut observed = changes::collect(store, &graph, options.now);
+    let mut observed = changes::collect(store, &graph, &drafts, options.now);
     changes::link(store, &mut observed, &mut drafts);
     let ids: Vec<String> = drafts
         .iter()

@@ -28,6 +28,34 @@ pub fn store(yaml: &str) -> Store {
     store_from_str(yaml).unwrap_or_else(|e| panic!("fixture does not load: {e}"))
 }
 
+/// Applies the objects of `yaml` to `store` as the controller's watches deliver
+/// updates seen at `at` (RFC 3339): the change journal records what they changed.
+pub fn watch_update(store: &mut Store, yaml: &str, at: &str) {
+    let updates = self::store(yaml);
+    let at: jiff::Timestamp = at.parse().expect("an RFC 3339 time");
+    for kind in Kind::ALL {
+        let refs: Vec<ObjRef> = updates.refs_of(kind).collect();
+        for object in refs {
+            let object = updates.object(&object).expect("listed").clone();
+            crate::changes::facets::apply_observed(store, object, at);
+        }
+    }
+}
+
+/// Deletes `object` (`"Kind/namespace/name"`) from `store` as the controller's watch
+/// delivers a deletion seen at `at`.
+pub fn watch_delete(store: &mut Store, object: &str, at: &str) {
+    let at: jiff::Timestamp = at.parse().expect("an RFC 3339 time");
+    crate::changes::facets::delete_observed(store, &target(object), at)
+        .unwrap_or_else(|| panic!("{object} is not in the store"));
+}
+
+/// Diagnoses `target` in `store` with default options and `--now` = newest timestamp.
+pub fn diagnose_store(store: &Store, target_spec: &str) -> Report {
+    let opts = DiagnoseOptions::new(snapshot_now(store));
+    diagnose(store, &target(target_spec), &opts, None)
+}
+
 /// Diagnoses `target` in the snapshot with default options and `--now` = newest timestamp.
 pub fn diagnose_yaml(yaml: &str, target_spec: &str) -> Report {
     let s = store(yaml);

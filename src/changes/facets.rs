@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::journal::{Entry, Happening, Journal, Source};
 use super::template::FieldDiff;
-use crate::store::{Object, object_ref};
+use crate::model::ObjRef;
+use crate::store::{Object, Store, object_ref};
 
 /// `path → value` of the tracked fields of one object.
 pub type Facets = BTreeMap<String, String>;
@@ -254,6 +255,22 @@ pub fn observe(journal: &mut Journal, old: Option<&Object>, new: &Object, now: j
             Source::Observed,
         )),
     }
+}
+
+/// Stores an object as a watch update delivers it, seen at `now`: the change journal
+/// records what it changed of the tracked fields (or its creation).
+pub fn apply_observed(store: &mut Store, object: Object, now: jiff::Timestamp) {
+    let old = store.object(&object_ref(&object)).cloned();
+    observe(store.journal_mut(), old.as_ref(), &object, now);
+    store.apply(object);
+}
+
+/// Deletes an object as a watch delivers its deletion, seen at `now`: the change
+/// journal records it. Returns the deleted object.
+pub fn delete_observed(store: &mut Store, object: &ObjRef, now: jiff::Timestamp) -> Option<Object> {
+    let old = store.delete(object)?;
+    observe_deletion(store.journal_mut(), &old, now);
+    Some(old)
 }
 
 /// Records in `journal` the deletion of an object, seen at `now`.

@@ -90,8 +90,15 @@ impl ObservedChange {
     }
 }
 
-/// The changes the store shows for the graph's objects, newest first.
-pub fn collect(store: &Store, graph: &ObjectGraph, now: Timestamp) -> Vec<ObservedChange> {
+/// The changes the store shows for the graph's objects (and the objects the
+/// drafts hold in their scope, such as the tainted Nodes a Pending Pod cannot use),
+/// newest first.
+pub fn collect(
+    store: &Store,
+    graph: &ObjectGraph,
+    drafts: &[Draft],
+    now: Timestamp,
+) -> Vec<ObservedChange> {
     let mut changes = Vec::new();
     for (workload, node) in graph.nodes.iter() {
         if node.exists != Existence::Exists || !revisions::has_revisions(workload.kind) {
@@ -117,11 +124,22 @@ pub fn collect(store: &Store, graph: &ObjectGraph, now: Timestamp) -> Vec<Observ
                 && !graph.nodes.contains_key(&entry.object)
         })
     });
-    let entries = graph
-        .nodes
-        .keys()
+    let mut objects: std::collections::BTreeSet<&ObjRef> = graph.nodes.keys().collect();
+    objects.extend(drafts.iter().flat_map(|draft| &draft.scope));
+    // Nodes tainted recently, when Pods cannot be scheduled for a taint
+    let tainted_nodes = journal.of_namespace("").filter(|entry| {
+        entry.object.kind == Kind::Node
+            && drafts
+                .iter()
+                .any(|draft| objects::taint_named(draft, &entry.fields))
+    });
+    let mut seen: std::collections::BTreeSet<*const journal::Entry> = Default::default();
+    let entries = objects
+        .into_iter()
         .flat_map(|object| journal.of_object(object))
-        .chain(deleted_policies);
+        .chain(deleted_policies)
+        .chain(tainted_nodes)
+        .filter(|entry| seen.insert(*entry as *const journal::Entry));
     for entry in entries {
         let age = crate::k8s::duration::age(now, entry.time);
         if !(0..=CREATED_WITHIN_SECS).contains(&age) {

@@ -185,7 +185,9 @@ pub fn introduced(
         }
         _ => true,
     };
-    let about = draft.object == *object || draft.scope.contains(object);
+    let about = draft.object == *object
+        || draft.scope.contains(object)
+        || (object.kind == Kind::Node && taint_named(draft, fields));
     let paths: Vec<Option<&str>> = if fields.is_empty() {
         vec![None]
     } else {
@@ -222,6 +224,42 @@ pub fn introduced(
             .any(|spec| keys.iter().any(|key| uses_key(spec, &object.name, key)));
     }
     false
+}
+
+/// Taints a change added: `dedicated` of `(none) -> dedicated=search:NoSchedule`.
+pub fn added_taint_keys(fields: &[FieldDiff]) -> Vec<&str> {
+    let keys = |value: &Option<String>| -> Vec<String> {
+        value
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|taint| !taint.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut added = Vec::new();
+    for field in fields.iter().filter(|field| field.path == "spec.taints") {
+        let before = keys(&field.from);
+        for taint in field.to.as_deref().unwrap_or_default().split(',') {
+            if !taint.is_empty() && !before.iter().any(|old| old == taint) {
+                let key = taint.split(['=', ':']).next().unwrap_or(taint);
+                added.push(key);
+            }
+        }
+    }
+    added
+}
+
+/// Whether an untolerated-taint finding names a taint the change added: the
+/// scheduler writes `untolerated taint {dedicated: search}`.
+pub(crate) fn taint_named(draft: &Draft, fields: &[FieldDiff]) -> bool {
+    if draft.rule.id != RuleId::UntoleratedTaint {
+        return false;
+    }
+    let added = added_taint_keys(fields);
+    std::iter::once(&draft.message)
+        .chain(&draft.evidence)
+        .any(|text| added.iter().any(|key| text.contains(&format!("{{{key}:"))))
 }
 
 /// The Pod specs a draft is about: its Pods, or the template of its workload.

@@ -277,16 +277,11 @@ impl Cache {
                                     .is_some_and(|old| heartbeat_only(old, new)),
                                 _ => false,
                             };
-                            if !quiet {
-                                let old = store.object(&object_ref(&obj)).cloned();
-                                facets::observe(
-                                    store.journal_mut(),
-                                    old.as_ref(),
-                                    &obj,
-                                    jiff::Timestamp::now(),
-                                );
+                            if quiet {
+                                store.apply(obj);
+                            } else {
+                                facets::apply_observed(&mut store, obj, jiff::Timestamp::now());
                             }
-                            store.apply(obj);
                             quiet
                         };
                         if let Some(changed) = touched.filter(|_| !quiet) {
@@ -298,16 +293,11 @@ impl Cache {
                 Ok(Event::Delete(resource)) => {
                     if let Some(obj) = convert(resource) {
                         let touched = self.touched(&obj);
-                        {
-                            let mut store = self.store.write().expect("lock");
-                            if let Some(old) = store.delete(&object_ref(&obj)) {
-                                facets::observe_deletion(
-                                    store.journal_mut(),
-                                    &old,
-                                    jiff::Timestamp::now(),
-                                );
-                            }
-                        }
+                        facets::delete_observed(
+                            &mut self.store.write().expect("lock"),
+                            &object_ref(&obj),
+                            jiff::Timestamp::now(),
+                        );
                         if let Some(changed) = touched {
                             self.publish(changed);
                         }
