@@ -237,7 +237,7 @@ pub struct DiagnosisStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
-    /// When it happened (RFC 3339): a revision's creation, an object's creation, or when the controller observed the change.
+    /// When it happened (RFC 3339): a revision's creation, an object's creation, when the controller observed the change, or (offline) the last write of the changed fields that the object's managedFields record.
     pub time: String,
     /// The object that changed (for a workload revision, its ReplicaSet or ControllerRevision).
     pub object: ObjectReference,
@@ -403,7 +403,7 @@ pub struct TimelineEntry {
     pub type_: String,
     /// The object it happened to.
     pub object: ObjectReference,
-    /// The event's reason, or the change: ReplicaSetCreated, PodStarted or ContainerTerminated; at most 128 bytes.
+    /// The event's reason, or the change: ReplicaSetCreated, PodStarted, ContainerTerminated, TemplateChanged (a workload revision), ObjectCreated, ObjectChanged or ObjectDeleted (an entry of `changes`); at most 128 bytes.
     pub reason: String,
     /// The event's message, or what changed; at most 512 bytes.
     pub message: String,

@@ -443,3 +443,205 @@ async fn a_steady_stream_of_changes_does_not_hold_a_rediagnosis_back() {
         "the noise did not run while the finding was awaited ({ticks} changes)"
     );
 }
+
+/// The change of `object` named in a status, if any.
+fn change_of<'a>(
+    d: &'a Diagnosis,
+    kind: &str,
+    name: &str,
+    summary_has: &str,
+) -> Option<&'a kubedx::api::Change> {
+    d.status.as_ref()?.changes.iter().find(|change| {
+        change.object.kind == kind
+            && change.object.name == name
+            && change.summary.contains(summary_has)
+    })
+}
+
+/// Whether an RFC 3339 time lies within a window of wall-clock times (with 2 s of
+/// slack for the watch's delay and clock granularity).
+fn within(time: &str, from: jiff::Timestamp, to: jiff::Timestamp) -> bool {
+    let slack = jiff::SignedDuration::from_secs(2);
+    time.parse::<jiff::Timestamp>()
+        .is_ok_and(|time| time >= from - slack && time <= to + slack)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_change_journal_names_a_key_a_policy_and_a_selector_with_their_times() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Service};
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let _ctl = controller();
+    let ns = namespace("dx-journal").await;
+    let client = client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app-config"},
+            "data": {"DATABASE_URL": "postgres://shop@db-primary:5432/shop", "LOG_LEVEL": "info"}
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "app", "image": "localhost/kubedx/web:1",
+                            "ports": [{"containerPort": 8080, "name": "http"}],
+                            "env": [{"name": "DATABASE_URL", "valueFrom": {"configMapKeyRef":
+                                {"name": "app-config", "key": "DATABASE_URL"}}}]}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web"},
+                "spec": {"selector": {"app": "web"},
+                         "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let dxs: Api<Diagnosis> = Api::namespaced(client.clone(), &ns);
+    for (name, kind) in [("app", "Deployment"), ("svc", "Service")] {
+        dxs.create(&PostParams::default(), &diagnosis(name, kind, "web", None))
+            .await
+            .unwrap();
+    }
+    for name in ["app", "svc"] {
+        wait_for_status(&dxs, name, "diagnosed healthy", |d| {
+            d.status.as_ref().is_some_and(|s| s.phase == Phase::Healthy)
+        })
+        .await;
+    }
+
+    // a ConfigMap key changes: by a hash, never the value
+    let before = jiff::Timestamp::now();
+    let patch = json!({"data": {"DATABASE_URL": "postgres://shop@db-replica:5432/shop"}});
+    cms.patch("app-config", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let after = jiff::Timestamp::now();
+    let d = wait_for_status(&dxs, "app", "the key change in status.changes", |d| {
+        change_of(d, "ConfigMap", "app-config", "key DATABASE_URL changed").is_some()
+    })
+    .await;
+    let change = change_of(&d, "ConfigMap", "app-config", "key DATABASE_URL changed").unwrap();
+    assert!(within(&change.time, before, after), "{change:?}");
+    let field = &change.fields[0];
+    assert_eq!(field.path, "data[DATABASE_URL]");
+    let status = serde_json::to_string(&d.status).unwrap();
+    assert!(
+        !status.contains("db-replica") && !status.contains("db-primary"),
+        "{status}"
+    );
+    assert!(
+        field
+            .to
+            .as_deref()
+            .is_some_and(|to| to.starts_with("sha256:"))
+    );
+
+    // a NetworkPolicy is created, then changed
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let before = jiff::Timestamp::now();
+    policies
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "default-deny"},
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let created = jiff::Timestamp::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let patch = json!({"spec": {"ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}]}]}});
+    policies
+        .patch(
+            "default-deny",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    let changed = jiff::Timestamp::now();
+    let d = wait_for_status(&dxs, "app", "the policy's creation and change", |d| {
+        change_of(d, "NetworkPolicy", "default-deny", "was created").is_some()
+            && change_of(d, "NetworkPolicy", "default-deny", "spec.ingress").is_some()
+    })
+    .await;
+    let creation = change_of(&d, "NetworkPolicy", "default-deny", "was created").unwrap();
+    assert!(within(&creation.time, before, created), "{creation:?}");
+    let rules = change_of(&d, "NetworkPolicy", "default-deny", "spec.ingress").unwrap();
+    assert!(within(&rules.time, created, changed), "{rules:?}");
+
+    // the Service's selector changes: the change behind "selects no Pod"
+    let before = jiff::Timestamp::now();
+    let patch = json!({"spec": {"selector": {"app": "webapp"}}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let after = jiff::Timestamp::now();
+    let d = wait_for_status(
+        &dxs,
+        "svc",
+        "the selector change linked to the finding",
+        |d| {
+            let Some(status) = d.status.as_ref() else {
+                return false;
+            };
+            let Some(finding) = status
+                .findings
+                .iter()
+                .find(|f| f.rule_id == "ServiceSelectorMatchesNoPods")
+            else {
+                return false;
+            };
+            change_of(d, "Service", "web", "spec.selector app=web -> app=webapp")
+                .is_some_and(|change| change.findings.contains(&finding.id))
+        },
+    )
+    .await;
+    let change = change_of(&d, "Service", "web", "spec.selector").unwrap();
+    assert!(within(&change.time, before, after), "{change:?}");
+    let status = d.status.as_ref().unwrap();
+    assert_eq!(
+        status.changes[0].object.name, "web",
+        "the change behind the root cause comes first: {:#?}",
+        status.changes
+    );
+    let finding = status
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "ServiceSelectorMatchesNoPods")
+        .unwrap();
+    assert!(
+        finding
+            .evidence
+            .iter()
+            .any(|line| line
+                .starts_with("change: Service/web: spec.selector app=web -> app=webapp at ")),
+        "{:#?}",
+        finding.evidence
+    );
+}

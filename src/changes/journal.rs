@@ -4,7 +4,7 @@
 //! `managedFields` show. The engine reads it to name the change behind a failure.
 //!
 //! Bounded: at most [`MAX_PER_NAMESPACE`] entries per namespace (the cluster-scoped
-//! objects count as one namespace), [`MAX_FIELDS`] fields per entry and
+//! objects count as one namespace) and [`MAX_ENTRIES`] in all, [`MAX_FIELDS`] fields per entry and
 //! [`MAX_VALUE`] bytes per value; entries older than [`RETENTION_SECS`] are dropped.
 //! A change that repeats (a ConfigMap rewritten every second) updates its last entry
 //! instead of adding one: the first value before, the last value after, a count.
@@ -20,6 +20,9 @@ use crate::text::clip;
 
 /// Entries kept per namespace.
 pub const MAX_PER_NAMESPACE: usize = 32;
+
+/// Entries kept in all: beyond, the oldest entry of the cluster goes.
+pub const MAX_ENTRIES: usize = 4096;
 
 /// Fields kept per entry.
 pub const MAX_FIELDS: usize = 12;
@@ -125,6 +128,8 @@ impl Entry {
 #[derive(Clone, Debug, Default)]
 pub struct Journal {
     by_namespace: BTreeMap<String, VecDeque<Entry>>,
+    /// How many entries `by_namespace` holds.
+    count: usize,
 }
 
 impl Journal {
@@ -135,7 +140,9 @@ impl Journal {
         let namespace = entry.object.namespace.clone().unwrap_or_default();
         let entries = self.by_namespace.entry(namespace).or_default();
         let horizon = entry.time - jiff::SignedDuration::from_secs(RETENTION_SECS);
+        let held = entries.len();
         entries.retain(|old| old.time >= horizon);
+        let mut dropped = held - entries.len();
         if let Some(last) = entries
             .iter_mut()
             .rev()
@@ -148,11 +155,33 @@ impl Journal {
             }
             last.time = last.time.max(entry.time);
             last.count = last.count.saturating_add(1);
+            self.count -= dropped;
             return;
         }
         entries.push_back(entry);
         while entries.len() > MAX_PER_NAMESPACE {
             entries.pop_front();
+            dropped += 1;
+        }
+        self.count = self.count + 1 - dropped;
+        while self.count > MAX_ENTRIES {
+            // the oldest entry of the cluster goes
+            let oldest = self
+                .by_namespace
+                .iter()
+                .filter_map(|(namespace, entries)| Some((entries.front()?.time, namespace)))
+                .min()
+                .map(|(_, namespace)| namespace.clone());
+            let Some(namespace) = oldest else {
+                break;
+            };
+            if let Some(entries) = self.by_namespace.get_mut(&namespace) {
+                entries.pop_front();
+                if entries.is_empty() {
+                    self.by_namespace.remove(&namespace);
+                }
+            }
+            self.count -= 1;
         }
     }
 
@@ -172,7 +201,7 @@ impl Journal {
 
     /// How many entries it holds.
     pub fn len(&self) -> usize {
-        self.by_namespace.values().map(VecDeque::len).sum()
+        self.count
     }
 
     /// Whether it holds none.
@@ -251,6 +280,31 @@ mod tests {
         // a day later, the old entries are gone
         journal.record(key_change(RETENTION_SECS + 200, "b", "c"));
         assert_eq!(journal.len(), 1);
+    }
+
+    #[test]
+    fn bounded_across_namespaces_oldest_first() {
+        let mut journal = Journal::default();
+        for index in 0..(MAX_ENTRIES as i64 + 100) {
+            let namespace = format!("ns-{}", index % 1000);
+            journal.record(Entry::new(
+                at(index),
+                ObjRef::namespaced(Kind::ConfigMap, &namespace, &format!("c{index}")),
+                Happening::Created,
+                Vec::new(),
+                Source::Observed,
+            ));
+        }
+        assert_eq!(journal.len(), MAX_ENTRIES);
+        let counted: usize = (0..1000)
+            .map(|n| journal.of_namespace(&format!("ns-{n}")).count())
+            .sum();
+        assert_eq!(counted, MAX_ENTRIES);
+        // the 100 oldest went
+        let object = ObjRef::namespaced(Kind::ConfigMap, "ns-0", "c0");
+        assert_eq!(journal.of_object(&object).count(), 0);
+        let kept = ObjRef::namespaced(Kind::ConfigMap, "ns-100", "c100");
+        assert_eq!(journal.of_object(&kept).count(), 1);
     }
 
     #[test]
