@@ -496,3 +496,180 @@ fn all_namespaces_unites_the_changes_of_every_target() {
         .count();
     assert_eq!(sevens, 1);
 }
+
+/// The object `object` of `yaml` as JSON (for the kinds these scenarios change).
+fn object_json(cluster: &kubedx::store::Store, object: &str) -> serde_json::Value {
+    use kubedx::store::Object;
+    let stored = cluster
+        .object(&kubedx::testing::target(object))
+        .unwrap_or_else(|| panic!("{object} is not in the fixture"));
+    let (api_version, kind, mut value) = match stored {
+        Object::Service(o) => ("v1", "Service", serde_json::to_value(&**o)),
+        Object::HorizontalPodAutoscaler(o) => (
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            serde_json::to_value(&**o),
+        ),
+        Object::ResourceQuota(o) => ("v1", "ResourceQuota", serde_json::to_value(&**o)),
+        Object::StorageClass(o) => (
+            "storage.k8s.io/v1",
+            "StorageClass",
+            serde_json::to_value(&**o),
+        ),
+        _ => panic!("{object}: not a kind of these scenarios"),
+    };
+    let value = value.as_mut().unwrap();
+    value["apiVersion"] = api_version.into();
+    value["kind"] = kind.into();
+    value.take()
+}
+
+/// The finding of `rule` on the target (by name), else the only one.
+fn pick(report: &Report, rule: &str, target: &str) -> kubedx::api::Finding {
+    let name = target.rsplit('/').next().unwrap();
+    report
+        .status
+        .findings
+        .iter()
+        .find(|f| f.rule_id == rule && f.object.name == name)
+        .cloned()
+        .unwrap_or_else(|| finding(report, rule).clone())
+}
+
+/// The fixture as the controller saw it: `object` was first as `before(object)`
+/// (listed, not a change), then became what the fixture holds — a change seen two
+/// minutes before the failure began (ten minutes before the snapshot's time when
+/// the finding does not say). Returns the report and the finding of `rule`.
+fn changed_before_failure(
+    yaml: &str,
+    target: &str,
+    rule: &str,
+    object: &str,
+    before: impl Fn(&mut serde_json::Value),
+) -> (Report, kubedx::api::Finding) {
+    let first = diagnose_yaml(yaml, target);
+    let began = pick(&first, rule, target)
+        .first_seen
+        .clone()
+        .or(first.status.last_diagnosed_time.clone())
+        .unwrap();
+    let began: jiff::Timestamp = began.parse().unwrap();
+    let at = began - jiff::SignedDuration::from_secs(120);
+    let mut cluster = store(yaml);
+    let now = cluster
+        .object(&kubedx::testing::target(object))
+        .unwrap()
+        .clone();
+    let mut old = object_json(&cluster, object);
+    before(&mut old);
+    let listed = store(&serde_json::to_string(&old).unwrap());
+    cluster.apply(
+        listed
+            .object(&kubedx::testing::target(object))
+            .unwrap()
+            .clone(),
+    );
+    kubedx::changes::facets::apply_observed(&mut cluster, now, at);
+    let report = diagnose_store(&cluster, target);
+    let found = pick(&report, rule, target);
+    (report, found)
+}
+
+#[test]
+fn a_service_target_port_changed_is_the_change_behind_the_mismatch() {
+    let yaml = [
+        fixture("networking/cluster.yaml"),
+        fixture("networking/web.yaml"),
+        fixture("networking/ports.yaml"),
+    ]
+    .join("\n---\n");
+    let (report, mismatch) = changed_before_failure(
+        &yaml,
+        "Service/shop/web-wrong-number",
+        "ServiceTargetPortMismatch",
+        "Service/shop/web-wrong-number",
+        |service| service["spec"]["ports"][0]["targetPort"] = 8080.into(),
+    );
+    let change = change_of(&report, "web-wrong-number").expect("the port change");
+    assert_eq!(
+        change.findings,
+        vec![mismatch.id.clone()],
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(
+        change.summary,
+        "Service/web-wrong-number: spec.ports[http] 80/TCP targetPort 8080 -> 80/TCP targetPort 8081"
+    );
+}
+
+#[test]
+fn a_lowered_hpa_maximum_is_the_change_behind_maxed_out() {
+    let (report, maxed) = changed_before_failure(
+        &fixture("rollout/hpa.yaml"),
+        "Deployment/web/frontend",
+        "HPAMaxedOut",
+        "HorizontalPodAutoscaler/web/frontend",
+        |hpa| hpa["spec"]["maxReplicas"] = 30.into(),
+    );
+    let change = change_of(&report, "frontend").expect("the bound change");
+    assert_eq!(
+        change.findings,
+        vec![maxed.id.clone()],
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(change.fields[0].path, "spec.maxReplicas");
+    assert_eq!(
+        (
+            change.fields[0].from.as_deref(),
+            change.fields[0].to.as_deref()
+        ),
+        (Some("30"), Some("10"))
+    );
+}
+
+#[test]
+fn a_lowered_quota_is_the_change_behind_quota_exceeded() {
+    let (report, exceeded) = changed_before_failure(
+        &fixture("rollout/quota-exceeded.yaml"),
+        "Deployment/shop/checkout",
+        "QuotaExceeded",
+        "ResourceQuota/shop/compute-quota",
+        |quota| quota["spec"]["hard"]["limits.memory"] = "16Gi".into(),
+    );
+    let change = change_of(&report, "compute-quota").expect("the quota change");
+    assert_eq!(
+        change.findings,
+        vec![exceeded.id.clone()],
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(change.fields[0].path, "spec.hard[limits.memory]");
+}
+
+#[test]
+fn a_default_class_mark_removed_is_the_change_behind_no_default() {
+    let (report, none) = changed_before_failure(
+        &fixture("storage/no-default-storageclass.yaml"),
+        "PersistentVolumeClaim/media/uploads",
+        "NoDefaultStorageClass",
+        "StorageClass/standard",
+        |class| {
+            class["metadata"]["annotations"] =
+                serde_json::json!({"storageclass.kubernetes.io/is-default-class": "true"})
+        },
+    );
+    let change = change_of(&report, "standard").expect("the mark's removal");
+    assert_eq!(
+        change.findings,
+        vec![none.id.clone()],
+        "{}",
+        describe(&report)
+    );
+    assert_eq!(
+        change.fields[0].path,
+        "metadata.annotations[storageclass.kubernetes.io/is-default-class]"
+    );
+    assert_eq!(change.fields[0].to, None);
+}

@@ -68,7 +68,7 @@ pub fn of(object: &Object) -> Option<Facets> {
                 put(
                     format!("spec.ports[{name}]"),
                     format!(
-                        "{}/{} -> {target}",
+                        "{}/{} targetPort {target}",
                         port.port,
                         port.protocol.as_deref().unwrap_or("TCP")
                     ),

@@ -133,12 +133,25 @@ pub fn collect(
                 .iter()
                 .any(|draft| objects::taint_named(draft, &entry.fields))
     });
+    // what the drafts concern beyond their scope: the quota a refusal names, the
+    // StorageClasses of the default-class rules
+    let concerned = namespaces
+        .iter()
+        .copied()
+        .chain(std::iter::once(""))
+        .flat_map(|namespace| journal.of_namespace(namespace))
+        .filter(|entry| {
+            drafts
+                .iter()
+                .any(|draft| objects::concerns(draft, &entry.object))
+        });
     let mut seen: std::collections::BTreeSet<*const journal::Entry> = Default::default();
     let entries = objects
         .into_iter()
         .flat_map(|object| journal.of_object(object))
         .chain(deleted_policies)
         .chain(tainted_nodes)
+        .chain(concerned)
         .filter(|entry| seen.insert(*entry as *const journal::Entry));
     for entry in entries {
         let age = crate::k8s::duration::age(now, entry.time);

@@ -187,7 +187,8 @@ pub fn introduced(
     };
     let about = draft.object == *object
         || draft.scope.contains(object)
-        || (object.kind == Kind::Node && taint_named(draft, fields));
+        || (object.kind == Kind::Node && taint_named(draft, fields))
+        || concerns(draft, object);
     let paths: Vec<Option<&str>> = if fields.is_empty() {
         vec![None]
     } else {
@@ -224,6 +225,21 @@ pub fn introduced(
             .any(|spec| keys.iter().any(|key| uses_key(spec, &object.name, key)));
     }
     false
+}
+
+/// Whether a finding concerns an object it does not hold in its scope: the quota a
+/// refusal names (its discriminator), every StorageClass for the default-class rules.
+pub(crate) fn concerns(draft: &Draft, object: &ObjRef) -> bool {
+    match (draft.rule.id, object.kind) {
+        (RuleId::QuotaExceeded, Kind::ResourceQuota) => {
+            draft.discriminator == object.name && draft.object.namespace == object.namespace
+        }
+        (
+            RuleId::NoDefaultStorageClass | RuleId::MultipleDefaultStorageClasses,
+            Kind::StorageClass,
+        ) => true,
+        _ => false,
+    }
 }
 
 /// Taints a change added: `dedicated` of `(none) -> dedicated=search:NoSchedule`.
