@@ -16,6 +16,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
 
+use crate::changes::journal::Journal;
 use crate::event::EventRecord;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
 use crate::kinds::{self, KindVisitor, Listed, visit_kinds};
@@ -120,7 +121,8 @@ pub async fn client_as(
 }
 
 enum Outcome {
-    Ok(Vec<Object>, Kind),
+    /// The objects of a kind, and the changes their managedFields show.
+    Ok(Vec<Object>, Kind, Journal),
     /// Not served by this cluster (Gateway API without its CRDs): nothing to read.
     NotServed,
     Denied(Kind, String),
@@ -129,16 +131,23 @@ enum Outcome {
 
 async fn list<K: Listed>(api: Api<K>, lp: ListParams) -> Outcome {
     match api.list(&lp).await {
-        Ok(list) => Outcome::Ok(
-            list.items
+        Ok(list) => {
+            // managedFields say when tracked fields were last written: kept as changes
+            let mut journal = Journal::default();
+            let objects = list
+                .items
                 .into_iter()
                 .map(|mut object| {
-                    object.meta_mut().managed_fields = None;
-                    Arc::new(object).into_object()
+                    let managed = object.meta_mut().managed_fields.take();
+                    let object = Arc::new(object).into_object();
+                    if let Some(managed) = managed.and_then(|m| serde_json::to_value(m).ok()) {
+                        crate::changes::managed::record(&mut journal, &object, &managed);
+                    }
+                    object
                 })
-                .collect(),
-            K::KIND,
-        ),
+                .collect();
+            Outcome::Ok(objects, K::KIND, journal)
+        }
         Err(e) => classify(K::KIND, e),
     }
 }
@@ -146,7 +155,7 @@ async fn list<K: Listed>(api: Api<K>, lp: ListParams) -> Outcome {
 fn classify(kind: Kind, error: kube::Error) -> Outcome {
     match error {
         kube::Error::Api(s) if s.code == 403 => Outcome::Denied(kind, s.message.clone()),
-        kube::Error::Api(s) if s.code == 404 => Outcome::Ok(Vec::new(), kind),
+        kube::Error::Api(s) if s.code == 404 => Outcome::Ok(Vec::new(), kind, Journal::default()),
         other => Outcome::Failed(kind, other.to_string()),
     }
 }
@@ -192,7 +201,10 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
     let mut any_ok = false;
     for outcome in outcomes {
         match outcome {
-            Outcome::Ok(objs, kind) => {
+            Outcome::Ok(objs, kind, journal) => {
+                for entry in journal.entries() {
+                    store.journal_mut().record(entry.clone());
+                }
                 any_ok = true;
                 report.objects += objs.len();
                 if kind != Kind::Event
@@ -340,6 +352,7 @@ impl KindVisitor for Lists<'_> {
                                 })
                                 .collect(),
                             kind,
+                            Journal::default(),
                         ),
                         Err(e) => classify(kind, e),
                     }
@@ -366,6 +379,7 @@ async fn list_metadata<K: Listed + Default>(api: Api<K>) -> Outcome {
                 })
                 .collect(),
             K::KIND,
+            Journal::default(),
         ),
         Err(e) => classify(K::KIND, e),
     }
@@ -386,6 +400,7 @@ async fn list_events(api: Api<CoreEvent>, lp: ListParams) -> Outcome {
                 })
                 .collect(),
             Kind::Event,
+            Journal::default(),
         ),
         Err(e) => classify(Kind::Event, e),
     }

@@ -215,3 +215,74 @@ async fn kinds_it_cannot_read_become_a_permission_denied_finding() {
     assert!(text.contains("nodes"), "{text}");
     assert!(text.contains("secrets"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selector_written_after_creation_is_named_from_managed_fields() {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{Patch, PatchParams};
+    let ns = namespace("live-changed").await;
+    let client = client().await;
+    let services: Api<Service> = Api::namespaced(client, &ns);
+    services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web"},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    // managedFields times have a resolution of a second: the edit comes well after
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let edit = PatchParams {
+        field_manager: Some("kubectl-edit".into()),
+        ..Default::default()
+    };
+    let edited = services
+        .patch(
+            "web",
+            &edit,
+            &Patch::Merge(json!({"spec": {"selector": {"app": "webapp"}}})),
+        )
+        .await
+        .unwrap();
+    let written = edited
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .find(|entry| entry.manager.as_deref() == Some("kubectl-edit"))
+        .and_then(|entry| entry.time.as_ref())
+        .map(|time| time.0.to_string())
+        .expect("the edit's managedFields entry");
+    let kc = cluster().kubeconfig.clone();
+    let live = json_out(&kubedx(
+        &kc,
+        &["diagnose", "svc/web", "-n", &ns, "-o", "json"],
+    ));
+    let changes = live["status"]["changes"].as_array().expect("changes");
+    let change = changes
+        .iter()
+        .find(|change| change["object"]["kind"] == "Service")
+        .unwrap_or_else(|| panic!("the selector write: {live:#}"));
+    assert_eq!(change["time"], written.as_str(), "{change:#}");
+    assert_eq!(change["fields"][0]["path"], "spec.selector");
+    assert_eq!(change["fields"][0]["to"], "app=webapp");
+    assert!(
+        change["summary"]
+            .as_str()
+            .unwrap()
+            .contains("(last written by kubectl-edit, from managedFields)"),
+        "{change:#}"
+    );
+    let selects = live["status"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["ruleId"] == "ServiceSelectorMatchesNoPods")
+        .unwrap_or_else(|| panic!("{live:#}"));
+    assert_eq!(change["findings"][0], selects["id"]);
+}

@@ -199,6 +199,11 @@ impl Journal {
         self.by_namespace.get(namespace).into_iter().flatten()
     }
 
+    /// Every entry, namespace by namespace, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.by_namespace.values().flatten()
+    }
+
     /// How many entries it holds.
     pub fn len(&self) -> usize {
         self.count
