@@ -115,15 +115,67 @@ fn registry_name_resolution_failure_is_a_network_error() {
 }
 
 #[test]
-fn unclassified_pull_failure_is_image_pull_backoff() {
+fn a_rate_limited_pull_is_image_pull_rate_limited() {
     let r = diagnose_yaml(
         &fixture("image_pull_rate_limited.yaml"),
         "Pod/shop/edge-proxy",
     );
-    let f = finding(&r, "ImagePullBackOff");
+    let f = finding(&r, "ImagePullRateLimited");
     assert_eq!(f.severity, Severity::Critical);
     assert_evidence(f, "toomanyrequests");
+    assert!(
+        f.message.contains("docker.io rate-limits the pulls"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.remediation.summary.contains("mirror"),
+        "{:?}",
+        f.remediation
+    );
+    assert_eq!(top(&r).rule_id, "ImagePullRateLimited");
+    assert!(!has(&r, "ImagePullBackOff") && !has(&r, "ImagePullNotFound"));
+}
+
+#[test]
+fn unclassified_pull_failure_is_image_pull_backoff() {
+    let rate_limited = fixture("image_pull_rate_limited.yaml");
+    let error = "failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/nginx/manifests/sha256:9c58fb4d5e0fc3f6ba3e5f1fd3ef1c1a3d27d7f11c79e0e2e3f5d1c7a8b4e6f0: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit";
+    assert!(rate_limited.contains(error), "the fixture changed");
+    // containerd's words when the node's disk is full while unpacking
+    let yaml = rate_limited.replace(
+        error,
+        "failed to extract layer sha256:4f4fb700ef54461cfa02571ae0db9a0dc1e0cdb5577484a6d75e68dc38e8acc1: write /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/412/fs/usr/lib/libssl.so.3: no space left on device: unknown",
+    );
+    let r = diagnose_yaml(&yaml, "Pod/shop/edge-proxy");
+    let f = finding(&r, "ImagePullBackOff");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains("no space left on device"),
+        "{}",
+        f.message
+    );
     assert_eq!(top(&r).rule_id, "ImagePullBackOff");
+}
+
+#[test]
+fn an_image_without_the_nodes_platform_is_image_platform_mismatch() {
+    let rate_limited = fixture("image_pull_rate_limited.yaml");
+    let error = "failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/nginx/manifests/sha256:9c58fb4d5e0fc3f6ba3e5f1fd3ef1c1a3d27d7f11c79e0e2e3f5d1c7a8b4e6f0: 429 Too Many Requests - Server message: toomanyrequests: You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit";
+    assert!(rate_limited.contains(error), "the fixture changed");
+    let yaml = rate_limited.replace(error, "no match for platform in manifest: not found");
+    let r = diagnose_yaml(&yaml, "Pod/shop/edge-proxy");
+    let f = finding(&r, "ImagePlatformMismatch");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message
+            .contains("no variant for the platform of node worker-1"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "no match for platform in manifest");
+    assert_eq!(top(&r).rule_id, "ImagePlatformMismatch");
+    assert!(!has(&r, "ImagePullNotFound"), "{}", describe(&r));
 }
 
 #[test]

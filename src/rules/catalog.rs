@@ -289,6 +289,20 @@ rules! {
         summary: "The node cannot reach the registry (i/o timeout, dial tcp, no such host, x509).",
         explains: POD_DOWN,
     }
+    ImagePullRateLimited {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The registry rate-limits the pulls (HTTP 429, toomanyrequests): authenticate, mirror or cache them.",
+        explains: POD_DOWN,
+    }
+    ImagePlatformMismatch {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The image has no variant for the node's CPU architecture or OS (no match for platform in manifest).",
+        explains: POD_DOWN,
+    }
     ImagePullBackOff {
         set: Workload,
         severity: Critical,

@@ -1,5 +1,6 @@
 //! Images: pull failures (ImagePullNotFound, ImagePullUnauthorized,
-//! ImagePullNetworkError, ImagePullBackOff), InvalidImageName, ImageDigestMismatch,
+//! ImagePullNetworkError, ImagePullRateLimited, ImagePlatformMismatch,
+//! ImagePullBackOff), InvalidImageName, ImageDigestMismatch,
 //! ImageTagMutable.
 //!
 //! A pull failure is read from the container's `state.waiting` (ErrImagePull /
@@ -39,7 +40,11 @@ pub(crate) enum PullClass {
     AccessDenied,
     /// The node cannot reach or trust the registry.
     Network,
-    /// Anything else (rate limits, disk full, runtime errors...).
+    /// The registry refuses more pulls for now (HTTP 429, `toomanyrequests`).
+    RateLimited,
+    /// The image has no variant for the node's platform.
+    PlatformMismatch,
+    /// Anything else (disk full, runtime errors...).
     Other,
 }
 
@@ -47,6 +52,23 @@ pub(crate) enum PullClass {
 pub(crate) fn classify_pull(message: &str) -> PullClass {
     let lowercase = message.to_ascii_lowercase();
     let has = |fragment: &str| lowercase.contains(fragment);
+    // The registry answered, and said "later": before "not found" and the network
+    // forms (Docker Hub's message also says "You have reached your pull rate limit").
+    if has("429 too many requests")
+        || has("toomanyrequests")
+        || has("too many requests to registry")
+        || has("pull rate limit")
+    {
+        return PullClass::RateLimited;
+    }
+    // containerd: "no match for platform in manifest: not found"; CRI-O
+    // (containers/image): "no image found in manifest list for architecture ..."
+    if has("no match for platform in manifest")
+        || has("no image found in manifest list for architecture")
+        || has("no image found in image index for architecture")
+    {
+        return PullClass::PlatformMismatch;
+    }
     // Network first: a lookup or TLS failure may also mention the reference.
     if has("i/o timeout")
         || has("dial tcp")
@@ -305,6 +327,10 @@ enum PullRule {
     Unauthorized,
     /// ImagePullNetworkError.
     NetworkError,
+    /// ImagePullRateLimited.
+    RateLimited,
+    /// ImagePlatformMismatch.
+    PlatformMismatch,
     /// ImagePullBackOff: any other pull failure.
     BackOff,
 }
@@ -319,6 +345,8 @@ impl PullRule {
             PullClass::AccessDenied if usable_secret => PullRule::NotFound,
             PullClass::AccessDenied => PullRule::Unauthorized,
             PullClass::Network => PullRule::NetworkError,
+            PullClass::RateLimited => PullRule::RateLimited,
+            PullClass::PlatformMismatch => PullRule::PlatformMismatch,
             PullClass::Other => PullRule::BackOff,
         }
     }
@@ -329,6 +357,8 @@ impl PullRule {
             PullRule::NotFound => RuleId::ImagePullNotFound,
             PullRule::Unauthorized => RuleId::ImagePullUnauthorized,
             PullRule::NetworkError => RuleId::ImagePullNetworkError,
+            PullRule::RateLimited => RuleId::ImagePullRateLimited,
+            PullRule::PlatformMismatch => RuleId::ImagePlatformMismatch,
             PullRule::BackOff => RuleId::ImagePullBackOff,
         }
     }
@@ -404,6 +434,16 @@ pub(crate) fn evaluate_pulls(
                 "The node cannot reach or trust the registry of {image} ({detail}): container {} of {who} cannot start",
                 container.name()
             ),
+            (PullRule::RateLimited, _) => format!(
+                "The registry {} rate-limits the pulls of {image} ({detail}): container {} of {who} cannot start until the limit resets, and every retry counts against it",
+                registry(image),
+                container.name()
+            ),
+            (PullRule::PlatformMismatch, _) => format!(
+                "Image {image} has no variant for the platform of {} ({detail}): container {} of {who} cannot start",
+                node_platform(ctx, pod.node()),
+                container.name()
+            ),
             (PullRule::BackOff, _) => format!(
                 "Pulling {image} fails ({detail}): container {} of {who} cannot start",
                 container.name()
@@ -449,13 +489,10 @@ pub(crate) fn evaluate_pulls(
                 ));
             }
         }
-        if PullClass::Other == failure.class
-            && failure
-                .message
-                .to_ascii_lowercase()
-                .contains("toomanyrequests")
+        if rule == PullRule::PlatformMismatch
+            && let Some(node) = pod.node()
         {
-            draft = draft.evidence("the registry rate-limits pulls (toomanyrequests): authenticate the pulls or use a mirror");
+            draft = draft.evidence(format!("node {node}: {}", node_platform(ctx, Some(node))));
         }
         draft = with_events(draft, &group, 3, |event| {
             is_pull_event(event) && event_image(&event.message).is_none_or(|pulled| pulled == image)
@@ -505,7 +542,12 @@ pub(crate) fn evaluate_pulls(
 fn short_error(message: &str) -> String {
     let trimmed = message.trim();
     // containerd: "... desc = failed to pull and unpack image ...: <cause>"
-    let tail = trimmed.rsplit(": ").next().unwrap_or(trimmed);
+    // the last link of the chain that says something: runc and containerd end theirs
+    // with the gRPC code (`...: no space left on device: unknown`)
+    let tail = trimmed
+        .rsplit(": ")
+        .find(|link| !matches!(*link, "unknown" | "Unknown" | "not found"))
+        .unwrap_or(trimmed);
     let lower = trimmed.to_ascii_lowercase();
     for key in [
         "no such host",
@@ -516,6 +558,8 @@ fn short_error(message: &str) -> String {
         "x509: certificate has expired or is not yet valid",
         "x509:",
         "toomanyrequests",
+        "no match for platform in manifest",
+        "no space left on device",
     ] {
         if lower.contains(key) {
             return key.to_owned();
@@ -643,6 +687,40 @@ fn pull_remediation(
                     format!("kubectl get events -A --field-selector reason=Failed,source={node}"),
                 );
         }
+        PullRule::RateLimited => {
+            draft = draft
+                .summary(format!(
+                    "Authenticate the pulls from {} (an imagePullSecret of an account with a higher limit), or pull through a mirror or pull-through cache; the limit resets on its own, so waiting also works",
+                    registry(image)
+                ))
+                .read_only(
+                    "See how many nodes and Pods hit the limit",
+                    format!("kubectl get events -n {ns} --field-selector reason=Failed"),
+                )
+                .step(
+                    "Create a pull Secret for an authenticated account and reference it in imagePullSecrets",
+                    Some(format!(
+                        "kubectl create secret docker-registry regcred -n {ns} --docker-server={} --docker-username=<user> --docker-password=<token>",
+                        registry(image)
+                    )),
+                    Risk::Reversible,
+                );
+        }
+        PullRule::PlatformMismatch => {
+            draft = draft
+                .summary(format!(
+                    "Build and push {} for the nodes' platform (a multi-arch image: docker buildx build --platform linux/amd64,linux/arm64), or schedule the Pods onto nodes of the image's architecture (nodeSelector kubernetes.io/arch)",
+                    repository(image)
+                ))
+                .read_only(
+                    "See the platforms the image offers",
+                    format!("crane manifest {image}"),
+                )
+                .read_only(
+                    "See the nodes' architectures",
+                    "kubectl get nodes -L kubernetes.io/arch,kubernetes.io/os".to_owned(),
+                );
+        }
         PullRule::BackOff => {
             draft = draft
                 .summary(format!(
@@ -652,6 +730,32 @@ fn pull_remediation(
         }
     }
     draft
+}
+
+/// `node worker-1 (linux/arm64)`: a node and its platform, from its labels or
+/// nodeInfo; `its node` when unknown.
+pub(crate) fn node_platform(ctx: &RuleContext, node: Option<&str>) -> String {
+    let Some(name) = node else {
+        return "its node".to_owned();
+    };
+    let Some(node) = ctx.store.get::<k8s_openapi::api::core::v1::Node>("", name) else {
+        return format!("node {name}");
+    };
+    let label = |key: &str| {
+        node.metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(key))
+            .cloned()
+    };
+    let info = node.status.as_ref().and_then(|s| s.node_info.as_ref());
+    let os = label("kubernetes.io/os").or_else(|| info.map(|i| i.operating_system.clone()));
+    let arch = label("kubernetes.io/arch").or_else(|| info.map(|i| i.architecture.clone()));
+    match (os, arch) {
+        (Some(os), Some(arch)) => format!("node {name} ({os}/{arch})"),
+        (None, Some(arch)) => format!("node {name} ({arch})"),
+        _ => format!("node {name}"),
+    }
 }
 
 /// `registry.example.com/shop/web` of `registry.example.com/shop/web:v2`.
@@ -913,7 +1017,38 @@ mod tests {
             classify_pull(
                 "failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/nginx/manifests/sha256:abc: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
             ),
-            PullClass::Other
+            PullClass::RateLimited
+        );
+        // CRI-O's (containers/image) form
+        assert_eq!(
+            classify_pull(
+                "initializing source docker://docker.io/library/nginx:1.27: reading manifest 1.27 in docker.io/library/nginx: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"
+            ),
+            PullClass::RateLimited
+        );
+        assert_eq!(
+            classify_pull(
+                "failed to pull and unpack image \"registry.example.com/app:1\": no match for platform in manifest: not found"
+            ),
+            PullClass::PlatformMismatch
+        );
+        assert_eq!(
+            classify_pull(
+                "choosing image instance: no image found in manifest list for architecture \"arm64\", variant \"v8\", OS \"linux\""
+            ),
+            PullClass::PlatformMismatch
+        );
+        assert_eq!(
+            classify_pull(
+                "choosing image instance: no image found in image index for architecture \"arm64\", variant \"\", OS \"linux\""
+            ),
+            PullClass::PlatformMismatch
+        );
+        assert_eq!(
+            classify_pull(
+                "pinging container registry registry.example.com: too many requests to registry"
+            ),
+            PullClass::RateLimited
         );
         assert_eq!(
             classify_pull("Back-off pulling image \"nginx:1.25\""),

@@ -4,7 +4,7 @@
 //!
 //! | file | rules |
 //! |---|---|
-//! | `images.rs` | ImagePullNotFound, ImagePullUnauthorized, ImagePullNetworkError, ImagePullBackOff, InvalidImageName, ImageDigestMismatch, ImageTagMutable |
+//! | `images.rs` | ImagePullNotFound, ImagePullUnauthorized, ImagePullNetworkError, ImagePullRateLimited, ImagePlatformMismatch, ImagePullBackOff, InvalidImageName, ImageDigestMismatch, ImageTagMutable |
 //! | `containers.rs` | ContainerOOMKilled, ContainerExitedZero, ContainerCommandNotFound, ContainerCommandNotExecutable, ContainerCrashing, CreateContainerConfigError |
 //! | `references.rs` | ConfigMapNotFound, ConfigMapKeyNotFound, SecretNotFound, SecretKeyNotFound, ServiceAccountNotFound |
 //! | `probes.rs` | LivenessProbeFailing, ReadinessProbeFailing, StartupProbeFailing, ProbePortMismatch, MissingStartupProbe |
