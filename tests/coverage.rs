@@ -1376,6 +1376,26 @@ fn failed_create_rejections_classify_as_mapped() {
                 r#"pods "web-7d4f9c8b6-x2k9p" is forbidden: cpu max limit to request ratio per Container is 2, but provided ratio is 4.000000"#,
             ),
             sample(
+                "pods %q is forbidden: maximum %s usage per %s is %s, but request is %s",
+                fc,
+                r#"pods "web-7d4f9c8b6-x2k9p" is forbidden: maximum memory usage per Container is 1Gi, but request is 1536Mi"#,
+            ),
+            sample(
+                "pods %q is forbidden: minimum %s usage per %s is %s, but limit is %s",
+                fc,
+                r#"pods "web-7d4f9c8b6-x2k9p" is forbidden: minimum memory usage per Container is 64Mi, but limit is 32Mi"#,
+            ),
+            sample(
+                "pods %q is forbidden: minimum %s usage per %s is %s.  No request is specified",
+                fc,
+                r#"pods "web-7d4f9c8b6-x2k9p" is forbidden: minimum cpu usage per Container is 100m.  No request is specified"#,
+            ),
+            sample(
+                "pods %q is forbidden: %s max limit to request ratio per %s is %s, but no request is specified or request is 0",
+                fc,
+                r#"pods "web-7d4f9c8b6-x2k9p" is forbidden: memory max limit to request ratio per Container is 2, but no request is specified or request is 0"#,
+            ),
+            sample(
                 "pods %q is forbidden: violates PodSecurity %q: %s",
                 fc,
                 r#"pods "web-7d4f9c8b6-x2k9p" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "app" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "app" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
@@ -1414,6 +1434,11 @@ fn failed_create_rejections_classify_as_mapped() {
                 "Internal error occurred: failed calling webhook %q: failed to call webhook: Post %q: no endpoints available for service %q",
                 fc,
                 r#"Internal error occurred: failed calling webhook "validate.gatekeeper.sh": failed to call webhook: Post "https://gatekeeper-webhook-service.gatekeeper-system.svc:443/v1/admit?timeout=3s": no endpoints available for service "gatekeeper-webhook-service""#,
+            ),
+            sample(
+                "failed calling webhook %q; no further details available",
+                fc,
+                r#"failed calling webhook "validate.policy.example.invalid"; no further details available"#,
             ),
             sample(
                 "Internal error occurred: failed calling webhook %q: received invalid webhook response: %w",

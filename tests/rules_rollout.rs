@@ -543,3 +543,99 @@ fn controller_catching_up_is_silent() {
     assert!(!has(&r, "ControllerNotProgressing"), "{}", describe(&r));
     assert!(warnings(&r).is_empty(), "{}", describe(&r));
 }
+
+#[test]
+fn a_webhook_whose_backend_has_no_ready_endpoint_is_unavailable_not_a_denial() {
+    let r = diagnose_yaml(
+        &fixture("webhook-unavailable.yaml"),
+        "Deployment/shop/checkout",
+    );
+    let w = finding(&r, "AdmissionWebhookUnavailable");
+    assert_eq!(w.severity, Severity::Critical);
+    assert_eq!(w.object.name, "checkout-7d4f9c8b6");
+    assert!(w.root_cause, "{}", describe(&r));
+    assert_eq!(
+        top(&r).rule_id,
+        "AdmissionWebhookUnavailable",
+        "{}",
+        describe(&r)
+    );
+    assert!(
+        w.message.contains("mutate.policy.example.invalid")
+            && w.message.contains("its Service has no ready endpoints"),
+        "{}",
+        w.message
+    );
+    // the backend, as the input shows it: the Service exists, its one endpoint is not ready
+    assert!(
+        evidence_has(
+            w,
+            "webhook backend Service policy/policy-webhook: 0 of 1 endpoint(s) ready"
+        ),
+        "{:?}",
+        w.evidence
+    );
+    assert!(
+        step_with(w, "kubernetes.io/service-name=policy-webhook").is_some(),
+        "{:?}",
+        w.remediation
+    );
+    // the webhook did not say no: no AdmissionDenied
+    assert!(!has(&r, "AdmissionDenied"), "{}", describe(&r));
+    let c = finding(&r, "ReplicaSetCreateFailed");
+    assert!(explained_by(&r, c, w), "{}", describe(&r));
+}
+
+#[test]
+fn a_webhook_backend_missing_from_the_input_is_unverified() {
+    let yaml = fixture("webhook-unavailable.yaml");
+    // the same incident captured without the policy namespace
+    let cut = yaml.find("- apiVersion: v1\n  kind: Service").unwrap();
+    let rest = yaml[cut..].find("- apiVersion: v1\n  count: 1\n").unwrap();
+    let without = format!("{}{}", &yaml[..cut], &yaml[cut + rest..]);
+    let r = diagnose_yaml(&without, "Deployment/shop/checkout");
+    let w = finding(&r, "AdmissionWebhookUnavailable");
+    assert!(
+        evidence_has(
+            w,
+            "webhook backend Service policy/policy-webhook: not in the input (unverified)"
+        ),
+        "{:?}",
+        w.evidence
+    );
+}
+
+#[test]
+fn a_limit_range_refusal_names_the_range_and_its_bounds() {
+    let r = diagnose_yaml(
+        &fixture("limitrange-violation.yaml"),
+        "Deployment/shop/checkout",
+    );
+    let l = finding(&r, "LimitRangeViolation");
+    assert_eq!(l.severity, Severity::Critical);
+    assert!(l.root_cause, "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "LimitRangeViolation", "{}", describe(&r));
+    assert!(
+        l.message
+            .contains("maximum memory usage per Container is 1Gi, but limit is 2Gi"),
+        "{}",
+        l.message
+    );
+    assert!(
+        evidence_has(
+            l,
+            "LimitRange container-bounds (Container): max memory 1Gi, min cpu 50m"
+        ),
+        "{:?}",
+        l.evidence
+    );
+    assert!(
+        step_with(l, "kubectl describe limitrange -n shop").is_some(),
+        "{:?}",
+        l.remediation
+    );
+    assert_eq!(l.edge.as_deref(), Some("ReplicaSet -> LimitRange"));
+    assert!(!has(&r, "QuotaExceeded"));
+    let c = finding(&r, "ReplicaSetCreateFailed");
+    assert!(explained_by(&r, c, l), "{}", describe(&r));
+}

@@ -655,6 +655,20 @@ rules! {
         summary: "Pod creation is refused by an admission webhook or Pod Security.",
         explains: CREATE_FAILED,
     }
+    AdmissionWebhookUnavailable {
+        set: Rollout,
+        severity: Critical,
+        layer: ControlPlane,
+        summary: "An admission webhook cannot be called (refused, timed out, no endpoints, x509) and its failurePolicy rejects the Pods.",
+        explains: CREATE_FAILED,
+    }
+    LimitRangeViolation {
+        set: Rollout,
+        severity: Critical,
+        layer: Resource,
+        summary: "A LimitRange of the namespace refuses the Pods' requests or limits (a maximum, a minimum or a limit-to-request ratio).",
+        explains: CREATE_FAILED,
+    }
     StatefulSetServiceNotFound {
         set: Rollout,
         severity: Warning,

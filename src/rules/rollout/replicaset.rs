@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 
 use super::util::{not_ready_lines, pods_of, selector_arg};
 use crate::api::{Risk, Severity};
@@ -17,6 +17,7 @@ use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
+use crate::store::Existence;
 
 /// A FailedCreate older than this, with no ReplicaFailure condition, is history:
 /// controllers retry failed creations at least every ~17 minutes.
@@ -123,7 +124,7 @@ pub(crate) fn classify(msg: &str) -> CreateCause {
         && let Some(name) = quoted(rest)
     {
         let detail = rest[name.len() + 2..]
-            .trim_start_matches(':')
+            .trim_start_matches([':', ';'])
             .trim()
             .to_owned();
         return CreateCause::WebhookUnreachable {
@@ -146,7 +147,9 @@ pub(crate) fn classify(msg: &str) -> CreateCause {
             .unwrap_or_default();
         return CreateCause::ServiceAccount { name };
     }
-    if (msg.contains(" usage per Container is ") || msg.contains(" usage per Pod is "))
+    if msg.contains(" usage per Container is ")
+        || msg.contains(" usage per Pod is ")
+        || msg.contains(" max limit to request ratio per ")
         || msg.contains("LimitRange")
     {
         let detail = after(msg, "is forbidden: ")
@@ -504,27 +507,90 @@ fn report(
             out.push(cause_draft);
         }
         CreateCause::WebhookUnreachable { webhook, detail } => {
-            let mut cause_draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
-                .discriminator(webhook.clone())
-                .message(format!(
-                    "{} cannot create Pods: the admission webhook {webhook} is unreachable and fails closed",
-                    creator.label
-                ))
-                .evidence(format!("webhook {webhook}: {detail}"))
-                .seen(first, last)
-                .summary(
-                    "The webhook's backend is down and its failurePolicy is Fail: every matching Pod creation in the cluster is refused. Restore the webhook's Service and Pods.",
-                )
-                .read_only(
-                    "Find the webhook configuration and its Service",
-                    "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
-                );
+            let why = webhook_failure(&detail);
+            let mut cause_draft =
+                Draft::new(RuleId::AdmissionWebhookUnavailable, creator.controller.clone())
+                    .discriminator(webhook.clone())
+                    .message(format!(
+                        "{} cannot create Pods: the admission webhook {webhook} cannot be called ({why}) and its failurePolicy rejects the request",
+                        creator.label
+                    ))
+                    .evidence(format!("webhook {webhook}: {detail}"))
+                    .seen(first, last)
+                    .summary(
+                        "The webhook could not answer — it did not say no: its backend is down, unreachable or presents a certificate the API server does not trust, and its failurePolicy is Fail, so every Pod creation it matches is refused. Restore the webhook's Service and Pods (or its certificate); do not delete the webhook configuration to get through.",
+                    )
+                    .read_only(
+                        "Find the webhook configuration, its failurePolicy and its Service",
+                        "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o custom-columns=NAME:.metadata.name,WEBHOOKS:.webhooks[*].name,POLICY:.webhooks[*].failurePolicy,SERVICE:.webhooks[*].clientConfig.service.name",
+                    );
             if let Some((svc, svc_ns)) = webhook_service(&detail) {
+                cause_draft = backend_evidence(ctx, cause_draft, &svc, &svc_ns);
                 cause_draft = cause_draft.read_only(
                     format!("Check the webhook backend {svc_ns}/{svc}"),
                     format!("kubectl get endpointslices,pods -n {svc_ns} -l kubernetes.io/service-name={svc}; kubectl get pods -n {svc_ns}"),
                 );
             }
+            out.push(cause_draft);
+        }
+        CreateCause::LimitRange { detail } => {
+            let mut cause_draft =
+                Draft::new(RuleId::LimitRangeViolation, creator.controller.clone())
+                    .message(format!(
+                        "{} cannot create Pods: a LimitRange of namespace {ns} refuses them ({detail})",
+                        creator.label
+                    ))
+                    .evidence(format!("LimitRanger: {detail}"))
+                    .seen(first, last)
+                    .summary(
+                        "The namespace's LimitRange bounds what a container or Pod may request or limit. Bring the Pod template within those bounds (the message names the resource and the bound), or ask the namespace owner to change the LimitRange.",
+                    )
+                    .read_only(
+                        "See the namespace's LimitRanges",
+                        format!("kubectl describe limitrange -n {ns}"),
+                    );
+            for range in ctx.store.list::<LimitRange>(ns) {
+                let Some(name) = range.metadata.name.as_deref() else {
+                    continue;
+                };
+                let range_ref = ObjRef::namespaced(Kind::LimitRange, ns, name);
+                cause_draft = cause_draft
+                    .scope(range_ref)
+                    .edge(format!("{} -> LimitRange", creator.controller.kind.name()));
+                for limit in range.spec.iter().flat_map(|spec| &spec.limits) {
+                    let bounds = |what: &str,
+                                  values: &Option<
+                        std::collections::BTreeMap<
+                            String,
+                            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+                        >,
+                    >| {
+                        values
+                            .iter()
+                            .flatten()
+                            .map(|(resource, amount)| format!("{what} {resource} {}", amount.0))
+                            .collect::<Vec<_>>()
+                    };
+                    let mut parts = bounds("max", &limit.max);
+                    parts.extend(bounds("min", &limit.min));
+                    parts.extend(bounds(
+                        "maxLimitRequestRatio",
+                        &limit.max_limit_request_ratio,
+                    ));
+                    if !parts.is_empty() {
+                        cause_draft = cause_draft.evidence(format!(
+                            "LimitRange {name} ({}): {}",
+                            limit.type_,
+                            parts.join(", ")
+                        ));
+                    }
+                }
+            }
+            cause_draft = cause_draft.step(
+                "Set the container's requests and limits within the LimitRange's bounds in the Pod template",
+                None,
+                Risk::Reversible,
+            );
             out.push(cause_draft);
         }
         CreateCause::PodSecurity { level, violations } => {
@@ -567,7 +633,75 @@ fn report(
     }
 }
 
+/// Why a webhook could not be called, in a few words.
+fn webhook_failure(detail: &str) -> &'static str {
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("no endpoints available") {
+        "its Service has no ready endpoints"
+    } else if lower.contains("connection refused") {
+        "connection refused"
+    } else if lower.contains("x509") || lower.contains("tls:") {
+        "the API server does not trust its certificate"
+    } else if lower.contains("context deadline exceeded")
+        || lower.contains("client.timeout exceeded")
+        || lower.contains("i/o timeout")
+    {
+        "it did not answer in time"
+    } else if lower.contains("no such host") {
+        "its Service's name does not resolve"
+    } else if lower.contains("invalid webhook response") {
+        "it answered something that is not an AdmissionReview"
+    } else {
+        "the call failed"
+    }
+}
+
+/// What the store says of a webhook's backend Service: missing, or its endpoints.
+fn backend_evidence(ctx: &RuleContext, mut draft: Draft, svc: &str, svc_ns: &str) -> Draft {
+    let service = ObjRef::namespaced(Kind::Service, svc_ns, svc);
+    match ctx.existence(&service) {
+        Existence::Missing => {
+            draft = draft.evidence(format!(
+                "webhook backend Service {svc_ns}/{svc} does not exist"
+            ));
+        }
+        Existence::Unknown => {
+            draft = draft.evidence(format!(
+                "webhook backend Service {svc_ns}/{svc}: not in the input (unverified)"
+            ));
+        }
+        Existence::Exists => {
+            let (mut ready, mut total) = (0, 0);
+            for slice in ctx.store.endpoint_slices(svc_ns, svc) {
+                for endpoint in slice.endpoints.iter().flatten() {
+                    total += 1;
+                    if endpoint
+                        .conditions
+                        .as_ref()
+                        .and_then(|c| c.ready)
+                        .unwrap_or(true)
+                    {
+                        ready += 1;
+                    }
+                }
+            }
+            draft = draft.evidence(format!(
+                "webhook backend Service {svc_ns}/{svc}: {ready} of {total} endpoint(s) ready"
+            ));
+        }
+    }
+    draft
+}
+
+/// The Service of a webhook from the error's URL (`https://svc.ns.svc:443/...`) or
+/// from `no endpoints available for service "ns/svc"` / `"svc"`.
 fn webhook_service(detail: &str) -> Option<(String, String)> {
+    if let Some(rest) = after(detail, "no endpoints available for service ")
+        && let Some(name) = quoted(rest)
+        && let Some((ns, svc)) = name.split_once('/')
+    {
+        return Some((svc.to_owned(), ns.to_owned()));
+    }
     let url = after(detail, "https://")?;
     let host = url.split(['/', ':', '"']).next()?;
     let mut parts = host.split('.');
@@ -805,5 +939,38 @@ mod tests {
             }
         );
         assert_eq!(classify("something else"), CreateCause::Other);
+    }
+
+    #[test]
+    fn names_why_a_webhook_could_not_be_called() {
+        let no_endpoints = r#"Internal error occurred: failed calling webhook "mutate.policy.example.invalid": failed to call webhook: Post "https://policy-webhook.policy.svc:443/mutate?timeout=10s": no endpoints available for service "policy/policy-webhook""#;
+        assert_eq!(
+            webhook_failure(no_endpoints),
+            "its Service has no ready endpoints"
+        );
+        assert_eq!(
+            webhook_service(no_endpoints),
+            Some(("policy-webhook".into(), "policy".into()))
+        );
+        let x509 = r#"failed calling webhook "v.example.invalid": failed to call webhook: Post "https://hook.system.svc:443/validate?timeout=10s": tls: failed to verify certificate: x509: certificate signed by unknown authority"#;
+        assert_eq!(
+            webhook_failure(x509),
+            "the API server does not trust its certificate"
+        );
+        let deadline = r#"failed calling webhook "v.example.invalid": failed to call webhook: Post "https://hook.system.svc:443/validate?timeout=10s": context deadline exceeded"#;
+        assert_eq!(webhook_failure(deadline), "it did not answer in time");
+    }
+
+    #[test]
+    fn classifies_limit_ranger_messages() {
+        let message = r#"Error creating: pods "api-6f9c-abcde" is forbidden: maximum memory usage per Container is 1Gi, but limit is 2Gi"#;
+        assert_eq!(
+            classify(message),
+            CreateCause::LimitRange {
+                detail: "maximum memory usage per Container is 1Gi, but limit is 2Gi".into()
+            }
+        );
+        let message = r#"Error creating: pods "api-6f9c-abcde" is forbidden: [minimum cpu usage per Container is 100m, but request is 50m, cpu max limit to request ratio per Container is 2, but provided ratio is 10.000000]"#;
+        assert!(matches!(classify(message), CreateCause::LimitRange { .. }));
     }
 }
