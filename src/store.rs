@@ -332,6 +332,10 @@ pub struct Store {
     listed: BTreeSet<Kind>,
     /// kinds read completely in some namespaces
     listed_in: BTreeSet<(Kind, String)>,
+    /// kinds not read by choice (an install without Secret access), with why: where
+    /// they were not listed, their absence proves nothing and references to them are
+    /// unverified
+    unread: BTreeMap<Kind, String>,
 }
 
 impl Store {
@@ -594,6 +598,24 @@ impl Store {
     /// Forgets that a kind was denied (it could be read again).
     pub fn clear_denied(&mut self, kind: Kind) {
         self.denied.remove(&kind);
+    }
+
+    /// Records that a kind is not read by choice, except where [`Store::mark_listed`]
+    /// says it was (Secret access granted in some namespaces only, or not at all).
+    pub fn mark_unread(&mut self, kind: Kind, reason: impl Into<String>) {
+        self.unread.insert(kind, reason.into());
+    }
+
+    /// Why an object of `kind` in `namespace` could not be verified: the kind was
+    /// denied, or not read there by choice. `None` where the kind was read.
+    pub fn unverified_reason(&self, kind: Kind, namespace: &str) -> Option<&str> {
+        if let Some(reason) = self.denied.get(&kind) {
+            return Some(reason);
+        }
+        if self.kind_listed(kind, namespace) {
+            return None;
+        }
+        self.unread.get(&kind).map(String::as_str)
     }
 
     /// References of every stored object of a kind.
