@@ -99,6 +99,27 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
             "logLevel=debug",
         ],
     ),
+    (
+        "tenant",
+        &[
+            "scope=namespace",
+            "watchNamespaces={team-b}",
+            "rbac.secrets=namespaces",
+            "rbac.secretNamespaces={kubedx-helm}",
+            "logs.enabled=true",
+        ],
+    ),
+    (
+        "secrets-cluster",
+        &["rbac.secrets=cluster", "watchNamespaces={shop,bank}"],
+    ),
+    (
+        "secrets-namespaces",
+        &[
+            "rbac.secrets=namespaces",
+            "rbac.secretNamespaces={shop,bank}",
+        ],
+    ),
 ];
 
 fn set_args(sets: &[&str]) -> Vec<String> {
@@ -790,9 +811,190 @@ fn helm_install_on_the_test_control_plane_becomes_available() {
     kubectl_ok(&["get", "crd", "diagnoses.kubedx.io"]);
 }
 
+/// The rules of a Role or ClusterRole as (apiGroups, resources, verbs) strings.
+fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
+    rules(role)
+        .iter()
+        .flat_map(|r| {
+            let verbs = strs(&r["verbs"]).join(",");
+            let groups = strs(&r["apiGroups"]);
+            strs(&r["resources"]).into_iter().flat_map(move |res| {
+                let verbs = verbs.clone();
+                groups
+                    .clone()
+                    .into_iter()
+                    .map(move |g| (g, res.clone(), verbs.clone()))
+            })
+        })
+        .collect()
+}
+
+fn secret_grants(role: &Value) -> usize {
+    grants(role)
+        .iter()
+        .filter(|(g, r, _)| g.is_empty() && r == "secrets")
+        .count()
+}
+
+#[test]
+fn secrets_are_an_install_choice_off_by_default() {
+    // none (default): no Secret grant anywhere, --secrets=none
+    let d = render(&[]);
+    for role in by_kind(&d, "ClusterRole")
+        .into_iter()
+        .chain(by_kind(&d, "Role"))
+    {
+        assert_eq!(secret_grants(role), 0, "{role}");
+    }
+    assert!(args_of(&d).contains(&"--secrets=none".into()));
+    assert!(
+        !args_of(&d)
+            .iter()
+            .any(|a| a.starts_with("--watch-namespaces"))
+    );
+
+    // cluster: list/watch (never get) in the ClusterRole
+    let d = render(&["rbac.secrets=cluster"]);
+    let cluster_role = one(&d, "ClusterRole");
+    assert!(grants(cluster_role).contains(&("".into(), "secrets".into(), "list,watch".into())));
+    assert_eq!(secret_grants(cluster_role), 1);
+    assert!(args_of(&d).contains(&"--secrets=cluster".into()));
+
+    // namespaces: a Role (and its binding) in each, none in the ClusterRole
+    let d = render(&[
+        "rbac.secrets=namespaces",
+        "rbac.secretNamespaces={shop,bank}",
+    ]);
+    assert_eq!(secret_grants(one(&d, "ClusterRole")), 0);
+    let secret_roles: Vec<&Value> = by_kind(&d, "Role")
+        .into_iter()
+        .filter(|r| secret_grants(r) > 0)
+        .collect();
+    let namespaces: BTreeSet<String> = secret_roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["bank".into(), "shop".into()]));
+    for role in &secret_roles {
+        assert_eq!(
+            Value::Array(rules(role)),
+            json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}])
+        );
+        let binding = by_kind(&d, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["namespace"] == role["metadata"]["namespace"]
+                    && b["roleRef"]["name"] == role["metadata"]["name"]
+            })
+            .expect("a binding of the Secret Role");
+        assert_eq!(binding["subjects"][0]["name"], "kx-kubedx");
+        assert_eq!(binding["subjects"][0]["namespace"], "kubedx-helm");
+    }
+    let args = args_of(&d);
+    assert!(args.contains(&"--secrets=namespaces".into()), "{args:?}");
+    assert!(
+        args.contains(&"--secret-namespaces=bank,shop".into()),
+        "{args:?}"
+    );
+
+    // what cannot work is refused with a message
+    for (sets, message) in [
+        (
+            &["rbac.secrets=namespaces"][..],
+            "rbac.secrets=namespaces needs rbac.secretNamespaces",
+        ),
+        (
+            &["rbac.secretNamespaces={shop}"][..],
+            "rbac.secretNamespaces is only used with rbac.secrets=namespaces",
+        ),
+        (
+            &[
+                "scope=namespace",
+                "rbac.secrets=namespaces",
+                "rbac.secretNamespaces={elsewhere}",
+            ][..],
+            "rbac.secretNamespaces names elsewhere, which is not watched",
+        ),
+    ] {
+        let mut args = vec!["template", "kx", "charts/kubedx", "-n", "kubedx-helm"];
+        let set = set_args(sets);
+        args.extend(set.iter().map(String::as_str));
+        let out = helm(&args);
+        assert!(!out.status.success(), "{sets:?} rendered");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{sets:?}: {stderr}");
+    }
+}
+
+#[test]
+fn scope_namespace_renders_roles_only() {
+    let d = render(&["scope=namespace", "watchNamespaces={team-b}"]);
+    assert!(by_kind(&d, "ClusterRole").is_empty());
+    assert!(by_kind(&d, "ClusterRoleBinding").is_empty());
+    let args = args_of(&d);
+    // the release namespace is watched too
+    assert!(
+        args.contains(&"--watch-namespaces=kubedx-helm,team-b".into()),
+        "{args:?}"
+    );
+    let read_roles: Vec<&Value> = by_kind(&d, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == "kx-kubedx")
+        .collect();
+    let namespaces: BTreeSet<&str> = read_roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["kubedx-helm", "team-b"]));
+    // each Role: the ClusterRole's namespaced grants, nothing cluster-scoped, no Secret
+    let cluster = render(&[]);
+    let cluster_grants = grants(one(&cluster, "ClusterRole"));
+    let cluster_scoped = [
+        "namespaces",
+        "nodes",
+        "persistentvolumes",
+        "ingressclasses",
+        "storageclasses",
+        "gatewayclasses",
+    ];
+    let want: BTreeSet<(String, String, String)> = cluster_grants
+        .into_iter()
+        .filter(|(_, r, _)| !cluster_scoped.contains(&r.as_str()))
+        .collect();
+    for role in &read_roles {
+        assert_eq!(grants(role), want, "{role}");
+        let binding = by_kind(&d, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["namespace"] == role["metadata"]["namespace"]
+                    && b["roleRef"]["name"] == "kx-kubedx"
+            })
+            .expect("its binding");
+        assert_eq!(binding["roleRef"]["kind"], "Role");
+        assert_eq!(binding["subjects"][0]["namespace"], "kubedx-helm");
+    }
+    // the Kind table's cluster-scoped kinds are exactly those left out
+    let kinds_cluster_scoped: BTreeSet<String> = kubedx::model::Kind::ALL
+        .iter()
+        .filter(|k| !k.namespaced())
+        .map(|k| k.plural().to_string())
+        .collect();
+    assert_eq!(
+        kinds_cluster_scoped,
+        cluster_scoped.iter().map(|s| s.to_string()).collect()
+    );
+    // a cluster-scoped install limited to namespaces keeps its ClusterRole
+    let d = render(&["watchNamespaces={shop,bank}"]);
+    assert_eq!(by_kind(&d, "ClusterRole").len(), 1);
+    assert!(args_of(&d).contains(&"--watch-namespaces=bank,shop".into()));
+}
+
 #[test]
 fn values_schema_refuses_typos() {
     for bad in [
+        "scope=tenant",
+        "rbac.secrets=metadata",
+        "watchNamespaces={Team_A}",
         "replica=3",
         "image.pullPolicy=Sometimes",
         "image.digest=latest",
