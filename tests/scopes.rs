@@ -637,3 +637,91 @@ async fn a_watched_namespace_that_does_not_exist_yet_is_served_once_created() {
     let log = ctl.log_text();
     assert!(panics(&log).is_empty(), "{log}");
 }
+
+/// Resident memory (VmRSS) of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// docs/performance.md, "Memory follows what is watched": 2,000 synthetic Pods in 40
+/// namespaces; one controller watching 1 of them, one watching all 40, side by side.
+/// A measurement (minutes of load), run on purpose:
+/// `cargo test --release --test scopes -- --ignored memory_follows --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: loads 2,000 Pods (minutes); see docs/performance.md"]
+async fn memory_follows_what_is_watched() {
+    let _turn = SERIAL.lock().await;
+    install();
+    let cfg = kubedx::synth::Config {
+        pods: 2000,
+        pods_per_namespace: 50,
+        ..Default::default()
+    };
+    let synth = kubedx::synth::generate(&cfg);
+    let namespaces: Vec<String> = synth
+        .namespaces
+        .keys()
+        .filter(|ns| *ns != "kube-system")
+        .cloned()
+        .collect();
+    assert_eq!(namespaces.len(), 40, "{namespaces:?}");
+    let client = client().await;
+    let t0 = std::time::Instant::now();
+    kubedx::synth::live::load(&client, &synth, 32)
+        .await
+        .unwrap();
+    kubedx::synth::live::wait_pods(
+        &client,
+        cfg.pods,
+        |phases| !phases.contains_key("Unknown"),
+        Duration::from_secs(900),
+    )
+    .await
+    .unwrap();
+    eprintln!(
+        "memory_follows: loaded in {:.0}s",
+        t0.elapsed().as_secs_f64()
+    );
+    let one = format!("--watch-namespaces={}", namespaces[0]);
+    let all = format!("--watch-namespaces={}", namespaces.join(","));
+    let whole = ControllerProcess::start("rss-cluster", &[]);
+    let forty = ControllerProcess::start("rss-40", &[&all]);
+    let single = ControllerProcess::start("rss-1", &[&one]);
+    // let the caches fill and the allocator settle
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let pods = |ctl: &ControllerProcess| {
+        parse_metric(&ctl.metrics(), "kubedx_cache_objects")
+            .iter()
+            .filter(|s| s.labels.get("kind").map(String::as_str) == Some("Pod"))
+            .map(|s| s.value)
+            .sum::<f64>()
+    };
+    let mut rows = Vec::new();
+    for (what, ctl) in [
+        ("whole cluster", &whole),
+        ("40 of 40 namespaces", &forty),
+        ("1 of 40 namespaces", &single),
+    ] {
+        let rss = rss_kib(ctl.pid());
+        rows.push((what, rss, pods(ctl)));
+        eprintln!(
+            "memory_follows: {what}: VmRSS {} MiB, {} Pods cached",
+            rss / 1024,
+            pods(ctl)
+        );
+    }
+    let (_, rss_all, pods_all) = rows[1];
+    let (_, rss_one, pods_one) = rows[2];
+    assert!(pods_all >= cfg.pods as f64, "{rows:?}");
+    assert!(pods_one <= pods_all / 20.0, "{rows:?}");
+    assert!(
+        rss_one * 2 < rss_all,
+        "memory does not follow what is watched: {rows:?}"
+    );
+}

@@ -18,12 +18,29 @@ use crate::api::Diagnosis;
 /// A stream of Diagnosis watch events.
 pub(crate) type DiagnosisEvents = BoxStream<'static, Result<Event<Diagnosis>, watcher::Error>>;
 
+/// How often an unanswered probe of the cluster-wide list is asked again (once a
+/// second) before watching cluster-wide.
+const PROBE_RETRIES: usize = 30;
+
 /// Watches the Diagnoses of the whole cluster if the identity may list them there,
 /// else those of `namespaces`.
 pub(crate) async fn watch(client: Client, namespaces: &BTreeSet<String>) -> DiagnosisEvents {
     let config = || watcher::Config::default().any_semantic();
     let all: Api<Diagnosis> = Api::all(client.clone());
-    match all.list_metadata(&ListParams::default().limit(1)).await {
+    // whether the identity may list them everywhere; an unreachable API is asked again
+    let mut probe = all.list_metadata(&ListParams::default().limit(1)).await;
+    for _ in 0..PROBE_RETRIES {
+        match &probe {
+            Err(kube::Error::Api(status)) if status.code == 403 => break,
+            Err(error) => {
+                tracing::debug!(%error, "listing Diagnoses cluster-wide; asking again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                probe = all.list_metadata(&ListParams::default().limit(1)).await;
+            }
+            Ok(_) => break,
+        }
+    }
+    match probe {
         Err(kube::Error::Api(status)) if status.code == 403 => {
             tracing::info!(
                 namespaces = %namespaces.iter().cloned().collect::<Vec<_>>().join(","),
