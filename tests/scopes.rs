@@ -288,7 +288,7 @@ async fn a_tenant_install_diagnoses_its_namespace_is_denied_elsewhere_and_reads_
     let ctl = ControllerProcess::start_as("tenant", &chart.identity, &args);
 
     let d = wait_for(&web, "web", "web diagnosed", Duration::from_secs(90), |d| {
-        diagnosed(d) && rule(d, "SecretUnverified").is_some()
+        rule(d, "SecretUnverified").is_some() && rule(d, "ImagePullNotFound").is_some()
     })
     .await;
     let s = d.status.as_ref().unwrap();
@@ -542,14 +542,16 @@ async fn secret_access_asked_for_but_not_granted_is_unverified_not_a_crash() {
     )
     .await;
     let dxs = create_diagnosis(&tenant, "web", target("Deployment", "web")).await;
-    let watch = format!("--watch-namespaces={tenant}");
+    // and to watch a namespace it has no Role in (that does not even exist yet):
+    // refused there, which leaves its own namespace served in full
+    let watch = format!("--watch-namespaces={tenant},{tenant}-elsewhere");
     let mut ctl = ControllerProcess::start_as(
         "secrets-denied",
         &chart.identity,
         &[&watch, "--secrets=cluster"],
     );
     let d = wait_for(&dxs, "web", "web diagnosed", Duration::from_secs(90), |d| {
-        rule(d, "SecretUnverified").is_some()
+        rule(d, "SecretUnverified").is_some() && rule(d, "ImagePullNotFound").is_some()
     })
     .await;
     let unverified = rule(&d, "SecretUnverified").unwrap();
@@ -564,6 +566,26 @@ async fn secret_access_asked_for_but_not_granted_is_unverified_not_a_crash() {
     assert!(d.status.as_ref().unwrap().findings.iter().any(
         |f| f.rule_id == "PermissionDenied" && f.message.starts_with("Could not read secrets")
     ),);
+    let denied: Vec<&str> = d
+        .status
+        .as_ref()
+        .unwrap()
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "PermissionDenied")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(
+        !denied
+            .iter()
+            .any(|m| m.starts_with("Could not read pods")
+                || m.starts_with("Could not read deployments")),
+        "a refusal in another namespace does not blind this one: {denied:?}"
+    );
+    assert_eq!(
+        d.status.as_ref().unwrap().findings[0].rule_id,
+        "ImagePullNotFound"
+    );
     assert_eq!(ctl.get("/readyz").map(|r| r.0), Some(200));
     assert!(ctl.exited().is_none(), "the controller keeps running");
     let log = ctl.log_text();

@@ -320,7 +320,10 @@ impl Cache {
                         for stale_ref in &stale {
                             store.delete(stale_ref);
                         }
-                        store.clear_denied(kind);
+                        match namespace {
+                            Some(ns) => store.clear_denied_in(kind, ns),
+                            None => store.clear_denied(kind),
+                        }
                         store.mark_listed(kind, namespace);
                         stale.into_iter().chain(seen).collect::<Vec<_>>()
                     };
@@ -367,7 +370,13 @@ impl Cache {
                         let since = *forbidden_since.get_or_insert_with(std::time::Instant::now);
                         if !listed_once || since.elapsed() >= DENIED_AFTER {
                             tracing::warn!(kind = kind.name(), namespace = namespace.unwrap_or("*"), %reason, "watch forbidden");
-                            self.store.write().expect("lock").mark_denied(kind, reason);
+                            let mut store = self.store.write().expect("lock");
+                            match namespace {
+                                // the other namespaces' watches may well be allowed
+                                Some(ns) => store.mark_denied_in(kind, ns, reason),
+                                None => store.mark_denied(kind, reason),
+                            }
+                            drop(store);
                             // a denied kind does not hold readiness back
                             self.mark_synced(&key);
                         } else {
