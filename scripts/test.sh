@@ -20,7 +20,7 @@ tests/cluster/install-real-node-deps
 step "test control plane: build, with the real node (cached under target/testcluster/)"
 tests/cluster/testcluster build --real-node
 
-step "packaging tools: helm and kubeconform (built from tests/tools/go.mod, cached under target/tools/)"
+step "packaging tools: helm and kubeconform (tests/tools/go.mod), kube-score (tests/tools/lint/go.mod), cached under target/tools/"
 tests/tools/build
 
 step "tests/cluster: gofmt, go vet, go test"

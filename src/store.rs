@@ -335,6 +335,13 @@ pub struct Store {
     listed_in: BTreeSet<(Kind, String)>,
     /// what was seen to change, and when (the controller's watches; a snapshot's managedFields)
     journal: Journal,
+    /// kinds that could not be read in one namespace (a watch per namespace was
+    /// refused there), with the reason
+    denied_in: BTreeMap<(Kind, String), String>,
+    /// kinds not read by choice (an install without Secret access), with why: where
+    /// they were not listed, their absence proves nothing and references to them are
+    /// unverified
+    unread: BTreeMap<Kind, String>,
 }
 
 impl Store {
@@ -609,6 +616,49 @@ impl Store {
         self.denied.remove(&kind);
     }
 
+    /// Records that a kind could not be read in one namespace (its other namespaces
+    /// may well have been).
+    pub fn mark_denied_in(&mut self, kind: Kind, namespace: &str, reason: impl Into<String>) {
+        self.denied_in
+            .insert((kind, namespace.to_owned()), reason.into());
+    }
+
+    /// Forgets that a kind was denied in a namespace (it could be read there again).
+    pub fn clear_denied_in(&mut self, kind: Kind, namespace: &str) {
+        self.denied_in.remove(&(kind, namespace.to_owned()));
+    }
+
+    /// Why a kind could not be read in a namespace, if it could not (there, or everywhere).
+    pub fn denied_reason(&self, kind: Kind, namespace: &str) -> Option<&str> {
+        self.denied
+            .get(&kind)
+            .or_else(|| self.denied_in.get(&(kind, namespace.to_owned())))
+            .map(String::as_str)
+    }
+
+    /// The kinds that could not be read in one namespace each, with the reason.
+    pub fn denied_in(&self) -> &BTreeMap<(Kind, String), String> {
+        &self.denied_in
+    }
+
+    /// Records that a kind is not read by choice, except where [`Store::mark_listed`]
+    /// says it was (Secret access granted in some namespaces only, or not at all).
+    pub fn mark_unread(&mut self, kind: Kind, reason: impl Into<String>) {
+        self.unread.insert(kind, reason.into());
+    }
+
+    /// Why an object of `kind` in `namespace` could not be verified: the kind was
+    /// denied, or not read there by choice. `None` where the kind was read.
+    pub fn unverified_reason(&self, kind: Kind, namespace: &str) -> Option<&str> {
+        if let Some(reason) = self.denied_reason(kind, namespace) {
+            return Some(reason);
+        }
+        if self.kind_listed(kind, namespace) {
+            return None;
+        }
+        self.unread.get(&kind).map(String::as_str)
+    }
+
     /// References of every stored object of a kind.
     pub fn refs_of(&self, kind: Kind) -> impl Iterator<Item = ObjRef> + '_ {
         self.buckets
@@ -634,10 +684,10 @@ impl Store {
     /// the kind was listed there, or the store holds other objects of that kind there
     /// (a snapshot that captured the namespace's ConfigMaps captured all of them).
     pub fn kind_listed(&self, kind: Kind, namespace: &str) -> bool {
-        if self.denied.contains_key(&kind) {
+        let ns = if kind.namespaced() { namespace } else { "" };
+        if self.denied_reason(kind, ns).is_some() {
             return false;
         }
-        let ns = if kind.namespaced() { namespace } else { "" };
         self.listed.contains(&kind)
             || (!self.listed_in.is_empty() && self.listed_in.contains(&(kind, ns.to_owned())))
             || self.holds_any(kind, ns)
@@ -914,6 +964,34 @@ mod tests {
                 .managed_fields
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_denial_in_one_namespace_leaves_the_others_listed() {
+        let mut store = Store::new();
+        store.mark_listed(Kind::Pod, Some("shop"));
+        store.mark_denied_in(Kind::Pod, "bank", "pods is forbidden");
+        store.mark_unread(Kind::Secret, "no Secret access");
+        store.mark_listed(Kind::Secret, Some("shop"));
+        let pod = |ns: &str| ObjRef::namespaced(Kind::Pod, ns, "web");
+        assert_eq!(store.existence(&pod("shop")), Existence::Missing);
+        assert_eq!(store.existence(&pod("bank")), Existence::Unknown);
+        assert_eq!(
+            store.denied_reason(Kind::Pod, "bank"),
+            Some("pods is forbidden")
+        );
+        assert_eq!(store.denied_reason(Kind::Pod, "shop"), None);
+        assert_eq!(store.unverified_reason(Kind::Secret, "shop"), None);
+        assert_eq!(
+            store.unverified_reason(Kind::Secret, "bank"),
+            Some("no Secret access")
+        );
+        store.clear_denied_in(Kind::Pod, "bank");
+        store.mark_listed(Kind::Pod, Some("bank"));
+        assert_eq!(store.existence(&pod("bank")), Existence::Missing);
+        // a denial everywhere wins
+        store.mark_denied(Kind::Pod, "forbidden");
+        assert_eq!(store.existence(&pod("shop")), Existence::Unknown);
     }
 
     #[test]

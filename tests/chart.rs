@@ -99,6 +99,27 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
             "logLevel=debug",
         ],
     ),
+    (
+        "tenant",
+        &[
+            "scope=namespace",
+            "watchNamespaces={team-b}",
+            "rbac.secrets=namespaces",
+            "rbac.secretNamespaces={kubedx-helm}",
+            "logs.enabled=true",
+        ],
+    ),
+    (
+        "secrets-cluster",
+        &["rbac.secrets=cluster", "watchNamespaces={shop,bank}"],
+    ),
+    (
+        "secrets-namespaces",
+        &[
+            "rbac.secrets=namespaces",
+            "rbac.secretNamespaces={shop,bank}",
+        ],
+    ),
 ];
 
 fn set_args(sets: &[&str]) -> Vec<String> {
@@ -790,9 +811,406 @@ fn helm_install_on_the_test_control_plane_becomes_available() {
     kubectl_ok(&["get", "crd", "diagnoses.kubedx.io"]);
 }
 
+/// An accepted exception of tests/lint/kube-score.yaml.
+#[derive(Deserialize)]
+struct LintException {
+    check: String,
+    inputs: Vec<String>,
+    reason: String,
+}
+
+/// tests/lint/kube-score.yaml.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LintConfig {
+    kubernetes_version: String,
+    optional: Vec<String>,
+    exceptions: Vec<LintException>,
+}
+
+/// kube-score's findings (Critical or Warning) in `files`: (check id, object, comment).
+fn kube_score(config: &LintConfig, files: &[PathBuf]) -> Vec<(String, String, String)> {
+    let mut cmd = Command::new(tools().join("kube-score"));
+    cmd.args(["score", "-o", "json", "--kubernetes-version"])
+        .arg(&config.kubernetes_version);
+    for optional in &config.optional {
+        cmd.args(["--enable-optional-test", optional]);
+    }
+    let out = cmd
+        .args(files)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kube-score");
+    // kube-score exits 1 when it finds something: the JSON says what
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("kube-score: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut findings = Vec::new();
+    for object in report.as_array().expect("kube-score objects") {
+        let name = object["object_name"].as_str().unwrap_or("?").to_string();
+        for check in object["checks"].as_array().into_iter().flatten() {
+            let grade = check["grade"].as_i64().unwrap_or(0);
+            if check["skipped"] == true || grade > 5 {
+                continue;
+            }
+            let comments: Vec<String> = check["comments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        c["summary"].as_str().unwrap_or(""),
+                        c["description"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            findings.push((
+                check["check"]["id"].as_str().unwrap().to_string(),
+                name.clone(),
+                comments.join("; "),
+            ));
+        }
+    }
+    findings
+}
+
+/// The RBAC linter of the tests (kube-score reads no RBAC): every render of every
+/// value set grants no wildcard, no non-resource URL, no write verb but on the
+/// Diagnoses' status, Events and the Lease, never `get` on Secrets, Secrets only
+/// when `rbac.secrets` asks for them, and no cluster-wide grant with `scope: namespace`.
+#[test]
+fn every_render_is_least_privilege() {
+    const WRITE_VERBS: &[&str] = &[
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+        "escalate",
+        "bind",
+        "impersonate",
+        "approve",
+        "sign",
+    ];
+    const WRITABLE: &[(&str, &str)] = &[
+        ("kubedx.io", "diagnoses/status"),
+        ("events.k8s.io", "events"),
+        ("coordination.k8s.io", "leases"),
+    ];
+    for (name, sets) in VALUE_SETS {
+        let d = render(sets);
+        let secrets_wanted = sets
+            .iter()
+            .any(|s| s.starts_with("rbac.secrets=") && *s != "rbac.secrets=none");
+        let namespace_scope = sets.contains(&"scope=namespace");
+        if namespace_scope {
+            assert!(
+                by_kind(&d, "ClusterRole").is_empty()
+                    && by_kind(&d, "ClusterRoleBinding").is_empty(),
+                "{name}: scope=namespace renders a cluster-wide grant"
+            );
+        }
+        let mut secret_grants_seen = 0;
+        for role in by_kind(&d, "ClusterRole")
+            .into_iter()
+            .chain(by_kind(&d, "Role"))
+        {
+            let what = format!("{name}: {} {}", role["kind"], role["metadata"]["name"]);
+            for rule in rules(role) {
+                assert!(rule.get("nonResourceURLs").is_none(), "{what}: {rule}");
+                let groups = strs(&rule["apiGroups"]);
+                let resources = strs(&rule["resources"]);
+                let verbs = strs(&rule["verbs"]);
+                for x in groups.iter().chain(&resources).chain(&verbs) {
+                    assert!(!x.contains('*'), "{what}: wildcard in {rule}");
+                }
+                for group in &groups {
+                    for resource in &resources {
+                        for verb in verbs.iter().filter(|v| WRITE_VERBS.contains(&v.as_str())) {
+                            assert!(
+                                WRITABLE.contains(&(group.as_str(), resource.as_str())),
+                                "{what}: {verb} on {group}/{resource}"
+                            );
+                        }
+                        if group.is_empty() && resource == "secrets" {
+                            assert_eq!(
+                                verbs,
+                                ["list", "watch"],
+                                "{what}: Secrets as metadata only"
+                            );
+                            secret_grants_seen += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            secret_grants_seen > 0,
+            secrets_wanted,
+            "{name}: Secret grants only when rbac.secrets asks for them"
+        );
+    }
+}
+
+#[test]
+fn kube_score_finds_nothing_but_the_accepted_exceptions() {
+    let config: LintConfig = serde_norway::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/lint/kube-score.yaml")).unwrap(),
+    )
+    .expect("tests/lint/kube-score.yaml");
+    for exception in &config.exceptions {
+        assert!(
+            exception.reason.split_whitespace().count() >= 8,
+            "the exception of {} says why",
+            exception.check
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let deploy = repo_root().join("deploy");
+    let mut deploy_files: Vec<PathBuf> = ["", "optional"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(deploy.join(sub)).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    deploy_files.sort();
+    inputs.push(("deploy".into(), deploy_files));
+    for (name, sets) in VALUE_SETS {
+        let path = dir.path().join(format!("{name}.yaml"));
+        let rendered: Vec<String> = render(sets)
+            .iter()
+            .map(|d| serde_json::to_string(d).unwrap())
+            .collect();
+        std::fs::write(&path, rendered.join("\n---\n")).unwrap();
+        inputs.push((format!("chart:{name}"), vec![path]));
+    }
+    let mut used = BTreeSet::new();
+    let mut unexcused = Vec::new();
+    for (input, files) in &inputs {
+        for (check, object, comment) in kube_score(&config, files) {
+            let excused = config.exceptions.iter().position(|e| {
+                e.check == check && e.inputs.iter().any(|i| i == "all" || i == input)
+            });
+            match excused {
+                Some(index) => {
+                    used.insert((index, input.clone()));
+                }
+                None => unexcused.push(format!("{input}: {check} on {object}: {comment}")),
+            }
+        }
+    }
+    assert!(
+        unexcused.is_empty(),
+        "kube-score findings without an accepted exception in tests/lint/kube-score.yaml:\n{}",
+        unexcused.join("\n")
+    );
+    // every exception is still needed, for every input it names
+    for (index, exception) in config.exceptions.iter().enumerate() {
+        let named: Vec<&String> = if exception.inputs.iter().any(|i| i == "all") {
+            vec![]
+        } else {
+            exception.inputs.iter().collect()
+        };
+        assert!(
+            used.iter().any(|(i, _)| *i == index),
+            "the exception of {} matches nothing: remove it",
+            exception.check
+        );
+        for input in named {
+            assert!(
+                used.contains(&(index, input.clone())),
+                "the exception of {} for {input} matches nothing there: remove it",
+                exception.check
+            );
+        }
+    }
+}
+
+/// The rules of a Role or ClusterRole as (apiGroups, resources, verbs) strings.
+fn grants(role: &Value) -> BTreeSet<(String, String, String)> {
+    rules(role)
+        .iter()
+        .flat_map(|r| {
+            let verbs = strs(&r["verbs"]).join(",");
+            let groups = strs(&r["apiGroups"]);
+            strs(&r["resources"]).into_iter().flat_map(move |res| {
+                let verbs = verbs.clone();
+                groups
+                    .clone()
+                    .into_iter()
+                    .map(move |g| (g, res.clone(), verbs.clone()))
+            })
+        })
+        .collect()
+}
+
+fn secret_grants(role: &Value) -> usize {
+    grants(role)
+        .iter()
+        .filter(|(g, r, _)| g.is_empty() && r == "secrets")
+        .count()
+}
+
+#[test]
+fn secrets_are_an_install_choice_off_by_default() {
+    // none (default): no Secret grant anywhere, --secrets=none
+    let d = render(&[]);
+    for role in by_kind(&d, "ClusterRole")
+        .into_iter()
+        .chain(by_kind(&d, "Role"))
+    {
+        assert_eq!(secret_grants(role), 0, "{role}");
+    }
+    assert!(args_of(&d).contains(&"--secrets=none".into()));
+    assert!(
+        !args_of(&d)
+            .iter()
+            .any(|a| a.starts_with("--watch-namespaces"))
+    );
+
+    // cluster: list/watch (never get) in the ClusterRole
+    let d = render(&["rbac.secrets=cluster"]);
+    let cluster_role = one(&d, "ClusterRole");
+    assert!(grants(cluster_role).contains(&("".into(), "secrets".into(), "list,watch".into())));
+    assert_eq!(secret_grants(cluster_role), 1);
+    assert!(args_of(&d).contains(&"--secrets=cluster".into()));
+
+    // namespaces: a Role (and its binding) in each, none in the ClusterRole
+    let d = render(&[
+        "rbac.secrets=namespaces",
+        "rbac.secretNamespaces={shop,bank}",
+    ]);
+    assert_eq!(secret_grants(one(&d, "ClusterRole")), 0);
+    let secret_roles: Vec<&Value> = by_kind(&d, "Role")
+        .into_iter()
+        .filter(|r| secret_grants(r) > 0)
+        .collect();
+    let namespaces: BTreeSet<String> = secret_roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["bank".into(), "shop".into()]));
+    for role in &secret_roles {
+        assert_eq!(
+            Value::Array(rules(role)),
+            json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}])
+        );
+        let binding = by_kind(&d, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["namespace"] == role["metadata"]["namespace"]
+                    && b["roleRef"]["name"] == role["metadata"]["name"]
+            })
+            .expect("a binding of the Secret Role");
+        assert_eq!(binding["subjects"][0]["name"], "kx-kubedx");
+        assert_eq!(binding["subjects"][0]["namespace"], "kubedx-helm");
+    }
+    let args = args_of(&d);
+    assert!(args.contains(&"--secrets=namespaces".into()), "{args:?}");
+    assert!(
+        args.contains(&"--secret-namespaces=bank,shop".into()),
+        "{args:?}"
+    );
+
+    // what cannot work is refused with a message
+    for (sets, message) in [
+        (
+            &["rbac.secrets=namespaces"][..],
+            "rbac.secrets=namespaces needs rbac.secretNamespaces",
+        ),
+        (
+            &["rbac.secretNamespaces={shop}"][..],
+            "rbac.secretNamespaces is only used with rbac.secrets=namespaces",
+        ),
+        (
+            &[
+                "scope=namespace",
+                "rbac.secrets=namespaces",
+                "rbac.secretNamespaces={elsewhere}",
+            ][..],
+            "rbac.secretNamespaces names elsewhere, which is not watched",
+        ),
+    ] {
+        let mut args = vec!["template", "kx", "charts/kubedx", "-n", "kubedx-helm"];
+        let set = set_args(sets);
+        args.extend(set.iter().map(String::as_str));
+        let out = helm(&args);
+        assert!(!out.status.success(), "{sets:?} rendered");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{sets:?}: {stderr}");
+    }
+}
+
+#[test]
+fn scope_namespace_renders_roles_only() {
+    let d = render(&["scope=namespace", "watchNamespaces={team-b}"]);
+    assert!(by_kind(&d, "ClusterRole").is_empty());
+    assert!(by_kind(&d, "ClusterRoleBinding").is_empty());
+    let args = args_of(&d);
+    // the release namespace is watched too
+    assert!(
+        args.contains(&"--watch-namespaces=kubedx-helm,team-b".into()),
+        "{args:?}"
+    );
+    let read_roles: Vec<&Value> = by_kind(&d, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == "kx-kubedx")
+        .collect();
+    let namespaces: BTreeSet<&str> = read_roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["kubedx-helm", "team-b"]));
+    // each Role: the ClusterRole's namespaced grants, nothing cluster-scoped, no Secret
+    let cluster = render(&[]);
+    let cluster_grants = grants(one(&cluster, "ClusterRole"));
+    let cluster_scoped = [
+        "namespaces",
+        "nodes",
+        "persistentvolumes",
+        "ingressclasses",
+        "storageclasses",
+        "gatewayclasses",
+    ];
+    let want: BTreeSet<(String, String, String)> = cluster_grants
+        .into_iter()
+        .filter(|(_, r, _)| !cluster_scoped.contains(&r.as_str()))
+        .collect();
+    for role in &read_roles {
+        assert_eq!(grants(role), want, "{role}");
+        let binding = by_kind(&d, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["namespace"] == role["metadata"]["namespace"]
+                    && b["roleRef"]["name"] == "kx-kubedx"
+            })
+            .expect("its binding");
+        assert_eq!(binding["roleRef"]["kind"], "Role");
+        assert_eq!(binding["subjects"][0]["namespace"], "kubedx-helm");
+    }
+    // the Kind table's cluster-scoped kinds are exactly those left out
+    let kinds_cluster_scoped: BTreeSet<String> = kubedx::model::Kind::ALL
+        .iter()
+        .filter(|k| !k.namespaced())
+        .map(|k| k.plural().to_string())
+        .collect();
+    assert_eq!(
+        kinds_cluster_scoped,
+        cluster_scoped.iter().map(|s| s.to_string()).collect()
+    );
+    // a cluster-scoped install limited to namespaces keeps its ClusterRole
+    let d = render(&["watchNamespaces={shop,bank}"]);
+    assert_eq!(by_kind(&d, "ClusterRole").len(), 1);
+    assert!(args_of(&d).contains(&"--watch-namespaces=bank,shop".into()));
+}
+
 #[test]
 fn values_schema_refuses_typos() {
     for bad in [
+        "scope=tenant",
+        "rbac.secrets=metadata",
+        "watchNamespaces={Team_A}",
         "replica=3",
         "image.pullPolicy=Sometimes",
         "image.digest=latest",

@@ -118,8 +118,6 @@ fn reviewed_cluster_role() -> Vec<Rule> {
             ],
             read,
         ),
-        // existence only, as metadata: no get
-        allow(&[""], &["secrets"], &["list", "watch"]),
         allow(
             &["apps"],
             &[
@@ -224,7 +222,15 @@ fn rbac_is_the_reviewed_allowlist() {
             assert!(!verbs.contains(&"get".to_string()), "secrets get");
         }
     }
-    // exactly the kinds the graph reads (src/controller/cache.rs watches Kind::ALL)
+    // no Secret access: an install choice (deploy/optional/secrets.yaml)
+    for (groups, resources, _, _) in rules_of(cluster_role).iter().chain(&rules_of(role)) {
+        assert!(
+            !(groups.contains(&String::new()) && resources.contains(&"secrets".to_string())),
+            "deploy/ grants Secrets: {resources:?}"
+        );
+    }
+    // exactly the kinds the graph reads (src/controller/cache.rs watches Kind::ALL),
+    // Secrets aside
     let readable: BTreeSet<(String, String)> = rules_of(cluster_role)
         .into_iter()
         .filter(|(_, _, _, verbs)| {
@@ -239,6 +245,7 @@ fn rbac_is_the_reviewed_allowlist() {
         .collect();
     let graph: BTreeSet<(String, String)> = Kind::ALL
         .iter()
+        .filter(|k| **k != Kind::Secret)
         .map(|k| (k.group().to_string(), k.plural().to_string()))
         .collect();
     assert_eq!(
@@ -263,6 +270,33 @@ fn rbac_is_the_reviewed_allowlist() {
         role["metadata"]["name"]
     );
     assert_eq!(role["metadata"]["namespace"], "kubedx-system");
+}
+
+const OPTIONAL_SECRETS: &str = include_str!("../deploy/optional/secrets.yaml");
+
+#[test]
+fn optional_secret_access_is_list_and_watch_of_secrets_for_deploys_service_account() {
+    let d = docs(OPTIONAL_SECRETS);
+    assert_eq!(d.len(), 2, "a ClusterRole and its binding");
+    let role = find(&d, "ClusterRole");
+    assert_eq!(
+        rules_of(role),
+        vec![allow(&[""], &["secrets"], &["list", "watch"])],
+        "existence only, as metadata: no get"
+    );
+    let binding = find(&d, "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    let sa = find(&docs(RBAC), "ServiceAccount").clone();
+    assert_eq!(binding["subjects"][0]["name"], sa["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["namespace"],
+        sa["metadata"]["namespace"]
+    );
+    // deploy/'s controller runs without Secret access, and says so
+    let args = strs(
+        &find(&docs(DEPLOYMENT), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"],
+    );
+    assert!(args.contains(&"--secrets=none".to_string()), "{args:?}");
 }
 
 /// The security settings every kubedx Pod template must have (deploy/ and the chart).
@@ -349,7 +383,14 @@ async fn manifests_apply_and_the_controller_works_with_their_rbac() {
     install(); // the CRD, deploy/'s Namespace and RBAC (for real)
     let root = repo_root().join("deploy");
     // the real apiserver accepts every manifest, Pod Security `restricted` included
-    let out = kubectl(&["apply", "--dry-run=server", "-f", root.to_str().unwrap()]);
+    let out = kubectl(&[
+        "apply",
+        "--dry-run=server",
+        "-f",
+        root.to_str().unwrap(),
+        "-f",
+        root.join("optional").to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
@@ -364,6 +405,7 @@ async fn manifests_apply_and_the_controller_works_with_their_rbac() {
         "deployment.apps/kubedx-controller",
         "service/kubedx-metrics",
         "clusterrole.rbac.authorization.k8s.io/kubedx",
+        "clusterrole.rbac.authorization.k8s.io/kubedx-secrets",
     ] {
         assert!(stdout.contains(o), "{stdout}");
     }

@@ -348,6 +348,30 @@ fn ingress_tls_secret_not_found_only_when_secrets_were_read() {
         .join("\n---\n");
     let r = diagnose_yaml(&y, "Ingress/shop/web-tls");
     assert!(!has(&r, "IngressTLSSecretNotFound"), "{}", describe(&r));
+    assert!(!has(&r, "SecretUnverified"), "{}", describe(&r));
+    // an install without Secret access: unverified, with why, never missing
+    let mut store = kubedx::testing::store(&y);
+    store.mark_unread(
+        kubedx::model::Kind::Secret,
+        "kubedx runs without Secret access (controller --secrets none)",
+    );
+    let opts = kubedx::rules::DiagnoseOptions::new(kubedx::engine::snapshot_now(&store));
+    let r = kubedx::engine::diagnose(
+        &store,
+        &kubedx::testing::target("Ingress/shop/web-tls"),
+        &opts,
+        None,
+    );
+    assert!(!has(&r, "IngressTLSSecretNotFound"), "{}", describe(&r));
+    let f = on(&r, "SecretUnverified", "f-example-com-tls");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e
+                == "unverified: kubedx runs without Secret access (controller --secrets none)"),
+        "{f:#?}"
+    );
 }
 
 #[test]

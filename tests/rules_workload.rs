@@ -674,3 +674,70 @@ fn completed_job_pods_are_not_failures() {
     // pinned by digest: no ImageTagMutable either
     assert!(!has(&r, "ImageTagMutable"), "{}", describe(&r));
 }
+
+/// The secret_not_found scenario diagnosed from a store where Secrets are not read by
+/// choice (an install without Secret access), with or without the kubelet's Event.
+fn without_secret_access(keep_kubelet_event: bool) -> kubedx::engine::Report {
+    let yaml = fixture("secret_not_found.yaml");
+    let mut list: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+    if !keep_kubelet_event {
+        list["items"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|item| item["kind"] != "Event");
+    }
+    let mut store = kubedx::testing::store(&serde_json::to_string(&list).unwrap());
+    store.mark_unread(
+        kubedx::model::Kind::Secret,
+        "kubedx runs without Secret access (controller --secrets none)",
+    );
+    let opts = kubedx::rules::DiagnoseOptions::new(kubedx::engine::snapshot_now(&store));
+    kubedx::engine::diagnose(
+        &store,
+        &kubedx::testing::target("Deployment/shop/web"),
+        &opts,
+        None,
+    )
+}
+
+#[test]
+fn without_secret_access_an_unproven_secret_is_unverified_never_missing() {
+    let r = without_secret_access(false);
+    assert!(!has(&r, "SecretNotFound"), "{}", describe(&r));
+    let f = finding(&r, "SecretUnverified");
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.object.kind, "Secret");
+    assert_eq!(f.object.name, "web-tls");
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert_evidence(
+        f,
+        "unverified: kubedx runs without Secret access (controller --secrets none)",
+    );
+    assert_evidence(f, "volume tls");
+}
+
+#[test]
+fn without_secret_access_the_kubelet_still_proves_a_secret_missing() {
+    let r = without_secret_access(true);
+    let f = finding(&r, "SecretNotFound");
+    assert_eq!(f.object.name, "web-tls");
+    assert_evidence(f, "the kubelet's messages prove web-tls is missing");
+    assert!(!has(&r, "SecretUnverified"), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "SecretNotFound");
+}
+
+#[test]
+fn a_snapshot_without_secrets_stays_as_it_was() {
+    // no install choice recorded: a snapshot that did not capture Secrets says nothing new
+    let mut list: serde_json::Value =
+        serde_norway::from_str(&fixture("secret_not_found.yaml")).unwrap();
+    list["items"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|item| item["kind"] != "Event");
+    let r = diagnose_yaml(
+        &serde_json::to_string(&list).unwrap(),
+        "Deployment/shop/web",
+    );
+    assert!(!has(&r, "SecretUnverified") && !has(&r, "SecretNotFound"));
+}

@@ -8,6 +8,10 @@
 //!   while disconnected disappear.
 //! - A kind the identity may not read (403) is recorded as denied: the diagnoses say
 //!   what they could not see (`PermissionDenied`) instead of failing.
+//! - Namespaced kinds are watched in the namespaces of the [`WatchScope`] (one watch
+//!   per kind and namespace with `--watch-namespaces`, else one per kind); Secrets
+//!   only where Secret access is granted (`--secrets`), and where they are not read
+//!   the store says why, so references to them are unverified, never missing.
 //! - Every change is published as the [`ObjRef`] it touched, so Continuous
 //!   diagnoses whose graph holds it re-run; what it changed of the tracked fields
 //!   (selectors, ports, keys, taints, ...) goes into the store's change journal
@@ -17,7 +21,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent, Node};
+use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent, Namespace, Node};
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -26,20 +30,28 @@ use tokio::sync::{broadcast, watch};
 
 use crate::changes::facets;
 use crate::event::EventRecord;
-use crate::kinds::{KindVisitor, Listed, visit_kinds};
+use crate::kinds::{self, KindVisitor, Listed, Scoped, visit_kinds};
 use crate::live::gateway_resource;
 use crate::model::{Kind, ObjRef};
 use crate::store::{Object, Store, object_ref};
 
 use super::metrics::Metrics;
+use super::scope::WatchScope;
+
+/// One watch: a kind, in a namespace or ("") everywhere.
+type WatchKey = (Kind, String);
+
+fn watch_key(kind: Kind, namespace: Option<&str>) -> WatchKey {
+    (kind, namespace.unwrap_or_default().to_owned())
+}
 
 /// The shared cache.
 #[derive(Clone)]
 pub struct Cache {
     pub store: Arc<RwLock<Store>>,
     changes: broadcast::Sender<ObjRef>,
-    synced: Arc<watch::Sender<BTreeSet<Kind>>>,
-    expected: Arc<RwLock<BTreeSet<Kind>>>,
+    synced: Arc<watch::Sender<BTreeSet<WatchKey>>>,
+    expected: Arc<RwLock<BTreeSet<WatchKey>>>,
 }
 
 impl Default for Cache {
@@ -85,23 +97,43 @@ impl Cache {
         }
     }
 
-    fn mark_synced(&self, kind: Kind) {
+    fn mark_synced(&self, key: &WatchKey) {
         self.synced.send_modify(|synced| {
-            synced.insert(kind);
+            synced.insert(key.clone());
         });
     }
 
-    /// Starts one watch per kind of the kind table; returns their tasks. Gateway API
-    /// kinds are watched only when the cluster serves them.
+    /// Starts one watch per kind of the kind table (per kind and namespace for the
+    /// namespaced kinds of a namespace-scoped `scope`); returns their tasks. Gateway
+    /// API kinds are watched only when the cluster serves them.
     pub async fn start(
         &self,
         client: Client,
         metrics: Metrics,
+        scope: &WatchScope,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        let (secret_namespaces, ignored) = scope.secret_watches();
+        if !ignored.is_empty() {
+            tracing::warn!(
+                namespaces = %ignored.join(","),
+                "--secret-namespaces names namespaces that are not watched: their Secrets are not read"
+            );
+        }
+        for namespace in scope.namespaces.iter().flatten() {
+            warn_if_absent(&client, namespace).await;
+        }
+        if let Some(reason) = scope.secrets_unread_reason() {
+            self.store
+                .write()
+                .expect("lock")
+                .mark_unread(Kind::Secret, reason);
+        }
         let mut watches = Watches {
             cache: self,
             client: &client,
             metrics: &metrics,
+            namespaces: scope.namespaced_watches(),
+            secret_namespaces,
             tasks: Vec::new(),
             discovered: Vec::new(),
         };
@@ -113,30 +145,46 @@ impl Cache {
         } = watches;
         for kind in discovered {
             if let Some(resource) = gateway_resource(&client, kind).await {
-                tasks.push(self.spawn_dynamic(client.clone(), metrics.clone(), kind, resource));
+                let namespaces = if kind.namespaced() {
+                    scope.namespaced_watches()
+                } else {
+                    vec![None]
+                };
+                for namespace in namespaces {
+                    tasks.push(self.spawn_dynamic(
+                        client.clone(),
+                        metrics.clone(),
+                        kind,
+                        resource.clone(),
+                        namespace,
+                    ));
+                }
             }
         }
         tasks
     }
 
-    fn expect(&self, kind: Kind) {
-        self.expected.write().expect("lock").insert(kind);
+    fn expect(&self, kind: Kind, namespace: Option<&str>) -> WatchKey {
+        let key = watch_key(kind, namespace);
+        self.expected.write().expect("lock").insert(key.clone());
+        key
     }
 
     fn spawn_typed<K: Listed>(
         &self,
         client: Client,
         metrics: Metrics,
+        namespace: Option<String>,
     ) -> tokio::task::JoinHandle<()> {
-        self.expect(K::KIND);
+        let key = self.expect(K::KIND, namespace.as_deref());
         let cache = self.clone();
         tokio::spawn(async move {
-            let api: Api<K> = Api::all(client);
+            let api: Api<K> = kinds::api(client, namespace.as_deref());
             let stream = watcher(api, watcher::Config::default().any_semantic())
                 .default_backoff()
                 .boxed();
             cache
-                .consume(K::KIND, stream, &metrics, |object: K| {
+                .consume(key, stream, &metrics, |object: K| {
                     let mut object = object;
                     slim(&mut object);
                     Some(Arc::new(object).into_object())
@@ -150,16 +198,18 @@ impl Cache {
         &self,
         client: Client,
         metrics: Metrics,
+        namespace: Option<String>,
     ) -> tokio::task::JoinHandle<()> {
-        self.expect(K::KIND);
+        let key = self.expect(K::KIND, namespace.as_deref());
         let cache = self.clone();
         tokio::spawn(async move {
-            let api: Api<PartialObjectMeta<K>> = Api::all(client);
+            let api: Api<PartialObjectMeta<K>> =
+                <K::Scope as Scoped>::api(client, namespace.as_deref());
             let stream = watcher(api, watcher::Config::default().any_semantic())
                 .default_backoff()
                 .boxed();
             cache
-                .consume(K::KIND, stream, &metrics, |partial| {
+                .consume(key, stream, &metrics, |partial| {
                     let mut metadata = partial.metadata;
                     metadata.managed_fields = None;
                     let mut object = K::default();
@@ -170,16 +220,24 @@ impl Cache {
         })
     }
 
-    fn spawn_events(&self, client: Client, metrics: Metrics) -> tokio::task::JoinHandle<()> {
-        self.expect(Kind::Event);
+    fn spawn_events(
+        &self,
+        client: Client,
+        metrics: Metrics,
+        namespace: Option<String>,
+    ) -> tokio::task::JoinHandle<()> {
+        let key = self.expect(Kind::Event, namespace.as_deref());
         let cache = self.clone();
         tokio::spawn(async move {
-            let api: Api<CoreEvent> = Api::all(client);
+            let api: Api<CoreEvent> = match &namespace {
+                Some(namespace) => Api::namespaced(client, namespace),
+                None => Api::all(client),
+            };
             let stream = watcher(api, watcher::Config::default().any_semantic())
                 .default_backoff()
                 .boxed();
             cache
-                .consume(Kind::Event, stream, &metrics, |event: CoreEvent| {
+                .consume(key, stream, &metrics, |event: CoreEvent| {
                     let mut value = serde_json::to_value(&event).ok()?;
                     if let Some(fields) = value.as_object_mut() {
                         fields.insert("apiVersion".into(), "v1".into());
@@ -197,16 +255,20 @@ impl Cache {
         metrics: Metrics,
         kind: Kind,
         ar: ApiResource,
+        namespace: Option<String>,
     ) -> tokio::task::JoinHandle<()> {
-        self.expect(kind);
+        let key = self.expect(kind, namespace.as_deref());
         let cache = self.clone();
         tokio::spawn(async move {
-            let api: Api<DynamicObject> = Api::all_with(client, &ar);
+            let api: Api<DynamicObject> = match &namespace {
+                Some(namespace) => Api::namespaced_with(client, namespace, &ar),
+                None => Api::all_with(client, &ar),
+            };
             let stream = watcher(api, watcher::Config::default().any_semantic())
                 .default_backoff()
                 .boxed();
             cache
-                .consume(kind, stream, &metrics, move |mut o: DynamicObject| {
+                .consume(key, stream, &metrics, move |mut o: DynamicObject| {
                     o.metadata.managed_fields = None;
                     Some(match kind {
                         Kind::GatewayClass => Object::GatewayClass(Arc::new(o)),
@@ -218,14 +280,17 @@ impl Cache {
         })
     }
 
-    /// Applies a watch stream to the store until it ends.
+    /// Applies the watch stream of one kind (in one namespace, or "" everywhere) to
+    /// the store until it ends.
     async fn consume<T>(
         &self,
-        kind: Kind,
+        key: WatchKey,
         mut stream: futures::stream::BoxStream<'static, Result<Event<T>, watcher::Error>>,
         metrics: &Metrics,
         convert: impl Fn(T) -> Option<Object>,
     ) {
+        let kind = key.0;
+        let namespace = (!key.1.is_empty()).then_some(key.1.as_str());
         let mut relist: Option<HashSet<ObjRef>> = None;
         // A 403 after the kind was listed once is believed only when it lasts: a
         // restarting kube-apiserver answers 403 until its RBAC caches are filled.
@@ -250,20 +315,26 @@ impl Cache {
                     let seen = relist.take().unwrap_or_default();
                     let changed = {
                         let mut store = self.store.write().expect("lock");
-                        let stale: Vec<ObjRef> =
-                            store.refs_of(kind).filter(|r| !seen.contains(r)).collect();
+                        let stale: Vec<ObjRef> = store
+                            .refs_of(kind)
+                            .filter(|r| namespace.is_none_or(|ns| r.ns() == ns))
+                            .filter(|r| !seen.contains(r))
+                            .collect();
                         for stale_ref in &stale {
                             store.delete(stale_ref);
                         }
-                        store.clear_denied(kind);
-                        store.mark_listed(kind, None);
+                        match namespace {
+                            Some(ns) => store.clear_denied_in(kind, ns),
+                            None => store.clear_denied(kind),
+                        }
+                        store.mark_listed(kind, namespace);
                         stale.into_iter().chain(seen).collect::<Vec<_>>()
                     };
                     for changed_ref in changed {
                         self.publish(changed_ref);
                     }
                     metrics.set_cache_objects(kind, self.count(kind));
-                    self.mark_synced(kind);
+                    self.mark_synced(&key);
                     listed_once = true;
                 }
                 Ok(Event::Apply(resource)) => {
@@ -309,10 +380,16 @@ impl Cache {
                     if let Some(reason) = forbidden(&error) {
                         let since = *forbidden_since.get_or_insert_with(std::time::Instant::now);
                         if !listed_once || since.elapsed() >= DENIED_AFTER {
-                            tracing::warn!(kind = kind.name(), %reason, "watch forbidden");
-                            self.store.write().expect("lock").mark_denied(kind, reason);
+                            tracing::warn!(kind = kind.name(), namespace = namespace.unwrap_or("*"), %reason, "watch forbidden");
+                            let mut store = self.store.write().expect("lock");
+                            match namespace {
+                                // the other namespaces' watches may well be allowed
+                                Some(ns) => store.mark_denied_in(kind, ns, reason),
+                                None => store.mark_denied(kind, reason),
+                            }
+                            drop(store);
                             // a denied kind does not hold readiness back
-                            self.mark_synced(kind);
+                            self.mark_synced(&key);
                         } else {
                             tracing::warn!(kind = kind.name(), %reason, "watch forbidden; keeping what was listed unless it lasts");
                         }
@@ -346,11 +423,32 @@ impl Cache {
     }
 }
 
+/// Logs a watched namespace that does not exist: its watches run all the same and
+/// serve its objects once it is created. (An identity that may not read the
+/// Namespace cannot tell; its watches say what they may not read.)
+async fn warn_if_absent(client: &Client, namespace: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    match namespaces.get_opt(namespace).await {
+        Ok(None) => tracing::warn!(
+            namespace,
+            "watched namespace does not exist (yet): the others are served, and it is once it is created"
+        ),
+        Ok(Some(_)) => {}
+        Err(error) => {
+            tracing::debug!(namespace, %error, "cannot tell whether the watched namespace exists")
+        }
+    }
+}
+
 /// Starts the watch of each kind of the kind table.
 struct Watches<'a> {
     cache: &'a Cache,
     client: &'a Client,
     metrics: &'a Metrics,
+    /// Where namespaced kinds are watched (`None`: everywhere).
+    namespaces: Vec<Option<String>>,
+    /// Where Secrets are watched (empty: nowhere).
+    secret_namespaces: Vec<Option<String>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Gateway API kinds, watched once discovery says they are served.
     discovered: Vec<Kind>,
@@ -358,28 +456,50 @@ struct Watches<'a> {
 
 impl KindVisitor for Watches<'_> {
     fn full<K: Listed>(&mut self) {
-        let task = self
-            .cache
-            .spawn_typed::<K>(self.client.clone(), self.metrics.clone());
-        self.tasks.push(task);
+        for namespace in self.namespaces_of(K::KIND) {
+            let task =
+                self.cache
+                    .spawn_typed::<K>(self.client.clone(), self.metrics.clone(), namespace);
+            self.tasks.push(task);
+        }
     }
 
     fn metadata<K: Listed + Default>(&mut self) {
-        let task = self
-            .cache
-            .spawn_metadata::<K>(self.client.clone(), self.metrics.clone());
-        self.tasks.push(task);
+        for namespace in self.namespaces_of(K::KIND) {
+            let task = self.cache.spawn_metadata::<K>(
+                self.client.clone(),
+                self.metrics.clone(),
+                namespace,
+            );
+            self.tasks.push(task);
+        }
     }
 
     fn events(&mut self) {
-        let task = self
-            .cache
-            .spawn_events(self.client.clone(), self.metrics.clone());
-        self.tasks.push(task);
+        for namespace in self.namespaces_of(Kind::Event) {
+            let task =
+                self.cache
+                    .spawn_events(self.client.clone(), self.metrics.clone(), namespace);
+            self.tasks.push(task);
+        }
     }
 
     fn discovered(&mut self, kind: Kind) {
         self.discovered.push(kind);
+    }
+}
+
+impl Watches<'_> {
+    /// Where a kind is watched: Secrets where Secret access is granted, other
+    /// namespaced kinds in the watched namespaces, cluster-scoped kinds whole.
+    fn namespaces_of(&self, kind: Kind) -> Vec<Option<String>> {
+        if kind == Kind::Secret {
+            self.secret_namespaces.clone()
+        } else if kind.namespaced() {
+            self.namespaces.clone()
+        } else {
+            vec![None]
+        }
     }
 }
 

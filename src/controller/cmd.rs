@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::scope::{SecretAccess, WatchScope};
 use super::{Options, own_namespace, run};
 
 /// `kubedx controller [--metrics-addr ADDR] [--leader-election] [--admin-namespaces LIST]`
@@ -39,6 +40,18 @@ pub struct ControllerArgs {
     /// Kubeconfig context.
     #[arg(long)]
     pub context: Option<String>,
+    /// Watch only these namespaces (comma separated), plus the cluster-scoped kinds
+    /// the identity may read; default: the whole cluster.
+    #[arg(long, value_delimiter = ',')]
+    pub watch_namespaces: Vec<String>,
+    /// Secret access (metadata only): none, the namespaces of `--secret-namespaces`,
+    /// or every watched namespace. Without it, references to Secrets are checked
+    /// from the kubelet's evidence, otherwise reported unverified.
+    #[arg(long, value_enum, default_value_t = SecretAccess::None)]
+    pub secrets: SecretAccess,
+    /// With `--secrets namespaces`: the namespaces whose Secrets are watched (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub secret_namespaces: Vec<String>,
     /// Stop when standard input closes (lets a supervising process tie our lifetime to its own).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
@@ -55,6 +68,17 @@ pub fn main(args: ControllerArgs) -> i32 {
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
             return 1;
+        }
+    };
+    let scope = match WatchScope::new(
+        &args.watch_namespaces,
+        args.secrets,
+        &args.secret_namespaces,
+    ) {
+        Ok(scope) => scope,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return crate::cli::EXIT_USAGE;
         }
     };
     runtime.block_on(async move {
@@ -97,6 +121,7 @@ pub fn main(args: ControllerArgs) -> i32 {
             lease_duration: args.lease_duration.max(4),
             lease_grace: (args.lease_duration / 3).max(2),
             debounce: Duration::from_millis(args.debounce_ms),
+            scope,
         };
         let exit_on_stdin = args.exit_on_stdin_close;
         let shutdown = async move {

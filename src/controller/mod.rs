@@ -6,9 +6,11 @@ pub(crate) mod cache;
 pub(crate) mod cmd;
 pub mod compact;
 mod debounce;
+mod diagnoses;
 mod memory;
 pub mod metrics;
 pub mod reconcile;
+pub mod scope;
 mod server;
 mod triggers;
 
@@ -24,7 +26,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -59,6 +61,8 @@ pub(crate) struct Options {
     pub(crate) lease_grace: u64,
     /// Debounce window of change-triggered reconciles.
     pub(crate) debounce: Duration,
+    /// The namespaces and Secrets watched.
+    pub(crate) scope: scope::WatchScope,
 }
 
 /// The controller's own namespace: `POD_NAMESPACE`, the service account's namespace
@@ -96,7 +100,9 @@ pub(crate) async fn run(
     )
     .await?;
     tracing::info!(addr = %server.local_addr, "serving /metrics, /healthz, /readyz");
-    let mut watches = cache.start(client.clone(), metrics.clone()).await;
+    let mut watches = cache
+        .start(client.clone(), metrics.clone(), &opts.scope)
+        .await;
     watches.push(tokio::spawn(memory::trim_periodically()));
     let reporter = Reporter {
         controller: "kubedx".into(),
@@ -110,6 +116,7 @@ pub(crate) async fn run(
         settings: Settings {
             admin_namespaces: opts.admin_namespaces.clone(),
             logs_allowed: opts.logs_allowed,
+            watched_namespaces: opts.scope.namespaces.clone(),
         },
         triggers: Arc::new(Mutex::new(TriggerIndex::default())),
     });
@@ -285,14 +292,21 @@ async fn run_controller(
 ) {
     ctx.cache.wait_synced().await;
     tracing::info!("caches synced; reconciling");
-    let api: Api<Diagnosis> = Api::all(client);
+    // Diagnoses are watched where they can be served: everywhere if the identity may,
+    // else in the watched and the admin namespaces
+    let served: BTreeSet<String> = opts
+        .scope
+        .namespaces
+        .iter()
+        .flatten()
+        .chain(&opts.admin_namespaces)
+        .cloned()
+        .collect();
+    let diagnosis_events = diagnoses::watch(client, &served).await;
     let (reader, writer) = reflector::store::<Diagnosis>();
     let metrics = ctx.metrics.clone();
     let ctx_for_delete = ctx.clone();
-    let stream = reflector(
-        writer,
-        watcher::watcher(api, watcher::Config::default().any_semantic()),
-    )
+    let stream = reflector(writer, diagnosis_events)
     .default_backoff()
     .inspect(move |ev| {
         if let Ok(Event::Delete(deleted)) = ev {

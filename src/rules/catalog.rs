@@ -401,6 +401,13 @@ rules! {
         summary: "A key the Pod needs is absent from an existing Secret.",
         explains: MISSING_REF,
     }
+    SecretUnverified {
+        set: Workload,
+        severity: Info,
+        layer: Pod,
+        summary: "A Secret a stuck Pod or an Ingress's TLS needs could not be verified: kubedx may not read Secrets there, and the kubelet says nothing about it.",
+        explains: explains![],
+    }
     ServiceAccountNotFound {
         set: Workload,
         severity: Critical,

@@ -21,7 +21,7 @@ fn target_not_found(ctx: &RuleContext, out: &mut Vec<Draft>) {
     if node.exists == Existence::Exists {
         return;
     }
-    if ctx.store.denied().contains_key(&target.kind) {
+    if ctx.store.denied_reason(target.kind, target.ns()).is_some() {
         // We could not read the kind: PermissionDenied says so; the target may well exist.
         return;
     }
@@ -85,8 +85,33 @@ fn nearest_names(ctx: &RuleContext, kind: Kind, ns: &str, name: &str) -> Vec<Str
 }
 
 fn permission_denied(ctx: &RuleContext, out: &mut Vec<Draft>) {
+    let target = &ctx.graph.target;
+    // kinds refused in one namespace: said where the graph reads them (the target's
+    // namespace, or a Namespace target)
+    let graph_namespace = match target.kind {
+        Kind::Namespace => target.name.as_str(),
+        _ => target.ns(),
+    };
+    for ((kind, namespace), reason) in ctx.store.denied_in() {
+        if namespace != graph_namespace || ctx.store.denied().contains_key(kind) {
+            continue;
+        }
+        let draft = Draft::new(RuleId::PermissionDenied, target.clone())
+            .discriminator(kind.name())
+            .message(format!(
+                "Could not read {} in namespace {namespace}: the diagnosis does not see them and may miss what they would explain",
+                kind.plural()
+            ))
+            .evidence(reason.clone())
+            .summary("Grant get/list/watch on the kind in the namespace to the identity kubedx runs as.")
+            .step(
+                "Check what the identity may do",
+                Some(format!("kubectl auth can-i list {} -n {namespace}", kind.plural())),
+                Risk::ReadOnly,
+            );
+        out.push(draft);
+    }
     for (kind, reason) in ctx.store.denied() {
-        let target = &ctx.graph.target;
         let draft = Draft::new(RuleId::PermissionDenied, target.clone())
             .discriminator(kind.name())
             .message(format!(

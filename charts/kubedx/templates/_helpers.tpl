@@ -78,3 +78,83 @@ Whether leader election is on: more than one replica, or forced.
 {{- define "kubedx.leaderElection" -}}
 {{- if or (gt (int .Values.replicas) 1) .Values.leaderElection.enabled }}true{{ end }}
 {{- end }}
+
+{{/*
+The watched namespaces, comma separated (--watch-namespaces): watchNamespaces, and
+with scope namespace the release namespace too. Empty: the whole cluster.
+*/}}
+{{- define "kubedx.watchNamespaces" -}}
+{{- $namespaces := .Values.watchNamespaces }}
+{{- if eq .Values.scope "namespace" }}
+{{- $namespaces = append $namespaces .Release.Namespace }}
+{{- end }}
+{{- $namespaces | uniq | sortAlpha | join "," }}
+{{- end }}
+
+{{/*
+Refuses value combinations that would install a controller that cannot work.
+*/}}
+{{- define "kubedx.checkScope" -}}
+{{- if and (eq .Values.rbac.secrets "namespaces") (empty .Values.rbac.secretNamespaces) }}
+{{- fail "rbac.secrets=namespaces needs rbac.secretNamespaces (the namespaces whose Secrets kubedx may list)" }}
+{{- end }}
+{{- if and (ne .Values.rbac.secrets "namespaces") (not (empty .Values.rbac.secretNamespaces)) }}
+{{- fail "rbac.secretNamespaces is only used with rbac.secrets=namespaces" }}
+{{- end }}
+{{- if eq .Values.scope "namespace" }}
+{{- $watched := splitList "," (include "kubedx.watchNamespaces" .) }}
+{{- range .Values.rbac.secretNamespaces }}
+{{- if not (has . $watched) }}
+{{- fail (printf "rbac.secretNamespaces names %s, which is not watched (watchNamespaces)" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The read rules of the namespaced kinds the object graph reads (the ClusterRole's,
+less the cluster-scoped kinds): the Roles of `scope: namespace`.
+*/}}
+{{- define "kubedx.namespacedReadRules" -}}
+- apiGroups: [""]
+  resources:
+    - pods
+    - services
+    - configmaps
+    - serviceaccounts
+    - persistentvolumeclaims
+    - resourcequotas
+    - limitranges
+    - events
+  verbs: [get, list, watch]
+- apiGroups: [apps]
+  resources: [deployments, replicasets, statefulsets, daemonsets, controllerrevisions]
+  verbs: [get, list, watch]
+- apiGroups: [batch]
+  resources: [jobs, cronjobs]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses, networkpolicies]
+  verbs: [get, list, watch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gateways, httproutes]
+  verbs: [get, list, watch]
+- apiGroups: [kubedx.io]
+  resources: [diagnoses]
+  verbs: [get, list, watch]
+- apiGroups: [kubedx.io]
+  resources: [diagnoses/status]
+  verbs: [get, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

@@ -53,6 +53,8 @@ pub(crate) struct Settings {
     pub(crate) admin_namespaces: BTreeSet<String>,
     /// Pod logs may be read for Diagnoses that enable them.
     pub(crate) logs_allowed: bool,
+    /// The watched namespaces (`--watch-namespaces`); `None`: the whole cluster.
+    pub(crate) watched_namespaces: Option<BTreeSet<String>>,
 }
 
 /// What every reconcile shares.

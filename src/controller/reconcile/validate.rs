@@ -44,6 +44,17 @@ pub(crate) enum Refusal {
         /// The namespaces whose Diagnoses may.
         admin_namespaces: Vec<String>,
     },
+    /// The target is in a namespace the controller does not watch (`--watch-namespaces`).
+    #[error(
+        "the target's namespace {namespace} is not watched by this controller: it watches only {}",
+        .watched.join(", ")
+    )]
+    NamespaceNotWatched {
+        /// The target's namespace (a Namespace target's name).
+        namespace: String,
+        /// The namespaces the controller watches.
+        watched: Vec<String>,
+    },
     /// `spec.target.name` is blank.
     #[error("spec.target.name is empty")]
     EmptyTargetName,
@@ -83,6 +94,7 @@ impl Refusal {
             Refusal::ClusterScopedTarget { .. } | Refusal::OtherNamespaceTarget { .. } => {
                 "CrossNamespaceTargetDenied"
             }
+            Refusal::NamespaceNotWatched { .. } => "NamespaceNotWatched",
             Refusal::EmptyTargetName
             | Refusal::DuplicateExpectedImages { .. }
             | Refusal::TailLinesOutOfRange { .. }
@@ -97,6 +109,7 @@ impl Refusal {
 /// admin namespaces of `settings` — and the checks of the spec.
 pub(crate) fn validate(diagnosis: &Diagnosis, settings: &Settings) -> Result<ObjRef, Refusal> {
     let target = tenant_target(diagnosis, settings)?;
+    watched_target(&target, settings)?;
     let spec = &diagnosis.spec;
     if spec.target.name.trim().is_empty() {
         return Err(Refusal::EmptyTargetName);
@@ -133,6 +146,27 @@ pub(crate) fn validate(diagnosis: &Diagnosis, settings: &Settings) -> Result<Obj
         return Err(Refusal::UnknownSuppressedRules { rule_ids: unknown });
     }
     Ok(target)
+}
+
+/// Refuses a target outside the watched namespaces: its namespace's objects are not
+/// in the cache, and diagnosing them would report everything unknown. A Node target
+/// is diagnosed with the Pods of the watched namespaces.
+fn watched_target(target: &ObjRef, settings: &Settings) -> Result<(), Refusal> {
+    let Some(watched) = &settings.watched_namespaces else {
+        return Ok(());
+    };
+    let namespace = match target.kind {
+        Kind::Node => return Ok(()),
+        Kind::Namespace => target.name.as_str(),
+        _ => target.ns(),
+    };
+    if watched.contains(namespace) {
+        return Ok(());
+    }
+    Err(Refusal::NamespaceNotWatched {
+        namespace: namespace.to_owned(),
+        watched: watched.iter().cloned().collect(),
+    })
 }
 
 /// The target, if the Diagnosis's namespace may target it.
@@ -198,7 +232,50 @@ mod tests {
         Settings {
             admin_namespaces: ["kubedx-system".to_owned()].into(),
             logs_allowed: false,
+            watched_namespaces: None,
         }
+    }
+
+    #[test]
+    fn targets_outside_the_watched_namespaces_are_refused() {
+        let settings = Settings {
+            watched_namespaces: Some(["shop".to_owned(), "kubedx-system".to_owned()].into()),
+            ..settings()
+        };
+        assert!(validate(&diagnosis("shop", TargetKind::Deployment, None), &settings).is_ok());
+        let refusal = validate(
+            &diagnosis("kubedx-system", TargetKind::Deployment, Some("bank")),
+            &settings,
+        )
+        .unwrap_err();
+        assert_eq!(refusal.reason(), "NamespaceNotWatched");
+        assert_eq!(
+            refusal.to_string(),
+            "the target's namespace bank is not watched by this controller: it watches only kubedx-system, shop"
+        );
+        let mut namespace = diagnosis("kubedx-system", TargetKind::Namespace, None);
+        namespace.spec.target.name = "bank".into();
+        assert_eq!(
+            validate(&namespace, &settings).unwrap_err().reason(),
+            "NamespaceNotWatched"
+        );
+        namespace.spec.target.name = "shop".into();
+        assert!(validate(&namespace, &settings).is_ok());
+        // a Node is diagnosed with the Pods of the watched namespaces
+        assert!(
+            validate(
+                &diagnosis("kubedx-system", TargetKind::Node, None),
+                &settings
+            )
+            .is_ok()
+        );
+        // a Diagnosis in an unwatched namespace targets its own: refused
+        assert_eq!(
+            validate(&diagnosis("bank", TargetKind::Deployment, None), &settings)
+                .unwrap_err()
+                .reason(),
+            "NamespaceNotWatched"
+        );
     }
 
     #[test]

@@ -259,9 +259,49 @@ fn backends(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Ve
     }
 }
 
+/// Where kubedx may not read Secrets (an install without Secret access, or a
+/// denial), an Ingress's TLS Secrets are unverified, never missing: one Info
+/// SecretUnverified per Secret, with why. (A snapshot that did not capture Secrets
+/// records no reason and says nothing.)
+fn tls_unverified(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
+    let ns = ingress_ref.ns();
+    let Some(reason) = ctx.store.unverified_reason(Kind::Secret, ns) else {
+        return;
+    };
+    for tls_spec in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
+        let Some(secret) = tls_spec.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let secret_ref = ObjRef::namespaced(Kind::Secret, ns, secret);
+        if ctx.store.get::<Secret>(ns, secret).is_some()
+            || out
+                .iter()
+                .any(|d| d.rule.id == RuleId::SecretUnverified && d.object == secret_ref)
+        {
+            continue;
+        }
+        let draft = Draft::new(RuleId::SecretUnverified, secret_ref.clone())
+            .edge("Ingress -> Secret")
+            .scope(ingress_ref.clone())
+            .message(format!(
+                "Secret {ns}/{secret}, the TLS certificate of Ingress {}, could not be verified: kubedx may not read Secrets in {ns}",
+                ingress_ref.name
+            ))
+            .evidence(format!("unverified: {reason}"))
+            .evidence(format!("spec.tls secretName: {secret} of Ingress {}", ingress_ref.name))
+            .summary("Check that the Secret exists, or grant kubedx Secret access in this namespace.")
+            .read_only(
+                "Check that the Secret exists (names only)",
+                format!("kubectl get secret {secret} -n {ns} -o name"),
+            );
+        out.push(draft);
+    }
+}
+
 fn tls(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
     let ns = ingress_ref.ns();
     if !ctx.store.kind_listed(Kind::Secret, ns) {
+        tls_unverified(ctx, ingress_ref, ing, out);
         return;
     }
     for tls_spec in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {

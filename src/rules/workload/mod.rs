@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `images.rs` | ImagePullNotFound, ImagePullUnauthorized, ImagePullNetworkError, ImagePullRateLimited, ImagePlatformMismatch, ImagePullBackOff, InvalidImageName, ImageDigestMismatch, ImageTagMutable |
 //! | `containers.rs` | ContainerOOMKilled, ContainerExitedZero, ContainerCommandNotFound, ContainerCommandNotExecutable, ContainerCrashing, CreateContainerConfigError |
-//! | `references.rs` | ConfigMapNotFound, ConfigMapKeyNotFound, SecretNotFound, SecretKeyNotFound, ServiceAccountNotFound |
+//! | `references.rs` | ConfigMapNotFound, ConfigMapKeyNotFound, SecretNotFound, SecretKeyNotFound, SecretUnverified, ServiceAccountNotFound |
 //! | `probes.rs` | LivenessProbeFailing, ReadinessProbeFailing, StartupProbeFailing, ProbePortMismatch, MissingStartupProbe |
 //! | `pods.rs` | InitContainerFailing, PodEvicted, PodStuckTerminating, PodSandboxCreationFailed, HighRestartCount, PodNotReady |
 //!

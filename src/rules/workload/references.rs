@@ -1,5 +1,6 @@
 //! Missing references: ConfigMapNotFound, ConfigMapKeyNotFound, SecretNotFound,
-//! SecretKeyNotFound, ServiceAccountNotFound.
+//! SecretKeyNotFound, ServiceAccountNotFound; SecretUnverified where Secrets are not
+//! read and nothing proves them either way.
 //!
 //! A reference is proven missing either by the graph (the kind was read in the
 //! namespace and the object is not there) or by the kubelet's own words
@@ -34,6 +35,93 @@ pub(crate) fn evaluate(
 ) {
     missing_objects(ctx, pods, claims, out);
     missing_keys(ctx, pods, claims, out);
+    unverified_secrets(ctx, pods, out);
+}
+
+/// A Pod and how it references an object (`env`, `volume tls`...).
+type Referencing = (ObjRef, Vec<String>);
+
+/// SecretUnverified: Secrets that Pods the kubelet has not started need, where kubedx
+/// may not read Secrets (an install without Secret access, or a denial) and the
+/// kubelet's own words (`secret "x" not found`, `Unable to retrieve some image pull
+/// secrets`) did not already prove them missing. A Running Pod is the kubelet's
+/// evidence that what it needed was there. Never reported as missing: one Info
+/// finding per Secret, with why it could not be checked.
+fn unverified_secrets(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
+    let proven: BTreeSet<ObjRef> = out
+        .iter()
+        .filter(|draft| {
+            matches!(
+                draft.rule.id,
+                RuleId::SecretNotFound | RuleId::SecretKeyNotFound
+            )
+        })
+        .map(|draft| draft.object.clone())
+        .collect();
+    // Secret -> (why it is unverified, Pods with how they reference it)
+    let mut by_secret: BTreeMap<ObjRef, (String, Vec<Referencing>)> = BTreeMap::new();
+    for pod in pods.iter().filter(|pod| pod.live()) {
+        if !pod_blocked(pod) {
+            continue;
+        }
+        let ns = pod.pod_ref.ns();
+        for reference in pod_references(pod.spec) {
+            if reference.kind != Kind::Secret
+                || (reference.optional && reference.via != Via::ImagePullSecrets)
+            {
+                continue;
+            }
+            let secret = ObjRef::namespaced(Kind::Secret, ns, reference.name);
+            if proven.contains(&secret) || ctx.existence(&secret) != Existence::Unknown {
+                continue;
+            }
+            let Some(reason) = ctx.store.unverified_reason(Kind::Secret, ns) else {
+                continue;
+            };
+            let (_, users) = by_secret
+                .entry(secret)
+                .or_insert_with(|| (reason.to_owned(), Vec::new()));
+            let via = reference.via.to_string();
+            match users
+                .iter_mut()
+                .find(|(pod_ref, _)| *pod_ref == pod.pod_ref)
+            {
+                Some((_, vias)) if !vias.contains(&via) => vias.push(via),
+                Some(_) => {}
+                None => users.push((pod.pod_ref.clone(), vec![via])),
+            }
+        }
+    }
+    for (secret, (reason, users)) in by_secret {
+        let pod_refs: Vec<ObjRef> = users.iter().map(|(pod_ref, _)| pod_ref.clone()).collect();
+        let (first, vias) = &users[0];
+        let draft = Draft::new(RuleId::SecretUnverified, secret.clone())
+            .edge("Pod -> Secret")
+            .affected(&pod_refs)
+            .message(format!(
+                "Secret {}/{} could not be verified: {} Pod(s) not yet started need it, and kubedx may not read Secrets in {} (neither the kubelet nor the API says whether it exists)",
+                secret.ns(),
+                secret.name,
+                pod_refs.len(),
+                secret.ns()
+            ))
+            .evidence(format!("unverified: {reason}"))
+            .evidence(format!(
+                "referenced by {} of Pod {}",
+                vias.join(", "),
+                first.name
+            ))
+            .summary("Check that the Secret exists, or grant kubedx Secret access in this namespace.")
+            .read_only(
+                "Check that the Secret exists (names only)",
+                format!(
+                    "kubectl get secret {} -n {} -o name",
+                    secret.name,
+                    secret.ns()
+                ),
+            );
+        out.push(draft);
+    }
 }
 
 /// Objects the kubelet says are missing: `configmap "x" not found`, `secret "y" not found`.
