@@ -2,12 +2,14 @@
 //! caches. Status by server-side apply, Events on transitions, Prometheus metrics,
 //! leader election on a Lease, graceful shutdown on SIGTERM.
 
+pub mod alerts;
 pub(crate) mod cache;
 pub(crate) mod cmd;
 pub mod compact;
 mod debounce;
 mod memory;
 pub mod metrics;
+pub mod notify;
 pub mod reconcile;
 mod server;
 mod triggers;
@@ -59,6 +61,10 @@ pub(crate) struct Options {
     pub(crate) lease_grace: u64,
     /// Debounce window of change-triggered reconciles.
     pub(crate) debounce: Duration,
+    /// The alert receiver, when `--alert-receiver-addr` is set.
+    pub(crate) alerts: Option<alerts::ReceiverOptions>,
+    /// Where notifications go (`--notify-webhook`, `--notify-slack`).
+    pub(crate) sinks: Vec<notify::Sink>,
 }
 
 /// The controller's own namespace: `POD_NAMESPACE`, the service account's namespace
@@ -96,7 +102,24 @@ pub(crate) async fn run(
     )
     .await?;
     tracing::info!(addr = %server.local_addr, "serving /metrics, /healthz, /readyz");
+    // bound before the caches sync, so that it serves once /readyz says ready
+    let receiver = match opts.alerts.clone() {
+        Some(receiver) => {
+            let receiver = alerts::start(
+                client.clone(),
+                cache.clone(),
+                metrics.clone(),
+                receiver,
+                stop_rx.clone(),
+            )
+            .await?;
+            tracing::info!(addr = %receiver.local_addr, "serving POST /v1/alertmanager");
+            receiver.tasks
+        }
+        None => Vec::new(),
+    };
     let mut watches = cache.start(client.clone(), metrics.clone()).await;
+    watches.extend(receiver);
     watches.push(tokio::spawn(memory::trim_periodically()));
     let reporter = Reporter {
         controller: "kubedx".into(),
@@ -112,6 +135,7 @@ pub(crate) async fn run(
             logs_allowed: opts.logs_allowed,
         },
         triggers: Arc::new(Mutex::new(TriggerIndex::default())),
+        notifier: notify::Notifier::start(opts.sinks.clone(), &metrics)?,
     });
     let result = if opts.leader_election {
         run_with_leader_election(client, opts, ctx, stop_rx).await
