@@ -534,3 +534,97 @@ async fn a_storm_of_ten_thousand_alerts_makes_one_diagnosis_per_target_and_recon
     );
     assert!(reconciled < Duration::from_secs(15), "{reconciled:?}");
 }
+
+/// Alert received → notification sent, on the test plane: for each of `SAMPLES`
+/// Deployments whose Pods fail, one alert is POSTed and the time until the webhook
+/// sink receives its root cause is measured (docs/performance.md).
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_received_to_notification_sent_latency() {
+    const SAMPLES: usize = 30;
+    let run = running();
+    let ns = namespace("dx-alert-latency").await;
+    let client = client().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    for i in 0..SAMPLES {
+        deployments
+            .create(
+                &PostParams::default(),
+                &deployment(&format!("svc-{i}"), "image-not-found"),
+            )
+            .await
+            .unwrap();
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    eventually(
+        "every Pod failing to pull",
+        Duration::from_secs(120),
+        || async {
+            let list = pods
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let failing = list
+                .items
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.container_statuses.as_ref())
+                        .is_some_and(|c| {
+                            c.iter().any(|c| {
+                                c.state.as_ref().and_then(|s| s.waiting.as_ref()).is_some()
+                            })
+                        })
+                })
+                .count();
+            if failing >= SAMPLES {
+                Ok(())
+            } else {
+                Err(format!("{failing} failing"))
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut latencies = Vec::new();
+    for i in 0..SAMPLES {
+        let name = format!("svc-{i}");
+        let sent = Instant::now();
+        let (code, answer) = post(
+            run.receiver,
+            PATH,
+            Some(TOKEN),
+            &payload(vec![alert(
+                "firing",
+                json!({"alertname": "KubeDeploymentReplicasMismatch", "namespace": ns, "deployment": name}),
+                &format!("lat{i:04}"),
+            )]),
+        );
+        assert_eq!(code, 200, "{answer}");
+        let diagnosis = format!("alert-deployment-{name}");
+        let got = eventually("the notification", Duration::from_secs(60), || async {
+            run.sink
+                .on("/webhook")
+                .into_iter()
+                .find(|r| {
+                    r.body["diagnosis"]["namespace"] == ns.as_str()
+                        && r.body["diagnosis"]["name"] == diagnosis.as_str()
+                })
+                .ok_or_else(|| "none yet".to_string())
+        })
+        .await;
+        assert_eq!(got.body["phase"], "Degraded", "{}", got.body);
+        latencies.push(got.at.duration_since(sent).as_secs_f64());
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
+    eprintln!(
+        "alert received -> notification sent over {SAMPLES} alerts: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        pct(0.50) * 1000.0,
+        pct(0.99) * 1000.0,
+        latencies[latencies.len() - 1] * 1000.0
+    );
+    assert!(pct(0.99) < 10.0, "p99 {:.1}s", pct(0.99));
+}
