@@ -20,8 +20,8 @@ tests/cluster/install-real-node-deps
 step "test control plane: build, with the real node (cached under target/testcluster/)"
 tests/cluster/testcluster build --real-node
 
-step "packaging tools: helm and kubeconform (built from tests/tools/go.mod, cached under target/tools/)"
-tests/tools/build
+step "packaging and monitoring tools: helm, kubeconform; prometheus, promtool, alertmanager, kube-state-metrics (built from tests/tools/go.mod and tests/tools/monitoring/go.mod, cached under target/tools/)"
+tests/tools/build --monitoring
 
 step "tests/cluster: gofmt, go vet, go test"
 unformatted="$(gofmt -l tests/cluster)"
