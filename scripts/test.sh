@@ -20,8 +20,8 @@ tests/cluster/install-real-node-deps
 step "test control plane: build, with the real node (cached under target/testcluster/)"
 tests/cluster/testcluster build --real-node
 
-step "packaging tools: helm and kubeconform (tests/tools/go.mod), kube-score (tests/tools/lint/go.mod), cached under target/tools/"
-tests/tools/build
+step "packaging, lint and monitoring tools: helm and kubeconform (tests/tools/go.mod), kube-score (tests/tools/lint/go.mod); prometheus, promtool, alertmanager, kube-state-metrics (tests/tools/monitoring/ and siblings), cached under target/tools/"
+tests/tools/build --monitoring
 
 step "tests/cluster: gofmt, go vet, go test"
 unformatted="$(gofmt -l tests/cluster)"

@@ -26,7 +26,8 @@ use serde_json::Value;
 use crate::api::RuleSetName;
 use crate::cli::{CatalogFormat, Cli, EXIT_CODES};
 use crate::controller::metrics::{
-    ErrorKind, MetricDescription, Metrics, RESULT_ERROR, RESULT_SUCCESS,
+    ALERT_RESULTS, ErrorKind, MetricDescription, Metrics, NOTIFICATION_RESULTS, RESULT_ERROR,
+    RESULT_SUCCESS, SINK_TYPES,
 };
 use crate::model::Kind;
 use crate::report::{Format, md_cell};
@@ -584,7 +585,13 @@ fn label_values(label: &str) -> Option<String> {
         "rule" => "a rule id (see [Rules](#rules)): the rule of an active finding".to_owned(),
         "target_kind" => listed(&target_kinds()),
         "target_name" => "the name of the Diagnosis' target".to_owned(),
-        "result" => listed(&owned(&[RESULT_SUCCESS, RESULT_ERROR])),
+        "result" => format!(
+            "{} (`kubedx_reconciliations_total`); {} (`kubedx_alerts_received_total`); {} (`kubedx_notifications_total`)",
+            listed(&owned(&[RESULT_SUCCESS, RESULT_ERROR])),
+            listed(&owned(&ALERT_RESULTS)),
+            listed(&owned(&NOTIFICATION_RESULTS)),
+        ),
+        "sink_type" => listed(&owned(&SINK_TYPES)),
         "error" => listed(&owned(&ErrorKind::ALL.map(ErrorKind::as_str))),
         "kind" => "a kind the controller watches (see [Kinds](#kinds))".to_owned(),
         _ => return None,

@@ -91,6 +91,18 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
     ),
     ("single", &["replicas=1", "networkPolicy.enabled=false"]),
     (
+        "alerts",
+        &[
+            "alerts.enabled=true",
+            "alerts.token.value=s3cret",
+            "notifications.sinks[0].type=slack",
+            "notifications.sinks[0].url=https://hooks.slack.invalid/services/T0/B0/x",
+            "notifications.sinks[1].type=webhook",
+            "notifications.sinks[1].secretName=oncall-webhook",
+            "notifications.sinks[1].secretKey=url",
+        ],
+    ),
+    (
         "pinned",
         &[
             "image.digest=sha256:4f1c8a7c2b0f6f0e3f6f4b6d2a9a4a1b0f8e7d6c5b4a39281706f5e4d3c2b1a0",
@@ -200,6 +212,11 @@ fn deploy_docs() -> Vec<Value> {
     docs(&std::fs::read_to_string(repo_root().join("deploy/10-rbac.yaml")).unwrap())
 }
 
+/// The alert receiver's rule: it makes, refreshes and deletes alerts' Diagnoses.
+fn alert_receiver_rule() -> Value {
+    json!({"apiGroups": ["kubedx.io"], "resources": ["diagnoses"], "verbs": ["create", "patch", "delete"]})
+}
+
 /// The security settings of deploy/'s Pod, which the chart's must equal.
 fn security(d: &Value) -> (Value, Value, Value, Value, Value) {
     let spec = &d["spec"]["template"]["spec"];
@@ -249,10 +266,15 @@ fn defaults_render_deploy_s_rbac_and_hardening() {
             );
         }
     }
-    // the ClusterRole is deploy/'s, rule for rule
+    // the ClusterRole is deploy/'s, rule for rule, less the alert receiver's writes
+    // (the chart grants them only with alerts.enabled)
     let deploy = deploy_docs();
     let deploy_cr = deploy.iter().find(|x| x["kind"] == "ClusterRole").unwrap();
-    assert_eq!(rules(one(&d, "ClusterRole")), rules(deploy_cr));
+    let without_alerts: Vec<Value> = rules(deploy_cr)
+        .into_iter()
+        .filter(|r| *r != alert_receiver_rule())
+        .collect();
+    assert_eq!(rules(one(&d, "ClusterRole")), without_alerts);
     // the Lease Role: create, and get/patch of its own Lease only
     let role = one(&d, "Role");
     assert_eq!(
@@ -410,6 +432,7 @@ fn values_do_what_they_say() {
         [
             "KubedxCriticalFinding",
             "KubedxDiagnosisStale",
+            "KubedxNotificationsFailing",
             "KubedxReconcileErrors"
         ]
     );
@@ -1224,4 +1247,219 @@ fn values_schema_refuses_typos() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn alert_values_render_the_receiver_its_service_secrets_sinks_and_rbac() {
+    let sets = VALUE_SETS.iter().find(|(n, _)| *n == "alerts").unwrap().1;
+    let d = render(sets);
+    let args = args_of(&d);
+    for arg in [
+        "--alert-receiver-addr=0.0.0.0:9095",
+        "--alert-token-file=/etc/kubedx/alert-token/token",
+        "--notify-slack=$(KUBEDX_NOTIFY_0)",
+        "--notify-webhook=$(KUBEDX_NOTIFY_1)",
+    ] {
+        assert!(args.contains(&arg.to_string()), "{arg} not in {args:?}");
+    }
+    let pod = &one(&d, "Deployment")["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    // the URLs come from Secrets: the chart's for a `url`, the named one otherwise
+    let env: BTreeMap<String, Value> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["valueFrom"]["secretKeyRef"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        env["KUBEDX_NOTIFY_0"],
+        json!({"name": "kx-kubedx-notify", "key": "sink-0"})
+    );
+    assert_eq!(
+        env["KUBEDX_NOTIFY_1"],
+        json!({"name": "oncall-webhook", "key": "url"})
+    );
+    assert!(
+        !args.iter().any(|a| a.contains("slack.invalid")),
+        "a URL in the args: {args:?}"
+    );
+    let secrets = by_kind(&d, "Secret");
+    let named = |name: &str| {
+        *secrets
+            .iter()
+            .find(|x| x["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Secret {name}"))
+    };
+    assert_eq!(
+        named("kx-kubedx-alerts")["stringData"],
+        json!({"token": "s3cret"})
+    );
+    assert_eq!(
+        named("kx-kubedx-notify")["stringData"],
+        json!({"sink-0": "https://hooks.slack.invalid/services/T0/B0/x"})
+    );
+    // the token is a mounted file
+    assert_eq!(c["volumeMounts"][0]["mountPath"], "/etc/kubedx/alert-token");
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        "kx-kubedx-alerts"
+    );
+    assert!(
+        strs(&json!(
+            c["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].clone())
+                .collect::<Vec<_>>()
+        ))
+        .contains(&"alerts".into())
+    );
+    // its Service
+    let service = by_kind(&d, "Service")
+        .into_iter()
+        .find(|x| x["metadata"]["name"] == "kx-kubedx-alerts")
+        .expect("the receiver's Service");
+    assert_eq!(service["spec"]["ports"][0]["port"], 9095);
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "alerts");
+    // the ClusterRole is deploy/'s, with the receiver's writes
+    let deploy = deploy_docs();
+    let deploy_cr = deploy.iter().find(|x| x["kind"] == "ClusterRole").unwrap();
+    assert_eq!(rules(one(&d, "ClusterRole")), rules(deploy_cr));
+    // the NetworkPolicy lets Alertmanager in and the notifications out
+    let np = one(&d, "NetworkPolicy");
+    assert!(
+        np["spec"]["ingress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ports"][0]["port"] == 9095),
+        "{np}"
+    );
+    assert!(
+        np["spec"]["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ports"][0]["port"] == 443 && r.get("to").is_none()),
+        "{np}"
+    );
+    // an existing token Secret: none made
+    let d = render(&[
+        "alerts.enabled=true",
+        "alerts.token.existingSecret=am-token",
+        "alerts.token.key=bearer",
+    ]);
+    assert!(by_kind(&d, "Secret").is_empty());
+    let pod = &one(&d, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["volumes"][0]["secret"],
+        json!({"secretName": "am-token", "items": [{"key": "bearer", "path": "token"}]})
+    );
+    // without a token, the chart refuses
+    let out = helm(&[
+        "template",
+        "kx",
+        "charts/kubedx",
+        "--set",
+        "alerts.enabled=true",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("alerts.token.value"));
+    // the defaults: no receiver, no sinks, no write on diagnoses
+    let d = render(&[]);
+    assert!(
+        !args_of(&d)
+            .iter()
+            .any(|a| a.starts_with("--alert") || a.starts_with("--notify"))
+    );
+    assert!(!rules(one(&d, "ClusterRole")).contains(&alert_receiver_rule()));
+}
+
+/// prometheus and promtool (and alertmanager, kube-state-metrics), built from their
+/// Go modules by `tests/tools/build --monitoring-only`.
+fn monitoring_tools() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(repo_root().join("tests/tools/build"))
+            .arg("--monitoring-only")
+            .stdin(Stdio::null())
+            .status()
+            .expect("run tests/tools/build --monitoring-only");
+        assert!(
+            status.success(),
+            "tests/tools/build --monitoring-only failed (see above)"
+        );
+        tools().to_path_buf()
+    })
+}
+
+#[test]
+fn promtool_checks_the_rendered_rules_and_unit_tests_every_alert() {
+    let promtool = monitoring_tools().join("promtool");
+    let rendered = docs(&ok(
+        "helm template (PrometheusRule)",
+        helm(&[
+            "template",
+            "kubedx",
+            "charts/kubedx",
+            "-n",
+            "kubedx-system",
+            "--set",
+            "prometheusRule.enabled=true",
+        ]),
+    ));
+    let pr = one(&rendered, "PrometheusRule");
+    let dir = tempfile::tempdir().unwrap();
+    let rules_file = dir.path().join("kubedx-rules.yaml");
+    std::fs::write(&rules_file, serde_norway::to_string(&pr["spec"]).unwrap()).unwrap();
+    let tests_file = dir.path().join("kubedx-rules.test.yaml");
+    std::fs::copy(
+        repo_root().join("tests/fixtures/prometheus/kubedx-rules.test.yaml"),
+        &tests_file,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run promtool");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (passed, text) = run(&["check", "rules", "kubedx-rules.yaml"]);
+    assert!(passed, "promtool check rules:\n{text}");
+    assert!(text.contains("SUCCESS: 4 rules found"), "{text}");
+    let (passed, text) = run(&["test", "rules", "kubedx-rules.test.yaml"]);
+    assert!(passed, "promtool test rules:\n{text}");
+    // every alert of the chart has a unit test
+    let tests = std::fs::read_to_string(&tests_file).unwrap();
+    for rule in pr["spec"]["groups"][0]["rules"].as_array().unwrap() {
+        let alert = rule["alert"].as_str().unwrap();
+        assert!(
+            tests.contains(&format!("alertname: {alert}")),
+            "no promtool test of {alert}"
+        );
+    }
+    // and the tests can fail: a wrong expectation is caught
+    std::fs::write(
+        &tests_file,
+        tests.replace("diagnosis: stuck", "diagnosis: fresh"),
+    )
+    .unwrap();
+    let (passed, text) = run(&["test", "rules", "kubedx-rules.test.yaml"]);
+    assert!(!passed, "a wrong expectation passed:\n{text}");
 }

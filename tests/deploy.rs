@@ -146,6 +146,11 @@ fn reviewed_cluster_role() -> Vec<Rule> {
         ),
         allow(&["kubedx.io"], &["diagnoses"], read),
         allow(&["kubedx.io"], &["diagnoses/status"], &["get", "patch"]),
+        allow(
+            &["kubedx.io"],
+            &["diagnoses"],
+            &["create", "patch", "delete"],
+        ),
         allow(&["events.k8s.io"], &["events"], &["create", "patch"]),
     ]
 }
@@ -175,6 +180,8 @@ const WRITE_VERBS: &[&str] = &[
 /// The only (group, resource) kubedx may write.
 const WRITABLE: &[(&str, &str)] = &[
     ("kubedx.io", "diagnoses/status"),
+    // the alert receiver's Diagnoses
+    ("kubedx.io", "diagnoses"),
     ("events.k8s.io", "events"),
     ("coordination.k8s.io", "leases"),
 ];
@@ -588,10 +595,12 @@ enum Effect {
     NoEvents,
     /// The Lease cannot be taken: never leads, never reconciles.
     NoLease,
+    /// The alert receiver cannot make Diagnoses: an alert's apply is denied.
+    NoAlertDiagnoses,
 }
 
 fn effect_of(rule: &Rule, in_cluster_role: bool) -> Effect {
-    let (groups, resources, _, _) = rule;
+    let (groups, resources, _, verbs) = rule;
     if !in_cluster_role {
         assert_eq!(
             groups,
@@ -601,6 +610,9 @@ fn effect_of(rule: &Rule, in_cluster_role: bool) -> Effect {
         return Effect::NoLease;
     }
     match (groups[0].as_str(), resources[0].as_str()) {
+        ("kubedx.io", "diagnoses") if verbs.iter().any(|v| v == "create") => {
+            Effect::NoAlertDiagnoses
+        }
         ("kubedx.io", "diagnoses") => Effect::NoDiagnoses,
         ("kubedx.io", "diagnoses/status") => Effect::NoStatus,
         ("events.k8s.io", "events") => Effect::NoEvents,
@@ -931,6 +943,64 @@ async fn check_negative(variants: &[Variant]) {
     }
 }
 
+/// A variant without the alert receiver's writes: an alert's Diagnosis is denied
+/// (and so never made).
+async fn check_no_alert_diagnoses(v: &Variant) {
+    let name = format!("rbac-{}", v.label);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = cluster().dir.join("kubedx").join(format!("{name}.token"));
+    std::fs::write(&token, "t0ken").unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let ctl = ControllerProcess::start_as(
+        &name,
+        &v.identity,
+        &[
+            "--alert-receiver-addr",
+            &addr,
+            "--alert-token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    let body = json!({"version": "4", "status": "firing", "alerts": [{
+        "status": "firing", "fingerprint": "rbac",
+        "labels": {"alertname": "KubeDeploymentReplicasMismatch", "namespace": v.namespace, "deployment": "web"},
+    }]})
+    .to_string();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST /v1/alertmanager HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer t0ken\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let user = format!("system:serviceaccount:{}:kubedx", v.namespace);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !audit_denied(&user, "diagnoses", None) {
+        assert!(
+            Instant::now() < deadline,
+            "{}: no denied Diagnosis apply\n{}",
+            v.label,
+            ctl.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let dxs: Api<Diagnosis> = Api::namespaced(client().await, &v.namespace);
+    assert!(
+        dxs.get_opt("alert-deployment-web").await.unwrap().is_none(),
+        "{}: the alert's Diagnosis was made",
+        v.label
+    );
+    drop(ctl);
+}
+
 /// A variant that cannot read some kinds: its own status names each of them.
 async fn check_denied(v: &Variant, kinds: &[String]) {
     let name = format!("rbac-{}", v.label);
@@ -1031,6 +1101,7 @@ async fn every_rbac_rule_is_needed() {
 
     let (negative, denied): (Vec<Variant>, Vec<Variant>) = variants
         .iter()
+        .filter(|v| !matches!(v.effect, Effect::NoAlertDiagnoses))
         .cloned()
         .partition(|v| !matches!(v.effect, Effect::Denied(_)));
     check_negative(&negative).await;
@@ -1048,6 +1119,12 @@ async fn every_rbac_rule_is_needed() {
         let t = Instant::now();
         check_denied(v, kinds).await;
         checked.insert(v.label.clone(), t.elapsed().as_secs_f64());
+    }
+    for v in variants
+        .iter()
+        .filter(|v| matches!(v.effect, Effect::NoAlertDiagnoses))
+    {
+        check_no_alert_diagnoses(v).await;
     }
     eprintln!(
         "every_rbac_rule_is_needed: done in {:.1}s (denied variants: {checked:?})",

@@ -8,7 +8,9 @@ use std::time::Duration;
 use super::scope::{SecretAccess, WatchScope};
 use super::{Options, own_namespace, run};
 
-/// `kubedx controller [--metrics-addr ADDR] [--leader-election] [--admin-namespaces LIST]`
+/// `kubedx controller [--metrics-addr ADDR] [--leader-election] [--admin-namespaces LIST]
+/// [--alert-receiver-addr ADDR] [--alert-token-file FILE] [--notify-webhook URL]...
+/// [--notify-slack URL]...`
 #[derive(clap::Args, Debug, Clone)]
 pub struct ControllerArgs {
     /// Address of /metrics, /healthz and /readyz.
@@ -52,6 +54,26 @@ pub struct ControllerArgs {
     /// With `--secrets namespaces`: the namespaces whose Secrets are watched (comma separated).
     #[arg(long, value_delimiter = ',')]
     pub secret_namespaces: Vec<String>,
+    /// Address of the alert receiver, `POST /v1/alertmanager` (Alertmanager's webhook
+    /// payload, version 4): each firing alert whose labels name a target gets a
+    /// Diagnosis (mode Once) of it. Off unless set; needs --alert-token-file.
+    #[arg(long, value_name = "ADDR")]
+    pub alert_receiver_addr: Option<SocketAddr>,
+    /// File holding the bearer token the alert receiver's requests must carry
+    /// (`Authorization: Bearer TOKEN`).
+    #[arg(long, value_name = "FILE", requires = "alert_receiver_addr")]
+    pub alert_token_file: Option<PathBuf>,
+    /// POST a JSON notification (kind DiagnosisNotification) to this URL on each new
+    /// root cause and each resolved diagnosis (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Vec<String>,
+    /// POST a Slack incoming-webhook message (text and blocks) to this URL on each new
+    /// root cause and each resolved diagnosis (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub notify_slack: Vec<String>,
+    /// Seconds after its alert resolved that an alert's Diagnosis is deleted (tests).
+    #[arg(long, hide = true, default_value_t = 86_400)]
+    pub alert_retention_seconds: u64,
     /// Stop when standard input closes (lets a supervising process tie our lifetime to its own).
     #[arg(long, hide = true)]
     pub exit_on_stdin_close: bool,
@@ -122,6 +144,48 @@ pub fn main(args: ControllerArgs) -> i32 {
             lease_grace: (args.lease_duration / 3).max(2),
             debounce: Duration::from_millis(args.debounce_ms),
             scope,
+            alerts: None,
+            sinks: Vec::new(),
+        };
+        let alerts = match (&args.alert_receiver_addr, &args.alert_token_file) {
+            (Some(addr), Some(token_file)) => Some(super::alerts::ReceiverOptions {
+                addr: *addr,
+                token_file: token_file.clone(),
+                own_namespace: opts.namespace.clone(),
+                retention: Duration::from_secs(args.alert_retention_seconds),
+            }),
+            (Some(_), None) => {
+                eprintln!("error: --alert-receiver-addr needs --alert-token-file");
+                return 2;
+            }
+            _ => None,
+        };
+        let mut sinks = Vec::new();
+        for (urls, sink_type) in [
+            (&args.notify_webhook, super::notify::SinkType::Webhook),
+            (&args.notify_slack, super::notify::SinkType::Slack),
+        ] {
+            for url in urls {
+                let valid = url.parse::<hyper::Uri>().ok().is_some_and(|uri| {
+                    matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+                });
+                if !valid {
+                    eprintln!(
+                        "error: --notify-{} {url:?} is not an http(s) URL",
+                        sink_type.as_str()
+                    );
+                    return 2;
+                }
+                sinks.push(super::notify::Sink {
+                    sink_type,
+                    url: url.clone(),
+                });
+            }
+        }
+        let opts = Options {
+            alerts,
+            sinks,
+            ..opts
         };
         let exit_on_stdin = args.exit_on_stdin_close;
         let shutdown = async move {

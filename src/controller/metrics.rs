@@ -54,6 +54,21 @@ pub(crate) const RESULT_SUCCESS: &str = "success";
 /// `kubedx_reconciliations_total{result}` of a reconcile that failed.
 pub(crate) const RESULT_ERROR: &str = "error";
 
+/// The values of `kubedx_alerts_received_total{result}`.
+pub(crate) const ALERT_RESULTS: [&str; 7] = [
+    "diagnosed",
+    "resolved",
+    "ignored",
+    "dropped",
+    "unauthorized",
+    "too_large",
+    "malformed",
+];
+/// The values of `kubedx_notifications_total{sink_type}`.
+pub(crate) const SINK_TYPES: [&str; 2] = ["webhook", "slack"];
+/// The values of `kubedx_notifications_total{result}`.
+pub(crate) const NOTIFICATION_RESULTS: [&str; 4] = ["sent", "retried", "failed", "dropped"];
+
 /// One metric family the registry serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MetricDescription {
@@ -107,6 +122,10 @@ pub(crate) struct Metrics {
     cache_objects: IntGaugeVec,
     /// `kubedx_watch_errors_total`.
     watch_errors: IntCounterVec,
+    /// `kubedx_alerts_received_total`.
+    pub(crate) alerts_received: IntCounterVec,
+    /// `kubedx_notifications_total`.
+    pub(crate) notifications: IntCounterVec,
     /// Internal gauges (not among the documented metrics): what the controller
     /// tracks, to show that nothing leaks as Diagnoses come and go. This one counts
     /// the diagnoses of the trigger index.
@@ -230,6 +249,22 @@ impl Metrics {
             &["kind"],
         )
         .expect("metric");
+        let alerts_received = IntCounterVec::new(
+            Opts::new(
+                "kubedx_alerts_received_total",
+                "Alerts received from Alertmanager by result: diagnosed (a Diagnosis created or refreshed), resolved, ignored (no target), dropped (too many targets pending); requests refused count once as unauthorized, too_large or malformed",
+            ),
+            &["result"],
+        )
+        .expect("metric");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "kubedx_notifications_total",
+                "Notifications by sink type (webhook, slack) and result: sent, retried (an attempt failed and is retried), failed (given up after the retries), dropped (the queue was full)",
+            ),
+            &["sink_type", "result"],
+        )
+        .expect("metric");
         let tracked = IntGauge::new(
             "kubedx_internal_tracked_diagnoses",
             "Continuous diagnoses in the trigger index (re-run on changes)",
@@ -251,6 +286,14 @@ impl Metrics {
         for kind in ErrorKind::ALL {
             errors.with_label_values(&[kind.as_str()]);
         }
+        for result in ALERT_RESULTS {
+            alerts_received.with_label_values(&[result]);
+        }
+        for sink_type in SINK_TYPES {
+            for result in NOTIFICATION_RESULTS {
+                notifications.with_label_values(&[sink_type, result]);
+            }
+        }
         let metrics = Metrics {
             registry,
             findings,
@@ -262,6 +305,8 @@ impl Metrics {
             errors,
             cache_objects,
             watch_errors,
+            alerts_received,
+            notifications,
             tracked,
             series_diagnoses,
             tasks,
@@ -292,6 +337,8 @@ impl Metrics {
             Box::new(self.errors.clone()),
             Box::new(self.cache_objects.clone()),
             Box::new(self.watch_errors.clone()),
+            Box::new(self.alerts_received.clone()),
+            Box::new(self.notifications.clone()),
         ]
     }
 

@@ -2,6 +2,7 @@
 //! caches. Status by server-side apply, Events on transitions, Prometheus metrics,
 //! leader election on a Lease, graceful shutdown on SIGTERM.
 
+pub mod alerts;
 pub(crate) mod cache;
 pub(crate) mod cmd;
 pub mod compact;
@@ -9,6 +10,7 @@ mod debounce;
 mod diagnoses;
 mod memory;
 pub mod metrics;
+pub mod notify;
 pub mod reconcile;
 pub mod scope;
 mod server;
@@ -63,6 +65,10 @@ pub(crate) struct Options {
     pub(crate) debounce: Duration,
     /// The namespaces and Secrets watched.
     pub(crate) scope: scope::WatchScope,
+    /// The alert receiver, when `--alert-receiver-addr` is set.
+    pub(crate) alerts: Option<alerts::ReceiverOptions>,
+    /// Where notifications go (`--notify-webhook`, `--notify-slack`).
+    pub(crate) sinks: Vec<notify::Sink>,
 }
 
 /// The controller's own namespace: `POD_NAMESPACE`, the service account's namespace
@@ -100,9 +106,26 @@ pub(crate) async fn run(
     )
     .await?;
     tracing::info!(addr = %server.local_addr, "serving /metrics, /healthz, /readyz");
+    // bound before the caches sync, so that it serves once /readyz says ready
+    let receiver = match opts.alerts.clone() {
+        Some(receiver) => {
+            let receiver = alerts::start(
+                client.clone(),
+                cache.clone(),
+                metrics.clone(),
+                receiver,
+                stop_rx.clone(),
+            )
+            .await?;
+            tracing::info!(addr = %receiver.local_addr, "serving POST /v1/alertmanager");
+            receiver.tasks
+        }
+        None => Vec::new(),
+    };
     let mut watches = cache
         .start(client.clone(), metrics.clone(), &opts.scope)
         .await;
+    watches.extend(receiver);
     watches.push(tokio::spawn(memory::trim_periodically()));
     let reporter = Reporter {
         controller: "kubedx".into(),
@@ -119,6 +142,7 @@ pub(crate) async fn run(
             watched_namespaces: opts.scope.namespaces.clone(),
         },
         triggers: Arc::new(Mutex::new(TriggerIndex::default())),
+        notifier: notify::Notifier::start(opts.sinks.clone(), &metrics)?,
     });
     let result = if opts.leader_election {
         run_with_leader_election(client, opts, ctx, stop_rx).await

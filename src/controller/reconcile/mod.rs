@@ -71,6 +71,8 @@ pub(crate) struct Context {
     pub(crate) settings: Settings,
     /// The Continuous diagnoses that changes re-run.
     pub(crate) triggers: Arc<Mutex<TriggerIndex>>,
+    /// Queues the notifications of transitions.
+    pub(crate) notifier: super::notify::Notifier,
 }
 
 impl Context {
@@ -126,7 +128,10 @@ async fn run(diagnosis: &Diagnosis, ctx: &Context) -> Result<Action, Error> {
     let generation = diagnosis.metadata.generation;
     let mode = diagnosis.spec.mode.unwrap_or_default();
     let prev = diagnosis.status.clone().unwrap_or_default();
-    if mode == Mode::Once && diagnosed_already(&prev, generation) {
+    if mode == Mode::Once
+        && diagnosed_already(&prev, generation)
+        && !super::alerts::refresh_pending(diagnosis, &prev)
+    {
         return Ok(Action::await_change());
     }
     let now = Timestamp::now();

@@ -53,6 +53,12 @@ pub(crate) async fn publish(
         publish_event(ctx, diagnosis, target, event).await?;
     }
     write_status(ctx, diagnosis, prev, next.clone()).await?;
+    if !ctx.notifier.is_empty()
+        && let Some(notification) =
+            crate::controller::notify::transition(diagnosis, target, prev, next)
+    {
+        ctx.notifier.notify(&notification);
+    }
     ctx.metrics.record(
         &diagnosis.namespace().unwrap_or_default(),
         &diagnosis.name_any(),
@@ -202,7 +208,8 @@ pub(crate) async fn write_status(
     prev: &DiagnosisStatus,
     next: DiagnosisStatus,
 ) -> Result<(), PublishError> {
-    if !changed(prev, &next) {
+    // a refresh asked for must be seen to have run (a newer lastDiagnosedTime)
+    if !changed(prev, &next) && !crate::controller::alerts::refresh_pending(diagnosis, prev) {
         return Ok(());
     }
     let api: Api<Diagnosis> = Api::namespaced(
