@@ -628,3 +628,73 @@ async fn alert_received_to_notification_sent_latency() {
     );
     assert!(pct(0.99) < 10.0, "p99 {:.1}s", pct(0.99));
 }
+
+/// With `--watch-namespaces`, an alert on a target elsewhere is ignored (a
+/// Role-only install could not make its Diagnosis there); one in a watched
+/// namespace is diagnosed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scoped_controller_ignores_alerts_on_namespaces_it_does_not_watch() {
+    let watched = namespace("dx-alert-watched").await;
+    let elsewhere = namespace("dx-alert-elsewhere").await;
+    let receiver = free_port();
+    let token = token_file(&cluster().dir.join("kubedx-scoped"), TOKEN);
+    let addr = format!("127.0.0.1:{receiver}");
+    let ctl = ControllerProcess::start(
+        "alerts-scoped",
+        &[
+            "--watch-namespaces",
+            &watched,
+            "--alert-receiver-addr",
+            &addr,
+            "--alert-token-file",
+            &token,
+        ],
+    );
+    let (code, answer) = post(
+        receiver,
+        PATH,
+        Some(TOKEN),
+        &payload(vec![
+            alert(
+                "firing",
+                json!({"alertname": "KubeDeploymentReplicasMismatch", "namespace": &elsewhere, "deployment": "api"}),
+                "00000000000000e1",
+            ),
+            alert(
+                "firing",
+                json!({"alertname": "KubeDeploymentReplicasMismatch", "namespace": &watched, "deployment": "api"}),
+                "00000000000000e2",
+            ),
+        ]),
+    );
+    assert_eq!(code, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["ignored"], 1, "{answer}");
+    assert_eq!(answer["diagnosed"], 1, "{answer}");
+    let in_watched: Api<Diagnosis> = Api::namespaced(client().await, &watched);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if in_watched
+            .get_opt("alert-deployment-api")
+            .await
+            .unwrap()
+            .is_some()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Diagnosis in the watched namespace; log:\n{}",
+            ctl.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let in_elsewhere: Api<Diagnosis> = Api::namespaced(client().await, &elsewhere);
+    assert!(
+        in_elsewhere
+            .get_opt("alert-deployment-api")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -122,6 +122,15 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "tenant-alerts",
+        &[
+            "scope=namespace",
+            "watchNamespaces={team-b}",
+            "alerts.enabled=true",
+            "alerts.token.value=s3cret",
+        ],
+    ),
+    (
         "secrets-cluster",
         &["rbac.secrets=cluster", "watchNamespaces={shop,bank}"],
     ),
@@ -899,7 +908,8 @@ fn kube_score(config: &LintConfig, files: &[PathBuf]) -> Vec<(String, String, St
 
 /// The RBAC linter of the tests (kube-score reads no RBAC): every render of every
 /// value set grants no wildcard, no non-resource URL, no write verb but on the
-/// Diagnoses' status, Events and the Lease, never `get` on Secrets, Secrets only
+/// Diagnoses' status, Events and the Lease (and the Diagnoses themselves only with
+/// `alerts.enabled`: the receiver makes them), never `get` on Secrets, Secrets only
 /// when `rbac.secrets` asks for them, and no cluster-wide grant with `scope: namespace`.
 #[test]
 fn every_render_is_least_privilege() {
@@ -926,6 +936,7 @@ fn every_render_is_least_privilege() {
             .iter()
             .any(|s| s.starts_with("rbac.secrets=") && *s != "rbac.secrets=none");
         let namespace_scope = sets.contains(&"scope=namespace");
+        let alerts = sets.contains(&"alerts.enabled=true");
         if namespace_scope {
             assert!(
                 by_kind(&d, "ClusterRole").is_empty()
@@ -951,7 +962,11 @@ fn every_render_is_least_privilege() {
                     for resource in &resources {
                         for verb in verbs.iter().filter(|v| WRITE_VERBS.contains(&v.as_str())) {
                             assert!(
-                                WRITABLE.contains(&(group.as_str(), resource.as_str())),
+                                WRITABLE.contains(&(group.as_str(), resource.as_str()))
+                                    || (alerts
+                                        && (group.as_str(), resource.as_str())
+                                            == ("kubedx.io", "diagnoses")
+                                        && ["create", "patch", "delete"].contains(&verb.as_str())),
                                 "{what}: {verb} on {group}/{resource}"
                             );
                         }
@@ -1462,4 +1477,29 @@ fn promtool_checks_the_rendered_rules_and_unit_tests_every_alert() {
     .unwrap();
     let (passed, text) = run(&["test", "rules", "kubedx-rules.test.yaml"]);
     assert!(!passed, "a wrong expectation passed:\n{text}");
+}
+
+/// A tenant install with the alert receiver: its Roles let it make the alerts'
+/// Diagnoses in the watched namespaces, and no ClusterRole appears.
+#[test]
+fn a_tenant_install_with_alerts_makes_diagnoses_with_roles_only() {
+    let d = render(&[
+        "scope=namespace",
+        "watchNamespaces={team-b}",
+        "alerts.enabled=true",
+        "alerts.token.value=s3cret",
+    ]);
+    assert!(by_kind(&d, "ClusterRole").is_empty());
+    let role = by_kind(&d, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["namespace"] == "team-b")
+        .expect("a Role in team-b");
+    assert!(
+        rules(role).iter().any(|rule| {
+            strs(&rule["apiGroups"]) == ["kubedx.io"]
+                && strs(&rule["resources"]) == ["diagnoses"]
+                && strs(&rule["verbs"]) == ["create", "patch", "delete"]
+        }),
+        "{role}"
+    );
 }

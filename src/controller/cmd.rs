@@ -153,6 +153,7 @@ pub fn main(args: ControllerArgs) -> i32 {
                 token_file: token_file.clone(),
                 own_namespace: opts.namespace.clone(),
                 retention: Duration::from_secs(args.alert_retention_seconds),
+                watched: opts.scope.namespaces.clone(),
             }),
             (Some(_), None) => {
                 eprintln!("error: --alert-receiver-addr needs --alert-token-file");

@@ -172,16 +172,33 @@ pub fn expired(diagnosis: &Diagnosis, now: Timestamp, retention: Duration) -> bo
     age.as_secs_f64() >= retention.as_secs_f64()
 }
 
-/// Deletes the alert-made Diagnoses whose alert resolved more than `retention` ago;
-/// returns how many.
-pub async fn sweep(client: &Client, retention: Duration) -> Result<usize, kube::Error> {
-    let api: Api<Diagnosis> = Api::all(client.clone());
-    let list = api
-        .list(&ListParams::default().labels(FINGERPRINT_LABEL))
-        .await?;
+/// Deletes the alert-made Diagnoses whose alert resolved more than `retention` ago,
+/// in `namespaces` (`None`: the whole cluster; a Role-only install may list them
+/// only where it has a Role); returns how many.
+pub async fn sweep(
+    client: &Client,
+    retention: Duration,
+    namespaces: Option<&std::collections::BTreeSet<String>>,
+) -> Result<usize, kube::Error> {
+    let params = ListParams::default().labels(FINGERPRINT_LABEL);
+    let mut items = Vec::new();
+    match namespaces {
+        None => items.extend(
+            Api::<Diagnosis>::all(client.clone())
+                .list(&params)
+                .await?
+                .items,
+        ),
+        Some(namespaces) => {
+            for namespace in namespaces {
+                let api: Api<Diagnosis> = Api::namespaced(client.clone(), namespace);
+                items.extend(api.list(&params).await?.items);
+            }
+        }
+    }
     let now = Timestamp::now();
     let mut deleted = 0;
-    for diagnosis in list.items.iter().filter(|d| expired(d, now, retention)) {
+    for diagnosis in items.iter().filter(|d| expired(d, now, retention)) {
         let namespaced: Api<Diagnosis> =
             Api::namespaced(client.clone(), &diagnosis.namespace().unwrap_or_default());
         match namespaced

@@ -62,6 +62,9 @@ pub(crate) struct ReceiverOptions {
     pub(crate) own_namespace: String,
     /// How long after its alert resolved a Diagnosis is deleted.
     pub(crate) retention: Duration,
+    /// The namespaces the controller watches (`--watch-namespaces`); `None`: all.
+    /// Alerts on targets elsewhere are ignored, and the sweep lists only these.
+    pub(crate) watched: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The running receiver.
@@ -89,6 +92,7 @@ pub(crate) async fn start(
         cache,
         metrics,
         own_namespace: opts.own_namespace.clone(),
+        watched: opts.watched.clone(),
     });
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
@@ -112,7 +116,11 @@ pub(crate) async fn start(
         }
     });
     let worker = tokio::spawn(apply_pending(client.clone(), pending));
-    let sweeper = tokio::spawn(sweep_periodically(client, opts.retention));
+    let sweep_in = opts.watched.clone().map(|mut namespaces| {
+        namespaces.insert(opts.own_namespace.clone());
+        namespaces
+    });
+    let sweeper = tokio::spawn(sweep_periodically(client, opts.retention, sweep_in));
     Ok(Receiver {
         local_addr,
         tasks: vec![server, worker, sweeper],
@@ -175,11 +183,15 @@ fn sweep_period(retention: Duration) -> Duration {
 }
 
 /// Deletes resolved alerts' Diagnoses past the retention, now and periodically.
-async fn sweep_periodically(client: Client, retention: Duration) {
+async fn sweep_periodically(
+    client: Client,
+    retention: Duration,
+    namespaces: Option<std::collections::BTreeSet<String>>,
+) {
     let mut tick = tokio::time::interval(sweep_period(retention));
     loop {
         tick.tick().await;
-        match diagnoses::sweep(&client, retention).await {
+        match diagnoses::sweep(&client, retention, namespaces.as_ref()).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(
                 deleted,

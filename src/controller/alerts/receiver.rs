@@ -79,6 +79,8 @@ pub(crate) struct ReceiverState {
     pub(crate) metrics: Metrics,
     /// The namespace of Node Diagnoses: the controller's own.
     pub(crate) own_namespace: String,
+    /// The watched namespaces (`None`: all): alerts on targets elsewhere are ignored.
+    pub(crate) watched: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The receiver's routes.
@@ -95,7 +97,8 @@ struct Received {
     diagnosed: u32,
     /// Resolved alerts.
     resolved: u32,
-    /// Alerts whose labels name no target.
+    /// Alerts whose labels name no target, or a target in a namespace the
+    /// controller does not watch.
     ignored: u32,
     /// Alerts dropped because too many Diagnoses wait.
     dropped: u32,
@@ -143,6 +146,12 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
             received.ignored += 1;
             continue;
         };
+        if let (Some(watched), Some(namespace)) = (&state.watched, &target.namespace)
+            && !watched.contains(namespace)
+        {
+            received.ignored += 1;
+            continue;
+        }
         let target = resolve(&state.cache, target);
         let work = Work {
             namespace: target
