@@ -639,3 +639,24 @@ fn a_limit_range_refusal_names_the_range_and_its_bounds() {
     let c = finding(&r, "ReplicaSetCreateFailed");
     assert!(explained_by(&r, c, l), "{}", describe(&r));
 }
+
+/// In progress is not broken: 20 s into its first rollout, with its image being
+/// pulled, a Deployment has no Warning; past its progress deadline, still without
+/// a ready Pod, it has.
+#[test]
+fn a_first_rollout_still_pulling_is_in_progress_until_its_deadline() {
+    let yaml = fixture("first-rollout-pulling.yaml");
+    let at = |now: &str| {
+        let now: jiff::Timestamp = now.parse().unwrap();
+        kubedx::testing::diagnose_with(&yaml, "Deployment/shop/reports", |o| o.now = now)
+    };
+    let early = at("2026-11-21T10:00:20Z");
+    assert!(warnings(&early).is_empty(), "{}", describe(&early));
+    let u = finding(&early, "ReplicasUnavailable");
+    assert_eq!(u.severity, Severity::Info);
+    assert!(u.message.contains("still starting"), "{}", u.message);
+    let late = at("2026-11-21T10:15:00Z");
+    let u = finding(&late, "ReplicasUnavailable");
+    assert!(u.severity >= Severity::Warning, "{}", describe(&late));
+    assert_eq!(top(&late).rule_id, "ReplicasUnavailable");
+}
