@@ -741,3 +741,20 @@ fn a_snapshot_without_secrets_stays_as_it_was() {
     );
     assert!(!has(&r, "SecretUnverified") && !has(&r, "SecretNotFound"));
 }
+
+/// A program that handles SIGTERM exits 0 when the kubelet kills it for a failing
+/// liveness probe: the probe is the cause, not a program that finishes.
+#[test]
+fn a_liveness_killed_container_that_exits_zero_is_a_failing_probe() {
+    let yaml = fixture("liveness_failing.yaml")
+        .replace("exitCode: 137", "exitCode: 0")
+        .replace("          reason: Error", "          reason: Completed");
+    assert!(yaml.contains("reason: Completed"));
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    assert_eq!(top(&r).rule_id, "LivenessProbeFailing", "{}", describe(&r));
+    let f = finding(&r, "LivenessProbeFailing");
+    assert!(f.root_cause, "{}", describe(&r));
+    assert_evidence(f, "Container web failed liveness probe, will be restarted");
+    assert!(!has(&r, "ContainerExitedZero"), "{}", describe(&r));
+    assert!(!has(&r, "HighRestartCount"), "{}", describe(&r));
+}

@@ -104,6 +104,17 @@ pub(crate) fn classify(container: &ContainerView, restart_policy: &str) -> Optio
     not_running.then_some(Stop::Crashing)
 }
 
+/// The kubelet killed the container for a failing liveness or startup probe
+/// (`Killing`: "Container NAME failed liveness probe, will be restarted").
+fn killed_by_probe(pod: &PodView, container: &str) -> bool {
+    let liveness = format!("Container {container} failed liveness probe");
+    let startup = format!("Container {container} failed startup probe");
+    pod.events.iter().any(|event| {
+        event.reason == "Killing"
+            && (event.message.starts_with(&liveness) || event.message.starts_with(&startup))
+    })
+}
+
 /// A container that stopped, and how.
 struct StopHit<'a> {
     stop: Stop,
@@ -163,6 +174,11 @@ pub(crate) fn evaluate(
                 continue; // an image pull failure: no process has run
             }
             if let Some(mut stop) = classify(&container, pod.restart_policy()) {
+                if stop == Stop::ExitedZero && killed_by_probe(pod, container.name()) {
+                    // exit 0 is its answer to the kubelet's SIGTERM: the failing
+                    // probe (LivenessProbeFailing) is the cause, not the program
+                    continue;
+                }
                 let exec_format = (stop == Stop::Crashing)
                     .then(|| exec_format_error(ctx, &pod.pod_ref, &container))
                     .flatten();
