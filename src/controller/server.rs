@@ -33,7 +33,7 @@ pub(crate) async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
     cache: Cache,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<Server> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
@@ -42,7 +42,19 @@ pub(crate) async fn serve(
         .with_state(AppState { metrics, cache });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local_addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
+    let task = serve_until_stopped(listener, app, stop, "metrics server");
+    Ok(Server { local_addr, task })
+}
+
+/// Serves `app` on `listener` until `stop` turns true (or its sender is gone),
+/// letting requests in flight finish; a failure is logged as `what` failed.
+pub(crate) fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let shutdown = async move {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
@@ -54,10 +66,9 @@ pub(crate) async fn serve(
             .with_graceful_shutdown(shutdown)
             .await
         {
-            tracing::error!(error = %error, "metrics server failed");
+            tracing::error!(error = %error, "{what} failed");
         }
-    });
-    Ok(Server { local_addr, task })
+    })
 }
 
 /// `/metrics`: the text exposition format.

@@ -82,7 +82,7 @@ pub(crate) async fn start(
     cache: Cache,
     metrics: Metrics,
     opts: ReceiverOptions,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> Result<Receiver, ReceiverError> {
     let token = read_token(&opts.token_file)?;
     let pending = Arc::new(receiver::Pending::default());
@@ -100,21 +100,7 @@ pub(crate) async fn start(
     let local_addr = listener
         .local_addr()
         .map_err(|error| ReceiverError::Bind(opts.addr, error))?;
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %error, "alert receiver failed");
-        }
-    });
+    let server = super::server::serve_until_stopped(listener, app, stop, "alert receiver");
     let worker = tokio::spawn(apply_pending(client.clone(), pending));
     let sweep_in = opts.watched.clone().map(|mut namespaces| {
         namespaces.insert(opts.own_namespace.clone());

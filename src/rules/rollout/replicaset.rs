@@ -558,25 +558,18 @@ fn report(
                     .scope(range_ref)
                     .edge(format!("{} -> LimitRange", creator.controller.kind.name()));
                 for limit in range.spec.iter().flat_map(|spec| &spec.limits) {
-                    let bounds = |what: &str,
-                                  values: &Option<
-                        std::collections::BTreeMap<
-                            String,
-                            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
-                        >,
-                    >| {
-                        values
-                            .iter()
-                            .flatten()
-                            .map(|(resource, amount)| format!("{what} {resource} {}", amount.0))
-                            .collect::<Vec<_>>()
-                    };
-                    let mut parts = bounds("max", &limit.max);
-                    parts.extend(bounds("min", &limit.min));
-                    parts.extend(bounds(
-                        "maxLimitRequestRatio",
-                        &limit.max_limit_request_ratio,
-                    ));
+                    let parts: Vec<String> = [
+                        ("max", &limit.max),
+                        ("min", &limit.min),
+                        ("maxLimitRequestRatio", &limit.max_limit_request_ratio),
+                    ]
+                    .into_iter()
+                    .flat_map(|(what, values)| {
+                        values.iter().flatten().map(move |(resource, amount)| {
+                            format!("{what} {resource} {}", amount.0)
+                        })
+                    })
+                    .collect();
                     if !parts.is_empty() {
                         cause_draft = cause_draft.evidence(format!(
                             "LimitRange {name} ({}): {}",
