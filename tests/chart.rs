@@ -913,18 +913,6 @@ fn kube_score(config: &LintConfig, files: &[PathBuf]) -> Vec<(String, String, St
 /// when `rbac.secrets` asks for them, and no cluster-wide grant with `scope: namespace`.
 #[test]
 fn every_render_is_least_privilege() {
-    const WRITE_VERBS: &[&str] = &[
-        "create",
-        "update",
-        "patch",
-        "delete",
-        "deletecollection",
-        "escalate",
-        "bind",
-        "impersonate",
-        "approve",
-        "sign",
-    ];
     const WRITABLE: &[(&str, &str)] = &[
         ("kubedx.io", "diagnoses/status"),
         ("events.k8s.io", "events"),

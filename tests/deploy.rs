@@ -163,20 +163,6 @@ fn reviewed_lease_role() -> Vec<Rule> {
     )]
 }
 
-const WRITE_VERBS: &[&str] = &[
-    "create",
-    "update",
-    "patch",
-    "delete",
-    "deletecollection",
-    "escalate",
-    "bind",
-    "impersonate",
-    "approve",
-    "sign",
-    "*",
-];
-
 /// The only (group, resource) kubedx may write.
 const WRITABLE: &[(&str, &str)] = &[
     ("kubedx.io", "diagnoses/status"),

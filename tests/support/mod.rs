@@ -671,3 +671,19 @@ where
         }
     }
 }
+
+/// The RBAC verbs that write (or grant): what the least-privilege checks of
+/// deploy/ and of the chart's renders allow only on kubedx's own objects.
+pub const WRITE_VERBS: &[&str] = &[
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "escalate",
+    "bind",
+    "impersonate",
+    "approve",
+    "sign",
+    "*",
+];
