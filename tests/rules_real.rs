@@ -159,14 +159,14 @@ const CATALOGUE: &[(&str, &str, &str, &str, &str)] = &[
     (
         "create-container-error",
         "Pod/real/create-container-error",
-        "CreateContainerConfigError",
+        "ContainerCreateFailed",
         "Pod",
         "create-container-error",
     ),
     (
         "ephemeral-storage",
         "Pod/real/ephemeral-storage",
-        "PodEvicted",
+        "EphemeralStorageExceeded",
         "Pod",
         "ephemeral-storage",
     ),

@@ -359,6 +359,13 @@ rules! {
         summary: "The kubelet cannot build the container's configuration.",
         explains: POD_DOWN,
     }
+    ContainerCreateFailed {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The container runtime cannot create or start the container (CreateContainerError, RunContainerError, StartError): no command, a mount or subPath, a cgroup, a reserved name; the runtime's message quoted.",
+        explains: POD_DOWN,
+    }
     ConfigMapNotFound {
         set: Workload,
         severity: Critical,
@@ -498,6 +505,22 @@ rules! {
         layer: Pod,
         summary: "The Pod was evicted (node pressure).",
         explains: explains![ReplicasUnavailable, DaemonSetPodsUnavailable],
+    }
+    EphemeralStorageExceeded {
+        set: Workload,
+        severity: Critical,
+        layer: Container,
+        summary: "The kubelet evicted the Pod for exceeding its ephemeral storage: a container's limit, the Pod's total or an emptyDir sizeLimit (writable layer, logs, emptyDir).",
+        explains: explains![
+            PodEvicted,
+            ReplicasUnavailable,
+            RolloutStuck,
+            DaemonSetPodsUnavailable,
+            ServiceNoReadyEndpoints,
+            ServiceSingleEndpoint,
+            JobFailed,
+            CronJobFailing,
+        ],
     }
     PodStuckTerminating {
         set: Workload,

@@ -1,6 +1,8 @@
 //! Containers that stop: ContainerOOMKilled, ContainerExitedZero,
 //! ContainerCommandNotFound, ContainerCommandNotExecutable, ContainerCrashing, and
-//! CreateContainerConfigError (the kubelet cannot build the container at all).
+//! CreateContainerConfigError (the kubelet cannot build the container at all). The
+//! runtime's create and start failures are ContainerCreateFailed (create.rs), read
+//! here first.
 //!
 //! Evidence is `lastState.terminated` (reason, exitCode, finishedAt) and restartCount;
 //! the first step is always `kubectl logs --previous`. A termination is current when
@@ -16,6 +18,7 @@ use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
 
+use super::create::{self, CreateFailure};
 use super::references::{kubelet_missing_key, kubelet_not_found};
 use super::{
     Claims, ContainerView, Group, Groups, PodView, exit_code_meaning, kubectl_ref,
@@ -159,9 +162,28 @@ pub(crate) fn evaluate(
 ) {
     let mut stops: Groups<StopHit> = Groups::by_controller();
     let mut config: Groups<ContainerView> = Groups::by_controller();
+    let mut created: Groups<CreateFailure> = Groups::by_controller();
     for pod in pods.iter().filter(|pod| pod.live()) {
         let job_done = job_succeeded(ctx, pod);
         for container in pod.containers() {
+            // the runtime cannot create or start it (init containers too: then
+            // InitContainerFailing stays silent on it)
+            let claimed = claims.container(&pod.pod_ref, container.name());
+            let runtime_reason = matches!(
+                container.waiting_reason(),
+                "CreateContainerError" | "RunContainerError"
+            );
+            if (!claimed || runtime_reason)
+                && let Some(mut failure) = create::failure(pod, &container)
+            {
+                failure.current = failure.current && !job_done;
+                if failure.current {
+                    claims.claim(&pod.pod_ref, Some(container.name()));
+                }
+                let state = if failure.current { "" } else { "#recovered" };
+                created.add_hit(pod, format!("{}{state}", container.name()), failure);
+                continue;
+            }
             if container.init {
                 continue; // InitContainerFailing (pods.rs)
             }
@@ -213,6 +235,9 @@ pub(crate) fn evaluate(
     }
     for group in config.into_groups() {
         out.push(config_error(ctx, pods, &group));
+    }
+    for group in created.into_groups() {
+        out.push(create::finding(ctx, pods, &group));
     }
 }
 
@@ -458,7 +483,7 @@ fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> 
 }
 
 /// Twice a memory quantity (`256Mi` -> `512Mi`), for a suggested new limit.
-fn suggest_double(quantity: &str) -> String {
+pub(crate) fn suggest_double(quantity: &str) -> String {
     let digits: String = quantity
         .chars()
         .take_while(|character| character.is_ascii_digit())
@@ -489,13 +514,6 @@ fn config_hint(message: &str) -> Option<&'static str> {
     if lowercase.contains("subpath") {
         return Some("a volume subPath is invalid or does not exist in the volume");
     }
-    if lowercase.contains("failed to reserve container name")
-        || lowercase.contains("is reserved for")
-    {
-        return Some(
-            "the runtime still holds a previous container of that name (slow runtime or node): usually transient; if it persists, the node's container runtime needs attention",
-        );
-    }
     if lowercase.contains("no such file or directory") || lowercase.contains("not a directory") {
         return Some(
             "a mount target or source path is wrong (file mounted on a directory or the reverse)",
@@ -504,8 +522,8 @@ fn config_hint(message: &str) -> Option<&'static str> {
     None
 }
 
-/// CreateContainerConfigError (also CreateContainerError, RunContainerError without
-/// a stop): the kubelet cannot build the container.
+/// CreateContainerConfigError (also CreateContainerError, RunContainerError whose
+/// message is a missing reference): the kubelet cannot build the container.
 fn config_error(ctx: &RuleContext, pods: &[PodView], group: &Group<ContainerView>) -> Draft {
     let pod = group.first_pod();
     let container = *group.first_seen();

@@ -6,6 +6,8 @@
 //! |---|---|
 //! | `images.rs` | ImagePullNotFound, ImagePullUnauthorized, ImagePullNetworkError, ImagePullRateLimited, ImagePlatformMismatch, ImagePullBackOff, InvalidImageName, ImageDigestMismatch, ImageTagMutable |
 //! | `containers.rs` | ContainerOOMKilled, ContainerExitedZero, ContainerCommandNotFound, ContainerCommandNotExecutable, ContainerCrashing, CreateContainerConfigError |
+//! | `create.rs` | ContainerCreateFailed (called from `containers.rs`) |
+//! | `ephemeral.rs` | EphemeralStorageExceeded |
 //! | `references.rs` | ConfigMapNotFound, ConfigMapKeyNotFound, SecretNotFound, SecretKeyNotFound, SecretUnverified, ServiceAccountNotFound |
 //! | `probes.rs` | LivenessProbeFailing, ReadinessProbeFailing, StartupProbeFailing, ProbePortMismatch, MissingStartupProbe |
 //! | `pods.rs` | InitContainerFailing, PodEvicted, PodStuckTerminating, PodSandboxCreationFailed, HighRestartCount, PodNotReady |
@@ -20,6 +22,8 @@
 //! - Rules that need "no clearer cause" run last and read [`Claims`].
 
 mod containers;
+mod create;
+mod ephemeral;
 mod images;
 mod pods;
 mod probes;
@@ -52,6 +56,7 @@ pub fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     images::evaluate_pulls(ctx, &pods, &mut claims, out);
     containers::evaluate(ctx, &pods, &mut claims, out);
     pods::evaluate_failures(ctx, &pods, &mut claims, out);
+    ephemeral::evaluate(ctx, &pods, out);
     probes::evaluate(ctx, &pods, &mut claims, out);
     // "No clearer cause" rules read the claims of the rules above.
     pods::high_restart_count(ctx, &pods, &claims, out);
