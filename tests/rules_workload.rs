@@ -758,3 +758,501 @@ fn a_liveness_killed_container_that_exits_zero_is_a_failing_probe() {
     assert!(!has(&r, "ContainerExitedZero"), "{}", describe(&r));
     assert!(!has(&r, "HighRestartCount"), "{}", describe(&r));
 }
+
+// ---------------------------------------------------------------- create and start failures
+
+/// The fixture with every container's create or start error replaced by `message`:
+/// in `state.waiting` (CreateContainerError / RunContainerError), in the StartError
+/// termination, and in the kubelet's `Failed` events (`Error: MESSAGE`).
+fn with_runtime_error(yaml: &str, message: &str) -> String {
+    let mut list: serde_json::Value = serde_norway::from_str(yaml).unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        match item["kind"].as_str() {
+            Some("Pod") => {
+                for status in item["status"]["containerStatuses"].as_array_mut().unwrap() {
+                    if status["state"]["waiting"]["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.ends_with("ContainerError"))
+                    {
+                        status["state"]["waiting"]["message"] = message.into();
+                    }
+                    if status["lastState"]["terminated"]["reason"] == "StartError" {
+                        status["lastState"]["terminated"]["message"] = message.into();
+                    }
+                }
+            }
+            Some("Event") if item["reason"] == "Failed" => {
+                item["message"] = format!("Error: {message}").into();
+            }
+            _ => {}
+        }
+    }
+    list.to_string()
+}
+
+#[test]
+fn an_image_without_a_command_is_container_create_failed() {
+    let r = diagnose_yaml(
+        &fixture("create_container_error.yaml"),
+        "Deployment/shop/api",
+    );
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.name, "api-6c9f7b8d5");
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(
+        f.message
+            .contains("cannot create container api of 2 of 2 Pod(s)")
+            && f.message.contains(": no command specified (image registry.example.invalid/shop/api:3.0.0 has no ENTRYPOINT or CMD"),
+        "{}",
+        f.message
+    );
+    // the runtime's message, its container id cut to 12 characters
+    assert_evidence(
+        f,
+        r#"state.waiting reason=CreateContainerError message="failed to generate container \"f04c9bc4c500\" spec: failed to generate spec: no command specified""#,
+    );
+    assert_evidence(f, "command (image ENTRYPOINT), args (image CMD)");
+    assert!(
+        f.remediation.summary.contains("set `command:`"),
+        "{}",
+        f.remediation.summary
+    );
+    assert!(f.remediation.summary.contains("ENTRYPOINT or CMD"));
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref() == Some("kubectl rollout undo deployment/api -n shop"))
+    );
+    assert!(f.caused_by.is_empty());
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    let symptom = finding(&r, "ReplicasUnavailable");
+    assert!(explained_by(&r, symptom, f), "{}", describe(&r));
+    assert!(!has(&r, "CreateContainerConfigError"), "{}", describe(&r));
+    assert!(!has(&r, "WarningEvents"), "{}", describe(&r));
+}
+
+#[test]
+fn a_reserved_container_name_is_transient_container_create_failed() {
+    let reserved = r#"failed to reserve container name "api_api-6c9f7b8d5-h7x2q_shop_6b1e0f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b_0": name "api_api-6c9f7b8d5-h7x2q_shop_6b1e0f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b_0" is reserved for "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d""#;
+    let yaml = with_runtime_error(&fixture("create_container_error.yaml"), reserved);
+    let r = diagnose_yaml(&yaml, "Deployment/shop/api");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains(r#"is reserved for "9e8d7c6b5a4f""#),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("usually transient"), "{}", f.message);
+    assert!(f.remediation.summary.starts_with("Usually transient"));
+    assert!(
+        f.remediation
+            .summary
+            .contains("containerd on node worker-1")
+    );
+    assert_evidence(
+        f,
+        "node worker-1: runtime containerd://1.7.24, kubelet v1.37.1",
+    );
+    assert!(f.remediation.steps.iter().any(|s| {
+        s.command
+            .as_deref()
+            .is_some_and(|c| c.starts_with("crictl ps -a --name api"))
+    }));
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    assert!(!has(&r, "CreateContainerConfigError"), "{}", describe(&r));
+}
+
+#[test]
+fn crio_create_errors_are_container_create_failed() {
+    for (message, says) in [
+        (
+            "no command specified",
+            "image registry.example.invalid/shop/api:3.0.0 has no ENTRYPOINT or CMD",
+        ),
+        (
+            "failed to mount container k8s_api_api-6c9f7b8d5-h7x2q_shop_6b1e0f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b_0(3f2a9c1b0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a): creating overlay mount to /var/lib/containers/storage/overlay/3f2a9c1b0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a/merged: no space left on device",
+            "(3f2a9c1b0d8e): creating overlay mount",
+        ),
+    ] {
+        let yaml = with_runtime_error(&fixture("create_container_error.yaml"), message);
+        let r = diagnose_yaml(&yaml, "Deployment/shop/api");
+        let f = finding(&r, "ContainerCreateFailed");
+        assert!(f.message.contains(says), "{message}: {}", f.message);
+        assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    }
+}
+
+#[test]
+fn a_subpath_naming_no_key_is_container_create_failed() {
+    let r = diagnose_yaml(&fixture("start_error_subpath.yaml"), "Deployment/shop/web");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(2));
+    assert!(
+        f.message.contains(r#"cannot start container web of 2 of 2 Pod(s) of ReplicaSet shop/web-7d4f9c8b6d: error mounting at "/etc/app/config.yaml": not a directory (subPath config.yaml of volume config cannot be mounted at /etc/app/config.yaml: ConfigMap web-config has no key config.yaml"#),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        "lastState.terminated reason=StartError exitCode=128 message=\"failed to create containerd task:",
+    );
+    assert_evidence(
+        f,
+        "volumeMount config at /etc/app/config.yaml, subPath config.yaml (volume config: configMap web-config)",
+    );
+    assert_evidence(
+        f,
+        "ConfigMap web-config has no key config.yaml: its keys are app.yaml",
+    );
+    assert_evidence(f, "Back-off restarting failed container web");
+    assert!(
+        f.remediation
+            .summary
+            .contains("names no key of ConfigMap web-config (keys: app.yaml)"),
+        "{}",
+        f.remediation.summary
+    );
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref()
+                == Some("kubectl get configmap web-config -n shop -o yaml"))
+    );
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    // exit 128 is not a crash of the program, nor a restart loop of its own
+    for other in [
+        "ContainerCrashing",
+        "HighRestartCount",
+        "PodNotReady",
+        "WarningEvents",
+    ] {
+        assert!(!has(&r, other), "{other}: {}", describe(&r));
+    }
+}
+
+#[test]
+fn a_mount_onto_the_wrong_type_without_a_missing_key_says_so() {
+    // the key exists: the image's /etc/app/config.yaml is a directory
+    let yaml = fixture("start_error_subpath.yaml").replace("app.yaml: ", "config.yaml: ");
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert!(
+        f.message
+            .contains("a file is mounted onto a directory or a directory onto a file"),
+        "{}",
+        f.message
+    );
+    assert!(!evidence_has(f, "has no key"), "{:#?}", f.evidence);
+    assert!(
+        f.remediation
+            .summary
+            .contains("a file onto a file, a directory onto a directory")
+    );
+}
+
+#[test]
+fn a_cgroup_error_at_start_points_at_the_node() {
+    let cgroup = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod6b1e/0f3a: cannot allocate memory: unknown";
+    let yaml = with_runtime_error(&fixture("start_error_subpath.yaml"), cgroup);
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains(": unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod6b1e/0f3a: cannot allocate memory ("),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("cannot set up the container's cgroup: a node problem")
+    );
+    assert_evidence(
+        f,
+        "runtime containerd://1.7.24, kubelet v1.37.1, kernel 6.1.0-27-amd64",
+    );
+    assert!(
+        f.remediation.summary.contains("cgroupDriver"),
+        "{}",
+        f.remediation.summary
+    );
+    assert!(f.remediation.steps.iter().any(|s| {
+        s.command
+            .as_deref()
+            .is_some_and(|c| c.starts_with("kubectl cordon worker-"))
+    }));
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    assert!(!has(&r, "ContainerCrashing"), "{}", describe(&r));
+}
+
+/// Look-alike: the same StartError two days ago, the containers running and Ready
+/// since: at most Info.
+#[test]
+fn a_start_error_long_ago_on_a_ready_pod_is_at_most_info() {
+    let r = diagnose_yaml(&fixture("start_error_healed.yaml"), "Deployment/shop/web");
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.message.starts_with("Recovered: "), "{}", f.message);
+    assert!(
+        f.message.contains("it runs now since 2026-11-19T08:02:3"),
+        "{}",
+        f.message
+    );
+}
+
+/// The kubelet's configuration errors, missing references and commands keep their
+/// rules; a binary for another platform is not a create failure either.
+#[test]
+fn other_create_and_start_errors_keep_their_rules() {
+    for (name, rule) in [
+        ("run_as_non_root.yaml", "CreateContainerConfigError"),
+        ("configmap_not_found.yaml", "ConfigMapNotFound"),
+        ("configmap_key_not_found.yaml", "ConfigMapKeyNotFound"),
+        ("secret_key_not_found.yaml", "SecretKeyNotFound"),
+        ("command_not_found.yaml", "ContainerCommandNotFound"),
+        (
+            "command_not_executable.yaml",
+            "ContainerCommandNotExecutable",
+        ),
+    ] {
+        let r = diagnose_yaml(&fixture(name), "Deployment/shop/web");
+        assert_eq!(top(&r).rule_id, rule, "{name}: {}", describe(&r));
+        assert!(
+            !has(&r, "ContainerCreateFailed"),
+            "{name}: {}",
+            describe(&r)
+        );
+    }
+    let exec_format = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec /app/web: exec format error: unknown";
+    let yaml = with_runtime_error(&fixture("start_error_subpath.yaml"), exec_format);
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    assert!(!has(&r, "ContainerCreateFailed"), "{}", describe(&r));
+}
+
+/// The real node's recording: containerd 1.6's `no command specified`.
+#[test]
+fn the_real_create_container_error_is_no_command() {
+    let path = format!(
+        "{}/tests/fixtures/real/create-container-error.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let r = diagnose_yaml(
+        &std::fs::read_to_string(path).unwrap(),
+        "Pod/real/create-container-error",
+    );
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains(": no command specified ("),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        r#"message="failed to generate container \"000000000000\" spec: failed to generate spec: no command specified""#,
+    );
+    assert!(f.remediation.summary.contains("set `command:`"));
+    assert!(!has(&r, "CreateContainerConfigError"), "{}", describe(&r));
+}
+
+// ---------------------------------------------------------------- ephemeral storage
+
+#[test]
+fn a_container_over_its_ephemeral_storage_limit_is_evicted_again_and_again() {
+    let r = diagnose_yaml(
+        &fixture("ephemeral_container_limit.yaml"),
+        "Deployment/shop/worker",
+    );
+    let f = finding(&r, "EphemeralStorageExceeded");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.object.name, "worker-5b7c9d8f4");
+    assert_eq!(f.affected.as_ref().map(|a| a.count), Some(3));
+    assert!(
+        f.message.starts_with("3 Pod(s) of ReplicaSet/worker-5b7c9d8f4 were evicted by the kubelet of worker-1, worker-2: container worker wrote more than its ephemeral-storage limit 1Gi"),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        r#"status.phase=Failed reason=Evicted message="Container worker exceeded its local ephemeral storage limit \"1Gi\".""#,
+    );
+    assert_evidence(
+        f,
+        "container worker: resources.limits.ephemeral-storage=1Gi, resources.requests.ephemeral-storage=512Mi",
+    );
+    assert_evidence(
+        f,
+        "its writable layer (every file written outside its volumes",
+    );
+    assert_evidence(
+        f,
+        "it mounts no writable volume; it runs [\"python\", \"-m\", \"worker\", \"--spool-dir\", \"/var/spool/worker\"]",
+    );
+    assert_evidence(
+        f,
+        "3 evicted Pod(s) of ReplicaSet/worker-5b7c9d8f4: worker-5b7c9d8f4-q8n2v, worker-5b7c9d8f4-t5j7c, worker-5b7c9d8f4-z3w6h; 2 Pod(s) of it not evicted",
+    );
+    assert!(
+        f.remediation.summary.contains("log less"),
+        "{}",
+        f.remediation.summary
+    );
+    assert!(f.remediation.steps.iter().any(|s| s.command.as_deref() == Some("kubectl set resources deployment/worker -n shop -c worker --limits=ephemeral-storage=2Gi")));
+    assert_eq!(
+        top(&r).rule_id,
+        "EphemeralStorageExceeded",
+        "{}",
+        describe(&r)
+    );
+    let evicted = finding(&r, "PodEvicted");
+    assert!(explained_by(&r, evicted, f), "{}", describe(&r));
+    assert!(
+        warnings(&r)
+            .iter()
+            .all(|w| w == "EphemeralStorageExceeded" || w == "PodEvicted"),
+        "{}",
+        describe(&r)
+    );
+}
+
+#[test]
+fn the_pods_total_ephemeral_storage_limit_counts_every_writer() {
+    let yaml = fixture("ephemeral_container_limit.yaml").replace(
+        r#"Container worker exceeded its local ephemeral storage limit "1Gi". "#,
+        "Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. ",
+    );
+    assert!(yaml.contains("exceeds the total limit of containers 1Gi"));
+    let r = diagnose_yaml(&yaml, "Deployment/shop/worker");
+    let f = finding(&r, "EphemeralStorageExceeded");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(f.message.contains("the Pod used more local ephemeral storage than its containers' limits allow in total (1Gi"), "{}", f.message);
+    assert_evidence(
+        f,
+        "ephemeral-storage per container: worker: limit 1Gi, request 512Mi",
+    );
+    assert_evidence(
+        f,
+        "counted for the Pod: the containers' writable layers and logs; it has no disk-backed emptyDir volume",
+    );
+    assert_eq!(
+        top(&r).rule_id,
+        "EphemeralStorageExceeded",
+        "{}",
+        describe(&r)
+    );
+    assert!(
+        explained_by(&r, finding(&r, "PodEvicted"), f),
+        "{}",
+        describe(&r)
+    );
+}
+
+#[test]
+fn an_empty_dir_over_its_size_limit_is_ephemeral_storage_exceeded() {
+    let r = diagnose_yaml(
+        &fixture("ephemeral_empty_dir.yaml"),
+        "Deployment/shop/renderer",
+    );
+    let f = finding(&r, "EphemeralStorageExceeded");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message
+            .contains("emptyDir volume cache grew beyond its sizeLimit 1Gi"),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        "volume emptyDir cache (sizeLimit 1Gi), mounted by renderer at /cache",
+    );
+    assert!(
+        f.remediation
+            .summary
+            .contains("Raise the sizeLimit of emptyDir cache (1Gi now), or move the data to a PVC")
+    );
+    assert!(f.remediation.steps.iter().any(|s| s.command.as_deref() == Some(r#"kubectl patch deployment/renderer -n shop --type=json -p '[{"op":"replace","path":"/spec/template/spec/volumes/0/emptyDir/sizeLimit","value":"2Gi"}]'"#)));
+    assert_eq!(
+        top(&r).rule_id,
+        "EphemeralStorageExceeded",
+        "{}",
+        describe(&r)
+    );
+    assert!(
+        explained_by(&r, finding(&r, "PodEvicted"), f),
+        "{}",
+        describe(&r)
+    );
+}
+
+/// Hours later the evictions are history: Info, as PodEvicted says of them.
+#[test]
+fn ephemeral_evictions_hours_ago_are_history() {
+    let later: jiff::Timestamp = "2026-11-21T14:00:00Z".parse().unwrap();
+    let r = diagnose_with(
+        &fixture("ephemeral_container_limit.yaml"),
+        "Deployment/shop/worker",
+        |o| o.now = later,
+    );
+    let f = finding(&r, "EphemeralStorageExceeded");
+    assert_eq!(f.severity, Severity::Info, "{}", describe(&r));
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+}
+
+/// Look-alikes: evictions for the node's pressure (memory, or the node's own disk)
+/// stay PodEvicted.
+#[test]
+fn node_pressure_evictions_are_not_ephemeral_storage_exceeded() {
+    let memory = fixture("pod_evicted.yaml");
+    let disk = memory.replace(
+        "The node was low on resource: memory. Threshold quantity: 100Mi, available: 91432Ki. Container web was using 1203960Ki, request is 128Mi, has larger consumption of request. ",
+        "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 8124Mi. Container web was using 14Gi, request is 0, has larger consumption of ephemeral-storage. ",
+    );
+    assert!(disk.contains("low on resource: ephemeral-storage"));
+    for yaml in [memory, disk] {
+        let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+        assert!(!has(&r, "EphemeralStorageExceeded"), "{}", describe(&r));
+        assert_eq!(top(&r).rule_id, "PodEvicted", "{}", describe(&r));
+    }
+}
+
+/// The real node's recording: a Pod over the total of its containers' limits.
+#[test]
+fn the_real_ephemeral_storage_eviction_explains_pod_evicted() {
+    let path = format!(
+        "{}/tests/fixtures/real/ephemeral-storage.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let r = diagnose_yaml(
+        &std::fs::read_to_string(path).unwrap(),
+        "Pod/real/ephemeral-storage",
+    );
+    let f = finding(&r, "EphemeralStorageExceeded");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message
+            .starts_with("Pod real/ephemeral-storage was evicted by the kubelet of real-1"),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        "ephemeral-storage per container: app: limit 10Mi, request 5Mi",
+    );
+    assert_evidence(f, "dd if=/dev/zero of=/tmp/fill bs=1M count=40");
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.is_none() && s.description.contains("Recreate the Pod"))
+    );
+    assert!(
+        explained_by(&r, finding(&r, "PodEvicted"), f),
+        "{}",
+        describe(&r)
+    );
+}

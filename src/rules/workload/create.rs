@@ -13,7 +13,7 @@
 //! meaningful link. A container that runs again after such a failure has recovered
 //! (Info).
 
-use k8s_openapi::api::core::v1::{Node, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Volume, VolumeMount};
 
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
@@ -386,6 +386,45 @@ fn mount_hint(message: &str, sub_path: bool) -> &'static str {
     }
 }
 
+/// A mount error in a few words: `error mounting at "/etc/app/config.yaml": not a
+/// directory` (the source is a kubelet path of the Pod's volume, in the evidence).
+fn mount_phrase(link: &str) -> Option<String> {
+    let target = quoted_after(link, "to rootfs at \"")?;
+    let errno = link.rsplit(": ").next().filter(|errno| !errno.is_empty())?;
+    Some(format!("error mounting at \"{target}\": {errno}"))
+}
+
+/// For a subPath of a ConfigMap volume: the ConfigMap and what the subPath should
+/// name but does not (the volume's paths: its keys, or its `items` paths).
+fn missing_sub_path(
+    ctx: &RuleContext,
+    namespace: &str,
+    volume: &Volume,
+    sub_path: &str,
+) -> Option<(String, Vec<String>)> {
+    let source = volume.config_map.as_ref()?;
+    let config_map = ctx.store.get::<ConfigMap>(namespace, &source.name)?;
+    let paths: Vec<String> = match &source.items {
+        Some(items) if !items.is_empty() => items.iter().map(|item| item.path.clone()).collect(),
+        _ => config_map
+            .data
+            .iter()
+            .flat_map(|data| data.keys())
+            .chain(config_map.binary_data.iter().flat_map(|data| data.keys()))
+            .cloned()
+            .collect(),
+    };
+    let first = sub_path
+        .trim_start_matches("./")
+        .split('/')
+        .next()
+        .unwrap_or(sub_path);
+    (!paths
+        .iter()
+        .any(|path| path == sub_path || path.split('/').next() == Some(first)))
+    .then(|| (source.name.clone(), paths))
+}
+
 /// Groups of create failures become findings.
 pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateFailure>) -> Draft {
     let pod = group.first_pod();
@@ -422,6 +461,12 @@ pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateF
                 .filter(|source| source.contains("/volume-subpaths/"))
                 .map(|_| "")
         });
+    let missing = match (volume, sub_path) {
+        (Some(volume), Some(sub_path)) if !sub_path.is_empty() => {
+            missing_sub_path(ctx, pod.pod_ref.ns(), volume, sub_path)
+        }
+        _ => None,
+    };
     let hint = match cause {
         CreateCause::NoCommand => format!(
             "image {} has no ENTRYPOINT or CMD and the container sets no command",
@@ -440,7 +485,13 @@ pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateF
                 (None, Some(_)) => "a subPath of a volume cannot be mounted".to_owned(),
                 (None, None) => "a volume cannot be mounted".to_owned(),
             };
-            format!("{what}: {}", mount_hint(&link, sub_path.is_some()))
+            match &missing {
+                Some((config_map, _)) => format!(
+                    "{what}: ConfigMap {config_map} has no key {}, so the kubelet made an empty directory for it",
+                    sub_path.unwrap_or_default()
+                ),
+                None => format!("{what}: {}", mount_hint(&link, sub_path.is_some())),
+            }
         }
         CreateCause::NameReserved => "the runtime still holds an earlier container of that name (a slow or restarted runtime); usually transient: the kubelet retries".to_owned(),
         CreateCause::Cgroup => format!(
@@ -451,6 +502,8 @@ pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateF
     };
     let said = if link.is_empty() {
         "no message".to_owned()
+    } else if cause == CreateCause::Mount {
+        mount_phrase(&link).unwrap_or_else(|| link.clone())
     } else {
         link.clone()
     };
@@ -514,6 +567,22 @@ pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateF
                             volume_source(volume)
                         ))
                         .unwrap_or_else(|| " (no such volume in the Pod)".to_owned())
+                ));
+            }
+            if let Some((config_map, paths)) = &missing {
+                draft = draft.scope(ObjRef::namespaced(
+                    Kind::ConfigMap,
+                    pod.pod_ref.ns(),
+                    config_map,
+                ));
+                draft = draft.evidence(format!(
+                    "ConfigMap {config_map} has no key {}: its keys are {}",
+                    sub_path.unwrap_or_default(),
+                    if paths.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        paths.join(", ")
+                    }
                 ));
             }
         }
@@ -593,14 +662,21 @@ pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateF
                 || "the container's volumeMounts".to_owned(),
                 |mount| format!("volumeMount {} of container {name}", mount.name),
             );
-            draft = draft.summary(format!(
-                "Fix {about}: check that the path exists in the volume and has the type the mountPath expects (a file onto a file, a directory onto a directory){}",
-                if sub_path.is_some() {
-                    "; for a subPath, the key or directory it names must exist in the volume"
-                } else {
-                    ""
-                }
-            ));
+            draft = draft.summary(match &missing {
+                Some((config_map, paths)) => format!(
+                    "Fix {about}: subPath {} names no key of ConfigMap {config_map} (keys: {}); name an existing key, or add the key to the ConfigMap",
+                    sub_path.unwrap_or_default(),
+                    paths.join(", ")
+                ),
+                None => format!(
+                    "Fix {about}: check that the path exists in the volume and has the type the mountPath expects (a file onto a file, a directory onto a directory){}",
+                    if sub_path.is_some() {
+                        "; for a subPath, the key or directory it names must exist in the volume"
+                    } else {
+                        ""
+                    }
+                ),
+            });
             if let Some(volume) = volume {
                 if let Some(config_map) = &volume.config_map {
                     draft = draft.read_only(
@@ -724,6 +800,14 @@ mod tests {
         ] {
             assert!(!is_create_failure(message), "{message}");
         }
+    }
+
+    #[test]
+    fn says_a_mount_error_in_a_few_words() {
+        assert_eq!(
+            mount_phrase(&last_link(MOUNT)).as_deref(),
+            Some(r#"error mounting at "/etc/app/config.yaml": not a directory"#)
+        );
     }
 
     #[test]
