@@ -281,8 +281,6 @@ fn catalog_ids() -> BTreeSet<String> {
 const SECOND_ROUND: &[&str] = &[
     "ImagePullRateLimited",
     "ImagePlatformMismatch",
-    "ContainerCreateFailed",
-    "EphemeralStorageExceeded",
     "NoisyNeighbor",
     "LimitRangeViolation",
     "AdmissionWebhookUnavailable",
@@ -1209,6 +1207,11 @@ fn start_errors_classify_as_mapped() {
                 Scenario::Start,
                 r#"failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod6b1e/0f3a: cannot allocate memory: unknown"#,
             ),
+            sample(
+                "failed to start containerd task %q: %w",
+                Scenario::Start,
+                r#"failed to start containerd task "3f2a9c1b0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a": cannot start a stopped process: unknown"#,
+            ),
         ],
     );
 }
@@ -1235,6 +1238,12 @@ fn create_errors_classify_as_mapped() {
                 "failed to reserve container name %q: name %q is reserved for %q",
                 create,
                 r#"failed to reserve container name "app_web-7d4f9c8b6-x2k9p_shop_6b1e0f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b_0": name "app_web-7d4f9c8b6-x2k9p_shop_6b1e0f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b_0" is reserved for "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d""#,
+            ),
+            sample("no command specified", create, "no command specified"),
+            sample(
+                "failed to mount container %s(%s): %w",
+                create,
+                "failed to mount container k8s_app_create-container-error_real_00000000-0000-4000-8000-000000000002_0(3f2a9c1b0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a): creating overlay mount to /var/lib/containers/storage/overlay/3f2a9c1b0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a/merged: no space left on device",
             ),
             sample(
                 "container has runAsNonRoot and image will run as root (pod: %q, container: %s)",

@@ -524,7 +524,7 @@ fn cases(registry: &str, closed_port: u16) -> Vec<Case> {
                     Err("no CreateContainerError yet".into())
                 }
             },
-            root: Some(("CreateContainerConfigError", "Pod", "")),
+            root: Some(("ContainerCreateFailed", "Pod", "")),
             logs: false,
         },
         Case {
@@ -544,7 +544,7 @@ fn cases(registry: &str, closed_port: u16) -> Vec<Case> {
                     Err("not evicted yet".into())
                 }
             },
-            root: Some(("PodEvicted", "Pod", "")),
+            root: Some(("EphemeralStorageExceeded", "Pod", "")),
             logs: false,
         },
     ]

@@ -1256,3 +1256,27 @@ fn the_real_ephemeral_storage_eviction_explains_pod_evicted() {
         describe(&r)
     );
 }
+
+/// The moment after runc fails to start the container the kubelet reports
+/// RunContainerError with the runtime's message (then StartError and back-off).
+#[test]
+fn run_container_error_is_container_create_failed() {
+    let cgroup = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod6b1e/0f3a: cannot allocate memory: unknown";
+    let yaml = fixture("create_container_error.yaml")
+        .replace("reason: CreateContainerError", "reason: RunContainerError");
+    let yaml = with_runtime_error(&yaml, cgroup);
+    let r = diagnose_yaml(&yaml, "Deployment/shop/api");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains("cannot start container api"),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        "state.waiting reason=RunContainerError message=\"failed to create containerd task:",
+    );
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    assert!(!has(&r, "CreateContainerConfigError"), "{}", describe(&r));
+}
