@@ -1280,3 +1280,61 @@ fn run_container_error_is_container_create_failed() {
     assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
     assert!(!has(&r, "CreateContainerConfigError"), "{}", describe(&r));
 }
+
+/// A status without the runtime's message (reported before the kubelet filled it
+/// in): the kubelet's `Failed` event tells.
+#[test]
+fn the_failed_event_tells_when_the_status_has_no_message() {
+    let mut list: serde_json::Value =
+        serde_norway::from_str(&fixture("create_container_error.yaml")).unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        if item["kind"] == "Pod" {
+            item["status"]["containerStatuses"][0]["state"]["waiting"]
+                .as_object_mut()
+                .unwrap()
+                .remove("message");
+        }
+    }
+    let r = diagnose_yaml(&list.to_string(), "Deployment/shop/api");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains(": no command specified ("),
+        "{}",
+        f.message
+    );
+    assert_evidence(
+        f,
+        "state.waiting reason=CreateContainerError message=\"failed to generate container",
+    );
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+}
+
+/// An init container the runtime cannot start is ContainerCreateFailed, not a
+/// failing init container program.
+#[test]
+fn an_init_container_that_cannot_start_is_container_create_failed() {
+    let mount = r#"failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "/var/lib/kubelet/pods/d0bdb21d/volumes/kubernetes.io~empty-dir/scratch" to rootfs at "/proc/scratch": mount /var/lib/kubelet/pods/d0bdb21d/volumes/kubernetes.io~empty-dir/scratch:/proc/scratch (via /proc/self/fd/7), flags: 0x5000: operation not permitted: unknown"#;
+    let mut list: serde_json::Value =
+        serde_norway::from_str(&fixture("init_container_failing.yaml")).unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        if item["kind"] == "Pod" && item["status"]["initContainerStatuses"].is_array() {
+            let status = &mut item["status"]["initContainerStatuses"][0];
+            status["lastState"]["terminated"] = serde_json::json!({
+                "exitCode": 128, "reason": "StartError", "message": mount,
+                "startedAt": "1970-01-01T00:00:00Z", "finishedAt": "2026-11-21T09:58:02Z",
+            });
+        }
+    }
+    let r = diagnose_yaml(&list.to_string(), "Deployment/shop/web");
+    let f = finding(&r, "ContainerCreateFailed");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains(r#"cannot start init container migrate of 2 of 2 Pod(s) of ReplicaSet shop/web-7d4f9c8b6d: error mounting at "/proc/scratch": operation not permitted"#)
+            && f.message.ends_with("so the Pods never start"),
+        "{}",
+        f.message
+    );
+    assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
+    assert!(!has(&r, "InitContainerFailing"), "{}", describe(&r));
+}

@@ -507,16 +507,24 @@ pub(crate) fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<CreateF
     } else {
         link.clone()
     };
-    let message = if hint.is_empty() {
-        format!("The container runtime cannot {verb} container {name} of {who}: {said}")
+    let kind = if container.init {
+        "init container"
     } else {
-        format!("The container runtime cannot {verb} container {name} of {who}: {said} ({hint})")
+        "container"
     };
+    let mut message = if hint.is_empty() {
+        format!("The container runtime cannot {verb} {kind} {name} of {who}: {said}")
+    } else {
+        format!("The container runtime cannot {verb} {kind} {name} of {who}: {said} ({hint})")
+    };
+    if container.init {
+        message.push_str(", so the Pods never start");
+    }
     if hit.current {
         draft = draft.message(message);
     } else {
         draft = draft.severity(Severity::Info).message(format!(
-            "Recovered: the container runtime failed to {verb} container {name} of {who} earlier ({said}); it runs now{}",
+            "Recovered: the container runtime failed to {verb} {kind} {name} of {who} earlier ({said}); it runs now{}",
             container
                 .running_since()
                 .map(|since| format!(" since {since}"))
