@@ -1208,6 +1208,11 @@ fn start_errors_classify_as_mapped() {
                 r#"failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply cgroup configuration: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod6b1e/0f3a: cannot allocate memory: unknown"#,
             ),
             sample(
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec %s: exec format error: unknown",
+                Scenario::Start,
+                r#"failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec /app/server: exec format error: unknown"#,
+            ),
+            sample(
                 "failed to start containerd task %q: %w",
                 Scenario::Start,
                 r#"failed to start containerd task "3f2a9c1b0d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a": cannot start a stopped process: unknown"#,

@@ -1032,6 +1032,27 @@ fn other_create_and_start_errors_keep_their_rules() {
     let yaml = with_runtime_error(&fixture("start_error_subpath.yaml"), exec_format);
     let r = diagnose_yaml(&yaml, "Deployment/shop/web");
     assert!(!has(&r, "ContainerCreateFailed"), "{}", describe(&r));
+    // runc 1.2 fails the start itself: the same cause as runc 1.1's log line
+    let f = top(&r);
+    assert_eq!(
+        f.rule_id,
+        "ContainerCommandNotExecutable",
+        "{}",
+        describe(&r)
+    );
+    assert!(f.message.contains("exec format error"), "{}", f.message);
+    assert!(
+        f.message.contains("another CPU architecture"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("(start error): exec /app/web: exec format error")),
+        "{:?}",
+        f.evidence
+    );
 }
 
 /// The real node's recording: containerd 1.6's `no command specified`.

@@ -79,7 +79,11 @@ pub(crate) fn classify(container: &ContainerView, restart_policy: &str) -> Optio
         if command_not_found(waiting_message) {
             return Some(Stop::CommandNotFound);
         }
-        if command_not_executable(waiting_message) {
+        if command_not_executable(waiting_message)
+            || waiting_message
+                .to_ascii_lowercase()
+                .contains("exec format error")
+        {
             return Some(Stop::CommandNotExecutable);
         }
     }
@@ -152,6 +156,39 @@ fn exec_format_error(ctx: &RuleContext, pod: &ObjRef, container: &ContainerView)
     })
 }
 
+/// runc 1.2 and later fail the start itself when execve says `exec format error`
+/// (StartError, exit 128: `... unable to start container process: exec /app/server:
+/// exec format error: unknown`): the same cause as runc 1.1's log line.
+fn start_exec_format_error(container: &ContainerView) -> Option<String> {
+    let waiting = container
+        .waiting()
+        .filter(|(reason, _)| matches!(*reason, "RunContainerError" | "StartError"))
+        .map(|(_, message)| message);
+    let terminated = container.termination().and_then(|(terminated, _)| {
+        let start_failed = matches!(
+            terminated.reason.as_deref(),
+            Some("StartError" | "ContainerCannotRun")
+        ) || terminated.exit_code == 128;
+        start_failed
+            .then_some(terminated.message.as_deref())
+            .flatten()
+    });
+    [waiting, terminated]
+        .into_iter()
+        .flatten()
+        .find(|message| message.to_ascii_lowercase().contains("exec format error"))
+        .map(|message| {
+            let link = message
+                .split(": ")
+                .skip_while(|part| !part.starts_with("exec "))
+                .take_while(|part| *part != "unknown")
+                .collect::<Vec<_>>()
+                .join(": ");
+            let link = if link.is_empty() { message } else { &link };
+            format!("container {} (start error): {link}", container.name())
+        })
+}
+
 /// The container rules: a stopped container's rule by how it stopped (one finding per
 /// controller, container and state), and CreateContainerConfigError.
 pub(crate) fn evaluate(
@@ -201,8 +238,11 @@ pub(crate) fn evaluate(
                     // probe (LivenessProbeFailing) is the cause, not the program
                     continue;
                 }
-                let exec_format = (stop == Stop::Crashing)
-                    .then(|| exec_format_error(ctx, &pod.pod_ref, &container))
+                let exec_format = matches!(stop, Stop::Crashing | Stop::CommandNotExecutable)
+                    .then(|| {
+                        start_exec_format_error(&container)
+                            .or_else(|| exec_format_error(ctx, &pod.pod_ref, &container))
+                    })
                     .flatten();
                 if exec_format.is_some() {
                     stop = Stop::CommandNotExecutable;
