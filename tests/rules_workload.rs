@@ -1359,3 +1359,53 @@ fn an_init_container_that_cannot_start_is_container_create_failed() {
     assert_eq!(top(&r).rule_id, "ContainerCreateFailed", "{}", describe(&r));
     assert!(!has(&r, "InitContainerFailing"), "{}", describe(&r));
 }
+
+// ------------------------------------------------------- CRI-O's pull waiting reasons
+
+/// CRI-O's RegistryUnavailable, SignatureValidationFailed and the kubelet's
+/// ErrImageNeverPull keep the container from starting: current pull failures, not
+/// recovered ones.
+#[test]
+fn crio_pull_waiting_reasons_are_current_pull_failures() {
+    let yaml = fixture("crio_pull_states.yaml");
+    let r = diagnose_yaml(&yaml, "Deployment/shop/catalog");
+    let f = top(&r);
+    assert_eq!(f.rule_id, "ImagePullNetworkError", "{}", describe(&r));
+    assert_eq!(f.severity, Severity::Critical);
+    assert_evidence(f, "reason=RegistryUnavailable");
+    assert!(f.message.contains("connection refused"), "{}", f.message);
+
+    let r = diagnose_yaml(&yaml, "Deployment/shop/payments");
+    let f = top(&r);
+    assert_eq!(f.rule_id, "ImagePullBackOff", "{}", describe(&r));
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.message.contains("A signature was required"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.remediation.summary.contains("signature policy"),
+        "{:?}",
+        f.remediation
+    );
+
+    let r = diagnose_yaml(&yaml, "Deployment/shop/batch");
+    let f = top(&r);
+    assert_eq!(f.rule_id, "ImagePullBackOff", "{}", describe(&r));
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.remediation.summary.contains("imagePullPolicy Never"),
+        "{:?}",
+        f.remediation
+    );
+    assert!(
+        f.remediation.steps.iter().any(|s| s
+            .command
+            .as_deref()
+            .is_some_and(|c| c.contains("kubectl patch deployment/batch -n shop")
+                && c.contains("IfNotPresent"))),
+        "{:#?}",
+        f.remediation.steps
+    );
+}

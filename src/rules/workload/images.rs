@@ -69,8 +69,10 @@ pub(crate) fn classify_pull(message: &str) -> PullClass {
     {
         return PullClass::PlatformMismatch;
     }
-    // Network first: a lookup or TLS failure may also mention the reference.
-    if has("i/o timeout")
+    // Network first: a lookup or TLS failure may also mention the reference. The
+    // kubelet's wording of CRI-O's RegistryUnavailable says so without details.
+    if has("because the registry is unavailable")
+        || has("i/o timeout")
         || has("dial tcp")
         || has("no such host")
         || has("x509:")
@@ -172,7 +174,14 @@ pub(crate) fn pod_pull_failures<'a>(pod: &PodView<'a>) -> Vec<PullFailure<'a>> {
         let waiting = container.waiting();
         let pulling_failed = matches!(
             waiting.map(|(reason, _)| reason),
-            Some("ErrImagePull" | "ImagePullBackOff")
+            Some(
+                "ErrImagePull"
+                    | "ImagePullBackOff"
+                    | "RegistryUnavailable"
+                    | "SignatureValidationFailed"
+                    | "ErrImageNeverPull"
+                    | "ImageInspectError"
+            )
         );
         // Events only: still creating (a retry is under way) is current; a container
         // that has run since (running, terminated, crash-looping) pulled its image.
@@ -721,6 +730,36 @@ fn pull_remediation(
                     "kubectl get nodes -L kubernetes.io/arch,kubernetes.io/os".to_owned(),
                 );
         }
+        PullRule::BackOff if failure.container.waiting_reason() == "ErrImageNeverPull" => {
+            draft = draft
+                .summary(format!(
+                    "Container {container} has imagePullPolicy Never and {image} is not on the node (or not for these credentials): load the image onto the node, or let the kubelet pull it"
+                ))
+                .step(
+                    "Let the kubelet pull the image",
+                    Some(format!(
+                        "kubectl patch {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/{}/imagePullPolicy\",\"value\":\"IfNotPresent\"}}]'",
+                        kubectl_ref(&workload),
+                        container_index(pod, container)
+                    )),
+                    Risk::Reversible,
+                )
+                .read_only(
+                    "Or check which images the node holds",
+                    format!("crictl images | grep {}", repository(image)),
+                );
+        }
+        PullRule::BackOff if failure.container.waiting_reason() == "SignatureValidationFailed" => {
+            draft = draft
+                .summary(format!(
+                    "The node's signature policy refuses {image} (its signature does not validate): sign the image with a key the policy trusts, or pull a signed image"
+                ))
+                .read_only("Read the runtime's verdict", pod.events_cmd())
+                .read_only(
+                    "Check the node's signature policy",
+                    "cat /etc/containers/policy.json",
+                );
+        }
         PullRule::BackOff => {
             draft = draft
                 .summary(format!(
@@ -730,6 +769,15 @@ fn pull_remediation(
         }
     }
     draft
+}
+
+/// The index of a container in the Pod spec (for JSON patches of the template).
+fn container_index(pod: &PodView, container: &str) -> usize {
+    pod.spec
+        .containers
+        .iter()
+        .position(|c| c.name == container)
+        .unwrap_or(0)
 }
 
 /// `node worker-1 (linux/arm64)`: a node and its platform, from its labels or
