@@ -1409,3 +1409,29 @@ fn crio_pull_waiting_reasons_are_current_pull_failures() {
         f.remediation.steps
     );
 }
+
+/// In progress is not broken: a new Pod of a rolling update inside its readiness
+/// probe's budget (initialDelaySeconds + periodSeconds x failureThreshold) is
+/// PodNotReady at Info, "in progress"; past the budget, still not Ready, a Warning.
+#[test]
+fn a_new_pod_inside_its_readiness_budget_is_in_progress() {
+    let yaml = fixture("rollout_new_pod_starting.yaml");
+    let at = |now: &str| {
+        let now: jiff::Timestamp = now.parse().unwrap();
+        diagnose_with(&yaml, "Deployment/shop/profile", |o| o.now = now)
+    };
+    let early = at("2026-11-21T10:00:25Z");
+    assert!(warnings(&early).is_empty(), "{}", describe(&early));
+    let f = finding(&early, "PodNotReady");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(f.message.starts_with("In progress: "), "{}", f.message);
+    assert!(f.message.contains("50s"), "{}", f.message);
+
+    let late = at("2026-11-21T10:05:00Z");
+    assert!(!warnings(&late).is_empty(), "{}", describe(&late));
+    assert!(
+        top(&late).severity >= Severity::Warning,
+        "{}",
+        describe(&late)
+    );
+}

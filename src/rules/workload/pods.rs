@@ -585,14 +585,35 @@ pub(crate) fn high_restart_count(
     }
 }
 
-/// PodNotReady: Running, Ready=False, and no other finding explains it.
+/// The probes' budget (seconds) when every unready container of a Pod started
+/// within it and has not restarted: the Pod is still starting.
+fn starting_for(ctx: &RuleContext, pod: &PodView) -> Option<i64> {
+    let unready: Vec<_> = pod
+        .containers()
+        .into_iter()
+        .filter(|container| !container.init && !container.ready())
+        .collect();
+    let mut budget = 0;
+    for container in &unready {
+        let since = container.running_since()?;
+        let allowed = super::probes::readiness_budget_secs(container);
+        if container.restarts() > 0 || duration::age(ctx.now(), since) > allowed {
+            return None;
+        }
+        budget = budget.max(allowed);
+    }
+    (!unready.is_empty()).then_some(budget)
+}
+
+/// PodNotReady: Running, Ready=False, and no other finding explains it (Info while
+/// the containers are inside their probes' budget: in progress).
 pub(crate) fn pod_not_ready(
-    _ctx: &RuleContext,
+    ctx: &RuleContext,
     pods: &[PodView],
     claims: &Claims,
     out: &mut Vec<Draft>,
 ) {
-    let mut groups: Groups<()> = Groups::by_controller();
+    let mut groups: Groups<Option<i64>> = Groups::by_controller();
     for pod in pods.iter().filter(|pod| pod.live() && !pod.terminating()) {
         if pod.phase() != "Running" || pod.ready() || claims.pod(&pod.pod_ref) {
             continue;
@@ -600,10 +621,30 @@ pub(crate) fn pod_not_ready(
         if pod.condition("Ready").is_none() {
             continue;
         }
-        groups.add_hit(pod, "", ());
+        let starting = starting_for(ctx, pod);
+        groups.add_hit(
+            pod,
+            if starting.is_some() { "#starting" } else { "" },
+            starting,
+        );
     }
     for group in groups.into_groups() {
         let pod = group.first_pod();
+        if let Some(budget) = *group.first_seen() {
+            // in progress is not broken: the containers are inside their probes' budget
+            let draft = group
+                .draft(RuleId::PodNotReady)
+                .severity(Severity::Info)
+                .message(format!(
+                    "In progress: {} started less than {budget}s ago and {} not Ready yet, inside the {budget}s its probes allow (initialDelaySeconds + periodSeconds x failureThreshold)",
+                    group.who(pods),
+                    if group.members().len() == 1 { "is" } else { "are" },
+                ))
+                .summary("Nothing to do yet: wait for the probes' budget to pass")
+                .read_only("Watch the Pods become ready", format!("kubectl get pods -n {} -w", pod.pod_ref.ns()));
+            out.push(draft);
+            continue;
+        }
         let ready = pod.condition("Ready");
         let reason = ready
             .and_then(|condition| condition.reason.as_deref())

@@ -164,9 +164,22 @@ fn port_str(port: &IntOrString) -> String {
 }
 
 /// How long a probe tolerates failures before acting: initialDelay + period × threshold.
-fn window_secs(probe: &Probe) -> i64 {
+pub(crate) fn window_secs(probe: &Probe) -> i64 {
     probe.initial_delay_seconds.unwrap_or(0) as i64
         + probe.period_seconds.unwrap_or(10) as i64 * probe.failure_threshold.unwrap_or(3) as i64
+}
+
+/// How long a container that started at `since` may take to become ready before
+/// its probes say it failed: the startup probe's window, then the readiness probe's
+/// (none without a readiness probe: a container without one is ready once running).
+pub(crate) fn readiness_budget_secs(container: &ContainerView) -> i64 {
+    let startup = container.spec.startup_probe.as_ref().map_or(0, window_secs);
+    let readiness = container
+        .spec
+        .readiness_probe
+        .as_ref()
+        .map_or(0, window_secs);
+    startup + readiness
 }
 
 /// The probe events of one container (Unhealthy of that kind; Killing naming it).
