@@ -341,6 +341,32 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
     }
 
     #[test]
+    fn two_root_findings_of_one_workload_are_linked() {
+        let store = store_from_str(SHOP).unwrap();
+        let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
+        let pod = r(Kind::Pod, "web-1-a");
+        // both on the ReplicaSet
+        let drafts = vec![
+            Draft::new(RuleId::ReadinessProbeFailing, r(Kind::ReplicaSet, "web-1"))
+                .affected(std::slice::from_ref(&pod)),
+            Draft::new(RuleId::ContainerOOMKilled, r(Kind::ReplicaSet, "web-1"))
+                .affected(std::slice::from_ref(&pod)),
+        ];
+        let correlation = correlate(&graph, &drafts);
+        assert_eq!(correlation.causes[0], vec![1]);
+        assert_eq!(correlation.order[0], 1);
+        // the cause on the Deployment, the symptom on its ReplicaSet's Pods
+        let drafts = vec![
+            Draft::new(RuleId::ReadinessProbeFailing, r(Kind::ReplicaSet, "web-1"))
+                .affected(std::slice::from_ref(&pod)),
+            Draft::new(RuleId::ProbePortMismatch, r(Kind::Deployment, "web")),
+        ];
+        let correlation = correlate(&graph, &drafts);
+        assert_eq!(correlation.causes[0], vec![1]);
+        assert!(correlation.causes[1].is_empty());
+    }
+
+    #[test]
     fn tagged_explanations_need_the_tag() {
         let store = store_from_str(SHOP).unwrap();
         let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));

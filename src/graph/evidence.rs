@@ -103,13 +103,16 @@ struct Candidate {
     addressed: bool,
 }
 
+/// The address candidates of a ConfigMap, each with its key.
+type KeyedCandidates = Rc<Vec<(String, Candidate)>>;
+
 /// Finds the Services Pods name. One per walk: it caches what ConfigMaps hold and
 /// the ClusterIPs of the store's Services.
 pub struct Scanner<'a> {
     store: &'a Store,
     logs: Option<&'a dyn LogSource>,
     cluster_ips: OnceCell<HashMap<String, ObjRef>>,
-    configmaps: RefCell<HashMap<(String, String), Rc<Vec<(String, Candidate)>>>>,
+    configmaps: RefCell<HashMap<(String, String), KeyedCandidates>>,
 }
 
 impl<'a> Scanner<'a> {
@@ -264,7 +267,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The address candidates of a ConfigMap's values, read once per walk.
-    fn configmap_candidates(&self, ns: &str, name: &str) -> Rc<Vec<(String, Candidate)>> {
+    fn configmap_candidates(&self, ns: &str, name: &str) -> KeyedCandidates {
         let cache_key = (ns.to_owned(), name.to_owned());
         if let Some(found) = self.configmaps.borrow().get(&cache_key) {
             return found.clone();
