@@ -5,12 +5,24 @@
 //! along dependency edges (S depends on what C is about). A finding nothing explains
 //! is a root cause. Findings are then ordered: root causes first, most severe first,
 //! those explaining the most findings first; then the symptoms.
+//!
+//! Cause by evidence: a finding whose scope holds a Service its Pods name (a `Names`
+//! edge: a probe message, a log line, an env or ConfigMap value naming it) points at
+//! that Service. The Service's own findings explain it, whatever the explains table
+//! says; and it explains (along the table) only symptoms of the Pods that name the
+//! Service — a log-derived symptom only when a log line names it. The same holds for
+//! the rules in [`BY_EVIDENCE`], whose causes must be named by the symptom's Pods
+//! (a StatefulSet's missing governing Service, named by its Pods' peer DNS names).
+//! Objects are connected upward too: a finding about a workload's controller reaches
+//! its owners, so two findings of one workload are linked when one explains the other.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::graph::ObjectGraph;
+use crate::api::{RuleSetName, Severity};
+use crate::graph::evidence::detail_is_log;
+use crate::graph::{EdgeKind, ObjectGraph};
 use crate::model::ObjRef;
-use crate::rules::Draft;
+use crate::rules::{Draft, RuleId};
 use crate::store::FastHash;
 
 /// The result of correlating drafts: direct causes of each draft, and an order.
@@ -31,9 +43,49 @@ pub fn rule_explains(cause: &Draft, symptom: &Draft) -> bool {
         .any(|explained| explained.covers(symptom.rule.id, &symptom.tags))
 }
 
-/// Everything the scope of a draft reaches along dependency edges (the scope included).
+/// Rules whose findings explain a symptom only when the symptom's Pods name (a
+/// `Names` edge) an object of the cause's scope.
+const BY_EVIDENCE: &[RuleId] = &[RuleId::StatefulSetServiceNotFound];
+
+/// The objects of a draft's scope that other objects of its scope name by evidence
+/// (the Service a DependencyUnavailable points at).
+fn named<'a>(graph: &'a ObjectGraph, draft: &'a Draft) -> Vec<&'a ObjRef> {
+    draft
+        .scope
+        .iter()
+        .filter(|object| {
+            graph
+                .dependents(object)
+                .any(|edge| edge.kind == EdgeKind::Names && draft.scope.contains(&edge.from))
+        })
+        .collect()
+}
+
+/// Whether an object of the symptom's scope names an object of the cause's scope
+/// (for a log-derived symptom: in a log line).
+fn named_by_symptom(graph: &ObjectGraph, symptom: &Draft, cause: &Draft) -> bool {
+    let from_logs = symptom.rule.set == RuleSetName::Logs;
+    symptom.scope.iter().any(|object| {
+        graph.dependencies(object).any(|edge| {
+            edge.kind == EdgeKind::Names
+                && cause.scope.contains(&edge.to)
+                && (!from_logs || edge.detail.as_deref().is_some_and(detail_is_log))
+        })
+    })
+}
+
+/// Everything the scope of a draft reaches along dependency edges (the scope
+/// included), and the owners above the scope (its workload's controllers).
 fn reach<'a>(graph: &'a ObjectGraph, scope: &'a [ObjRef]) -> HashSet<&'a ObjRef, FastHash> {
     let mut seen: HashSet<&ObjRef, FastHash> = scope.iter().collect();
+    let mut up: Vec<&ObjRef> = scope.iter().collect();
+    while let Some(current) = up.pop() {
+        for edge in graph.dependents(current) {
+            if edge.kind == EdgeKind::Owns && seen.insert(&edge.from) {
+                up.push(&edge.from);
+            }
+        }
+    }
     let mut stack: Vec<&ObjRef> = scope.iter().collect();
     while let Some(current) = stack.pop() {
         for edge in graph.dependencies(current) {
@@ -61,16 +113,37 @@ pub fn correlate(graph: &ObjectGraph, drafts: &[Draft]) -> Correlation {
                 .then(|| reach(graph, &symptom.scope))
         })
         .collect();
+    let named: Vec<Vec<&ObjRef>> = drafts.iter().map(|d| named(graph, d)).collect();
     // candidate links cause -> symptom
     let mut links: BTreeSet<(usize, usize)> = BTreeSet::new();
     for (cause_index, cause) in drafts.iter().enumerate() {
+        let by_evidence = !named[cause_index].is_empty() || BY_EVIDENCE.contains(&cause.rule.id);
         for (symptom_index, symptom) in drafts.iter().enumerate() {
             if cause_index == symptom_index || !rule_explains(cause, symptom) {
                 continue;
             }
+            // the objects a cause points at are not what it is about
             if let Some(reach) = &reaches[symptom_index]
-                && cause.scope.iter().any(|o| reach.contains(o))
+                && cause
+                    .scope
+                    .iter()
+                    .filter(|o| !named[cause_index].contains(o))
+                    .any(|o| reach.contains(o))
+                && (!by_evidence || named_by_symptom(graph, symptom, cause))
             {
+                links.insert((cause_index, symptom_index));
+            }
+        }
+    }
+    // cause by evidence: the findings about a named object explain the finding
+    // pointing at it (and not the other way round)
+    for (symptom_index, pointed) in named.iter().enumerate() {
+        for (cause_index, cause) in drafts.iter().enumerate() {
+            if cause_index != symptom_index
+                && cause.severity >= Severity::Warning
+                && pointed.contains(&&cause.object)
+            {
+                links.remove(&(symptom_index, cause_index));
                 links.insert((cause_index, symptom_index));
             }
         }
@@ -265,6 +338,32 @@ metadata: {name: kube-root-ca.crt, namespace: shop}
         ];
         let correlation = correlate(&graph, &drafts);
         assert!(correlation.causes[0].is_empty());
+    }
+
+    #[test]
+    fn two_root_findings_of_one_workload_are_linked() {
+        let store = store_from_str(SHOP).unwrap();
+        let graph = ObjectGraph::build(&store, &r(Kind::Deployment, "web"));
+        let pod = r(Kind::Pod, "web-1-a");
+        // both on the ReplicaSet
+        let drafts = vec![
+            Draft::new(RuleId::ReadinessProbeFailing, r(Kind::ReplicaSet, "web-1"))
+                .affected(std::slice::from_ref(&pod)),
+            Draft::new(RuleId::ContainerOOMKilled, r(Kind::ReplicaSet, "web-1"))
+                .affected(std::slice::from_ref(&pod)),
+        ];
+        let correlation = correlate(&graph, &drafts);
+        assert_eq!(correlation.causes[0], vec![1]);
+        assert_eq!(correlation.order[0], 1);
+        // the cause on the Deployment, the symptom on its ReplicaSet's Pods
+        let drafts = vec![
+            Draft::new(RuleId::ReadinessProbeFailing, r(Kind::ReplicaSet, "web-1"))
+                .affected(std::slice::from_ref(&pod)),
+            Draft::new(RuleId::ProbePortMismatch, r(Kind::Deployment, "web")),
+        ];
+        let correlation = correlate(&graph, &drafts);
+        assert_eq!(correlation.causes[0], vec![1]);
+        assert!(correlation.causes[1].is_empty());
     }
 
     #[test]

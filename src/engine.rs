@@ -154,7 +154,7 @@ pub fn diagnose(
     options: &DiagnoseOptions,
     logs: Option<&dyn LogSource>,
 ) -> Report {
-    let graph = ObjectGraph::build(store, target);
+    let graph = ObjectGraph::build_with_logs(store, target, logs);
     let ctx = RuleContext {
         store,
         graph: &graph,

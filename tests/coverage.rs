@@ -284,7 +284,6 @@ const SECOND_ROUND: &[&str] = &[
     "NoisyNeighbor",
     "LimitRangeViolation",
     "AdmissionWebhookUnavailable",
-    "DependencyUnavailable",
 ];
 
 /// The rule a check must find as the first finding for a row.

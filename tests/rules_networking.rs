@@ -655,3 +655,216 @@ fn findings_name_real_objects() {
     let dns = finding(&r, "NetworkPolicyBlocksDNS");
     let _ = explained_by(&r, dns, dns);
 }
+
+// ---- dependencies named by evidence ------------------------------------------------------
+
+/// shop/api's evidence (one of the `api_*_names_db.yaml` files) names db/postgres,
+/// whose Pods are behind `db` (a `db_*.yaml` file).
+fn calling_db(caller: &str, db: &str) -> kubedx::engine::Report {
+    diagnose_yaml(
+        &scenario(&["db_service.yaml", db, caller]),
+        "Deployment/shop/api",
+    )
+}
+
+/// The DependencyUnavailable of shop/api on db/postgres: Critical, on the callers'
+/// ReplicaSet, explaining their readiness failures and explained by the database's
+/// own crash loop, which is the first finding.
+fn assert_points_at_crashing_db(r: &kubedx::engine::Report) -> &kubedx::api::Finding {
+    let dep = finding(r, "DependencyUnavailable");
+    assert_eq!(dep.severity, Severity::Critical, "{}", describe(r));
+    assert_eq!(dep.object.name, "api-7c9d8b6f5d");
+    assert_eq!(dep.edge.as_deref(), Some("Pod -> Service"));
+    assert!(
+        dep.message
+            .starts_with("Deployment api depends on Service postgres.db, which has no ready endpoints (none of its 1 Pod(s) is ready)"),
+        "{}",
+        dep.message
+    );
+    assert!(
+        dep.evidence
+            .iter()
+            .any(|e| e.contains("postgres-6f7d8c9b5d-h2x7q") && e.contains("CrashLoopBackOff")),
+        "{:?}",
+        dep.evidence
+    );
+    let crash = on(r, "ContainerCrashing", "postgres-6f7d8c9b5d");
+    assert_eq!(top(r).id, crash.id, "{}", describe(r));
+    assert!(explained_by(r, dep, crash), "{}", describe(r));
+    assert!(
+        explained_by(r, dep, on(r, "ServiceNoReadyEndpoints", "postgres")),
+        "{}",
+        describe(r)
+    );
+    let readiness = finding(r, "ReadinessProbeFailing");
+    assert!(explained_by(r, readiness, dep), "{}", describe(r));
+    assert!(
+        explained_by(r, on(r, "ServiceNoReadyEndpoints", "api"), dep),
+        "{}",
+        describe(r)
+    );
+    dep
+}
+
+#[test]
+fn dependency_named_by_a_probe_message() {
+    let r = calling_db("api_probe_names_db.yaml", "db_crashing.yaml");
+    let dep = assert_points_at_crashing_db(&r);
+    assert!(
+        dep.message.ends_with("named in readiness probe failures"),
+        "{}",
+        dep.message
+    );
+    assert!(
+        dep.evidence.iter().any(|e| e.starts_with("api-7c9d8b6f5d-k4m2n readiness probe failures: Readiness probe failed: psql: error: connection to server at \"postgres.db.svc.cluster.local\" (10.96.40.12), port 5432 failed: Connection refused | Is the server running")),
+        "{:?}",
+        dep.evidence
+    );
+}
+
+#[test]
+fn dependency_named_by_an_env_url_shows_the_variable_not_its_value() {
+    let r = calling_db("api_env_names_db.yaml", "db_crashing.yaml");
+    let dep = assert_points_at_crashing_db(&r);
+    assert!(
+        dep.evidence.contains(
+            &"api-7c9d8b6f5d-k4m2n env DATABASE_URL of container api names postgres.db:5432"
+                .to_owned()
+        ),
+        "{:?}",
+        dep.evidence
+    );
+    // neither the URL (its user) nor the Secret the password comes from is shown
+    let all = format!("{} {:?}", dep.message, dep.evidence);
+    for secret in [
+        "app@",
+        "sslmode",
+        "czNjcmV0LXBn",
+        "s3cret",
+        "PGPASSWORD",
+        "api-db",
+    ] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+}
+
+#[test]
+fn dependency_named_by_a_configmap_value() {
+    let r = calling_db("api_configmap_names_db.yaml", "db_crashing.yaml");
+    let dep = assert_points_at_crashing_db(&r);
+    assert_eq!(
+        dep.evidence[0],
+        "api-7c9d8b6f5d-k4m2n ConfigMap api-config key DB_HOST names postgres.db"
+    );
+    // DB_NAME: postgres is a database name, not an address
+    assert!(
+        !dep.evidence.iter().any(|e| e.contains("DB_NAME")),
+        "{:?}",
+        dep.evidence
+    );
+}
+
+#[test]
+fn dependency_named_by_its_cluster_ip() {
+    let r = calling_db("api_clusterip_names_db.yaml", "db_crashing.yaml");
+    let dep = assert_points_at_crashing_db(&r);
+    assert!(
+        dep.evidence
+            .iter()
+            .any(|e| e.contains("dial tcp 10.96.40.12:5432: connect: connection refused")),
+        "{:?}",
+        dep.evidence
+    );
+}
+
+#[test]
+fn dependency_scaled_to_zero_is_the_root_cause() {
+    let r = calling_db("api_env_names_db.yaml", "db_scaled_zero.yaml");
+    let dep = finding(&r, "DependencyUnavailable");
+    assert!(
+        dep.message.contains("Deployment postgres is scaled to 0"),
+        "{}",
+        dep.message
+    );
+    let root = top(&r);
+    assert_eq!(
+        root.rule_id,
+        "ServiceSelectorMatchesNoPods",
+        "{}",
+        describe(&r)
+    );
+    assert_eq!(root.object.name, "postgres");
+    assert!(root.message.contains("scaled to 0"), "{}", root.message);
+    assert!(explained_by(&r, dep, root), "{}", describe(&r));
+    assert!(
+        explained_by(&r, finding(&r, "ReadinessProbeFailing"), root),
+        "{}",
+        describe(&r)
+    );
+}
+
+#[test]
+fn a_healthy_dependency_in_another_namespace_is_no_finding() {
+    for caller in [
+        "api_probe_names_db.yaml",
+        "api_env_names_db.yaml",
+        "api_configmap_names_db.yaml",
+        "api_clusterip_names_db.yaml",
+    ] {
+        let r = calling_db(caller, "db_healthy.yaml");
+        assert!(
+            !has(&r, "DependencyUnavailable"),
+            "{caller}: {}",
+            describe(&r)
+        );
+        // the healthy database is not walked into: nothing about it is reported
+        assert!(
+            r.status
+                .findings
+                .iter()
+                .all(|f| f.object.namespace.as_deref() != Some("db")),
+            "{caller}: {}",
+            describe(&r)
+        );
+        assert_eq!(
+            top(&r).rule_id,
+            "ReadinessProbeFailing",
+            "{caller}: {}",
+            describe(&r)
+        );
+    }
+}
+
+#[test]
+fn a_named_service_that_does_not_exist_is_not_unavailable() {
+    let r = calling_db("api_env_names_missing.yaml", "db_crashing.yaml");
+    assert!(!has(&r, "DependencyUnavailable"), "{}", describe(&r));
+    assert!(
+        r.status
+            .findings
+            .iter()
+            .all(|f| f.object.namespace.as_deref() != Some("db")),
+        "{}",
+        describe(&r)
+    );
+}
+
+#[test]
+fn ready_callers_of_an_unavailable_dependency_get_only_an_info() {
+    // the same configuration naming the crash-looping database, but the API's Pods
+    // are ready (the database is optional to it): nothing broken on its side
+    let y = scenario(&["db_service.yaml", "db_crashing.yaml", "api_configmap_names_db.yaml"])
+        .replace("ready: false, restartCount: 0", "ready: true, restartCount: 0")
+        .replace(
+            r#"{type: Ready, status: "False", reason: ContainersNotReady, message: "containers with unready status: [api]""#,
+            r#"{type: Ready, status: "True""#,
+        );
+    let r = diagnose_yaml(&y, "Deployment/shop/api");
+    let dep = finding(&r, "DependencyUnavailable");
+    assert_eq!(dep.severity, Severity::Info, "{}", describe(&r));
+    assert!(
+        dep.message.ends_with("the Pods are ready for now"),
+        "{}",
+        dep.message
+    );
+}

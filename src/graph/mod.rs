@@ -7,13 +7,14 @@
 //! The walk only follows indexes of the [`Store`] (owner UID, label index, node,
 //! claim, service name) or lists one namespace of one kind; it never scans the cluster.
 
+pub mod evidence;
 pub mod refs;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::rc::Rc;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
@@ -23,7 +24,9 @@ use kube::api::DynamicObject;
 pub use refs::{PodReference, Via, pod_references};
 
 use crate::k8s::classes::{default_storage_class, ingress_class_name};
+use crate::k8s::{owners, pod as pods};
 use crate::model::{Kind, ObjRef};
+use crate::rules::LogSource;
 use crate::selector::Selector;
 use crate::store::{FastHash, Object, Store};
 
@@ -75,6 +78,9 @@ pub enum EdgeKind {
     Quota,
     /// Namespace -> the objects it holds (Namespace targets)
     Contains,
+    /// Pod -> a Service its evidence names (a probe message, a log line, an env or
+    /// ConfigMap value: `evidence`); the detail says where
+    Names,
 }
 
 impl EdgeKind {
@@ -98,6 +104,7 @@ impl EdgeKind {
             EdgeKind::Governs => "governs",
             EdgeKind::Quota => "quota",
             EdgeKind::Contains => "contains",
+            EdgeKind::Names => "names",
         }
     }
 }
@@ -159,8 +166,20 @@ pub struct ObjectGraph {
 impl ObjectGraph {
     /// Walks the graph of `target` through the store's indexes.
     pub fn build(store: &Store, target: &ObjRef) -> ObjectGraph {
+        ObjectGraph::build_with_logs(store, target, None)
+    }
+
+    /// Like [`ObjectGraph::build`], also reading the logs of failing containers for
+    /// the Services they name (the `Names` edges).
+    pub fn build_with_logs(
+        store: &Store,
+        target: &ObjRef,
+        logs: Option<&dyn LogSource>,
+    ) -> ObjectGraph {
         let mut walker = Walker {
             store,
+            scanner: evidence::Scanner::new(store, logs),
+            beyond: HashSet::default(),
             graph: ObjectGraph {
                 target: target.clone(),
                 nodes: BTreeMap::new(),
@@ -304,6 +323,11 @@ struct Walker<'a> {
     /// Ingresses/HTTPRoutes reached from a Service they front: their other backends
     /// belong to other workloads and are not walked.
     fronts: BTreeSet<ObjRef>,
+    /// Finds the Services the Pods' evidence names.
+    scanner: evidence::Scanner<'a>,
+    /// Objects reached only through a `Names` edge (a named Service, its Pods and
+    /// their workloads): walked one hop, their own evidence and fronts are not.
+    beyond: HashSet<ObjRef, FastHash>,
 }
 
 impl<'a> Walker<'a> {
@@ -340,6 +364,9 @@ impl<'a> Walker<'a> {
                 self.graph.truncated = true;
                 return;
             }
+            if self.beyond.contains(from) {
+                self.beyond.insert(to.clone());
+            }
             let exists = self.store.existence(&to);
             self.graph.nodes.insert(
                 to.clone(),
@@ -364,6 +391,9 @@ impl<'a> Walker<'a> {
                 return;
             }
             let depth = self.graph.nodes.get(on).map_or(0, |n| n.depth) + 1;
+            if self.beyond.contains(on) {
+                self.beyond.insert(dependent.clone());
+            }
             self.graph.nodes.insert(
                 dependent.clone(),
                 GraphNode {
@@ -448,6 +478,9 @@ impl<'a> Walker<'a> {
     }
 
     fn role_for_members(&self, object: &ObjRef) -> Role {
+        if self.beyond.contains(object) {
+            return Role::Dependency;
+        }
         match self.graph.nodes.get(object).map(|n| n.role) {
             Some(Role::Context) => Role::Context,
             _ => Role::Member,
@@ -494,6 +527,10 @@ impl<'a> Walker<'a> {
                 }
                 if let Object::StatefulSet(sts) = obj {
                     self.governing_service(object_ref, sts);
+                }
+                if self.beyond.contains(object_ref) {
+                    // a named Service's workload: up to its controller (RS -> Deployment)
+                    self.controller_above(object_ref);
                 }
             }
             Object::Pod(pod) => self.expand_pod(object_ref, pod, member),
@@ -633,6 +670,12 @@ impl<'a> Walker<'a> {
         if member == Role::Context {
             return;
         }
+        let beyond = self.beyond.contains(pod_ref);
+        if beyond {
+            self.controller_above(pod_ref);
+        } else {
+            self.named_services(pod_ref, pod);
+        }
         for pr in pod_references(spec) {
             let kind = match pr.kind {
                 Kind::PersistentVolumeClaim => EdgeKind::Mounts,
@@ -681,14 +724,18 @@ impl<'a> Walker<'a> {
             );
         }
         // Services that select the Pod depend on it (found through the store's index
-        // of Service selectors, in name order).
-        let services: Vec<ObjRef> = self
-            .store
-            .services_selecting(&ns, labels)
-            .into_iter()
-            .filter_map(|s| s.metadata.name.as_deref())
-            .map(|n| ObjRef::namespaced(Kind::Service, &ns, n))
-            .collect();
+        // of Service selectors, in name order). Not for a named Service's Pods: their
+        // other Services are not the target's.
+        let services: Vec<ObjRef> = if beyond {
+            Vec::new()
+        } else {
+            self.store
+                .services_selecting(&ns, labels)
+                .into_iter()
+                .filter_map(|s| s.metadata.name.as_deref())
+                .map(|n| ObjRef::namespaced(Kind::Service, &ns, n))
+                .collect()
+        };
         for svc_ref in services {
             self.link_dependent(svc_ref, pod_ref, EdgeKind::Selects, Role::Member);
         }
@@ -705,6 +752,88 @@ impl<'a> Walker<'a> {
             if uses_cluster_dns && self.store.contains(&dns) {
                 self.link(pod_ref, dns, EdgeKind::Dns, Role::Context, false, None);
             }
+        }
+    }
+
+    /// `Pod -> Service` for each Service the Pod's evidence names; a Service new to
+    /// the graph is walked one hop only (`beyond`).
+    fn named_services(&mut self, pod_ref: &ObjRef, pod: &Pod) {
+        let mentions = self.scanner.pod_mentions(pod_ref, pod);
+        for mention in mentions {
+            let new = !self.graph.nodes.contains_key(&mention.service);
+            let service = mention.service.clone();
+            self.link(
+                pod_ref,
+                mention.service,
+                EdgeKind::Names,
+                Role::Dependency,
+                false,
+                Some(mention.source.to_string()),
+            );
+            if new && self.graph.nodes.contains_key(&service) {
+                self.beyond.insert(service);
+            }
+        }
+    }
+
+    /// The controller of an object reached beyond a named Service (a Pod's
+    /// ReplicaSet, a ReplicaSet's Deployment), so the workload's own findings are seen.
+    fn controller_above(&mut self, object_ref: &ObjRef) {
+        let Some(meta) = self.store.object(object_ref).and_then(Object::meta) else {
+            return;
+        };
+        let Some(owner) = owners::controller_in_store(self.store, meta) else {
+            return;
+        };
+        if self.graph.nodes.contains_key(&owner) {
+            return;
+        }
+        self.link_dependent(owner, object_ref, EdgeKind::Owns, Role::Dependency);
+    }
+
+    /// A named Service that selects no Pod: the workloads whose Pod template it
+    /// matches (scaled to zero, or unable to create Pods) are what explain it.
+    fn template_matches(&mut self, svc_ref: &ObjRef, sel: &Selector) {
+        let ns = svc_ref.ns().to_owned();
+        if sel.matches_nothing() || !self.store.select_pods(&ns, sel).is_empty() {
+            return;
+        }
+        let mut workloads: Vec<ObjRef> = Vec::new();
+        for deployment in self.store.list::<Deployment>(&ns).take(200) {
+            let labels = deployment
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref());
+            if sel.matches(labels)
+                && let Some(name) = &deployment.metadata.name
+            {
+                workloads.push(ObjRef::namespaced(Kind::Deployment, &ns, name));
+            }
+        }
+        for sts in self.store.list::<StatefulSet>(&ns).take(200) {
+            let labels = sts
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref());
+            if sel.matches(labels)
+                && let Some(name) = &sts.metadata.name
+            {
+                workloads.push(ObjRef::namespaced(Kind::StatefulSet, &ns, name));
+            }
+        }
+        for workload in workloads {
+            self.link(
+                svc_ref,
+                workload,
+                EdgeKind::Selects,
+                Role::Dependency,
+                false,
+                Some("Pod template".to_owned()),
+            );
         }
     }
 
@@ -746,6 +875,11 @@ impl<'a> Walker<'a> {
 
     fn expand_service(&mut self, svc_ref: &ObjRef, service: &Service, member: Role) {
         let ns = svc_ref.ns().to_owned();
+        let beyond = self.beyond.contains(svc_ref);
+        if beyond && serving(self.store, svc_ref, service) {
+            // a named Service that serves explains nothing: not walked
+            return;
+        }
         let sel = Selector::from_service_selector(
             service
                 .spec
@@ -770,6 +904,10 @@ impl<'a> Walker<'a> {
             .collect();
         for slice_ref in slices {
             self.link(svc_ref, slice_ref, EdgeKind::Endpoints, member, false, None);
+        }
+        if beyond {
+            self.template_matches(svc_ref, &sel);
+            return;
         }
         if member == Role::Context {
             return;
@@ -989,6 +1127,39 @@ impl<'a> Walker<'a> {
             );
         }
     }
+}
+
+/// Whether a Service serves: an EndpointSlice lists a ready endpoint, or (without
+/// slices) a selected Pod is ready. ExternalName Services count as serving.
+fn serving(store: &Store, svc_ref: &ObjRef, service: &Service) -> bool {
+    let spec = service.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+        return true;
+    }
+    let ns = svc_ref.ns();
+    let mut slices = store.endpoint_slices(ns, &svc_ref.name).peekable();
+    let has_slices = slices.peek().is_some();
+    let ready_endpoint = slices.any(|slice| {
+        slice
+            .endpoints
+            .iter()
+            .flatten()
+            .any(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+    });
+    if ready_endpoint {
+        return true;
+    }
+    let sel = Selector::from_service_selector(spec.and_then(|s| s.selector.as_ref()));
+    if sel.matches_nothing() {
+        // endpoints managed by hand: the slices are all there is
+        return !has_slices;
+    }
+    let publish_not_ready = spec.and_then(|s| s.publish_not_ready_addresses) == Some(true);
+    store
+        .select_pods(ns, &sel)
+        .into_iter()
+        .filter(|p| !pods::is_terminal(p))
+        .any(|p| publish_not_ready || (!has_slices && pods::is_ready(p)))
 }
 
 /// The backends of an Ingress: (service, port as written, path).

@@ -704,7 +704,13 @@ rules! {
         severity: Warning,
         layer: Controller,
         summary: "The StatefulSet's serviceName names no Service.",
-        explains: explains![],
+        explains: explains![
+            LogsDNSResolutionFailure,
+            ReadinessProbeFailing when Dns,
+            LivenessProbeFailing when Dns,
+            StartupProbeFailing when Dns,
+            ContainerCrashing when Dns,
+        ],
     }
     DaemonSetPodsUnavailable {
         set: Rollout,
@@ -897,6 +903,20 @@ rules! {
         layer: Network,
         summary: "The cluster DNS (kube-system/kube-dns) has no ready endpoints or its Pods are failing.",
         explains: DNS_FAILURE,
+    }
+    DependencyUnavailable {
+        set: Networking,
+        severity: Critical,
+        layer: Network,
+        summary: "An in-cluster Service the Pods' probe failures, logs or configuration name has no ready endpoints (no Pods selected, scaled to zero, none ready).",
+        explains: explains![
+            ReadinessProbeFailing,
+            LivenessProbeFailing,
+            PodNotReady,
+            ServiceNoReadyEndpoints,
+            LogsConnectionRefused,
+            LogsDNSResolutionFailure,
+        ],
     }
     // ---- storage ----
     StorageClassNotFound {

@@ -5,8 +5,10 @@
 //! - `ingress`: classes, backends, ports, TLS Secrets;
 //! - `gateway`: HTTPRoute parents and backends, Gateway status (read dynamically);
 //! - `policy`: a pure NetworkPolicy evaluator (`policy::eval`) and the rules built on it;
-//! - `dns`: the cluster DNS Service and its Pods.
+//! - `dns`: the cluster DNS Service and its Pods;
+//! - `dependency`: Services the Pods' evidence names that have no ready endpoints.
 
+pub(crate) mod dependency;
 pub(crate) mod dns;
 pub(crate) mod gateway;
 pub(crate) mod ingress;
@@ -27,6 +29,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
     gateway::evaluate(ctx, out);
     policy::evaluate(ctx, out);
     dns::evaluate(ctx, out);
+    dependency::evaluate(ctx, out);
 }
 
 /// How many Pods of a namespace a rule looks at when it has to list them.

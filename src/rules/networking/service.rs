@@ -577,3 +577,141 @@ fn target_port_mismatch(svc_ref: &ObjRef, svc: &Service, live: &[&Pod], out: &mu
         out.push(draft);
     }
 }
+
+/// Why a Service has no ready endpoint, for the findings of the Pods that depend on
+/// it (DependencyUnavailable). The same verdicts as ServiceSelectorMatchesNoPods and
+/// ServiceNoReadyEndpoints: EndpointSlices with a ready endpoint are trusted.
+pub(crate) struct Unavailable {
+    /// `selects no Pods; Deployment postgres is scaled to 0`, `none of its 1 Pod(s) is ready`.
+    pub(crate) why: String,
+    pub(crate) evidence: Vec<String>,
+    /// Every Pod behind it is still starting (in progress, not broken).
+    pub(crate) starting: bool,
+}
+
+/// `Some` when the existing Service `svc_ref` has no ready endpoint; `None` when it
+/// serves, or when what was read cannot tell (ExternalName, Pods not read).
+pub(crate) fn unavailable(ctx: &RuleContext, svc_ref: &ObjRef) -> Option<Unavailable> {
+    let svc = ctx.store.get_ref::<Service>(svc_ref)?;
+    let spec = svc.spec.as_ref()?;
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return None;
+    }
+    let ns = svc_ref.ns();
+    let slices: Vec<&EndpointSlice> = ctx
+        .store
+        .endpoint_slices(ns, &svc_ref.name)
+        .map(|s| s.as_ref())
+        .collect();
+    let (total, ready_eps) = slice_summary(&slices);
+    let slice_line = || {
+        if slices.is_empty() {
+            "no EndpointSlice lists a ready endpoint".to_owned()
+        } else {
+            format!("its EndpointSlices list {total} endpoint(s), {ready_eps} ready")
+        }
+    };
+    let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+        // endpoints managed by hand: the slices are all there is
+        return (!slices.is_empty() && ready_eps == 0).then(|| Unavailable {
+            why: "its EndpointSlices list no ready endpoint".to_owned(),
+            evidence: vec![slice_line()],
+            starting: false,
+        });
+    };
+    let sel = Selector::from_map(selector.iter());
+    let pods: Vec<&Pod> = ctx
+        .store
+        .select_pods(ns, &sel)
+        .into_iter()
+        .map(|p| p.as_ref())
+        .collect();
+    if pods.is_empty() {
+        if !ctx.store.kind_listed(Kind::Pod, ns) {
+            return None;
+        }
+        let mut why = format!("its selector {} matches no Pod", fmt_map(selector));
+        let mut evidence = vec![format!(
+            "Service {}/{}: selector {} matches no Pod",
+            ns,
+            svc_ref.name,
+            fmt_map(selector)
+        )];
+        for deployment in ctx.store.list::<Deployment>(ns).take(200) {
+            let labels = deployment
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref());
+            if !sel.matches(labels) {
+                continue;
+            }
+            let name = deployment.metadata.name.as_deref().unwrap_or_default();
+            match deployment.spec.replicas {
+                Some(0) => {
+                    why.push_str(&format!("; Deployment {name} is scaled to 0"));
+                    evidence.push(format!("Deployment {ns}/{name} has replicas: 0"));
+                }
+                _ => evidence.push(format!(
+                    "Deployment {ns}/{name}'s Pod template matches but none of its Pods exist"
+                )),
+            }
+        }
+        for statefulset in ctx.store.list::<StatefulSet>(ns).take(200) {
+            let labels = statefulset
+                .spec
+                .template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.labels.as_ref());
+            if !sel.matches(labels) {
+                continue;
+            }
+            let name = statefulset.metadata.name.as_deref().unwrap_or_default();
+            match statefulset.spec.replicas {
+                Some(0) => {
+                    why.push_str(&format!("; StatefulSet {name} is scaled to 0"));
+                    evidence.push(format!("StatefulSet {ns}/{name} has replicas: 0"));
+                }
+                _ => evidence.push(format!(
+                    "StatefulSet {ns}/{name}'s Pod template matches but none of its Pods exist"
+                )),
+            }
+        }
+        return Some(Unavailable {
+            why,
+            evidence,
+            starting: false,
+        });
+    }
+    let live: Vec<&Pod> = pods
+        .iter()
+        .copied()
+        .filter(|p| !pod::is_terminal(p))
+        .collect();
+    if live.is_empty() {
+        return Some(Unavailable {
+            why: format!("all of its {} Pod(s) have terminated", pods.len()),
+            evidence: vec![slice_line()],
+            starting: false,
+        });
+    }
+    if spec.publish_not_ready_addresses == Some(true)
+        || live.iter().any(|p| pod::is_ready(p))
+        || (!slices.is_empty() && ready_eps > 0)
+    {
+        return None;
+    }
+    let mut evidence: Vec<String> = live
+        .iter()
+        .take(3)
+        .map(|p| format!("Pod {}: {}", pod::name(p), pod_state(p)))
+        .collect();
+    evidence.push(slice_line());
+    Some(Unavailable {
+        why: format!("none of its {} Pod(s) is ready", live.len()),
+        evidence,
+        starting: live.iter().all(|p| pod::is_starting(p, ctx.now())),
+    })
+}
