@@ -431,7 +431,9 @@ rules! {
             ContainerCrashing,
             HighRestartCount,
             PodNotReady,
+            ReadinessProbeFailing,
             ReplicasUnavailable,
+            RolloutStuck,
             ServiceNoReadyEndpoints,
         ],
     }
