@@ -273,6 +273,25 @@ fn multi_attach_during_a_rolling_update() {
     assert!(!has(&r, "ReadWriteOnceShared"));
 }
 
+/// v1.37's attach-detach controller writes "Waiting for detach" for the same state
+/// (both of its forms: the Pods that hold the volume, or only its node).
+#[test]
+fn multi_attach_in_v1_37_words() {
+    let yaml = fixture("multi-attach-rolling-update.yaml");
+    let old = "Multi-Attach error for volume \"pvc-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\" Volume is already used by pod(s) grafana-6d5f8c7b9-abc12";
+    assert!(yaml.contains(old), "the fixture changed");
+    for new in [
+        "Waiting for detach for volume \"pvc-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\" Volume is already used by pod(s) grafana-6d5f8c7b9-abc12",
+        "Waiting for detach for volume \"pvc-0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\" Volume is already exclusively attached to one node, waiting on detach before it can be attached to another node",
+    ] {
+        let r = diagnose_yaml(&yaml.replace(old, new), "Deployment/monitoring/grafana");
+        let f = top(&r);
+        assert_eq!(f.rule_id, "VolumeMultiAttach", "{new}: {}", describe(&r));
+        assert_eq!(f.object.name, "grafana-data");
+        assert!(!has(&r, "VolumeMountFailed"), "{}", describe(&r));
+    }
+}
+
 #[test]
 fn rwo_claim_shared_by_replicas_explains_the_multi_attach() {
     let r = diagnose_yaml(&fixture("rwo-shared.yaml"), "Deployment/media/uploader");

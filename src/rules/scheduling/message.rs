@@ -51,7 +51,8 @@ pub enum Reason {
     Unschedulable,
     /// Pod affinity / anti-affinity / topology spread; the text says which.
     PodAffinity(AffinityKind),
-    /// `had volume node affinity conflict`, `had no available volume zone`.
+    /// `had volume node affinity conflict`, `had no available volume zone`, v1.37's
+    /// `didn't match PersistentVolume's node affinity`.
     VolumeNodeAffinity,
     /// `pod has unbound immediate PersistentVolumeClaims`,
     /// `didn't find available persistent volumes to bind`.
@@ -317,7 +318,10 @@ pub fn classify(text: &str) -> Reason {
     if lower.contains("pod affinity") || lower.contains("[interpodaffinity]") {
         return Reason::PodAffinity(AffinityKind::Affinity);
     }
-    if lower.contains("volume node affinity conflict") || lower.contains("no available volume zone")
+    // v1.37's volumebinding plugin: "didn't match PersistentVolume's node affinity"
+    if lower.contains("volume node affinity conflict")
+        || lower.contains("no available volume zone")
+        || lower.contains("didn't match persistentvolume's node affinity")
     {
         return Reason::VolumeNodeAffinity;
     }

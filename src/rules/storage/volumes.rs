@@ -135,7 +135,11 @@ fn attach_and_mount(ctx: &RuleContext, out: &mut Vec<Draft>) {
             if belongs_to_workload(&event.message, pod.spec.as_ref()) {
                 continue;
             }
-            let multi = event.message.contains("Multi-Attach error");
+            // v1.37's attach-detach controller says "Waiting for detach for volume
+            // ..." where earlier releases said "Multi-Attach error for volume ..."
+            let multi = event.message.contains("Multi-Attach error")
+                || (event.reason == "FailedAttachVolume"
+                    && event.message.starts_with("Waiting for detach for volume"));
             let volume = volume_in(&event.message)
                 .or_else(|| {
                     list_after(&event.message, "unmounted volumes=")
