@@ -655,8 +655,15 @@ fn a_first_rollout_still_pulling_is_in_progress_until_its_deadline() {
     let u = finding(&early, "ReplicasUnavailable");
     assert_eq!(u.severity, Severity::Info);
     assert!(u.message.contains("still starting"), "{}", u.message);
+    // and so is the Service in front of it
+    let s = finding(&early, "ServiceNoReadyEndpoints");
+    assert_eq!(s.severity, Severity::Info);
+    assert!(s.message.starts_with("In progress: "), "{}", s.message);
     let late = at("2026-11-21T10:15:00Z");
     let u = finding(&late, "ReplicasUnavailable");
     assert!(u.severity >= Severity::Warning, "{}", describe(&late));
-    assert_eq!(top(&late).rule_id, "ReplicasUnavailable");
+    // past its deadline the Service in front of it is down, not in progress
+    let s = finding(&late, "ServiceNoReadyEndpoints");
+    assert_eq!(s.severity, Severity::Critical, "{}", describe(&late));
+    assert!(!s.message.starts_with("In progress"), "{}", s.message);
 }

@@ -64,7 +64,7 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
         let ready: Vec<&Pod> = live.iter().copied().filter(|p| pod::is_ready(p)).collect();
         let publish_not_ready = spec.publish_not_ready_addresses == Some(true);
         if ready.is_empty() && !publish_not_ready {
-            no_ready_endpoints(svc_ref, &live, &slices, out);
+            no_ready_endpoints(ctx, svc_ref, &live, &slices, out);
         } else if ready.len() == 1 && !publish_not_ready {
             single_endpoint(ctx, svc_ref, &live, ready[0], out);
         }
@@ -310,6 +310,7 @@ fn slice_summary(slices: &[&EndpointSlice]) -> (usize, usize) {
 }
 
 fn no_ready_endpoints(
+    ctx: &RuleContext,
     svc_ref: &ObjRef,
     live: &[&Pod],
     slices: &[&EndpointSlice],
@@ -330,6 +331,15 @@ fn no_ready_endpoints(
             live.len()
         ))
         .affected(&refs);
+    if live.iter().all(|p| pod::is_starting(p, ctx.now())) {
+        // in progress is not broken: every Pod behind it is young and still starting
+        draft = draft.severity(crate::api::Severity::Info).message(format!(
+            "In progress: Service {} has no ready endpoint yet: its {} Pod(s) are still starting (created less than {}s ago, no container failing)",
+            svc_ref.name,
+            live.len(),
+            pod::STARTING_GRACE_SECS
+        ));
+    }
     for pod in live.iter().take(5) {
         draft = draft.evidence(format!("Pod {}: {}", pod::name(pod), pod_state(pod)));
     }
