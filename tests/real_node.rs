@@ -315,7 +315,7 @@ fn cases(registry: &str, closed_port: u16) -> Vec<Case> {
             spec: pod_spec(json!([container(json!(["/bin/not-an-executable"]))])),
             extra: vec![],
             shown: crash_looping,
-            root: Some(("ContainerCommandNotExecutable", "Pod", "")),
+            root: Some(("ImagePlatformMismatch", "Pod", "")),
             logs: true,
         },
         Case {

@@ -230,7 +230,8 @@ fn every_recording_is_in_the_catalogue() {
 }
 
 /// With its log (what `kubectl logs --previous` shows, shipped with the snapshot),
-/// the same recording is an exec format error.
+/// the same recording is an exec format error: a binary the node's kernel cannot
+/// execute (ImagePlatformMismatch).
 #[test]
 fn exec_format_error_with_its_log() {
     let snapshot = dir().join("exec-format-error");
@@ -256,10 +257,7 @@ fn exec_format_error_with_its_log() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &report["status"]["findings"][0];
-    assert_eq!(
-        first["ruleId"], "ContainerCommandNotExecutable",
-        "{report:#}"
-    );
+    assert_eq!(first["ruleId"], "ImagePlatformMismatch", "{report:#}");
     assert!(
         first["message"]
             .as_str()

@@ -1032,14 +1032,16 @@ fn other_create_and_start_errors_keep_their_rules() {
     let yaml = with_runtime_error(&fixture("start_error_subpath.yaml"), exec_format);
     let r = diagnose_yaml(&yaml, "Deployment/shop/web");
     assert!(!has(&r, "ContainerCreateFailed"), "{}", describe(&r));
-    // runc 1.2 fails the start itself: the same cause as runc 1.1's log line
+    // runc 1.2 fails the start itself: the same cause as runc 1.1's log line, a
+    // binary for another platform (or a script without #!)
     let f = top(&r);
-    assert_eq!(
-        f.rule_id,
-        "ContainerCommandNotExecutable",
-        "{}",
-        describe(&r)
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.remediation.summary.contains("buildx"),
+        "{:?}",
+        f.remediation
     );
+    assert_eq!(f.rule_id, "ImagePlatformMismatch", "{}", describe(&r));
     assert!(f.message.contains("exec format error"), "{}", f.message);
     assert!(
         f.message.contains("another CPU architecture"),
@@ -1053,6 +1055,38 @@ fn other_create_and_start_errors_keep_their_rules() {
         "{:?}",
         f.evidence
     );
+}
+
+/// An exec format error of a script (a `.sh` command) is a missing `#!` line, not an
+/// image for another platform.
+#[test]
+fn an_exec_format_error_of_a_script_is_not_executable() {
+    let message = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec /app/entrypoint.sh: exec format error: unknown";
+    let mut list: serde_json::Value = serde_norway::from_str(&with_runtime_error(
+        &fixture("start_error_subpath.yaml"),
+        message,
+    ))
+    .unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        let spec = match item["kind"].as_str() {
+            Some("Pod") => &mut item["spec"],
+            Some("Deployment" | "ReplicaSet") => &mut item["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        for container in spec["containers"].as_array_mut().unwrap() {
+            container["command"] = serde_json::json!(["/app/entrypoint.sh"]);
+        }
+    }
+    let r = diagnose_yaml(&list.to_string(), "Deployment/shop/web");
+    let f = top(&r);
+    assert_eq!(
+        f.rule_id,
+        "ContainerCommandNotExecutable",
+        "{}",
+        describe(&r)
+    );
+    assert!(f.message.contains("no #! line"), "{}", f.message);
+    assert!(!has(&r, "ImagePlatformMismatch"), "{}", describe(&r));
 }
 
 /// The real node's recording: containerd 1.6's `no command specified`.

@@ -300,7 +300,7 @@ rules! {
         set: Workload,
         severity: Critical,
         layer: Container,
-        summary: "The image has no variant for the node's CPU architecture or OS (no match for platform in manifest).",
+        summary: "The image is not for the node's CPU architecture or OS: no match for platform in manifest at pull, exec format error at start.",
         explains: POD_DOWN,
     }
     ImagePullBackOff {

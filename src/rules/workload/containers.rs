@@ -36,6 +36,9 @@ pub(crate) enum Stop {
     CommandNotFound,
     /// Its command is not executable.
     CommandNotExecutable,
+    /// The kernel cannot execute its binary (`exec format error`): built for another
+    /// CPU architecture, or a script without `#!`.
+    PlatformMismatch,
     /// Exits non-zero and is not running now.
     Crashing,
 }
@@ -48,6 +51,7 @@ impl Stop {
             Stop::ExitedZero => RuleId::ContainerExitedZero,
             Stop::CommandNotFound => RuleId::ContainerCommandNotFound,
             Stop::CommandNotExecutable => RuleId::ContainerCommandNotExecutable,
+            Stop::PlatformMismatch => RuleId::ImagePlatformMismatch,
             Stop::Crashing => RuleId::ContainerCrashing,
         }
     }
@@ -79,11 +83,13 @@ pub(crate) fn classify(container: &ContainerView, restart_policy: &str) -> Optio
         if command_not_found(waiting_message) {
             return Some(Stop::CommandNotFound);
         }
-        if command_not_executable(waiting_message)
-            || waiting_message
-                .to_ascii_lowercase()
-                .contains("exec format error")
+        if waiting_message
+            .to_ascii_lowercase()
+            .contains("exec format error")
         {
+            return Some(Stop::PlatformMismatch);
+        }
+        if command_not_executable(waiting_message) {
             return Some(Stop::CommandNotExecutable);
         }
     }
@@ -189,6 +195,38 @@ fn start_exec_format_error(container: &ContainerView) -> Option<String> {
         })
 }
 
+/// Whether a container's command is a script rather than a binary of the image: a
+/// file with a script's extension, or one mounted from a ConfigMap or Secret. An
+/// `exec format error` of a script is a missing `#!` line, not another platform.
+fn runs_a_script(pod: &PodView, container: &ContainerView) -> bool {
+    let Some(program) = container
+        .spec
+        .command
+        .as_ref()
+        .and_then(|command| command.first())
+    else {
+        return false;
+    };
+    let script = [".sh", ".bash", ".py", ".rb", ".pl"]
+        .iter()
+        .any(|extension| program.ends_with(extension));
+    let mounted = container
+        .spec
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|mount| program.starts_with(mount.mount_path.trim_end_matches('/')))
+        .any(|mount| {
+            pod.spec.volumes.iter().flatten().any(|volume| {
+                volume.name == mount.name
+                    && (volume.config_map.is_some()
+                        || volume.secret.is_some()
+                        || volume.projected.is_some())
+            })
+        });
+    script || mounted
+}
+
 /// The container rules: a stopped container's rule by how it stopped (one finding per
 /// controller, container and state), and CreateContainerConfigError.
 pub(crate) fn evaluate(
@@ -238,13 +276,22 @@ pub(crate) fn evaluate(
                     // probe (LivenessProbeFailing) is the cause, not the program
                     continue;
                 }
-                let exec_format = matches!(stop, Stop::Crashing | Stop::CommandNotExecutable)
-                    .then(|| {
-                        start_exec_format_error(&container)
-                            .or_else(|| exec_format_error(ctx, &pod.pod_ref, &container))
-                    })
-                    .flatten();
+                let exec_format = matches!(
+                    stop,
+                    Stop::Crashing | Stop::CommandNotExecutable | Stop::PlatformMismatch
+                )
+                .then(|| {
+                    start_exec_format_error(&container)
+                        .or_else(|| exec_format_error(ctx, &pod.pod_ref, &container))
+                })
+                .flatten();
                 if exec_format.is_some() {
+                    stop = if runs_a_script(pod, &container) {
+                        Stop::CommandNotExecutable
+                    } else {
+                        Stop::PlatformMismatch
+                    };
+                } else if stop == Stop::PlatformMismatch && runs_a_script(pod, &container) {
                     stop = Stop::CommandNotExecutable;
                 }
                 let current = termination_is_current(ctx, &container) && !job_done;
@@ -347,7 +394,11 @@ fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> 
             }
         ),
         Stop::CommandNotExecutable if hit.exec_format.is_some() => format!(
-            "The command of container {name} of {who} is not executable (exit {code}: exec format error): not a program for this node, a script without a #! line or a binary built for another CPU architecture"
+            "The command of container {name} of {who} is a script the kernel cannot execute (exit {code}: exec format error): it has no #! line (or its interpreter line is broken)"
+        ),
+        Stop::PlatformMismatch => format!(
+            "The kernel of {} cannot execute the command of container {name} of {who} (exit {code}: exec format error): the image holds a binary built for another CPU architecture (or the command is a script without a #! line)",
+            super::images::node_platform(ctx, pod.node())
         ),
         Stop::CommandNotExecutable => format!(
             "The command of container {name} of {who} is not executable (exit {code}: permission denied): missing execute bit, or a noexec mount"
@@ -399,7 +450,10 @@ fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> 
     }
     if matches!(
         stop,
-        Stop::CommandNotFound | Stop::CommandNotExecutable | Stop::ExitedZero
+        Stop::CommandNotFound
+            | Stop::CommandNotExecutable
+            | Stop::PlatformMismatch
+            | Stop::ExitedZero
     ) {
         let command = container
             .spec
@@ -498,6 +552,25 @@ fn stop_finding(ctx: &RuleContext, pods: &[PodView], group: &Group<StopHit>) -> 
                 );
             }
             draft
+        }
+        Stop::PlatformMismatch => {
+            let arch = super::images::node_arch(ctx, pod.node()).unwrap_or("<arch>");
+            draft
+                .summary(format!(
+                    "Run an image built for the node's platform: rebuild {} for linux/{arch} (or multi-arch: docker buildx build --platform linux/amd64,linux/arm64), or keep the Pods on nodes of the image's architecture (nodeSelector kubernetes.io/arch); a script needs a #! line",
+                    container.image()
+                ))
+                .read_only(
+                    "See which platforms the image was built for",
+                    format!("crane manifest {} | grep -E 'architecture|os'", container.image()),
+                )
+                .step(
+                    "Or keep the Pods on nodes of the image's architecture",
+                    Some(format!(
+                        "kubectl patch {kubectl_workload} --type=merge -p '{{\"spec\":{{\"template\":{{\"spec\":{{\"nodeSelector\":{{\"kubernetes.io/arch\":\"<image-arch>\"}}}}}}}}}}'"
+                    )),
+                    Risk::Reversible,
+                )
         }
         Stop::Crashing => {
             let mut draft = draft.summary(format!(

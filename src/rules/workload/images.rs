@@ -780,6 +780,24 @@ fn container_index(pod: &PodView, container: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// The CPU architecture of a node (its `kubernetes.io/arch` label, else nodeInfo).
+pub(crate) fn node_arch<'a>(ctx: &RuleContext<'a>, node: Option<&str>) -> Option<&'a str> {
+    let node = ctx
+        .store
+        .get::<k8s_openapi::api::core::v1::Node>("", node?)?;
+    node.metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get("kubernetes.io/arch"))
+        .or_else(|| {
+            node.status
+                .as_ref()
+                .and_then(|s| s.node_info.as_ref())
+                .map(|i| &i.architecture)
+        })
+        .map(String::as_str)
+}
+
 /// `node worker-1 (linux/arm64)`: a node and its platform, from its labels or
 /// nodeInfo; `its node` when unknown.
 pub(crate) fn node_platform(ctx: &RuleContext, node: Option<&str>) -> String {
