@@ -333,7 +333,11 @@ fn the_script_scores_as_this_test_does() {
         .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
         .collect();
     let cases = cases();
-    assert_eq!(lines.len(), cases.len() + 1, "one line a case and the totals");
+    assert_eq!(
+        lines.len(),
+        cases.len() + 1,
+        "one line a case and the totals"
+    );
     for ((name, dir, expect), line) in cases.iter().zip(&lines) {
         let mine = score(name, expect, &run(&bin, dir, expect));
         let theirs = Score {
