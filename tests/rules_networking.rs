@@ -795,6 +795,24 @@ fn dependency_scaled_to_zero_is_the_root_cause() {
     );
     assert_eq!(root.object.name, "postgres");
     assert!(root.message.contains("scaled to 0"), "{}", root.message);
+    // the selector is right: no near-miss Pods, the fix is to scale it back up
+    assert!(!root.message.contains("nearest Pods"), "{}", root.message);
+    assert!(
+        root.remediation
+            .summary
+            .starts_with("Scale Deployment postgres back up"),
+        "{:?}",
+        root.remediation
+    );
+    assert!(
+        root.remediation.steps.iter().any(|s| s
+            .command
+            .as_deref()
+            .is_some_and(|c| c.starts_with("kubectl scale deployment -n ")
+                && c.contains("postgres --replicas="))),
+        "{:#?}",
+        root.remediation.steps
+    );
     assert!(explained_by(&r, dep, root), "{}", describe(&r));
     assert!(
         explained_by(&r, finding(&r, "ReadinessProbeFailing"), root),

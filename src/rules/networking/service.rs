@@ -148,28 +148,6 @@ fn selector_matches_no_pods(
         "Service {} selects no Pods: no Pod of namespace {ns} has the labels {sel_text}",
         svc_ref.name
     );
-    if let Some((how, pods)) = near.iter().max_by_key(|(_, v)| v.len()) {
-        let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
-        message.push_str(&format!(
-            "; nearest Pods ({}) differ in {how}",
-            name_list(&names, 2)
-        ));
-        for (how, pods) in near.iter().take(3) {
-            let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
-            draft = draft.evidence(format!(
-                "{} Pod(s) {} differ from the selector only in {how}",
-                pods.len(),
-                name_list(&names, 3)
-            ));
-        }
-        // near misses are evidence, not the Service's Pods: they stay out of the scope
-    } else if scanned == 0 {
-        message.push_str(" (the namespace has no Pods)");
-    } else {
-        draft = draft.evidence(format!(
-            "none of the {scanned} Pods of the namespace shares the selector's labels"
-        ));
-    }
     // Workloads whose Pod template matches: the Service is right, the Pods are missing.
     let mut templates: Vec<(ObjRef, Option<i32>)> = Vec::new();
     let tmatch = |labels: Option<&BTreeMap<String, String>>| sel.matches(labels);
@@ -230,6 +208,30 @@ fn selector_matches_no_pods(
             ));
         }
     }
+    if templates.is_empty() {
+        if let Some((how, pods)) = near.iter().max_by_key(|(_, v)| v.len()) {
+            let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
+            message.push_str(&format!(
+                "; nearest Pods ({}) differ in {how}",
+                name_list(&names, 2)
+            ));
+            for (how, pods) in near.iter().take(3) {
+                let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
+                draft = draft.evidence(format!(
+                    "{} Pod(s) {} differ from the selector only in {how}",
+                    pods.len(),
+                    name_list(&names, 3)
+                ));
+            }
+            // near misses are evidence, not the Service's Pods: they stay out of the scope
+        } else if scanned == 0 {
+            message.push_str(" (the namespace has no Pods)");
+        } else {
+            draft = draft.evidence(format!(
+                "none of the {scanned} Pods of the namespace shares the selector's labels"
+            ));
+        }
+    }
     for (workload, replicas) in &templates {
         match replicas {
             Some(0) => {
@@ -269,9 +271,28 @@ fn selector_matches_no_pods(
         }
     }
     let selector_args: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let scaled_to_zero = templates.iter().find(|(_, replicas)| *replicas == Some(0));
+    draft = draft.message(message).summary(
+        "Make the Service's selector and the Pods' labels agree (fix whichever is wrong).",
+    );
+    if let Some((workload, _)) = scaled_to_zero {
+        // the selector is right: the workload behind it was scaled to zero
+        draft = draft
+            .summary(format!(
+                "Scale {} {} back up (it matches the Service's selector and runs no Pods), or find out who scaled it to 0 (an incident, an autoscaler, a GitOps sync)",
+                workload.kind, workload.name
+            ))
+            .step(
+                format!("Scale {} {} back up", workload.kind, workload.name),
+                Some(format!(
+                    "kubectl scale {} -n {ns} {} --replicas=<n>",
+                    workload.kind.to_string().to_ascii_lowercase(),
+                    workload.name
+                )),
+                Risk::Reversible,
+            );
+    }
     draft = draft
-        .message(message)
-        .summary("Make the Service's selector and the Pods' labels agree (fix whichever is wrong).")
         .read_only(
             "List the Pods the selector matches (none) and the Pods' labels",
             format!(
