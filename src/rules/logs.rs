@@ -11,6 +11,7 @@ use crate::api::Risk;
 use crate::k8s::owners;
 use crate::model::{Kind, ObjRef};
 use crate::rules::grouping::{GroupKey, Grouped, OnPod, PodList};
+use crate::rules::workload::probes::is_dns_failure;
 use crate::rules::{Draft, LogSource, RuleContext};
 use crate::rules::{RuleId, Tag};
 use crate::text::clip;
@@ -181,11 +182,14 @@ fn classify(line: &str) -> Vec<Signal> {
     Signal::ALL
         .into_iter()
         .filter(|signal| {
-            signal
+            (signal
                 .fragments()
                 .iter()
                 .any(|fragment| lowercase_line.contains(fragment))
-                && signal.confirmed_by(&lowercase_line)
+                && signal.confirmed_by(&lowercase_line))
+                // a lookup that times out (`lookup db on 10.96.0.10:53: ... i/o
+                // timeout`) names no failure word: the probes' DNS reading knows it
+                || (*signal == Signal::DnsResolution && is_dns_failure(line))
         })
         .collect()
 }
@@ -515,6 +519,11 @@ mod tests {
             ),
             ("Error: getaddrinfo ENOTFOUND redis", Signal::DnsResolution),
             (
+                // the cluster DNS unreachable (an egress policy without port 53)
+                "failed to connect to database: dial tcp: lookup postgres.ledger.svc.cluster.local on 10.96.0.10:53: read udp 10.244.2.7:43127->10.96.0.10:53: i/o timeout",
+                Signal::DnsResolution,
+            ),
+            (
                 "dial tcp 10.96.12.4:5432: connect: connection refused",
                 Signal::ConnectionRefused,
             ),
@@ -552,6 +561,8 @@ mod tests {
             "listening on :8080",
             "the ENV is production",
             "config loaded from /etc/app/config.yaml",
+            // a timeout that is no lookup and not to port 53
+            "upstream request timeout after 30s",
         ] {
             assert!(
                 classify(quiet).is_empty(),

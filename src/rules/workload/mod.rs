@@ -26,7 +26,7 @@ mod create;
 mod ephemeral;
 mod images;
 mod pods;
-mod probes;
+pub(crate) mod probes;
 mod references;
 
 use std::collections::BTreeSet;
