@@ -1469,3 +1469,39 @@ fn a_new_pod_inside_its_readiness_budget_is_in_progress() {
         describe(&late)
     );
 }
+
+/// The kubelet failing a Pod by itself is not a crash of its containers (exit 137 is
+/// the kubelet's kill): refused at admission (OutOfcpu, a Pod moved by hand with
+/// spec.nodeName), preempted for a critical Pod, stopped for a graceful node shutdown
+/// (Info: it works as intended).
+#[test]
+fn pods_the_kubelet_fails_itself_are_not_crashes() {
+    let r = diagnose_yaml(
+        &fixture("failed_by_kubelet.yaml"),
+        "Deployment/ops/collector",
+    );
+    assert!(!has(&r, "ContainerCrashing"), "{}", describe(&r));
+    let evicted = findings(&r, "PodEvicted");
+    assert_eq!(evicted.len(), 3, "{}", describe(&r));
+    let about = |needle: &str| {
+        *evicted
+            .iter()
+            .find(|f| f.message.contains(needle))
+            .unwrap_or_else(|| panic!("no PodEvicted saying {needle:?}: {}", describe(&r)))
+    };
+    let rejected = about("refused by the kubelet of worker-1 at admission (OutOfcpu");
+    assert_eq!(rejected.severity, Severity::Warning);
+    assert_evidence(
+        rejected,
+        "spec.nodeName=worker-1 without a PodScheduled condition",
+    );
+    let preempted = about("to admit a critical Pod (Preempting");
+    assert_eq!(preempted.severity, Severity::Warning);
+    assert!(
+        preempted.message.contains("did not crash"),
+        "{}",
+        preempted.message
+    );
+    let shutdown = about("for the node's shutdown (Terminated");
+    assert_eq!(shutdown.severity, Severity::Info);
+}

@@ -111,9 +111,39 @@ impl<'a> PodView<'a> {
         self.pod.metadata.deletion_timestamp.is_some()
     }
 
-    /// Pods whose containers the container rules look at: not evicted, not succeeded.
+    /// Failed by the kubelet itself rather than by its containers: refused at
+    /// admission (`OutOfcpu`, `NodeAffinity`...), terminated for a node shutdown, or
+    /// preempted to admit a critical Pod (evictions are [`PodView::evicted`]).
+    pub(crate) fn failed_by_kubelet(&self) -> Option<KubeletFailure> {
+        if self.phase() != "Failed" {
+            return None;
+        }
+        match self.reason() {
+            "Preempting" => Some(KubeletFailure::Preempted),
+            "Terminated" | "NodeShutdown" => Some(KubeletFailure::NodeShutdown),
+            reason
+                if reason.starts_with("OutOf")
+                    || matches!(
+                        reason,
+                        "NodeAffinity"
+                            | "NodeName"
+                            | "NodePorts"
+                            | "Taint"
+                            | "PodOSNotSupported"
+                            | "PodOSSelectorNodeLabelDoesNotMatch"
+                            | "UnexpectedAdmissionError"
+                    ) =>
+            {
+                Some(KubeletFailure::Rejected)
+            }
+            _ => None,
+        }
+    }
+
+    /// Pods whose containers the container rules look at: not evicted, not failed by
+    /// the kubelet itself, not succeeded.
     pub(crate) fn live(&self) -> bool {
-        !self.evicted() && self.phase() != "Succeeded"
+        !self.evicted() && self.failed_by_kubelet().is_none() && self.phase() != "Succeeded"
     }
 
     /// `spec.restartPolicy` (Always when not set).
@@ -556,4 +586,15 @@ mod tests {
         assert!(exit_code_meaning(134).contains("SIGABRT"));
         assert!(exit_code_meaning(131).contains("signal"));
     }
+}
+
+/// How the kubelet failed a Pod by itself (status.phase Failed, status.reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum KubeletFailure {
+    /// Refused at admission: `OutOf<resource>`, `NodeAffinity`... (`Pod was rejected: ...`).
+    Rejected,
+    /// Terminated or refused because the node shuts down (graceful node shutdown).
+    NodeShutdown,
+    /// Killed to make room for a critical Pod (`Preempting`).
+    Preempted,
 }

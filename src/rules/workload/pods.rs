@@ -15,8 +15,8 @@ use crate::rules::{Draft, RuleContext};
 
 use super::containers::{command_not_executable, command_not_found};
 use super::{
-    Claims, ContainerView, Groups, PodView, RECENT_SECS, exit_code_meaning, kubectl_ref,
-    with_events,
+    Claims, ContainerView, Groups, KubeletFailure, PodView, RECENT_SECS, exit_code_meaning,
+    kubectl_ref, with_events,
 };
 
 /// Grace added to a Pod's termination grace period before it counts as stuck.
@@ -31,6 +31,7 @@ pub(crate) fn evaluate_failures(
 ) {
     init_container_failing(ctx, pods, claims, out);
     pod_evicted(ctx, pods, out);
+    failed_by_kubelet(ctx, pods, out);
     stuck_terminating(ctx, pods, claims, out);
     sandbox_failed(ctx, pods, claims, out);
 }
@@ -277,6 +278,97 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
                 )),
                 Risk::Destructive,
             );
+        out.push(draft);
+    }
+}
+
+/// PodEvicted for the Pods the kubelet failed by itself: refused at admission,
+/// terminated for a node shutdown, preempted for a critical Pod. Their containers did
+/// not crash (exit 137 is the kubelet's kill); Info once an hour old.
+fn failed_by_kubelet(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
+    let mut groups: Groups<(KubeletFailure, bool)> = Groups::by_controller();
+    for pod in pods {
+        let Some(failure) = pod.failed_by_kubelet() else {
+            continue;
+        };
+        let recent =
+            last_transition(pod).is_none_or(|time| duration::age(ctx.now(), time) <= RECENT_SECS);
+        let key = format!("{failure:?}{}", if recent { "" } else { "#old" });
+        groups.add_hit(pod, key, (failure, recent));
+    }
+    for group in groups.into_groups() {
+        let pod = group.first_pod();
+        let (failure, recent) = *group.first_seen();
+        let status = pod.pod.status.as_ref();
+        let message = status
+            .and_then(|status| status.message.as_deref())
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        let reason = pod.reason().to_owned();
+        let nodes: BTreeSet<&str> = group
+            .members()
+            .iter()
+            .filter_map(|hit| hit.pod.node())
+            .collect();
+        let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
+        let count = group.members().len();
+        let who = group.controller().short();
+        let text = match failure {
+            KubeletFailure::Rejected => format!(
+                "{count} Pod(s) of {who} were refused by the kubelet of {nodes} at admission ({reason}: {message}): the node could not run what the scheduler placed on it"
+            ),
+            KubeletFailure::NodeShutdown => format!(
+                "{count} Pod(s) of {who} were stopped by the kubelet of {nodes} for the node's shutdown ({reason}: {message}); their containers did not crash"
+            ),
+            KubeletFailure::Preempted => format!(
+                "{count} Pod(s) of {who} were killed by the kubelet of {nodes} to admit a critical Pod ({reason}: {message}); their containers did not crash"
+            ),
+        };
+        let mut draft = group.draft(RuleId::PodEvicted).message(text.clone());
+        if failure == KubeletFailure::NodeShutdown {
+            // a graceful shutdown works as intended: the controller replaces the Pods
+            draft = draft.severity(Severity::Info);
+        }
+        if !recent {
+            draft = draft.severity(Severity::Info).message(format!(
+                "History: {text}. It was more than an hour ago; the Failed Pods remain"
+            ));
+        }
+        draft = draft.evidence(format!(
+            "Pod {}: status.phase=Failed reason={reason} message={message:?}",
+            pod.pod_ref.name
+        ));
+        if failure == KubeletFailure::Rejected && pod.spec.node_name.is_some() {
+            let scheduled = pod
+                .condition("PodScheduled")
+                .is_some_and(|condition| condition.status == "True");
+            if !scheduled {
+                draft = draft.evidence(format!(
+                    "Pod {}: spec.nodeName={} without a PodScheduled condition: it bypassed the scheduler",
+                    pod.pod_ref.name,
+                    pod.node().unwrap_or_default()
+                ));
+            }
+        }
+        draft = with_events(draft, &group, 2, |event| event.reason == reason);
+        let node = pod.node().unwrap_or("<node>");
+        draft = match failure {
+            KubeletFailure::Rejected => draft.summary(
+                "Find why the node refused what the scheduler placed there: Pods with spec.nodeName set bypass the scheduler; static Pods, a changed node capacity or node labels can disagree with its view",
+            ),
+            KubeletFailure::NodeShutdown => draft.summary(
+                "Nothing to fix in the workload if the shutdown was planned; check that replacements run elsewhere and that a PodDisruptionBudget protects the workload",
+            ),
+            KubeletFailure::Preempted => draft.summary(
+                "The node had no room for a critical Pod (system-node-critical, a static Pod): give the node headroom or set requests so the scheduler accounts for it",
+            ),
+        }
+        .read_only(
+            "See the node's capacity, allocations and conditions",
+            format!("kubectl describe node {node}"),
+        )
+        .read_only("Read the Pod's status and events", pod.describe_cmd());
         out.push(draft);
     }
 }
