@@ -283,7 +283,6 @@ const SECOND_ROUND: &[&str] = &[
     "ImagePlatformMismatch",
     "ContainerCreateFailed",
     "EphemeralStorageExceeded",
-    "NoisyNeighbor",
     "LimitRangeViolation",
     "AdmissionWebhookUnavailable",
     "DependencyUnavailable",
