@@ -284,7 +284,10 @@ fn a_neighbour_without_memory_limit_gets_the_victims_evicted_with_podmetrics() {
     assert!(has_evidence(noisy, "allocatable memory 15.16Gi"));
     // the node-exporter (47Mi of a 64Mi request) is no heavy user
     assert!(
-        !noisy.evidence.iter().any(|e| e.starts_with("Pod batch/node-exporter")),
+        !noisy
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("Pod batch/node-exporter")),
         "{:#?}",
         noisy.evidence
     );
@@ -300,7 +303,9 @@ fn a_neighbour_without_memory_limit_gets_the_victims_evicted_with_podmetrics() {
         &"kubectl set resources deployment/report-builder -n batch -c builder --requests=memory=11Gi --limits=memory=11Gi"
     ), "{commands:#?}");
     assert!(commands.contains(&"kubectl top pods -A --sort-by=memory"));
-    assert!(commands.contains(&"kubectl get pods -A -o wide --field-selector spec.nodeName=worker-7"));
+    assert!(
+        commands.contains(&"kubectl get pods -A -o wide --field-selector spec.nodeName=worker-7")
+    );
     assert_eq!(noisy.remediation.steps[0].risk, Risk::ReadOnly);
 }
 
@@ -324,9 +329,17 @@ fn without_podmetrics_the_neighbour_without_limit_is_the_suspect() {
         "{:#?}",
         noisy.evidence
     );
-    assert!(has_evidence(noisy, "no usage measured: no PodMetrics (metrics.k8s.io)"));
+    assert!(has_evidence(
+        noisy,
+        "no usage measured: no PodMetrics (metrics.k8s.io)"
+    ));
     // a limit twice the request is bounded: not a suspect
-    assert!(!noisy.evidence.iter().any(|e| e.starts_with("Pod batch/node-exporter")));
+    assert!(
+        !noisy
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("Pod batch/node-exporter"))
+    );
     assert!(explained_by(&r, finding(&r, "PodEvicted"), noisy));
     assert!(
         step_commands(noisy).contains(
@@ -362,7 +375,11 @@ fn the_neighbours_missing_memory_limit_explains_the_pressure_it_causes() {
     assert!(explained_by(&r, noisy, no_limit), "{}", describe(&r));
     assert!(no_limit.root_cause);
     assert!(!noisy.root_cause);
-    assert!(explained_by(&r, finding(&r, "NodeMemoryPressure"), no_limit));
+    assert!(explained_by(
+        &r,
+        finding(&r, "NodeMemoryPressure"),
+        no_limit
+    ));
     // the victims are named in the neighbour's diagnosis
     assert!(has_evidence(noisy, "hurt: Deployment shop/web (2 evicted"));
     // elsewhere a missing memory limit stays hygiene
@@ -519,4 +536,32 @@ fn a_pod_evicted_for_its_own_usage_alone_is_no_neighbours_doing() {
     let r = diagnose_yaml(&yaml, "Deployment/shop/web");
     assert!(has(&r, "PodEvicted"), "{}", describe(&r));
     assert!(!has(&r, "NoisyNeighbor"), "{}", describe(&r));
+}
+
+#[test]
+fn a_victim_evicted_within_its_requests_is_no_suspect() {
+    // the victim's Pods have no memory limit either, and one still runs on worker-7:
+    // evicted while within its requests, it is a victim, not a suspect
+    let yaml = NEIGHBOUR
+        .replace(
+            "      resources:\n        limits:\n          memory: 256Mi\n        requests:",
+            "      resources:\n        requests:",
+        )
+        .replace("nodeName: worker-8", "nodeName: worker-7");
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    let noisy = finding(&r, "NoisyNeighbor");
+    assert!(
+        noisy
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("Pod batch/report-builder-7c9f5d8b4-q8x2z")),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(
+        !noisy.evidence.iter().any(|e| e.starts_with("Pod shop/web")),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(has_evidence(noisy, "hurt: Deployment shop/web"));
 }

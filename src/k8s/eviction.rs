@@ -76,7 +76,9 @@ impl Pressure {
 
     /// The pressure a Node condition type reports.
     pub fn from_condition(condition: &str) -> Option<Pressure> {
-        Pressure::ALL.into_iter().find(|p| p.condition() == condition)
+        Pressure::ALL
+            .into_iter()
+            .find(|p| p.condition() == condition)
     }
 }
 
@@ -163,9 +165,16 @@ impl Eviction {
         if let Some(pod) = pod_level {
             return Some((pod.using, pod.request));
         }
-        Some(self.usage.iter().fold((Quantity::ZERO, Quantity::ZERO), |acc, u| {
-            (acc.0.saturating_add(u.using), acc.1.saturating_add(u.request))
-        }))
+        Some(
+            self.usage
+                .iter()
+                .fold((Quantity::ZERO, Quantity::ZERO), |acc, u| {
+                    (
+                        acc.0.saturating_add(u.using),
+                        acc.1.saturating_add(u.request),
+                    )
+                }),
+        )
     }
 }
 
@@ -263,9 +272,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.usage[0].container, None);
-        let pids =
-            Eviction::parse("The node was low on resource: pids. Threshold quantity: 1000, available: 830. ")
-                .unwrap();
+        let pids = Eviction::parse(
+            "The node was low on resource: pids. Threshold quantity: 1000, available: 830. ",
+        )
+        .unwrap();
         assert!(pids.is(Pressure::Pids) && pids.usage.is_empty());
         let inodes = Eviction::parse("The node was low on resource: inodes. ").unwrap();
         assert!(inodes.is(Pressure::Disk));

@@ -98,9 +98,23 @@ pub(super) fn evaluate(ctx: &RuleContext, node: &Node, node_ref: &ObjRef, out: &
     let store = ctx.store;
     let name = node_ref.name.as_str();
     let pressures_now = eviction::node_pressures(node);
-    let bound: Vec<(ObjRef, &Pod)> = store
+    // the Pods bound to the Node, with their node-pressure eviction (if any)
+    let bound: Vec<(ObjRef, &Pod, Option<Eviction>)> = store
         .pods_on_node(name)
-        .filter_map(|pod_ref| Some((pod_ref.clone(), store.get_ref::<Pod>(pod_ref)?.as_ref())))
+        .filter_map(|pod_ref| {
+            let pod = store.get_ref::<Pod>(pod_ref)?.as_ref();
+            let eviction = pod::is_terminal(pod)
+                .then(|| eviction::of_pod(pod))
+                .flatten();
+            Some((pod_ref.clone(), pod, eviction))
+        })
+        .collect();
+    if pressures_now.is_empty() && bound.iter().all(|(_, _, e)| e.is_none()) {
+        return;
+    }
+    let workloads: Vec<ObjRef> = bound
+        .iter()
+        .map(|(pod_ref, pod, _)| workload_of(store, pod_ref, pod))
         .collect();
     for pressure in Pressure::ALL {
         let condition = pressures_now
@@ -109,14 +123,12 @@ pub(super) fn evaluate(ctx: &RuleContext, node: &Node, node_ref: &ObjRef, out: &
             .flatten();
         let pods: Vec<Bound> = bound
             .iter()
-            .map(|(pod_ref, pod)| Bound {
+            .zip(&workloads)
+            .map(|((pod_ref, pod, eviction), workload)| Bound {
                 pod_ref: pod_ref.clone(),
                 pod,
-                workload: workload_of(store, pod_ref, pod),
-                eviction: (pod::is_terminal(pod))
-                    .then(|| eviction::of_pod(pod))
-                    .flatten()
-                    .filter(|e| e.is(pressure)),
+                workload: workload.clone(),
+                eviction: eviction.clone().filter(|e| e.is(pressure)),
                 evicted_at: eviction::evicted_at(pod),
             })
             .collect();
@@ -144,7 +156,9 @@ pub(super) fn evaluate(ctx: &RuleContext, node: &Node, node_ref: &ObjRef, out: &
                 b.evicted_at
                     .is_none_or(|at| duration::age(ctx.now(), at) <= RECENT_SECS)
             });
-        let draft = finding(ctx, node, node_ref, pressure, condition, &consumers, &victims, recent);
+        let draft = finding(
+            ctx, node, node_ref, pressure, condition, &consumers, &victims, recent,
+        );
         out.push(draft);
     }
 }
@@ -193,12 +207,8 @@ fn request_and_limit(pod: &Pod, resource: &str) -> (Quantity, Option<Quantity>, 
         if let Some(amount) = quantity::container_requests(container).get(resource) {
             request = request.saturating_add(*amount);
         }
-        let limits = quantity::resources(
-            container
-                .resources
-                .as_ref()
-                .and_then(|r| r.limits.as_ref()),
-        );
+        let limits =
+            quantity::resources(container.resources.as_ref().and_then(|r| r.limits.as_ref()));
         match limits.get(resource) {
             Some(amount) => limit = limit.map(|l| l.saturating_add(*amount)),
             None => {
@@ -296,28 +306,40 @@ fn consumers<'a>(
                 c.source == Source::Eviction || floor.is_none_or(|f| c.excess().as_f64() >= f)
             })
             .collect();
-        heavy.sort_by(|a, b| {
-            b.excess()
-                .cmp(&a.excess())
-                .then(a.pod_ref.cmp(&b.pod_ref))
-        });
+        heavy.sort_by(|a, b| b.excess().cmp(&a.excess()).then(a.pod_ref.cmp(&b.pod_ref)));
         heavy.truncate(NAMED);
         return heavy;
     }
-    // nothing measures the usage
+    // nothing measures the usage. A workload the kubelet evicted while within its
+    // requests is a victim, not a suspect.
+    let within: BTreeSet<&ObjRef> = pods
+        .iter()
+        .filter(|b| {
+            b.eviction
+                .as_ref()
+                .is_some_and(|e| e.usage.is_empty() && !e.refused)
+        })
+        .map(|b| &b.workload)
+        .collect();
     let mut suspects: Vec<Consumer> = match pressure {
         Pressure::Memory => pods
             .iter()
-            .filter(|b| !pod::is_terminal(b.pod))
+            .filter(|b| !pod::is_terminal(b.pod) && !within.contains(&b.workload))
             .map(|b| consumer(b, None, Source::Unbounded))
             .filter(|c| match c.limit {
                 None => true,
-                Some(limit) => c.request.is_positive() && limit.nanos() >= c.request.nanos() * FAR_ABOVE,
+                Some(limit) => {
+                    c.request.is_positive() && limit.nanos() >= c.request.nanos() * FAR_ABOVE
+                }
             })
             .collect(),
         Pressure::Disk => pods
             .iter()
-            .filter(|b| !pod::is_terminal(b.pod) && !unbounded_empty_dirs(b.pod).is_empty())
+            .filter(|b| {
+                !pod::is_terminal(b.pod)
+                    && !within.contains(&b.workload)
+                    && !unbounded_empty_dirs(b.pod).is_empty()
+            })
             .map(|b| consumer(b, None, Source::Unbounded))
             .filter(|c| c.limit.is_none())
             .collect(),
@@ -327,7 +349,11 @@ fn consumers<'a>(
             // only when the first eviction stands out: later ones are of other workloads
             match evicted.first() {
                 Some(first) if evicted.iter().any(|b| b.workload != first.workload) => {
-                    vec![consumer(first, None, Source::EvictedFirst(first.evicted_at))]
+                    vec![consumer(
+                        first,
+                        None,
+                        Source::EvictedFirst(first.evicted_at),
+                    )]
                 }
                 _ => Vec::new(),
             }
@@ -368,7 +394,12 @@ fn amount(q: Quantity, resource: &str) -> String {
 fn describe_consumer(c: &Consumer, resource: &str) -> String {
     let mut line = format!("Pod {}/{}", c.pod_ref.ns(), c.pod_ref.name);
     if c.workload != c.pod_ref {
-        line.push_str(&format!(" ({} {}/{})", c.workload.kind, c.workload.ns(), c.workload.name));
+        line.push_str(&format!(
+            " ({} {}/{})",
+            c.workload.kind,
+            c.workload.ns(),
+            c.workload.name
+        ));
     }
     line.push_str(": ");
     match (&c.source, c.using) {
@@ -428,7 +459,10 @@ fn describe_consumer(c: &Consumer, resource: &str) -> String {
         if resource == "ephemeral-storage" {
             let dirs = unbounded_empty_dirs(c.pod);
             if !dirs.is_empty() {
-                line.push_str(&format!(", emptyDir without sizeLimit: {}", dirs.join(", ")));
+                line.push_str(&format!(
+                    ", emptyDir without sizeLimit: {}",
+                    dirs.join(", ")
+                ));
             }
         }
     }
@@ -439,13 +473,20 @@ fn describe_consumer(c: &Consumer, resource: &str) -> String {
 fn describe_victims(victims: &[&Bound]) -> Vec<String> {
     let mut by_workload: BTreeMap<&ObjRef, Vec<&Bound>> = BTreeMap::new();
     for victim in victims {
-        by_workload.entry(&victim.workload).or_default().push(victim);
+        by_workload
+            .entry(&victim.workload)
+            .or_default()
+            .push(victim);
     }
     by_workload
         .into_iter()
         .map(|(workload, pods)| {
             let evicted = pods.iter().filter(|b| b.eviction.is_some()).count();
-            let names: Vec<&str> = pods.iter().take(5).map(|b| b.pod_ref.name.as_str()).collect();
+            let names: Vec<&str> = pods
+                .iter()
+                .take(5)
+                .map(|b| b.pod_ref.name.as_str())
+                .collect();
             let within = pods.iter().all(|b| {
                 b.eviction
                     .as_ref()
@@ -491,18 +532,27 @@ fn finding(
         .into_iter()
         .collect();
     let evicted_victims: Vec<&&Bound> = victims.iter().filter(|b| b.eviction.is_some()).collect();
-    let victim_workloads: BTreeSet<String> =
-        evicted_victims.iter().map(|b| b.workload.to_string()).collect();
+    let victim_workloads: BTreeSet<String> = evicted_victims
+        .iter()
+        .map(|b| b.workload.to_string())
+        .collect();
     let hurt = if !evicted_victims.is_empty() {
         format!(
             "{} Pod(s) of {} {} evicted",
             evicted_victims.len(),
             if victim_workloads.len() <= 2 {
-                victim_workloads.into_iter().collect::<Vec<_>>().join(" and ")
+                victim_workloads
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             } else {
                 format!("{} other workloads", victim_workloads.len())
             },
-            if evicted_victims.len() == 1 { "was" } else { "were" }
+            if evicted_victims.len() == 1 {
+                "was"
+            } else {
+                "were"
+            }
         )
     } else {
         format!(
@@ -568,7 +618,10 @@ fn finding(
             .seen(condition.last_transition_time.as_ref().map(|t| t.0), None);
     }
     if let Some(alloc) = allocatable(node, resource) {
-        draft = draft.evidence(format!("allocatable {resource} {}", amount(alloc, resource)));
+        draft = draft.evidence(format!(
+            "allocatable {resource} {}",
+            amount(alloc, resource)
+        ));
     }
     for c in consumers {
         draft = draft.evidence(describe_consumer(c, resource));
@@ -621,7 +674,13 @@ fn remediation(draft: Draft, node: &str, pressure: Pressure, top: &Consumer) -> 
         .unlimited
         .first()
         .cloned()
-        .or_else(|| top.pod.spec.as_ref().and_then(|s| s.containers.first()).map(|c| c.name.clone()))
+        .or_else(|| {
+            top.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .map(|c| c.name.clone())
+        })
         .unwrap_or_else(|| "<container>".to_owned());
     let target = format!("{}{}", workload.kubectl(), workload.ns_flag());
     let draft = match pressure {
