@@ -31,6 +31,12 @@ pub enum Read {
     /// A kind of an optional API (Gateway API): read only when the cluster serves it,
     /// as dynamic objects of the version discovery finds.
     Discovered,
+    /// Resource usage of `metrics.k8s.io` (metrics-server): an optional API that
+    /// serves LIST but no watch. The live CLI LISTs it when the cluster serves it
+    /// (absent, forbidden or unavailable: nothing is read and nothing is reported);
+    /// the controller does not read it (a sample of usage is not state to watch).
+    /// Kept as dynamic objects.
+    Metrics,
 }
 
 /// Gateway API resources: `k8s_openapi` has no types for them, so these markers
@@ -80,13 +86,58 @@ pub mod gateway {
     );
 }
 
+/// `metrics.k8s.io` resources (metrics-server's resource usage): `k8s_openapi` has
+/// no types for them, so these markers carry their identity (the store keeps them
+/// as `DynamicObject`s: `containers[].usage` of a PodMetrics, `usage` of a
+/// NodeMetrics, with their `timestamp` and `window`).
+pub mod metrics {
+    use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
+
+    /// The resource metrics API's group.
+    pub const GROUP: &str = "metrics.k8s.io";
+
+    /// The version metrics-server serves.
+    pub const VERSION: &str = "v1beta1";
+
+    macro_rules! metrics_resource {
+        ($(#[$doc:meta])* $name:ident, $kind:literal, $plural:literal, $scope:ty) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl k8s_openapi::Resource for $name {
+                const API_VERSION: &'static str = "metrics.k8s.io/v1beta1";
+                const GROUP: &'static str = GROUP;
+                const KIND: &'static str = $kind;
+                const VERSION: &'static str = VERSION;
+                const URL_PATH_SEGMENT: &'static str = $plural;
+                type Scope = $scope;
+            }
+        };
+    }
+
+    metrics_resource!(
+        /// `metrics.k8s.io` PodMetrics: the containers' cpu and memory usage of one Pod.
+        PodMetrics,
+        "PodMetrics",
+        "pods",
+        NamespaceResourceScope
+    );
+    metrics_resource!(
+        /// `metrics.k8s.io` NodeMetrics: the cpu and memory usage of one Node.
+        NodeMetrics,
+        "NodeMetrics",
+        "nodes",
+        ClusterResourceScope
+    );
+}
+
 /// The kind table. Calls `$callback! { rows }`; each row is
 ///
 /// ```text
 /// Variant {
 ///     resource: <k8s_openapi::Resource type: kind, apiVersion, group, plural, scope>,
 ///     object: <what the store keeps>,
-///     read: Full | Metadata | Events | Discovered,
+///     read: Full | Metadata | Events | Discovered | Metrics,
 ///     cli: [<names kubectl accepts, lower case>],     // also a Diagnosis target kind
 ///     kubectl: "<resource name in suggested commands>", // optional; default: the kind, lower case
 ///     groups: [<other API groups of the same kind>],  // optional (legacy APIs)
@@ -257,6 +308,18 @@ macro_rules! kind_table {
                 object: k8s_openapi::api::core::v1::LimitRange,
                 read: Full,
             }
+            PodMetrics {
+                resource: $crate::kinds::metrics::PodMetrics,
+                object: kube::api::DynamicObject,
+                read: Metrics,
+                kubectl: "podmetrics",
+            }
+            NodeMetrics {
+                resource: $crate::kinds::metrics::NodeMetrics,
+                object: kube::api::DynamicObject,
+                read: Metrics,
+                kubectl: "nodemetrics",
+            }
             Event {
                 resource: k8s_openapi::api::core::v1::Event,
                 object: $crate::event::EventRecord,
@@ -344,6 +407,8 @@ pub trait KindVisitor {
     fn events(&mut self);
     /// A kind of the Gateway API, read when the cluster serves it.
     fn discovered(&mut self, kind: Kind);
+    /// A kind of `metrics.k8s.io`: LIST only (no watch), when the cluster serves it.
+    fn metrics(&mut self, kind: Kind);
 }
 
 macro_rules! visit_rows {
@@ -373,6 +438,9 @@ macro_rules! visit_rows {
     };
     (@row $visitor:ident, $variant:ident, $object:ty, Discovered) => {
         $visitor.discovered(Kind::$variant)
+    };
+    (@row $visitor:ident, $variant:ident, $object:ty, Metrics) => {
+        $visitor.metrics(Kind::$variant)
     };
 }
 
@@ -439,10 +507,14 @@ mod tests {
                 Kind::IngressClass,
                 Kind::GatewayClass,
                 Kind::PersistentVolume,
-                Kind::StorageClass
+                Kind::StorageClass,
+                Kind::NodeMetrics
             ]
         );
         assert_eq!(Kind::Secret.read(), Read::Metadata);
+        assert_eq!(Kind::PodMetrics.read(), Read::Metrics);
+        assert!(Kind::PodMetrics.api_version_matches("metrics.k8s.io/v1beta1"));
+        assert!(!Kind::PodMetrics.api_version_matches("custom.metrics.k8s.io/v1beta1"));
         assert_eq!(Kind::Event.read(), Read::Events);
     }
 }

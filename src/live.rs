@@ -4,6 +4,12 @@
 //! listed as metadata only. A kind the identity may not read is recorded as denied
 //! (the diagnosis reports `PermissionDenied`); nothing readable at all is an error.
 //!
+//! `metrics.k8s.io` (PodMetrics, NodeMetrics) is LISTed when the cluster serves it;
+//! without metrics-server nothing is read and nothing is reported. When the graph's
+//! Nodes show node pressure, a second round reads their other Pods (in every
+//! namespace, by `spec.nodeName`) and those Pods' usage: the neighbours
+//! `NoisyNeighbor` ranks.
+//!
 //! Also: container logs for the `logs` rules (bounded tails, opt-in).
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +25,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, L
 use crate::changes::journal::Journal;
 use crate::event::EventRecord;
 use crate::graph::{CLUSTER_DNS_NAMESPACE, CLUSTER_DNS_SERVICE, ObjectGraph};
+use crate::k8s::eviction;
 use crate::kinds::{self, KindVisitor, Listed, visit_kinds};
 use crate::model::{Kind, ObjRef};
 use crate::rules::LogSource;
@@ -233,6 +240,7 @@ pub async fn read(client: &Client, scope: &Scope) -> Result<(Store, ReadReport),
             }
         }
     }
+    report.requests += read_neighbours(client, scope, &mut store).await;
     if *scope == Scope::All {
         for kind in Kind::ALL {
             if !store.denied().contains_key(&kind) && kind != Kind::Event {
@@ -362,6 +370,124 @@ impl KindVisitor for Lists<'_> {
             }
         }));
     }
+
+    fn metrics(&mut self, kind: Kind) {
+        // a Node target's PodMetrics are read with its neighbours (read_neighbours)
+        if kind.namespaced() && !self.reads_namespaces() {
+            return;
+        }
+        let namespace = self.namespace.map(str::to_owned);
+        self.requests
+            .push(Box::pin(list_metrics(self.client.clone(), kind, namespace)));
+    }
+}
+
+/// The objects of a `metrics.k8s.io` kind in `namespace` (everywhere when `None`),
+/// when the cluster serves the API: not served, forbidden or failing (an
+/// unavailable metrics-server), nothing is read and nothing is reported.
+async fn list_metrics(client: Client, kind: Kind, namespace: Option<String>) -> Outcome {
+    let Some(resource) = metrics_resource(&client, kind).await else {
+        return Outcome::NotServed;
+    };
+    let api: Api<DynamicObject> = match (&namespace, kind.namespaced()) {
+        (Some(namespace), true) => Api::namespaced_with(client, namespace, &resource),
+        _ => Api::all_with(client, &resource),
+    };
+    match api.list(&ListParams::default()).await {
+        Ok(list) => Outcome::Ok(
+            list.items
+                .into_iter()
+                .filter_map(|mut object| {
+                    object.metadata.managed_fields = None;
+                    Object::from_dynamic(kind, object)
+                })
+                .collect(),
+            kind,
+            Journal::default(),
+        ),
+        Err(error) => {
+            tracing::debug!(kind = %kind, %error, "metrics.k8s.io not readable: usage is not read");
+            Outcome::NotServed
+        }
+    }
+}
+
+/// The ApiResource of a `metrics.k8s.io` kind, when the cluster serves it.
+pub async fn metrics_resource(client: &Client, kind: Kind) -> Option<ApiResource> {
+    let gvk = GroupVersionKind::gvk(kinds::metrics::GROUP, kinds::metrics::VERSION, kind.name());
+    kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .ok()
+        .map(|(resource, _)| resource)
+}
+
+/// At most this many Nodes under pressure have their other Pods read.
+const MAX_PRESSURED_NODES: usize = 8;
+
+/// The second round of a live read: the neighbours of the scope's Pods on Nodes
+/// under node pressure (their Pods in every namespace, bound to those Nodes, and
+/// the PodMetrics of their namespaces), so that `NoisyNeighbor` can name what
+/// uses the Node's memory or disk. Nothing is read when no Node shows pressure.
+async fn read_neighbours(client: &Client, scope: &Scope, store: &mut Store) -> usize {
+    let mut requests = 0;
+    let nodes: Vec<String> = match scope {
+        Scope::Namespace(_) => {
+            let mut nodes: Vec<String> = store
+                .all::<Pod>()
+                .filter_map(|p| crate::k8s::pod::node_name(p).map(str::to_owned))
+                .collect::<std::collections::BTreeSet<String>>()
+                .into_iter()
+                .filter(|node| eviction::pressure_evidence(store, node))
+                .collect();
+            nodes.truncate(MAX_PRESSURED_NODES);
+            nodes
+        }
+        Scope::Node(node) if eviction::pressure_evidence(store, node) => vec![node.clone()],
+        _ => Vec::new(),
+    };
+    if nodes.is_empty() {
+        return 0;
+    }
+    if matches!(scope, Scope::Namespace(_)) {
+        let futs = nodes.iter().map(|node| {
+            let on_node = ListParams::default().fields(&format!("spec.nodeName={node}"));
+            list::<Pod>(Api::all(client.clone()), on_node)
+        });
+        requests += nodes.len();
+        for outcome in join_all(futs).await {
+            if let Outcome::Ok(objects, _, _) = outcome {
+                for object in objects {
+                    let object_ref = crate::store::object_ref(&object);
+                    if !store.contains(&object_ref) {
+                        store.apply(object);
+                    }
+                }
+            }
+        }
+    }
+    // the usage of the Pods on those Nodes, namespace by namespace
+    let listed = match scope {
+        Scope::Namespace(namespace) => Some(namespace.clone()),
+        _ => None,
+    };
+    let namespaces: std::collections::BTreeSet<String> = nodes
+        .iter()
+        .flat_map(|node| store.pods_on_node(node))
+        .filter_map(|pod_ref| pod_ref.namespace.clone())
+        .filter(|namespace| Some(namespace) != listed.as_ref())
+        .collect();
+    requests += namespaces.len();
+    let futs = namespaces
+        .into_iter()
+        .map(|namespace| list_metrics(client.clone(), Kind::PodMetrics, Some(namespace)));
+    for outcome in join_all(futs).await {
+        if let Outcome::Ok(objects, _, _) = outcome {
+            for object in objects {
+                store.apply(object);
+            }
+        }
+    }
+    requests
 }
 
 /// Objects of `K` as metadata only (Secrets: their data is never requested).

@@ -93,8 +93,10 @@ macro_rules! define_objects {
             }
         }
     };
-    // Gateway API kinds share DynamicObject: they are reached through `Object` only.
+    // Gateway API and metrics.k8s.io kinds share DynamicObject: they are reached
+    // through `Object` only.
     (@stored $variant:ident, $object:ty, Discovered) => {};
+    (@stored $variant:ident, $object:ty, Metrics) => {};
     (@stored $variant:ident, $object:ty, $read:ident) => {
         impl Stored for $object {
             const KIND: Kind = Kind::$variant;
@@ -123,6 +125,22 @@ macro_rules! define_objects {
 }
 
 kind_table!(define_objects);
+
+impl Object {
+    /// A dynamic object of a kind the store keeps as one (Gateway API,
+    /// `metrics.k8s.io`); `None` for the other kinds.
+    pub fn from_dynamic(kind: Kind, object: kube::api::DynamicObject) -> Option<Object> {
+        let object = Arc::new(object);
+        Some(match kind {
+            Kind::GatewayClass => Object::GatewayClass(object),
+            Kind::Gateway => Object::Gateway(object),
+            Kind::HttpRoute => Object::HttpRoute(object),
+            Kind::PodMetrics => Object::PodMetrics(object),
+            Kind::NodeMetrics => Object::NodeMetrics(object),
+            _ => return None,
+        })
+    }
+}
 
 /// Whether an object is known to exist: absence is a fact only where its kind was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -281,7 +281,6 @@ fn catalog_ids() -> BTreeSet<String> {
 const SECOND_ROUND: &[&str] = &[
     "ImagePullRateLimited",
     "ImagePlatformMismatch",
-    "NoisyNeighbor",
     "LimitRangeViolation",
     "AdmissionWebhookUnavailable",
 ];

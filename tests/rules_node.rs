@@ -2,7 +2,7 @@
 //! its Pods and their Pending replacements.
 
 use kubedx::api::{Risk, Severity};
-use kubedx::testing::{describe, diagnose_yaml, explained_by, finding, has, warnings};
+use kubedx::testing::{describe, diagnose_yaml, explained_by, finding, has, top, warnings};
 
 const UNREACHABLE: &str = include_str!("fixtures/node/unreachable.yaml");
 const NOT_READY: &str = include_str!("fixtures/node/not-ready-cni.yaml");
@@ -230,4 +230,338 @@ fn a_healthy_node_is_silent() {
     }
     let r = diagnose_yaml(CONDITIONS, "Pod/shop/web-85c7d9f6b-k2m4p");
     assert!(warnings(&r).is_empty(), "{}", describe(&r));
+}
+
+// ---- NoisyNeighbor ----
+
+const NEIGHBOUR: &str = include_str!("fixtures/node/noisy-neighbour.yaml");
+const NEIGHBOUR_METRICS: &str = include_str!("fixtures/node/noisy-neighbour-podmetrics.yaml");
+
+/// The cluster with the PodMetrics of `kubectl get --raw .../pods`.
+fn with_metrics() -> String {
+    format!("{NEIGHBOUR}\n---\n{NEIGHBOUR_METRICS}")
+}
+
+const DISK_PIDS: &str = include_str!("fixtures/node/noisy-neighbour-disk-pids.yaml");
+const LOOKALIKES: &str = include_str!("fixtures/node/noisy-neighbour-lookalikes.yaml");
+
+fn step_commands(f: &kubedx::api::Finding) -> Vec<&str> {
+    f.remediation
+        .steps
+        .iter()
+        .filter_map(|s| s.command.as_deref())
+        .collect()
+}
+
+#[test]
+fn a_neighbour_without_memory_limit_gets_the_victims_evicted_with_podmetrics() {
+    let r = diagnose_yaml(&with_metrics(), "Deployment/shop/web");
+    let noisy = finding(&r, "NoisyNeighbor");
+    assert_eq!(noisy.severity, Severity::Warning);
+    assert_eq!(noisy.object.kind, "Node");
+    assert_eq!(noisy.object.name, "worker-7");
+    assert!(noisy.root_cause, "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "NoisyNeighbor", "{}", describe(&r));
+    assert!(
+        noisy.message.starts_with(
+            "Deployment/batch/report-builder uses most of node worker-7's memory (report-builder-7c9f5d8b4-q8x2z uses 11Gi against a request of 512Mi, no memory limit): 2 Pod(s) of Deployment/shop/web were evicted"
+        ),
+        "{}",
+        noisy.message
+    );
+    assert!(
+        has_evidence(
+            noisy,
+            "Pod batch/report-builder-7c9f5d8b4-q8x2z (Deployment batch/report-builder): memory usage 11Gi (PodMetrics at 2026-03-10T10:29:52Z window 20.012s), request 512Mi, no memory limit (container builder), priority 100000 (batch-high): the kubelet evicts lower priorities first"
+        ),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(has_evidence(
+        noisy,
+        "hurt: Deployment shop/web (2 evicted while within their requests): web-6f9d8c7b5-h7k2p, web-6f9d8c7b5-q4r9t"
+    ));
+    assert!(has_evidence(noisy, "allocatable memory 15.16Gi"));
+    // the node-exporter (47Mi of a 64Mi request) is no heavy user
+    assert!(
+        !noisy
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("Pod batch/node-exporter")),
+        "{:#?}",
+        noisy.evidence
+    );
+    // the victims' evictions and the pressure hang under it
+    let evicted = finding(&r, "PodEvicted");
+    assert!(explained_by(&r, evicted, noisy), "{}", describe(&r));
+    let pressure = finding(&r, "NodeMemoryPressure");
+    assert!(explained_by(&r, pressure, noisy), "{}", describe(&r));
+    assert!(explained_by(&r, finding(&r, "ReplicasUnavailable"), noisy));
+    // remediation: bound the neighbour, or move it
+    let commands = step_commands(noisy);
+    assert!(commands.contains(
+        &"kubectl set resources deployment/report-builder -n batch -c builder --requests=memory=11Gi --limits=memory=11Gi"
+    ), "{commands:#?}");
+    assert!(commands.contains(&"kubectl top pods -A --sort-by=memory"));
+    assert!(
+        commands.contains(&"kubectl get pods -A -o wide --field-selector spec.nodeName=worker-7")
+    );
+    assert_eq!(noisy.remediation.steps[0].risk, Risk::ReadOnly);
+}
+
+#[test]
+fn without_podmetrics_the_neighbour_without_limit_is_the_suspect() {
+    let r = diagnose_yaml(NEIGHBOUR, "Deployment/shop/web");
+    let noisy = finding(&r, "NoisyNeighbor");
+    assert!(noisy.root_cause, "{}", describe(&r));
+    assert!(
+        noisy.message.starts_with(
+            "Node worker-7 runs low on memory and nothing measures what uses it; Deployment/batch/report-builder can grow without bound (no memory limit): 2 Pod(s) of Deployment/shop/web were evicted"
+        ),
+        "{}",
+        noisy.message
+    );
+    assert!(
+        has_evidence(
+            noisy,
+            "Pod batch/report-builder-7c9f5d8b4-q8x2z (Deployment batch/report-builder): usage not measured, request 512Mi, no memory limit (container builder), priority 100000 (batch-high): the kubelet evicts lower priorities first"
+        ),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(has_evidence(
+        noisy,
+        "no usage measured: no PodMetrics (metrics.k8s.io)"
+    ));
+    // a limit twice the request is bounded: not a suspect
+    assert!(
+        !noisy
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("Pod batch/node-exporter"))
+    );
+    assert!(explained_by(&r, finding(&r, "PodEvicted"), noisy));
+    assert!(
+        step_commands(noisy).contains(
+            &"kubectl set resources deployment/report-builder -n batch -c builder --requests=memory=<observed-usage> --limits=memory=<observed-usage>"
+        ),
+        "{:#?}",
+        step_commands(noisy)
+    );
+}
+
+#[test]
+fn node_target_ranks_the_neighbour_with_the_pressure_condition() {
+    let r = diagnose_yaml(&with_metrics(), "Node/worker-7");
+    let noisy = finding(&r, "NoisyNeighbor");
+    let pressure = finding(&r, "NodeMemoryPressure");
+    assert!(noisy.root_cause, "{}", describe(&r));
+    assert!(!pressure.root_cause);
+    assert!(explained_by(&r, pressure, noisy));
+    assert_eq!(top(&r).rule_id, "NoisyNeighbor", "{}", describe(&r));
+    assert!(has_evidence(noisy, "memory usage 11Gi"));
+    assert!(has_evidence(
+        noisy,
+        "event Warning EvictionThresholdMet: Attempting to reclaim memory (x9)"
+    ));
+}
+
+#[test]
+fn the_neighbours_missing_memory_limit_explains_the_pressure_it_causes() {
+    // diagnosing the neighbour itself: its hygiene finding is the root of the story
+    let r = diagnose_yaml(&with_metrics(), "Deployment/batch/report-builder");
+    let noisy = finding(&r, "NoisyNeighbor");
+    let no_limit = finding(&r, "NoMemoryLimit");
+    assert!(explained_by(&r, noisy, no_limit), "{}", describe(&r));
+    assert!(no_limit.root_cause);
+    assert!(!noisy.root_cause);
+    assert!(explained_by(
+        &r,
+        finding(&r, "NodeMemoryPressure"),
+        no_limit
+    ));
+    // the victims are named in the neighbour's diagnosis
+    assert!(has_evidence(noisy, "hurt: Deployment shop/web (2 evicted"));
+    // elsewhere a missing memory limit stays hygiene
+    let calm = diagnose_yaml(LOOKALIKES, "Deployment/batch/warehouse-sync");
+    let no_limit = finding(&calm, "NoMemoryLimit");
+    assert_eq!(no_limit.severity, Severity::Info);
+    assert!(no_limit.caused_by.is_empty());
+    assert!(!has(&calm, "NoisyNeighbor"));
+}
+
+#[test]
+fn disk_pressure_names_the_writer_from_its_eviction_message() {
+    let r = diagnose_yaml(DISK_PIDS, "Deployment/shop/api");
+    let noisy = finding(&r, "NoisyNeighbor");
+    assert_eq!(noisy.object.name, "worker-9");
+    assert!(noisy.root_cause, "{}", describe(&r));
+    assert!(
+        noisy.message.starts_with(
+            "Deployment/batch/scratch-writer uses most of node worker-9's disk (scratch-writer-5b7d9f1c3-k4j8n uses 39Gi against a request of none, no ephemeral-storage limit): 1 Pod(s) of Deployment/shop/api was evicted"
+        ),
+        "{}",
+        noisy.message
+    );
+    assert!(
+        has_evidence(
+            noisy,
+            "Pod batch/scratch-writer-5b7d9f1c3-k4j8n (Deployment batch/scratch-writer): was using 39Gi when the kubelet evicted it, request none, no ephemeral-storage limit (container writer), emptyDir without sizeLimit: scratch"
+        ),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(has_evidence(
+        noisy,
+        "eviction threshold 9549128114, available 9102336Ki (ephemeral-storage)"
+    ));
+    assert!(explained_by(&r, finding(&r, "PodEvicted"), noisy));
+    assert!(explained_by(&r, finding(&r, "NodeDiskPressure"), noisy));
+    assert!(step_commands(noisy).contains(
+        &"kubectl set resources deployment/scratch-writer -n batch -c writer --requests=ephemeral-storage=39Gi --limits=ephemeral-storage=39Gi"
+    ));
+}
+
+#[test]
+fn pid_pressure_names_the_pod_the_kubelet_evicted_first() {
+    let r = diagnose_yaml(DISK_PIDS, "Deployment/shop/cart");
+    let noisy = finding(&r, "NoisyNeighbor");
+    assert_eq!(noisy.object.name, "worker-10");
+    assert!(noisy.root_cause, "{}", describe(&r));
+    assert!(
+        noisy.message.starts_with(
+            "Deployment/media/thumbnailer was the first evicted from node worker-10 for process ids"
+        ),
+        "{}",
+        noisy.message
+    );
+    assert!(has_evidence(
+        noisy,
+        "Pod media/thumbnailer-6d4b2f8e1-w3q6z (Deployment media/thumbnailer): evicted first for pids at 2026-03-10T10:19:05Z"
+    ));
+    assert!(has_evidence(
+        noisy,
+        "hurt: Deployment shop/cart (1 evicted while within their requests): cart-8e2a4c6f0-n6b2s"
+    ));
+    assert!(explained_by(&r, finding(&r, "PodEvicted"), noisy));
+    assert!(explained_by(&r, finding(&r, "NodePIDPressure"), noisy));
+    assert!(noisy.remediation.summary.contains("pod PID limit"));
+    // the forker's own diagnosis names it too
+    let r = diagnose_yaml(DISK_PIDS, "Deployment/media/thumbnailer");
+    assert!(has(&r, "NoisyNeighbor"), "{}", describe(&r));
+}
+
+#[test]
+fn podmetrics_lists_are_read_from_snapshot_files() {
+    use kubedx::model::{Kind, ObjRef};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node");
+    let mut store = kubedx::store::Store::new();
+    let stats = kubedx::snapshot::load_paths(
+        &[
+            dir.join("noisy-neighbour.yaml"),
+            dir.join("noisy-neighbour-podmetrics.yaml"),
+        ],
+        &mut store,
+    )
+    .unwrap();
+    assert_eq!(stats.ignored, 0, "{stats:?}");
+    let metrics = ObjRef::namespaced(Kind::PodMetrics, "batch", "report-builder-7c9f5d8b4-q8x2z");
+    assert!(store.contains(&metrics));
+    assert_eq!(store.count(Kind::PodMetrics), 3);
+    let r = kubedx::testing::diagnose_store(&store, "Deployment/shop/web");
+    assert!(has_evidence(finding(&r, "NoisyNeighbor"), "(PodMetrics at"));
+    // `kubectl get podmetrics -A -o yaml`, and NodeMetrics
+    let listed = r#"
+apiVersion: v1
+kind: List
+items:
+- apiVersion: metrics.k8s.io/v1beta1
+  kind: PodMetrics
+  metadata: {name: web-1, namespace: shop, creationTimestamp: '2026-03-10T10:30:00Z'}
+  timestamp: '2026-03-10T10:29:52Z'
+  window: 20.012s
+  containers:
+  - name: web
+    usage: {cpu: 21894120n, memory: 181244Ki}
+- apiVersion: metrics.k8s.io/v1beta1
+  kind: NodeMetrics
+  metadata: {name: worker-7, creationTimestamp: '2026-03-10T10:30:00Z'}
+  timestamp: '2026-03-10T10:29:48Z'
+  window: 20.05s
+  usage: {cpu: 3120m, memory: 15728640Ki}
+- apiVersion: custom.metrics.k8s.io/v1beta1
+  kind: PodMetrics
+  metadata: {name: other, namespace: shop}
+"#;
+    let store = kubedx::testing::store(listed);
+    assert!(store.contains(&ObjRef::namespaced(Kind::PodMetrics, "shop", "web-1")));
+    assert!(store.contains(&ObjRef::cluster(Kind::NodeMetrics, "worker-7")));
+    assert!(!store.contains(&ObjRef::namespaced(Kind::PodMetrics, "shop", "other")));
+}
+
+#[test]
+fn no_pressure_no_noisy_neighbour() {
+    // a neighbour without memory limit using 6Gi on a node that is fine
+    let r = diagnose_yaml(LOOKALIKES, "Deployment/calm/web");
+    assert!(!has(&r, "NoisyNeighbor"), "{}", describe(&r));
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+    let r = diagnose_yaml(LOOKALIKES, "Node/worker-11");
+    assert!(!has(&r, "NoisyNeighbor"), "{}", describe(&r));
+    // the neighbours of a node without pressure do not join the graph
+    let graph = kubedx::graph::ObjectGraph::build(
+        &kubedx::testing::store(LOOKALIKES),
+        &kubedx::testing::target("Deployment/calm/web"),
+    );
+    assert!(graph.neighbours.is_empty());
+}
+
+#[test]
+fn a_pod_evicted_for_its_own_limit_is_no_neighbours_doing() {
+    let r = diagnose_yaml(LOOKALIKES, "Deployment/calm/uploader");
+    assert!(has(&r, "PodEvicted"), "{}", describe(&r));
+    assert!(!has(&r, "NoisyNeighbor"), "{}", describe(&r));
+    let r = diagnose_yaml(LOOKALIKES, "Node/worker-12");
+    assert!(!has(&r, "NoisyNeighbor"), "{}", describe(&r));
+}
+
+#[test]
+fn a_pod_evicted_for_its_own_usage_alone_is_no_neighbours_doing() {
+    // the kubelet names the Pod's own container above its request, and no other
+    // workload is hurt: PodEvicted's story
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/workload/pod_evicted.yaml"),
+    )
+    .unwrap();
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    assert!(has(&r, "PodEvicted"), "{}", describe(&r));
+    assert!(!has(&r, "NoisyNeighbor"), "{}", describe(&r));
+}
+
+#[test]
+fn a_victim_evicted_within_its_requests_is_no_suspect() {
+    // the victim's Pods have no memory limit either, and one still runs on worker-7:
+    // evicted while within its requests, it is a victim, not a suspect
+    let yaml = NEIGHBOUR
+        .replace(
+            "      resources:\n        limits:\n          memory: 256Mi\n        requests:",
+            "      resources:\n        requests:",
+        )
+        .replace("nodeName: worker-8", "nodeName: worker-7");
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    let noisy = finding(&r, "NoisyNeighbor");
+    assert!(
+        noisy
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("Pod batch/report-builder-7c9f5d8b4-q8x2z")),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(
+        !noisy.evidence.iter().any(|e| e.starts_with("Pod shop/web")),
+        "{:#?}",
+        noisy.evidence
+    );
+    assert!(has_evidence(noisy, "hurt: Deployment shop/web"));
 }

@@ -8,6 +8,7 @@
 //!   while disconnected disappear.
 //! - A kind the identity may not read (403) is recorded as denied: the diagnoses say
 //!   what they could not see (`PermissionDenied`) instead of failing.
+//! - `metrics.k8s.io` (PodMetrics, NodeMetrics) is not read: it serves no watch.
 //! - Namespaced kinds are watched in the namespaces of the [`WatchScope`] (one watch
 //!   per kind and namespace with `--watch-namespaces`, else one per kind); Secrets
 //!   only where Secret access is granted (`--secrets`), and where they are not read
@@ -487,6 +488,11 @@ impl KindVisitor for Watches<'_> {
     fn discovered(&mut self, kind: Kind) {
         self.discovered.push(kind);
     }
+
+    /// `metrics.k8s.io` serves no watch, and a usage sample is not state to keep in
+    /// sync: the controller does not read it. Its diagnoses rank a node's heavy
+    /// users from eviction messages and requests/limits instead (`NoisyNeighbor`).
+    fn metrics(&mut self, _kind: Kind) {}
 }
 
 impl Watches<'_> {

@@ -6,6 +6,11 @@
 //!
 //! The walk only follows indexes of the [`Store`] (owner UID, label index, node,
 //! claim, service name) or lists one namespace of one kind; it never scans the cluster.
+//!
+//! A Node is walked down to its Pods when it is the target, or when it shows node
+//! pressure (a pressure condition, Pods it evicted for it): then the other Pods bound
+//! to it join as context ([`ObjectGraph::neighbours`]), so that a victim's graph
+//! reaches the neighbours that may cause its evictions.
 
 pub mod evidence;
 pub mod refs;
@@ -24,6 +29,7 @@ use kube::api::DynamicObject;
 pub use refs::{PodReference, Via, pod_references};
 
 use crate::k8s::classes::{default_storage_class, ingress_class_name};
+use crate::k8s::eviction;
 use crate::k8s::{owners, pod as pods};
 use crate::model::{Kind, ObjRef};
 use crate::rules::LogSource;
@@ -159,6 +165,10 @@ pub struct ObjectGraph {
     pub edges: Vec<Edge>,
     /// The walk stopped at [`MAX_NODES`] or [`MAX_DEPTH`].
     pub truncated: bool,
+    /// Pods in the graph only because they share a Node under node pressure with
+    /// the graph's Pods (context, `RunsOn` that Node): the neighbours that may
+    /// cause the pressure.
+    pub neighbours: BTreeSet<ObjRef>,
     out: HashMap<ObjRef, Vec<usize>, FastHash>,
     inc: HashMap<ObjRef, Vec<usize>, FastHash>,
 }
@@ -185,6 +195,7 @@ impl ObjectGraph {
                 nodes: BTreeMap::new(),
                 edges: Vec::new(),
                 truncated: false,
+                neighbours: BTreeSet::new(),
                 out: HashMap::default(),
                 inc: HashMap::default(),
             },
@@ -579,6 +590,20 @@ impl<'a> Walker<'a> {
                 for pod_ref in pods {
                     // the Pods on a Node are context: a Node diagnosis is about the Node and what
                     // it affects, not about problems of the Pods' own making
+                    self.link_dependent(pod_ref, object_ref, EdgeKind::RunsOn, Role::Context);
+                }
+            }
+            Object::Node(_) if eviction::pressure_evidence(self.store, &object_ref.name) => {
+                // a Node the graph's Pods run (or ran) on, under node pressure: the other
+                // Pods bound to it are context, the neighbours that may cause it
+                let pods: Vec<ObjRef> = self
+                    .store
+                    .pods_on_node(&object_ref.name)
+                    .filter(|pod_ref| !self.graph.nodes.contains_key(*pod_ref))
+                    .cloned()
+                    .collect();
+                for pod_ref in pods {
+                    self.graph.neighbours.insert(pod_ref.clone());
                     self.link_dependent(pod_ref, object_ref, EdgeKind::RunsOn, Role::Context);
                 }
             }

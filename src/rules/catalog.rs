@@ -1054,6 +1054,13 @@ rules! {
         summary: "The node is cordoned (unschedulable).",
         explains: explains![],
     }
+    NoisyNeighbor {
+        set: Node,
+        severity: Warning,
+        layer: Node,
+        summary: "Pods of a node under memory, disk or PID pressure use most of it and get Pods of other workloads evicted.",
+        explains: explains![PodEvicted, NodeMemoryPressure, NodeDiskPressure, NodePIDPressure],
+    }
     // ---- resources ----
     NoResourceRequests {
         set: Resources,
@@ -1067,7 +1074,7 @@ rules! {
         severity: Info,
         layer: Resource,
         summary: "A container has no memory limit.",
-        explains: explains![],
+        explains: explains![NoisyNeighbor],
     }
     LimitRangeOrQuotaPressure {
         set: Resources,

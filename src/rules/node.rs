@@ -6,6 +6,11 @@
 //! to it. It also holds the Pending Pods of the graph that the scheduler keeps off
 //! the other nodes because of this node's health taints (`node.kubernetes.io/unreachable`
 //! ...), so the Node explains their `UntoleratedTaint` too.
+//!
+//! `neighbour.rs`: NoisyNeighbor, the Pods of a Node under pressure that use most of
+//! what runs out.
+
+mod neighbour;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -66,6 +71,10 @@ pub(crate) fn evaluate(ctx: &RuleContext, out: &mut Vec<Draft>) {
 fn graph_pods_by_node<'g>(ctx: &RuleContext<'g>) -> HashMap<&'g str, Vec<ObjRef>> {
     let mut out: HashMap<&'g str, Vec<ObjRef>> = HashMap::new();
     for (pod_ref, _) in ctx.graph.of_kind(Kind::Pod) {
+        // the neighbours on a pressured node are NoisyNeighbor's, not the graph's Pods
+        if ctx.graph.neighbours.contains(pod_ref) {
+            continue;
+        }
         if let Some(node) = ctx
             .store
             .get_ref::<Pod>(pod_ref)
@@ -416,6 +425,7 @@ fn evaluate_node(
     let reachable = ready_status != Some("Unknown") && unreachable_taint.is_none();
     if reachable {
         pressure(ctx, node, &node_ref, &scope, out);
+        neighbour::evaluate(ctx, node, &node_ref, out);
     }
     if node
         .spec
