@@ -8,6 +8,7 @@
 //! claim, service name) or lists one namespace of one kind; it never scans the cluster.
 
 pub mod refs;
+pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -75,6 +76,12 @@ pub enum EdgeKind {
     Quota,
     /// Namespace -> the objects it holds (Namespace targets)
     Contains,
+    /// workload controller -> the Validating/MutatingWebhookConfiguration whose
+    /// webhook refused or could not admit its Pods (or, when no configuration is in
+    /// the input, the Service the failed call went to)
+    Admission,
+    /// webhook configuration -> the Service its webhook calls (`clientConfig.service`)
+    Webhook,
 }
 
 impl EdgeKind {
@@ -98,6 +105,8 @@ impl EdgeKind {
             EdgeKind::Governs => "governs",
             EdgeKind::Quota => "quota",
             EdgeKind::Contains => "contains",
+            EdgeKind::Admission => "admission",
+            EdgeKind::Webhook => "webhook",
         }
     }
 }
@@ -495,6 +504,9 @@ impl<'a> Walker<'a> {
                 if let Object::StatefulSet(sts) = obj {
                     self.governing_service(object_ref, sts);
                 }
+                if !matches!(obj, Object::Deployment(_) | Object::CronJob(_)) {
+                    self.admission_webhooks(object_ref);
+                }
             }
             Object::Pod(pod) => self.expand_pod(object_ref, pod, member),
             Object::Service(svc) => self.expand_service(object_ref, svc, member),
@@ -590,6 +602,49 @@ impl<'a> Walker<'a> {
                 false,
                 None,
             );
+        }
+    }
+
+    /// The webhook configurations whose webhooks refused the controller's Pods (named
+    /// by its FailedCreate events or ReplicaFailure condition), and for a webhook that
+    /// could not be called, the Service it calls: the backend whose own findings say why.
+    fn admission_webhooks(&mut self, controller: &ObjRef) {
+        for (name, named) in webhooks::refusing_webhooks(self.store, controller) {
+            let detail = Some(format!("webhook {name}"));
+            let entries = webhooks::webhooks_named(self.store, &name);
+            for entry in &entries {
+                self.link(
+                    controller,
+                    entry.configuration.clone(),
+                    EdgeKind::Admission,
+                    Role::Dependency,
+                    false,
+                    detail.clone(),
+                );
+                if let Some(backend) = entry.service.as_ref().filter(|_| !named.denied) {
+                    self.link(
+                        &entry.configuration,
+                        backend.service.clone(),
+                        EdgeKind::Webhook,
+                        Role::Dependency,
+                        false,
+                        detail.clone(),
+                    );
+                }
+            }
+            if entries.is_empty()
+                && !named.denied
+                && let Some((svc, ns)) = webhooks::service_in_message(&named.detail)
+            {
+                self.link(
+                    controller,
+                    ObjRef::namespaced(Kind::Service, &ns, &svc),
+                    EdgeKind::Admission,
+                    Role::Dependency,
+                    false,
+                    detail,
+                );
+            }
         }
     }
 

@@ -768,6 +768,7 @@ rules! {
             ServiceNoReadyEndpoints,
             IngressBackendServiceNotFound,
             HTTPRouteBackendNotFound,
+            AdmissionWebhookUnavailable,
         ],
     }
     ServiceNoReadyEndpoints {
@@ -775,7 +776,7 @@ rules! {
         severity: Critical,
         layer: ServiceDiscovery,
         summary: "Pods match the Service but none is ready.",
-        explains: explains![],
+        explains: explains![AdmissionWebhookUnavailable],
     }
     ServiceTargetPortMismatch {
         set: Networking,
