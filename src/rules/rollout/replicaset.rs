@@ -490,7 +490,7 @@ fn report(
                     ),
                     format!(
                         "kubectl get {} {} -o yaml",
-                        entry.configuration.kind.kubectl_name(),
+                        entry.configuration.kind.name().to_ascii_lowercase(),
                         entry.configuration.name
                     ),
                 ),
@@ -744,7 +744,7 @@ fn webhook_unavailable(
     }
     match entries.first() {
         Some(entry) => {
-            let kind = entry.configuration.kind.kubectl_name();
+            let kind = entry.configuration.kind.name().to_ascii_lowercase();
             let config = &entry.configuration.name;
             draft = draft.read_only(
                 format!(
