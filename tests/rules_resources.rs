@@ -91,3 +91,98 @@ fn quota_at_95_percent_is_a_warning_with_used_and_hard() {
     );
     assert_eq!(findings(&r, "LimitRangeOrQuotaPressure").len(), 1);
 }
+
+const HPA_NO_CPU_REQUEST: &str = include_str!("fixtures/resources/hpa-no-cpu-request.yaml");
+
+/// The missing request is what a senior engineer reads first, whether the autoscaler or
+/// its workload is diagnosed: a Warning naming the container, the autoscaler linked.
+#[test]
+fn a_missing_cpu_request_is_the_cause_of_an_autoscaler_that_cannot_scale() {
+    for target in ["Deployment/shop/web", "HorizontalPodAutoscaler/shop/web"] {
+        let r = diagnose_yaml(HPA_NO_CPU_REQUEST, target);
+        let n = finding(&r, "NoResourceRequests");
+        assert_eq!(n.severity, Severity::Warning, "{target}: {}", describe(&r));
+        assert!(
+            n.message
+                .contains("Container app of Deployment/web has no cpu request")
+                && n.message
+                    .contains("HorizontalPodAutoscaler web cannot compute cpu utilization"),
+            "{}",
+            n.message
+        );
+        assert!(
+            has_evidence(
+                n,
+                "missing request for cpu in container app of Pod web-6f7d8c9b5-abc12"
+            ),
+            "{:#?}",
+            n.evidence
+        );
+        let top = &r.status.findings[0];
+        assert_eq!(top.id, n.id, "{target}: {}", describe(&r));
+        assert!(n.root_cause);
+        let h = finding(&r, "HPAMetricsUnavailable");
+        assert!(h.caused_by.contains(&n.id), "{target}: {}", describe(&r));
+        assert!(!h.root_cause);
+        // the fix, ready to run (a starting value to size from usage)
+        let fix = "kubectl set resources deployment/web -n shop -c app --requests=cpu=100m";
+        for f in [n, h] {
+            assert!(
+                f.remediation
+                    .steps
+                    .iter()
+                    .any(|s| s.command.as_deref() == Some(fix)),
+                "{:#?}",
+                f.remediation
+            );
+        }
+    }
+    // the sidecar has its cpu request: nothing about it
+    let r = diagnose_yaml(HPA_NO_CPU_REQUEST, "Deployment/shop/web");
+    assert_eq!(
+        findings(&r, "NoResourceRequests").len(),
+        1,
+        "{}",
+        describe(&r)
+    );
+}
+
+#[test]
+fn an_autoscaler_that_has_its_requests_or_scales_on_values_is_not_blinded() {
+    // the look-alike: the same workload with a cpu request on app
+    let sized = HPA_NO_CPU_REQUEST.replace(
+        "            requests:\n              memory: 512Mi\n",
+        "            requests:\n              cpu: 250m\n              memory: 512Mi\n",
+    );
+    let sized = sized.replace(
+        "        requests:\n          memory: 512Mi\n",
+        "        requests:\n          cpu: 250m\n          memory: 512Mi\n",
+    );
+    let healthy = sized
+        .replace(
+            "status: 'False'\n      type: ScalingActive",
+            "status: 'True'\n      type: ScalingActive",
+        )
+        .replace(
+            "reason: FailedGetResourceMetric\n      status",
+            "reason: ValidMetricFound\n      status",
+        );
+    let cut = healthy.find("- apiVersion: v1\n  count: 1436").unwrap();
+    let r = diagnose_yaml(&healthy[..cut], "Deployment/shop/web");
+    assert!(!has(&r, "NoResourceRequests"), "{}", describe(&r));
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+    // an autoscaler on an averageValue target needs no request: the hygiene stays Info
+    let by_value = HPA_NO_CPU_REQUEST.replace(
+        "          averageUtilization: 70\n          type: Utilization",
+        "          averageValue: 300m\n          type: AverageValue",
+    );
+    let cut = by_value.find("- apiVersion: v1\n  count: 1436").unwrap();
+    let by_value = by_value[..cut].replace(
+        "status: 'False'\n      type: ScalingActive",
+        "status: 'True'\n      type: ScalingActive",
+    );
+    let r = diagnose_yaml(&by_value, "Deployment/shop/web");
+    let n = finding(&r, "NoResourceRequests");
+    assert_eq!(n.severity, Severity::Info, "{}", describe(&r));
+    assert!(!has(&r, "HPAMetricsUnavailable"), "{}", describe(&r));
+}

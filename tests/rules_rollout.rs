@@ -453,10 +453,16 @@ fn hpa_without_cpu_requests_cannot_scale() {
     let h = finding(&r, "HPAMetricsUnavailable");
     assert_eq!(h.severity, Severity::Warning);
     assert!(
-        h.message.contains("no request for the metric's resource"),
+        h.message
+            .contains("container worker of Deployment/worker has no cpu request"),
         "{}",
         h.message
     );
+    // the missing request is the cause, and what the diagnosis shows first
+    let n = finding(&r, "NoResourceRequests");
+    assert_eq!(n.severity, Severity::Warning);
+    assert!(explained_by(&r, h, n), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "NoResourceRequests", "{}", describe(&r));
     assert!(
         evidence_has(h, "FailedGetResourceMetric"),
         "{:?}",
