@@ -184,7 +184,18 @@ pub fn diagnose(
     let kept: std::collections::BTreeSet<String> = findings.iter().map(|f| f.id.clone()).collect();
     for finding in &mut findings {
         finding.caused_by.retain(|c| kept.contains(c));
-        finding.root_cause = finding.caused_by.is_empty();
+    }
+    let causes: std::collections::BTreeSet<String> = findings
+        .iter()
+        .flat_map(|f| f.caused_by.iter().cloned())
+        .collect();
+    for finding in &mut findings {
+        let rule = finding.rule_id.parse().expect("a catalog id");
+        finding.root_cause = crate::correlate::is_root(
+            rule,
+            finding.caused_by.is_empty(),
+            causes.contains(&finding.id),
+        );
     }
     let status = build_status(
         store,
