@@ -335,7 +335,7 @@ pub struct Finding {
     pub evidence: Vec<String>,
     /// The safest next steps.
     pub remediation: Remediation,
-    /// True when no other finding explains this one.
+    /// True when no other finding explains this one and it is not a hygiene note (ImageTagMutable, NoResourceRequests, NoMemoryLimit, MissingStartupProbe) that explains no other finding.
     #[serde(default)]
     pub root_cause: bool,
     /// The ids of the findings that explain this one.

@@ -34,6 +34,31 @@ pub struct Correlation {
     pub order: Vec<usize>,
 }
 
+/// The hygiene rules: how a workload is written (a mutable tag, no requests, no memory
+/// limit, no startup probe), not a failure. Such a finding is a root cause only when it
+/// explains an active problem (a missing cpu request that blinds an autoscaler).
+pub const HYGIENE: &[crate::rules::RuleId] = &[
+    crate::rules::RuleId::ImageTagMutable,
+    crate::rules::RuleId::NoResourceRequests,
+    crate::rules::RuleId::NoMemoryLimit,
+    crate::rules::RuleId::MissingStartupProbe,
+];
+
+/// Whether a rule is a hygiene note (Info unless it explains an active problem).
+pub fn is_hygiene(rule: crate::rules::RuleId) -> bool {
+    HYGIENE.contains(&rule)
+}
+
+/// Whether a finding is a root cause: nothing explains it, and it is not a hygiene
+/// note that explains nothing.
+pub fn is_root(
+    rule: crate::rules::RuleId,
+    caused_by_nothing: bool,
+    explains_something: bool,
+) -> bool {
+    caused_by_nothing && (explains_something || !HYGIENE.contains(&rule))
+}
+
 /// Whether `cause`'s rule explains `symptom`'s rule (honouring tagged entries).
 pub fn rule_explains(cause: &Draft, symptom: &Draft) -> bool {
     cause

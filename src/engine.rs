@@ -184,8 +184,20 @@ pub fn diagnose(
     let kept: std::collections::BTreeSet<String> = findings.iter().map(|f| f.id.clone()).collect();
     for finding in &mut findings {
         finding.caused_by.retain(|c| kept.contains(c));
-        finding.root_cause = finding.caused_by.is_empty();
     }
+    let causes: std::collections::BTreeSet<String> = findings
+        .iter()
+        .flat_map(|f| f.caused_by.iter().cloned())
+        .collect();
+    for finding in &mut findings {
+        let rule = finding.rule_id.parse().expect("a catalog id");
+        finding.root_cause = crate::correlate::is_root(
+            rule,
+            finding.caused_by.is_empty(),
+            causes.contains(&finding.id),
+        );
+    }
+    lift_active_causes(&mut findings);
     let status = build_status(
         store,
         &graph,
@@ -474,4 +486,35 @@ pub fn conditions(
 /// The newest timestamp a snapshot holds, or the Unix epoch for an empty one.
 pub fn snapshot_now(store: &Store) -> Timestamp {
     store.newest_timestamp().unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A hygiene note (Info) that is the root cause of a Warning or Critical finding
+/// explains an active problem (a missing startup probe behind liveness kills, a
+/// neighbour without a memory limit behind evictions): it is raised to Warning and
+/// listed with the root causes it now ranks among.
+fn lift_active_causes(findings: &mut [Finding]) {
+    let active: std::collections::BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .flat_map(|f| f.caused_by.iter().cloned())
+        .collect();
+    let mut lifted = false;
+    for finding in findings.iter_mut() {
+        let hygiene = finding
+            .rule_id
+            .parse()
+            .is_ok_and(crate::correlate::is_hygiene);
+        if hygiene
+            && finding.root_cause
+            && finding.severity == Severity::Info
+            && active.contains(&finding.id)
+        {
+            finding.severity = Severity::Warning;
+            lifted = true;
+        }
+    }
+    if lifted {
+        // root causes first, the more severe first; otherwise the order stays
+        findings.sort_by_key(|f| (!f.root_cause, std::cmp::Reverse(f.severity)));
+    }
 }

@@ -298,6 +298,16 @@ macro_rules! kind_table {
                 read: Full,
                 kubectl: "pdb",
             }
+            ValidatingWebhookConfiguration {
+                resource: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+                object: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+                read: Full,
+            }
+            MutatingWebhookConfiguration {
+                resource: k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+                object: k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+                read: Full,
+            }
             ResourceQuota {
                 resource: k8s_openapi::api::core::v1::ResourceQuota,
                 object: k8s_openapi::api::core::v1::ResourceQuota,
@@ -508,6 +518,8 @@ mod tests {
                 Kind::GatewayClass,
                 Kind::PersistentVolume,
                 Kind::StorageClass,
+                Kind::ValidatingWebhookConfiguration,
+                Kind::MutatingWebhookConfiguration,
                 Kind::NodeMetrics
             ]
         );

@@ -1198,6 +1198,8 @@ fn scope_namespace_renders_roles_only() {
         "ingressclasses",
         "storageclasses",
         "gatewayclasses",
+        "validatingwebhookconfigurations",
+        "mutatingwebhookconfigurations",
     ];
     let want: BTreeSet<(String, String, String)> = cluster_grants
         .into_iter()

@@ -782,6 +782,10 @@ fn build(s: &Sample) -> (String, &'static str) {
                 }
             }
             let yaml = |v: &Value| serde_norway::to_string(v).expect("YAML");
+            // a scenario that brings its own Nodes stands alone
+            if items(&mut list).iter().any(|v| is_kind(v, "Node")) {
+                return (yaml(&list), target);
+            }
             (format!("{}\n---\n{}", yaml(&nodes), yaml(&list)), target)
         }
         Scenario::FailedCreate => (failed_create(s.message), "ReplicaSet/shop/web-7d4f9c8b6"),
@@ -1471,8 +1475,8 @@ fn scheduler_reasons_classify_as_mapped() {
         &[
             sample(
                 "node(s) had untolerated taint(s)",
-                on("taints.yaml", "Deployment/shop/search"),
-                "0/5 nodes are available: 1 node(s) had untolerated taint(s), 4 node(s) didn't match Pod's node affinity/selector. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling.",
+                on("dedicated-pool.yaml", "Deployment/ml/inference"),
+                "0/5 nodes are available: 2 node(s) had untolerated taint(s), 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling.",
             ),
             sample(
                 "node(s) didn't match Pod's node affinity/selector",

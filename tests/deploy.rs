@@ -141,6 +141,14 @@ fn reviewed_cluster_role() -> Vec<Rule> {
         allow(&["autoscaling"], &["horizontalpodautoscalers"], read),
         allow(&["policy"], &["poddisruptionbudgets"], read),
         allow(
+            &["admissionregistration.k8s.io"],
+            &[
+                "validatingwebhookconfigurations",
+                "mutatingwebhookconfigurations",
+            ],
+            read,
+        ),
+        allow(
             &["gateway.networking.k8s.io"],
             &["gatewayclasses", "gateways", "httproutes"],
             read,

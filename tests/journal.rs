@@ -285,7 +285,8 @@ fn a_taint_added_to_the_node_is_the_change_behind_the_untolerated_taint() {
     ]
     .join("\n---\n");
     let report = diagnose_yaml(&yaml, "Deployment/shop/search");
-    finding(&report, "UntoleratedTaint");
+    // the affinity leaves only the reserved node: the constraint is the finding
+    finding(&report, "NodeSelectorMatchesNoNode");
     // the dedicated node search-1 carries the taint dedicated=search:NoSchedule
     let node_name = "search-1".to_owned();
     let mut cluster = store(&yaml);
@@ -308,7 +309,7 @@ fn a_taint_added_to_the_node_is_the_change_behind_the_untolerated_taint() {
         before(3600),
     );
     let report = diagnose_store(&cluster, "Deployment/shop/search");
-    let taint = finding(&report, "UntoleratedTaint");
+    let taint = finding(&report, "NodeSelectorMatchesNoNode");
     let change = change_of(&report, &node_name).expect("the taint change");
     assert_eq!(change.findings, vec![taint.id.clone()], "{change:?}");
     assert_eq!(change.fields[0].path, "spec.taints");
@@ -322,6 +323,10 @@ fn a_taint_added_to_the_node_is_the_change_behind_the_untolerated_taint() {
         })
         .unwrap();
     other.metadata.name = Some("batch-9".into());
+    // outside the pool the Pod selects (a node of the pool tainted too would be a reason)
+    if let Some(labels) = other.metadata.labels.as_mut() {
+        labels.remove("pool");
+    }
     other.spec.as_mut().unwrap().taints = None;
     cluster.apply(kubedx::store::Object::Node(std::sync::Arc::new(
         other.clone(),

@@ -340,7 +340,8 @@ fn ingress_tls_secret_not_found_only_when_secrets_were_read() {
     let f = on(&r, "IngressTLSSecretNotFound", "web-tls");
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.message.contains("f-example-com-tls"), "{}", f.message);
-    // a snapshot without any Secret of the namespace proves nothing
+    // a snapshot without any Secret of the namespace proves nothing: unverified, with
+    // what to check, never missing and never silent
     let y: String = y
         .split("\n---\n")
         .filter(|d| !d.contains("kind: Secret"))
@@ -348,7 +349,14 @@ fn ingress_tls_secret_not_found_only_when_secrets_were_read() {
         .join("\n---\n");
     let r = diagnose_yaml(&y, "Ingress/shop/web-tls");
     assert!(!has(&r, "IngressTLSSecretNotFound"), "{}", describe(&r));
-    assert!(!has(&r, "SecretUnverified"), "{}", describe(&r));
+    let f = on(&r, "SecretUnverified", "f-example-com-tls");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.message.contains("the input holds no Secrets of shop")
+            && f.remediation.steps.iter().any(|s| s.command.as_deref()
+                == Some("kubectl get secret f-example-com-tls -n shop -o name")),
+        "{f:#?}"
+    );
     // an install without Secret access: unverified, with why, never missing
     let mut store = kubedx::testing::store(&y);
     store.mark_unread(
@@ -372,6 +380,15 @@ fn ingress_tls_secret_not_found_only_when_secrets_were_read() {
                 == "unverified: kubedx runs without Secret access (controller --secrets none)"),
         "{f:#?}"
     );
+}
+
+#[test]
+fn an_ingress_whose_tls_secret_is_in_the_input_is_verified() {
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: f-example-com-tls, namespace: shop}\ntype: kubernetes.io/tls\n";
+    let y = format!("{}\n---\n{secret}", scenario(&["ingress.yaml"]));
+    let r = diagnose_yaml(&y, "Ingress/shop/web-tls");
+    assert!(!has(&r, "IngressTLSSecretNotFound"), "{}", describe(&r));
+    assert!(!has(&r, "SecretUnverified"), "{}", describe(&r));
 }
 
 #[test]

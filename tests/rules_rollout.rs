@@ -453,10 +453,16 @@ fn hpa_without_cpu_requests_cannot_scale() {
     let h = finding(&r, "HPAMetricsUnavailable");
     assert_eq!(h.severity, Severity::Warning);
     assert!(
-        h.message.contains("no request for the metric's resource"),
+        h.message
+            .contains("container worker of Deployment/worker has no cpu request"),
         "{}",
         h.message
     );
+    // the missing request is the cause, and what the diagnosis shows first
+    let n = finding(&r, "NoResourceRequests");
+    assert_eq!(n.severity, Severity::Warning);
+    assert!(explained_by(&r, h, n), "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "NoResourceRequests", "{}", describe(&r));
     assert!(
         evidence_has(h, "FailedGetResourceMetric"),
         "{:?}",
@@ -666,4 +672,141 @@ fn a_first_rollout_still_pulling_is_in_progress_until_its_deadline() {
     let s = finding(&late, "ServiceNoReadyEndpoints");
     assert_eq!(s.severity, Severity::Critical, "{}", describe(&late));
     assert!(!s.message.starts_with("In progress"), "{}", s.message);
+}
+
+#[test]
+fn a_crash_looping_webhook_backend_is_the_root_of_pods_the_webhook_cannot_admit() {
+    let r = diagnose_yaml(
+        &fixture("webhook-backend-crashloop.yaml"),
+        "Deployment/shop/web",
+    );
+    let w = finding(&r, "AdmissionWebhookUnavailable");
+    assert_eq!(w.severity, Severity::Critical);
+    assert!(
+        w.message.contains("validate.example.io")
+            && w.message
+                .contains("ValidatingWebhookConfiguration policy-validator")
+            && w.message.contains("connection refused")
+            && w.message.contains("failurePolicy Fail"),
+        "{}",
+        w.message
+    );
+    // the configuration, as evidence: kind, name, failurePolicy, its clientConfig.service
+    assert!(
+        evidence_has(
+            w,
+            "ValidatingWebhookConfiguration policy-validator: webhook validate.example.io, failurePolicy Fail, service policy/webhook-svc:443/validate, namespaceSelector kubernetes.io/metadata.name notin (kube-system,policy), timeoutSeconds 10"
+        ),
+        "{:?}",
+        w.evidence
+    );
+    assert!(
+        evidence_has(
+            w,
+            "webhook backend Service policy/webhook-svc: 0 of 1 endpoint(s) ready"
+        ),
+        "{:?}",
+        w.evidence
+    );
+    // the graph walk reaches the backend: its Service's and Pods' own findings explain it
+    let backend = findings(&r, "ServiceNoReadyEndpoints")
+        .into_iter()
+        .find(|f| f.object.name == "webhook-svc")
+        .unwrap_or_else(|| panic!("{}", describe(&r)));
+    assert_eq!(backend.object.namespace.as_deref(), Some("policy"));
+    assert!(explained_by(&r, w, backend), "{}", describe(&r));
+    let crash = finding(&r, "ContainerCrashing");
+    assert_eq!(crash.object.namespace.as_deref(), Some("policy"));
+    assert!(explained_by(&r, backend, crash), "{}", describe(&r));
+    assert!(!w.root_cause, "{}", describe(&r));
+    // what a senior engineer reads first: the backend that does not answer
+    assert_eq!(top(&r).id, crash.id, "{}", describe(&r));
+    let created = finding(&r, "ReplicaSetCreateFailed");
+    assert!(explained_by(&r, created, crash), "{}", describe(&r));
+    // remediation: fix the backend; the temporary bypass is riskier, and named as such
+    let bypass = step_with(w, "/webhooks/0/failurePolicy").expect("the failurePolicy patch");
+    assert_eq!(bypass.risk, Risk::Disruptive);
+    assert!(
+        bypass.command.as_deref().unwrap().starts_with(
+            "kubectl patch validatingwebhookconfiguration policy-validator --type=json"
+        ),
+        "{bypass:?}"
+    );
+    assert!(
+        w.remediation.steps.iter().any(|s| s
+            .description
+            .contains("Fix the webhook's backend first")
+            && s.risk == Risk::Reversible),
+        "{:?}",
+        w.remediation
+    );
+}
+
+#[test]
+fn a_webhook_that_fails_open_now_cannot_block_creates() {
+    let yaml = fixture("webhook-backend-crashloop.yaml")
+        .replace("    failurePolicy: Fail\n", "    failurePolicy: Ignore\n");
+    let r = diagnose_yaml(&yaml, "Deployment/shop/web");
+    let w = finding(&r, "AdmissionWebhookUnavailable");
+    assert_eq!(w.severity, Severity::Warning, "{}", describe(&r));
+    assert!(
+        w.message.contains("failurePolicy is Ignore now")
+            && w.message.contains("can no longer block creates"),
+        "{}",
+        w.message
+    );
+    assert!(
+        step_with(w, "/failurePolicy").is_none(),
+        "{:?}",
+        w.remediation
+    );
+}
+
+#[test]
+fn a_denial_names_the_webhook_configuration_that_holds_the_webhook() {
+    let r = diagnose_yaml(&fixture("admission-webhook.yaml"), "StatefulSet/data/db");
+    let a = finding(&r, "AdmissionDenied");
+    assert!(
+        a.message.contains(
+            "validate.kyverno.svc-fail (ValidatingWebhookConfiguration kyverno-resource-validating-webhook-cfg) denies them"
+        ),
+        "{}",
+        a.message
+    );
+    assert!(
+        evidence_has(
+            a,
+            "ValidatingWebhookConfiguration kyverno-resource-validating-webhook-cfg: webhook validate.kyverno.svc-fail, failurePolicy Fail, service kyverno/kyverno-svc:443/validate/fail"
+        ),
+        "{:?}",
+        a.evidence
+    );
+    assert!(
+        step_with(
+            a,
+            "kubectl get validatingwebhookconfiguration kyverno-resource-validating-webhook-cfg -o yaml"
+        )
+        .is_some(),
+        "{:?}",
+        a.remediation
+    );
+    // it answered: its backend is not what is wrong, and is not walked
+    assert!(!has(&r, "AdmissionWebhookUnavailable"));
+    assert!(a.root_cause, "{}", describe(&r));
+}
+
+#[test]
+fn a_configured_webhook_that_answers_is_not_in_the_diagnosis() {
+    let r = diagnose_yaml(&fixture("webhook-healthy.yaml"), "Deployment/shop/web");
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+    assert!(!has(&r, "AdmissionWebhookUnavailable") && !has(&r, "AdmissionDenied"));
+    // nothing refused the workload: the webhook's configuration is not part of its graph
+    assert!(
+        !r.status
+            .findings
+            .iter()
+            .any(|f| f.object.namespace.as_deref() == Some("policy")),
+        "{}",
+        describe(&r)
+    );
 }

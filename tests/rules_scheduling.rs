@@ -185,21 +185,26 @@ fn dedicated_nodes_without_toleration() {
         &cluster(include_str!("fixtures/scheduling/taints.yaml")),
         "Deployment/shop/search",
     );
-    let f = finding(&r, "UntoleratedTaint");
+    // the affinity narrows to the search node, whose taint reserves it as intended: the
+    // placement constraint is the root cause, not the taint
+    let f = finding(&r, "NodeSelectorMatchesNoNode");
     assert_eq!(f.severity, Severity::Critical);
     assert_eq!(f.object.name, "search-66b8c9d7f5");
     assert!(
-        f.message.contains("dedicated=search:NoSchedule"),
+        f.message.contains("dedicated=search:NoSchedule")
+            && f.message.contains("select(s) only node(s) search-1"),
         "{}",
         f.message
     );
     assert!(
-        has_evidence(f, "dedicated=search:NoSchedule on search-1"),
+        has_evidence(
+            f,
+            "taint dedicated=search:NoSchedule on search-1, not tolerated"
+        ),
         "{:#?}",
         f.evidence
     );
-    // the selector narrows to the search node; it is not the cause
-    assert!(!has(&r, "NodeSelectorMatchesNoNode"), "{}", describe(&r));
+    assert!(!has(&r, "UntoleratedTaint"), "{}", describe(&r));
     assert!(f.root_cause);
 }
 
@@ -374,4 +379,170 @@ fn fresh_pending_pods_are_not_blamed_on_the_scheduler() {
     );
     let r = diagnose_yaml(&cluster(&yaml), "Deployment/shop/worker");
     assert!(!has(&r, "SchedulerNotRunning"), "{}", describe(&r));
+}
+
+const CONTROL_PLANE_SELECTOR: &str =
+    include_str!("fixtures/scheduling/control-plane-selector.yaml");
+const DEDICATED_POOL: &str = include_str!("fixtures/scheduling/dedicated-pool.yaml");
+
+/// A nodeSelector that only the control plane satisfies: its taint keeps workloads off
+/// as intended, so the selector is the root cause, not the taint.
+#[test]
+fn a_selector_for_the_control_plane_is_the_cause_not_its_taint() {
+    let r = diagnose_yaml(CONTROL_PLANE_SELECTOR, "Deployment/ops/etcd-defrag");
+    let f = finding(&r, "NodeSelectorMatchesNoNode");
+    assert!(f.root_cause, "{}", describe(&r));
+    assert_eq!(kubedx::testing::top(&r).id, f.id, "{}", describe(&r));
+    assert!(
+        f.message
+            .contains("nodeSelector node-role.kubernetes.io/control-plane=")
+            && f.message.contains("only the control-plane node(s) cp-1")
+            && f.message.contains("as intended"),
+        "{}",
+        f.message
+    );
+    assert!(
+        has_evidence(
+            f,
+            "its constraints exclude the other 2 node(s): worker-1, worker-2"
+        ),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(!has(&r, "UntoleratedTaint"), "{}", describe(&r));
+    assert!(
+        f.remediation
+            .summary
+            .contains("Point the nodeSelector / node affinity at worker nodes"),
+        "{}",
+        f.remediation.summary
+    );
+    let stuck = finding(&r, "RolloutStuck");
+    assert!(explained_by(&r, stuck, f), "{}", describe(&r));
+}
+
+/// The same from the scheduler's message alone (a snapshot without Nodes): the
+/// selector excludes two nodes, the third is the control plane's.
+#[test]
+fn a_selector_then_reserved_taints_from_the_message_alone() {
+    let cut = CONTROL_PLANE_SELECTOR
+        .find("- apiVersion: apps/v1")
+        .unwrap();
+    let start = CONTROL_PLANE_SELECTOR.find("items:\n").unwrap() + "items:\n".len();
+    let without_nodes = format!(
+        "{}{}",
+        &CONTROL_PLANE_SELECTOR[..start],
+        &CONTROL_PLANE_SELECTOR[cut..]
+    );
+    let r = diagnose_yaml(&without_nodes, "Deployment/ops/etcd-defrag");
+    let f = finding(&r, "NodeSelectorMatchesNoNode");
+    assert!(
+        f.message
+            .contains("excludes 2 of 3 node(s) and the others are reserved by taint(s) node-role.kubernetes.io/control-plane (1 node(s))"),
+        "{}",
+        f.message
+    );
+    assert!(f.root_cause, "{}", describe(&r));
+    assert!(!has(&r, "UntoleratedTaint"), "{}", describe(&r));
+}
+
+/// A dedicated pool asked for without its toleration (the v1.37 scheduler names no
+/// taint): the affinity is the cause.
+#[test]
+fn an_affinity_for_a_dedicated_pool_without_its_toleration_is_the_cause() {
+    let r = diagnose_yaml(DEDICATED_POOL, "Deployment/ml/trainer");
+    let f = finding(&r, "NodeSelectorMatchesNoNode");
+    assert!(
+        f.message.contains("required node affinity [pool in (gpu)]")
+            && f.message
+                .contains("only node(s) gpu-1, reserved by taint(s) dedicated=gpu:NoSchedule"),
+        "{}",
+        f.message
+    );
+    assert!(f.root_cause, "{}", describe(&r));
+    assert!(!has(&r, "UntoleratedTaint"), "{}", describe(&r));
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.description.contains("add the matching toleration")),
+        "{:#?}",
+        f.remediation
+    );
+}
+
+/// The look-alike: the same affinity with the toleration schedules on the pool.
+#[test]
+fn a_pod_with_the_pools_toleration_and_affinity_schedules() {
+    let r = diagnose_yaml(DEDICATED_POOL, "Deployment/ml/trainer-ok");
+    assert!(warnings(&r).is_empty(), "{}", describe(&r));
+    assert!(!has(&r, "NodeSelectorMatchesNoNode") && !has(&r, "UntoleratedTaint"));
+}
+
+/// A condition taint is not a placement choice: it points at the node.
+#[test]
+fn a_condition_taint_points_at_the_node_not_the_selector() {
+    let r = diagnose_yaml(DEDICATED_POOL, "Deployment/ml/inference");
+    let f = finding(&r, "UntoleratedTaint");
+    assert!(
+        f.message.contains("unhealthy") && f.message.contains("node.kubernetes.io/not-ready"),
+        "{}",
+        f.message
+    );
+    assert!(
+        has_evidence(
+            f,
+            "node gpu-2: condition Ready=False reason KubeletNotReady"
+        ),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(
+        f.remediation
+            .steps
+            .iter()
+            .any(|s| s.command.as_deref() == Some("kubectl describe node gpu-2")),
+        "{:#?}",
+        f.remediation
+    );
+    assert!(!has(&r, "NodeSelectorMatchesNoNode"), "{}", describe(&r));
+    assert!(f.root_cause, "{}", describe(&r));
+}
+
+/// A toleration meant for the pool's taint that does not match it (a typo in its
+/// value): the Pod means to run there, so the untolerated taint is the cause, and the
+/// near-miss toleration is its evidence.
+#[test]
+fn a_toleration_with_a_typo_is_an_untolerated_taint() {
+    let mut list: serde_json::Value = serde_norway::from_str(DEDICATED_POOL).unwrap();
+    for item in list["items"].as_array_mut().unwrap() {
+        let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
+        let spec = match item["kind"].as_str() {
+            Some("Pod") if name.starts_with("trainer-") && !name.starts_with("trainer-ok") => {
+                &mut item["spec"]
+            }
+            Some("Deployment" | "ReplicaSet")
+                if name.starts_with("trainer") && !name.starts_with("trainer-ok") =>
+            {
+                &mut item["spec"]["template"]["spec"]
+            }
+            _ => continue,
+        };
+        let typo = serde_json::json!({"key": "dedicated", "operator": "Equal", "value": "gpus", "effect": "NoSchedule"});
+        match spec["tolerations"].as_array_mut() {
+            Some(tolerations) => tolerations.push(typo),
+            None => spec["tolerations"] = serde_json::json!([typo]),
+        }
+    }
+    let r = diagnose_yaml(&list.to_string(), "Deployment/ml/trainer");
+    let f = kubedx::testing::top(&r);
+    assert_eq!(f.rule_id, "UntoleratedTaint", "{}", describe(&r));
+    assert!(
+        f.evidence.iter().any(|e| e.contains(
+            "toleration dedicated=gpus:NoSchedule (its value differs) does not match taint dedicated=gpu:NoSchedule"
+        )),
+        "{:#?}",
+        f.evidence
+    );
+    assert!(!has(&r, "NodeSelectorMatchesNoNode"), "{}", describe(&r));
 }

@@ -518,7 +518,10 @@ fn liveness_killing_a_slow_start_wants_a_startup_probe() {
         "Deployment/shop/web",
     );
     let m = finding(&r, "MissingStartupProbe");
-    assert_eq!(m.severity, Severity::Info);
+    // a hygiene note that explains an active problem is its cause, at Warning
+    assert_eq!(m.severity, Severity::Warning);
+    assert!(m.root_cause, "{}", describe(&r));
+    assert_eq!(top(&r).rule_id, "MissingStartupProbe", "{}", describe(&r));
     assert!(
         m.message.contains("lasted 42s; liveness allows 40s"),
         "{}",

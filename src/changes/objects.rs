@@ -55,7 +55,9 @@ pub fn rules_of(kind: Kind, happening: Happening, path: Option<&str>) -> &'stati
                 Kind::ConfigMap if path.starts_with("data[") || path.starts_with("binaryData[") => {
                     &[ConfigMapKeyNotFound, CreateContainerConfigError]
                 }
-                Kind::Node if path == "spec.taints" => &[UntoleratedTaint, PodEvicted],
+                Kind::Node if path == "spec.taints" => {
+                    &[UntoleratedTaint, NodeSelectorMatchesNoNode, PodEvicted]
+                }
                 Kind::Node if path == "spec.unschedulable" => &[NodeCordoned],
                 Kind::Node if path == "status.conditions[Ready]" => {
                     &[NodeNotReady, NodeUnreachable]
@@ -266,16 +268,27 @@ pub fn added_taint_keys(fields: &[FieldDiff]) -> Vec<&str> {
     added
 }
 
-/// Whether an untolerated-taint finding names a taint the change added: the
-/// scheduler writes `untolerated taint {dedicated: search}`.
+/// Whether an untolerated-taint finding (or a placement constraint that leaves only
+/// nodes reserved by taints) names a taint the change added: the scheduler writes
+/// `untolerated taint {dedicated: search}`, the placement checks `taint
+/// dedicated=search:NoSchedule on search-1`.
 pub(crate) fn taint_named(draft: &Draft, fields: &[FieldDiff]) -> bool {
-    if draft.rule.id != RuleId::UntoleratedTaint {
+    if !matches!(
+        draft.rule.id,
+        RuleId::UntoleratedTaint | RuleId::NodeSelectorMatchesNoNode
+    ) {
         return false;
     }
     let added = added_taint_keys(fields);
     std::iter::once(&draft.message)
         .chain(&draft.evidence)
-        .any(|text| added.iter().any(|key| text.contains(&format!("{{{key}:"))))
+        .any(|text| {
+            added.iter().any(|key| {
+                text.contains(&format!("{{{key}:"))
+                    || text.contains(&format!("taint {key}="))
+                    || text.contains(&format!("taint {key}:"))
+            })
+        })
 }
 
 /// The Pod specs a draft is about: its Pods, or the template of its workload.

@@ -14,6 +14,7 @@
 
 pub mod evidence;
 pub mod refs;
+pub mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
@@ -87,6 +88,12 @@ pub enum EdgeKind {
     /// Pod -> a Service its evidence names (a probe message, a log line, an env or
     /// ConfigMap value: `evidence`); the detail says where
     Names,
+    /// workload controller -> the Validating/MutatingWebhookConfiguration whose
+    /// webhook refused or could not admit its Pods (or, when no configuration is in
+    /// the input, the Service the failed call went to)
+    Admission,
+    /// webhook configuration -> the Service its webhook calls (`clientConfig.service`)
+    Webhook,
 }
 
 impl EdgeKind {
@@ -111,6 +118,8 @@ impl EdgeKind {
             EdgeKind::Quota => "quota",
             EdgeKind::Contains => "contains",
             EdgeKind::Names => "names",
+            EdgeKind::Admission => "admission",
+            EdgeKind::Webhook => "webhook",
         }
     }
 }
@@ -543,6 +552,9 @@ impl<'a> Walker<'a> {
                     // a named Service's workload: up to its controller (RS -> Deployment)
                     self.controller_above(object_ref);
                 }
+                if !matches!(obj, Object::Deployment(_) | Object::CronJob(_)) {
+                    self.admission_webhooks(object_ref);
+                }
             }
             Object::Pod(pod) => self.expand_pod(object_ref, pod, member),
             Object::Service(svc) => self.expand_service(object_ref, svc, member),
@@ -652,6 +664,49 @@ impl<'a> Walker<'a> {
                 false,
                 None,
             );
+        }
+    }
+
+    /// The webhook configurations whose webhooks refused the controller's Pods (named
+    /// by its FailedCreate events or ReplicaFailure condition), and for a webhook that
+    /// could not be called, the Service it calls: the backend whose own findings say why.
+    fn admission_webhooks(&mut self, controller: &ObjRef) {
+        for (name, named) in webhooks::refusing_webhooks(self.store, controller) {
+            let detail = Some(format!("webhook {name}"));
+            let entries = webhooks::webhooks_named(self.store, &name);
+            for entry in &entries {
+                self.link(
+                    controller,
+                    entry.configuration.clone(),
+                    EdgeKind::Admission,
+                    Role::Dependency,
+                    false,
+                    detail.clone(),
+                );
+                if let Some(backend) = entry.service.as_ref().filter(|_| !named.denied) {
+                    self.link(
+                        &entry.configuration,
+                        backend.service.clone(),
+                        EdgeKind::Webhook,
+                        Role::Dependency,
+                        false,
+                        detail.clone(),
+                    );
+                }
+            }
+            if entries.is_empty()
+                && !named.denied
+                && let Some((svc, ns)) = webhooks::service_in_message(&named.detail)
+            {
+                self.link(
+                    controller,
+                    ObjRef::namespaced(Kind::Service, &ns, &svc),
+                    EdgeKind::Admission,
+                    Role::Dependency,
+                    false,
+                    detail,
+                );
+            }
         }
     }
 

@@ -36,6 +36,9 @@ pub struct RuleMeta {
 pub enum Tag {
     /// The failure is a name-resolution failure.
     Dns,
+    /// The autoscaler cannot compute utilization because a container has no request
+    /// for the metric's resource.
+    MissingRequest,
 }
 
 impl Tag {
@@ -43,6 +46,7 @@ impl Tag {
     pub const fn as_str(self) -> &'static str {
         match self {
             Tag::Dns => "dns",
+            Tag::MissingRequest => "missing-request",
         }
     }
 }
@@ -799,6 +803,7 @@ rules! {
             ServiceNoReadyEndpoints,
             IngressBackendServiceNotFound,
             HTTPRouteBackendNotFound,
+            AdmissionWebhookUnavailable,
         ],
     }
     ServiceNoReadyEndpoints {
@@ -806,7 +811,7 @@ rules! {
         severity: Critical,
         layer: ServiceDiscovery,
         summary: "Pods match the Service but none is ready.",
-        explains: explains![],
+        explains: explains![AdmissionWebhookUnavailable],
     }
     ServiceTargetPortMismatch {
         set: Networking,
@@ -1066,8 +1071,8 @@ rules! {
         set: Resources,
         severity: Info,
         layer: Resource,
-        summary: "A container has no cpu/memory requests (BestEffort).",
-        explains: explains![],
+        summary: "A container has no cpu/memory requests (BestEffort); a Warning when an autoscaler of the workload computes utilization of the missing request.",
+        explains: explains![HPAMetricsUnavailable when MissingRequest],
     }
     NoMemoryLimit {
         set: Resources,

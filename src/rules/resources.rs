@@ -10,12 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, LimitRange, Pod, PodSpec, ResourceQuota};
 
-use crate::api::Risk;
+use crate::api::{Risk, Severity};
 use crate::graph::{Existence, Role};
 use crate::k8s::owners::top_owner;
 use crate::k8s::quantity::{self, Quantity, Resources};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
+use crate::rules::rollout::hpa;
 use crate::rules::{Draft, RuleContext};
 use crate::store::Store;
 
@@ -161,7 +162,61 @@ fn container_hygiene(ctx: &RuleContext, out: &mut Vec<Draft>) {
                 if let Some(qos_class) = &qos {
                     draft = draft.evidence(format!("qosClass {qos_class}"));
                 }
-                if settable {
+                // An autoscaler that computes utilization of a missing request cannot
+                // scale the workload: then the missing request is a cause, not hygiene.
+                let mut blinded: Option<(String, String)> = None;
+                for hpa in hpa::scalers_of(ctx, &holder) {
+                    let Some(hpa_name) = hpa.metadata.name.as_deref() else {
+                        continue;
+                    };
+                    let needed: Vec<String> = hpa::utilization_resources(hpa, &container.name)
+                        .into_iter()
+                        .filter(|resource| missing.contains(&resource.as_str()))
+                        .collect();
+                    let Some(resource) = needed.first() else {
+                        continue;
+                    };
+                    draft = draft
+                        .evidence(format!(
+                            "HorizontalPodAutoscaler {hpa_name} scales {} on {} utilization, a percentage of requests",
+                            holder.short(),
+                            needed.join("/")
+                        ))
+                        .scope(ObjRef::namespaced(
+                            Kind::HorizontalPodAutoscaler,
+                            holder.ns(),
+                            hpa_name,
+                        ))
+                        .edge("HorizontalPodAutoscaler -> scale target");
+                    if let Some(line) = hpa::scaling_inactive(hpa) {
+                        draft =
+                            draft.evidence(format!("HorizontalPodAutoscaler {hpa_name}: {line}"));
+                    }
+                    blinded.get_or_insert((hpa_name.to_owned(), resource.clone()));
+                }
+                if let Some((hpa_name, resource)) = &blinded {
+                    draft = draft
+                        .severity(Severity::Warning)
+                        .message(format!(
+                            "Container {} of {} has no {resource} request, so HorizontalPodAutoscaler {hpa_name} cannot compute {resource} utilization and does not scale the workload, whatever the load",
+                            container.name,
+                            holder.short(),
+                        ))
+                        .summary(format!(
+                            "Set a {resource} request on the container, sized from observed usage: the autoscaler measures {resource} utilization as a percentage of requests and holds the replica count until every container has one."
+                        ));
+                    if settable {
+                        draft = draft.step(
+                            format!(
+                                "Set a {resource} request on container {} (a starting value: size it from kubectl top)",
+                                container.name
+                            ),
+                            Some(hpa::set_request_command(&holder, &container.name, resource)),
+                            Risk::Reversible,
+                        );
+                    }
+                }
+                if settable && blinded.is_none() {
                     draft = draft.step(
                         "Set requests in the workload template",
                         Some(format!(

@@ -260,13 +260,20 @@ fn backends(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Ve
 }
 
 /// Where kubedx may not read Secrets (an install without Secret access, or a
-/// denial), an Ingress's TLS Secrets are unverified, never missing: one Info
-/// SecretUnverified per Secret, with why. (A snapshot that did not capture Secrets
-/// records no reason and says nothing.)
+/// denial) or the input holds none of the namespace (a snapshot without Secrets), an
+/// Ingress's TLS Secrets are unverified, never missing and never passed over in
+/// silence: one Info SecretUnverified per Secret, with why and what to check.
 fn tls_unverified(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &mut Vec<Draft>) {
     let ns = ingress_ref.ns();
-    let Some(reason) = ctx.store.unverified_reason(Kind::Secret, ns) else {
-        return;
+    let (reason, why) = match ctx.store.unverified_reason(Kind::Secret, ns) {
+        Some(reason) => (
+            reason.to_owned(),
+            format!("kubedx may not read Secrets in {ns}"),
+        ),
+        None => (
+            format!("the input holds no Secret of namespace {ns} (Secrets were not captured)"),
+            format!("the input holds no Secrets of {ns}"),
+        ),
     };
     for tls_spec in ing.spec.iter().flat_map(|s| s.tls.iter().flatten()) {
         let Some(secret) = tls_spec.secret_name.as_deref().filter(|s| !s.is_empty()) else {
@@ -284,7 +291,7 @@ fn tls_unverified(ctx: &RuleContext, ingress_ref: &ObjRef, ing: &Ingress, out: &
             .edge("Ingress -> Secret")
             .scope(ingress_ref.clone())
             .message(format!(
-                "Secret {ns}/{secret}, the TLS certificate of Ingress {}, could not be verified: kubedx may not read Secrets in {ns}",
+                "Secret {ns}/{secret}, the TLS certificate of Ingress {}, could not be verified: {why}",
                 ingress_ref.name
             ))
             .evidence(format!("unverified: {reason}"))

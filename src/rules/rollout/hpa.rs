@@ -10,8 +10,8 @@ use super::util::known_missing;
 use crate::api::Risk;
 use crate::k8s::duration;
 use crate::model::{Kind, ObjRef};
-use crate::rules::RuleId;
 use crate::rules::{Draft, RuleContext};
+use crate::rules::{RuleId, Tag};
 
 fn condition<'a>(
     h: &'a HorizontalPodAutoscaler,
@@ -173,32 +173,13 @@ fn metrics_unavailable(
     });
     // Resource metrics measured against requests need requests on every container.
     let mut missing_requests: Vec<String> = Vec::new();
+    // (container, resource) of the first container without the request
+    let mut first_missing: Option<(String, String)> = None;
     if let Some(tpl) = target.and_then(|target_ref| template(ctx, target_ref))
         && let Some(spec) = &tpl.spec
     {
-        for metric in hpa.spec.metrics.iter().flatten() {
-            let (name, only, utilization) = if let Some(res) = &metric.resource {
-                (
-                    &res.name,
-                    None,
-                    res.target.average_utilization.is_some() || res.target.type_ == "Utilization",
-                )
-            } else if let Some(cr) = &metric.container_resource {
-                (
-                    &cr.name,
-                    Some(&cr.container),
-                    cr.target.average_utilization.is_some() || cr.target.type_ == "Utilization",
-                )
-            } else {
-                continue;
-            };
-            if !utilization {
-                continue;
-            }
-            for container in &spec.containers {
-                if only.is_some_and(|o| o != &container.name) {
-                    continue;
-                }
+        for container in &spec.containers {
+            for name in utilization_resources(hpa, &container.name) {
                 let has = container
                     .resources
                     .as_ref()
@@ -215,6 +196,7 @@ fn metrics_unavailable(
                         container.name,
                         target.map(|target_ref| target_ref.short()).unwrap_or_default()
                     ));
+                    first_missing.get_or_insert((container.name.clone(), name));
                 }
             }
         }
@@ -242,7 +224,7 @@ fn metrics_unavailable(
         Some(
             "the resource metrics API (metrics-server) is not serving: check `kubectl get apiservice v1beta1.metrics.k8s.io` and the metrics-server Pods",
         )
-    } else if text.contains("missing request for") {
+    } else if text.contains("missing request for") || (text.is_empty() && first_missing.is_some()) {
         Some("a container of the target has no request for the metric's resource")
     } else if text.contains("no metrics returned") || text.contains("did not receive metrics") {
         Some(
@@ -252,6 +234,14 @@ fn metrics_unavailable(
         Some("the custom/external metrics adapter is not serving the metric")
     } else {
         None
+    };
+    let missing_request = hint.is_some_and(|h| h.contains("no request"));
+    let hint = match (&first_missing, target) {
+        (Some((container, resource)), Some(target_ref)) if missing_request => Some(format!(
+            "container {container} of {} has no {resource} request, and {resource} utilization is a percentage of requests",
+            target_ref.short()
+        )),
+        _ => hint.map(str::to_owned),
     };
     let mut draft = Draft::new(RuleId::HPAMetricsUnavailable, hpa_ref.clone())
         .message(format!(
@@ -271,10 +261,15 @@ fn metrics_unavailable(
     for line in &missing_requests {
         draft = draft.evidence(line.clone());
     }
-    if !missing_requests.is_empty() {
+    if missing_request {
+        draft = draft.tag(Tag::MissingRequest);
+    }
+    if let (Some((container, resource)), Some(target_ref)) = (&first_missing, target) {
         draft = draft.step(
-            "Set requests for the metric's resource on every container of the target's Pod template",
-            None,
+            format!(
+                "Set a {resource} request on container {container} (and every other container the evidence names), sized from observed usage"
+            ),
+            Some(set_request_command(target_ref, container, resource)),
             Risk::Reversible,
         );
     }
@@ -288,6 +283,71 @@ fn metrics_unavailable(
         draft = draft.scope(target_ref.clone());
     }
     out.push(draft);
+}
+
+/// The resources whose utilization (a percentage of requests) an autoscaler computes
+/// over `container`: its `Resource` metrics (every container) and its
+/// `ContainerResource` metrics of that container, with a `Utilization` target.
+pub(crate) fn utilization_resources(hpa: &HorizontalPodAutoscaler, container: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for metric in hpa.spec.metrics.iter().flatten() {
+        let (name, utilization) = if let Some(res) = &metric.resource {
+            (
+                &res.name,
+                res.target.average_utilization.is_some() || res.target.type_ == "Utilization",
+            )
+        } else if let Some(cr) = metric
+            .container_resource
+            .as_ref()
+            .filter(|cr| cr.container == container)
+        {
+            (
+                &cr.name,
+                cr.target.average_utilization.is_some() || cr.target.type_ == "Utilization",
+            )
+        } else {
+            continue;
+        };
+        if utilization && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
+/// The autoscalers of a namespace that scale `workload`.
+pub(crate) fn scalers_of<'a>(
+    ctx: &RuleContext<'a>,
+    workload: &'a ObjRef,
+) -> impl Iterator<Item = &'a std::sync::Arc<HorizontalPodAutoscaler>> + 'a {
+    ctx.store
+        .list::<HorizontalPodAutoscaler>(workload.ns())
+        .filter(move |hpa| {
+            hpa.spec.scale_target_ref.kind == workload.kind.name()
+                && hpa.spec.scale_target_ref.name == workload.name
+        })
+}
+
+/// The ScalingActive=False condition of an autoscaler, as evidence.
+pub(crate) fn scaling_inactive(hpa: &HorizontalPodAutoscaler) -> Option<String> {
+    condition(hpa, "ScalingActive")
+        .filter(|c| c.status == "False")
+        .map(cond_line)
+}
+
+/// `kubectl set resources deployment/web -n shop -c app --requests=cpu=100m`: a
+/// starting value to size from observed usage.
+pub(crate) fn set_request_command(workload: &ObjRef, container: &str, resource: &str) -> String {
+    let amount = match resource {
+        "cpu" => "100m",
+        "memory" => "128Mi",
+        _ => "<amount>",
+    };
+    format!(
+        "kubectl set resources {}{} -c {container} --requests={resource}={amount}",
+        workload.kubectl(),
+        workload.ns_flag()
+    )
 }
 
 fn maxed_out(hpa_ref: &ObjRef, hpa: &HorizontalPodAutoscaler, out: &mut Vec<Draft>) {

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use super::util::{not_ready_lines, pods_of, selector_arg};
 use crate::api::{Risk, Severity};
 use crate::event::EventRecord;
+use crate::graph::webhooks::{self, WebhookEntry};
 use crate::k8s::{duration, pod};
 use crate::model::{Kind, ObjRef};
 use crate::rules::RuleId;
@@ -110,26 +111,17 @@ pub(crate) fn classify(msg: &str) -> CreateCause {
             detail: detail.trim().to_owned(),
         };
     }
-    if let Some(rest) = after(msg, "admission webhook ")
-        && let Some(name) = quoted(rest)
-        && rest.contains("denied the request")
-    {
-        let detail = after(rest, "denied the request:").unwrap_or("").trim();
-        return CreateCause::WebhookDenied {
-            webhook: name,
-            detail: detail.to_owned(),
-        };
-    }
-    if let Some(rest) = after(msg, "failed calling webhook ")
-        && let Some(name) = quoted(rest)
-    {
-        let detail = rest[name.len() + 2..]
-            .trim_start_matches([':', ';'])
-            .trim()
-            .to_owned();
-        return CreateCause::WebhookUnreachable {
-            webhook: name,
-            detail,
+    if let Some(named) = webhooks::named_webhook(msg) {
+        return if named.denied {
+            CreateCause::WebhookDenied {
+                webhook: named.name,
+                detail: named.detail,
+            }
+        } else {
+            CreateCause::WebhookUnreachable {
+                webhook: named.name,
+                detail: named.detail,
+            }
         };
     }
     if let Some(rest) = after(msg, "violates PodSecurity ")
@@ -473,21 +465,40 @@ fn report(
             out.push(cause_draft);
         }
         CreateCause::WebhookDenied { webhook, detail } => {
-            let mut cause_draft = Draft::new(RuleId::AdmissionDenied, creator.controller.clone())
+            let (mut cause_draft, entries) = configurations(
+                ctx,
+                Draft::new(RuleId::AdmissionDenied, creator.controller.clone()),
+                &webhook,
+            );
+            let holder = holders(&entries);
+            cause_draft = cause_draft
                 .discriminator(webhook.clone())
                 .message(format!(
-                    "{} cannot create Pods: the admission webhook {webhook} denies them",
+                    "{} cannot create Pods: the admission webhook {webhook}{holder} denies them",
                     creator.label
                 ))
                 .evidence(format!("webhook {webhook}: {}", detail.trim()))
                 .seen(first, last)
                 .summary(
                     "A policy refuses the Pod template. Change the template to comply (the webhook's message says what it requires) or get a policy exception from its owner; do not disable the webhook to get through.",
-                )
-                .read_only(
+                );
+            cause_draft = match entries.first() {
+                Some(entry) => cause_draft.read_only(
+                    format!(
+                        "Read the {} that holds this webhook",
+                        entry.configuration.kind.name()
+                    ),
+                    format!(
+                        "kubectl get {} {} -o yaml",
+                        entry.configuration.kind.name().to_ascii_lowercase(),
+                        entry.configuration.name
+                    ),
+                ),
+                None => cause_draft.read_only(
                     "Find the webhook configuration that holds this webhook",
                     "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations",
-                );
+                ),
+            };
             if webhook.contains("kyverno") {
                 cause_draft = cause_draft.read_only(
                     "List the Kyverno policies and their reports for the namespace",
@@ -507,31 +518,9 @@ fn report(
             out.push(cause_draft);
         }
         CreateCause::WebhookUnreachable { webhook, detail } => {
-            let why = webhook_failure(&detail);
-            let mut cause_draft =
-                Draft::new(RuleId::AdmissionWebhookUnavailable, creator.controller.clone())
-                    .discriminator(webhook.clone())
-                    .message(format!(
-                        "{} cannot create Pods: the admission webhook {webhook} cannot be called ({why}) and its failurePolicy rejects the request",
-                        creator.label
-                    ))
-                    .evidence(format!("webhook {webhook}: {detail}"))
-                    .seen(first, last)
-                    .summary(
-                        "The webhook could not answer — it did not say no: its backend is down, unreachable or presents a certificate the API server does not trust, and its failurePolicy is Fail, so every Pod creation it matches is refused. Restore the webhook's Service and Pods (or its certificate); do not delete the webhook configuration to get through.",
-                    )
-                    .read_only(
-                        "Find the webhook configuration, its failurePolicy and its Service",
-                        "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o custom-columns=NAME:.metadata.name,WEBHOOKS:.webhooks[*].name,POLICY:.webhooks[*].failurePolicy,SERVICE:.webhooks[*].clientConfig.service.name",
-                    );
-            if let Some((svc, svc_ns)) = webhook_service(&detail) {
-                cause_draft = backend_evidence(ctx, cause_draft, &svc, &svc_ns);
-                cause_draft = cause_draft.read_only(
-                    format!("Check the webhook backend {svc_ns}/{svc}"),
-                    format!("kubectl get endpointslices,pods -n {svc_ns} -l kubernetes.io/service-name={svc}; kubectl get pods -n {svc_ns}"),
-                );
-            }
-            out.push(cause_draft);
+            out.push(webhook_unavailable(
+                ctx, creator, &webhook, &detail, first, last,
+            ));
         }
         CreateCause::LimitRange { detail } => {
             let mut cause_draft =
@@ -626,6 +615,186 @@ fn report(
     }
 }
 
+/// The webhook configurations holding `webhook`, as evidence (kind, name,
+/// failurePolicy, backend, namespaceSelector), with them in the finding's scope; or
+/// why none is shown (not in the input, or no configuration holds the name).
+fn configurations(
+    ctx: &RuleContext,
+    mut draft: Draft,
+    webhook: &str,
+) -> (Draft, Vec<WebhookEntry>) {
+    let entries = webhooks::webhooks_named(ctx.store, webhook);
+    for entry in &entries {
+        let mut line = format!(
+            "{} {}: webhook {}, failurePolicy {}",
+            entry.configuration.kind.name(),
+            entry.configuration.name,
+            entry.webhook,
+            entry.failure_policy
+        );
+        match (&entry.service, &entry.url) {
+            (Some(backend), _) => line.push_str(&format!(", service {}", backend.describe())),
+            (None, Some(url)) => line.push_str(&format!(", url {url}")),
+            (None, None) => {}
+        }
+        if let Some(selector) = &entry.namespace_selector {
+            line.push_str(&format!(", namespaceSelector {selector}"));
+        }
+        if let Some(timeout) = entry.timeout_seconds {
+            line.push_str(&format!(", timeoutSeconds {timeout}"));
+        }
+        draft = draft.evidence(line).scope(entry.configuration.clone());
+    }
+    if entries.is_empty() {
+        let read = [
+            Kind::ValidatingWebhookConfiguration,
+            Kind::MutatingWebhookConfiguration,
+        ]
+        .into_iter()
+        .any(|kind| ctx.store.kind_listed(kind, ""));
+        draft = draft.evidence(if read {
+            format!(
+                "no ValidatingWebhookConfiguration or MutatingWebhookConfiguration of the input holds a webhook named {webhook} (renamed or removed since the refusal?)"
+            )
+        } else {
+            format!(
+                "webhook configurations: not in the input (unverified) — find the one that holds {webhook}"
+            )
+        });
+    }
+    (draft, entries)
+}
+
+/// ` (ValidatingWebhookConfiguration policy-validator)`, or nothing.
+fn holders(entries: &[WebhookEntry]) -> String {
+    if entries.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} {}", e.configuration.kind.name(), e.configuration.name))
+        .collect();
+    format!(" ({})", names.join(", "))
+}
+
+/// AdmissionWebhookUnavailable: the webhook could not answer. Names its
+/// configuration, failurePolicy and backend Service; the backend Service is in the
+/// graph (creator -> configuration -> Service), so its own findings explain this one.
+fn webhook_unavailable(
+    ctx: &RuleContext,
+    creator: &Creator,
+    webhook: &str,
+    detail: &str,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+) -> Draft {
+    let why = webhook_failure(detail);
+    let (mut draft, entries) = configurations(
+        ctx,
+        Draft::new(
+            RuleId::AdmissionWebhookUnavailable,
+            creator.controller.clone(),
+        ),
+        webhook,
+    );
+    let holder = holders(&entries);
+    let fails_open = !entries.is_empty() && entries.iter().all(|e| !e.fails_closed());
+    draft = draft
+        .discriminator(webhook)
+        .evidence(format!("webhook {webhook}: {detail}"))
+        .seen(first, last)
+        .summary(
+            "The webhook could not answer — it did not say no: its backend is down, unreachable or presents a certificate the API server does not trust, and its failurePolicy is Fail, so every Pod creation it matches is refused. Fix the backend (its Service's and Pods' own findings say why it does not answer) or its certificate. Only as a temporary measure, with the webhook owner's consent, set its failurePolicy to Ignore or narrow its namespaceSelector; do not delete the webhook configuration to get through.",
+        );
+    draft = if fails_open {
+        draft.severity(Severity::Warning).message(format!(
+            "{} could not create Pods: the admission webhook {webhook}{holder} could not be called ({why}); its failurePolicy is Ignore now, so it can no longer block creates and the controller's next retry should get through",
+            creator.label
+        ))
+        .evidence(format!(
+            "failurePolicy Ignore: a failed call to {webhook} no longer refuses the request (the refusals predate the change)"
+        ))
+    } else {
+        draft.message(format!(
+            "{} cannot create Pods: the admission webhook {webhook}{holder} cannot be called ({why}) and its failurePolicy Fail rejects the request",
+            creator.label
+        ))
+    };
+    // the backend: the configuration's clientConfig.service, else the error's URL
+    let backend = entries
+        .iter()
+        .find_map(|e| e.service.as_ref())
+        .map(|b| (b.service.name.clone(), b.service.ns().to_owned()))
+        .or_else(|| webhooks::service_in_message(detail));
+    if let Some((svc, svc_ns)) = &backend {
+        draft = backend_evidence(ctx, draft, svc, svc_ns)
+            .edge(match entries.first() {
+                Some(entry) => format!("{} -> Service", entry.configuration.kind.name()),
+                None => format!("{} -> Service", creator.controller.kind.name()),
+            })
+            .read_only(
+                format!("Check the webhook backend {svc_ns}/{svc}"),
+                format!("kubectl get endpointslices -n {svc_ns} -l kubernetes.io/service-name={svc}; kubectl get pods -n {svc_ns}"),
+            );
+        if svc_ns == creator.controller.ns() {
+            draft = draft.evidence(format!(
+                "the webhook's backend runs in namespace {svc_ns}, which the webhook admits too: its own Pods cannot be recreated while it is down"
+            ));
+        }
+    }
+    match entries.first() {
+        Some(entry) => {
+            let kind = entry.configuration.kind.name().to_ascii_lowercase();
+            let config = &entry.configuration.name;
+            draft = draft.read_only(
+                format!(
+                    "Read the {} that holds the webhook",
+                    entry.configuration.kind.name()
+                ),
+                format!("kubectl get {kind} {config} -o yaml"),
+            );
+            if !fails_open {
+                draft = draft
+                    .step(
+                        match &backend {
+                            Some((svc, svc_ns)) => format!(
+                                "Fix the webhook's backend first: make the Pods behind Service {svc_ns}/{svc} ready (see that Service's findings)"
+                            ),
+                            None => "Fix the webhook's backend first (or its certificate)".to_owned(),
+                        },
+                        None,
+                        Risk::Reversible,
+                    )
+                    .step(
+                        format!(
+                            "Temporary, with the webhook owner's consent: let Pods through unchecked while the backend is down by setting failurePolicy Ignore on {webhook} (revert once it answers again)"
+                        ),
+                        Some(format!(
+                            "kubectl patch {kind} {config} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/webhooks/{}/failurePolicy\",\"value\":\"Ignore\"}}]'",
+                            entry.index
+                        )),
+                        Risk::Disruptive,
+                    )
+                    .step(
+                        format!(
+                            "Or scope the webhook's namespaceSelector so that it does not apply to namespace {} (nor to the webhook's own namespace)",
+                            creator.controller.ns()
+                        ),
+                        Some(format!("kubectl edit {kind} {config}")),
+                        Risk::Disruptive,
+                    );
+            }
+        }
+        None => {
+            draft = draft.read_only(
+                "Find the webhook configuration, its failurePolicy and its Service",
+                "kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations -o custom-columns=NAME:.metadata.name,WEBHOOKS:.webhooks[*].name,POLICY:.webhooks[*].failurePolicy,SERVICE:.webhooks[*].clientConfig.service.name",
+            );
+        }
+    }
+    draft
+}
+
 /// Why a webhook could not be called, in a few words.
 fn webhook_failure(detail: &str) -> &'static str {
     let lower = detail.to_ascii_lowercase();
@@ -684,27 +853,6 @@ fn backend_evidence(ctx: &RuleContext, mut draft: Draft, svc: &str, svc_ns: &str
         }
     }
     draft
-}
-
-/// The Service of a webhook from the error's URL (`https://svc.ns.svc:443/...`) or
-/// from `no endpoints available for service "ns/svc"` / `"svc"`.
-fn webhook_service(detail: &str) -> Option<(String, String)> {
-    if let Some(rest) = after(detail, "no endpoints available for service ")
-        && let Some(name) = quoted(rest)
-        && let Some((ns, svc)) = name.split_once('/')
-    {
-        return Some((svc.to_owned(), ns.to_owned()));
-    }
-    let url = after(detail, "https://")?;
-    let host = url.split(['/', ':', '"']).next()?;
-    let mut parts = host.split('.');
-    let svc = parts.next()?;
-    let ns = parts.next()?;
-    if parts.next() == Some("svc") {
-        Some((svc.to_owned(), ns.to_owned()))
-    } else {
-        None
-    }
 }
 
 fn quota_draft(
@@ -918,7 +1066,7 @@ mod tests {
             CreateCause::WebhookUnreachable { webhook, detail } => {
                 assert_eq!(webhook, "validate.kyverno.svc-fail");
                 assert_eq!(
-                    webhook_service(&detail),
+                    webhooks::service_in_message(&detail),
                     Some(("kyverno-svc".into(), "kyverno".into()))
                 );
             }
@@ -942,7 +1090,7 @@ mod tests {
             "its Service has no ready endpoints"
         );
         assert_eq!(
-            webhook_service(no_endpoints),
+            webhooks::service_in_message(no_endpoints),
             Some(("policy-webhook".into(), "policy".into()))
         );
         let x509 = r#"failed calling webhook "v.example.invalid": failed to call webhook: Post "https://hook.system.svc:443/validate?timeout=10s": tls: failed to verify certificate: x509: certificate signed by unknown authority"#;

@@ -61,6 +61,15 @@ pub(super) enum Cause {
     Cordoned,
     /// Nothing more specific: the scheduler's `{text}`.
     SchedulerMessage,
+    /// Its node selector / required node affinity (`{constraints}`, `{keys}`) selects
+    /// only node(s) `{nodes}`, whose taints `{taints}` reserve them: the constraint is
+    /// the cause.
+    ConstrainedToTaintedNodes,
+    /// The same, for control-plane nodes.
+    ConstrainedToControlPlane,
+    /// From the scheduler's message alone: `{count}` of `{total}` nodes excluded by its
+    /// node selector, the others reserved by taints `{taints}`; `{keys}`.
+    SelectorThenReservedTaints,
 }
 
 /// What a cause says and advises.
@@ -198,8 +207,47 @@ pub(super) const fn text(cause: Cause) -> &'static CauseText {
         Cause::NoNodes => &NO_NODES,
         Cause::Cordoned => &CORDONED,
         Cause::SchedulerMessage => &SCHEDULER_MESSAGE,
+        Cause::ConstrainedToTaintedNodes => &CONSTRAINED_TO_TAINTED_NODES,
+        Cause::ConstrainedToControlPlane => &CONSTRAINED_TO_CONTROL_PLANE,
+        Cause::SelectorThenReservedTaints => &SELECTOR_THEN_RESERVED_TAINTS,
     }
 }
+
+const CONSTRAINED_SUMMARY: &str = "The taint reserves those nodes and works as intended: the Pod's placement constraint is what to fix. If the workload belongs on those nodes, add a toleration for the taint to its Pod template; otherwise change its nodeSelector / node affinity to nodes it may use. Do not remove the taint from the nodes.";
+
+const CONSTRAINED_STEPS: &[Step] = &[
+    SHOW_SELECTED_LABELS,
+    LIST_TAINTS,
+    reversible(
+        "Change the nodeSelector / required node affinity in the workload's manifest to nodes it may use",
+        Command::None,
+    ),
+    reversible(
+        "Or, if it is meant to run on the reserved nodes, add the matching toleration to its Pod template",
+        Command::None,
+    ),
+];
+
+const CONSTRAINED_TO_TAINTED_NODES: CauseText = CauseText {
+    rule: RuleId::NodeSelectorMatchesNoNode,
+    message: "cannot be scheduled: its {constraints} select(s) only node(s) {nodes}, reserved by taint(s) {taints} it does not tolerate: the placement constraint, not the taint, keeps it from every node",
+    summary: CONSTRAINED_SUMMARY,
+    steps: CONSTRAINED_STEPS,
+};
+
+const CONSTRAINED_TO_CONTROL_PLANE: CauseText = CauseText {
+    rule: RuleId::NodeSelectorMatchesNoNode,
+    message: "cannot be scheduled: its {constraints} select(s) only the control-plane node(s) {nodes}, whose taint(s) {taints} keep workloads off as intended: the placement constraint is the cause",
+    summary: "Control-plane nodes are tainted to keep workloads off them. Point the nodeSelector / node affinity at worker nodes; add a toleration for the control-plane taint only for a component that must run there (a node agent, a control-plane add-on).",
+    steps: CONSTRAINED_STEPS,
+};
+
+const SELECTOR_THEN_RESERVED_TAINTS: CauseText = CauseText {
+    rule: RuleId::NodeSelectorMatchesNoNode,
+    message: "cannot be scheduled: its node selector/affinity excludes {count} of {total} node(s) and the others are reserved by taint(s) {taints} it does not tolerate: the placement constraint, not the taint, keeps it from every node",
+    summary: CONSTRAINED_SUMMARY,
+    steps: CONSTRAINED_STEPS,
+};
 
 const HEALED: CauseText = CauseText {
     rule: RuleId::FailedScheduling,
@@ -462,6 +510,9 @@ mod tests {
         Cause::NoNodes,
         Cause::Cordoned,
         Cause::SchedulerMessage,
+        Cause::ConstrainedToTaintedNodes,
+        Cause::ConstrainedToControlPlane,
+        Cause::SelectorThenReservedTaints,
     ];
 
     /// The placeholders a text may use: the Pod's and each cause's (its doc).
@@ -489,6 +540,7 @@ mod tests {
         "claim",
         "claim_ns_flag",
         "volume",
+        "nodes",
     ];
 
     fn placeholders(template: &str) -> Vec<&str> {

@@ -93,6 +93,32 @@ impl<'a> Nodes<'a> {
         }
     }
 
+    /// A node's Ready condition when it is not True, as evidence:
+    /// `condition Ready=False reason KubeletNotReady since T: message`.
+    pub(crate) fn not_ready(&self, name: &str) -> Option<String> {
+        let node = self.store.get::<Node>("", name)?;
+        let ready = node
+            .status
+            .as_ref()?
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.status != "True").then(|| {
+            format!(
+                "condition Ready={} reason {}{}: {}",
+                ready.status,
+                ready.reason.as_deref().unwrap_or("-"),
+                ready
+                    .last_transition_time
+                    .as_ref()
+                    .map(|t| format!(" since {}", t.0))
+                    .unwrap_or_default(),
+                ready.message.as_deref().unwrap_or("")
+            )
+        })
+    }
+
     /// No Node at all.
     pub(crate) fn is_empty(&self) -> bool {
         self.nodes.is_empty()
@@ -460,6 +486,10 @@ pub(crate) enum Verdict {
         health: bool,
         /// How many nodes would fit but for the taints.
         fitting: usize,
+        /// The Pod's nodeSelector / required node affinity narrowed the nodes to these
+        /// tainted ones: the constraint, not the taint, is the cause (when no taint is
+        /// a node-health taint).
+        constrained: bool,
     },
 }
 
@@ -570,6 +600,7 @@ pub(crate) fn check(spec: &PodSpec, nodes: &Nodes) -> Vec<Verdict> {
         taints,
         health,
         fitting: fitting.len(),
+        constrained: has_node_constraints(spec),
     });
     out
 }

@@ -110,6 +110,18 @@ impl Tally {
             || self.unnamed_taints > 0
     }
 
+    /// The node selector excludes some nodes and named reserving taints (a dedicated
+    /// pool's, the control plane's) keep the Pod off all the others, with nothing else
+    /// in the way: the placement constraint is the cause.
+    fn constrained_to_reserved(&self) -> bool {
+        self.selector > 0
+            && !self.hard()
+            && self.cordoned == 0
+            && self.health_taints.is_empty()
+            && self.unnamed_taints == 0
+            && (!self.user_taints.is_empty() || !self.control_plane_taints.is_empty())
+    }
+
     /// Only control-plane taints stand in the way: there is no worker node.
     fn only_control_plane(&self) -> bool {
         !self.main()
@@ -143,7 +155,19 @@ pub(super) fn message_hits(
     if !tally.insufficient.is_empty() && !found(out, RuleId::RequestsExceedNodeCapacity) {
         new_hits.push(insufficient_hit(nodes, facts, &tally, &total));
     }
-    if !found(out, RuleId::UntoleratedTaint)
+    // a selector that leaves only reserved nodes: the constraint is the cause, whichever
+    // of the reserved nodes the selector would match (the scheduler reports a tainted
+    // node as tainted before it checks the selector)
+    let constrained = tally.constrained_to_reserved();
+    if constrained
+        && !found(out, RuleId::NodeSelectorMatchesNoNode)
+        && !found(out, RuleId::UntoleratedTaint)
+    {
+        new_hits.push(reserved_hit(nodes, facts, &tally, &total));
+    }
+    if !constrained
+        && !found(out, RuleId::UntoleratedTaint)
+        && !found(out, RuleId::NodeSelectorMatchesNoNode)
         && let Some(hit) = taint_hit(nodes, facts, &tally)
     {
         new_hits.push(hit);
@@ -155,7 +179,8 @@ pub(super) fn message_hits(
         new_hits.push(volume_hit(ctx, nodes, facts, &tally, &total));
     }
     // the selector alone
-    if !tally.main()
+    if !constrained
+        && !tally.main()
         && !tally.only_control_plane()
         && tally.selector > 0
         && tally.cordoned == 0
@@ -439,6 +464,30 @@ fn selector_hit(nodes: &Nodes, facts: &PodFacts, tally: &Tally, total: &str) -> 
         &[
             ("count", &tally.selector.to_string()),
             ("total", total),
+            ("keys", &keys.iter().cloned().collect::<Vec<_>>().join(",")),
+        ],
+    )
+    .evidence_lines(placement::describe_node_constraints(facts.spec))
+    .evidence_lines(keys.iter().map(|key| placement::label_census(nodes, key)))
+}
+
+/// NodeSelectorMatchesNoNode from the message alone: the selector excludes some
+/// nodes and the rest are reserved by taints the Pod does not tolerate.
+fn reserved_hit(nodes: &Nodes, facts: &PodFacts, tally: &Tally, total: &str) -> Hit {
+    let keys = placement::constraint_keys(facts.spec);
+    let taints: Vec<String> = tally
+        .user_taints
+        .iter()
+        .chain(&tally.control_plane_taints)
+        .map(|(taint, count)| format!("{taint} ({count} node(s))"))
+        .collect();
+    Hit::of(
+        Cause::SelectorThenReservedTaints,
+        facts,
+        &[
+            ("count", &tally.selector.to_string()),
+            ("total", total),
+            ("taints", &taints.join(", ")),
             ("keys", &keys.iter().cloned().collect::<Vec<_>>().join(",")),
         ],
     )
