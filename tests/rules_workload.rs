@@ -729,9 +729,11 @@ fn without_secret_access_the_kubelet_still_proves_a_secret_missing() {
     assert_eq!(top(&r).rule_id, "SecretNotFound");
 }
 
+/// Known unknowns: a snapshot that did not capture Secrets cannot say whether the
+/// Secret a Pod waits for exists: unverified (Info, what to check), never missing and
+/// never silent.
 #[test]
-fn a_snapshot_without_secrets_stays_as_it_was() {
-    // no install choice recorded: a snapshot that did not capture Secrets says nothing new
+fn a_snapshot_without_secrets_says_the_secret_is_unverified() {
     let mut list: serde_json::Value =
         serde_norway::from_str(&fixture("secret_not_found.yaml")).unwrap();
     list["items"]
@@ -742,7 +744,16 @@ fn a_snapshot_without_secrets_stays_as_it_was() {
         &serde_json::to_string(&list).unwrap(),
         "Deployment/shop/web",
     );
-    assert!(!has(&r, "SecretUnverified") && !has(&r, "SecretNotFound"));
+    assert!(!has(&r, "SecretNotFound"), "{}", describe(&r));
+    let f = finding(&r, "SecretUnverified");
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(f.object.name, "web-tls");
+    assert!(
+        f.message.contains("the input holds no Secrets of shop"),
+        "{}",
+        f.message
+    );
+    assert_evidence(f, "the input holds no Secret of namespace shop");
 }
 
 /// A program that handles SIGTERM exits 0 when the kubelet kills it for a failing

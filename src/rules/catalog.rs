@@ -416,7 +416,7 @@ rules! {
         set: Workload,
         severity: Info,
         layer: Pod,
-        summary: "A Secret a stuck Pod or an Ingress's TLS needs could not be verified: kubedx may not read Secrets there, and the kubelet says nothing about it.",
+        summary: "A Secret a stuck Pod or an Ingress's TLS needs could not be verified: kubedx may not read Secrets there or the input holds none, and the kubelet says nothing about it.",
         explains: explains![],
     }
     ServiceAccountNotFound {

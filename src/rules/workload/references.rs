@@ -42,7 +42,8 @@ pub(crate) fn evaluate(
 type Referencing = (ObjRef, Vec<String>);
 
 /// SecretUnverified: Secrets that Pods the kubelet has not started need, where kubedx
-/// may not read Secrets (an install without Secret access, or a denial) and the
+/// may not read Secrets (an install without Secret access, or a denial) or the input
+/// holds none (a snapshot without Secrets), and the
 /// kubelet's own words (`secret "x" not found`, `Unable to retrieve some image pull
 /// secrets`) did not already prove them missing. A Running Pod is the kubelet's
 /// evidence that what it needed was there. Never reported as missing: one Info
@@ -58,8 +59,8 @@ fn unverified_secrets(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>)
         })
         .map(|draft| draft.object.clone())
         .collect();
-    // Secret -> (why it is unverified, Pods with how they reference it)
-    let mut by_secret: BTreeMap<ObjRef, (String, Vec<Referencing>)> = BTreeMap::new();
+    // Secret -> ((why it is unverified, the short form), Pods with how they reference it)
+    let mut by_secret: BTreeMap<ObjRef, ((String, String), Vec<Referencing>)> = BTreeMap::new();
     for pod in pods.iter().filter(|pod| pod.live()) {
         if !pod_blocked(pod) {
             continue;
@@ -75,12 +76,23 @@ fn unverified_secrets(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>)
             if proven.contains(&secret) || ctx.existence(&secret) != Existence::Unknown {
                 continue;
             }
-            let Some(reason) = ctx.store.unverified_reason(Kind::Secret, ns) else {
-                continue;
+            // denied or not granted, or simply not in the input (a snapshot without
+            // Secrets): unverified either way, never missing and never silent
+            let (reason, why) = match ctx.store.unverified_reason(Kind::Secret, ns) {
+                Some(reason) => (
+                    reason.to_owned(),
+                    format!("kubedx may not read Secrets in {ns}"),
+                ),
+                None => (
+                    format!(
+                        "the input holds no Secret of namespace {ns} (Secrets were not captured)"
+                    ),
+                    format!("the input holds no Secrets of {ns}"),
+                ),
             };
             let (_, users) = by_secret
                 .entry(secret)
-                .or_insert_with(|| (reason.to_owned(), Vec::new()));
+                .or_insert_with(|| ((reason, why), Vec::new()));
             let via = reference.via.to_string();
             match users
                 .iter_mut()
@@ -92,18 +104,17 @@ fn unverified_secrets(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>)
             }
         }
     }
-    for (secret, (reason, users)) in by_secret {
+    for (secret, ((reason, why), users)) in by_secret {
         let pod_refs: Vec<ObjRef> = users.iter().map(|(pod_ref, _)| pod_ref.clone()).collect();
         let (first, vias) = &users[0];
         let draft = Draft::new(RuleId::SecretUnverified, secret.clone())
             .edge("Pod -> Secret")
             .affected(&pod_refs)
             .message(format!(
-                "Secret {}/{} could not be verified: {} Pod(s) not yet started need it, and kubedx may not read Secrets in {} (neither the kubelet nor the API says whether it exists)",
+                "Secret {}/{} could not be verified: {} Pod(s) not yet started need it, and {why} (neither the kubelet nor the API says whether it exists)",
                 secret.ns(),
                 secret.name,
                 pod_refs.len(),
-                secret.ns()
             ))
             .evidence(format!("unverified: {reason}"))
             .evidence(format!(
