@@ -840,6 +840,39 @@ impl Store {
             .filter_map(move |n| self.get::<EndpointSlice>(namespace, n))
     }
 
+    /// The Deployments, StatefulSets and DaemonSets of `namespace` whose Pod template a
+    /// selector matches, with the replicas they want (`None` for a DaemonSet; an unset
+    /// `replicas` is 1): what a Service that selects no Pod would select.
+    pub fn template_matches(&self, namespace: &str, sel: &Selector) -> Vec<(ObjRef, Option<i32>)> {
+        use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+        use k8s_openapi::api::core::v1::PodTemplateSpec;
+        let matches = |template: &PodTemplateSpec| {
+            sel.matches(template.metadata.as_ref().and_then(|m| m.labels.as_ref()))
+        };
+        let named = |kind: Kind, meta: &ObjectMeta| {
+            ObjRef::namespaced(kind, namespace, meta.name.as_deref().unwrap_or_default())
+        };
+        let mut out = Vec::new();
+        for deployment in self.list::<Deployment>(namespace).take(200) {
+            if matches(&deployment.spec.template) {
+                let replicas = deployment.spec.replicas.or(Some(1));
+                out.push((named(Kind::Deployment, &deployment.metadata), replicas));
+            }
+        }
+        for statefulset in self.list::<StatefulSet>(namespace).take(200) {
+            if matches(&statefulset.spec.template) {
+                let replicas = statefulset.spec.replicas.or(Some(1));
+                out.push((named(Kind::StatefulSet, &statefulset.metadata), replicas));
+            }
+        }
+        for daemonset in self.list::<DaemonSet>(namespace).take(200) {
+            if matches(&daemonset.spec.template) {
+                out.push((named(Kind::DaemonSet, &daemonset.metadata), None));
+            }
+        }
+        out
+    }
+
     /// Pods in `namespace` matching a selector. Uses the label index for equality
     /// requirements; only a selector without any falls back to the namespace's Pods.
     pub fn select_pods<'a>(&'a self, namespace: &str, sel: &Selector) -> Vec<&'a Arc<Pod>> {

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
 use std::rc::Rc;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
@@ -878,33 +878,12 @@ impl<'a> Walker<'a> {
         if sel.matches_nothing() || !self.store.select_pods(&ns, sel).is_empty() {
             return;
         }
-        let mut workloads: Vec<ObjRef> = Vec::new();
-        for deployment in self.store.list::<Deployment>(&ns).take(200) {
-            let labels = deployment
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref());
-            if sel.matches(labels)
-                && let Some(name) = &deployment.metadata.name
-            {
-                workloads.push(ObjRef::namespaced(Kind::Deployment, &ns, name));
-            }
-        }
-        for sts in self.store.list::<StatefulSet>(&ns).take(200) {
-            let labels = sts
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref());
-            if sel.matches(labels)
-                && let Some(name) = &sts.metadata.name
-            {
-                workloads.push(ObjRef::namespaced(Kind::StatefulSet, &ns, name));
-            }
-        }
+        let workloads: Vec<ObjRef> = self
+            .store
+            .template_matches(&ns, sel)
+            .into_iter()
+            .map(|(workload, _)| workload)
+            .collect();
         for workload in workloads {
             self.link(
                 svc_ref,

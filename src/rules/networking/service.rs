@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -149,65 +149,7 @@ fn selector_matches_no_pods(
         svc_ref.name
     );
     // Workloads whose Pod template matches: the Service is right, the Pods are missing.
-    let mut templates: Vec<(ObjRef, Option<i32>)> = Vec::new();
-    let tmatch = |labels: Option<&BTreeMap<String, String>>| sel.matches(labels);
-    for deployment in ctx.store.list::<Deployment>(ns).take(200) {
-        if tmatch(
-            deployment
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref()),
-        ) {
-            templates.push((
-                ObjRef::namespaced(
-                    Kind::Deployment,
-                    ns,
-                    deployment.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                deployment.spec.replicas.or(Some(1)),
-            ));
-        }
-    }
-    for statefulset in ctx.store.list::<StatefulSet>(ns).take(200) {
-        if tmatch(
-            statefulset
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref()),
-        ) {
-            templates.push((
-                ObjRef::namespaced(
-                    Kind::StatefulSet,
-                    ns,
-                    statefulset.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                statefulset.spec.replicas.or(Some(1)),
-            ));
-        }
-    }
-    for daemonset in ctx.store.list::<DaemonSet>(ns).take(200) {
-        if tmatch(
-            daemonset
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref()),
-        ) {
-            templates.push((
-                ObjRef::namespaced(
-                    Kind::DaemonSet,
-                    ns,
-                    daemonset.metadata.name.as_deref().unwrap_or_default(),
-                ),
-                None,
-            ));
-        }
-    }
+    let templates = ctx.store.template_matches(ns, sel);
     if templates.is_empty() {
         if let Some((how, pods)) = near.iter().max_by_key(|(_, v)| v.len()) {
             let names: Vec<&str> = pods.iter().map(|p| pod::name(p)).collect();
@@ -668,45 +610,15 @@ pub(crate) fn unavailable(ctx: &RuleContext, svc_ref: &ObjRef) -> Option<Unavail
             svc_ref.name,
             fmt_map(selector)
         )];
-        for deployment in ctx.store.list::<Deployment>(ns).take(200) {
-            let labels = deployment
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref());
-            if !sel.matches(labels) {
-                continue;
-            }
-            let name = deployment.metadata.name.as_deref().unwrap_or_default();
-            match deployment.spec.replicas {
+        for (workload, replicas) in ctx.store.template_matches(ns, &sel) {
+            let (kind, name) = (workload.kind, &workload.name);
+            match replicas {
                 Some(0) => {
-                    why.push_str(&format!("; Deployment {name} is scaled to 0"));
-                    evidence.push(format!("Deployment {ns}/{name} has replicas: 0"));
+                    why.push_str(&format!("; {kind} {name} is scaled to 0"));
+                    evidence.push(format!("{kind} {ns}/{name} has replicas: 0"));
                 }
                 _ => evidence.push(format!(
-                    "Deployment {ns}/{name}'s Pod template matches but none of its Pods exist"
-                )),
-            }
-        }
-        for statefulset in ctx.store.list::<StatefulSet>(ns).take(200) {
-            let labels = statefulset
-                .spec
-                .template
-                .metadata
-                .as_ref()
-                .and_then(|m| m.labels.as_ref());
-            if !sel.matches(labels) {
-                continue;
-            }
-            let name = statefulset.metadata.name.as_deref().unwrap_or_default();
-            match statefulset.spec.replicas {
-                Some(0) => {
-                    why.push_str(&format!("; StatefulSet {name} is scaled to 0"));
-                    evidence.push(format!("StatefulSet {ns}/{name} has replicas: 0"));
-                }
-                _ => evidence.push(format!(
-                    "StatefulSet {ns}/{name}'s Pod template matches but none of its Pods exist"
+                    "{kind} {ns}/{name}'s Pod template matches but none of its Pods exist"
                 )),
             }
         }

@@ -16,8 +16,6 @@
 //! Pods of one controller evicted in the same form are one finding; evictions older
 //! than an hour are history (Info), as PodEvicted reports them.
 
-use std::collections::BTreeSet;
-
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Volume};
 
@@ -329,12 +327,7 @@ fn finding(ctx: &RuleContext, pods: &[PodView], group: &Group<(Eviction, bool)>)
     let workload = owners::top_owner(ctx.store, controller);
     let kubectl_workload = kubectl_ref(&workload);
     let evicted = group.members().len();
-    let nodes: BTreeSet<&str> = group
-        .members()
-        .iter()
-        .filter_map(|hit| hit.pod.node())
-        .collect();
-    let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
+    let nodes = group.node_list();
     let who = if controller.kind == Kind::Pod {
         format!("Pod {}/{} was", controller.ns(), controller.name)
     } else {

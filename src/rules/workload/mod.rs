@@ -475,6 +475,16 @@ impl<'p, 'a, T> Group<'p, 'a, T> {
     pub(crate) fn who(&self, all: &[PodView]) -> String {
         who(self.controller(), self.members().len(), all)
     }
+
+    /// The nodes the group's Pods are on, sorted, once each: `worker-1, worker-2`.
+    pub(crate) fn node_list(&self) -> String {
+        let nodes: std::collections::BTreeSet<&str> = self
+            .members()
+            .iter()
+            .filter_map(|hit| hit.pod.node())
+            .collect();
+        nodes.into_iter().collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// How many Pods of `owner` are diagnosed (its live Pods).

@@ -190,12 +190,7 @@ fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
             .as_ref()
             .and_then(|status| status.message.clone())
             .unwrap_or_default();
-        let nodes: BTreeSet<&str> = group
-            .members()
-            .iter()
-            .filter_map(|hit| hit.pod.node())
-            .collect();
-        let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
+        let nodes = group.node_list();
         let resource = message
             .split("low on resource: ")
             .nth(1)
@@ -306,12 +301,7 @@ fn failed_by_kubelet(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) 
             .trim()
             .to_owned();
         let reason = pod.reason().to_owned();
-        let nodes: BTreeSet<&str> = group
-            .members()
-            .iter()
-            .filter_map(|hit| hit.pod.node())
-            .collect();
-        let nodes = nodes.into_iter().collect::<Vec<_>>().join(", ");
+        let nodes = group.node_list();
         let count = group.members().len();
         let who = group.controller().short();
         let text = match failure {
