@@ -56,7 +56,7 @@ pub fn is_root(
     caused_by_nothing: bool,
     explains_something: bool,
 ) -> bool {
-    caused_by_nothing && (explains_something || !HYGIENE.contains(&rule))
+    caused_by_nothing && (explains_something || !is_hygiene(rule))
 }
 
 /// Whether `cause`'s rule explains `symptom`'s rule (honouring tagged entries).

@@ -157,7 +157,9 @@ fn eviction<'a>(pod: &PodView<'a>) -> Option<Eviction<'a>> {
                 exceeded: found,
                 message: message.trim().to_owned(),
                 field: "status.message",
-                at: last_transition(pod).or_else(|| event.and_then(|event| event.time)),
+                at: pod
+                    .last_transition()
+                    .or_else(|| event.and_then(|event| event.time)),
                 event,
             });
         }
@@ -173,18 +175,6 @@ fn eviction<'a>(pod: &PodView<'a>) -> Option<Eviction<'a>> {
         at: event.time.or(event.first_time),
         event: Some(event),
     })
-}
-
-/// The latest condition transition of a Pod.
-fn last_transition(pod: &PodView) -> Option<Timestamp> {
-    pod.pod
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .filter_map(|condition| condition.last_transition_time.as_ref().map(|time| time.0))
-        .max()
 }
 
 /// `resources.limits.ephemeral-storage` (or requests) of a container.

@@ -106,6 +106,19 @@ impl<'a> PodView<'a> {
         self.phase() == "Failed" && self.reason() == "Evicted"
     }
 
+    /// The latest condition transition of the Pod (when it was evicted or last
+    /// changed).
+    pub(crate) fn last_transition(&self) -> Option<jiff::Timestamp> {
+        self.pod
+            .status
+            .as_ref()?
+            .conditions
+            .iter()
+            .flatten()
+            .filter_map(|condition| condition.last_transition_time.as_ref().map(|time| time.0))
+            .max()
+    }
+
     /// Being deleted (`metadata.deletionTimestamp` is set).
     pub(crate) fn terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()

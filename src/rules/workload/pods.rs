@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 
 use crate::api::{Risk, Severity};
@@ -161,24 +160,13 @@ fn init_container_failing(
     }
 }
 
-/// The latest condition transition of a Pod (when it was evicted / last changed).
-fn last_transition(pod: &PodView) -> Option<Timestamp> {
-    pod.pod
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .filter_map(|condition| condition.last_transition_time.as_ref().map(|time| time.0))
-        .max()
-}
-
 /// PodEvicted: the kubelet evicted Pods (Info once they are an hour old).
 fn pod_evicted(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) {
     let mut groups: Groups<bool> = Groups::by_controller();
     for pod in pods.iter().filter(|pod| pod.evicted()) {
-        let recent =
-            last_transition(pod).is_none_or(|time| duration::age(ctx.now(), time) <= RECENT_SECS);
+        let recent = pod
+            .last_transition()
+            .is_none_or(|time| duration::age(ctx.now(), time) <= RECENT_SECS);
         groups.add_hit(pod, if recent { "" } else { "#old" }, recent);
     }
     for group in groups.into_groups() {
@@ -286,8 +274,9 @@ fn failed_by_kubelet(ctx: &RuleContext, pods: &[PodView], out: &mut Vec<Draft>) 
         let Some(failure) = pod.failed_by_kubelet() else {
             continue;
         };
-        let recent =
-            last_transition(pod).is_none_or(|time| duration::age(ctx.now(), time) <= RECENT_SECS);
+        let recent = pod
+            .last_transition()
+            .is_none_or(|time| duration::age(ctx.now(), time) <= RECENT_SECS);
         let key = format!("{failure:?}{}", if recent { "" } else { "#old" });
         groups.add_hit(pod, key, (failure, recent));
     }
